@@ -1,0 +1,46 @@
+"""grok-magics: ``%%grok`` for IPython and Jupyter, streaming xAI Grok 4.3 answers.
+
+Loading must stay cheap (it may run at every IPython start-up): the SDK, widgets and Markdown
+parser are imported on the first ask, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+
+def load_ipython_extension(shell: Any) -> None:
+    from .magics import GrokMagics
+
+    if getattr(shell, "_grok_magics", None) is not None:
+        return
+    magics = GrokMagics(shell=shell, parent=shell)
+    shell.register_magics(magics)
+    shell.configurables.append(magics)
+    shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell._grok_magics = magics
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    magics = getattr(shell, "_grok_magics", None)
+    if magics is None:
+        return
+    for kind in ("line", "cell"):
+        table = shell.magics_manager.magics[kind]
+        if getattr(table.get("grok"), "__self__", None) is magics:
+            del table["grok"]
+    registry = shell.magics_manager.registry
+    for name, instance in list(registry.items()):
+        if instance is magics:
+            del registry[name]
+    if magics in shell.configurables:
+        shell.configurables.remove(magics)
+    try:
+        shell.events.unregister("pre_run_cell", magics.pre_run_cell)
+    except ValueError:
+        pass
+    magics.close()
+    del shell._grok_magics

@@ -1,0 +1,64 @@
+"""One openai SDK client per endpoint and key, reused so follow-up cells skip the TLS handshake.
+
+The SDK is imported here, on the first ask, never when the extension loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .providers import Endpoint, api_key_for
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How patient to be: reasoning models can think for minutes before the first byte."""
+
+    timeout: float = 900.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+class Clients:
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, endpoint: Endpoint, transport: Transport) -> Any:
+        """Raises ConfigError (before any request) when the key is missing."""
+        provider = endpoint.provider
+        key = api_key_for(provider)
+        cache_key = (endpoint.base_url, provider.auth_header, _fingerprint(key), transport)
+        client = self._cache.get(cache_key)
+        if client is None:
+            client = self._cache[cache_key] = _new_client(endpoint, key, transport)
+        return client
+
+    def close(self) -> None:
+        for client in self._cache.values():
+            try:
+                client.close()
+            except Exception:
+                pass
+        self._cache.clear()
+
+
+def _new_client(endpoint: Endpoint, key: str, transport: Transport) -> Any:
+    import openai
+
+    # The SDK would forward OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to any host.
+    headers: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+    if endpoint.provider.auth_header != "authorization":
+        headers.update({endpoint.provider.auth_header: key, "Authorization": openai.Omit()})
+    return openai.OpenAI(
+        api_key=key,
+        base_url=endpoint.base_url,
+        default_headers=headers,
+        timeout=openai.Timeout(transport.timeout, connect=transport.connect_timeout),
+        max_retries=transport.max_retries,
+    )

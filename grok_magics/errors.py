@@ -1,0 +1,142 @@
+"""Failures as one line a person can act on: what failed, the provider's own words, what to do.
+
+Exceptions from the SDK and the transport never reach IPython's traceback printer: their frames
+hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` renders as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+from .secrets import redact
+
+if TYPE_CHECKING:
+    from .providers import Endpoint
+
+_RED = "\x1b[31m"
+_RESET = "\x1b[0m"
+
+
+class GrokError(Exception):
+    """Shown by IPython as its one-line message, never with a traceback."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.message = one_line(redact(message))
+        self.status = status
+        super().__init__(self.message)
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{_RED}✖ {self.message}{_RESET}"]
+
+
+class GrokInterrupted(KeyboardInterrupt):
+    """Still a KeyboardInterrupt (so Run All stops), but without a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: the partial answer is kept above")
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{_RED}⏹ Grok stopped: interrupted. The partial answer is kept above.{_RESET}"]
+
+
+class StreamError(Exception):
+    """The provider said, inside the stream, that the reply failed."""
+
+
+class StreamCut(Exception):
+    """The stream ended without the provider's end-of-reply marker: the connection was cut."""
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _public_url(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
+def provider_message(body: str) -> str:
+    """The provider's own words from an error body, in any of the shapes providers use."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return one_line(body, 200)
+    if isinstance(data, dict):
+        error = data.get("error", data.get("message", ""))
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("code") or ""
+        if isinstance(error, str) and error:
+            return error
+        if isinstance(data.get("code"), str):
+            return data["code"]
+    return one_line(body, 200)
+
+
+_HINTS: dict[int, str] = {
+    400: "check the options you passed (--effort, --max-tokens, --temperature)",
+    401: "set a valid {key_env}",
+    402: "add credits or check billing for this account",
+    403: "this key has no access to {model}; check its permissions or region",
+    404: "check the model id ({model}) and the base URL ({base_url})",
+    408: "re-run the cell",
+    413: "the prompt is too large; shorten it or %grok reset",
+    422: "check the options you passed",
+    429: "rate limited; wait a moment and re-run (retries: %config GrokMagics.max_retries)",
+}
+
+
+def hint_for(status: int, endpoint: "Endpoint") -> str:
+    if status >= 500:
+        return "the provider had a server error; re-run in a moment"
+    template = _HINTS.get(status, "")
+    return template.format(
+        key_env=endpoint.provider.key_env, model=endpoint.model, base_url=_public_url(endpoint.base_url)
+    )
+
+
+def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None) -> GrokError:
+    said = provider_message(body)
+    wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
+    hint = hint_for(status, endpoint)
+    where = f"{endpoint.model} on {endpoint.provider.title}"
+    return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {hint[:1].upper()}{hint[1:]}.", status)
+
+
+def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float) -> GrokError:
+    """Map anything the SDK or transport raised to one actionable line."""
+    if isinstance(exc, GrokError):
+        return exc
+    import openai
+
+    where = f"{endpoint.model} on {endpoint.provider.title}"
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        return http_error(response.status_code, response.text, endpoint, response.headers.get("retry-after"))
+    if isinstance(exc, openai.APITimeoutError) or type(exc).__name__.endswith("Timeout"):
+        return GrokError(
+            f"{where}: no data for {timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return GrokError(
+            f"{where}: could not connect to {_public_url(endpoint.base_url)} ({one_line(str(cause), 120)}). "
+            "Check the network, or the base URL (GROK_BASE_URL)."
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        body = exc.body
+        said = provider_message(json.dumps(body)) if isinstance(body, dict) else str(exc.message or exc)
+        return GrokError(f"{where}: the provider reported an error mid-answer — {said}. Re-run the cell.")
+    if isinstance(exc, StreamError):
+        return GrokError(f"{where}: the provider reported an error mid-answer — {exc}. Re-run the cell.")
+    if isinstance(exc, StreamCut):
+        return GrokError(f"{where}: the stream ended before the answer was complete. Re-run the cell.")
+    if isinstance(exc, json.JSONDecodeError):
+        return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
+    if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}:
+        return GrokError(f"{where}: the connection dropped mid-answer ({type(exc).__name__}). Re-run the cell.")
+    return GrokError(
+        f"{where}: unexpected {type(exc).__name__}: {exc}. Re-run the cell; if it persists, please report it."
+    )

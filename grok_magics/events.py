@@ -1,0 +1,58 @@
+"""The stream as a sequence of typed events, the same for every wire API and provider.
+
+Wire modules produce these; views and the reply accumulator consume them. Nothing downstream
+sees an SDK object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class Started:
+    response_id: str = ""
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one reply, normalised: ``output`` is visible text only, ``reasoning`` is separate."""
+
+    input: int = 0
+    cached: int = 0
+    output: int = 0
+    reasoning: int = 0
+    cost_usd: float | None = None  # exact cost when the provider reports it
+
+    def __add__(self, other: "Usage") -> "Usage":
+        cost = None if self.cost_usd is None and other.cost_usd is None else (self.cost_usd or 0) + (other.cost_usd or 0)
+        return Usage(
+            self.input + other.input,
+            self.cached + other.cached,
+            self.output + other.output,
+            self.reasoning + other.reasoning,
+            cost,
+        )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The provider ended the reply on purpose; ``complete`` is False when it stopped early (length, filter)."""
+
+    reason: str = "stop"
+    complete: bool = True
+    items: tuple[dict[str, Any], ...] = field(default=())  # Responses output items, verbatim
+
+
+Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished]

@@ -1,0 +1,872 @@
+"""A fake Grok server on 127.0.0.1 for the test suite.
+
+Why it exists: the extension talks to Grok 4.3 through the real ``openai`` SDK,
+which (3.x) uses ``httpx2``; respx / pytest-httpx cannot intercept that, and a
+mock would hide exactly the bugs that matter (SSE framing, truncated streams,
+retries, provider quirks). So tests point the SDK at a real local HTTP server
+that speaks Chat Completions and Responses with Server-Sent Events the way xAI,
+Bedrock, AIgateway, Azure and OpenAI do (see /work/shared/grok-api-notes.md),
+lets a test script each reply, inject faults on the wire, and inspect every
+request afterwards.
+
+Standard library only, so it can also run inside a notebook kernel under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import http.server
+import json
+import os
+import select
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["FakeGrok", "Reply", "Recorded", "Profile", "PROFILES"]
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One provider's wire differences, as data, so the server code has no provider branches."""
+
+    name: str
+    prefix: str
+    models: tuple[str, ...] | None  # None: any model id is accepted
+    apis: frozenset[str] = frozenset({"chat", "responses"})
+    auth: str = "bearer"  # "bearer" -> Authorization: Bearer KEY; "api-key" -> api-key: KEY
+    error_style: str = "openai"  # "xai" | "openai" | "aigateway"
+    chat_id_suffix: str = ""
+    chunk_envelope: bool = True  # chat chunks carry id/object/created/model
+    reasoning_content: bool = False  # chat streams reasoning as delta.reasoning_content
+    thinking_chunks: bool = False  # chat emits empty delta:{} chunks while thinking
+    output_includes_reasoning: bool = True  # completion_tokens / output_tokens count reasoning
+    cost_ticks: bool = False  # usage carries xAI's cost_in_usd_ticks
+    responses_done: bool = False  # Responses stream ends with data: [DONE]
+    max_tokens_limit: int | None = None
+
+
+PROFILES: dict[str, Profile] = {
+    "xai": Profile(
+        name="xai", prefix="/v1", models=("grok-4.3", "grok-4.3-latest"), error_style="xai",
+        chat_id_suffix="_us-east-1", thinking_chunks=True, output_includes_reasoning=False,
+        cost_ticks=True, responses_done=True,
+    ),
+    "bedrock": Profile(name="bedrock", prefix="/openai/v1", models=("xai.grok-4.3",)),
+    "aigateway": Profile(
+        name="aigateway", prefix="/v1", models=("xai/grok-4.3",), apis=frozenset({"chat"}),
+        error_style="aigateway", chunk_envelope=False, reasoning_content=True, max_tokens_limit=4096,
+    ),
+    "azure": Profile(name="azure", prefix="/openai/v1", models=("grok-4.3",), auth="api-key"),
+    "openai": Profile(name="openai", prefix="/v1", models=None),
+}
+
+
+# --------------------------------------------------------------------------- public records
+
+
+@dataclass
+class Reply:
+    """What the next request gets; every field has a harmless default so tests name only the point."""
+
+    text: str = "Hello from the fake Grok server."
+    reasoning: str = ""
+    chunk: int = 8
+    pace: float | None = None
+    first_delay: float = 0.0
+    usage: dict[str, int] | None = None
+    status: int = 200
+    error_message: str | None = None
+    retry_after: float | None = None
+    malformed_after: int | None = None
+    disconnect_after: int | None = None
+    stall_after: int | None = None
+    stall_seconds: float = 30.0
+    stream_error: str | None = None
+    incomplete: str | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it, updated in place while its reply is being written."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    api: str | None
+    status: int = 0
+    disconnected: bool = False
+    completed: bool = False
+    started_at: float = 0.0
+    ended_at: float | None = None
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+class _ClientGone(Exception):
+    """The client closed its end before we finished writing."""
+
+
+class _Abort(Exception):
+    """The server is stopping; drop the connection without ceremony."""
+
+
+class _Frame(NamedTuple):
+    kind: str  # "event" (unpaced) | "delta" (text, paced, counted) | "think" (paced) | "text_end" | "final"
+    data: bytes = b""
+
+
+_DEFAULT_MESSAGES = {
+    400: "Invalid request", 401: "Incorrect API key provided", 402: "Your team has run out of credits",
+    403: "Forbidden", 404: "Not found", 408: "Request timed out", 413: "Request too large",
+    422: "Unprocessable entity", 429: "Rate limit exceeded", 500: "Internal server error",
+    502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout",
+}
+# xAI answers {"code": <gRPC-style status text>, "error": <message>}; texts beyond 400 are inferred.
+_XAI_CODES = {
+    400: "Client specified an invalid argument", 401: "Unauthenticated", 402: "Payment required",
+    403: "Permission denied", 404: "Some requested entity was not found", 429: "Some resource has been exhausted",
+    500: "Internal error", 503: "The service is currently unavailable",
+}
+_OPENAI_KINDS = {
+    400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
+    402: ("insufficient_quota", "insufficient_quota"), 403: ("permission_error", None),
+    404: ("invalid_request_error", "model_not_found"), 429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"), 503: ("server_error", "service_unavailable"),
+}
+_TICKS_PER_TOKEN = {"input": 12_500, "cached": 2_000, "output": 25_000}  # grok-4.3 list price, 1 USD = 1e10 ticks
+
+
+def _hex(n: int = 24) -> str:
+    return uuid.uuid4().hex[:n]
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    size = max(1, size)
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def _sse_data(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _sse_event(obj: dict[str, Any]) -> bytes:
+    """Responses events carry an ``event:`` line too, as OpenAI sends them."""
+    return f"event: {obj['type']}\n".encode() + _sse_data(obj)
+
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+    return ""
+
+
+def _items(body: Any) -> list[Any]:
+    """Conversation items of either API (chat ``messages`` or responses ``input``)."""
+    if not isinstance(body, dict):
+        return []
+    items = body.get("messages", body.get("input"))
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    return items if isinstance(items, list) else []
+
+
+def _last_user_text(body: Any) -> str | None:
+    for item in reversed(_items(body)):
+        if isinstance(item, dict) and item.get("role") == "user":
+            return _content_text(item.get("content"))
+    return None
+
+
+def _estimate_input_tokens(body: Any) -> int:
+    text = "".join(_content_text(i.get("content")) for i in _items(body) if isinstance(i, dict))
+    if isinstance(body, dict) and isinstance(body.get("instructions"), str):
+        text += body["instructions"]
+    return max(1, len(text) // 4)
+
+
+def _token_counts(reply: Reply, body: Any) -> dict[str, int]:
+    counts = {"input": _estimate_input_tokens(body), "cached": 0,
+              "output": len(reply.text) // 4 + 1, "reasoning": len(reply.reasoning) // 4}
+    counts.update(reply.usage or {})
+    return counts
+
+
+def _cost_ticks(n: dict[str, int]) -> int:
+    price = _TICKS_PER_TOKEN
+    ticks = ((n["input"] - n["cached"]) * price["input"] + n["cached"] * price["cached"]
+             + (n["output"] + n["reasoning"]) * price["output"])
+    return ticks * 2 if n["input"] >= 200_000 else ticks  # long-context tier doubles every rate
+
+
+def _chat_usage(n: dict[str, int], profile: Profile) -> dict[str, Any]:
+    """xAI counts reasoning outside completion_tokens but inside total_tokens; Azure/OpenAI inside both."""
+    completion = n["output"] + (n["reasoning"] if profile.output_includes_reasoning else 0)
+    usage: dict[str, Any] = {
+        "prompt_tokens": n["input"], "completion_tokens": completion,
+        "total_tokens": n["input"] + n["output"] + n["reasoning"],
+        "prompt_tokens_details": {"cached_tokens": n["cached"], "text_tokens": n["input"],
+                                  "audio_tokens": 0, "image_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": n["reasoning"], "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }
+    if profile.cost_ticks:
+        usage.update(num_sources_used=0, cost_in_usd_ticks=_cost_ticks(n))
+    return usage
+
+
+def _responses_usage(n: dict[str, int], profile: Profile) -> dict[str, Any]:
+    output = n["output"] + (n["reasoning"] if profile.output_includes_reasoning else 0)
+    usage: dict[str, Any] = {
+        "input_tokens": n["input"], "input_tokens_details": {"cached_tokens": n["cached"]},
+        "output_tokens": output, "output_tokens_details": {"reasoning_tokens": n["reasoning"]},
+        "total_tokens": n["input"] + n["output"] + n["reasoning"],
+    }
+    if profile.cost_ticks:
+        usage.update(num_sources_used=0, num_server_side_tools_used=0, cost_in_usd_ticks=_cost_ticks(n))
+    return usage
+
+
+def _error_body(profile: Profile, status: int, message: str) -> dict[str, Any]:
+    if profile.error_style == "xai":
+        return {"code": _XAI_CODES.get(status, "Unknown error"), "error": message}
+    kind, code = _OPENAI_KINDS.get(status, ("api_error", None))
+    if profile.error_style == "aigateway":
+        return {"error": {"message": message, "type": kind, "code": status, "param": None}}
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+class _Wire:
+    """Writes one response on a handler's socket, framing chunks and noticing clients that leave."""
+
+    def __init__(self, handler: _Handler, chunked: bool, stopping: threading.Event) -> None:
+        self.handler = handler
+        self.sock: socket.socket = handler.connection
+        self.chunked = chunked
+        self.stopping = stopping
+
+    def start(self, status: int, headers: dict[str, str]) -> None:
+        try:
+            self.handler.send_response(status)
+            for name, value in headers.items():
+                self.handler.send_header(name, value)
+            self.handler.end_headers()
+        except OSError as exc:
+            raise self._failure() from exc
+
+    def stream_headers(self) -> dict[str, str]:
+        base = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        if self.chunked:
+            return {**base, "Transfer-Encoding": "chunked", "Connection": "keep-alive"}
+        return {**base, "Connection": "close"}  # close-delimited body: no length, no chunking
+
+    def send(self, data: bytes, last: bool = False) -> None:
+        """Send one SSE event (one HTTP chunk); ``last`` also ends the body."""
+        if self.chunked:
+            data = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+            data += b"0\r\n\r\n" if last else b""
+        self._write(data)
+
+    def end(self, close: bool = False) -> None:
+        """Finish the body cleanly; in close mode the server's close is the end."""
+        if self.chunked:
+            self._write(b"0\r\n\r\n")
+        if close:
+            self.handler.close_connection = True
+
+    def cut(self) -> None:
+        """Abrupt close: FIN without a terminating chunk, so chunked clients see a truncated body."""
+        self.handler.close_connection = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake up to notice a client that closed its socket meanwhile."""
+        deadline = time.monotonic() + max(0.0, seconds)
+        while True:
+            if self.stopping.is_set():
+                raise _Abort()
+            remaining = deadline - time.monotonic()
+            if self._client_left(max(0.0, min(remaining, 0.05))):
+                raise self._failure()
+            if remaining <= 0:
+                return
+
+    def _client_left(self, timeout: float) -> bool:
+        try:
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if not readable:
+                return False
+            if self.sock.recv(1, socket.MSG_PEEK) == b"":
+                return True
+        except (ConnectionError, OSError):
+            return True
+        time.sleep(timeout)  # the client sent bytes mid-stream; nothing to learn, just keep time
+        return False
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self.handler.wfile.write(data)
+        except OSError as exc:
+            raise self._failure() from exc
+
+    def _failure(self) -> Exception:
+        return _Abort() if self.stopping.is_set() else _ClientGone()
+
+
+# --------------------------------------------------------------------------- one exchange
+
+
+class _Exchange:
+    """Validates one request like the profile's provider would, then writes the scripted reply."""
+
+    def __init__(self, fake: FakeGrok, handler: _Handler, rec: Recorded, route: str | None) -> None:
+        self.fake = fake
+        self.profile = fake.profile
+        self.rec = rec
+        self.route = route
+        self.body: dict[str, Any] = rec.body if isinstance(rec.body, dict) else {}
+        self.wire = _Wire(handler, fake.chunked, fake._stopping)
+        self.created = int(time.time())
+        self.model = str(self.body.get("model", ""))
+        self.resp_id = f"resp_{_hex(32)}"
+        self.chat_id = (str(uuid.uuid4()) + fake.profile.chat_id_suffix if fake.profile.chat_id_suffix
+                        else f"chatcmpl-{_hex()}")
+        self.fingerprint = f"fp_{_hex(10)}"
+
+    # ---- validation
+
+    def run(self) -> None:
+        problem = self._problem()
+        if problem:
+            self._send_error(*problem)
+            return
+        if self.route == "models":
+            self._send_json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": self.created, "owned_by": "xai"}
+                for m in self.fake.models or ("grok-4.3",)]})
+            return
+        self._answer(self.fake._next_reply(self.rec.body))
+
+    def _problem(self) -> tuple[int, str] | None:
+        if self.route is None:
+            return 404, f"Not found: {self.rec.method} {self.rec.path}"
+        if not self._authorized():
+            return 401, _DEFAULT_MESSAGES[401]
+        if self.route == "models":
+            return None
+        if not isinstance(self.rec.body, dict):
+            return 400, "Request body must be a JSON object"
+        if not self.model:
+            return 400, "model is required"
+        if self.fake.models is not None and self.model not in self.fake.models:
+            return 404, f"The model {self.model} does not exist or your team does not have access to it"
+        return self._limit_problem()
+
+    def _limit_problem(self) -> tuple[int, str] | None:
+        limit = self.profile.max_tokens_limit
+        for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            value = self.body.get(name)
+            if limit is not None and isinstance(value, int) and value > limit:
+                return 400, f"{name} must be at most {limit}, got {value}"
+        return None
+
+    def _authorized(self) -> bool:
+        key = self.fake.key
+        if key is None:
+            return True
+        if self.profile.auth == "api-key":
+            return self.rec.headers.get("api-key") == key
+        return self.rec.headers.get("authorization") == f"Bearer {key}"
+
+    # ---- plain JSON answers
+
+    def _send_error(self, status: int, message: str | None, retry_after: float | None = None) -> None:
+        body = _error_body(self.profile, status, message or _DEFAULT_MESSAGES.get(status, "Error"))
+        extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        self._send_json(status, body, extra)
+
+    def _send_json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
+        self._finish(lambda: self._send_bytes(status, json.dumps(obj).encode(), extra))
+
+    def _send_bytes(self, status: int, data: bytes, extra: dict[str, str] | None = None) -> None:
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(data)),
+                   "x-request-id": _hex(), **(extra or {})}
+        if not self.fake.chunked:
+            headers["Connection"] = "close"
+        self.rec.status = status
+        self.wire.start(status, headers)
+        self.wire._write(data)
+
+    # ---- scripted answers
+
+    def _answer(self, reply: Reply) -> None:
+        if reply.status != 200:
+            self.wire.wait(reply.first_delay)
+            self._send_error(reply.status, reply.error_message, reply.retry_after)
+        elif self.body.get("stream"):
+            self._stream(reply)
+        else:
+            self._whole(reply)
+
+    def _whole(self, reply: Reply) -> None:
+        """Non-streaming: one JSON object; the stream faults map onto the whole body."""
+        self.wire.wait(reply.first_delay)
+        if reply.malformed_after is not None:
+            self._stamp_end()
+            self._send_bytes(200, b"{not json")
+        elif reply.disconnect_after is not None:
+            self._stamp_end()
+            self.wire.cut()
+        elif reply.stall_after is not None:
+            self.wire.wait(reply.stall_seconds)
+            self._stamp_end()
+            self.wire.cut()
+        elif reply.stream_error is not None:
+            self._send_error(500, reply.stream_error)
+        else:
+            builder = self._chat_whole if self.route == "chat" else self._responses_whole
+            self._send_json(200, builder(reply))
+
+    def _stream(self, reply: Reply) -> None:
+        self.rec.status = 200
+        self.wire.start(200, {**self.wire.stream_headers(), "x-request-id": _hex()})
+        frames = self._chat_frames(reply) if self.route == "chat" else self._responses_frames(reply)
+        self._drive(frames, reply)
+
+    def _drive(self, frames: Iterator[_Frame], reply: Reply) -> None:
+        """Write frames with pacing, and stop at the first due fault."""
+        pace = self.fake.pace if reply.pace is None else reply.pace
+        self.wire.wait(reply.first_delay)
+        sent = 0
+        for frame in frames:
+            if frame.kind in ("delta", "text_end") and self._fault(reply, frame.kind, sent):
+                return
+            if frame.kind in ("delta", "think"):
+                self.wire.wait(pace)
+            if frame.kind == "final":
+                self._finish(lambda: self.wire.send(frame.data, last=True))
+                return
+            if frame.kind != "text_end":
+                self.wire.send(frame.data)
+            if frame.kind == "delta":
+                sent += 1
+
+    def _fault(self, reply: Reply, kind: str, sent: int) -> bool:
+        def due(after: int | None) -> bool:
+            return after is not None and (kind == "text_end" or sent >= after)
+
+        if due(reply.malformed_after):
+            self.wire.send(b"data: {not json\n\n")
+            self._stamp_end()
+            self.wire.end(close=True)
+        elif due(reply.disconnect_after):
+            self._stamp_end()
+            self.wire.cut()
+        elif due(reply.stall_after):
+            self.wire.wait(reply.stall_seconds)
+            self._stamp_end()
+            self.wire.cut()
+        else:
+            return False
+        return True
+
+    def _stamp_end(self) -> None:
+        """Stamp before the last bytes leave, so a client that has seen the end also sees the stamp."""
+        self.rec.ended_at = time.monotonic()
+
+    def _finish(self, last_write: Callable[[], None]) -> None:
+        """Mark completed (and ended) before the last write, for the same reason as _stamp_end."""
+        self.rec.completed = True
+        self._stamp_end()
+        try:
+            last_write()
+        except (_ClientGone, _Abort):
+            self.rec.completed = False
+            raise
+
+    # ---- chat completions
+
+    def _chat_envelope(self) -> dict[str, Any]:
+        return {"id": self.chat_id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "system_fingerprint": self.fingerprint}
+
+    def _chat_chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        head = self._chat_envelope() if self.profile.chunk_envelope else {}
+        return _sse_data({**head, "choices": [choice]})
+
+    def _chat_frames(self, reply: Reply) -> Iterator[_Frame]:
+        yield _Frame("event", self._chat_chunk({"role": "assistant", "content": ""}))
+        yield from self._chat_thinking(reply)
+        for piece in _pieces(reply.text, reply.chunk):
+            yield _Frame("delta", self._chat_chunk({"content": piece}))
+        yield _Frame("text_end")
+        if reply.stream_error is not None:
+            error = {"message": reply.stream_error, "type": "server_error", "code": "internal_error"}
+            yield _Frame("final", _sse_data({"error": error}) + _DONE)
+            return
+        yield _Frame("event", self._chat_chunk({}, "length" if reply.incomplete else reply.finish_reason))
+        options = self.body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            yield _Frame("event", self._chat_usage_chunk(reply))
+        yield _Frame("final", _DONE)
+
+    def _chat_thinking(self, reply: Reply) -> Iterator[_Frame]:
+        pieces = _pieces(reply.reasoning, reply.chunk)
+        if self.profile.reasoning_content:
+            for piece in pieces:
+                yield _Frame("think", self._chat_chunk({"reasoning_content": piece}))
+        elif self.profile.thinking_chunks:
+            for _ in pieces[:3]:
+                yield _Frame("think", self._chat_chunk({}))
+
+    def _chat_usage_chunk(self, reply: Reply) -> bytes:
+        usage = _chat_usage(_token_counts(reply, self.body), self.profile)
+        if not self.profile.chunk_envelope:
+            return _sse_data({"usage": usage})
+        return _sse_data({**self._chat_envelope(), "choices": [], "usage": usage})
+
+    def _chat_whole(self, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+        if self.profile.reasoning_content and reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
+        finish = "length" if reply.incomplete else reply.finish_reason
+        return {**self._chat_envelope(), "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": _chat_usage(_token_counts(reply, self.body), self.profile)}
+
+    # ---- responses
+
+    def _response(self, status: str, output: list[Any], usage: dict[str, Any] | None = None,
+                  **extra: Any) -> dict[str, Any]:
+        b = self.body
+        reasoning = b.get("reasoning") if isinstance(b.get("reasoning"), dict) else {}
+        return {
+            "id": self.resp_id, "object": "response", "created_at": self.created, "status": status,
+            "model": self.model, "output": output, "usage": usage, "error": None,
+            "incomplete_details": None, "instructions": b.get("instructions"),
+            "max_output_tokens": b.get("max_output_tokens"), "previous_response_id": b.get("previous_response_id"),
+            "parallel_tool_calls": b.get("parallel_tool_calls", True),
+            "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+            "store": b.get("store", True), "temperature": b.get("temperature"), "top_p": b.get("top_p"),
+            "text": b.get("text") or {"format": {"type": "text"}}, "tool_choice": b.get("tool_choice", "auto"),
+            "tools": b.get("tools", []), **extra,
+        }
+
+    def _reasoning_item(self, reply: Reply, item_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": item_id, "type": "reasoning",
+                                "summary": [{"type": "summary_text", "text": reply.reasoning}]}
+        include = self.body.get("include")
+        if isinstance(include, list) and "reasoning.encrypted_content" in include:
+            item["encrypted_content"] = base64.b64encode(os.urandom(24) + reply.reasoning.encode()).decode()
+        return item
+
+    @staticmethod
+    def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+        return {"id": item_id, "type": "message", "role": "assistant", "status": status,
+                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+
+    def _responses_frames(self, reply: Reply) -> Iterator[_Frame]:
+        seq = iter(range(1_000_000))
+
+        def ev(kind: str, **fields: Any) -> bytes:
+            return _sse_event({"type": kind, **fields, "sequence_number": next(seq)})
+
+        yield _Frame("event", ev("response.created", response=self._response("in_progress", [])))
+        yield _Frame("event", ev("response.in_progress", response=self._response("in_progress", [])))
+        output: list[Any] = []
+        if reply.reasoning:
+            yield from self._reasoning_frames(reply, ev, output)
+        index, msg_id = len(output), f"msg_{_hex(32)}"
+        ids = {"item_id": msg_id, "output_index": index}
+        yield _Frame("event", ev("response.output_item.added", output_index=index,
+                                 item={**self._message_item(msg_id, "", "in_progress"), "content": []}))
+        yield _Frame("event", ev("response.content_part.added", **ids, content_index=0,
+                                 part={"type": "output_text", "text": "", "annotations": []}))
+        for piece in _pieces(reply.text, reply.chunk):
+            yield _Frame("delta", ev("response.output_text.delta", **ids, content_index=0, delta=piece, logprobs=[]))
+        yield _Frame("text_end")
+        yield from self._responses_ending(reply, ev, output, ids)
+
+    def _reasoning_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
+        item_id = f"rs_{_hex(32)}"
+        ids = {"item_id": item_id, "output_index": 0, "summary_index": 0}
+        yield _Frame("event", ev("response.output_item.added", output_index=0,
+                                 item={"id": item_id, "type": "reasoning", "summary": []}))
+        yield _Frame("event", ev("response.reasoning_summary_part.added", **ids,
+                                 part={"type": "summary_text", "text": ""}))
+        for piece in _pieces(reply.reasoning, reply.chunk):
+            yield _Frame("think", ev("response.reasoning_summary_text.delta", **ids, delta=piece))
+        yield _Frame("event", ev("response.reasoning_summary_text.done", **ids, text=reply.reasoning))
+        yield _Frame("event", ev("response.reasoning_summary_part.done", **ids,
+                                 part={"type": "summary_text", "text": reply.reasoning}))
+        item = self._reasoning_item(reply, item_id)
+        output.append(item)
+        yield _Frame("event", ev("response.output_item.done", output_index=0, item=item))
+
+    def _responses_ending(self, reply: Reply, ev: Any, output: list[Any], ids: dict[str, Any]) -> Iterator[_Frame]:
+        done = _DONE if self.profile.responses_done else b""
+        msg_id, index = ids["item_id"], ids["output_index"]
+        if reply.stream_error is not None:
+            yield _Frame("event", ev("error", code="server_error", message=reply.stream_error, param=None))
+            failed = self._response("failed", [*output, self._message_item(msg_id, reply.text, "incomplete")],
+                                    error={"code": "server_error", "message": reply.stream_error})
+            yield _Frame("final", ev("response.failed", response=failed) + done)
+            return
+        status = "incomplete" if reply.incomplete else "completed"
+        message = self._message_item(msg_id, reply.text, status)
+        part = message["content"][0]
+        yield _Frame("event", ev("response.output_text.done", **ids, content_index=0, text=reply.text, logprobs=[]))
+        yield _Frame("event", ev("response.content_part.done", **ids, content_index=0, part=part))
+        yield _Frame("event", ev("response.output_item.done", output_index=index, item=message))
+        final = self._responses_final(reply, [*output, message])
+        yield _Frame("final", ev(f"response.{final['status']}", response=final) + done)
+
+    def _responses_final(self, reply: Reply, output: list[Any]) -> dict[str, Any]:
+        usage = _responses_usage(_token_counts(reply, self.body), self.profile)
+        if reply.incomplete:
+            return self._response("incomplete", output, usage, incomplete_details={"reason": reply.incomplete})
+        return self._response("completed", output, usage)
+
+    def _responses_whole(self, reply: Reply) -> dict[str, Any]:
+        output: list[Any] = [self._reasoning_item(reply, f"rs_{_hex(32)}")] if reply.reasoning else []
+        status = "incomplete" if reply.incomplete else "completed"
+        return self._responses_final(reply, [*output, self._message_item(f"msg_{_hex(32)}", reply.text, status)])
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Thin adapter: all behaviour lives in FakeGrok/_Exchange so it can be read in one place."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # deltas leave at once
+        self.server.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.fake._track(self.connection, False)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def _dispatch(self) -> None:
+        self.server.fake._handle(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    fake: FakeGrok
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients vanishing is the point of many tests; only report real bugs."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+def _read_body(handler: _Handler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        data = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                return data
+            data += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+# --------------------------------------------------------------------------- public server
+
+
+class FakeGrok:
+    """A scripted Grok-compatible HTTP server on 127.0.0.1 (random port, daemon threads)."""
+
+    def __init__(self, profile: str | Profile = "xai", key: str | None = "sk-test-key", *,
+                 models: tuple[str, ...] | None = None, chunked: bool = True, pace: float = 0.01,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.key = key
+        self.models = tuple(models) if models is not None else self.profile.models
+        self.chunked = chunked
+        self.pace = pace
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: collections.deque[Reply] = collections.deque()
+        self._records: list[Recorded] = []
+        self._conns: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+
+    def start(self) -> FakeGrok:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _Server(self._address, _Handler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"FakeGrok-{self.profile.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end stalls and keep-alive connections, free the port."""
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> FakeGrok:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- addresses
+
+    @property
+    def origin(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("FakeGrok is not running; call start() or use it as a context manager")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + self.profile.prefix
+
+    def rebase(self, url: str) -> str:
+        """Point a real provider URL at this server, keeping its path (and query)."""
+        parts = urlsplit(url)
+        local = urlsplit(self.origin)
+        return urlunsplit((local.scheme, local.netloc, parts.path, parts.query, parts.fragment))
+
+    # ---- scripting and inspection
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._records)
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._records) >= n, timeout)
+
+    def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: any(r.disconnected for r in self._records), timeout)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._queue.clear()
+
+    # ---- internals used by the handler
+
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._lock:
+            (self._conns.add if alive else self._conns.discard)(conn)
+
+    def _next_reply(self, body: Any) -> Reply:
+        """Scripted replies first; otherwise echo the last user turn so multi-turn tests need no script."""
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        said = _last_user_text(body)
+        return Reply() if said is None else replace(Reply(), text=f"You said: {said}")
+
+    def _route(self, method: str, path: str) -> tuple[str | None, str | None]:
+        """Return (route, api): route drives handling, api is what the client was aiming at."""
+        prefix = self.profile.prefix
+        if path == prefix + "/models" and method == "GET":
+            return "models", None
+        for api, suffix in (("chat", "/chat/completions"), ("responses", "/responses")):
+            if path == prefix + suffix:
+                ok = method == "POST" and api in self.profile.apis
+                return (api if ok else None), api
+        return None, None
+
+    def _handle(self, handler: _Handler) -> None:
+        path = urlsplit(handler.path).path
+        raw = _read_body(handler)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        route, api = self._route(handler.command, path)
+        rec = Recorded(method=handler.command, path=path, headers={k.lower(): v for k, v in handler.headers.items()},
+                       body=body, api=api, started_at=time.monotonic())
+        with self._changed:
+            self._records.append(rec)
+            self._changed.notify_all()
+        try:
+            _Exchange(self, handler, rec, route).run()
+        except _ClientGone:
+            handler.close_connection = True
+            rec.ended_at = time.monotonic()
+            rec.disconnected = True  # after ended_at: wait_for_disconnect() callers read both
+        except _Abort:
+            _Wire(handler, self.chunked, self._stopping).cut()
+        finally:
+            if rec.ended_at is None:
+                rec.ended_at = time.monotonic()
+            with self._changed:
+                self._changed.notify_all()

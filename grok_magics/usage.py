@@ -1,0 +1,107 @@
+"""Token counts normalised across providers, and what they cost at Grok 4.3 list prices.
+
+Providers disagree on whether ``completion_tokens`` includes reasoning (xAI: no, Azure: yes); the
+total tells which, so one rule covers both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .events import Usage
+
+TICKS_PER_USD = 10_000_000_000
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per million tokens; prompts of ``long_prompt`` tokens or more bill at the long rates."""
+
+    input: float = 1.25
+    cached: float = 0.20
+    output: float = 2.50
+    long_prompt: int = 200_000
+    long_input: float = 2.50
+    long_cached: float = 0.40
+    long_output: float = 5.00
+
+
+GROK_4_3 = Prices()
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _detail(obj: Any, name: str, field: str) -> int:
+    details = getattr(obj, name, None)
+    return _int(getattr(details, field, 0)) if details is not None else 0
+
+
+def normalise(usage: Any, *, input_name: str, output_name: str, details_in: str, details_out: str) -> Usage:
+    """Read an SDK usage object of either API into our ``Usage``."""
+    prompt = _int(getattr(usage, input_name, 0))
+    completion = _int(getattr(usage, output_name, 0))
+    reasoning = _detail(usage, details_out, "reasoning_tokens")
+    cached = _detail(usage, details_in, "cached_tokens")
+    total = _int(getattr(usage, "total_tokens", 0))
+    reasoning_excluded = total == prompt + completion + reasoning
+    visible = completion if reasoning_excluded else max(completion - reasoning, 0)
+    extra = getattr(usage, "model_extra", None) or {}
+    ticks = extra.get("cost_in_usd_ticks")
+    cost = ticks / TICKS_PER_USD if isinstance(ticks, (int, float)) and not isinstance(ticks, bool) else None
+    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=cost)
+
+
+def chat_usage(usage: Any) -> Usage:
+    return normalise(
+        usage,
+        input_name="prompt_tokens",
+        output_name="completion_tokens",
+        details_in="prompt_tokens_details",
+        details_out="completion_tokens_details",
+    )
+
+
+def responses_usage(usage: Any) -> Usage:
+    return normalise(
+        usage,
+        input_name="input_tokens",
+        output_name="output_tokens",
+        details_in="input_tokens_details",
+        details_out="output_tokens_details",
+    )
+
+
+def estimate_cost(usage: Usage, prices: Prices = GROK_4_3) -> float:
+    """List-price estimate; reasoning tokens bill as output."""
+    long = usage.input >= prices.long_prompt
+    rate_in, rate_cached, rate_out = (
+        (prices.long_input, prices.long_cached, prices.long_output)
+        if long
+        else (prices.input, prices.cached, prices.output)
+    )
+    uncached = max(usage.input - usage.cached, 0)
+    dollars = uncached * rate_in + usage.cached * rate_cached + (usage.output + usage.reasoning) * rate_out
+    return dollars / 1_000_000
+
+
+def cost_of(usage: Usage) -> float:
+    return usage.cost_usd if usage.cost_usd is not None else estimate_cost(usage)
+
+
+@dataclass
+class Tally:
+    """Running totals for ``%grok usage``; cost is summed per request because tiers are per request."""
+
+    requests: int = 0
+    usage: Usage = Usage()
+    cost: float = 0.0
+    exact: bool = True
+
+    def add(self, usage: Usage) -> None:
+        self.requests += 1
+        self.usage = self.usage + usage
+        self.cost += cost_of(usage)
+        self.exact = self.exact and usage.cost_usd is not None

@@ -1,0 +1,503 @@
+"""Tests of the fake Grok server itself, through raw http.client and the real openai SDK."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any, Callable, Iterator, NamedTuple
+
+import openai
+import pytest
+
+from grok_magics.testing import PROFILES, FakeGrok, Recorded, Reply
+
+pytestmark = pytest.mark.timeout(20)
+
+KEY = "sk-test-key"
+MODEL = {"xai": "grok-4.3", "bedrock": "xai.grok-4.3", "aigateway": "xai/grok-4.3",
+         "azure": "grok-4.3", "openai": "gpt-anything"}
+RESPONSES_PROFILES = ["xai", "bedrock", "azure", "openai"]
+TEXT = "The quick brown fox jumps over the lazy dog."  # 45 chars -> 6 deltas of 8
+
+Factory = Callable[..., FakeGrok]
+_clients: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close every SDK client a test made, so no pooled socket outlives its test."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+@pytest.fixture
+def fake() -> Iterator[Factory]:
+    """Start servers on demand (fast pace by default) and always stop them."""
+    servers: list[FakeGrok] = []
+
+    def make(profile: str = "xai", **kwargs: Any) -> FakeGrok:
+        kwargs.setdefault("key", KEY)
+        kwargs.setdefault("pace", 0.0)
+        server = FakeGrok(profile=profile, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def client_for(server: FakeGrok, key: str = KEY, **kwargs: Any) -> openai.OpenAI:
+    kwargs.setdefault("max_retries", 0)
+    if server.profile.auth == "api-key":
+        kwargs.setdefault("default_headers", {"api-key": key})
+        key = "unused-bearer"
+    _clients.append(openai.OpenAI(base_url=server.base_url, api_key=key, timeout=10, **kwargs))
+    return _clients[-1]
+
+
+def chat(client: openai.OpenAI, model: str, text: str = "hello", **kwargs: Any) -> Any:
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
+                                          stream=True, **kwargs)
+
+
+def chat_text(stream: Any) -> tuple[list[str], Any]:
+    """Content deltas and the last non-null usage of a chat stream."""
+    deltas, usage = [], None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices or []:
+            if choice.delta.content:
+                deltas.append(choice.delta.content)
+    return deltas, usage
+
+
+class Raw(NamedTuple):
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def events(self) -> list[str]:
+        return [block for block in self.body.decode().split("\n\n") if block]
+
+
+def raw_post(server: FakeGrok, path: str, body: dict[str, Any]) -> Raw:
+    """One request over a fresh http.client connection, read to the end and closed."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.origin.rsplit(":", 1)[1]), timeout=10)
+    try:
+        conn.request("POST", path, body=json.dumps(body),
+                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        return Raw(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- happy paths
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_chat_stream_text_arrives_in_several_deltas_with_usage(fake: Factory, profile: str) -> None:
+    server = fake(profile)
+    server.script(Reply(text=TEXT))
+    stream = chat(client_for(server), MODEL[profile], stream_options={"include_usage": True})
+    deltas, usage = chat_text(stream)
+    assert len(deltas) == 6 and "".join(deltas) == TEXT
+    assert usage is not None and usage.completion_tokens == len(TEXT) // 4 + 1
+    rec = server.requests[0]
+    assert (rec.path, rec.api, rec.status, rec.completed) == (server.profile.prefix + "/chat/completions",
+                                                             "chat", 200, True)
+
+
+@pytest.mark.parametrize("profile", RESPONSES_PROFILES)
+def test_responses_stream_text_and_usage(fake: Factory, profile: str) -> None:
+    server = fake(profile)
+    server.script(Reply(text=TEXT))
+    events = list(client_for(server).responses.create(model=MODEL[profile], input="hi", stream=True))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert len(deltas) == 6 and "".join(deltas) == TEXT
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert final.response.output_text == TEXT and final.response.id.startswith("resp_")
+    assert final.response.usage.output_tokens == len(TEXT) // 4 + 1
+    assert server.requests[0].api == "responses"
+
+
+def test_chat_usage_chunk_only_when_asked(fake: Factory) -> None:
+    server = fake("openai")
+    _, usage = chat_text(chat(client_for(server), "m"))
+    assert usage is None
+    _, usage = chat_text(chat(client_for(server), "m", stream_options={"include_usage": True}))
+    assert usage is not None
+
+
+def test_responses_event_order_with_reasoning(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(text="Answer: 42", reasoning="Let me think it over."))
+    events = list(client_for(server).responses.create(model="grok-4.3", input="q", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds == [
+        "response.created", "response.in_progress",
+        "response.output_item.added", "response.reasoning_summary_part.added",
+        *["response.reasoning_summary_text.delta"] * 3,
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+        "response.output_item.done",
+        "response.output_item.added", "response.content_part.added",
+        *["response.output_text.delta"] * 2,
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    reasoning = events[9].item
+    assert reasoning.type == "reasoning" and reasoning.id.startswith("rs_")
+    assert reasoning.summary[0].text == "Let me think it over."
+    assert reasoning.encrypted_content is None  # not asked for
+    assert events[10].item.id.startswith("msg_")
+
+
+def test_encrypted_reasoning_only_when_included(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(reasoning="secret thoughts"))
+    response = client_for(server).responses.create(model="grok-4.3", input="q",
+                                                   include=["reasoning.encrypted_content"], store=False)
+    item = response.output[0]
+    assert item.type == "reasoning" and isinstance(item.encrypted_content, str) and item.encrypted_content
+
+
+def test_xai_usage_excludes_reasoning_and_azure_includes_it(fake: Factory) -> None:
+    usage = {"input": 555, "cached": 5, "output": 29, "reasoning": 125}
+    xai, azure = fake("xai"), fake("azure")
+    for server in (xai, azure):
+        server.script(Reply(usage=usage))
+    _, x = chat_text(chat(client_for(xai), "grok-4.3", stream_options={"include_usage": True}))
+    _, a = chat_text(chat(client_for(azure), "grok-4.3", stream_options={"include_usage": True}))
+    assert (x.prompt_tokens, x.completion_tokens, x.total_tokens) == (555, 29, 709)
+    assert x.completion_tokens_details.reasoning_tokens == 125
+    assert x.model_extra["cost_in_usd_ticks"] == 550 * 12_500 + 5 * 2_000 + 154 * 25_000
+    assert (a.completion_tokens, a.total_tokens) == (154, 709)
+    assert "cost_in_usd_ticks" not in (a.model_extra or {})
+
+
+def test_xai_chat_thinks_with_empty_deltas(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(text="ok", reasoning="a" * 24))
+    chunks = list(chat(client_for(server), "grok-4.3"))
+    assert chunks[0].id.endswith("_us-east-1")
+    empties = [c for c in chunks[1:] if c.choices[0].delta.content is None and c.choices[0].finish_reason is None]
+    assert len(empties) == 3
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_aigateway_chunk_shape_and_reasoning_content(fake: Factory) -> None:
+    server = fake("aigateway")
+    server.script(Reply(text="ok", reasoning="pondering deeply"))
+    chunks = list(chat(client_for(server), "xai/grok-4.3", stream_options={"include_usage": True}))
+    assert all(c.id is None and c.model is None for c in chunks)
+    reasoning = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "")
+                        for c in chunks if c.choices)
+    assert reasoning == "pondering deeply"
+    assert chunks[-1].choices is None and chunks[-1].usage.prompt_tokens >= 1
+
+
+def test_default_reply_echoes_last_user_text(fake: Factory) -> None:
+    server = fake("xai")
+    client = client_for(server)
+    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "You said: first"},
+                {"role": "user", "content": [{"type": "text", "text": "second"}]}]
+    deltas, _ = chat_text(client.chat.completions.create(model="grok-4.3", messages=messages, stream=True))
+    assert "".join(deltas) == "You said: second"
+    response = client.responses.create(model="grok-4.3", input=[
+        {"role": "user", "content": [{"type": "input_text", "text": "third"}]}])
+    assert response.output_text == "You said: third"
+
+
+def test_non_streaming_objects(fake: Factory) -> None:
+    server = fake("bedrock")
+    client = client_for(server)
+    server.script(Reply(text="whole"), Reply(text="whole too", incomplete="max_output_tokens"))
+    completion = client.chat.completions.create(model="xai.grok-4.3", messages=[{"role": "user", "content": "x"}])
+    assert completion.choices[0].message.content == "whole" and completion.usage.total_tokens > 0
+    response = client.responses.create(model="xai.grok-4.3", input="x")
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text == "whole too"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_wrong_key_is_authentication_error(fake: Factory, profile: str) -> None:
+    server = fake(profile)
+    with pytest.raises(openai.AuthenticationError):
+        chat(client_for(server, key="sk-wrong"), MODEL[profile])
+    assert server.requests[0].status == 401
+
+
+def test_azure_rejects_bearer_only(fake: Factory) -> None:
+    server = fake("azure")
+    bearer_only = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+    _clients.append(bearer_only)
+    with pytest.raises(openai.AuthenticationError) as info:
+        bearer_only.responses.create(model="grok-4.3", input="hi", stream=True)
+    assert info.value.status_code == 401
+    assert "error" in json.loads(info.value.response.text)
+
+
+def test_azure_deployment_name_is_configurable(fake: Factory) -> None:
+    server = fake("azure", models=("my-deploy",))
+    deltas, _ = chat_text(chat(client_for(server), "my-deploy"))
+    assert deltas
+    with pytest.raises(openai.NotFoundError):
+        chat(client_for(server), "grok-4.3")
+
+
+def test_aigateway_has_no_responses_api(fake: Factory) -> None:
+    server = fake("aigateway")
+    with pytest.raises(openai.NotFoundError):
+        client_for(server).responses.create(model="xai/grok-4.3", input="hi", stream=True)
+    assert server.requests[0].status == 404
+
+
+def test_aigateway_caps_max_tokens(fake: Factory) -> None:
+    server = fake("aigateway")
+    with pytest.raises(openai.BadRequestError) as info:
+        chat(client_for(server), "xai/grok-4.3", max_tokens=8192)
+    assert json.loads(info.value.response.text)["error"]["code"] == 400
+    assert chat_text(chat(client_for(server), "xai/grok-4.3", max_tokens=4096))[0]
+
+
+@pytest.mark.parametrize("profile", ["xai", "bedrock"])
+def test_unknown_model_is_404(fake: Factory, profile: str) -> None:
+    server = fake(profile)
+    with pytest.raises(openai.NotFoundError) as info:
+        client_for(server).responses.create(model="grok-9", input="hi", stream=True)
+    assert "The model grok-9 does not exist or your team does not have access to it" in info.value.response.text
+
+
+def test_unknown_path_and_wrong_prefix_are_404(fake: Factory) -> None:
+    server = fake("bedrock")
+    assert raw_post(server, "/v1/chat/completions", {"model": "xai.grok-4.3"}).status == 404
+    assert raw_post(server, "/openai/v1/embeddings", {"model": "xai.grok-4.3"}).status == 404
+    assert [r.api for r in server.requests] == [None, None]
+
+
+# --------------------------------------------------------------------------- errors and faults
+
+
+def test_429_with_retry_after_is_retried(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(status=429, retry_after=0.3), Reply(text="second time lucky"))
+    started = time.monotonic()
+    deltas, _ = chat_text(chat(client_for(server, max_retries=1), "grok-4.3"))
+    assert "".join(deltas) == "second time lucky"
+    assert [r.status for r in server.requests] == [429, 200]
+    assert time.monotonic() - started >= 0.3  # the SDK honoured Retry-After
+
+
+def test_retry_after_header_and_xai_error_shape_on_the_wire(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(status=429, retry_after=2))
+    response = raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": []})
+    assert response.status == 429 and response.headers.get("Retry-After") == "2"
+    assert json.loads(response.body) == {"code": "Some resource has been exhausted", "error": "Rate limit exceeded"}
+
+
+def test_402_reaches_client_with_readable_xai_body(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(status=402))
+    with pytest.raises(openai.APIStatusError) as info:
+        client_for(server).responses.create(model="grok-4.3", input="hi", stream=True)
+    assert info.value.status_code == 402
+    body = json.loads(info.value.response.text)
+    assert body["error"] == "Your team has run out of credits" and isinstance(body["code"], str)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_malformed_line_raises_json_error(fake: Factory, api: str) -> None:
+    server = fake("xai")
+    server.script(Reply(text=TEXT, malformed_after=2))
+    client = client_for(server)
+    stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
+        model="grok-4.3", input="hi", stream=True)
+    seen = []
+    with pytest.raises(json.JSONDecodeError):
+        for item in stream:
+            seen.append(item)
+    assert seen  # the good events before the bad line got through
+    assert server.requests[0].completed is False
+
+
+def test_disconnect_in_chunked_mode_is_a_transport_error(fake: Factory) -> None:
+    server = fake("xai", chunked=True)
+    server.script(Reply(text=TEXT, disconnect_after=2))
+    seen: list[str] = []
+    with pytest.raises(openai.APIConnectionError) as info:
+        seen.extend(chat_text(chat(client_for(server), "grok-4.3"))[0])
+    assert type(info.value.__cause__).__name__ == "RemoteProtocolError"
+    rec = server.requests[0]
+    assert (rec.completed, rec.disconnected) == (False, False)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_disconnect_in_close_mode_just_ends_early(fake: Factory, api: str) -> None:
+    server = fake("xai", chunked=False)
+    server.script(Reply(text=TEXT, disconnect_after=2))
+    client = client_for(server)
+    if api == "chat":
+        chunks = list(chat(client, "grok-4.3"))
+        assert [c.choices[0].delta.content for c in chunks][1:] == [TEXT[:8], TEXT[8:16]]
+        assert all(c.choices[0].finish_reason is None for c in chunks)
+    else:
+        events = list(client.responses.create(model="grok-4.3", input="hi", stream=True))
+        assert [e.type for e in events][-2:] == ["response.output_text.delta"] * 2
+    assert server.requests[0].completed is False
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_stall_then_client_close_is_seen_as_disconnect(fake: Factory, api: str) -> None:
+    server = fake("xai")
+    server.script(Reply(text=TEXT, stall_after=1, stall_seconds=10))
+    client = client_for(server)
+    stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
+        model="grok-4.3", input="hi", stream=True)
+    for item in stream:
+        if getattr(item, "type", "") == "response.output_text.delta" or (
+                getattr(item, "choices", None) and item.choices[0].delta.content):
+            break
+    assert not server.wait_for_disconnect(timeout=0.2)  # still stalling, client still there
+    stream.close()
+    assert server.wait_for_disconnect(timeout=5)
+    rec = server.requests[0]
+    assert rec.disconnected and not rec.completed and rec.ended_at is not None
+
+
+def test_chat_stream_error_raises_api_error(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(text="partial", stream_error="upstream exploded"))
+    with pytest.raises(openai.APIError) as info:
+        chat_text(chat(client_for(server), "grok-4.3"))
+    assert not isinstance(info.value, openai.APIStatusError)
+    assert "upstream exploded" in info.value.message
+
+
+def test_responses_stream_error_yields_error_then_failed(fake: Factory) -> None:
+    server = fake("openai")
+    server.script(Reply(text="partial", stream_error="upstream exploded"))
+    events = list(client_for(server).responses.create(model="m", input="hi", stream=True))
+    assert [e.type for e in events][-2:] == ["error", "response.failed"]
+    assert events[-2].code == "server_error" and events[-2].message == "upstream exploded"
+    assert events[-1].response.error.message == "upstream exploded"
+
+
+def test_incomplete_in_both_apis(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(incomplete="max_output_tokens"), Reply(incomplete="max_output_tokens"))
+    events = list(client_for(server).responses.create(model="grok-4.3", input="hi", stream=True))
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.incomplete_details.reason == "max_output_tokens"
+    chunks = list(chat(client_for(server), "grok-4.3"))
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_pacing_spreads_deltas(fake: Factory) -> None:
+    server = fake("openai", pace=0.5)  # overridden by the reply below
+    server.script(Reply(text="x" * 40, pace=0.05))
+    arrivals = []
+    for event in client_for(server).responses.create(model="m", input="hi", stream=True):
+        if event.type == "response.output_text.delta":
+            arrivals.append((time.monotonic(), event.delta))
+    assert [d for _, d in arrivals] == ["x" * 8] * 5
+    times = [t for t, _ in arrivals]
+    assert times == sorted(times) and times[-1] - times[0] >= 0.15
+
+
+def test_first_delay_holds_the_first_event(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(first_delay=0.3))
+    started = time.monotonic()
+    next(iter(chat(client_for(server), "grok-4.3")))
+    assert time.monotonic() - started >= 0.3
+
+
+# --------------------------------------------------------------------------- wire framing
+
+
+def test_chunked_mode_wire_format(fake: Factory) -> None:
+    server = fake("xai")
+    response = raw_post(server, "/v1/responses", {"model": "grok-4.3", "input": "hi", "stream": True})
+    assert response.headers.get("Transfer-Encoding") == "chunked"
+    assert response.headers.get("Content-Type").startswith("text/event-stream")
+    blocks = response.events()
+    assert blocks[0].startswith("event: response.created\ndata: {")
+    assert blocks[-1] == "data: [DONE]"  # xAI ends Responses streams with [DONE]
+    assert json.loads(blocks[-2].split("data: ", 1)[1])["type"] == "response.completed"
+
+
+def test_close_mode_wire_format(fake: Factory) -> None:
+    server = fake("openai", chunked=False)
+    response = raw_post(server, "/v1/responses", {"model": "m", "input": "hi", "stream": True})
+    assert response.headers.get("Connection") == "close"
+    assert response.headers.get("Content-Length") is None and response.headers.get("Transfer-Encoding") is None
+    blocks = response.events()
+    assert blocks[-1].startswith("event: response.completed")  # OpenAI: no [DONE] on Responses
+
+
+def test_chat_always_ends_with_done(fake: Factory) -> None:
+    server = fake("aigateway")
+    response = raw_post(server, "/v1/chat/completions",
+                        {"model": "xai/grok-4.3", "messages": [{"role": "user", "content": "x"}], "stream": True})
+    blocks = response.events()
+    assert blocks[-1] == "data: [DONE]" and all(b.startswith("data: ") for b in blocks)
+
+
+# --------------------------------------------------------------------------- recording and helpers
+
+
+def test_recording_captures_body_headers_and_timing(fake: Factory) -> None:
+    server = fake("xai")
+    client_for(server).responses.create(model="grok-4.3", input="remember me", prompt_cache_key="conv-1",
+                                        reasoning={"effort": "low"}, extra_headers={"X-Grok-Conv-Id": "conv-1"})
+    assert server.wait_for_requests(1, timeout=1)
+    rec: Recorded = server.requests[0]
+    assert rec.method == "POST" and rec.path == "/v1/responses"
+    assert rec.body["input"] == "remember me" and rec.body["prompt_cache_key"] == "conv-1"
+    assert rec.body["reasoning"] == {"effort": "low"}
+    assert rec.headers["x-grok-conv-id"] == "conv-1" and rec.headers["authorization"] == f"Bearer {KEY}"
+    assert rec.ended_at is not None and rec.ended_at >= rec.started_at
+
+
+def test_requests_is_a_copy_and_clear_resets(fake: Factory) -> None:
+    server = fake("xai")
+    server.script(Reply(text="queued"))
+    snapshot = server.requests
+    snapshot.append("junk")  # type: ignore[arg-type]
+    assert server.requests == []
+    server.clear()
+    deltas, _ = chat_text(chat(client_for(server), "grok-4.3", text="ping"))
+    assert "".join(deltas) == "You said: ping"  # the queued reply was dropped
+    assert not server.wait_for_requests(2, timeout=0.1)
+    server.clear()
+    assert server.requests == []
+
+
+def test_addresses_and_rebase(fake: Factory) -> None:
+    server = fake("bedrock")
+    assert server.origin.startswith("http://127.0.0.1:")
+    assert server.base_url == server.origin + "/openai/v1"
+    assert server.rebase("https://bedrock-mantle.us-east-1.api.aws/openai/v1") == server.origin + "/openai/v1"
+    assert server.rebase("https://api.x.ai/v1?x=1") == server.origin + "/v1?x=1"
+
+
+def test_stop_ends_a_stall_and_frees_the_port() -> None:
+    server = FakeGrok(profile="xai", key=KEY, pace=0.0).start()
+    server.script(Reply(stall_after=0, stall_seconds=30))
+    stream = chat(client_for(server), "grok-4.3")
+    assert server.wait_for_requests(1)
+    started = time.monotonic()
+    server.stop()
+    with pytest.raises(openai.APIConnectionError):
+        list(stream)
+    assert time.monotonic() - started < 3
+    assert server.requests[0].completed is False

@@ -1,0 +1,109 @@
+"""Pure functions: prompt references, option parsing, pricing, provider resolution, fences."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+from grok_magics.context.references import expand_text
+from grok_magics.events import Usage
+from grok_magics.options import parse_cell_line, parse_line, subcommand
+from grok_magics.providers import PROVIDERS, ConfigError, api_for, resolve
+from grok_magics.render.markdown import close_fences, to_html
+from grok_magics.usage import estimate_cost
+
+NS = {"name": "Ada", "n": 3, "ratio": 0.5, "items": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("Hello {name}", "Hello Ada"),
+        ("{n} apples at {ratio}", "3 apples at 0.5"),
+        ("keep {{name}} literal", "keep {name} literal"),
+        ("unbound {nobody} stays", "unbound {nobody} stays"),
+        ("lists wait for context/: {items}", "lists wait for context/: {items}"),
+        ('{"a": {"b": [1, 2]}}', '{"a": {"b": [1, 2]}}'),
+        ("{{ jinja }} and }} and {{", "{{ jinja }} and }} and {{"),
+        ('print(f"{ratio:.2f}")', 'print(f"{ratio:.2f}")'),
+        ("inline `{name}` is code", "inline `{name}` is code"),
+        ("```python\nprint(f'{name}')\n```\nafter {name}", "```python\nprint(f'{name}')\n```\nafter Ada"),
+        ("```\nunclosed {name}", "```\nunclosed {name}"),
+        (r"\frac{a}{b} and {0} and {}", r"\frac{a}{b} and {0} and {}"),
+    ],
+)
+def test_references_only_touch_bound_identifiers(prompt: str, expected: str) -> None:
+    assert expand_text(prompt, NS) == expected
+
+
+def test_line_prompt_keeps_quotes_and_apostrophes() -> None:
+    options, prompt = parse_line("""--system "Be terse" -m grok-4.3 What's "this" {x}?""")
+    assert options.system == "Be terse" and options.model == "grok-4.3"
+    assert prompt == """What's "this" {x}?"""
+
+
+def test_double_dash_ends_options() -> None:
+    options, prompt = parse_line("--new -- -1 is less than 0?")
+    assert options.new and prompt == "-1 is less than 0?"
+
+
+@pytest.mark.parametrize(
+    "line", ["--effort extreme", "--bogus", "-o 1x", "--max-tokens 0", "--temperature hot", '--system "open', "-m"]
+)
+def test_bad_options_are_usage_errors(line: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_cell_line(line)
+    assert "Usage: %%grok" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_subcommands_only_when_alone() -> None:
+    assert subcommand("help") is not None
+    assert subcommand("help me write a regex") is None
+    name, options = subcommand("reset --chat lab")  # type: ignore[misc]
+    assert name == "reset" and options.chat == "lab"
+
+
+def test_cost_uses_list_prices_and_long_prompt_tier() -> None:
+    short = Usage(input=100_000, cached=0, output=100_000)
+    assert estimate_cost(short) == pytest.approx((1.25 + 2.50) / 10)
+    cached = Usage(input=199_999, cached=199_999, output=0, reasoning=100_000)
+    assert estimate_cost(cached) == pytest.approx((199_999 * 0.20 + 100_000 * 2.50) / 1e6)
+    long = Usage(input=200_000, cached=100_000, output=10_000)
+    assert estimate_cost(long) == pytest.approx((100_000 * 2.50 + 100_000 * 0.40 + 10_000 * 5.00) / 1e6)
+
+
+def test_provider_urls_and_models() -> None:
+    env = {"AWS_REGION": "eu-central-1", "AZURE_AI_ENDPOINT": "https://r.services.ai.azure.com/openai/v1/",
+           "AZURE_GROK_DEPLOYMENT": "my-grok", "OPENAI_BASE_URL": "http://localhost:8000/v1"}
+    assert resolve(PROVIDERS["xai"], env={}).base_url == "https://api.x.ai/v1"
+    assert resolve(PROVIDERS["bedrock"], env={}).base_url == "https://bedrock-mantle.us-west-2.api.aws/openai/v1"
+    assert resolve(PROVIDERS["bedrock"], env=env).base_url == "https://bedrock-mantle.eu-central-1.api.aws/openai/v1"
+    assert resolve(PROVIDERS["aigateway"], env={}).base_url == "https://api.aigateway.sh/v1"
+    azure = resolve(PROVIDERS["azure"], env=env)
+    assert (azure.base_url, azure.model) == ("https://r.services.ai.azure.com/openai/v1", "my-grok")
+    assert resolve(PROVIDERS["openai"], model="m", env=env).base_url == "http://localhost:8000/v1"
+    models = {name: resolve(p, model=None if p.model else "x", env=env).model for name, p in PROVIDERS.items()}
+    assert models == {"xai": "grok-4.3", "bedrock": "xai.grok-4.3", "aigateway": "xai/grok-4.3",
+                      "azure": "my-grok", "openai": "x"}
+    assert resolve(PROVIDERS["bedrock"], env={"GROK_BASE_URL": "http://proxy/v1/"}).base_url == "http://proxy/v1"
+
+
+def test_missing_base_url_or_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="AZURE_AI_ENDPOINT"):
+        resolve(PROVIDERS["azure"], env={})
+    with pytest.raises(ConfigError, match="--model"):
+        resolve(PROVIDERS["openai"], env={"OPENAI_BASE_URL": "http://x/v1"})
+
+
+def test_responses_falls_back_to_chat_where_missing() -> None:
+    api, note = api_for(PROVIDERS["aigateway"], "responses")
+    assert api == "chat" and "no responses API" in note
+    assert api_for(PROVIDERS["xai"], None) == ("responses", "")
+    assert api_for(PROVIDERS["azure"], None) == ("chat", "")
+
+
+def test_open_fence_is_closed_and_html_is_escaped() -> None:
+    assert close_fences("text\n```py\nx = 1") == "text\n```py\nx = 1\n```"
+    assert close_fences("```\na\n```\n") == "```\na\n```\n"
+    rendered = to_html("<script>alert(1)</script> **bold** [x](javascript:alert(1))")
+    assert "<script>" not in rendered and "<strong>bold</strong>" in rendered and "href=\"javascript" not in rendered
