@@ -13,14 +13,17 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(shell: Any) -> None:
+    from .inputs import protect_question_marks
     from .magics import GrokMagics
 
     if getattr(shell, "_grok_magics", None) is not None:
         return
     magics = GrokMagics(shell=shell, parent=shell)
     shell.register_magics(magics)
-    shell.configurables.append(magics)
+    if magics not in shell.configurables:  # Magics.__init__ already adds itself
+        shell.configurables.append(magics)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell.input_transformers_cleanup.append(protect_question_marks)
     shell._grok_magics = magics
 
 
@@ -36,11 +39,13 @@ def unload_ipython_extension(shell: Any) -> None:
     for name, instance in list(registry.items()):
         if instance is magics:
             del registry[name]
-    if magics in shell.configurables:
-        shell.configurables.remove(magics)
+    shell.configurables[:] = [c for c in shell.configurables if c is not magics]
     try:
         shell.events.unregister("pre_run_cell", magics.pre_run_cell)
     except ValueError:
         pass
+    from .inputs import protect_question_marks
+
+    shell.input_transformers_cleanup[:] = [t for t in shell.input_transformers_cleanup if t is not protect_question_marks]
     magics.close()
     del shell._grok_magics

@@ -139,7 +139,7 @@ def run(request: Request, client: Any, view: View, header: Header, timeout: floa
     except KeyboardInterrupt:
         reply.interrupted = True
     except Exception as exc:  # SDK, transport and protocol failures all become one line
-        reply.error = from_exception(exc, request.endpoint, timeout)
+        reply.error = from_exception(exc, request.endpoint, timeout, mid_stream=stream is not None)
     finally:
         _close(stream)
         reply.ended = time.monotonic()

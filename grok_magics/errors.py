@@ -105,13 +105,14 @@ def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | 
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {hint[:1].upper()}{hint[1:]}.", status)
 
 
-def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float) -> GrokError:
+def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid_stream: bool = False) -> GrokError:
     """Map anything the SDK or transport raised to one actionable line."""
     if isinstance(exc, GrokError):
         return exc
     import openai
 
     where = f"{endpoint.model} on {endpoint.provider.title}"
+    dropped = f"{where}: the connection dropped mid-answer ({type(exc.__cause__ or exc).__name__}). Re-run the cell."
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         return http_error(response.status_code, response.text, endpoint, response.headers.get("retry-after"))
@@ -119,6 +120,8 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float) -> 
         return GrokError(
             f"{where}: no data for {timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
         )
+    if isinstance(exc, openai.APIConnectionError) and mid_stream:
+        return GrokError(dropped)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
         return GrokError(
@@ -136,7 +139,7 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float) -> 
     if isinstance(exc, json.JSONDecodeError):
         return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
     if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}:
-        return GrokError(f"{where}: the connection dropped mid-answer ({type(exc).__name__}). Re-run the cell.")
+        return GrokError(dropped)
     return GrokError(
         f"{where}: unexpected {type(exc).__name__}: {exc}. Re-run the cell; if it persists, please report it."
     )

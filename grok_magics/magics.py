@@ -105,8 +105,8 @@ class GrokMagics(Magics):
             prompt = rest
         else:
             options = parse_cell_line(line)
-            prompt = cell
-            if not prompt.strip():
+            prompt = _trim_blank_lines(cell)
+            if not prompt:
                 raise UsageError("the cell is empty: write your question below the %%grok line")
         self._ask(options, prompt)
 
@@ -151,6 +151,16 @@ class GrokMagics(Magics):
 
     def close(self) -> None:
         self.session.clients.close()
+
+
+def _trim_blank_lines(text: str) -> str:
+    """The cell as written, minus the blank lines around it (indentation of the first line stays)."""
+    lines = text.splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
 
 
 def _merge(first: Options, second: Options) -> Options:

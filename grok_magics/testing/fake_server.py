@@ -91,6 +91,9 @@ class Reply:
     disconnect_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float = 30.0
+    gate_after: int | None = None  # after N text deltas, hold until `gate` is set (then carry on)
+    gate: threading.Event | None = None
+    gate_seconds: float = 30.0
     stream_error: str | None = None
     incomplete: str | None = None
     finish_reason: str = "stop"
@@ -286,12 +289,12 @@ class _Wire:
         if self.chunked:
             data = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
             data += b"0\r\n\r\n" if last else b""
-        self._write(data)
+        self.write(data)
 
     def end(self, close: bool = False) -> None:
         """Finish the body cleanly; in close mode the server's close is the end."""
         if self.chunked:
-            self._write(b"0\r\n\r\n")
+            self.write(b"0\r\n\r\n")
         if close:
             self.handler.close_connection = True
 
@@ -327,7 +330,7 @@ class _Wire:
         time.sleep(timeout)  # the client sent bytes mid-stream; nothing to learn, just keep time
         return False
 
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if not data:
             return
         try:
@@ -421,7 +424,7 @@ class _Exchange:
             headers["Connection"] = "close"
         self.rec.status = status
         self.wire.start(status, headers)
-        self.wire._write(data)
+        self.wire.write(data)
 
     # ---- scripted answers
 
@@ -464,7 +467,11 @@ class _Exchange:
         pace = self.fake.pace if reply.pace is None else reply.pace
         self.wire.wait(reply.first_delay)
         sent = 0
+        gated = reply.gate_after is None or reply.gate is None
         for frame in frames:
+            if not gated and frame.kind in ("delta", "text_end") and sent >= reply.gate_after:  # type: ignore[operator]
+                self._hold(reply.gate, reply.gate_seconds)  # type: ignore[arg-type]
+                gated = True
             if frame.kind in ("delta", "text_end") and self._fault(reply, frame.kind, sent):
                 return
             if frame.kind in ("delta", "think"):
@@ -476,6 +483,12 @@ class _Exchange:
                 self.wire.send(frame.data)
             if frame.kind == "delta":
                 sent += 1
+
+    def _hold(self, gate: threading.Event, seconds: float) -> None:
+        """Let a test look at the client mid-answer, deterministically, before the rest is sent."""
+        deadline = time.monotonic() + seconds
+        while not gate.is_set() and time.monotonic() < deadline:
+            self.wire.wait(0.02)
 
     def _fault(self, reply: Reply, kind: str, sent: int) -> bool:
         def due(after: int | None) -> bool:

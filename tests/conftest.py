@@ -1,0 +1,160 @@
+"""Shared fixtures: fake Grok servers on loopback, and a real InteractiveShell driven like a user would.
+
+Every test runs with a canary API key; helpers make it easy to assert it never shows up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pytest
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from grok_magics.testing import FakeGrok
+
+CANARY = "xai-CANARY-7f3c9e1d5b2a4c6e8f0a1b2c"
+KEY_VARS = ("XAI_API_KEY", "AWS_BEARER_TOKEN_BEDROCK", "AIGATEWAY_API_KEY", "AZURE_AI_API_KEY", "OPENAI_API_KEY")
+ENV_VARS = KEY_VARS + (
+    "GROK_BASE_URL", "GROK_PROVIDER", "AWS_REGION", "AZURE_AI_ENDPOINT", "AZURE_GROK_DEPLOYMENT", "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_LOG",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's real keys or endpoints, and nothing can reach the internet by default."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GROK_MAGICS_AUTOLOAD", "0")
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def fake_factory() -> Iterator[Callable[..., FakeGrok]]:
+    servers: list[FakeGrok] = []
+
+    def start(profile: str = "xai", key: str = CANARY, **kwargs: Any) -> FakeGrok:
+        server = FakeGrok(profile=profile, key=key, **kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def fake(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
+    """An xAI-shaped fake with the canary key, wired in through GROK_BASE_URL and XAI_API_KEY."""
+    server = fake_factory("xai")
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    return server
+
+
+class RecordingPublisher(DisplayPublisher):
+    """What a frontend would receive: every display and display update, in order."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.messages: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def publish(self, data: Any, metadata: Any = None, source: Any = None, *, transient: Any = None,
+                update: bool = False, **kwargs: Any) -> None:
+        with self.lock:
+            self.messages.append(
+                {"data": dict(data), "metadata": dict(metadata or {}), "transient": dict(transient or {}),
+                 "update": update, "time": time.monotonic()}
+            )
+
+    def clear_output(self, wait: bool = False) -> None:
+        pass
+
+
+@dataclass
+class Ran:
+    success: bool
+    stdout: str
+    stderr: str
+    displays: list[dict[str, Any]]
+    error: BaseException | None
+
+    @property
+    def everything(self) -> str:
+        return self.stdout + self.stderr + repr(self.displays) + repr(self.error)
+
+
+class TimedWriter(io.StringIO):
+    """stdout that remembers when each piece arrived, to prove text streamed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append((time.monotonic(), text))
+        return super().write(text)
+
+
+@dataclass
+class Harness:
+    shell: InteractiveShell
+    publisher: RecordingPublisher
+    last_stdout: TimedWriter = field(default_factory=TimedWriter)
+
+    def run(self, code: str, cell_id: str | None = None) -> Ran:
+        start = len(self.publisher.messages)
+        out, err = TimedWriter(), io.StringIO()
+        self.last_stdout = out
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            result = self.shell.run_cell(code, store_history=True, cell_id=cell_id)
+        return Ran(result.success, out.getvalue(), err.getvalue(), self.publisher.messages[start:],
+                   result.error_in_exec or result.error_before_exec)
+
+    @property
+    def magics(self) -> Any:
+        return self.shell._grok_magics
+
+
+@pytest.fixture
+def shell() -> Iterator[Harness]:
+    """A fresh, real InteractiveShell with the extension loaded, as in terminal IPython."""
+    InteractiveShell.clear_instance()
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    sh = InteractiveShell.instance(config=config)
+    publisher = RecordingPublisher(shell=sh)
+    sh.display_pub = publisher
+    sh.run_line_magic("load_ext", "grok_magics")
+    harness = Harness(sh, publisher)
+    yield harness
+    with contextlib.suppress(Exception):
+        sh.run_line_magic("unload_ext", "grok_magics")
+    InteractiveShell.clear_instance()
+
+
+def assert_no_canary(*texts: Any) -> None:
+    for text in texts:
+        assert CANARY not in str(text), "the API key leaked"
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """The user turns of a recorded request, for either wire API."""
+    if "messages" in body:
+        return [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"]
+                for m in body["messages"] if m["role"] == "user"]
+    return [item["content"][0]["text"] for item in body["input"] if item.get("role") == "user"]
+
+
