@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, MutableMapping
 
 from .chat import CellKey, Chats, Conversation, turn_tokens
-from .client import Clients, Transport
+from .client import Clients, Transport, add_headers, per_request_headers
 from .context import expand
 from .errors import from_exception
 from .options import Options
@@ -132,7 +132,8 @@ def run(request: Request, client: Any, view: View, header: Header, timeout: floa
     view.start(header)
     stream = None
     try:
-        stream = wire.open_stream(client, wire.build(request))
+        kwargs = add_headers(wire.build(request), per_request_headers(request.endpoint))
+        stream = wire.open_stream(client, kwargs)
         for event in wire.events(stream):
             reply.add(event)
             view.update(reply, event)

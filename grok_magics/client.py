@@ -54,7 +54,7 @@ def _new_client(endpoint: Endpoint, key: str, transport: Transport) -> Any:
     # The SDK would forward OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to any host.
     headers: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
     if endpoint.provider.auth_header != "authorization":
-        headers.update({endpoint.provider.auth_header: key, "Authorization": openai.Omit()})
+        headers[endpoint.provider.auth_header] = key
     return openai.OpenAI(
         api_key=key,
         base_url=endpoint.base_url,
@@ -62,3 +62,21 @@ def _new_client(endpoint: Endpoint, key: str, transport: Transport) -> Any:
         timeout=openai.Timeout(transport.timeout, connect=transport.connect_timeout),
         max_retries=transport.max_retries,
     )
+
+
+def per_request_headers(endpoint: Endpoint) -> dict[str, Any]:
+    """Providers that take the key in their own header must not also get ``Authorization: Bearer``.
+
+    The SDK only honours removing it per request (``extra_headers``), not in ``default_headers``.
+    """
+    if endpoint.provider.auth_header == "authorization":
+        return {}
+    import openai
+
+    return {"Authorization": openai.Omit()}
+
+
+def add_headers(kwargs: dict[str, Any], headers: dict[str, Any]) -> dict[str, Any]:
+    if not headers:
+        return kwargs
+    return {**kwargs, "extra_headers": {**kwargs.get("extra_headers", {}), **headers}}

@@ -1,0 +1,262 @@
+"""A real ipykernel executing notebooks through nbclient, against the fake Grok server.
+
+The client adds what JupyterLab adds to every execute request (the cell id), records every iopub
+message with its arrival time, and can interrupt the kernel the way JupyterLab does (SIGINT).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.util import run_sync
+from nbconvert import HTMLExporter
+
+from grok_magics.testing import Reply
+
+from conftest import CANARY, assert_no_canary, user_texts
+
+pytestmark = pytest.mark.timeout(240)
+
+ANSWER = (
+    "A **p-value** is the probability of seeing data at least this extreme *if* the null hypothesis "
+    "were true.\n\n- Small p: the data would be surprising under the null.\n- Large p: not surprising.\n"
+)
+
+
+class LabLikeClient(NotebookClient):
+    """nbclient plus what JupyterLab sends (cellId) and a log of every iopub message."""
+
+    def __init__(self, nb: Any, **kwargs: Any) -> None:
+        super().__init__(nb, **kwargs)
+        self.log_messages: list[tuple[float, int, dict[str, Any]]] = []
+        self.current_cell_id: str | None = None
+        self.lock = threading.Lock()
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        self.current_cell_id = cell.get("id")
+        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        with self.lock:
+            self.log_messages.append((time.monotonic(), cell_index, msg))
+        return super().process_message(msg, cell, cell_index)
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+
+        def execute(code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
+                    allow_stdin: Any = None, stop_on_error: bool = True) -> str:
+            content = {"code": code, "silent": silent, "store_history": store_history,
+                       "user_expressions": user_expressions or {}, "allow_stdin": False,
+                       "stop_on_error": stop_on_error}
+            msg = kc.session.msg("execute_request", content, metadata={"cellId": self.current_cell_id})
+            kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+
+        kc.execute = execute
+        return kc
+
+    # nbclient's sync wrappers are bound to its own coroutines; rebind them to ours
+    execute_cell = run_sync(async_execute_cell)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def messages(self, cell_index: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for _, i, m in self.log_messages if i == cell_index]
+
+    def interrupt(self) -> None:
+        """What JupyterLab's stop button does for a signal-mode kernel."""
+        os.kill(self.km.provisioner.process.pid, signal.SIGINT)
+
+
+def notebook(*sources: str) -> Any:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0) -> threading.Event:
+    seen = threading.Event()
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                seen.set()
+                break
+            time.sleep(0.01)
+        then()
+
+    threading.Thread(target=run, daemon=True).start()
+    return seen
+
+
+def widget_values(msgs: list[dict[str, Any]]) -> list[str]:
+    return [m["content"]["data"]["state"]["value"] for m in msgs
+            if m["msg_type"] == "comm_msg" and "value" in m["content"]["data"].get("state", {})]
+
+
+def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_path: Path) -> None:
+    gate = threading.Event()
+    fake.script(Reply(text=ANSWER, chunk=6, gate_after=4, gate=gate, pace=0.03, reasoning="Think of coins."),
+                Reply(text="Flip a coin 100 times and get 60 heads: p ≈ 0.057."))
+    nb = notebook(
+        "%load_ext grok_magics",
+        "%%grok\nExplain a p-value to a first-year student.",
+        "%%grok --effort high\nNow give a worked example with numbers.",
+        "print('after')",
+    )
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    # partial: the widget shows the start of the answer while the server still holds the rest back
+    seen = watch(lambda: any("p-value" in v and "Large p" not in v for v in widget_values(client.messages(1))),
+                 gate.set)
+    client.execute()
+    assert seen.is_set(), "no partial answer reached the frontend while the reply was still streaming"
+
+    updates = [v for v in widget_values(client.messages(1)) if "grok-answer" in v]
+    partial = [v for v in updates if "Large p" not in v]
+    assert len(partial) >= 2, f"expected several live updates before the end, got {len(partial)}"
+    display_updates = [m for m in client.messages(1) if m["msg_type"] == "update_display_data"]
+    assert display_updates and "Large p: not surprising." in display_updates[-1]["content"]["data"]["text/markdown"]
+
+    first, second = fake.requests
+    assert user_texts(second.body) == ["Explain a p-value to a first-year student.",
+                                       "Now give a worked example with numbers."]
+    assert second.body["reasoning"] == {"effort": "high"}
+
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+    saved = nbformat.read(path, as_version=4)
+    (output,) = saved.cells[1].outputs
+    assert output.output_type == "display_data"
+    assert set(output.data) == {"text/markdown", "text/plain"}, "the saved output must not point at a widget"
+    assert output.data["text/markdown"].startswith(ANSWER.rstrip())
+    assert "grok-4.3 · xai · responses" in output.data["text/markdown"]
+    assert output.metadata["grok_magics"]["usage"]["output"] > 0
+    assert "60 heads" in saved.cells[2].outputs[0].data["text/markdown"]
+    assert saved.cells[3].outputs[0].text == "after\n"
+    assert_no_canary(path.read_text())
+
+    html, _ = HTMLExporter().from_notebook_node(saved)
+    assert "<strong>p-value</strong>" in html and "Loading widget" not in html and "model not found" not in html
+    assert_no_canary(html)
+
+
+def test_markdown_display_mode_sends_display_updates(fake, tmp_path: Path) -> None:
+    gate = threading.Event()
+    fake.script(Reply(text=ANSWER, chunk=6, gate_after=3, gate=gate, pace=0.03))
+    nb = notebook("%load_ext grok_magics\n%config GrokMagics.display = 'markdown'", "%%grok\nExplain.")
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+
+    def partial_update() -> bool:
+        return any(m["msg_type"] == "update_display_data" and "p-val" in m["content"]["data"]["text/markdown"]
+                   and "Large p" not in m["content"]["data"]["text/markdown"] for m in client.messages(1))
+
+    seen = watch(partial_update, gate.set)
+    client.execute()
+    assert seen.is_set()
+    updates = [m["content"]["data"]["text/markdown"] for m in client.messages(1)
+               if m["msg_type"] == "update_display_data"]
+    assert len([u for u in updates if "Large p" not in u]) >= 2 and "Large p" in updates[-1]
+    (output,) = nb.cells[1].outputs
+    assert output.data["text/markdown"].startswith(ANSWER.rstrip())
+
+
+def test_rerun_cell_replaces_its_turn(fake, tmp_path: Path) -> None:
+    nb = notebook("%load_ext grok_magics", "%%grok\nFirst", "%%grok\nSecond", "%grok history")
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells[:3]):
+            client.execute_cell(cell, index)
+        client.execute_cell(nb.cells[2], 2)  # the user runs the same cell again
+        client.execute_cell(nb.cells[3], 3)
+    assert [user_texts(r.body) for r in fake.requests] == [["First"], ["First", "Second"], ["First", "Second"]]
+    history = nb.cells[3].outputs[0].text
+    assert "2 turn(s)" in history and history.count("You: Second") == 1
+
+
+def test_interrupt_stops_the_stream_and_the_next_cell_works(fake, tmp_path: Path) -> None:
+    fake.script(Reply(text="Once upon a time, in a very long story", chunk=5, stall_after=3, stall_seconds=120),
+                Reply(text="Short answer."))
+    nb = notebook("%load_ext grok_magics", "%%grok\nTell me a very long story.", "%grok Next question")
+    nb.cells[1].metadata["tags"] = ["raises-exception"]
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    interrupted_at: list[float] = []
+
+    def stop() -> None:
+        interrupted_at.append(time.monotonic())
+        client.interrupt()
+
+    seen = watch(lambda: any("Once " in v for v in widget_values(client.messages(1))), stop)
+    client.execute()
+    assert seen.is_set()
+    assert fake.wait_for_disconnect(5), "the server never saw the connection close"
+    disconnect = next(r for r in fake.requests if r.disconnected)
+    assert disconnect.ended_at is None or disconnect.ended_at >= interrupted_at[0] - 0.5
+    outputs = nb.cells[1].outputs
+    final = next(o for o in outputs if o.output_type == "display_data")
+    assert final.data["text/markdown"].startswith("Once ") and "Interrupted" in final.data["text/markdown"]
+    error = next(o for o in outputs if o.output_type == "error")
+    assert error.ename == "GrokInterrupted" and "Traceback" not in "".join(error.traceback)
+    assert "Short answer." in nb.cells[2].outputs[0].data["text/markdown"]
+    assert_no_canary(nbformat.writes(nb))
+
+
+def test_extension_autoloads_from_the_installed_startup_file(fake, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")
+    nb = notebook("%%grok\nHello without load_ext")
+    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert "You said: Hello without load_ext" in nb.cells[0].outputs[0].data["text/markdown"]
+
+
+def test_key_typed_at_the_prompt_never_reaches_the_notebook(fake, tmp_path: Path, monkeypatch) -> None:
+    """%grok key asks through the frontend's password box; the key lives only in the kernel's memory."""
+    monkeypatch.delenv("XAI_API_KEY")
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        seen: list[Any] = []
+
+        def run(code: str, answer: str | None = None) -> list[dict[str, Any]]:
+            msg_id = kc.execute(code, allow_stdin=answer is not None)
+            if answer is not None:
+                request = kc.get_stdin_msg(timeout=30)
+                assert request["content"]["password"] is True
+                kc.input(answer)
+            outputs = []
+            while True:
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                seen.append(msg)
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return outputs
+                outputs.append(msg)
+
+        run("%load_ext grok_magics")
+        missing = run("%grok hi")
+        assert any("set XAI_API_KEY" in str(m["content"]) for m in missing)
+        run("%grok key", answer=CANARY)
+        answered = run("%grok hi")
+        assert any("You said: hi" in str(m["content"]) for m in answered)
+        assert fake.requests[-1].headers["authorization"] == f"Bearer {CANARY}"
+        run("%xmode Verbose")
+        fake.script(Reply(status=401, error_message=f"bad key {CANARY}"))
+        run("%config GrokMagics.max_retries = 0")
+        failed = run("%grok hi")
+        assert any("HTTP 401" in str(m["content"]) for m in failed)
+        run("%grok config")
+        assert_no_canary(*[m["content"] for m in seen])
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
