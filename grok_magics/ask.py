@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, MutableMapping
 
 from .chat import CellKey, Chats, Conversation, turn_tokens
+from .choices import DEFAULT_SYSTEM
 from .client import Clients, Transport, add_headers, per_request_headers
 from .context import expand
 from .errors import from_exception
@@ -25,10 +26,6 @@ from .request import Request, Turn
 from .usage import Tally
 from .wire import module_for
 
-DEFAULT_SYSTEM = (
-    "You are Grok, answering inside a Jupyter notebook for a data analyst or a teacher. "
-    "Reply in Markdown; put code in fenced blocks with a language tag; be concise."
-)
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,18 @@ options on the magic line override them for one call.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, Unicode
 
-from . import reports
-from .ask import DEFAULT_SYSTEM, Defaults, Session, ask
-from .chat import CellKey
-from .client import Transport
+from .choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
 from .errors import GrokError, GrokInterrupted
-from .options import Options, parse_cell_line, parse_line, subcommand
-from .providers import APIS, EFFORTS, ConfigError
-from .render.views import MODES
+
+if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
+    from .ask import Defaults, Session
+    from .options import Options
 
 
 @magics_class
@@ -44,15 +42,23 @@ class GrokMagics(Magics):
     max_retries = Int(2, help="Retries for failures before the answer starts (429 honours Retry-After)").tag(
         config=True
     )
-    display = Enum(MODES, default_value="auto", help="auto, widget, markdown or text").tag(config=True)
+    display = Enum(DISPLAY_MODES, default_value="auto", help="auto, widget, markdown or text").tag(config=True)
     debug = Bool(False, help="Show full tracebacks for unexpected internal errors").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.session = Session()
+        self._session: Session | None = None
         self._cell_id: str | None = None
         self._cell_seen = False
         self._asks_in_cell = 0
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            from .ask import Session
+
+            self._session = Session()
+        return self._session
 
     # -- cell identity ---------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -61,7 +67,7 @@ class GrokMagics(Magics):
         self._cell_id = getattr(info, "cell_id", None) or None
         self._asks_in_cell = 0
 
-    def _cell_key(self) -> CellKey | None:
+    def _cell_key(self) -> tuple[str, int] | None:
         cell_id = self._cell_id if self._cell_seen else _kernel_cell_id(self.shell)
         n = self._asks_in_cell
         self._asks_in_cell += 1
@@ -69,6 +75,9 @@ class GrokMagics(Magics):
 
     # -- settings ----------------------------------------------------------------------------------
     def defaults(self) -> Defaults:
+        from .ask import Defaults
+        from .client import Transport
+
         return Defaults(
             provider=self.provider,
             model=self.model,
@@ -90,6 +99,9 @@ class GrokMagics(Magics):
 
         ``%grok help`` lists the options and subcommands.
         """
+        from .options import parse_cell_line, parse_line, subcommand
+        from .providers import ConfigError
+
         if cell is None:
             options, rest = parse_line(line)
             sub = subcommand(rest)
@@ -111,6 +123,9 @@ class GrokMagics(Magics):
         self._ask(options, prompt)
 
     def _ask(self, options: Options, prompt: str) -> None:
+        from .ask import ask
+        from .providers import ConfigError
+
         try:
             reply = ask(
                 self.session, self.defaults(), options, prompt, self.shell.user_ns, self._cell_key(), self.shell
@@ -132,6 +147,8 @@ class GrokMagics(Magics):
             raise GrokInterrupted()
 
     def _run_subcommand(self, name: str, options: Options) -> None:
+        from . import reports
+
         chats = self.session.chats
         if name == "help":
             print(reports.help_text())
@@ -150,7 +167,8 @@ class GrokMagics(Magics):
             print(reports.ask_for_key(options, self.defaults()))
 
     def close(self) -> None:
-        self.session.clients.close()
+        if self._session is not None:
+            self._session.clients.close()
 
 
 def _trim_blank_lines(text: str) -> str:
@@ -165,11 +183,10 @@ def _trim_blank_lines(text: str) -> str:
 
 def _merge(first: Options, second: Options) -> Options:
     """Options may come before or after a subcommand: ``%grok --chat a reset`` = ``%grok reset --chat a``."""
-    merged = {k: v for k, v in vars(first).items()}
-    for key, value in vars(second).items():
-        if value not in (None, False):
-            merged[key] = value
-    return Options(**merged)
+    from dataclasses import replace
+
+    changed = {key: value for key, value in vars(second).items() if value not in (None, False)}
+    return replace(first, **changed)
 
 
 def _kernel_cell_id(shell: Any) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from IPython.core.error import UsageError
 
-from .providers import APIS, EFFORTS
+from .choices import APIS, EFFORTS
 
 SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key")
 

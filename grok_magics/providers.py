@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Mapping
 
-Api = Literal["responses", "chat"]
-APIS: tuple[Api, ...] = ("responses", "chat")
-EFFORTS = ("none", "low", "medium", "high")
+from .choices import APIS, EFFORTS, Api
+
+__all__ = ["APIS", "EFFORTS", "Api", "PROVIDERS", "Provider", "Endpoint", "ConfigError", "resolve"]
 
 
 @dataclass(frozen=True)

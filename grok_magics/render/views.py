@@ -12,12 +12,12 @@ import time
 from typing import Any, Protocol, TextIO
 
 from .. import __version__
+from ..choices import DISPLAY_MODES as MODES  # noqa: F401  (re-exported for callers)
 from ..events import Event, ReasoningDelta, TextDelta
 from ..reply import Reply
 from .markdown import close_fences, to_html
 from .status import Header, outcome_note, status_line
 
-MODES = ("auto", "widget", "markdown", "text")
 CURSOR = " ▍"
 
 
