@@ -186,6 +186,8 @@ def ask(
     reply = run(request, client, view, header, defaults.transport.timeout)
     if reply.usage is not None:
         session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
+    if not options.no_history:
+        session.chats.forget_elsewhere(cell_key, keep=chat.name)
     conclude(chat, request, reply, cell_key, options.no_history)
     if options.out and reply.text and reply.error is None:
         namespace[options.out] = reply.text

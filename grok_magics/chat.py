@@ -80,6 +80,14 @@ class Chats:
     def names(self) -> list[str]:
         return list(self._by_name)
 
+    def forget_elsewhere(self, key: CellKey | None, keep: str) -> None:
+        """A re-run cell that now talks to another chat leaves its old one."""
+        if key is None:
+            return
+        for name, chat in self._by_name.items():
+            if name != keep:
+                chat.forget(key)
+
     def reset(self, name: str | None = None) -> None:
         if name is None:
             self._by_name.clear()

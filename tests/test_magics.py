@@ -194,6 +194,13 @@ def test_rerun_cell_replaces_its_turn_in_place(shell: Harness, fake) -> None:
     assert len(shell.magics.session.chats.get("default").turns) == 3
 
 
+def test_rerun_in_another_chat_leaves_the_first(shell: Harness, fake) -> None:
+    assert shell.run("%%grok --chat a\nQ", cell_id="x").success
+    assert shell.run("%%grok --chat b\nQ", cell_id="x").success
+    chats = shell.magics.session.chats
+    assert chats.get("a").turns == [] and len(chats.get("b").turns) == 1
+
+
 def test_two_asks_in_one_cell_are_two_turns(shell: Harness, fake) -> None:
     assert shell.run("%grok one\n%grok two", cell_id="x").success
     assert shell.run("%grok one\n%grok two", cell_id="x").success

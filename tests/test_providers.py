@@ -121,3 +121,21 @@ def test_switching_provider_mid_chat_replays_text_not_foreign_reasoning(shell: H
     assert not any(item.get("type") == "reasoning" for item in body["input"])
     assert {"role": "assistant", "content": "From xAI."} in body["input"]
     assert "include" not in body  # Bedrock's row does not claim encrypted reasoning
+
+
+@pytest.mark.parametrize("provider", ["xai", "azure"])
+def test_debug_logging_never_contains_the_key(shell: Harness, fake_factory, monkeypatch, caplog,
+                                              provider: str) -> None:
+    """Even with every logger at DEBUG (what OPENAI_LOG=debug does), the key stays out of the logs."""
+    import logging
+
+    server = fake_factory(provider)
+    point_at(server, provider, monkeypatch)
+    shell.run("%config GrokMagics.max_retries = 1")
+    server.script(Reply(text="fine"), Reply(status=401, error_message=f"bad key {CANARY}"),
+                  Reply(status=500), Reply(status=500))
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            shell.run(f"%grok --provider {provider} hi")
+    assert len(caplog.records) > 5, "expected the SDK's debug logs to be captured"
+    assert_no_canary(caplog.text, *[r.getMessage() for r in caplog.records], *[r.args for r in caplog.records])
