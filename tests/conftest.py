@@ -145,6 +145,26 @@ def shell() -> Iterator[Harness]:
     InteractiveShell.clear_instance()
 
 
+def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0) -> threading.Event:
+    """In the background: wait until `condition` holds (or time runs out), then call `then`.
+
+    With a gated fake reply (`then=gate.set`) this proves something was visible mid-answer.
+    """
+    seen = threading.Event()
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                seen.set()
+                break
+            time.sleep(0.005)
+        then()
+
+    threading.Thread(target=run, daemon=True).start()
+    return seen
+
+
 def assert_no_canary(*texts: Any) -> None:
     for text in texts:
         assert CANARY not in str(text), "the API key leaked"

@@ -54,6 +54,7 @@ LAST_SENTENCE = "Large p: not surprising."
 EXAMPLE = "Flip a coin 100 times and get 60 heads: p ≈ 0.057, so not quite below 0.05."
 EXAMPLE_AGAIN = "Roll a die 60 times and get 18 sixes: p ≈ 0.01, which is surprising for a fair die."
 STORY = "Once upon a time, in a very long story that never ends"
+KERNEL_IDLE = re.compile(r"^Python 3 \(ipykernel\) \| Idle$")
 WIDGET_TROUBLE = ("model not found", "Error displaying widget", "Loading widget")
 
 
@@ -135,7 +136,7 @@ def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
         process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
              "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
-             "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
+             "--ServerApp.allow_root=True", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
              "--LabApp.extension_manager=readonly"],
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -201,10 +202,17 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) 
 
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    wait_for_kernel(page)
     if page.locator("#jp-left-stack").is_visible():  # close the file browser: more room for the notebook
         page.locator('.jp-SideBar.jp-mod-left [data-id="filebrowser"]').click()
+
+
+def wait_for_kernel(page: Any) -> None:
+    """The status bar names the kernel and says Idle. (The toolbar's indicator says "idle" before any
+    kernel exists, and Shift+Enter at that moment is silently dropped.)"""
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    page.locator("#jp-main-statusbar .jp-StatusBar-TextItem", has_text=KERNEL_IDLE).wait_for()
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
 
 def cell(page: Any, index: int) -> Any:
@@ -327,8 +335,7 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
     wait_until(lambda: "18 sixes" in path.read_text() and LAST_SENTENCE in path.read_text(), "the notebook on disk")
     page.locator(".lm-TabBar-tab.jp-mod-dirty").wait_for(state="detached")
     page.reload()
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    wait_for_kernel(page)
     final_markdown(page, 1).filter(has_text=LAST_SENTENCE).wait_for()
     final_markdown(page, 2).filter(has_text="18 sixes").wait_for()
     page.wait_for_timeout(1500)  # give a dead widget reference the time to show its error, if there were one

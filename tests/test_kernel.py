@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbformat
 import pytest
@@ -21,7 +21,7 @@ from nbconvert import HTMLExporter
 
 from grok_magics.testing import Reply
 
-from conftest import CANARY, assert_no_canary, user_texts
+from conftest import CANARY, assert_no_canary, user_texts, watch
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,22 +82,6 @@ def notebook(*sources: str) -> Any:
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
-
-
-def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0) -> threading.Event:
-    seen = threading.Event()
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                seen.set()
-                break
-            time.sleep(0.01)
-        then()
-
-    threading.Thread(target=run, daemon=True).start()
-    return seen
 
 
 def widget_values(msgs: list[dict[str, Any]]) -> list[str]:
@@ -260,3 +244,15 @@ def test_key_typed_at_the_prompt_never_reaches_the_notebook(fake, tmp_path: Path
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_welcome_notebook_runs_top_to_bottom(fake, tmp_path: Path) -> None:
+    """The README points people at notebooks/welcome.ipynb: it must run as shipped."""
+    source = Path(__file__).parent.parent / "notebooks" / "welcome.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = nbformat.writes(nb)
+    assert "You said: Explain Simpson's paradox in two sentences." in texts
+    assert len(fake.requests) == 3
+    assert_no_canary(texts)

@@ -12,24 +12,12 @@ import pytest
 
 from grok_magics.testing import Reply
 
-from conftest import CANARY, Harness, assert_no_canary, user_texts
+from conftest import CANARY, Harness, assert_no_canary, user_texts, watch
 
 
-def open_gate_when(condition: Callable[[], bool], gate: threading.Event, timeout: float = 15.0) -> threading.Event:
+def open_gate_when(condition: Callable[[], bool], gate: threading.Event) -> threading.Event:
     """Let the server finish only once `condition` held while it was still holding the rest back."""
-    seen = threading.Event()
-
-    def watch() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                seen.set()
-                break
-            time.sleep(0.005)
-        gate.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    return seen
+    return watch(condition, gate.set, timeout=15.0)
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -367,15 +355,8 @@ def test_interrupt_stops_the_stream_and_closes_the_connection(shell: Harness, fa
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=2, stall_seconds=30))
 
-    def interrupt_when_partial() -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages):
-                break
-            time.sleep(0.01)
-        _thread.interrupt_main()
-
-    threading.Thread(target=interrupt_when_partial, daemon=True).start()
+    partial = lambda: any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
+    watch(partial, _thread.interrupt_main, timeout=10)
     started = time.monotonic()
     ran = shell.run("%%grok\ntell me a long story", cell_id="s")
     assert time.monotonic() - started < 10
