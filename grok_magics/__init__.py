@@ -28,7 +28,7 @@ def load_ipython_extension(shell: Any) -> None:
 
 
 def unload_ipython_extension(shell: Any) -> None:
-    magics = getattr(shell, "_grok_magics", None)
+    magics: Any = getattr(shell, "_grok_magics", None)
     if magics is None:
         return
     for kind in ("line", "cell"):
@@ -46,6 +46,7 @@ def unload_ipython_extension(shell: Any) -> None:
         pass
     from .inputs import protect_question_marks
 
-    shell.input_transformers_cleanup[:] = [t for t in shell.input_transformers_cleanup if t is not protect_question_marks]
+    cleanup = shell.input_transformers_cleanup
+    cleanup[:] = [t for t in cleanup if t is not protect_question_marks]
     magics.close()
     del shell._grok_magics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, MutableMapping
+from typing import Any, Mapping, MutableMapping
 
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
@@ -56,18 +56,20 @@ class Session:
         return self.tallies.setdefault((provider, model), Tally())
 
 
-def endpoint_for(options: Options, defaults: Defaults) -> Endpoint:
-    provider = choose_provider(options.provider, defaults.provider, os.environ)
-    endpoint = resolve(
-        provider, model=options.model, configured_model=defaults.model, api=options.api or defaults.api or None
-    )
-    return endpoint
+def endpoint_for(options: Options, defaults: Defaults, env: Mapping[str, str] | None = None) -> Endpoint:
+    """Options beat settings beat the environment beat the provider's own defaults."""
+    env = os.environ if env is None else env
+    provider = choose_provider(options.provider, defaults.provider, env)
+    api = options.api or defaults.api or None
+    return resolve(provider, model=options.model, configured_model=defaults.model, api=api, env=env)
 
 
 def _check_limits(endpoint: Endpoint, max_tokens: int | None) -> None:
     limit = endpoint.provider.max_output_tokens
     if limit is not None and max_tokens is not None and max_tokens > limit:
-        raise ConfigError(f"{endpoint.provider.title} caps output at {limit:,} tokens: use --max-tokens {limit} or less")
+        raise ConfigError(
+            f"{endpoint.provider.title} caps output at {limit:,} tokens: use --max-tokens {limit} or less"
+        )
 
 
 def _system_for(options: Options, chat: Conversation, defaults: Defaults) -> str:

@@ -36,7 +36,8 @@ class Usage:
     cost_usd: float | None = None  # exact cost when the provider reports it
 
     def __add__(self, other: "Usage") -> "Usage":
-        cost = None if self.cost_usd is None and other.cost_usd is None else (self.cost_usd or 0) + (other.cost_usd or 0)
+        both_unknown = self.cost_usd is None and other.cost_usd is None
+        cost = None if both_unknown else (self.cost_usd or 0) + (other.cost_usd or 0)
         return Usage(
             self.input + other.input,
             self.cached + other.cached,

@@ -113,7 +113,7 @@ class GrokMagics(Magics):
                     raise GrokError(str(exc)) from None
                 return
             if not rest:
-                raise UsageError("nothing to ask: write a prompt after %grok, or use %%grok with the prompt in the cell")
+                raise UsageError("nothing to ask: write a prompt after %grok, or put it in a %%grok cell")
             prompt = rest
         else:
             options = parse_cell_line(line)
@@ -127,9 +127,9 @@ class GrokMagics(Magics):
         from .providers import ConfigError
 
         try:
-            reply = ask(
-                self.session, self.defaults(), options, prompt, self.shell.user_ns, self._cell_key(), self.shell
-            )
+            shell = self.shell
+            assert shell is not None, "GrokMagics needs a shell"
+            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell)
         except KeyboardInterrupt:
             raise GrokInterrupted() from None
         except ConfigError as exc:

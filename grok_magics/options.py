@@ -7,6 +7,7 @@ a one-line ``UsageError``: argparse's own ``SystemExit`` never reaches the user.
 from __future__ import annotations
 
 import argparse
+import io
 import shlex
 from dataclasses import dataclass
 
@@ -96,14 +97,15 @@ def parse_options(tokens: list[str]) -> Options:
 
 def _read_word(line: str, start: int) -> tuple[str, int]:
     """One shell word starting at ``start``; returns it and where the next word may begin."""
-    lexer = shlex.shlex(line[start:], posix=True)
+    stream = io.StringIO(line[start:])
+    lexer = shlex.shlex(stream, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     try:
         word = lexer.get_token()
     except ValueError as exc:
         raise UsageError(f"could not read the options ({exc}). Usage: {USAGE}") from None
-    return word or "", start + lexer.instream.tell()
+    return word or "", start + stream.tell()
 
 
 def _value_options() -> set[str]:

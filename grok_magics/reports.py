@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from .options import USAGE, Options
 from .parts import text_of
-from .providers import PROVIDERS, ConfigError, choose_provider, resolve
+from .providers import PROVIDERS, ConfigError, choose_provider
 from .usage import Tally
 
 if TYPE_CHECKING:
@@ -77,10 +77,12 @@ def chats_text(chats: "Chats") -> str:
 
 
 def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> str:
+    from .ask import endpoint_for
+
     lines = []
     try:
-        provider = choose_provider(options.provider, defaults.provider, env)
-        endpoint = resolve(provider, model=options.model, configured_model=defaults.model, api=defaults.api or None, env=env)
+        endpoint = endpoint_for(options, defaults, env)
+        provider = endpoint.provider
         lines += [
             f"provider        {provider.name} ({provider.title})",
             f"base URL        {endpoint.base_url}",

@@ -6,7 +6,7 @@ it into JSON for their API. Immutable, so a retry or a replay sends exactly the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .parts import Parts
@@ -36,4 +36,3 @@ class Request:
     temperature: float | None = None
     max_tokens: int | None = None
     cache_key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)  # reserved for later features (tools, schemas)

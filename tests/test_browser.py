@@ -177,7 +177,6 @@ def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
             console_errors: list[str] = []
             pg.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
             yield pg
-            print("CONSOLE ERRORS:", console_errors)
             if request.session.testsfailed > failed_before:
                 pg.screenshot(path=str(ARTIFACTS / "browser-failure.png"))
                 print("---- browser console errors ----\n" + "\n".join(console_errors[-30:]))
@@ -299,7 +298,6 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
         live = cell(page, 1).locator(".grok-answer")
         live.filter(has_text="p-value").wait_for()
         assert LAST_SENTENCE not in live.inner_text(), "the whole answer was on screen before the server sent it"
-        print("LIVE1", repr(live.inner_text()), live.inner_html()); page.wait_for_timeout(2000); print("LIVE2", repr(live.inner_text()))
         assert cell(page, 1).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"
         assert final_markdown(page, 1).count() == 0
         cell(page, 1).scroll_into_view_if_needed()
@@ -348,7 +346,6 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
     shot(page, "browser-3-reloaded.png")
 
     file_text = path.read_text()
-    print("FILE", file_text)
     assert_no_canary(file_text)
     assert "application/vnd.jupyter.widget-view+json" not in file_text, "the saved notebook points at a widget"
     saved = nbformat.read(path, as_version=4)

@@ -84,7 +84,9 @@ def test_markdown_view_updates_in_place_then_saves_full_markdown(shell: Harness,
     gate = threading.Event()
     answer = "## Title\n\nSome **bold** text and a list:\n\n- one\n- two\n- three\n- four\n"
     fake.script(Reply(text=answer, chunk=4, gate_after=3, gate=gate, pace=0.05))
-    partial = lambda: any(m["update"] and "## T" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
+    def partial() -> bool:
+        return any(m["update"] and "## T" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
+
     seen = open_gate_when(partial, gate)
     ran = shell.run("%%grok\nFormat something")
     assert ran.success and seen.is_set(), "no partial answer was shown while the server held the rest"
@@ -355,7 +357,9 @@ def test_interrupt_stops_the_stream_and_closes_the_connection(shell: Harness, fa
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=2, stall_seconds=30))
 
-    partial = lambda: any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
+    def partial() -> bool:
+        return any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
+
     watch(partial, _thread.interrupt_main, timeout=10)
     started = time.monotonic()
     ran = shell.run("%%grok\ntell me a long story", cell_id="s")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import http.server
 import json
 import os
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
@@ -477,7 +478,7 @@ class _Exchange:
             if frame.kind in ("delta", "think"):
                 self.wire.wait(pace)
             if frame.kind == "final":
-                self._finish(lambda: self.wire.send(frame.data, last=True))
+                self._finish(functools.partial(self.wire.send, frame.data, last=True))
                 return
             if frame.kind != "text_end":
                 self.wire.send(frame.data)
@@ -578,8 +579,8 @@ class _Exchange:
 
     def _response(self, status: str, output: list[Any], usage: dict[str, Any] | None = None,
                   **extra: Any) -> dict[str, Any]:
-        b = self.body
-        reasoning = b.get("reasoning") if isinstance(b.get("reasoning"), dict) else {}
+        b = self.body if isinstance(self.body, dict) else {}
+        reasoning: dict[str, Any] = b["reasoning"] if isinstance(b.get("reasoning"), dict) else {}
         return {
             "id": self.resp_id, "object": "response", "created_at": self.created, "status": status,
             "model": self.model, "output": output, "usage": usage, "error": None,
@@ -796,7 +797,7 @@ class FakeGrok:
         if self._httpd is None:
             raise RuntimeError("FakeGrok is not running; call start() or use it as a context manager")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def base_url(self) -> str:
