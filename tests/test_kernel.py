@@ -91,7 +91,8 @@ def widget_values(msgs: list[dict[str, Any]]) -> list[str]:
 
 def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_path: Path) -> None:
     gate = threading.Event()
-    fake.script(Reply(text=ANSWER, chunk=6, gate_after=4, gate=gate, pace=0.03, reasoning="Think of coins."),
+    fake.script(Reply(text=ANSWER, chunk=6, gate_after=4, gate=gate, gate_seconds=120, pace=0.01,
+                      reasoning="Think of coins."),
                 Reply(text="Flip a coin 100 times and get 60 heads: p ≈ 0.057."))
     nb = notebook(
         "%load_ext grok_magics",
@@ -100,8 +101,9 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
         "print('after')",
     )
     client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    # partial: the widget shows the start of the answer while the server still holds the rest back
-    seen = watch(lambda: any("p-value" in v and "Large p" not in v for v in widget_values(client.messages(1))),
+    # the widget shows all four deltas sent so far (the last ones arrived faster than the refresh
+    # interval, so a timer flushed them) while the server still holds the rest back
+    seen = watch(lambda: any("is the pro" in v and "Large p" not in v for v in widget_values(client.messages(1))),
                  gate.set)
     client.execute()
     assert seen.is_set(), "no partial answer reached the frontend while the reply was still streaming"

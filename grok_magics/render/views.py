@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import sys
+import threading
 import time
 from typing import Any, Protocol, TextIO
 
@@ -146,13 +147,20 @@ class MarkdownView:
 
 
 class WidgetView:
-    """JupyterLab, Notebook 7, VS Code: live HTML in a widget, replaced by Markdown when done."""
+    """JupyterLab, Notebook 7, VS Code: live HTML in a widget, replaced by Markdown when done.
+
+    Text that arrives between refreshes is flushed by a timer, so a pause in the stream never
+    leaves the last words unshown (ipywidgets may be updated from another thread; displays may not).
+    """
 
     def __init__(self, interval: float = 0.1) -> None:
         self.throttle = Throttle(interval)
         self.header: Header | None = None
         self.handle: Any = None
         self.widgets: Any = None
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+        self.done = False
 
     def start(self, header: Header) -> None:
         import ipywidgets as w
@@ -170,9 +178,22 @@ class WidgetView:
         self.handle = display(bundle, raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if not isinstance(event, (TextDelta, ReasoningDelta)) or not self.throttle.due():
+        if not isinstance(event, (TextDelta, ReasoningDelta)):
             return
-        self._show(reply, live=True)
+        with self.lock:
+            if self.throttle.due():
+                self._show(reply, live=True)
+            elif self.timer is None:
+                self.timer = threading.Timer(self.throttle.interval, self._flush, args=(reply,))
+                self.timer.daemon = True
+                self.timer.start()
+
+    def _flush(self, reply: Reply) -> None:
+        with self.lock:
+            self.timer = None
+            if not self.done:
+                self.throttle.last = time.monotonic()
+                self._show(reply, live=True)
 
     def _show(self, reply: Reply, live: bool) -> None:
         assert self.header is not None
@@ -183,6 +204,10 @@ class WidgetView:
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
+        with self.lock:
+            self.done = True
+            if self.timer is not None:
+                self.timer.cancel()
         data, metadata = final_bundle(self.header, reply)
         self.handle.update(data, raw=True, metadata=metadata)
         for widget in self.widgets:
