@@ -38,7 +38,7 @@ class GrokInterrupted(KeyboardInterrupt):
         super().__init__("interrupted: the partial answer is kept above")
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{_RED}⏹ Grok stopped: interrupted. The partial answer is kept above.{_RESET}"]
+        return [f"{_RED}■ Grok stopped: interrupted. The partial answer is kept above.{_RESET}"]
 
 
 class StreamError(Exception):

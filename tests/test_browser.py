@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -79,7 +78,7 @@ def free_port() -> int:
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
 
 
@@ -101,7 +100,7 @@ def stop_server(lab: Lab) -> None:
     try:
         for kernel in get_json(lab.url + "/api/kernels"):
             request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}", method="DELETE")
-            urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - loopback only
+            urllib.request.urlopen(request, timeout=10).close()
     except OSError:
         pass
     for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
@@ -119,7 +118,7 @@ def stop_server(lab: Lab) -> None:
 @pytest.fixture
 def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """JupyterLab on a free loopback port; its kernels inherit GROK_BASE_URL/XAI_API_KEY from ``fake``."""
-    root, config, runtime, data, ipython = (tmp_path / name for name in ("root", "config", "runtime", "data", "ipython"))
+    root, config, runtime, data, ipython = (tmp_path / d for d in ("root", "config", "runtime", "data", "ipython"))
     for path in (root, config / "labconfig", runtime, data, ipython):
         path.mkdir(parents=True)
     # no "Would you like to receive official Jupyter news?" popup over the notebook
@@ -155,17 +154,27 @@ def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
 # --------------------------------------------------------------------------- browser
 
 
+@pytest.fixture(autouse=True)
+def needs_browser() -> None:
+    """Skip without Chromium or Playwright, before any server starts; CI sets GROK_REQUIRE_BROWSER=1 to fail."""
+    required = os.environ.get("GROK_REQUIRE_BROWSER") == "1"
+    problem = None
+    if not Path(CHROMIUM).exists():
+        problem = f"{CHROMIUM} is missing (install Debian's chromium package; never `playwright install`)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError as exc:
+            problem = f"playwright is not installed ({exc}); pip install -e '.[test]'"
+    if problem and required:
+        pytest.fail(f"{problem}, and GROK_REQUIRE_BROWSER=1 says the browser test must run")
+    if problem:
+        pytest.skip(problem)
+
+
 @pytest.fixture
 def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing (install Debian's chromium; never `playwright install`)"
-        if os.environ.get("GROK_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + " and GROK_REQUIRE_BROWSER=1 requires the browser test")
-        pytest.skip(message)
-    if os.environ.get("GROK_REQUIRE_BROWSER") == "1":
-        from playwright.sync_api import sync_playwright
-    else:
-        sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     failed_before = request.session.testsfailed
@@ -280,9 +289,8 @@ def make_notebook(root: Path, name: str, *sources: str) -> Path:
 def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, lab: Lab, page: Any) -> None:
     gate = threading.Event()
     fake.script(
-        # The server sends "A **p-value** is the pro" (4 deltas of 6) and holds the rest until the gate opens.
-        # No reasoning here: the view throttles updates, and only the first text delta is sure to be drawn.
-        Reply(text=ANSWER, chunk=6, pace=0.03, gate_after=4, gate=gate, gate_seconds=240),
+        # Some thinking, then "A **p-value** is the pro" (4 deltas of 6); the rest waits for the gate.
+        Reply(text=ANSWER, reasoning="Think of coins.", chunk=6, pace=0.03, gate_after=4, gate=gate, gate_seconds=240),
         Reply(text=EXAMPLE, reasoning="Pick numbers a student can check."),
         Reply(text=EXAMPLE_AGAIN, reasoning="Use a die this time."),
     )
@@ -297,9 +305,11 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
     try:
         run(page, 1)
         live = cell(page, 1).locator(".grok-answer")
-        live.filter(has_text=re.compile(r"^A \*?\*?p-")).wait_for()
+        # all of what arrived, even though the last deltas came faster than the view refreshes
+        live.filter(has_text="A p-value is the pro").wait_for()
         shown = live.inner_text()
         assert "probability" not in shown and LAST_SENTENCE not in shown, f"more than the server sent: {shown!r}"
+        assert cell(page, 1).locator(".grok-thinking", has_text="Grok is thinking").count() == 0, "thinking left over"
         assert cell(page, 1).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"
         assert final_markdown(page, 1).count() == 0
         cell(page, 1).scroll_into_view_if_needed()
@@ -370,7 +380,7 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
     interrupted.wait_for()
     assert interrupted.inner_text().startswith("Once"), "the partial answer was not kept"
     assert "the answer above is partial" in interrupted.inner_text()
-    assert STORY not in interrupted.inner_text(), "more text than the server sent"
+    assert "long story" not in interrupted.inner_text(), "more text than the server sent before it stalled"
     cell(page, 3).locator(".jp-OutputArea-output", has_text="Grok stopped: interrupted").wait_for()
     assert "Traceback" not in cell(page, 3).inner_text()
     assert cell(page, 3).locator(".grok-answer, .grok-status, .grok-thinking").count() == 0

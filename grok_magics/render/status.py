@@ -62,7 +62,7 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
 def outcome_note(reply: Reply) -> str:
     """How the answer ended, when it did not end normally."""
     if reply.interrupted:
-        return "⏹ Interrupted — the answer above is partial."
+        return "■ Interrupted — the answer above is partial."
     if reply.error is not None:
         return "⚠ Failed — " + reply.error.message
     if reply.finish is not None and not reply.finish.complete:
