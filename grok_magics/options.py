@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import shlex
+from functools import lru_cache
 from dataclasses import dataclass
 
 from IPython.core.error import UsageError
@@ -66,6 +67,7 @@ def _identifier(text: str) -> str:
 _identifier.__name__ = "Python variable name"
 
 
+@lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
     p.add_argument("-m", "--model")
@@ -108,13 +110,14 @@ def _read_word(line: str, start: int) -> tuple[str, int]:
     return word or "", start + stream.tell()
 
 
-def _value_options() -> set[str]:
-    return {
+@lru_cache(maxsize=1)
+def _value_options() -> frozenset[str]:
+    return frozenset(
         flag
         for action in _parser()._actions
         if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
         for flag in action.option_strings
-    }
+    )
 
 
 def split_line(line: str) -> tuple[list[str], str]:
