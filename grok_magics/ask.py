@@ -27,7 +27,6 @@ from .usage import Tally
 from .wire import module_for
 
 
-
 @dataclass(frozen=True)
 class Defaults:
     """The configured settings (GrokMagics traitlets); options override them per call."""

@@ -13,7 +13,6 @@ import time
 from typing import Any, Protocol, TextIO
 
 from .. import __version__
-from ..choices import DISPLAY_MODES as MODES  # noqa: F401  (re-exported for callers)
 from ..events import Event, ReasoningDelta, TextDelta
 from ..reply import Reply
 from .markdown import close_fences, to_html
