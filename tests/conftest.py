@@ -5,9 +5,9 @@ Every test runs with a canary API key; helpers make it easy to assert it never s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
-
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,11 +28,18 @@ ENV_VARS = KEY_VARS + (
 )
 
 
+@pytest.fixture(scope="session")
+def ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty IPython profile: a developer's own ipython_kernel_config.py must not change what tests see."""
+    return str(tmp_path_factory.mktemp("ipython"))
+
+
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's real keys or endpoints, and nothing can reach the internet by default."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, ipython_dir: str) -> None:
+    """No test sees the developer's real keys, endpoints or IPython profile, and nothing reaches the internet."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IPYTHONDIR", ipython_dir)
     monkeypatch.setenv("GROK_MAGICS_AUTOLOAD", "0")
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(proxy, raising=False)
@@ -142,7 +149,26 @@ def shell() -> Iterator[Harness]:
     yield harness
     with contextlib.suppress(Exception):
         sh.run_line_magic("unload_ext", "grok_magics")
+    # each shell registers an exit handler that would run a full gc.collect() per shell after pytest's summary
+    atexit.unregister(sh.atexit_operations)
     InteractiveShell.clear_instance()
+
+
+def poll(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.005) -> bool:
+    """Whether `condition` came true within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Block until `condition` holds; fail the test, naming `what`, if it never does."""
+    if not poll(condition, timeout, every=0.05):
+        pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0) -> threading.Event:
@@ -153,12 +179,8 @@ def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: floa
     seen = threading.Event()
 
     def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                seen.set()
-                break
-            time.sleep(0.005)
+        if poll(condition, timeout):
+            seen.set()
         then()
 
     threading.Thread(target=run, daemon=True).start()

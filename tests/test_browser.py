@@ -26,14 +26,15 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import nbformat
 import pytest
 
 from grok_magics.testing import Reply
 
-from conftest import assert_no_canary, user_texts
+from conftest import assert_no_canary, user_texts, wait_until
+from kernels import notebook
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -200,14 +201,6 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}")
     wait_for_kernel(page)
@@ -275,11 +268,8 @@ def assert_clean_final(page: Any, index: int, *expected: str) -> None:
 
 
 def make_notebook(root: Path, name: str, *sources: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     path = root / name
-    nbformat.write(nb, path)
+    nbformat.write(notebook(*sources), path)
     return path
 
 

@@ -12,9 +12,11 @@ import pytest
 
 from grok_magics.testing import PROFILES, FakeGrok, Recorded, Reply
 
+from conftest import CANARY
+
 pytestmark = pytest.mark.timeout(20)
 
-KEY = "sk-test-key"
+KEY = CANARY
 MODEL = {"xai": "grok-4.3", "bedrock": "xai.grok-4.3", "aigateway": "xai/grok-4.3",
          "azure": "grok-4.3", "openai": "gpt-anything"}
 RESPONSES_PROFILES = ["xai", "bedrock", "azure", "openai"]
@@ -30,23 +32,6 @@ def _close_clients() -> Iterator[None]:
     yield
     while _clients:
         _clients.pop().close()
-
-
-@pytest.fixture
-def make_server() -> Iterator[Factory]:
-    """Start servers on demand (fast pace by default) and always stop them."""
-    servers: list[FakeGrok] = []
-
-    def make(profile: str = "xai", **kwargs: Any) -> FakeGrok:
-        kwargs.setdefault("key", KEY)
-        kwargs.setdefault("pace", 0.0)
-        server = FakeGrok(profile=profile, **kwargs).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 def client_for(server: FakeGrok, key: str = KEY, **kwargs: Any) -> openai.OpenAI:
@@ -99,8 +84,8 @@ def raw_post(server: FakeGrok, path: str, body: dict[str, Any]) -> Raw:
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_chat_stream_text_arrives_in_several_deltas_with_usage(make_server: Factory, profile: str) -> None:
-    server = make_server(profile)
+def test_chat_stream_text_arrives_in_several_deltas_with_usage(fake_factory: Factory, profile: str) -> None:
+    server = fake_factory(profile)
     server.script(Reply(text=TEXT))
     stream = chat(client_for(server), MODEL[profile], stream_options={"include_usage": True})
     deltas, usage = chat_text(stream)
@@ -112,8 +97,8 @@ def test_chat_stream_text_arrives_in_several_deltas_with_usage(make_server: Fact
 
 
 @pytest.mark.parametrize("profile", RESPONSES_PROFILES)
-def test_responses_stream_text_and_usage(make_server: Factory, profile: str) -> None:
-    server = make_server(profile)
+def test_responses_stream_text_and_usage(fake_factory: Factory, profile: str) -> None:
+    server = fake_factory(profile)
     server.script(Reply(text=TEXT))
     events = list(client_for(server).responses.create(model=MODEL[profile], input="hi", stream=True))
     deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
@@ -125,16 +110,16 @@ def test_responses_stream_text_and_usage(make_server: Factory, profile: str) -> 
     assert server.requests[0].api == "responses"
 
 
-def test_chat_usage_chunk_only_when_asked(make_server: Factory) -> None:
-    server = make_server("openai")
+def test_chat_usage_chunk_only_when_asked(fake_factory: Factory) -> None:
+    server = fake_factory("openai")
     _, usage = chat_text(chat(client_for(server), "m"))
     assert usage is None
     _, usage = chat_text(chat(client_for(server), "m", stream_options={"include_usage": True}))
     assert usage is not None
 
 
-def test_responses_event_order_with_reasoning(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_responses_event_order_with_reasoning(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text="Answer: 42", reasoning="Let me think it over."))
     events = list(client_for(server).responses.create(model="grok-4.3", input="q", stream=True))
     kinds = [e.type for e in events]
@@ -157,8 +142,8 @@ def test_responses_event_order_with_reasoning(make_server: Factory) -> None:
     assert events[10].item.id.startswith("msg_")
 
 
-def test_encrypted_reasoning_only_when_included(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_encrypted_reasoning_only_when_included(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(reasoning="secret thoughts"))
     response = client_for(server).responses.create(model="grok-4.3", input="q",
                                                    include=["reasoning.encrypted_content"], store=False)
@@ -166,9 +151,9 @@ def test_encrypted_reasoning_only_when_included(make_server: Factory) -> None:
     assert item.type == "reasoning" and isinstance(item.encrypted_content, str) and item.encrypted_content
 
 
-def test_xai_usage_excludes_reasoning_and_azure_includes_it(make_server: Factory) -> None:
+def test_xai_usage_excludes_reasoning_and_azure_includes_it(fake_factory: Factory) -> None:
     usage = {"input": 555, "cached": 5, "output": 29, "reasoning": 125}
-    xai, azure = make_server("xai"), make_server("azure")
+    xai, azure = fake_factory("xai"), fake_factory("azure")
     for server in (xai, azure):
         server.script(Reply(usage=usage))
     _, x = chat_text(chat(client_for(xai), "grok-4.3", stream_options={"include_usage": True}))
@@ -180,8 +165,8 @@ def test_xai_usage_excludes_reasoning_and_azure_includes_it(make_server: Factory
     assert "cost_in_usd_ticks" not in (a.model_extra or {})
 
 
-def test_xai_chat_thinks_with_empty_deltas(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_xai_chat_thinks_with_empty_deltas(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text="ok", reasoning="a" * 24))
     chunks = list(chat(client_for(server), "grok-4.3"))
     assert chunks[0].id.endswith("_us-east-1")
@@ -190,8 +175,8 @@ def test_xai_chat_thinks_with_empty_deltas(make_server: Factory) -> None:
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_aigateway_chunk_shape_and_reasoning_content(make_server: Factory) -> None:
-    server = make_server("aigateway")
+def test_aigateway_chunk_shape_and_reasoning_content(fake_factory: Factory) -> None:
+    server = fake_factory("aigateway")
     server.script(Reply(text="ok", reasoning="pondering deeply"))
     chunks = list(chat(client_for(server), "xai/grok-4.3", stream_options={"include_usage": True}))
     assert all(c.id is None and c.model is None for c in chunks)
@@ -201,8 +186,8 @@ def test_aigateway_chunk_shape_and_reasoning_content(make_server: Factory) -> No
     assert chunks[-1].choices is None and chunks[-1].usage.prompt_tokens >= 1
 
 
-def test_default_reply_echoes_last_user_text(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_default_reply_echoes_last_user_text(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     client = client_for(server)
     messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "You said: first"},
                 {"role": "user", "content": [{"type": "text", "text": "second"}]}]
@@ -213,8 +198,8 @@ def test_default_reply_echoes_last_user_text(make_server: Factory) -> None:
     assert response.output_text == "You said: third"
 
 
-def test_non_streaming_objects(make_server: Factory) -> None:
-    server = make_server("bedrock")
+def test_non_streaming_objects(fake_factory: Factory) -> None:
+    server = fake_factory("bedrock")
     client = client_for(server)
     server.script(Reply(text="whole"), Reply(text="whole too", incomplete="max_output_tokens"))
     completion = client.chat.completions.create(model="xai.grok-4.3", messages=[{"role": "user", "content": "x"}])
@@ -228,15 +213,15 @@ def test_non_streaming_objects(make_server: Factory) -> None:
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_wrong_key_is_authentication_error(make_server: Factory, profile: str) -> None:
-    server = make_server(profile)
+def test_wrong_key_is_authentication_error(fake_factory: Factory, profile: str) -> None:
+    server = fake_factory(profile)
     with pytest.raises(openai.AuthenticationError):
         chat(client_for(server, key="sk-wrong"), MODEL[profile])
     assert server.requests[0].status == 401
 
 
-def test_azure_rejects_bearer_only(make_server: Factory) -> None:
-    server = make_server("azure")
+def test_azure_rejects_bearer_only(fake_factory: Factory) -> None:
+    server = fake_factory("azure")
     bearer_only = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
     _clients.append(bearer_only)
     with pytest.raises(openai.AuthenticationError) as info:
@@ -245,23 +230,23 @@ def test_azure_rejects_bearer_only(make_server: Factory) -> None:
     assert "error" in json.loads(info.value.response.text)
 
 
-def test_azure_deployment_name_is_configurable(make_server: Factory) -> None:
-    server = make_server("azure", models=("my-deploy",))
+def test_azure_deployment_name_is_configurable(fake_factory: Factory) -> None:
+    server = fake_factory("azure", models=("my-deploy",))
     deltas, _ = chat_text(chat(client_for(server), "my-deploy"))
     assert deltas
     with pytest.raises(openai.NotFoundError):
         chat(client_for(server), "grok-4.3")
 
 
-def test_aigateway_has_no_responses_api(make_server: Factory) -> None:
-    server = make_server("aigateway")
+def test_aigateway_has_no_responses_api(fake_factory: Factory) -> None:
+    server = fake_factory("aigateway")
     with pytest.raises(openai.NotFoundError):
         client_for(server).responses.create(model="xai/grok-4.3", input="hi", stream=True)
     assert server.requests[0].status == 404
 
 
-def test_aigateway_caps_max_tokens(make_server: Factory) -> None:
-    server = make_server("aigateway")
+def test_aigateway_caps_max_tokens(fake_factory: Factory) -> None:
+    server = fake_factory("aigateway")
     with pytest.raises(openai.BadRequestError) as info:
         chat(client_for(server), "xai/grok-4.3", max_tokens=8192)
     assert json.loads(info.value.response.text)["error"]["code"] == 400
@@ -269,15 +254,15 @@ def test_aigateway_caps_max_tokens(make_server: Factory) -> None:
 
 
 @pytest.mark.parametrize("profile", ["xai", "bedrock"])
-def test_unknown_model_is_404(make_server: Factory, profile: str) -> None:
-    server = make_server(profile)
+def test_unknown_model_is_404(fake_factory: Factory, profile: str) -> None:
+    server = fake_factory(profile)
     with pytest.raises(openai.NotFoundError) as info:
         client_for(server).responses.create(model="grok-9", input="hi", stream=True)
     assert "The model grok-9 does not exist or your team does not have access to it" in info.value.response.text
 
 
-def test_unknown_path_and_wrong_prefix_are_404(make_server: Factory) -> None:
-    server = make_server("bedrock")
+def test_unknown_path_and_wrong_prefix_are_404(fake_factory: Factory) -> None:
+    server = fake_factory("bedrock")
     assert raw_post(server, "/v1/chat/completions", {"model": "xai.grok-4.3"}).status == 404
     assert raw_post(server, "/openai/v1/embeddings", {"model": "xai.grok-4.3"}).status == 404
     assert [r.api for r in server.requests] == [None, None]
@@ -286,8 +271,8 @@ def test_unknown_path_and_wrong_prefix_are_404(make_server: Factory) -> None:
 # --------------------------------------------------------------------------- errors and faults
 
 
-def test_429_with_retry_after_is_retried(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_429_with_retry_after_is_retried(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(status=429, retry_after=0.3), Reply(text="second time lucky"))
     started = time.monotonic()
     deltas, _ = chat_text(chat(client_for(server, max_retries=1), "grok-4.3"))
@@ -296,16 +281,16 @@ def test_429_with_retry_after_is_retried(make_server: Factory) -> None:
     assert time.monotonic() - started >= 0.3  # the SDK honoured Retry-After
 
 
-def test_retry_after_header_and_xai_error_shape_on_the_wire(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_retry_after_header_and_xai_error_shape_on_the_wire(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(status=429, retry_after=2))
     response = raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": []})
     assert response.status == 429 and response.headers.get("Retry-After") == "2"
     assert json.loads(response.body) == {"code": "Some resource has been exhausted", "error": "Rate limit exceeded"}
 
 
-def test_402_reaches_client_with_readable_xai_body(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_402_reaches_client_with_readable_xai_body(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(status=402))
     with pytest.raises(openai.APIStatusError) as info:
         client_for(server).responses.create(model="grok-4.3", input="hi", stream=True)
@@ -315,8 +300,8 @@ def test_402_reaches_client_with_readable_xai_body(make_server: Factory) -> None
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
-def test_malformed_line_raises_json_error(make_server: Factory, api: str) -> None:
-    server = make_server("xai")
+def test_malformed_line_raises_json_error(fake_factory: Factory, api: str) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text=TEXT, malformed_after=2))
     client = client_for(server)
     stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
@@ -329,8 +314,8 @@ def test_malformed_line_raises_json_error(make_server: Factory, api: str) -> Non
     assert server.requests[0].completed is False
 
 
-def test_disconnect_in_chunked_mode_is_a_transport_error(make_server: Factory) -> None:
-    server = make_server("xai", chunked=True)
+def test_disconnect_in_chunked_mode_is_a_transport_error(fake_factory: Factory) -> None:
+    server = fake_factory("xai", chunked=True)
     server.script(Reply(text=TEXT, disconnect_after=2))
     seen: list[str] = []
     with pytest.raises(openai.APIConnectionError) as info:
@@ -341,8 +326,8 @@ def test_disconnect_in_chunked_mode_is_a_transport_error(make_server: Factory) -
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
-def test_disconnect_in_close_mode_just_ends_early(make_server: Factory, api: str) -> None:
-    server = make_server("xai", chunked=False)
+def test_disconnect_in_close_mode_just_ends_early(fake_factory: Factory, api: str) -> None:
+    server = fake_factory("xai", chunked=False)
     server.script(Reply(text=TEXT, disconnect_after=2))
     client = client_for(server)
     if api == "chat":
@@ -356,8 +341,8 @@ def test_disconnect_in_close_mode_just_ends_early(make_server: Factory, api: str
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
-def test_stall_then_client_close_is_seen_as_disconnect(make_server: Factory, api: str) -> None:
-    server = make_server("xai")
+def test_stall_then_client_close_is_seen_as_disconnect(fake_factory: Factory, api: str) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text=TEXT, stall_after=1, stall_seconds=10))
     client = client_for(server)
     stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
@@ -373,8 +358,8 @@ def test_stall_then_client_close_is_seen_as_disconnect(make_server: Factory, api
     assert rec.disconnected and not rec.completed and rec.ended_at is not None
 
 
-def test_chat_stream_error_raises_api_error(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_chat_stream_error_raises_api_error(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text="partial", stream_error="upstream exploded"))
     with pytest.raises(openai.APIError) as info:
         chat_text(chat(client_for(server), "grok-4.3"))
@@ -382,8 +367,8 @@ def test_chat_stream_error_raises_api_error(make_server: Factory) -> None:
     assert "upstream exploded" in info.value.message
 
 
-def test_responses_stream_error_yields_error_then_failed(make_server: Factory) -> None:
-    server = make_server("openai")
+def test_responses_stream_error_yields_error_then_failed(fake_factory: Factory) -> None:
+    server = fake_factory("openai")
     server.script(Reply(text="partial", stream_error="upstream exploded"))
     events = list(client_for(server).responses.create(model="m", input="hi", stream=True))
     assert [e.type for e in events][-2:] == ["error", "response.failed"]
@@ -391,8 +376,8 @@ def test_responses_stream_error_yields_error_then_failed(make_server: Factory) -
     assert events[-1].response.error.message == "upstream exploded"
 
 
-def test_incomplete_in_both_apis(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_incomplete_in_both_apis(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(incomplete="max_output_tokens"), Reply(incomplete="max_output_tokens"))
     events = list(client_for(server).responses.create(model="grok-4.3", input="hi", stream=True))
     assert events[-1].type == "response.incomplete"
@@ -401,8 +386,8 @@ def test_incomplete_in_both_apis(make_server: Factory) -> None:
     assert chunks[-1].choices[0].finish_reason == "length"
 
 
-def test_pacing_spreads_deltas(make_server: Factory) -> None:
-    server = make_server("openai", pace=0.5)  # overridden by the reply below
+def test_pacing_spreads_deltas(fake_factory: Factory) -> None:
+    server = fake_factory("openai", pace=0.5)  # overridden by the reply below
     server.script(Reply(text="x" * 40, pace=0.05))
     arrivals = []
     for event in client_for(server).responses.create(model="m", input="hi", stream=True):
@@ -413,8 +398,8 @@ def test_pacing_spreads_deltas(make_server: Factory) -> None:
     assert times == sorted(times) and times[-1] - times[0] >= 0.15
 
 
-def test_first_delay_holds_the_first_event(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_first_delay_holds_the_first_event(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(first_delay=0.3))
     started = time.monotonic()
     next(iter(chat(client_for(server), "grok-4.3")))
@@ -424,8 +409,8 @@ def test_first_delay_holds_the_first_event(make_server: Factory) -> None:
 # --------------------------------------------------------------------------- wire framing
 
 
-def test_chunked_mode_wire_format(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_chunked_mode_wire_format(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     response = raw_post(server, "/v1/responses", {"model": "grok-4.3", "input": "hi", "stream": True})
     assert response.headers.get("Transfer-Encoding") == "chunked"
     assert response.headers.get("Content-Type").startswith("text/event-stream")
@@ -435,8 +420,8 @@ def test_chunked_mode_wire_format(make_server: Factory) -> None:
     assert json.loads(blocks[-2].split("data: ", 1)[1])["type"] == "response.completed"
 
 
-def test_close_mode_wire_format(make_server: Factory) -> None:
-    server = make_server("openai", chunked=False)
+def test_close_mode_wire_format(fake_factory: Factory) -> None:
+    server = fake_factory("openai", chunked=False)
     response = raw_post(server, "/v1/responses", {"model": "m", "input": "hi", "stream": True})
     assert response.headers.get("Connection") == "close"
     assert response.headers.get("Content-Length") is None and response.headers.get("Transfer-Encoding") is None
@@ -444,8 +429,8 @@ def test_close_mode_wire_format(make_server: Factory) -> None:
     assert blocks[-1].startswith("event: response.completed")  # OpenAI: no [DONE] on Responses
 
 
-def test_chat_always_ends_with_done(make_server: Factory) -> None:
-    server = make_server("aigateway")
+def test_chat_always_ends_with_done(fake_factory: Factory) -> None:
+    server = fake_factory("aigateway")
     response = raw_post(server, "/v1/chat/completions",
                         {"model": "xai/grok-4.3", "messages": [{"role": "user", "content": "x"}], "stream": True})
     blocks = response.events()
@@ -455,8 +440,8 @@ def test_chat_always_ends_with_done(make_server: Factory) -> None:
 # --------------------------------------------------------------------------- recording and helpers
 
 
-def test_recording_captures_body_headers_and_timing(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_recording_captures_body_headers_and_timing(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     client_for(server).responses.create(model="grok-4.3", input="remember me", prompt_cache_key="conv-1",
                                         reasoning={"effort": "low"}, extra_headers={"X-Grok-Conv-Id": "conv-1"})
     assert server.wait_for_requests(1, timeout=1)
@@ -468,8 +453,8 @@ def test_recording_captures_body_headers_and_timing(make_server: Factory) -> Non
     assert rec.ended_at is not None and rec.ended_at >= rec.started_at
 
 
-def test_requests_is_a_copy_and_clear_resets(make_server: Factory) -> None:
-    server = make_server("xai")
+def test_requests_is_a_copy_and_clear_resets(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
     server.script(Reply(text="queued"))
     snapshot = server.requests
     snapshot.append("junk")  # type: ignore[arg-type]
@@ -482,8 +467,8 @@ def test_requests_is_a_copy_and_clear_resets(make_server: Factory) -> None:
     assert server.requests == []
 
 
-def test_addresses_and_rebase(make_server: Factory) -> None:
-    server = make_server("bedrock")
+def test_addresses_and_rebase(fake_factory: Factory) -> None:
+    server = fake_factory("bedrock")
     assert server.origin.startswith("http://127.0.0.1:")
     assert server.base_url == server.origin + "/openai/v1"
     assert server.rebase("https://bedrock-mantle.us-east-1.api.aws/openai/v1") == server.origin + "/openai/v1"

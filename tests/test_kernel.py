@@ -15,13 +15,12 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbclient.util import run_sync
 from nbconvert import HTMLExporter
 
 from grok_magics.testing import Reply
 
 from conftest import CANARY, assert_no_canary, user_texts, watch
+from kernels import LabLikeClient, notebook
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -29,59 +28,6 @@ ANSWER = (
     "A **p-value** is the probability of seeing data at least this extreme *if* the null hypothesis "
     "were true.\n\n- Small p: the data would be surprising under the null.\n- Large p: not surprising.\n"
 )
-
-
-class LabLikeClient(NotebookClient):
-    """nbclient plus what JupyterLab sends (cellId) and a log of every iopub message."""
-
-    def __init__(self, nb: Any, **kwargs: Any) -> None:
-        super().__init__(nb, **kwargs)
-        self.log_messages: list[tuple[float, int, dict[str, Any]]] = []
-        self.current_cell_id: str | None = None
-        self.lock = threading.Lock()
-
-    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
-        self.current_cell_id = cell.get("id")
-        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
-
-    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
-        with self.lock:
-            self.log_messages.append((time.monotonic(), cell_index, msg))
-        return super().process_message(msg, cell, cell_index)
-
-    async def async_start_new_kernel_client(self) -> Any:
-        kc = await super().async_start_new_kernel_client()
-
-        def execute(code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
-                    allow_stdin: Any = None, stop_on_error: bool = True) -> str:
-            content = {"code": code, "silent": silent, "store_history": store_history,
-                       "user_expressions": user_expressions or {}, "allow_stdin": False,
-                       "stop_on_error": stop_on_error}
-            msg = kc.session.msg("execute_request", content, metadata={"cellId": self.current_cell_id})
-            kc.shell_channel.send(msg)
-            return msg["header"]["msg_id"]
-
-        kc.execute = execute
-        return kc
-
-    # nbclient's sync wrappers are bound to its own coroutines; rebind them to ours
-    execute_cell = run_sync(async_execute_cell)
-    start_new_kernel_client = run_sync(async_start_new_kernel_client)
-
-    def messages(self, cell_index: int) -> list[dict[str, Any]]:
-        with self.lock:
-            return [m for _, i, m in self.log_messages if i == cell_index]
-
-    def interrupt(self) -> None:
-        """What JupyterLab's stop button does for a signal-mode kernel."""
-        os.kill(self.km.provisioner.process.pid, signal.SIGINT)
-
-
-def notebook(*sources: str) -> Any:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
 
 
 def widget_values(msgs: list[dict[str, Any]]) -> list[str]:
