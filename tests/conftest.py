@@ -6,6 +6,7 @@ Every test runs with a canary API key; helpers make it easy to assert it never s
 from __future__ import annotations
 
 import atexit
+import signal
 import contextlib
 import io
 import threading
@@ -185,6 +186,12 @@ def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: floa
 
     threading.Thread(target=run, daemon=True).start()
     return seen
+
+
+def send_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a real SIGINT to the main thread, which wakes it from a blocked
+    socket read (``_thread.interrupt_main`` only sets a flag that a blocked read never checks)."""
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
 def assert_no_canary(*texts: Any) -> None:

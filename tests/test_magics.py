@@ -12,7 +12,7 @@ import pytest
 
 from grok_magics.testing import Reply
 
-from conftest import CANARY, Harness, assert_no_canary, user_texts, watch
+from conftest import CANARY, Harness, assert_no_canary, send_sigint, user_texts, watch
 
 
 def open_gate_when(condition: Callable[[], bool], gate: threading.Event) -> threading.Event:
@@ -352,15 +352,13 @@ def test_incomplete_reply_is_kept_but_marked(shell: Harness, fake) -> None:
 
 
 def test_interrupt_stops_the_stream_and_closes_the_connection(shell: Harness, fake) -> None:
-    import _thread
-
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=2, stall_seconds=30))
 
     def partial() -> bool:
         return any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
 
-    watch(partial, _thread.interrupt_main, timeout=10)
+    watch(partial, send_sigint, timeout=10)
     started = time.monotonic()
     ran = shell.run("%%grok\ntell me a long story", cell_id="s")
     assert time.monotonic() - started < 10
