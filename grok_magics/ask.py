@@ -124,7 +124,7 @@ def _close(stream: Any) -> None:
             pass
 
 
-def run(request: Request, client: Any, view: View, header: Header, timeout: float) -> Reply:
+def run(request: Request, client: Any, view: View, header: Header, transport: Transport) -> Reply:
     wire = module_for(request.endpoint.api)
     reply = Reply()
     view.start(header)
@@ -138,7 +138,7 @@ def run(request: Request, client: Any, view: View, header: Header, timeout: floa
     except KeyboardInterrupt:
         reply.interrupted = True
     except Exception as exc:  # SDK, transport and protocol failures all become one line
-        reply.error = from_exception(exc, request.endpoint, timeout, mid_stream=stream is not None)
+        reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None)
     finally:
         _close(stream)
         reply.ended = time.monotonic()
@@ -184,7 +184,7 @@ def ask(
     client = session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
     header = header_for(request, chat.name)
     view = make_view(defaults.display, shell)
-    reply = run(request, client, view, header, defaults.transport.timeout)
+    reply = run(request, client, view, header, defaults.transport)
     if reply.usage is not None:
         session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
     if not options.no_history:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .secrets import redact
 
 if TYPE_CHECKING:
+    from .client import Transport
     from .providers import Endpoint
 
 _RED = "\x1b[31m"
@@ -105,7 +106,13 @@ def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | 
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {hint[:1].upper()}{hint[1:]}.", status)
 
 
-def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid_stream: bool = False) -> GrokError:
+def _is_connect_timeout(exc: BaseException) -> bool:
+    """httpx and httpx2 both name it ConnectTimeout; the SDK wraps it in APITimeoutError."""
+    return any(type(e).__name__ == "ConnectTimeout" for e in (exc, exc.__cause__, exc.__context__) if e is not None)
+
+
+def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transport",
+                   mid_stream: bool = False) -> GrokError:
     """Map anything the SDK or transport raised to one actionable line."""
     if isinstance(exc, GrokError):
         return exc
@@ -116,9 +123,14 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         return http_error(response.status_code, response.text, endpoint, response.headers.get("retry-after"))
+    if _is_connect_timeout(exc):
+        return GrokError(
+            f"{where}: could not connect to {_public_url(endpoint.base_url)} within {transport.connect_timeout:g} s. "
+            "Check the network, or raise %config GrokMagics.connect_timeout."
+        )
     if isinstance(exc, openai.APITimeoutError) or type(exc).__name__.endswith("Timeout"):
         return GrokError(
-            f"{where}: no data for {timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
+            f"{where}: no data for {transport.timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
         )
     if isinstance(exc, openai.APIConnectionError) and mid_stream:
         return GrokError(dropped)

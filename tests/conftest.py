@@ -60,6 +60,9 @@ def fake_factory() -> Iterator[Callable[..., FakeGrok]]:
     yield start
     for server in servers:
         server.stop()
+    shut = [r.path for server in servers for r in server.gate_timeouts]
+    if shut:
+        pytest.fail(f"a scripted gate was never opened (the test's condition never held): {shut}")
 
 
 @pytest.fixture
@@ -78,14 +81,16 @@ class RecordingPublisher(DisplayPublisher):
         super().__init__(**kwargs)
         self.messages: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.on_publish: Callable[[dict[str, Any]], None] | None = None  # runs on the publishing thread
 
     def publish(self, data: Any, metadata: Any = None, source: Any = None, *, transient: Any = None,
                 update: bool = False, **kwargs: Any) -> None:
+        message = {"data": dict(data), "metadata": dict(metadata or {}), "transient": dict(transient or {}),
+                   "update": update, "time": time.monotonic()}
         with self.lock:
-            self.messages.append(
-                {"data": dict(data), "metadata": dict(metadata or {}), "transient": dict(transient or {}),
-                 "update": update, "time": time.monotonic()}
-            )
+            self.messages.append(message)
+        if self.on_publish is not None:
+            self.on_publish(message)
 
     def clear_output(self, wait: bool = False) -> None:
         pass

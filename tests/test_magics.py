@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import socket
 import subprocess
+import sys
 import threading
 import time
 from typing import Callable
@@ -339,6 +340,27 @@ def test_stall_hits_the_read_timeout(shell: Harness, fake) -> None:
     assert fake.wait_for_disconnect(5)
 
 
+@pytest.mark.timeout(30)
+def test_connect_timeout_is_its_own_setting(shell: Harness, fake, monkeypatch) -> None:
+    """A host that never accepts the connection fails after connect_timeout, not after the long read timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    queued = socket.create_connection(listener.getsockname())  # fills the accept queue: later SYNs go unanswered
+    try:
+        monkeypatch.setenv("GROK_BASE_URL", "http://127.0.0.1:%d/v1" % listener.getsockname()[1])
+        shell.run("%config GrokMagics.connect_timeout = 0.3")
+        shell.run("%config GrokMagics.timeout = 600")  # were it used for connecting, pytest's timeout would fire
+        shell.run("%config GrokMagics.max_retries = 0")
+        ran = shell.run("%grok hi")
+        assert not ran.success
+        assert "could not connect to http://127.0.0.1" in ran.stdout and "within 0.3 s" in ran.stdout
+        assert "connect_timeout" in ran.stdout
+    finally:
+        queued.close()
+        listener.close()
+
+
 def test_incomplete_reply_is_kept_but_marked(shell: Harness, fake) -> None:
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(Reply(text="cut short", incomplete="max_output_tokens"))
@@ -358,22 +380,75 @@ def test_interrupt_stops_the_stream_and_closes_the_connection(shell: Harness, fa
     def partial() -> bool:
         return any("The b" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
 
+    closed_before_final: list[bool] = []
+
+    def on_publish(message: dict) -> None:  # the final answer is drawn while the ask still holds its stream
+        if "grok_magics" in message["metadata"]:
+            closed_before_final.append(fake.wait_for_disconnect(5))
+
+    shell.publisher.on_publish = on_publish
     watch(partial, send_sigint, timeout=10)
-    started = time.monotonic()
     ran = shell.run("%%grok\ntell me a long story", cell_id="s")
-    assert time.monotonic() - started < 10
     assert not ran.success and isinstance(ran.error, KeyboardInterrupt)
     assert "Grok stopped: interrupted" in ran.stdout and "Traceback" not in ran.stdout
     final = ran.displays[-1]["data"]["text/markdown"]
     assert final.startswith("The b") and "Interrupted" in final
-    assert fake.wait_for_disconnect(5), "the server never saw the connection close"
+    assert closed_before_final == [True], "the stream was not closed explicitly when the user interrupted"
     turns = shell.magics.session.chats.get("default").turns
     assert len(turns) == 1 and turns[0].interrupted  # documented: the partial answer stays in history
     fake.script(Reply(text="Next answer."))
     assert shell.run("%grok next").success
 
 
+def test_interrupt_while_the_view_draws_still_closes_the_connection_at_once(shell: Harness, fake) -> None:
+    """Ctrl-C often lands while our own code runs (drawing), not inside the SDK's read, which would close
+    itself; the ask must then close the stream before it draws the final answer."""
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=3, stall_seconds=30))
+    closed_before_final: list[bool] = []
+
+    def on_publish(message: dict) -> None:
+        if "grok_magics" in message["metadata"]:
+            closed_before_final.append(fake.wait_for_disconnect(5))
+        elif message["update"] and threading.current_thread() is threading.main_thread():
+            send_sigint()  # arrives while the view is publishing its first partial answer
+
+    shell.publisher.on_publish = on_publish
+    ran = shell.run("%%grok\ntell me a long story")
+    assert isinstance(ran.error, KeyboardInterrupt)
+    assert closed_before_final == [True], "the stream stayed open until the ask was over"
+
+
 # -- security --------------------------------------------------------------------------------------
+
+
+def test_organization_and_project_from_the_environment_are_not_sent(shell: Harness, fake, monkeypatch) -> None:
+    """The SDK would forward OPENAI_ORG_ID / OPENAI_PROJECT_ID to whatever host it talks to."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-should-stay-home")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-should-stay-home")
+    for api in ("responses", "chat"):
+        assert shell.run(f"%grok --api {api} hi").success
+        headers = fake.requests[-1].headers
+        assert "openai-organization" not in headers and "openai-project" not in headers, headers
+        assert "should-stay-home" not in repr(headers)
+
+
+def test_no_history_ask_leaves_the_chat_untouched(shell: Harness, fake) -> None:
+    assert shell.run("%grok first", cell_id="a").success
+    assert shell.run("%grok --no-history aside", cell_id="b").success
+    assert user_texts(fake.requests[-1].body) == ["aside"]
+    assert [t.user[0].text for t in shell.magics.session.chats.get("default").turns] == ["first"]
+    assert shell.run("%grok third", cell_id="c").success
+    assert user_texts(fake.requests[-1].body) == ["first", "third"]
+    assert "aside" not in shell.run("%grok history").stdout
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_key_echoed_in_a_streamed_error_event_is_redacted(shell: Harness, fake, api: str) -> None:
+    fake.script(Reply(text="partial", stream_error=f"upstream rejected key {CANARY} for this model"))
+    ran = shell.run(f"%grok --api {api} hi")
+    assert not ran.success and "upstream rejected key" in ran.stdout
+    assert_no_canary(ran.everything)
 
 
 def test_canary_key_never_appears_even_in_verbose_tracebacks(shell: Harness, fake) -> None:

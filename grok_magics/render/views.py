@@ -6,11 +6,12 @@ Markdown, so the saved notebook reads well anywhere and never points at a dead w
 
 from __future__ import annotations
 
+import contextvars
 import html
 import sys
 import threading
 import time
-from typing import Any, Protocol, TextIO
+from typing import Any, Callable, Protocol, TextIO
 
 from .. import __version__
 from ..events import Event, ReasoningDelta, TextDelta
@@ -119,11 +120,50 @@ class TextView:
         self.stream.flush()
 
 
+class Refresher:
+    """At most one refresh per interval, and a timer for text that arrived in between.
+
+    Without the timer a pause in the stream would hide the last words until the next delta. The
+    timer thread runs in a copy of the caller's context, so a display update lands in the cell that
+    asked (ipykernel keeps the parent message in a context variable).
+    """
+
+    def __init__(self, interval: float, show: Callable[[Reply], None]) -> None:
+        self.throttle = Throttle(interval)
+        self.show = show
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+        self.done = False
+
+    def changed(self, reply: Reply) -> None:
+        with self.lock:
+            if self.throttle.due():
+                self.show(reply)
+            elif self.timer is None:
+                context = contextvars.copy_context()
+                self.timer = threading.Timer(self.throttle.interval, context.run, args=(self._flush, reply))
+                self.timer.daemon = True
+                self.timer.start()
+
+    def _flush(self, reply: Reply) -> None:
+        with self.lock:
+            self.timer = None
+            if not self.done:
+                self.throttle.last = time.monotonic()
+                self.show(reply)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.done = True
+            if self.timer is not None:
+                self.timer.cancel()
+
+
 class MarkdownView:
     """Frontends without a widget manager: the display itself is updated with Markdown."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.throttle = Throttle(interval)
+        self.refresher = Refresher(interval, self._show)
         self.header: Header | None = None
         self.handle: Any = None
 
@@ -135,31 +175,28 @@ class MarkdownView:
                               raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, TextDelta) and self.throttle.due():
-            text = close_fences(reply.text + CURSOR)
-            self.handle.update({"text/markdown": text, "text/plain": reply.text}, raw=True)
+        if isinstance(event, TextDelta):
+            self.refresher.changed(reply)
+
+    def _show(self, reply: Reply) -> None:
+        text = reply.text
+        self.handle.update({"text/markdown": close_fences(text + CURSOR), "text/plain": text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
+        self.refresher.stop()
         data, metadata = final_bundle(self.header, reply)
         self.handle.update(data, raw=True, metadata=metadata)
 
 
 class WidgetView:
-    """JupyterLab, Notebook 7, VS Code: live HTML in a widget, replaced by Markdown when done.
-
-    Text that arrives between refreshes is flushed by a timer, so a pause in the stream never
-    leaves the last words unshown (ipywidgets may be updated from another thread; displays may not).
-    """
+    """JupyterLab, Notebook 7, VS Code: live HTML in a widget, replaced by Markdown when done."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.throttle = Throttle(interval)
+        self.refresher = Refresher(interval, self._show)
         self.header: Header | None = None
         self.handle: Any = None
         self.widgets: Any = None
-        self.lock = threading.Lock()
-        self.timer: threading.Timer | None = None
-        self.done = False
 
     def start(self, header: Header) -> None:
         import ipywidgets as w
@@ -177,36 +214,19 @@ class WidgetView:
         self.handle = display(bundle, raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if not isinstance(event, (TextDelta, ReasoningDelta)):
-            return
-        with self.lock:
-            if self.throttle.due():
-                self._show(reply, live=True)
-            elif self.timer is None:
-                self.timer = threading.Timer(self.throttle.interval, self._flush, args=(reply,))
-                self.timer.daemon = True
-                self.timer.start()
+        if isinstance(event, (TextDelta, ReasoningDelta)):
+            self.refresher.changed(reply)
 
-    def _flush(self, reply: Reply) -> None:
-        with self.lock:
-            self.timer = None
-            if not self.done:
-                self.throttle.last = time.monotonic()
-                self._show(reply, live=True)
-
-    def _show(self, reply: Reply, live: bool) -> None:
+    def _show(self, reply: Reply) -> None:
         assert self.header is not None
         _, thinking, body, status = self.widgets
         thinking.value = _thinking_html(reply.reasoning) if not reply.text else ""
-        body.value = _body_html(reply.text + (CURSOR if live else ""))
-        status.value = _status_html(status_line(self.header, reply, live=live))
+        body.value = _body_html(reply.text + CURSOR)
+        status.value = _status_html(status_line(self.header, reply, live=True))
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
-        with self.lock:
-            self.done = True
-            if self.timer is not None:
-                self.timer.cancel()
+        self.refresher.stop()
         data, metadata = final_bundle(self.header, reply)
         self.handle.update(data, raw=True, metadata=metadata)
         for widget in self.widgets:

@@ -5,7 +5,7 @@ which (3.x) uses ``httpx2``; respx / pytest-httpx cannot intercept that, and a
 mock would hide exactly the bugs that matter (SSE framing, truncated streams,
 retries, provider quirks). So tests point the SDK at a real local HTTP server
 that speaks Chat Completions and Responses with Server-Sent Events the way xAI,
-Bedrock, AIgateway, Azure and OpenAI do (see /work/shared/grok-api-notes.md),
+Bedrock, AIgateway, Azure and OpenAI do (per the team's protocol notes on both wire APIs),
 lets a test script each reply, inject faults on the wire, and inspect every
 request afterwards.
 
@@ -94,7 +94,7 @@ class Reply:
     stall_seconds: float = 30.0
     gate_after: int | None = None  # after N text deltas, hold until `gate` is set (then carry on)
     gate: threading.Event | None = None
-    gate_seconds: float = 30.0
+    gate_seconds: float = 30.0  # a gate still shut by then cuts the reply and is recorded: see FakeGrok.gate_timeouts
     stream_error: str | None = None
     incomplete: str | None = None
     finish_reason: str = "stop"
@@ -114,6 +114,7 @@ class Recorded:
     completed: bool = False
     started_at: float = 0.0
     ended_at: float | None = None
+    gate_timed_out: bool = False
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -121,6 +122,10 @@ class Recorded:
 
 class _ClientGone(Exception):
     """The client closed its end before we finished writing."""
+
+
+class _GateTimeout(Exception):
+    """A scripted gate was never opened; the reply was cut."""
 
 
 class _Abort(Exception):
@@ -486,9 +491,18 @@ class _Exchange:
                 sent += 1
 
     def _hold(self, gate: threading.Event, seconds: float) -> None:
-        """Let a test look at the client mid-answer, deterministically, before the rest is sent."""
+        """Let a test look at the client mid-answer, deterministically, before the rest is sent.
+
+        A gate nobody opened means the test's condition never held: the reply is cut (so the client
+        fails) and the request is marked, so the test fails loudly instead of passing late for another reason.
+        """
         deadline = time.monotonic() + seconds
-        while not gate.is_set() and time.monotonic() < deadline:
+        while not gate.is_set():
+            if time.monotonic() >= deadline:
+                self.rec.gate_timed_out = True
+                self._stamp_end()
+                self.wire.cut()
+                raise _GateTimeout()
             self.wire.wait(0.02)
 
     def _fault(self, reply: Reply, kind: str, sent: int) -> bool:
@@ -824,6 +838,11 @@ class FakeGrok:
         with self._changed:
             return self._changed.wait_for(lambda: len(self._records) >= n, timeout)
 
+    @property
+    def gate_timeouts(self) -> list[Recorded]:
+        """Requests whose gate was never opened: a test that scripted a gate and saw none of this should fail."""
+        return [r for r in self.requests if r.gate_timed_out]
+
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: any(r.disconnected for r in self._records), timeout)
@@ -879,6 +898,8 @@ class FakeGrok:
             rec.disconnected = True  # after ended_at: wait_for_disconnect() callers read both
         except _Abort:
             _Wire(handler, self.chunked, self._stopping).cut()
+        except _GateTimeout:
+            handler.close_connection = True
         finally:
             if rec.ended_at is None:
                 rec.ended_at = time.monotonic()
