@@ -11,13 +11,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-
 def load_ipython_extension(shell: Any) -> None:
     from .inputs import protect_question_marks
     from .magics import GrokMagics
 
     if getattr(shell, "_grok_magics", None) is not None:
-        return
+        return  # auto-loaded at start-up: a later %load_ext is a silent no-op
     magics = GrokMagics(shell=shell, parent=shell)
     shell.register_magics(magics)
     if magics not in shell.configurables:  # Magics.__init__ already adds itself

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from .secrets import redact
@@ -20,6 +21,30 @@ _RED = "\x1b[31m"
 _RESET = "\x1b[0m"
 
 
+def _red(text: str) -> str:
+    """Red the way IPython paints its own errors: not under ``%colors NoColor``, and not into a file or pipe."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None or str(getattr(shell, "colors", "nocolor")).lower() == "nocolor":
+        return text
+    in_kernel = getattr(shell, "kernel", None) is not None  # frontends render ANSI; a kernel's stdout is no tty
+    if not in_kernel and not _is_tty(sys.stdout):
+        return text
+    return f"{_RED}{text}{_RESET}"
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
 class GrokError(Exception):
     """Shown by IPython as its one-line message, never with a traceback."""
 
@@ -29,7 +54,7 @@ class GrokError(Exception):
         super().__init__(self.message)
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{_RED}✖ {self.message}{_RESET}"]
+        return [_red(f"✖ {self.message}")]
 
 
 class GrokInterrupted(KeyboardInterrupt):
@@ -39,7 +64,7 @@ class GrokInterrupted(KeyboardInterrupt):
         super().__init__("interrupted: the partial answer is kept above")
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{_RED}■ Grok stopped: interrupted. The partial answer is kept above.{_RESET}"]
+        return [_red("■ Grok stopped: interrupted. The partial answer is kept above.")]
 
 
 class StreamError(Exception):

@@ -38,7 +38,8 @@ Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it litera
 
 Subcommands
   %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
-  %grok config | usage | key      (key: type an API key without it landing in the notebook)
+  %grok config | usage | key      (key: type an API key without it landing in the notebook;
+                                   asks only when none is set, --new to replace it)
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
@@ -133,6 +134,8 @@ def ask_for_key(options: Options, defaults: "Defaults") -> str:
     import getpass
 
     provider = choose_provider(options.provider, defaults.provider, os.environ)
+    if os.environ.get(provider.key_env, "").strip() and not options.new:
+        return f"{provider.key_env} is set for this kernel. To type a different key: %grok key --new"
     value = getpass.getpass(f"{provider.key_env} for {provider.title} (hidden): ").strip()
     if not value:
         return f"{provider.key_env} unchanged."

@@ -20,7 +20,7 @@ from nbconvert import HTMLExporter
 from grok_magics.testing import Reply
 
 from conftest import CANARY, assert_no_canary, user_texts, watch
-from kernels import LabLikeClient, notebook
+from kernels import LabLikeClient, notebook, run_notebook
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -145,9 +145,11 @@ def test_interrupt_stops_the_stream_and_the_next_cell_works(fake, tmp_path: Path
 
 def test_extension_autoloads_from_the_installed_startup_file(fake, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")
-    nb = notebook("%%grok\nHello without load_ext")
-    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = notebook("%%grok\nHello without load_ext", "%load_ext grok_magics", "%grok usage")
+    run_notebook(nb, tmp_path)
     assert "You said: Hello without load_ext" in nb.cells[0].outputs[0].data["text/markdown"]
+    assert nb.cells[1].outputs == [], "a manual %load_ext after auto-load must be a silent no-op"
+    assert "1 request(s)" in nb.cells[2].outputs[0].text, "the manual load must not replace the loaded extension"
 
 
 def test_key_typed_at_the_prompt_never_reaches_the_notebook(fake, tmp_path: Path, monkeypatch) -> None:
@@ -194,12 +196,19 @@ def test_key_typed_at_the_prompt_never_reaches_the_notebook(fake, tmp_path: Path
         km.shutdown_kernel(now=True)
 
 
-def test_welcome_notebook_runs_top_to_bottom(fake, tmp_path: Path) -> None:
-    """The README points people at notebooks/welcome.ipynb: it must run as shipped."""
+def test_welcome_notebook_runs_top_to_bottom(fake, tmp_path: Path, monkeypatch) -> None:
+    """The README points people at notebooks/welcome.ipynb: it must run as shipped, auto-loaded, quietly."""
+    monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")  # as installed by the README's command
     source = Path(__file__).parent.parent / "notebooks" / "welcome.ipynb"
     nb = nbformat.read(source, as_version=4)
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
-    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert "load_ext" not in nb.cells[1].source and "%grok key" in nb.cells[1].source
+    run_notebook(nb, tmp_path)
+    first_three = [o for cell in nb.cells[:3] for o in cell.get("outputs", [])]
+    assert all(o.output_type != "error" and o.get("name") != "stderr" for o in first_three), first_three
+    shown = repr(first_three).lower()
+    assert "warning" not in shown and "already loaded" not in shown and "\\x1b" not in shown
+    assert "XAI_API_KEY is set" in nb.cells[1].outputs[0].text
     texts = nbformat.writes(nb)
     assert "You said: Explain Simpson's paradox in two sentences." in texts
     assert len(fake.requests) == 3

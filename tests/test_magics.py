@@ -370,6 +370,21 @@ def test_incomplete_reply_is_kept_but_marked(shell: Harness, fake) -> None:
     assert fake.requests[-1].body["max_output_tokens"] == 5
 
 
+def test_error_colour_follows_ipython_colours_and_the_terminal(shell: Harness, fake, monkeypatch) -> None:
+    """Red like IPython's own errors on a terminal; none under %colors NoColor, none into a file or pipe."""
+    from grok_magics.errors import GrokError
+
+    monkeypatch.delenv("XAI_API_KEY")
+    piped = shell.run("%grok hi")
+    assert "set XAI_API_KEY" in piped.stdout and "\x1b" not in piped.stdout
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)  # what a terminal would say
+    (painted,) = GrokError("boom")._render_traceback_()
+    assert painted.startswith("\x1b[") and "boom" in painted
+    shell.run("%colors nocolor")  # IPython 9 spelling; 8.x takes NoColor, and both compare equal lowercased
+    (plain,) = GrokError("boom")._render_traceback_()
+    assert plain == "✖ boom"
+
+
 # -- interrupt -------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,11 @@ def _load_grok_magics() -> None:
 
         shell = get_ipython()
         if shell is not None:
-            shell.extension_manager.load_extension("grok_magics")
+            # Not through the extension manager: it would mark the extension loaded, and a user's own
+            # `%load_ext grok_magics` would then print "already loaded". This way that line is a silent no-op.
+            from grok_magics import load_ipython_extension
+
+            load_ipython_extension(shell)
     except Exception as exc:  # never break IPython start-up
         print(f"grok-magics: not loaded ({type(exc).__name__}: {exc})")
 
