@@ -14,7 +14,7 @@ from typing import Any, Mapping, MutableMapping
 
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
-from .client import Clients, Transport, add_headers, per_request_headers
+from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers
 from .context import expand
 from .errors import from_exception
 from .options import Options
@@ -130,7 +130,7 @@ def run(request: Request, client: Any, view: View, header: Header, transport: Tr
     view.start(header)
     stream = None
     try:
-        kwargs = add_headers(wire.build(request), per_request_headers(request.endpoint))
+        kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
         stream = wire.open_stream(client, kwargs)
         for event in wire.events(stream):
             reply.add(event)
