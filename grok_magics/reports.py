@@ -121,10 +121,12 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
     def line(label: str, value: str, name: str) -> str:
         return f"{label:<16}{value}  ({source_of(name)})"
 
+    replay = "off"
+    if defaults.replay:
+        speed = "fast" if defaults.replay_speed <= 0 else f"x{defaults.replay_speed:g}"
+        replay = f"{defaults.replay}, speed {speed}" + (", falls through to live" if defaults.replay_fallthrough else "")
     lines = [
-        line("replay", defaults.replay or "off", "replay")
-        + ("" if not defaults.replay else f"; speed {defaults.replay_speed:g}"
-           + ("; falls through to live" if defaults.replay_fallthrough else "")),
+        line("replay", replay, "replay"),
         line("record", defaults.record or "off", "record"),
         line("locked", ", ".join(caps.locked) or "nothing", "lock"),
         line("max cost", "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:.2f} per kernel session",
