@@ -57,6 +57,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _line(record: dict[str, Any]) -> str:
+    """One cassette line, keys in the order written (kind and id first), so it reads left to right."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What identifies a request, and the readable parts a mismatch message compares."""
@@ -245,12 +250,12 @@ class Recorder:
             from . import __version__
 
             header = {"kind": "cassette", "version": VERSION, "recorded_with": f"grok-magics {__version__}"}
-            self.path.write_text(_dumps(header) + "\n", encoding="utf-8")
+            self.path.write_text(_line(header) + "\n", encoding="utf-8")
 
     def save(self, print_: Fingerprint, timed: Iterable[tuple[float, Event]]) -> None:
-        lines = [_dumps({"kind": "request", "id": print_.key, **print_.describe()})]
+        lines = [_line({"kind": "request", "id": print_.key, **print_.describe()})]
         for offset, event in timed:
-            lines.append(_dumps({"kind": "event", "id": print_.key, "t": round(offset, 4), **event_to_json(event)}))
+            lines.append(_line({"kind": "event", "id": print_.key, "t": round(offset, 4), **event_to_json(event)}))
         with self.path.open("a", encoding="utf-8") as out:
             out.write("\n".join(lines) + "\n")
 

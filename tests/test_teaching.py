@@ -178,7 +178,8 @@ def test_fingerprint_hashes_images_and_bytes_and_ignores_cache_keys() -> None:
     a, b, c = (fingerprint("xai", "grok-4.3", "responses", body(u, k))
                for u, k in ((image, "grok-magics-1"), (image, "grok-magics-2"), (other, "grok-magics-1")))
     assert a.key == b.key and a.key != c.key
-    assert "iVBORw0KGgo" not in json.dumps(a.describe()) and a.prompt == "What does this show?\n[input_image]"
+    assert a.prompt == "What does this show?\n[input_image]"
+    assert "iVBORw0KGgo" not in json.dumps(canonical(body(image, "k"))) and "iVBORw0KGgo" not in json.dumps(a.describe())
 
     from dataclasses import dataclass
 
@@ -367,3 +368,57 @@ def test_no_canary_anywhere_in_teaching_outputs(shell: Harness, fake, recorded, 
         "%xmode Verbose", "%grok config", "%grok usage", f"%grok export {tmp_path / 'e.ipynb'}",
         "%grok replay missing.jsonl", "%grok never recorded")]
     assert_no_canary(*outputs, path.read_text(), (tmp_path / "e.ipynb").read_text())
+
+
+# -- real kernels: a restart, and the teaching notebook -------------------------------------------------
+
+
+def answers(nb: Any) -> list[str]:
+    """The saved answer of every ask (its Markdown minus the status line)."""
+    out = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            markdown = output.get("data", {}).get("text/markdown", "")
+            if "<sub>" in markdown:
+                out.append(markdown.split("\n\n<sub>")[0])
+    return out
+
+
+def status_lines(nb: Any) -> list[str]:
+    return [o["data"]["text/markdown"].rsplit("<sub>", 1)[1] for c in nb.cells for o in c.get("outputs", [])
+            if "<sub>" in o.get("data", {}).get("text/markdown", "")]
+
+
+@pytest.mark.timeout(240)
+def test_replay_after_a_kernel_restart_matches_by_content(fake, tmp_path: Path, monkeypatch) -> None:
+    from kernels import notebook, run_notebook
+
+    fake.script(Reply(text=CONCEPT, chunk=6), Reply(text=FOLLOW_UP, chunk=6))
+    asks = ("%%grok\nExplain a p-value.", "%%grok\nNow a worked example.")
+    first = notebook("%load_ext grok_magics", "%grok record lesson.jsonl", *asks)
+    run_notebook(first, tmp_path)
+    assert answers(first) == [CONCEPT, FOLLOW_UP]
+    go_offline(fake, monkeypatch)
+    second = notebook("%load_ext grok_magics", "%grok replay lesson.jsonl --speed fast", *asks)
+    run_notebook(second, tmp_path)  # a new kernel: nothing in memory, new cache keys, new cell ids
+    assert answers(second) == [CONCEPT, FOLLOW_UP]
+    assert all(line.removesuffix("</sub>").endswith("replayed") for line in status_lines(second))
+    assert_no_canary(nbformat.writes(first), nbformat.writes(second), (tmp_path / "lesson.jsonl").read_text())
+
+
+@pytest.mark.timeout(240)
+def test_teaching_notebook_runs_from_its_cassette_with_no_key_and_no_network(tmp_path: Path, monkeypatch) -> None:
+    from kernels import run_notebook
+
+    here = Path(__file__).parent.parent / "notebooks"
+    nb = nbformat.read(here / "teaching-demo.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    assert "not Grok's" in nb.cells[0].source and "fake" in nb.cells[0].source  # says so plainly
+    monkeypatch.setenv("GROK_BASE_URL", dead_url())  # no key is set (conftest), and nothing listens here
+    before = {p.name for p in here.iterdir()}
+    run_notebook(nb, here)
+    assert {p.name for p in here.iterdir()} == before, "running the demo must not write next to it"
+    said = answers(nb)
+    assert len(said) == 4 and all(a.startswith("*[Fake reply, scripted for this demo") for a in said)
+    assert all(line.removesuffix("</sub>").endswith("replayed") for line in status_lines(nb))
+    assert "chat default: 0 call(s), 4 replayed" in nbformat.writes(nb)
