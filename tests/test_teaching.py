@@ -125,6 +125,33 @@ def test_fallthrough_asks_live_only_with_a_key(shell: Harness, fake, recorded, m
     assert not ran.success and "set XAI_API_KEY to ask live" in str(ran.error) and len(fake.requests) == 3
 
 
+def test_replay_with_fallthrough_and_record_extends_the_cassette(shell, fake, recorded, monkeypatch) -> None:
+    path, _ = recorded
+    shell.run(f"%grok record {path}")
+    shell.run(f"%grok replay {path} --fallthrough --speed fast")
+    fake.script(Reply(text="a new answer"))
+    assert shell.run("%grok A question the rehearsal missed").success
+    shell.run("%grok record off")
+    shell.run("%grok reset")
+    go_offline(fake, monkeypatch)
+    ran = shell.run("%grok A question the rehearsal missed")
+    assert ran.success and "a new answer" in ran.stdout and len(fake.requests) == 3
+    assert len(Cassette.load(path).exchanges) == 3
+
+
+def test_interrupting_a_replay_keeps_the_partial_answer(shell, fake, recorded, monkeypatch) -> None:
+    from conftest import send_sigint, watch
+
+    path, _ = recorded
+    go_offline(fake, monkeypatch)
+    shell.run(f"%grok replay {path} --speed 0.05")  # 20x slower than recorded
+    seen = watch(lambda: "p-value" in "".join(t for _, t in shell.last_stdout.writes), send_sigint, timeout=30)
+    ran = shell.run("%%grok\nExplain a p-value.")
+    assert seen.is_set() and isinstance(ran.error, KeyboardInterrupt)
+    assert "Interrupted" in ran.stdout and CONCEPT not in ran.stdout
+    assert "(interrupted)" in shell.run("%grok history").stdout
+
+
 def test_cassette_is_readable_json_lines_without_secrets_or_random_keys(shell, fake, recorded) -> None:
     path, _ = recorded
     text = path.read_text()
@@ -368,6 +395,9 @@ def test_no_canary_anywhere_in_teaching_outputs(shell: Harness, fake, recorded, 
         "%xmode Verbose", "%grok config", "%grok usage", f"%grok export {tmp_path / 'e.ipynb'}",
         "%grok replay missing.jsonl", "%grok never recorded")]
     assert_no_canary(*outputs, path.read_text(), (tmp_path / "e.ipynb").read_text())
+    exported = nbformat.read(tmp_path / "e.ipynb", as_version=4)
+    assert "2 of them replayed from a cassette" in exported.cells[0].source
+    assert exported.cells[2].metadata["grok_magics"]["replayed"] is True
 
 
 # -- real kernels: a restart, and the teaching notebook -------------------------------------------------
