@@ -255,12 +255,17 @@ def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, sou
     ))
 
 
-def _recorded(session: Session, defaults: Defaults, request: Request, print_: Any) -> Any:
-    """The cassette's answer to this request; None when not replaying or when falling through to live."""
+def _recorded(session: Session, defaults: Defaults, request: Request, print_: Any, uncapped: Request) -> Any:
+    """The cassette's answer to this request; None when not replaying or when falling through to live.
+
+    A classroom output cap is sent as max tokens; a rehearsal recorded without that cap still matches.
+    """
     if not defaults.replay:
         return None
     cassette = session.cassette(defaults.replay)
     found = cassette.find(print_)
+    if found is None and uncapped != request:
+        found = cassette.find(fingerprint_of(uncapped))
     if found is None and (not defaults.replay_fallthrough or _key_missing(request)):
         raise _miss(defaults, cassette, print_, request)
     return found
@@ -298,7 +303,8 @@ def ask(
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key)
     header = header_for(request, chat.name)
     print_ = fingerprint_of(request) if defaults.replay or defaults.record else None
-    found = _recorded(session, defaults, request, print_)
+    uncapped = replace(request, max_tokens=options.max_tokens or defaults.max_tokens)
+    found = _recorded(session, defaults, request, print_, uncapped)
     if found is not None:  # no client, no key, no network
         view = make_view(defaults.display, shell)
         reply = run(request, None, view, _replayed(header), defaults.transport.timeout,

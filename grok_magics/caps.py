@@ -88,7 +88,7 @@ def check_before_sending(caps: Caps, ledger: Ledger, now: float | None = None) -
     """Raise ConfigError (one line: which cap, how much is used, what to do) when a call may not go out."""
     if caps.max_cost_usd is not None and ledger.cost >= caps.max_cost_usd:
         raise ConfigError(
-            f"this kernel's budget of ${caps.max_cost_usd:.2f} is spent (${ledger.cost:.4f} so far): "
+            f"this kernel's budget of {_money(caps.max_cost_usd)} is spent (${ledger.cost:.4f} so far): "
             "nothing was sent; ask your teacher, or restart the kernel for a new session"
         )
     if caps.max_calls_per_hour is not None:
@@ -126,12 +126,16 @@ def budget_lines(caps: Caps, ledger: Ledger) -> list[str]:
     lines = []
     if caps.max_cost_usd is not None:
         left = max(caps.max_cost_usd - ledger.cost, 0.0)
-        lines.append(f"budget: ${left:.4f} of ${caps.max_cost_usd:.2f} left this session")
+        lines.append(f"budget: ${left:.4f} of {_money(caps.max_cost_usd)} left this session")
     if caps.max_calls_per_hour is not None:
         lines.append(f"calls this hour: {ledger.calls_in_last_hour()} of {caps.max_calls_per_hour}")
     if caps.max_output_tokens is not None:
         lines.append(f"output cap: {caps.max_output_tokens:,} tokens per call")
     return lines
+
+
+def _money(dollars: float) -> str:
+    return f"${dollars:.2f}" if dollars >= 1 or dollars == 0 else f"${dollars:.4g}"
 
 
 def ledger_lines(ledger: Ledger) -> list[str]:

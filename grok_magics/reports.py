@@ -129,7 +129,7 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
         line("replay", replay, "replay"),
         line("record", defaults.record or "off", "record"),
         line("locked", ", ".join(caps.locked) or "nothing", "lock"),
-        line("max cost", "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:.2f} per kernel session",
+        line("max cost", "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
              "max_cost_usd"),
         line("max output", "none" if caps.max_output_tokens is None else f"{caps.max_output_tokens:,} tokens per call",
              "max_output_tokens"),

@@ -7,6 +7,7 @@ whole class); these subcommands are the in-notebook way to change them, and say 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from .options import Options
@@ -43,11 +44,14 @@ def _replay(magics: Any, path: str, options: Options) -> str:
         magics.replay = ""
         return "Replay off: asks go to the provider again."
     cassette = magics.session.cassette(path)  # ConfigError when unreadable
-    speed = options.speed or "1"
-    magics.replay_speed = 0.0 if speed == "fast" else float(speed)
-    magics.replay_fallthrough = options.fallthrough
+    if options.speed is not None:  # otherwise the configured speed stays
+        magics.replay_speed = 0.0 if options.speed == "fast" else float(options.speed)
+    if options.fallthrough:
+        magics.replay_fallthrough = True
     magics.replay = path
-    pace = "no pauses" if speed == "fast" else "the recorded pacing" + ("" if speed == "1" else f" x{speed}")
+    speed = magics.replay_speed
+    pace = "no pauses" if speed <= 0 else "the recorded pacing" + ("" if speed == 1 else f" x{speed:g}")
+    options = replace(options, fallthrough=magics.replay_fallthrough)
     miss = "asked live (a key is needed)" if options.fallthrough else "refused with the closest recorded prompt"
     return (f"Replaying from {os.path.basename(path)}: {len(cassette.exchanges)} recorded exchange(s), {pace}; "
             f"no key or network needed. Requests it does not hold are {miss}. %grok replay off stops.")

@@ -319,14 +319,15 @@ def test_cost_cap_refuses_once_spent_and_usage_shows_the_ledger(shell: Harness, 
     fake.script(Reply(text="x" * 200))  # ~51 output tokens: more than $0.0001 at list prices
     assert shell.run("%grok --chat lab spend").success
     ran = shell.run("%grok again")
-    assert not ran.success and "budget of $0.00 is spent" in str(ran.error) and len(fake.requests) == 1
+    assert not ran.success and "budget of $0.0001 is spent" in str(ran.error) and len(fake.requests) == 1
     usage = shell.run("%grok usage").stdout
-    assert "chat lab: 1 call(s)" in usage and "budget: $0.0000 of $0.00 left" in usage
+    assert "chat lab: 1 call(s)" in usage and "budget: $0.0000 of $0.0001 left" in usage
 
 
 def test_replayed_answers_cost_nothing_and_pass_the_caps(shell, fake, recorded, monkeypatch) -> None:
     path, _ = recorded
     go_offline(fake, monkeypatch)
+    shell.run("%config GrokMagics.max_output_tokens = 1000")  # not set when the rehearsal was recorded
     shell.run("%config GrokMagics.max_calls_per_hour = 1")
     shell.run("%config GrokMagics.max_cost_usd = 0.0")
     shell.run(f"%grok replay {path} --speed fast")
