@@ -453,3 +453,21 @@ def test_teaching_notebook_runs_from_its_cassette_with_no_key_and_no_network(tmp
     assert len(said) == 4 and all(a.startswith("*[Fake reply, scripted for this demo") for a in said)
     assert all(line.removesuffix("</sub>").endswith("replayed") for line in status_lines(nb))
     assert "chat default: 0 call(s), 4 replayed" in nbformat.writes(nb)
+
+
+@pytest.mark.timeout(240)
+def test_a_teachers_kernel_config_file_sets_caps_and_locks(fake, tmp_path: Path, monkeypatch) -> None:
+    from kernels import notebook, run_notebook
+
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.GrokMagics.lock = ["model", "effort"]\nc.GrokMagics.max_output_tokens = 200\n')
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    nb = notebook("%load_ext grok_magics", "%grok config", "%grok --effort high hi", "%grok hi")
+    run_notebook(nb, tmp_path, allow_errors=True)
+    shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert "locked          model, effort  (config file)" in shown
+    assert "max output      200 tokens per call  (config file)" in shown
+    assert "--effort is locked in this classroom" in nbformat.writes(nb)
+    assert len(fake.requests) == 1 and fake.requests[0].body["max_output_tokens"] == 200
