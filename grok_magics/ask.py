@@ -231,8 +231,8 @@ def _miss(defaults: Defaults, cassette: Any, print_: Any, request: Request) -> G
     else:
         how = "re-record it, or add --fallthrough to %grok replay (with a key set) to ask live"
     name = os.path.basename(defaults.replay)
-    return GrokError(f"no recorded answer in {name} for this request ({cassette.closest(print_)}); nothing was "
-                     f"sent: {how}")
+    return GrokError(f"no recorded answer in {name}, so nothing was sent: {cassette.closest(print_)}. "
+                     f"{how[:1].upper()}{how[1:]}.")
 
 
 def _key_missing(request: Request) -> bool:

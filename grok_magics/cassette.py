@@ -206,26 +206,43 @@ class Cassette:
             return score + sum(r.get(k) == getattr(print_, k) for k in ("provider", "model", "api", "history")) / 10
 
         best = max(recorded, key=similarity)
-        return f"closest recorded prompt: {_clip(str(best.get('prompt', '')))!r}; differs in {differences(best, print_)}"
+        return f"closest recorded prompt {_clip(str(best.get('prompt', '')))!r} differs in {differences(best, print_)}"
 
 
-def differences(recorded: dict[str, Any], wanted: Fingerprint) -> str:
+def differences(recorded: dict[str, Any], wanted: Fingerprint, limit: int = 3) -> str:
     out = []
-    if recorded.get("prompt") != wanted.prompt:
-        out.append(f"the prompt (now {_clip(wanted.prompt)!r})")
+    was = str(recorded.get("prompt", ""))
+    if was != wanted.prompt:
+        out.append(f"the prompt ({_around_change(was, wanted.prompt)})")
     for name in ("provider", "model", "api"):
         if recorded.get(name) != getattr(wanted, name):
             out.append(f"{name} (recorded {recorded.get(name)}, now {getattr(wanted, name)})")
     options = recorded.get("options") or {}
-    for name in sorted(set(options) | set(wanted.options)):
-        if options.get(name) != wanted.options.get(name):
-            out.append(f"{name} (recorded {_brief(options.get(name))}, now {_brief(wanted.options.get(name))})")
+    if recorded.get("api") == wanted.api:  # another API names every option differently
+        for name in sorted(set(options) | set(wanted.options)):
+            if options.get(name) != wanted.options.get(name):
+                out.append(f"{name} (recorded {_brief(options.get(name))}, now {_brief(wanted.options.get(name))})")
     if recorded.get("history") != wanted.history:
         out.append(
-            f"the earlier conversation (recorded after {recorded.get('turns', '?')} turn(s), now after "
-            f"{wanted.turns}; run the cells in the recorded order, or --new)"
+            f"the system prompt or earlier turns (recorded after {recorded.get('turns', '?')} turn(s), now after "
+            f"{wanted.turns}: run the cells in the recorded order)"
         )
-    return ", ".join(out) or "nothing visible (was the cassette edited?)"
+    if not out:
+        return "nothing visible (was the cassette edited?)"
+    more = f" and {len(out) - limit} more" if len(out) > limit else ""
+    return ", ".join(out[:limit]) + more
+
+
+def _around_change(was: str, now: str, width: int = 40) -> str:
+    """Both texts near their first difference, so a one-character change is visible."""
+    first = next((i for i, (a, b) in enumerate(zip(was, now)) if a != b), min(len(was), len(now)))
+    start = max(0, first - width // 3)
+
+    def window(text: str) -> str:
+        piece = text[start : start + width]
+        return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+    return f"recorded {window(was)!r}, now {window(now)!r}"
 
 
 def _clip(text: str, limit: int = 60) -> str:

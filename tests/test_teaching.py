@@ -105,13 +105,19 @@ def test_a_request_with_no_match_names_the_closest_prompt_and_what_differs(shell
     ran = shell.run("%%grok\nExplain a p value.")
     assert not ran.success
     message = str(ran.error)
-    assert "no recorded answer in lesson.cassette.jsonl" in message and "nothing was sent" in message
-    assert "closest recorded prompt: 'Explain a p-value.'" in message and "the prompt" in message
-    assert "\n" not in message
+    assert message.startswith("no recorded answer in lesson.cassette.jsonl, so nothing was sent: ")
+    assert "closest recorded prompt 'Explain a p-value.' differs in the prompt (recorded 'Explain a p-value.', " \
+           "now 'Explain a p value.')" in message
+    assert message.endswith("Re-record it, or add --fallthrough to %grok replay (with a key set) to ask live.")
+    assert "\n" not in message and "…" not in message  # short enough to read whole
     ran = shell.run("%%grok --effort high\nExplain a p-value.")
-    assert "reasoning (recorded" in str(ran.error) and "high" in str(ran.error)
+    assert 'differs in reasoning (recorded {"effort":"low"}, now {"effort":"high"})' in str(ran.error)
     ran = shell.run("%%grok\nNow a worked example.")  # asked out of order: the history differs
-    assert "earlier conversation (recorded after 1 turn(s), now after 0" in str(ran.error)
+    assert "the system prompt or earlier turns (recorded after 1 turn(s), now after 0" in str(ran.error)
+    ran = shell.run("%%grok --api chat -m grok-4.3-latest --temperature 0.5\nExplain a p-value, now please.")
+    message = str(ran.error)
+    assert "recorded '…ain a p-value.', now '…ain a p-value, now please.'" in message
+    assert "model (recorded grok-4.3, now grok-4.3-latest), api (recorded responses, now chat). Re-record" in message
 
 
 def test_fallthrough_asks_live_only_with_a_key(shell: Harness, fake, recorded, monkeypatch) -> None:
@@ -122,7 +128,7 @@ def test_fallthrough_asks_live_only_with_a_key(shell: Harness, fake, recorded, m
     assert ran.success and "live answer" in ran.stdout and len(fake.requests) == 3
     monkeypatch.delenv("XAI_API_KEY")
     ran = shell.run("%grok Something else never recorded")
-    assert not ran.success and "set XAI_API_KEY to ask live" in str(ran.error) and len(fake.requests) == 3
+    assert not ran.success and "Set XAI_API_KEY to ask live" in str(ran.error) and len(fake.requests) == 3
 
 
 def test_replay_with_fallthrough_and_record_extends_the_cassette(shell, fake, recorded, monkeypatch) -> None:
@@ -275,6 +281,30 @@ def test_export_notebook_markdown_and_json(shell: Harness, fake, tmp_path: Path)
     assert data["chat"] == "side" and [e["answer"] for e in data["exchanges"]] == ["Other chat."]
     assert data["exchanges"][0]["provenance"]["provider"] == "xai"
     assert_no_canary(md, (tmp_path / "chat.ipynb").read_text(), json.dumps(data))
+
+
+def test_export_names_attached_parts_of_any_type(tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from grok_magics import export
+    from grok_magics.parts import TextPart
+    from grok_magics.request import Turn
+
+    @dataclass(frozen=True)
+    class DataPart:  # the shape issue 6's parts take: read generically, by field name
+        name: str
+        kind: str
+        shape: tuple[int, int]
+        text: str
+
+    turn = Turn(user=(TextPart("What is odd about {sales}?"), DataPart("sales", "DataFrame", (3, 2), "| a | b |")),
+                answer="Row 2.")
+    items = export.exchanges([turn], {})
+    assert items[0].attached == ("DataPart: name sales, kind DataFrame, shape (3, 2)",)
+    md = export.to_markdown("default", items)
+    assert "*Attached:* DataPart: name sales" in md and "provenance not recorded" in md
+    nb = export.to_notebook("default", items)
+    assert "*Attached:* DataPart" in nb.cells[1].source
 
 
 def test_export_refuses_unknown_formats_and_empty_chats(shell: Harness, fake, tmp_path: Path) -> None:
