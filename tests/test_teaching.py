@@ -501,3 +501,16 @@ def test_a_teachers_kernel_config_file_sets_caps_and_locks(fake, tmp_path: Path,
     assert "max output      200 tokens per call  (config file)" in shown
     assert "--effort is locked in this classroom" in nbformat.writes(nb)
     assert len(fake.requests) == 1 and fake.requests[0].body["max_output_tokens"] == 200
+
+
+def test_calls_age_out_of_the_hourly_window() -> None:
+    from grok_magics.caps import Caps, Ledger, check_before_sending
+    from grok_magics.providers import ConfigError
+
+    caps, ledger = Caps(max_calls_per_hour=2), Ledger()
+    ledger.note_sent(now=100.0)
+    ledger.note_sent(now=1000.0)
+    with pytest.raises(ConfigError, match="try again in about 1 min"):
+        check_before_sending(caps, ledger, now=3650.0)
+    check_before_sending(caps, ledger, now=3700.0)  # the first call is over an hour old
+    assert ledger.calls_in_last_hour(now=3700.0) == 1
