@@ -273,8 +273,10 @@ class Recorder:
         lines = [_line({"kind": "request", "id": print_.key, **print_.describe()})]
         for offset, event in timed:
             lines.append(_line({"kind": "event", "id": print_.key, "t": round(offset, 4), **event_to_json(event)}))
+        from .secrets import redact  # a key the model echoed back must not reach the file either
+
         with self.path.open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+            out.write(redact("\n".join(lines)) + "\n")
 
 
 def timed(events: Iterable[Event], start: float, log: list[tuple[float, Event]]) -> Iterator[Event]:

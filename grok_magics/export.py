@@ -19,6 +19,7 @@ from .events import Usage
 from .parts import TextPart, text_of
 from .providers import ConfigError
 from .request import Turn
+from .secrets import redact
 from .usage import cost_of
 
 FORMATS = (".ipynb", ".md", ".json")
@@ -168,7 +169,7 @@ def write(path: str | Path, chat: str, items: list[Exchange]) -> Path:
         text = to_json(chat, items)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(redact(text), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -158,6 +158,16 @@ def test_interrupting_a_replay_keeps_the_partial_answer(shell, fake, recorded, m
     assert "(interrupted)" in shell.run("%grok history").stdout
 
 
+def test_a_key_the_model_echoes_is_masked_in_the_cassette_and_exports(shell, fake, tmp_path: Path) -> None:
+    path = tmp_path / "echo.jsonl"
+    fake.script(Reply(text=f"Your key is {CANARY}, right?", chunk=200))
+    shell.run(f"%grok record {path}")
+    shell.run("%grok what is my key?")
+    shell.run(f"%grok export {tmp_path / 'echo.md'}")
+    assert "Your key is ***, right?" in path.read_text()
+    assert_no_canary(path.read_text(), (tmp_path / "echo.md").read_text())
+
+
 def test_cassette_is_readable_json_lines_without_secrets_or_random_keys(shell, fake, recorded) -> None:
     path, _ = recorded
     text = path.read_text()
