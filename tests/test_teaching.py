@@ -58,8 +58,8 @@ def gaps(writes: list[tuple[float, str]]) -> float:
 
 @pytest.fixture
 def recorded(shell: Harness, fake, tmp_path: Path) -> tuple[Path, list[list[tuple[float, str]]]]:
-    """A cassette of the lesson, recorded against the fake server (chunks of 6 characters, 40 ms apart)."""
-    fake.script(Reply(text=CONCEPT, chunk=6, pace=0.04), Reply(text=FOLLOW_UP, chunk=6, pace=0.04))
+    """A cassette of the lesson, recorded against the fake server (chunks of 6 characters, 50 ms apart)."""
+    fake.script(Reply(text=CONCEPT, chunk=6, pace=0.05), Reply(text=FOLLOW_UP, chunk=6, pace=0.05))
     path = tmp_path / "lesson.cassette.jsonl"
     assert shell.run(f"%grok record {path}").success
     live = lesson(shell)
@@ -94,7 +94,7 @@ def test_fast_replay_skips_the_pauses(shell: Harness, fake, recorded, monkeypatc
     fast = lesson(shell)
     for was, now in zip(live, fast):
         assert [t for _, t in now] == [t for _, t in was]
-        assert gaps(now) < 0.2 * gaps(was)
+        assert gaps(now) < 0.25 * gaps(was)
 
 
 def test_a_request_with_no_match_names_the_closest_prompt_and_what_differs(shell, fake, recorded,
