@@ -132,6 +132,8 @@ def event_from_json(record: dict[str, Any]) -> Event | None:
     if cls is None or not dataclasses.is_dataclass(cls):
         return None  # an event type this version does not know
     data = record.get("data") or {}
+    if not isinstance(data, dict):
+        return None
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
@@ -186,10 +188,14 @@ class Cassette:
             except ValueError:
                 raise CassetteError(f"{path}, line {number}: not JSON; is this a grok-magics cassette?") from None
             kind = record.get("kind") if isinstance(record, dict) else None
-            if kind == "request":
-                exchanges[record["id"]] = Exchange(record)  # a later recording of the same request wins
-            elif kind == "event" and record.get("id") in exchanges:
-                exchanges[record["id"]].events.append((float(record.get("t", 0.0)), record))
+            key = record.get("id") if isinstance(record, dict) else None
+            if kind == "request" and isinstance(key, str):
+                exchanges[key] = Exchange(record)  # a later recording of the same request wins
+            elif kind == "event" and isinstance(key, str) and key in exchanges:
+                offset = record.get("t", 0.0)
+                if not isinstance(offset, (int, float)):
+                    raise CassetteError(f"{path}, line {number}: the time 't' must be a number")
+                exchanges[key].events.append((float(offset), record))
         return cls(path, exchanges)
 
     def find(self, print_: Fingerprint) -> Exchange | None:
