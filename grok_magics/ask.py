@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, MutableMapping
 
+from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
 from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers
 from .context import expand
-from .errors import from_exception
+from .errors import GrokError, from_exception
+from .events import Event
 from .options import Options
 from .parts import estimate_tokens, text_of
-from .providers import ConfigError, Endpoint, choose_provider, resolve
+from .providers import ConfigError, Endpoint, api_key_for, choose_provider, resolve
 from .render import Header, View, make_view
 from .reply import Reply
 from .request import Request, Turn
@@ -41,6 +43,11 @@ class Defaults:
     history_tokens: int = 100_000
     display: str = "auto"
     transport: Transport = Transport()
+    caps: Caps = Caps()
+    record: str = ""  # cassette file that live exchanges are appended to
+    replay: str = ""  # cassette file that answers matching requests
+    replay_speed: float = 1.0  # 0: no pauses
+    replay_fallthrough: bool = False  # ask the provider live when the cassette has no match
 
 
 @dataclass
@@ -50,6 +57,25 @@ class Session:
     chats: Chats = field(default_factory=Chats)
     clients: Clients = field(default_factory=Clients)
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
+    notes: dict[int, tuple[Turn, Any]] = field(default_factory=dict)  # id(turn) -> (turn, export.Meta)
+    tapes: dict[str, Any] = field(default_factory=dict)  # path -> (mtime, Cassette)
+
+    def cassette(self, path: str) -> Any:
+        """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""
+        from .cassette import Cassette, CassetteError
+
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            mtime = None
+        cached = self.tapes.get(path)
+        if cached is None or cached[0] != mtime:
+            try:
+                cached = self.tapes[path] = (mtime, Cassette.load(path))
+            except CassetteError as exc:
+                raise ConfigError(str(exc)) from None
+        return cached[1]
 
     def tally(self, provider: str, model: str) -> Tally:
         return self.tallies.setdefault((provider, model), Tally())
@@ -82,8 +108,12 @@ def prepare(
     cell_key: CellKey | None,
 ) -> tuple[Request, Conversation]:
     """Everything that can fail before a request is sent fails here (ConfigError)."""
+    caps = defaults.caps
+    check_locks(caps, {name: getattr(options, name) for name in caps.locked})
     endpoint = endpoint_for(options, defaults)
-    max_tokens = options.max_tokens or defaults.max_tokens
+    max_tokens = effective_max_tokens(caps, options.max_tokens)
+    if options.max_tokens is None and defaults.max_tokens is not None:
+        max_tokens = min(defaults.max_tokens, max_tokens or defaults.max_tokens)
     _check_limits(endpoint, max_tokens)
     chat = session.chats.get(options.chat or "default")
     if options.new:
@@ -124,15 +154,25 @@ def _close(stream: Any) -> None:
             pass
 
 
-def run(request: Request, client: Any, view: View, header: Header, transport: Transport) -> Reply:
+def run(
+    request: Request, client: Any, view: View, header: Header, transport: Transport,
+    source: Iterable[Event] | None = None, log: list[tuple[float, Event]] | None = None,
+) -> Reply:
+    """Stream from the provider (or from ``source``, a replay) into the view; ``log`` collects timed events."""
     wire = module_for(request.endpoint.api)
     reply = Reply()
     view.start(header)
     stream = None
     try:
-        kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
-        stream = wire.open_stream(client, kwargs)
-        for event in wire.events(stream):
+        if source is None:
+            kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
+            stream = wire.open_stream(client, kwargs)
+            source = wire.events(stream)
+        if log is not None:
+            from .cassette import timed
+
+            source = timed(source, reply.started, log)
+        for event in source:
             reply.add(event)
             view.update(reply, event)
     except KeyboardInterrupt:
@@ -146,29 +186,108 @@ def run(request: Request, client: Any, view: View, header: Header, transport: Tr
     return reply
 
 
-def conclude(chat: Conversation, request: Request, reply: Reply, cell_key: CellKey | None, one_shot: bool) -> None:
+def conclude(
+    chat: Conversation, request: Request, reply: Reply, cell_key: CellKey | None, one_shot: bool
+) -> Turn | None:
     """Keep what the user saw: complete, cut-short and interrupted answers stay; failures leave no turn."""
     if one_shot:
-        return
+        return None
     if reply.error is not None or not reply.text:
         chat.forget(cell_key)
-        return
+        return None
     provider = request.endpoint.provider
     items = reply.items if request.endpoint.api == "responses" and provider.encrypted_reasoning else ()
     usage = reply.usage
     output = usage.output if usage is not None and reply.complete else None
     reasoning = usage.reasoning if usage is not None and items else 0
-    chat.record(
-        Turn(
-            user=request.user,
-            answer=reply.text,
-            key=cell_key,
-            items=items,
-            items_provider=provider.name if items else "",
-            tokens=turn_tokens(text_of(request.user), reply.text, output, reasoning),
-            interrupted=reply.interrupted,
-        )
+    turn = Turn(
+        user=request.user,
+        answer=reply.text,
+        key=cell_key,
+        items=items,
+        items_provider=provider.name if items else "",
+        tokens=turn_tokens(text_of(request.user), reply.text, output, reasoning),
+        interrupted=reply.interrupted,
     )
+    chat.record(turn)
+    return turn
+
+
+def fingerprint_of(request: Request) -> Any:
+    from .cassette import fingerprint
+
+    endpoint = request.endpoint
+    body = module_for(endpoint.api).build(request)
+    return fingerprint(endpoint.provider.name, endpoint.model, endpoint.api, body)
+
+
+def _replayed(header: Header) -> Header:
+    return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n))
+
+
+def _miss(defaults: Defaults, cassette: Any, print_: Any, request: Request) -> GrokError:
+    if defaults.replay_fallthrough:
+        how = f"set {request.endpoint.provider.key_env} to ask live"
+    else:
+        how = "re-record it, or add --fallthrough to %grok replay (with a key set) to ask live"
+    name = os.path.basename(defaults.replay)
+    return GrokError(f"no recorded answer in {name}, so nothing was sent: {cassette.closest(print_)}. "
+                     f"{how[:1].upper()}{how[1:]}.")
+
+
+def _key_missing(request: Request) -> bool:
+    try:
+        api_key_for(request.endpoint.provider)
+    except ConfigError:
+        return True
+    return False
+
+
+def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:
+    if turn is None:
+        return
+    from .export import Meta
+
+    session.notes[id(turn)] = (turn, Meta(
+        chat=header.chat, model=header.model, provider=header.provider, api=header.api, source=source,
+        usage=reply.usage, finish=reply.finish.reason if reply.finish else None, replayed=replayed,
+        response_id=reply.response_id,
+    ))
+
+
+def _recorded(session: Session, defaults: Defaults, request: Request, print_: Any, uncapped: Request) -> Any:
+    """The cassette's answer to this request; None when not replaying or when falling through to live.
+
+    A classroom output cap is sent as max tokens; a rehearsal recorded without that cap still matches.
+    """
+    if not defaults.replay:
+        return None
+    cassette = session.cassette(defaults.replay)
+    found = cassette.find(print_)
+    if found is None and uncapped != request:
+        found = cassette.find(fingerprint_of(uncapped))
+    if found is None and (not defaults.replay_fallthrough or _key_missing(request)):
+        raise _miss(defaults, cassette, print_, request)
+    return found
+
+
+def _live(session: Session, defaults: Defaults, request: Request, header: Header, shell: Any, print_: Any) -> Reply:
+    """Ask the provider; caps are checked first, so a refused call sends nothing."""
+    check_before_sending(defaults.caps, session.ledger)
+    client = session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
+    view = make_view(defaults.display, shell)
+    log: list[tuple[float, Event]] | None = [] if defaults.record else None
+    session.ledger.note_sent()
+    reply = run(request, client, view, header, defaults.transport, log=log)
+    if log is not None and reply.error is None and not reply.interrupted:
+        from .cassette import Recorder
+
+        recorder = Recorder(defaults.record)
+        recorder.start()
+        recorder.save(print_, log)
+    if reply.usage is not None:
+        session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
+    return reply
 
 
 def ask(
@@ -179,17 +298,24 @@ def ask(
     namespace: MutableMapping[str, Any],
     cell_key: CellKey | None,
     shell: Any,
+    source: str = "",
 ) -> Reply:
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key)
-    client = session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
     header = header_for(request, chat.name)
-    view = make_view(defaults.display, shell)
-    reply = run(request, client, view, header, defaults.transport)
-    if reply.usage is not None:
-        session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
+    print_ = fingerprint_of(request) if defaults.replay or defaults.record else None
+    uncapped = replace(request, max_tokens=options.max_tokens or defaults.max_tokens)
+    found = _recorded(session, defaults, request, print_, uncapped)
+    if found is not None:  # no client, no key, no network
+        view = make_view(defaults.display, shell)
+        reply = run(request, None, view, _replayed(header), defaults.transport,
+                    source=found.replay(defaults.replay_speed))
+    else:
+        reply = _live(session, defaults, request, header, shell, print_)
+    session.ledger.add(chat.name, reply.usage, replayed=found is not None)
     if not options.no_history:
         session.chats.forget_elsewhere(cell_key, keep=chat.name)
-    conclude(chat, request, reply, cell_key, options.no_history)
+    turn = conclude(chat, request, reply, cell_key, options.no_history)
+    _note(session, turn, header, reply, source, replayed=found is not None)
     if options.out and reply.text and reply.error is None:
         namespace[options.out] = reply.text
     return reply

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 
 from .choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
 from .errors import GrokError, GrokInterrupted
@@ -44,9 +44,29 @@ class GrokMagics(Magics):
     )
     display = Enum(DISPLAY_MODES, default_value="auto", help="auto, widget, markdown or text").tag(config=True)
     debug = Bool(False, help="Show full tracebacks for unexpected internal errors").tag(config=True)
+    # -- teaching: record/replay, classroom caps and locks (also from GROK_MAGICS_* environment variables)
+    record = Unicode(help="Cassette file every live exchange is appended to (empty: off)").tag(config=True)
+    replay = Unicode(help="Cassette file that answers matching requests, offline (empty: off)").tag(config=True)
+    replay_speed = Float(help="Replay pacing: 1 = as recorded, 2 = twice as fast, 0 = no pauses").tag(config=True)
+    replay_fallthrough = Bool(help="Ask the provider live (key needed) when the cassette has no match").tag(
+        config=True
+    )
+    max_cost_usd = Float(None, allow_none=True, help="Refuse calls once this kernel has spent this much").tag(
+        config=True
+    )
+    max_output_tokens = Int(None, allow_none=True, help="Output token cap per call (also the default)").tag(
+        config=True
+    )
+    max_calls_per_hour = Int(None, allow_none=True, help="Refuse calls beyond this many in an hour").tag(config=True)
+    lock = List(Unicode(), help="Settings magic-line options may not change: provider, model, effort, system, api").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        self._configured = set(self.config.get("GrokMagics", {}))  # from a config file or the command line
+        self._changed_here: set[str] = set()  # by %config in this session
+        self.observe(lambda change: self._changed_here.add(change["name"]), names=list(_TEACHING_ENV))
         self._session: Session | None = None
         self._cell_id: str | None = None
         self._cell_seen = False
@@ -59,6 +79,48 @@ class GrokMagics(Magics):
 
             self._session = Session()
         return self._session
+
+    @default("record")
+    def _record_default(self) -> str:
+        return os.environ.get(_TEACHING_ENV["record"], "").strip()
+
+    @default("replay")
+    def _replay_default(self) -> str:
+        return os.environ.get(_TEACHING_ENV["replay"], "").strip()
+
+    @default("replay_speed")
+    def _replay_speed_default(self) -> float:
+        return _env_speed(_TEACHING_ENV["replay_speed"])
+
+    @default("replay_fallthrough")
+    def _replay_fallthrough_default(self) -> bool:
+        return os.environ.get(_TEACHING_ENV["replay_fallthrough"], "").strip().lower() in ("1", "true", "yes")
+
+    @default("max_cost_usd")
+    def _max_cost_default(self) -> float | None:
+        return _env_number(_TEACHING_ENV["max_cost_usd"], float)
+
+    @default("max_output_tokens")
+    def _max_output_default(self) -> int | None:
+        return _env_number(_TEACHING_ENV["max_output_tokens"], int)
+
+    @default("max_calls_per_hour")
+    def _max_calls_default(self) -> int | None:
+        return _env_number(_TEACHING_ENV["max_calls_per_hour"], int)
+
+    @default("lock")
+    def _lock_default(self) -> list[str]:
+        return [n.strip() for n in os.environ.get(_TEACHING_ENV["lock"], "").split(",") if n.strip()]
+
+    def source_of(self, name: str) -> str:
+        """Who set a teaching setting: %config here, the config file, the environment, or nobody."""
+        if name in self._changed_here:
+            return "%config in this session"
+        if name in self._configured:
+            return "config file"
+        if os.environ.get(_TEACHING_ENV[name], "").strip():
+            return f"environment, {_TEACHING_ENV[name]}"
+        return "default"
 
     # -- cell identity ---------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -89,7 +151,17 @@ class GrokMagics(Magics):
             history_tokens=self.history_tokens,
             display=self.display,
             transport=Transport(self.timeout, self.connect_timeout, self.max_retries),
+            caps=self.caps(),
+            record=self.record,
+            replay=self.replay,
+            replay_speed=self.replay_speed,
+            replay_fallthrough=self.replay_fallthrough,
         )
+
+    def caps(self) -> Any:
+        from .caps import Caps, parse_lock
+
+        return Caps(self.max_cost_usd, self.max_output_tokens, self.max_calls_per_hour, parse_lock(",".join(self.lock)))
 
     # -- the magic -----------------------------------------------------------------------------------
     @no_var_expand
@@ -120,16 +192,16 @@ class GrokMagics(Magics):
             prompt = _trim_blank_lines(cell)
             if not prompt:
                 raise UsageError("the cell is empty: write your question below the %%grok line")
-        self._ask(options, prompt)
+        self._ask(options, prompt, "" if cell is None else f"%%grok {line}".rstrip() + "\n" + cell.rstrip("\n"))
 
-    def _ask(self, options: Options, prompt: str) -> None:
+    def _ask(self, options: Options, prompt: str, source: str = "") -> None:
         from .ask import ask
         from .providers import ConfigError
 
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
-            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell)
+            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell, source)
         except KeyboardInterrupt:
             raise GrokInterrupted() from None
         except ConfigError as exc:
@@ -161,14 +233,57 @@ class GrokMagics(Magics):
             print(reports.chats_text(chats))
         elif name == "config":
             print(reports.config_text(self.defaults(), options, os.environ))
+            print(reports.classroom_text(self.defaults(), self.source_of))
         elif name == "usage":
             print(reports.usage_text(self.session.tallies))
+            ledger = reports.ledger_text(self.caps(), self.session.ledger)
+            if ledger:
+                print(ledger)
+        elif name in ("record", "replay", "export"):
+            from .teaching import run_subcommand
+
+            print(run_subcommand(self, name, options))
         elif name == "key":
             print(reports.ask_for_key(options, self.defaults()))
 
     def close(self) -> None:
         if self._session is not None:
             self._session.clients.close()
+
+
+_TEACHING_ENV = {
+    "record": "GROK_MAGICS_RECORD",
+    "replay": "GROK_MAGICS_REPLAY",
+    "replay_speed": "GROK_MAGICS_REPLAY_SPEED",
+    "replay_fallthrough": "GROK_MAGICS_REPLAY_FALLTHROUGH",
+    "max_cost_usd": "GROK_MAGICS_MAX_COST_USD",
+    "max_output_tokens": "GROK_MAGICS_MAX_OUTPUT_TOKENS",
+    "max_calls_per_hour": "GROK_MAGICS_MAX_CALLS_PER_HOUR",
+    "lock": "GROK_MAGICS_LOCK",
+}
+
+
+def _env_number(name: str, kind: type) -> Any:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise GrokError(f"{name}={text!r} is not a valid {kind.__name__} (>= 0): fix or unset it")
+    return value
+
+
+def _env_speed(name: str) -> float:
+    text = os.environ.get(name, "").strip().lower()
+    if not text:
+        return 1.0
+    if text == "fast":
+        return 0.0
+    value = _env_number(name, float)
+    return float(value)
 
 
 def _trim_blank_lines(text: str) -> str:

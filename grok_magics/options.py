@@ -10,13 +10,14 @@ import argparse
 import io
 import shlex
 from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from IPython.core.error import UsageError
 
 from .choices import APIS, EFFORTS
 
-SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key")
+SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export")
+PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or "off") first
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
@@ -38,6 +39,9 @@ class Options:
     out: str | None = None
     no_history: bool = False
     all: bool = False
+    speed: str | None = None  # %grok replay: a factor, or "fast"
+    fallthrough: bool = False  # %grok replay: ask live when the cassette has no match
+    path: str | None = None  # %grok record/replay/export FILE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +71,15 @@ def _identifier(text: str) -> str:
 _identifier.__name__ = "Python variable name"
 
 
+def _speed(text: str) -> str:
+    if text != "fast" and not float(text) > 0:
+        raise ValueError(text)
+    return text
+
+
+_speed.__name__ = "speed (a positive number, or fast)"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -82,6 +95,8 @@ def _parser() -> _Parser:
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
+    p.add_argument("--speed", type=_speed)  # for `%grok replay`
+    p.add_argument("--fallthrough", action="store_true")  # for `%grok replay`
     return p
 
 
@@ -166,6 +181,22 @@ def subcommand(rest: str) -> tuple[str, Options] | None:
     if not words or words[0] not in SUBCOMMANDS:
         return None
     tail = words[1] if len(words) > 1 else ""
+    if words[0] in PATH_SUBCOMMANDS:
+        return _path_subcommand(words[0], tail)
     if tail and not tail.startswith("-"):
         return None
     return words[0], parse_options(_tokens(tail))
+
+
+def _path_subcommand(name: str, tail: str) -> tuple[str, Options] | None:
+    """``record FILE|off``, ``replay FILE|off [...]``, ``export FILE [...]``; anything else is a prompt.
+
+    "export this table to csv" has more than one word before any option, so it is asked, not run.
+    """
+    if not tail or tail.startswith("-"):
+        raise UsageError(f"%grok {name} needs a file name" + ("" if name == "export" else " (or off)"))
+    path, position = _read_word(tail, 0)
+    rest = tail[position:].strip()
+    if rest and not rest.startswith("-"):
+        return None
+    return name, replace(parse_options(_tokens(rest)), path=path)

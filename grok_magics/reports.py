@@ -5,7 +5,7 @@ in a notebook, a terminal and a saved file. Keys are only ever reported as set o
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .options import USAGE, Options
 from .parts import text_of
@@ -14,6 +14,7 @@ from .usage import Tally
 
 if TYPE_CHECKING:
     from .ask import Defaults
+    from .caps import Caps, Ledger
     from .chat import Chats, Conversation
 
 HELP = """\
@@ -40,9 +41,13 @@ Subcommands
   %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
   %grok config | usage | key      (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
+  %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
+  %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
+  %grok export FILE.ipynb|.md|.json [--chat NAME]          write a chat out
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug; classroom: replay,
+replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
 def help_text() -> str:
@@ -108,6 +113,37 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
     if env.get("GROK_BASE_URL"):
         lines.append("GROK_BASE_URL   set (overrides the provider's base URL)")
     return "\n".join(lines)
+
+
+def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str:
+    """Replay, recording, caps and locks, each with who set it (config file, environment, %config)."""
+    caps = defaults.caps
+
+    def line(label: str, value: str, name: str) -> str:
+        return f"{label:<16}{value}  ({source_of(name)})"
+
+    replay = "off"
+    if defaults.replay:
+        speed = "fast" if defaults.replay_speed <= 0 else f"x{defaults.replay_speed:g}"
+        replay = f"{defaults.replay}, speed {speed}" + (", falls through to live" if defaults.replay_fallthrough else "")
+    lines = [
+        line("replay", replay, "replay"),
+        line("record", defaults.record or "off", "record"),
+        line("locked", ", ".join(caps.locked) or "nothing", "lock"),
+        line("max cost", "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
+             "max_cost_usd"),
+        line("max output", "none" if caps.max_output_tokens is None else f"{caps.max_output_tokens:,} tokens per call",
+             "max_output_tokens"),
+        line("max calls", "none" if caps.max_calls_per_hour is None else f"{caps.max_calls_per_hour} per hour",
+             "max_calls_per_hour"),
+    ]
+    return "\n".join(lines)
+
+
+def ledger_text(caps: "Caps", ledger: "Ledger") -> str:
+    from .caps import budget_lines, ledger_lines
+
+    return "\n".join(ledger_lines(ledger) + budget_lines(caps, ledger))
 
 
 def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
