@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, Mapping
 
 from .options import USAGE, Options
-from .parts import text_of
+from .parts import labels_of, text_of
 from .providers import PROVIDERS, ConfigError, choose_provider
 from .usage import Tally
 
@@ -32,16 +32,24 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
+  --data NAME[,NAME]              attach tables (DataFrame, Series, polars, numpy, records)
+  --image REF[,REF]               attach images (variable, file path, http(s) URL; plt = current figure)
+  --budget N                      token budget of each table's block (default 2,000)
+  --schema-only                   tables without any cell value (names, dtypes, counts)
+  --exclude COL[,COL]             leave these columns out of every table block
+  --dry-run                       show exactly what would be sent; send nothing, need no key
 
-Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it literal; other braces,
-`code` and fenced blocks are sent untouched.
+Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
+table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
+%grok fix (or %%grok fix + a question) sends the most recent failing cell and its traceback.
 
 Subcommands
   %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
   %grok config | usage | key      (key: type an API key without it landing in the notebook)
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, context_tokens,
+redact_columns, image_max_side, context_window)"""
 
 
 def help_text() -> str:
@@ -59,7 +67,8 @@ def history_text(chat: "Conversation") -> str:
     lines = [f"Chat '{chat.name}': {len(chat.turns)} turn(s), ~{chat.tokens():,} tokens"]
     for n, turn in enumerate(chat.turns, 1):
         mark = " (interrupted)" if turn.interrupted else ""
-        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}")
+        attached = "".join(" " + label for label in labels_of(turn.user))
+        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}{attached}")
         lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
     return "\n".join(lines)
 
