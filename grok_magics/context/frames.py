@@ -15,8 +15,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import math
+import operator
 import random
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -125,8 +125,8 @@ class PandasTable(Table):
                 if any(n is not None for n in index.names) else "(index)"
 
     def column_values(self, positions: list[int], columns: list[int]) -> list[list[Any]]:
-        taken = self.frame.take(positions)
-        return [taken.iloc[:, j].tolist() for j in columns]
+        taken = self.frame.iloc[positions, columns]  # only these columns: a 2,000-column frame stays cheap
+        return [taken.iloc[:, k].tolist() for k in range(len(columns))]
 
     def index_values(self, positions: list[int]) -> list[Any]:
         return self.frame.index.take(positions).tolist()
@@ -149,8 +149,9 @@ class PolarsTable(Table):
     def column_values(self, positions: list[int], columns: list[int]) -> list[list[Any]]:
         if self.rows is None:
             return [[] for _ in columns]
-        taken = self.frame[positions] if positions else self.frame.clear()
-        return [taken.to_series(j).to_list() for j in columns]
+        picked = self.frame.select([self.frame.columns[j] for j in columns])
+        taken = picked[positions] if positions else picked.clear()
+        return [taken.to_series(k).to_list() for k in range(len(columns))]
 
 
 class NumpyTable(Table):
@@ -248,36 +249,53 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _hashable(values: list[Any]) -> list[Any] | None:
+def _distinct(values: list[Any]) -> set[Any] | None:
     try:
-        set(values)
-    except TypeError:
+        return set(values)
+    except TypeError:  # unhashable cells (lists, dicts): no distinct count
         return None
-    return values
+
+
+def _present(values: list[Any]) -> list[Any]:
+    """Values that are not null; ``v == v`` is False for NaN/NaT and raises for pandas' NA."""
+    try:
+        return [v for v in values if v is not None and v == v]
+    except (TypeError, ValueError):
+        return [v for v in values if not is_null(v)]
+
+
+def _numbers(values: list[Any]) -> list[float] | None:
+    kinds = set(map(type, values))
+    if kinds and kinds <= {int, float}:
+        return values
+    return None
+
+
+def _numeric_words(numbers: list[float]) -> list[str]:
+    """min/mean/max/std with C-speed builtins (``statistics.pstdev`` is exact, and 30× slower)."""
+    mean = math.fsum(numbers) / len(numbers)
+    words = [f"min {_number(min(numbers))}, mean {_number(mean)}, max {_number(max(numbers))}"]
+    if len(numbers) > 1:
+        variance = math.fsum(map(operator.mul, numbers, numbers)) / len(numbers) - mean * mean
+        words.append(f"std {_number(math.sqrt(max(variance, 0.0)))}")
+    return words
 
 
 def summary_line(name: str, dtype: str, values: list[Any], privacy: Privacy) -> str:
     """``- name (dtype): nulls, distinct, then values (unless schema-only or redacted)``."""
-    present = [v for v in values if not is_null(v)]
+    present = _present(values)
     words = [f"{len(values) - len(present):,} null"]
     if privacy.redacted(name):
         return f"- {name} ({dtype}): {words[0]}, values redacted"
-    hashable = _hashable(present)
-    distinct = len(set(hashable)) if hashable is not None else None
+    unique = _distinct(present)
+    distinct = len(unique) if unique is not None else None
     if distinct is not None:
         words.append(f"{distinct:,} distinct")
     if privacy.schema_only or not present:
         return f"- {name} ({dtype}): " + ", ".join(words)
-    if all(_is_number(v) for v in present):
-        numbers = [float(v) for v in present]
-        words.append(f"min {_number(min(numbers))}, mean {_number(statistics.fmean(numbers))}, "
-                     f"max {_number(max(numbers))}")
-        if len(numbers) > 1:
-            words.append(f"std {_number(statistics.pstdev(numbers))}")
+    numbers = _numbers(present)
+    if numbers is not None:
+        words.extend(_numeric_words(numbers))
     elif _comparable(present) and not isinstance(present[0], str):
         words.append(f"min {cell_text(min(present), VALUE_CHARS)}, max {cell_text(max(present), VALUE_CHARS)}")
     top = Counter(present).most_common(TOP_VALUES) if distinct is not None and distinct <= LOW_CARDINALITY else []
