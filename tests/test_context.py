@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -416,3 +417,32 @@ def test_history_replays_the_parts_sent_and_lists_them_in_one_line(shell: Harnes
     assert you.startswith("[1] You: what about `sales` and `photo`? [data sales: pandas.DataFrame, 100 rows × 4 "
                           "columns] [image photo: PNG 64×32, ")
     assert "<data" not in you
+
+
+# -- the shipped walk-through ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_data_analysis_notebook_runs_against_the_fake_server(fake, tmp_path) -> None:
+    """notebooks/data-analysis.ipynb, as shipped, in a real kernel: what each ask sent, and what it did not."""
+    import nbformat
+
+    from kernels import LabLikeClient
+
+    source = Path(__file__).parent.parent / "notebooks" / "data-analysis.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    assert "fake" in nb.cells[0].source and "[fake reply]" in nb.cells[0].source
+    fake.script(*(Reply(text=f"[fake reply] canned answer {n}.") for n in range(1, 4)))
+    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    saved = nbformat.writes(nb)
+    asked, figure, fixed = (r.body for r in fake.requests)
+    assert len(fake.requests) == 3  # the dry run sent nothing
+    [block] = blocks(asked)
+    assert 'name="sales" type="pandas.DataFrame" shape="6 rows × 5 columns"' in block and "-40" in block
+    assert len(image_urls(figure)) == 1 and decode(image_urls(figure)[0]).format == "PNG"
+    assert "KeyError" in user_texts(fixed)[-1] and "revenu" in user_texts(fixed)[-1]
+    assert "Dry run — nothing was sent" in saved and "Schema only" in saved
+    assert "example.com" not in json.dumps([r.body for r in fake.requests])  # redacted everywhere
+    assert "[fake reply] canned answer 3." in saved and "[data sales: pandas.DataFrame" in saved
+    assert_no_canary(saved)
