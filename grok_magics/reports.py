@@ -106,6 +106,9 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         f"temperature     {defaults.temperature if defaults.temperature is not None else 'provider default'}",
         f"max tokens      {defaults.max_tokens if defaults.max_tokens is not None else 'provider default'}",
         f"history budget  {defaults.history_tokens:,} tokens",
+        f"context         {defaults.context_tokens:,} tokens per table; images ≤ {defaults.image_max_side:,} px; "
+        f"window {_window(defaults, options, env)}; redacted columns: "
+        + (", ".join(defaults.redact_columns) or "none"),
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
         f"{transport.max_retries} retries",
         f"display         {defaults.display}",
@@ -116,6 +119,16 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
     if env.get("GROK_BASE_URL"):
         lines.append("GROK_BASE_URL   set (overrides the provider's base URL)")
     return "\n".join(lines)
+
+
+def _window(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> str:
+    if defaults.context_window:
+        return f"{defaults.context_window:,} tokens (configured)"
+    try:
+        provider = choose_provider(options.provider, defaults.provider, env)
+    except ConfigError:
+        return "unknown"
+    return f"{provider.context_window:,} tokens ({provider.title})"
 
 
 def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:

@@ -437,6 +437,10 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
     return Block(kind=kind, shape=shape, text=text)
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: random.Random, allowance: int,
                   stats_at: list[int]) -> tuple[list[str], int]:
     rows = table.rows or 0
@@ -465,9 +469,9 @@ def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: rando
     kept = len(header)
     if "head" in cells:
         table_lines, kept = _row_lines(header, cells["head"], width)
-        out += [f"First {len(head)} rows:"] + table_lines
+        out += [f"First {_rows(len(head))}:"] + table_lines
     if "sample" in cells:
         table_lines, kept_sample = _row_lines(header[:kept], cells["sample"][:kept], width)
-        out += [f"{len(sample)} random rows (seed {SEED}):"] + table_lines
+        out += [f"{len(sample)} random {_rows(len(sample))[len(str(len(sample))) + 1:]} (seed {SEED}):"] + table_lines
     out, _ = _take_lines(out, allowance)
     return out, len(header) - kept
