@@ -18,7 +18,7 @@ from .client import Clients, Transport, add_headers, per_request_headers
 from .context import ContextSettings, build
 from .errors import from_exception
 from .options import Options
-from .parts import estimate_tokens, parts_tokens
+from .parts import ImagePart, estimate_tokens, parts_tokens
 from .providers import PROVIDERS, ConfigError, Endpoint, choose_provider, resolve
 from .render import Header, View, make_view
 from .reply import Reply
@@ -119,6 +119,14 @@ def _check_fits(endpoint: Endpoint, defaults: Defaults, reserved: int) -> int:
     return window - reserved
 
 
+def _check_history_images(endpoint: Endpoint, history: tuple[Turn, ...]) -> None:
+    """Earlier turns replay their images too, so a provider without vision cannot take this chat."""
+    refused = _images_refused(endpoint)
+    if refused and any(isinstance(part, ImagePart) for turn in history for part in turn.user):
+        raise ConfigError(f"{refused}; earlier turns of this chat carry images: use --new, --no-history or "
+                          "another --chat")
+
+
 def prepare(
     session: Session, defaults: Defaults, options: Options, prompt: str, namespace: MutableMapping[str, Any],
     cell_key: CellKey | None, preamble: str = "",
@@ -146,6 +154,7 @@ def prepare(
     room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0))
     budget = min(defaults.history_tokens, room + reserved)
     history = () if options.no_history or fresh else chat.context_for(cell_key, budget, reserved)
+    _check_history_images(endpoint, history)
     request = Request(
         endpoint=endpoint,
         user=user,

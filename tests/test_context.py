@@ -446,3 +446,48 @@ def test_data_analysis_notebook_runs_against_the_fake_server(fake, tmp_path) -> 
     assert "example.com" not in json.dumps([r.body for r in fake.requests])  # redacted everywhere
     assert "[fake reply] canned answer 3." in saved and "[data sales: pandas.DataFrame" in saved
     assert_no_canary(saved)
+
+
+def test_images_in_earlier_turns_are_refused_for_a_provider_without_vision(shell: Harness, fake, fake_factory,
+                                                                          monkeypatch) -> None:
+    shell.shell.user_ns["photo"] = Image.new("RGB", (10, 10))
+    assert shell.run("%grok what is in {photo}?").success
+    gateway = fake_factory("aigateway", pace=0.0)
+    monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", gateway.base_url)
+    ran = shell.run("%grok --provider aigateway and now in words?")
+    assert not ran.success and "earlier turns of this chat carry images" in str(ran.error)
+    assert shell.run("%grok --provider aigateway --no-history and now in words?").success
+    assert len(gateway.requests) == 1 and image_urls(gateway.requests[0].body) == []
+
+
+def test_data_and_image_options_refuse_what_they_cannot_attach(shell: Harness, fake) -> None:
+    shell.shell.user_ns.update(label="just text", n=3)
+    ran = shell.run("%grok --data label what?")
+    assert not ran.success and "--data label: a str is not a table" in str(ran.error)
+    ran = shell.run("%grok --image not_a_variable what?")
+    assert not ran.success and "--image not_a_variable: no such variable" in str(ran.error)
+    ran = shell.run("%grok --image n what?")
+    assert not ran.success and "an int is not an image" in str(ran.error)
+    assert fake.requests == []
+
+
+def test_context_building_imports_only_what_the_object_needs() -> None:
+    """A dry run with records and a plain prompt loads neither pandas, numpy, polars, PIL nor matplotlib."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'grok_magics')\n"
+        "sh.user_ns['rows'] = [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]\n"
+        "sh.run_cell('%grok --dry-run what is in {rows}?')\n"
+        "heavy = ['pandas', 'numpy', 'polars', 'PIL', 'matplotlib']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 'type="list of records"' in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"

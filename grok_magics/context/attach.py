@@ -41,7 +41,9 @@ def _data_value(ref: str, namespace: Mapping[str, Any]) -> Any:
     if is_missing(value):
         raise ContextError(f"--data {ref}: no such variable (or attribute/key) in this kernel; check the name")
     if not is_table(value):
-        raise ContextError(f"--data {ref}: a {type(value).__name__} is not a table (DataFrame, Series, polars "
+        kind = type(value).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise ContextError(f"--data {ref}: {article} {kind} is not a table (DataFrame, Series, polars "
                            "frame, numpy array or list of records); put it in the prompt as {" + ref + "} instead")
     return value
 

@@ -85,7 +85,9 @@ def _source(name: str, value: Any) -> bytes | str:
         raise ImageError(f"image {name}: the IPython Image holds no data")
     if family == "PIL":
         return b""  # handled by the caller, already decoded
-    raise ImageError(f"image {name}: a {type(value).__name__} is not an image (use a path, URL, PIL image, "
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    raise ImageError(f"image {name}: {article} {kind} is not an image (use a path, URL, PIL image, "
                      "matplotlib figure, IPython Image or bytes)")
 
 
