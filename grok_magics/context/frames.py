@@ -285,7 +285,9 @@ def summary_line(name: str, dtype: str, values: list[Any], privacy: Privacy) -> 
     """``- name (dtype): nulls, distinct, then values (unless schema-only or redacted)``."""
     present = _present(values)
     words = [f"{len(values) - len(present):,} null"]
-    if privacy.redacted(name):
+    redacted = privacy.redacted(name)
+    name = cell_text(name, VALUE_CHARS)  # column names are user data too: one line, escaped
+    if redacted:
         return f"- {name} ({dtype}): {words[0]}, values redacted"
     unique = _distinct(present)
     distinct = len(unique) if unique is not None else None
@@ -393,7 +395,7 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         full = False
         for j, column in zip(chunk, values):
             line = summary_line(table.names[j], table.dtypes[j], column, privacy) if stats_at else \
-                f"- {table.names[j]} ({table.dtypes[j]})"
+                f"- {cell_text(table.names[j], VALUE_CHARS)} ({table.dtypes[j]})"
             if used + len(line) + 1 > schema_allowance:
                 full = True
                 break
@@ -403,7 +405,7 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         if full:
             break
     done = set(summarised)
-    unsummarised = [table.names[j] for j in visible if j not in done]
+    unsummarised = [cell_text(table.names[j], CELL_CHARS) for j in visible if j not in done]
     if unsummarised:
         left_out.append(f"{len(unsummarised):,} more columns not described ({_name_range(unsummarised)})")
     if dropped:
@@ -447,7 +449,7 @@ def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: rando
     head = list(range(min(HEAD_ROWS, rows)))
     rest = [p for p in stats_at if p >= len(head)] if rows > len(head) else []
     sample = sorted(rng.sample(rest, min(SAMPLE_ROWS, len(rest)))) if rest else []
-    header = [table.names[j] for j in columns]
+    header = [cell_text(table.names[j], CELL_CHARS) for j in columns]
     cells: dict[str, list[list[str]]] = {}
     for label, positions in (("head", head), ("sample", sample)):
         if not positions:
