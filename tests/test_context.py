@@ -491,3 +491,32 @@ def test_context_building_imports_only_what_the_object_needs() -> None:
     assert out.returncode == 0, out.stderr
     assert 'type="list of records"' in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("fmt,suffix", [("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tiff"),
+                                        ("PNG", "png"), ("JPEG", "jpeg")])
+def test_image_files_of_every_documented_format_become_png_or_jpeg(shell: Harness, fake, tmp_path, fmt: str,
+                                                                   suffix: str) -> None:
+    path = tmp_path / f"picture.{suffix}"
+    Image.new("RGB", (40, 30), "green").save(path, format=fmt)
+    assert shell.run(f"%grok --image {path} what colour?").success
+    image = decode(image_urls(fake.requests[-1].body)[0])
+    assert image.format == ("JPEG" if fmt == "JPEG" else "PNG") and image.size == (40, 30)
+
+
+def test_blocks_never_exceed_their_budget() -> None:
+    """Any shape, any budget from 100 tokens up: the block fits (4 characters a token)."""
+    from hypothesis import given, settings, strategies as st
+
+    from grok_magics.context.frames import Privacy, build_block
+
+    @settings(max_examples=40, deadline=None)
+    @given(rows=st.integers(0, 60), cols=st.integers(0, 120), budget=st.integers(100, 3000),
+           text=st.text(min_size=0, max_size=200), schema_only=st.booleans())
+    def check(rows: int, cols: int, budget: int, text: str, schema_only: bool) -> None:
+        frame = pd.DataFrame({f"c{j}" if j % 3 else text + str(j): [text * (j % 2)] * rows if j % 4 == 1
+                              else np.arange(rows) * j for j in range(cols)})
+        block = build_block("f", frame, budget, Privacy(schema_only=schema_only))
+        assert len(block.text) <= budget * 4, (rows, cols, budget, len(block.text))
+
+    check()
