@@ -75,8 +75,8 @@ def is_table(value: Any) -> bool:
         return name in ("DataFrame", "LazyFrame", "Series")
     if family == "numpy":
         return name == "ndarray"
-    if isinstance(value, list) and value:
-        return all(isinstance(row, dict) for row in value)
+    if isinstance(value, list) and value:  # the first 1,000 and the last decide: a check must stay cheap
+        return all(isinstance(row, dict) for row in value[:1000]) and isinstance(value[-1], dict)
     if isinstance(value, dict) and value:
         columns = list(value.values())
         return all(isinstance(c, (list, tuple)) for c in columns) and len({len(c) for c in columns}) == 1
@@ -205,7 +205,7 @@ class RecordsTable(Table):
             return [[self.columns[j][p] for p in positions] for j in columns]
         keys = [self.names[j] for j in columns]
         picked = [self.records[p] for p in positions]
-        lookup = [{str(k): v for k, v in r.items()} for r in picked]
+        lookup = [{str(k): v for k, v in r.items()} if isinstance(r, dict) else {} for r in picked]
         return [[r.get(k) for r in lookup] for k in keys]
 
 
