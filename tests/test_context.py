@@ -371,8 +371,9 @@ def test_dry_run_sends_nothing_needs_no_key_and_shows_everything(shell: Harness,
     out = ran.stdout
     assert len(fake.requests) == 1
     assert "Dry run — nothing was sent" in out and "/responses" in out
-    order = [out.index(s) for s in ("[1] system:", "Be brief.", "[2] user:", "first question", "[3] ",
-                                    "What about `sales` and `photo`?", '<data name="sales"', "[image photo: PNG 640×480")]
+    expected = ("[1] system:", "Be brief.", "[2] user:", "first question", "[3] ", "What about `sales` and `photo`?",
+                '<data name="sales"', "[image photo: PNG 640×480")
+    order = [out.index(s) for s in expected]
     assert order == sorted(order)
     assert "- revenue (float64)" in out and "640×480" in out
     assert '"effort": "low"' in out and "Estimated input: ~" in out and "$" in out
