@@ -298,10 +298,13 @@ def test_current_figure_ipython_image_bytes_and_urls(shell: Harness, fake) -> No
     assert urls[3] == "https://example.com/cat.png"
     assert decode(urls[0]).format == "PNG" and 50 < max(decode(urls[0]).size) < 150  # 2 in at 50 dpi, cropped
     assert decode(urls[1]).size == (10, 20) and decode(urls[2]).size == (30, 10)
-    shell.run("plt.close('all')")
+    shell.run("from matplotlib import pyplot\ndel plt\npyplot.figure(figsize=(1, 1), dpi=50)")
+    assert shell.run("%grok --image plt without the name bound?").success  # still the current figure
+    assert decode(image_urls(fake.requests[-1].body)[0]).format == "PNG"
+    shell.run("pyplot.close('all')")
     ran = shell.run("%grok --image plt what is this?")
     assert not ran.success and "no current matplotlib figure" in str(ran.error)
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2
 
 
 def test_aigateway_refuses_images_before_sending_and_azure_takes_them(shell: Harness, fake_factory,

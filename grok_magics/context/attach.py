@@ -7,6 +7,7 @@ without a mention. Everything that can fail here fails before anything is sent.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -52,6 +53,8 @@ def _image_value(ref: str, namespace: Mapping[str, Any]) -> Any:
     value = resolve(ref, namespace)
     if not is_missing(value):
         return value
+    if ref == "plt" and "matplotlib.pyplot" in sys.modules:  # the current figure, even if imported otherwise
+        return sys.modules["matplotlib.pyplot"]
     if is_url(ref) or looks_like_image_path(ref) or "/" in ref:
         return ref  # a file path or URL, read by images.image_part
     raise ContextError(f"--image {ref}: no such variable, and not an image file name or http(s) URL")
