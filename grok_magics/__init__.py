@@ -22,6 +22,7 @@ def load_ipython_extension(shell: Any) -> None:
     if magics not in shell.configurables:  # Magics.__init__ already adds itself
         shell.configurables.append(magics)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell.events.register("post_run_cell", magics.post_run_cell)
     shell.input_transformers_cleanup.append(protect_question_marks)
     shell._grok_magics = magics
 
@@ -39,10 +40,11 @@ def unload_ipython_extension(shell: Any) -> None:
         if instance is magics:
             del registry[name]
     shell.configurables[:] = [c for c in shell.configurables if c is not magics]
-    try:
-        shell.events.unregister("pre_run_cell", magics.pre_run_cell)
-    except ValueError:
-        pass
+    for event in ("pre_run_cell", "post_run_cell"):
+        try:
+            shell.events.unregister(event, getattr(magics, event))
+        except ValueError:
+            pass
     from .inputs import protect_question_marks
 
     cleanup = shell.input_transformers_cleanup

@@ -16,12 +16,12 @@ from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
 from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers
-from .context import expand
+from .context import ContextSettings, build
 from .errors import GrokError, from_exception
 from .events import Event
 from .options import Options
-from .parts import estimate_tokens, text_of
-from .providers import ConfigError, Endpoint, api_key_for, choose_provider, resolve
+from .parts import ImagePart, estimate_tokens, parts_tokens
+from .providers import PROVIDERS, ConfigError, Endpoint, api_key_for, choose_provider, resolve
 from .render import Header, View, make_view
 from .reply import Reply
 from .request import Request, Turn
@@ -48,6 +48,10 @@ class Defaults:
     replay: str = ""  # cassette file that answers matching requests
     replay_speed: float = 1.0  # 0: no pauses
     replay_fallthrough: bool = False  # ask the provider live when the cassette has no match
+    context_tokens: int = 2_000
+    redact_columns: tuple[str, ...] = ()
+    image_max_side: int = 2048
+    context_window: int | None = None  # None: the provider row's
 
 
 @dataclass
@@ -103,11 +107,60 @@ def _system_for(options: Options, chat: Conversation, defaults: Defaults) -> str
     return chat.system if chat.system is not None else defaults.system
 
 
+def context_window(endpoint: Endpoint, defaults: Defaults) -> int:
+    return defaults.context_window or endpoint.provider.context_window
+
+
+def _images_refused(endpoint: Endpoint) -> str:
+    provider = endpoint.provider
+    if provider.images:
+        return ""
+    takers = ", ".join(p.name for p in PROVIDERS.values() if p.images)
+    why = f" ({provider.images_refusal})" if provider.images_refusal else ""
+    return f"{provider.title} takes no images{why}; nothing was sent. Use --provider with one of {takers}"
+
+
+def _context_settings(options: Options, defaults: Defaults, endpoint: Endpoint, used: int) -> ContextSettings:
+    from .context.frames import Privacy
+
+    privacy = Privacy(schema_only=options.schema_only, exclude=options.exclude, redact=defaults.redact_columns)
+    return ContextSettings(
+        budget=options.budget or defaults.context_tokens,
+        room=context_window(endpoint, defaults) - used,
+        privacy=privacy,
+        image_max_side=defaults.image_max_side,
+        images_refused=_images_refused(endpoint),
+    )
+
+
+def _check_fits(endpoint: Endpoint, defaults: Defaults, reserved: int) -> int:
+    """Tokens left for earlier turns; a prompt that alone overflows the window is refused here."""
+    window = context_window(endpoint, defaults)
+    if reserved > window:
+        raise ConfigError(
+            f"this prompt is ~{reserved:,} tokens, over the {window:,}-token context window of "
+            f"{endpoint.provider.title}; nothing was sent. Shrink it: --budget N, --schema-only, --exclude COLS, "
+            "fewer or smaller images, a shorter prompt (or raise %config GrokMagics.context_window)"
+        )
+    return window - reserved
+
+
+def _check_history_images(endpoint: Endpoint, history: tuple[Turn, ...]) -> None:
+    """Earlier turns replay their images too, so a provider without vision cannot take this chat."""
+    refused = _images_refused(endpoint)
+    if refused and any(isinstance(part, ImagePart) for turn in history for part in turn.user):
+        raise ConfigError(f"{refused}; earlier turns of this chat carry images: use --new, --no-history or "
+                          "another --chat")
+
+
 def prepare(
     session: Session, defaults: Defaults, options: Options, prompt: str, namespace: MutableMapping[str, Any],
-    cell_key: CellKey | None,
+    cell_key: CellKey | None, preamble: str = "",
 ) -> tuple[Request, Conversation]:
-    """Everything that can fail before a request is sent fails here (ConfigError)."""
+    """Everything that can fail before a request is sent fails here (ConfigError).
+
+    A dry run changes nothing: ``--new`` and ``--system`` only shape what it shows.
+    """
     caps = defaults.caps
     check_locks(caps, {name: getattr(options, name) for name in caps.locked})
     endpoint = endpoint_for(options, defaults)
@@ -116,14 +169,22 @@ def prepare(
         max_tokens = min(defaults.max_tokens, max_tokens or defaults.max_tokens)
     _check_limits(endpoint, max_tokens)
     chat = session.chats.get(options.chat or "default")
-    if options.new:
+    fresh = options.new and options.dry_run
+    if options.new and not options.dry_run:
         chat.reset()
-    system = _system_for(options, chat, defaults)
-    if options.system is not None and not options.no_history:
+    system = options.system if options.system is not None else (
+        defaults.system if fresh else _system_for(options, chat, defaults))
+    if options.system is not None and not options.no_history and not options.dry_run:
         chat.system = options.system  # --system sticks to the chat, like a persona
-    user = expand(prompt, namespace)
-    reserved = estimate_tokens(system) + estimate_tokens(text_of(user))
-    history = () if options.no_history else chat.context_for(cell_key, defaults.history_tokens, reserved)
+    used = estimate_tokens(system) + estimate_tokens(preamble + prompt) + (max_tokens or 0)
+    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used), options.data,
+                  options.image, preamble)
+    user = built.parts
+    reserved = estimate_tokens(system) + parts_tokens(user)
+    room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0))
+    budget = min(defaults.history_tokens, room + reserved)
+    history = () if options.no_history or fresh else chat.context_for(cell_key, budget, reserved)
+    _check_history_images(endpoint, history)
     request = Request(
         endpoint=endpoint,
         user=user,
@@ -133,15 +194,15 @@ def prepare(
         temperature=options.temperature if options.temperature is not None else defaults.temperature,
         max_tokens=max_tokens,
         cache_key="" if options.no_history else chat.cache_key,
+        notes=built.notes,
     )
     return request, chat
 
 
 def header_for(request: Request, chat: str) -> Header:
     endpoint = request.endpoint
-    return Header(
-        model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=endpoint.api_note
-    )
+    note = " · ".join(n for n in (endpoint.api_note, *request.notes) if n)
+    return Header(model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=note)
 
 
 def _close(stream: Any) -> None:
@@ -206,7 +267,7 @@ def conclude(
         key=cell_key,
         items=items,
         items_provider=provider.name if items else "",
-        tokens=turn_tokens(text_of(request.user), reply.text, output, reasoning),
+        tokens=turn_tokens(parts_tokens(request.user), reply.text, output, reasoning),
         interrupted=reply.interrupted,
     )
     chat.record(turn)
@@ -299,8 +360,14 @@ def ask(
     cell_key: CellKey | None,
     shell: Any,
     source: str = "",
+    preamble: str = "",
 ) -> Reply:
-    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key)
+    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble)
+    if options.dry_run:  # no client (so no key), no request, no turn
+        from .preview import preview_text
+
+        print(preview_text(request))
+        return Reply()
     header = header_for(request, chat.name)
     print_ = fingerprint_of(request) if defaults.replay or defaults.record else None
     uncapped = replace(request, max_tokens=options.max_tokens or defaults.max_tokens)

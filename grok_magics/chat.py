@@ -95,7 +95,10 @@ class Chats:
             self._by_name[name].reset()
 
 
-def turn_tokens(prompt: str, answer: str, output_tokens: int | None, reasoning_tokens: int) -> int:
-    """What replaying a turn will cost: provider counts where known, estimates elsewhere."""
+def turn_tokens(prompt_tokens: int, answer: str, output_tokens: int | None, reasoning_tokens: int) -> int:
+    """What replaying a turn will cost: provider counts where known, estimates elsewhere.
+
+    ``prompt_tokens`` covers the whole user message (text, context blocks, images).
+    """
     answer_tokens = output_tokens if output_tokens is not None else estimate_tokens(answer)
-    return estimate_tokens(prompt) + answer_tokens + reasoning_tokens
+    return prompt_tokens + answer_tokens + reasoning_tokens

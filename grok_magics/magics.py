@@ -61,6 +61,18 @@ class GrokMagics(Magics):
     lock = List(Unicode(), help="Settings magic-line options may not change: provider, model, effort, system, api").tag(
         config=True
     )
+    context_tokens = Int(2_000, help="Token budget of each table's context block (--budget overrides)").tag(
+        config=True
+    )
+    redact_columns = List(Unicode(), help="Column names or globs (e.g. '*ssn*') whose values are never sent").tag(
+        config=True
+    )
+    image_max_side = Int(2048, help="Images are downscaled so their long side is at most this many pixels").tag(
+        config=True
+    )
+    context_window = Int(None, allow_none=True, help="Context window in tokens (unset: the provider's)").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -71,6 +83,7 @@ class GrokMagics(Magics):
         self._cell_id: str | None = None
         self._cell_seen = False
         self._asks_in_cell = 0
+        self._failure: Any = None  # the most recent failing cell, for %grok fix
 
     @property
     def session(self) -> Session:
@@ -129,6 +142,14 @@ class GrokMagics(Magics):
         self._cell_id = getattr(info, "cell_id", None) or None
         self._asks_in_cell = 0
 
+    def post_run_cell(self, result: Any) -> None:
+        """Remember the most recent failing cell (with its own source and traceback) for ``%grok fix``."""
+        from .context.notebook import failure_of
+
+        failure = failure_of(result)
+        if failure is not None:
+            self._failure = failure
+
     def _cell_key(self) -> tuple[str, int] | None:
         cell_id = self._cell_id if self._cell_seen else _kernel_cell_id(self.shell)
         n = self._asks_in_cell
@@ -156,6 +177,10 @@ class GrokMagics(Magics):
             replay=self.replay,
             replay_speed=self.replay_speed,
             replay_fallthrough=self.replay_fallthrough,
+            context_tokens=self.context_tokens,
+            redact_columns=tuple(self.redact_columns),
+            image_max_side=self.image_max_side,
+            context_window=self.context_window,
         )
 
     def caps(self) -> Any:
@@ -177,6 +202,9 @@ class GrokMagics(Magics):
         if cell is None:
             options, rest = parse_line(line)
             sub = subcommand(rest)
+            if sub is not None and sub[0] == "fix":
+                self._fix(_merge(options, sub[1]), "")
+                return
             if sub is not None:
                 name, sub_options = sub
                 try:
@@ -188,20 +216,35 @@ class GrokMagics(Magics):
                 raise UsageError("nothing to ask: write a prompt after %grok, or put it in a %%grok cell")
             prompt = rest
         else:
+            line_options, rest = parse_line(line)
+            sub = subcommand(rest)
+            if sub is not None and sub[0] == "fix":
+                self._fix(_merge(line_options, sub[1]), _trim_blank_lines(cell))
+                return
             options = parse_cell_line(line)
             prompt = _trim_blank_lines(cell)
             if not prompt:
                 raise UsageError("the cell is empty: write your question below the %%grok line")
         self._ask(options, prompt, "" if cell is None else f"%%grok {line}".rstrip() + "\n" + cell.rstrip("\n"))
 
-    def _ask(self, options: Options, prompt: str, source: str = "") -> None:
+    def _fix(self, options: Options, question: str) -> None:
+        """``%grok fix``: the most recent failing cell and its traceback, plus an optional question."""
+        from .context.notebook import NO_FAILURE, fix_prompt
+
+        if self._failure is None:
+            print(NO_FAILURE)
+            return
+        self._ask(options, question, preamble=fix_prompt(self._failure))
+
+    def _ask(self, options: Options, prompt: str, source: str = "", preamble: str = "") -> None:
         from .ask import ask
         from .providers import ConfigError
 
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
-            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell, source)
+            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell,
+                        source, preamble)
         except KeyboardInterrupt:
             raise GrokInterrupted() from None
         except ConfigError as exc:
@@ -300,7 +343,7 @@ def _merge(first: Options, second: Options) -> Options:
     """Options may come before or after a subcommand: ``%grok --chat a reset`` = ``%grok reset --chat a``."""
     from dataclasses import replace
 
-    changed = {key: value for key, value in vars(second).items() if value not in (None, False)}
+    changed = {key: value for key, value in vars(second).items() if value not in (None, False, ())}
     return replace(first, **changed)
 
 

@@ -16,12 +16,13 @@ from IPython.core.error import UsageError
 
 from .choices import APIS, EFFORTS
 
-SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export")
+SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export", "fix")
 PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or "off") first
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history]"
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] "
+    "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
 )
 
 
@@ -42,6 +43,12 @@ class Options:
     speed: str | None = None  # %grok replay: a factor, or "fast"
     fallthrough: bool = False  # %grok replay: ask live when the cassette has no match
     path: str | None = None  # %grok record/replay/export FILE
+    data: tuple[str, ...] = ()
+    image: tuple[str, ...] = ()
+    budget: int | None = None
+    schema_only: bool = False
+    exclude: tuple[str, ...] = ()
+    dry_run: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,6 +87,18 @@ def _speed(text: str) -> str:
 _speed.__name__ = "speed (a positive number, or fast)"
 
 
+def _comma_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(text)
+    return items
+
+
+_comma_list.__name__ = "comma-separated list"
+
+_LISTS = ("data", "image", "exclude")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -97,6 +116,12 @@ def _parser() -> _Parser:
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
     p.add_argument("--speed", type=_speed)  # for `%grok replay`
     p.add_argument("--fallthrough", action="store_true")  # for `%grok replay`
+    p.add_argument("--data", action="extend", type=_comma_list)
+    p.add_argument("--image", action="extend", type=_comma_list)
+    p.add_argument("--budget", type=_positive_int)
+    p.add_argument("--schema-only", dest="schema_only", action="store_true")
+    p.add_argument("--exclude", action="extend", type=_comma_list)
+    p.add_argument("--dry-run", dest="dry_run", action="store_true")
     return p
 
 
@@ -108,8 +133,10 @@ def _tokens(line: str) -> list[str]:
 
 
 def parse_options(tokens: list[str]) -> Options:
-    namespace = _parser().parse_args(tokens)
-    return Options(**vars(namespace))
+    values = vars(_parser().parse_args(tokens))
+    for name in _LISTS:
+        values[name] = tuple(values[name] or ())
+    return Options(**values)
 
 
 def _read_word(line: str, start: int) -> tuple[str, int]:

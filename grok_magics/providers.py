@@ -30,6 +30,8 @@ class Provider:
     apis: tuple[Api, ...] = ("responses", "chat")  # the first is the default
     max_output_tokens: int | None = None
     images: bool = True
+    images_refusal: str = ""  # the provider's own words, when it takes no images
+    context_window: int = 1_000_000  # tokens, from the provider's model card
     encrypted_reasoning: bool = False  # Responses can round-trip reasoning via include=[...]
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
     key_hint: str = ""
@@ -67,6 +69,8 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AIGATEWAY_API_KEY",
             apis=("chat",),
             max_output_tokens=4096,
+            images=False,
+            images_refusal='its Grok 4.3 card says "Vision — no"',
         ),
         Provider(
             name="azure",
@@ -78,7 +82,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AZURE_AI_API_KEY",
             auth_header="api-key",
             apis=("chat", "responses"),
-            images=False,
+            context_window=20_000,  # the Azure card: "Context Length 20000"
             base_url_example="https://RESOURCE.services.ai.azure.com/openai/v1",
         ),
         Provider(
@@ -88,6 +92,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url_env="OPENAI_BASE_URL",
             key_env="OPENAI_API_KEY",
             apis=("chat", "responses"),
+            context_window=128_000,  # unknown server: a common size; %config GrokMagics.context_window
             base_url_example="http://localhost:8000/v1",
         ),
     )

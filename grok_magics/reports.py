@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from .options import USAGE, Options
-from .parts import text_of
+from .parts import labels_of, text_of
 from .providers import PROVIDERS, ConfigError, choose_provider
 from .usage import Tally
 
@@ -33,9 +33,16 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
+  --data NAME[,NAME]              attach tables (DataFrame, Series, polars, numpy, records)
+  --image REF[,REF]               attach images (variable, file path, http(s) URL; plt = current figure)
+  --budget N                      token budget of each table's block (default 2,000)
+  --schema-only                   tables without any cell value (names, dtypes, counts)
+  --exclude COL[,COL]             leave these columns out of every table block
+  --dry-run                       show exactly what would be sent; send nothing, need no key
 
-Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it literal; other braces,
-`code` and fenced blocks are sent untouched.
+Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
+table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
+%grok fix (or %%grok fix + a question) sends the most recent failing cell and its traceback.
 
 Subcommands
   %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
@@ -46,8 +53,9 @@ Subcommands
   %grok export FILE.ipynb|.md|.json [--chat NAME]          write a chat out
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug; classroom: replay,
-replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, context_tokens,
+redact_columns, image_max_side, context_window; classroom: replay, replay_speed, replay_fallthrough, record,
+max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
 def help_text() -> str:
@@ -65,7 +73,8 @@ def history_text(chat: "Conversation") -> str:
     lines = [f"Chat '{chat.name}': {len(chat.turns)} turn(s), ~{chat.tokens():,} tokens"]
     for n, turn in enumerate(chat.turns, 1):
         mark = " (interrupted)" if turn.interrupted else ""
-        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}")
+        attached = "".join(" " + label for label in labels_of(turn.user))
+        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}{attached}")
         lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
     return "\n".join(lines)
 
@@ -103,6 +112,9 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         f"temperature     {defaults.temperature if defaults.temperature is not None else 'provider default'}",
         f"max tokens      {defaults.max_tokens if defaults.max_tokens is not None else 'provider default'}",
         f"history budget  {defaults.history_tokens:,} tokens",
+        f"context         {defaults.context_tokens:,} tokens per table; images ≤ {defaults.image_max_side:,} px; "
+        f"window {_window(defaults, options, env)}; redacted columns: "
+        + (", ".join(defaults.redact_columns) or "none"),
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
         f"{transport.max_retries} retries",
         f"display         {defaults.display}",
@@ -144,6 +156,14 @@ def ledger_text(caps: "Caps", ledger: "Ledger") -> str:
     from .caps import budget_lines, ledger_lines
 
     return "\n".join(ledger_lines(ledger) + budget_lines(caps, ledger))
+def _window(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> str:
+    if defaults.context_window:
+        return f"{defaults.context_window:,} tokens (configured)"
+    try:
+        provider = choose_provider(options.provider, defaults.provider, env)
+    except ConfigError:
+        return "unknown"
+    return f"{provider.context_window:,} tokens ({provider.title})"
 
 
 def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:

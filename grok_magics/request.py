@@ -36,3 +36,4 @@ class Request:
     temperature: float | None = None
     max_tokens: int | None = None
     cache_key: str = ""
+    notes: tuple[str, ...] = ()  # for the status line (e.g. "did you mean"); never sent

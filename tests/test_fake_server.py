@@ -503,3 +503,38 @@ def test_a_gate_nobody_opens_cuts_the_reply_and_is_recorded() -> None:
         gate.set()
         deltas, _ = chat_text(chat(client_for(server), "grok-4.3"))
         assert "".join(deltas) == TEXT and not server.requests[-1].gate_timed_out
+# --------------------------------------------------------------------------- images
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def image_message(url: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_images_are_accepted_and_listed_on_both_apis(fake_factory: Factory) -> None:
+    from grok_magics.testing import image_urls
+
+    server = fake_factory("xai", key=KEY)
+    url = "data:image/png;base64," + PNG_1PX
+    client = client_for(server)
+    list(client.chat.completions.create(model="grok-4.3", messages=image_message(url), stream=True))
+    list(client.responses.create(model="grok-4.3", stream=True, input=[
+        {"role": "user", "content": [{"type": "input_text", "text": "and this?"},
+                                     {"type": "input_image", "image_url": "https://example.com/a.png"}]}]))
+    assert [r.status for r in server.requests] == [200, 200]
+    assert image_urls(server.requests[0].body) == [url]
+    assert image_urls(server.requests[1].body) == ["https://example.com/a.png"]
+
+
+def test_aigateway_rejects_images_and_bad_image_data_is_a_400(fake_factory: Factory) -> None:
+    gateway = fake_factory("aigateway", key=KEY)
+    with pytest.raises(openai.BadRequestError, match="image"):
+        client_for(gateway).chat.completions.create(
+            model="xai/grok-4.3", messages=image_message("data:image/png;base64," + PNG_1PX), stream=True)
+    xai = fake_factory("xai", key=KEY)
+    for url in ("data:image/png;base64,not*base64", "data:image/gif;base64," + PNG_1PX,
+                "data:image/jpeg;base64," + PNG_1PX):
+        with pytest.raises(openai.BadRequestError):
+            client_for(xai).chat.completions.create(model="grok-4.3", messages=image_message(url), stream=True)

@@ -47,7 +47,8 @@ def test_loading_imports_nothing_heavy() -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "sh = InteractiveShell.instance()\n"
         "sh.run_line_magic('load_ext', 'grok_magics')\n"
-        "heavy = ['openai', 'httpx', 'httpx2', 'ipywidgets', 'markdown_it', 'pandas', 'PIL', 'pydantic']\n"
+        "heavy = ['openai', 'httpx', 'httpx2', 'ipywidgets', 'markdown_it', 'pandas', 'PIL', 'pydantic',\n"
+        "         'numpy', 'polars', 'matplotlib']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,5 +1,6 @@
-"""Turning a cell and the user's variables into message parts."""
+"""Turning a cell and the user's variables into message parts: references, tables, images, notebook."""
 
-from .references import expand
+from .attach import Built, ContextSettings, build
+from .errors import ContextError
 
-__all__ = ["expand"]
+__all__ = ["Built", "ContextError", "ContextSettings", "build"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["FakeGrok", "Reply", "Recorded", "Profile", "PROFILES"]
+__all__ = ["FakeGrok", "Reply", "Recorded", "Profile", "PROFILES", "image_urls"]
 
 
 # --------------------------------------------------------------------------- profiles
@@ -54,6 +54,7 @@ class Profile:
     cost_ticks: bool = False  # usage carries xAI's cost_in_usd_ticks
     responses_done: bool = False  # Responses stream ends with data: [DONE]
     max_tokens_limit: int | None = None
+    images: bool = True  # accepts image parts (AIgateway's card: "Vision — no")
 
 
 PROFILES: dict[str, Profile] = {
@@ -66,6 +67,7 @@ PROFILES: dict[str, Profile] = {
     "aigateway": Profile(
         name="aigateway", prefix="/v1", models=("xai/grok-4.3",), apis=frozenset({"chat"}),
         error_style="aigateway", chunk_envelope=False, reasoning_content=True, max_tokens_limit=4096,
+        images=False,
     ),
     "azure": Profile(name="azure", prefix="/openai/v1", models=("grok-4.3",), auth="api-key"),
     "openai": Profile(name="openai", prefix="/v1", models=None),
@@ -196,6 +198,48 @@ def _items(body: Any) -> list[Any]:
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
     return items if isinstance(items, list) else []
+
+
+def image_urls(body: Any) -> list[str]:
+    """Every image a request carries, in order: chat ``image_url`` parts and responses ``input_image``."""
+    urls: list[str] = []
+    for item in _items(body):
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image_url":
+                url = part.get("image_url")
+                urls.append(str(url.get("url", "")) if isinstance(url, dict) else str(url))
+            elif part.get("type") == "input_image":
+                urls.append(str(part.get("image_url", "")))
+    return urls
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg")
+_IMAGE_LIMIT = 20 * 1024 * 1024
+
+
+def _image_problem(url: str) -> str | None:
+    """What xAI would reject: a data URL that is not base64 PNG/JPEG within 20 MiB, or a non-http URL."""
+    if url.startswith(("http://", "https://")):
+        return None
+    if not url.startswith("data:"):
+        return f"Unsupported image URL: {url[:40]!r}"
+    header, _, payload = url.partition(",")
+    mime = header[5:].split(";")[0]
+    if mime not in _IMAGE_TYPES or not header.endswith(";base64"):
+        return f"Unsupported image type {mime!r}: use image/png or image/jpeg, base64-encoded"
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except ValueError:
+        return "Invalid base64 image data"
+    if len(data) > _IMAGE_LIMIT:
+        return f"Image too large: {len(data)} bytes (max {_IMAGE_LIMIT})"
+    signature = b"\x89PNG\r\n\x1a\n" if mime == "image/png" else b"\xff\xd8\xff"
+    if not data.startswith(signature):
+        return f"Image data is not a valid {mime}"
+    return None
 
 
 def _last_user_text(body: Any) -> str | None:
@@ -395,7 +439,17 @@ class _Exchange:
             return 400, "model is required"
         if self.fake.models is not None and self.model not in self.fake.models:
             return 404, f"The model {self.model} does not exist or your team does not have access to it"
-        return self._limit_problem()
+        return self._limit_problem() or self._images_problem()
+
+    def _images_problem(self) -> tuple[int, str] | None:
+        urls = image_urls(self.body)
+        if urls and not self.profile.images:
+            return 400, f"Model {self.model} does not support image input"
+        for url in urls:
+            problem = _image_problem(url)
+            if problem:
+                return 400, problem
+        return None
 
     def _limit_problem(self) -> tuple[int, str] | None:
         limit = self.profile.max_tokens_limit

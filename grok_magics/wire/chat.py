@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import StreamCut
 from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
-from ..parts import Parts, TextPart, text_of
+from ..parts import ImagePart, Parts, TextPart, text_of
 from ..request import Request
 from ..usage import chat_usage
 
@@ -18,9 +18,17 @@ _INCOMPLETE = {"length", "content_filter"}
 
 
 def user_content(parts: Parts) -> str | list[dict[str, Any]]:
+    """Plain text stays a string; context blocks are text parts; an image is its caption + image_url."""
     if all(isinstance(p, TextPart) for p in parts):
         return text_of(parts)
-    return [{"type": "text", "text": p.text} for p in parts]
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ImagePart):
+            content.append({"type": "text", "text": part.caption})
+            content.append({"type": "image_url", "image_url": {"url": part.wire_url}})
+        else:
+            content.append({"type": "text", "text": part.text})
+    return content
 
 
 def messages(request: Request) -> list[dict[str, Any]]:

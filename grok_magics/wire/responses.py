@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import StreamCut, StreamError
 from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
-from ..parts import Parts, TextPart
+from ..parts import ImagePart, Parts
 from ..request import Request, Turn
 from ..usage import responses_usage
 
@@ -19,7 +19,15 @@ _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasonin
 
 
 def input_content(parts: Parts) -> list[dict[str, Any]]:
-    return [{"type": "input_text", "text": p.text} for p in parts if isinstance(p, TextPart)]
+    """Text and context blocks are input_text; an image is its caption + input_image."""
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ImagePart):
+            content.append({"type": "input_text", "text": part.caption})
+            content.append({"type": "input_image", "image_url": part.wire_url})
+        else:
+            content.append({"type": "input_text", "text": part.text})
+    return content
 
 
 def _replay(turn: Turn, provider: str) -> list[dict[str, Any]]:

@@ -1,0 +1,147 @@
+"""Images → PNG or JPEG bytes the provider accepts (xAI documents those two, up to 20 MiB each).
+
+Everything goes through Pillow (imported on first use): EXIF rotation applied, the long side
+capped (2,048 px by default), and anything unreadable refused with one line *before* a request
+is sent. http(s) URLs are passed through untouched; the provider fetches them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from ..parts import ImagePart
+from .errors import ContextError
+
+MAX_BYTES = 20 * 1024 * 1024
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class ImageError(ContextError):
+    """An image that cannot be sent; the message says which and why, in one line."""
+
+
+def _family(value: Any) -> tuple[str, str]:
+    cls = type(value)
+    return cls.__module__.split(".")[0], cls.__name__
+
+
+def is_image(value: Any) -> bool:
+    """Objects that are images by type (a str or bytes is one only when given with --image)."""
+    family, name = _family(value)
+    if family == "PIL":
+        return hasattr(value, "save") and hasattr(value, "size")
+    if family == "matplotlib":
+        return name == "Figure"
+    if getattr(value, "__name__", None) == "matplotlib.pyplot":
+        return True
+    return family == "IPython" and name == "Image"
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def looks_like_image_path(text: str) -> bool:
+    return text.lower().endswith(FILE_SUFFIXES)
+
+
+def _figure_png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _current_figure(pyplot: Any, name: str) -> Any:
+    if not pyplot.get_fignums():
+        raise ImageError(f"--image {name}: there is no current matplotlib figure; plot something first")
+    return pyplot.gcf()
+
+
+def _source(name: str, value: Any) -> bytes | str:
+    """Raw bytes to decode, or a URL to pass through."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and is_url(text):
+            return text
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ImageError(f"image {name}: no file at {text!r}; check the path (relative to {os.getcwd()})")
+        return path.read_bytes()
+    if getattr(value, "__name__", None) == "matplotlib.pyplot":
+        return _figure_png(_current_figure(value, name))
+    family, kind = _family(value)
+    if family == "matplotlib" and kind == "Figure":
+        return _figure_png(value)
+    if family == "IPython" and kind == "Image":
+        if getattr(value, "data", None):
+            return bytes(value.data)
+        if getattr(value, "url", None):
+            return str(value.url)
+        raise ImageError(f"image {name}: the IPython Image holds no data")
+    if family == "PIL":
+        return b""  # handled by the caller, already decoded
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    raise ImageError(f"image {name}: {article} {kind} is not an image (use a path, URL, PIL image, "
+                     "matplotlib figure, IPython Image or bytes)")
+
+
+def _open(name: str, data: bytes) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"image {name}: cannot be read ({type(exc).__name__}: {exc}); "
+                         "is it a complete png, jpeg, gif, webp, bmp or tiff file?") from None
+    return image
+
+
+def _encode(image: Any, photo: bool) -> tuple[str, bytes]:
+    """JPEG for photos without transparency (smaller), PNG otherwise (lossless, keeps alpha)."""
+    buffer = io.BytesIO()
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if photo and not has_alpha:
+        image.convert("RGB").save(buffer, format="JPEG", quality=90)
+        return "image/jpeg", buffer.getvalue()
+    converted = image if image.mode in ("RGB", "RGBA", "L", "LA", "P", "1") else image.convert("RGBA")
+    converted.save(buffer, format="PNG", optimize=False)
+    return "image/png", buffer.getvalue()
+
+
+def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
+    """One image, ready to send; raises ``ImageError`` for anything that would fail at the provider."""
+    from PIL import ImageOps
+
+    family, _ = _family(value)
+    if family == "PIL":
+        image, photo = value, getattr(value, "format", None) == "JPEG"
+        try:
+            image.load()
+        except Exception as exc:
+            raise ImageError(f"image {name}: cannot be read ({type(exc).__name__}: {exc})") from None
+    else:
+        source = _source(name, value)
+        if isinstance(source, str):
+            return ImagePart(name=name, url=source)
+        image = _open(name, source)
+        photo = image.format == "JPEG"
+    image = ImageOps.exif_transpose(image)
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)  # animated gif/webp: the first frame
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side))
+    mime, data = _encode(image, photo)
+    if len(data) > MAX_BYTES and mime == "image/png":
+        mime, data = _encode(image, True)
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"image {name}: {len(data) / 2**20:.1f} MiB after conversion, over the 20 MiB limit; "
+                         "lower %config GrokMagics.image_max_side")
+    return ImagePart(name=name, mime=mime, data=data, width=image.size[0], height=image.size[1])
