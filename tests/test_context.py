@@ -258,6 +258,19 @@ def test_large_image_is_downscaled_and_exif_rotated(shell: Harness, fake, tmp_pa
     assert decode(image_urls(fake.requests[-1].body)[-1]).size == (384, 512)
 
 
+def test_a_small_upright_png_or_jpeg_goes_out_byte_for_byte(shell: Harness, fake, tmp_path) -> None:
+    """Nothing to fix means nothing to re-encode: no quality lost, and the same bytes hash the same in cassettes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 120, 200)).save(buffer, format="JPEG", quality=75)
+    files = {"chart.png": png_bytes((300, 200)), "photo.jpg": buffer.getvalue()}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    assert shell.run(f"%grok --image {tmp_path / 'chart.png'},{tmp_path / 'photo.jpg'} what are these?").success
+    sent = image_urls(fake.requests[-1].body)
+    assert [url.split(";")[0] for url in sent] == ["data:image/png", "data:image/jpeg"]
+    assert [base64.b64decode(url.split(",", 1)[1]) for url in sent] == list(files.values())
+
+
 def test_corrupt_or_missing_image_is_refused_before_sending(shell: Harness, fake, tmp_path) -> None:
     broken = tmp_path / "broken.png"
     broken.write_bytes(png_bytes((50, 50))[:60])

@@ -115,6 +115,14 @@ def _encode(image: Any, photo: bool) -> tuple[str, bytes]:
     return "image/png", buffer.getvalue()
 
 
+def _sendable_as_is(image: Any, data: bytes, max_side: int) -> bool:
+    """A PNG or JPEG file that needs no rotation, scaling or frame picking goes out byte for byte."""
+    upright = image.getexif().get(0x0112, 1) == 1
+    still = getattr(image, "n_frames", 1) == 1
+    return (image.format in ("PNG", "JPEG") and upright and still and max(image.size) <= max_side
+            and len(data) <= MAX_BYTES)
+
+
 def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
     """One image, ready to send; raises ``ImageError`` for anything that would fail at the provider."""
     from PIL import ImageOps
@@ -132,6 +140,9 @@ def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
             return ImagePart(name=name, url=source)
         image = _open(name, source)
         photo = image.format == "JPEG"
+        if _sendable_as_is(image, source, max_side):  # no re-encoding: same bytes, same quality, stable hash
+            mime = "image/jpeg" if photo else "image/png"
+            return ImagePart(name=name, mime=mime, data=source, width=image.size[0], height=image.size[1])
     image = ImageOps.exif_transpose(image)
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)  # animated gif/webp: the first frame
