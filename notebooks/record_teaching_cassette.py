@@ -27,6 +27,7 @@ from grok_magics.testing import FakeGrok, Reply
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "teaching-demo.ipynb"
 CASSETTE = HERE / "teaching-demo.cassette.jsonl"
+PLOT = HERE / "coin-tosses.png"
 LABEL = "*[Fake reply, scripted for this demo — not Grok's words.]*\n\n"
 
 REPLIES = [
@@ -50,7 +51,28 @@ REPLIES = [
 ]
 
 
+def draw_plot() -> None:
+    """The lesson's figure, drawn once and committed: a replay matches images by content, and another
+    matplotlib version may draw a pixel differently. Delete the file to redraw it (then re-record)."""
+    from math import comb
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probability = [comb(100, k) / 2**100 for k in range(101)]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(101), probability, color=["tab:red" if k >= 58 else "tab:gray" for k in range(101)])
+    ax.set(xlim=(25, 75), xlabel="heads in 100 tosses", ylabel="probability",
+           title="58 heads or more: the shaded area is the one-sided p-value")
+    fig.savefig(PLOT, dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 def record() -> None:
+    if not PLOT.exists():
+        draw_plot()
     nb = nbformat.read(NOTEBOOK, as_version=4)
     cells = [c for c in nb.cells if "cassette" in c.metadata.get("tags", [])]
     assert len(cells) == 1, "the notebook needs exactly one cell tagged 'cassette'"

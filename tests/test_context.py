@@ -352,6 +352,12 @@ def test_fix_sends_the_most_recent_failing_cell_and_its_traceback(shell: Harness
     assert "KeyError: 'missing_key'" in sent and "return x['missing_key']" in sent
     assert "interactiveshell.py" not in sent and "\x1b[" not in sent
     assert "corrected cell" in sent
+    # frames named as IPython names them; no process ids or machine folders (a replay must send the same text)
+    assert 'File "Cell In[' in sent and "ipykernel_" not in sent and "<ipython-input" not in sent
+    shell.run("import json\njson.loads('{bad')")
+    assert shell.run("%grok fix").success
+    sent = user_texts(fake.requests[-1].body)[-1]
+    assert 'File "json/__init__.py"' in sent and "site-packages" not in sent and "/lib/python" not in sent
 
 
 def test_cell_fix_adds_the_question_and_ignores_later_successes(shell: Harness, fake) -> None:

@@ -54,8 +54,33 @@ def trim_middle(lines: list[str], head: int = HEAD_LINES, tail: int = TAIL_LINES
     return lines[:head] + [f"… {cut} traceback lines trimmed …"] + lines[-tail:]
 
 
+def _readable(filename: str) -> str:
+    """``Cell In[5]`` for notebook cells (as IPython prints them), library paths from their package down.
+
+    The raw names hold the kernel's process id and this machine's folders: noise to the model, private,
+    and different on every run (a replayed ``%grok fix`` must send the same text).
+    """
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        named = shell.compile.format_code_name(filename) if shell is not None else None
+    except Exception:
+        named = None
+    if named:
+        return " ".join(named)
+    normal = filename.replace("\\", "/")
+    for marker in ("/site-packages/", "/dist-packages/", "/lib/python"):
+        if marker in normal:
+            tail = normal.split(marker, 1)[1]
+            return tail.split("/", 1)[1] if marker == "/lib/python" and "/" in tail else tail
+    return normal
+
+
 def traceback_text(error: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if not _internal(f.filename)]
+    for frame in frames:
+        frame.filename = _readable(frame.filename)
     pieces = traceback.format_list(frames) if frames else []
     text = ("Traceback (most recent call last):\n" if pieces else "") + "".join(pieces)
     text += "".join(traceback.format_exception_only(type(error), error))
