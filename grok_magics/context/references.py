@@ -125,6 +125,8 @@ def expand_text(
 ) -> str:
     """The prompt with inline references replaced; tables and images are collected into ``found``."""
     found = Found() if found is None else found
+    if "{" not in text or _REFERENCE.search(text) is None:
+        return text  # nothing to replace: skip finding code spans (most of the cost of a 10 MB paste)
     out: list[str] = []
     cursor = 0
     for code in _CODE.finditer(text):
