@@ -44,6 +44,7 @@ class GrokMagics(Magics):
     )
     display = Enum(DISPLAY_MODES, default_value="auto", help="auto, widget, markdown or text").tag(config=True)
     debug = Bool(False, help="Show full tracebacks for unexpected internal errors").tag(config=True)
+    max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -89,6 +90,7 @@ class GrokMagics(Magics):
             history_tokens=self.history_tokens,
             display=self.display,
             transport=Transport(self.timeout, self.connect_timeout, self.max_retries),
+            max_tool_rounds=self.max_tool_rounds,
         )
 
     # -- the magic -----------------------------------------------------------------------------------
@@ -104,6 +106,11 @@ class GrokMagics(Magics):
 
         if cell is None:
             options, rest = parse_line(line)
+            tools_command = _tools_command(rest)
+            if tools_command is not None:
+                action, names, tail = tools_command
+                self._tools_subcommand(_merge(options, parse_cell_line(tail)), action, names)
+                return
             sub = subcommand(rest)
             if sub is not None:
                 name, sub_options = sub
@@ -166,6 +173,23 @@ class GrokMagics(Magics):
         elif name == "key":
             print(reports.ask_for_key(options, self.defaults()))
 
+    def _tools_subcommand(self, options: Options, action: str, names: list[str]) -> None:
+        """``%grok tools add|remove|list [NAME...] [--chat NAME]``: tools every ask of a chat may call."""
+        from .tools import ToolError, resolve
+
+        chat = options.chat or "default"
+        current = self.session.chat_tools.setdefault(chat, [])
+        if action == "add":
+            try:
+                shell = self.shell
+                resolve([n for n in names if n != "data"], shell.user_ns if shell is not None else {})
+            except ToolError as exc:
+                raise GrokError(str(exc)) from None
+            current.extend(n for n in names if n not in current)
+        elif action == "remove":
+            current[:] = [n for n in current if n not in names]
+        print(f"Tools for chat '{chat}': {', '.join(current) or 'none'}")
+
     def close(self) -> None:
         if self._session is not None:
             self._session.clients.close()
@@ -187,6 +211,26 @@ def _merge(first: Options, second: Options) -> Options:
 
     changed = {key: value for key, value in vars(second).items() if value not in (None, False)}
     return replace(first, **changed)
+
+
+def _tools_command(rest: str) -> tuple[str, list[str], str] | None:
+    """``tools add f g --chat c`` → ("add", ["f", "g"], "--chat c"); None when ``tools ...`` is a prompt."""
+    words = rest.split()
+    if not words or words[0] != "tools":
+        return None
+    action = words[1] if len(words) > 1 else "list"
+    if action not in ("add", "remove", "list"):
+        return None
+    names: list[str] = []
+    tail: list[str] = []
+    for word in words[2:]:
+        if tail or word.startswith("-"):
+            tail.append(word)
+        else:
+            names.extend(n for n in word.split(",") if n)
+    if not all(n.isidentifier() for n in names) or (action != "list" and not names):
+        raise UsageError(f"%grok tools {action} needs function names, e.g. %grok tools {action} lookup,data")
+    return action, names, " ".join(tail)
 
 
 def _kernel_cell_id(shell: Any) -> str | None:

@@ -17,10 +17,11 @@ from IPython.core.error import UsageError
 from .choices import APIS, EFFORTS
 
 SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key")
+SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history]"
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--tools FN,FN|data] [--search web,x] [--data DF,DF] [--exclude GLOB,GLOB]"
 )
 
 
@@ -38,6 +39,10 @@ class Options:
     out: str | None = None
     no_history: bool = False
     all: bool = False
+    tools: tuple[str, ...] | None = None  # function names in the namespace, or "data"
+    search: tuple[str, ...] | None = None  # "web_search", "x_search"
+    data: tuple[str, ...] | None = None  # DataFrames for the data toolset, besides the prompt's {name}s
+    exclude: tuple[str, ...] | None = None  # column globs the data toolset never reads
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +72,36 @@ def _identifier(text: str) -> str:
 _identifier.__name__ = "Python variable name"
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or not all(n.isidentifier() for n in names):
+        raise ValueError(text)
+    return names
+
+
+_names.__name__ = "comma-separated list of names"
+
+
+def _searches(text: str) -> tuple[str, ...]:
+    kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in SEARCHES for k in kinds):
+        raise ValueError(text)
+    return tuple(dict.fromkeys(SEARCHES[k] for k in kinds))
+
+
+_searches.__name__ = "search (web, x or web,x)"
+
+
+def _globs(text: str) -> tuple[str, ...]:
+    globs = tuple(g.strip() for g in text.split(",") if g.strip())
+    if not globs:
+        raise ValueError(text)
+    return globs
+
+
+_globs.__name__ = "comma-separated list of column names or globs"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -82,6 +117,10 @@ def _parser() -> _Parser:
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
+    p.add_argument("--tools", type=_names)
+    p.add_argument("--search", type=_searches)
+    p.add_argument("--data", type=_names)
+    p.add_argument("--exclude", type=_globs)
     return p
 
 

@@ -32,6 +32,8 @@ class Provider:
     images: bool = True
     encrypted_reasoning: bool = False  # Responses can round-trip reasoning via include=[...]
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
+    tools: bool = True  # function calling (AIgateway's card: "Tool calling — no")
+    server_search: bool = False  # xAI's server-side web_search / x_search tools on the Responses API
     key_hint: str = ""
     base_url_example: str = ""
 
@@ -47,6 +49,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="XAI_API_KEY",
             encrypted_reasoning=True,
             chat_cache_header="x-grok-conv-id",
+            server_search=True,
             key_hint="create one at https://console.x.ai",
         ),
         Provider(
@@ -67,6 +70,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="AIGATEWAY_API_KEY",
             apis=("chat",),
             max_output_tokens=4096,
+            tools=False,
         ),
         Provider(
             name="azure",
