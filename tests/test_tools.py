@@ -1,0 +1,277 @@
+"""Local tools, the data toolset and xAI search, through a real InteractiveShell against the fake server."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from grok_magics.testing import Reply
+
+from conftest import CANARY, Harness, assert_no_canary, send_sigint, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+TOOLS_CELL = '''
+import grok_magics
+
+def add(a: int, b: int) -> int:
+    """Add two whole numbers.
+
+    Args:
+        a: the first number
+        b: the second number
+    """
+    return a + b
+
+def shout(text: str) -> str:
+    """Upper-case a text."""
+    return text.upper()
+
+def broken(x: int) -> int:
+    """Always fails."""
+    raise ValueError(f"no luck with {x}")
+
+@grok_magics.tool(side_effects=True)
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return "deleted"
+
+deleted = []
+'''
+
+
+@pytest.fixture
+def tools_shell(shell: Harness) -> Harness:
+    assert shell.run(TOOLS_CELL).success
+    shell.run("%config GrokMagics.display = 'markdown'")
+    return shell
+
+
+def final(ran: Any) -> str:
+    return ran.displays[-1]["data"]["text/markdown"]
+
+
+def metadata(ran: Any) -> dict[str, Any]:
+    return ran.displays[-1]["metadata"]["grok_magics"]
+
+
+def tool_outputs(body: dict[str, Any]) -> dict[str, str]:
+    """call id → output sent back, for either API."""
+    if "messages" in body:
+        return {m["tool_call_id"]: m["content"] for m in body["messages"] if m["role"] == "tool"}
+    return {i["call_id"]: i["output"] for i in body["input"] if i.get("type") == "function_call_output"}
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api: str) -> None:
+    fake.script(
+        Reply(text="Let me compute.", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "c1"},
+                                                 {"name": "shout", "arguments": {"text": "hi"}, "id": "c2"}]),
+        Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 5, "b": 10}, "id": "c3"}]),
+        Reply(text="The sum is 15 and HI."),
+    )
+    ran = tools_shell.run(f"%%grok --api {api} --tools add,shout\nAdd 2 and 3, then add 10; shout hi", cell_id="t")
+    assert ran.success, ran.stdout
+    first, second, third = (r.body for r in fake.requests)
+    names = ([t["function"]["name"] for t in first["tools"]] if api == "chat" else [t["name"] for t in first["tools"]])
+    assert names == ["add", "shout"]
+    schema = first["tools"][0]["function"]["parameters"] if api == "chat" else first["tools"][0]["parameters"]
+    assert schema["required"] == ["a", "b"] and schema["properties"]["a"] == {
+        "type": "integer", "description": "the first number"}
+    assert tool_outputs(second) == {"c1": "5", "c2": "HI"}  # both calls of round one (strings go as they are)
+    assert tool_outputs(third) == {"c1": "5", "c2": "HI", "c3": "15"}
+    shown = final(ran)
+    assert shown.index("Let me compute.") < shown.index("<details><summary>🔧 add(") < shown.index("The sum is 15")
+    assert shown.count("<details>") == 3 and "&quot;text&quot;: &quot;hi&quot;" in shown
+    assert [c["name"] for c in metadata(ran)["tool_calls"]] == ["add", "shout", "add"]
+    turn = tools_shell.magics.session.chats.get("default").turns[0]
+    assert turn.answer == "The sum is 15 and HI." and len(turn.rounds) == 2
+
+
+def test_a_tool_that_raises_answers_the_model_with_the_error(tools_shell: Harness, fake) -> None:
+    fake.script(Reply(text="", tool_calls=[{"name": "broken", "arguments": {"x": 7}, "id": "c1"},
+                                           {"name": "add", "arguments": {"a": "not a number", "b": 1}, "id": "c2"},
+                                           {"name": "missing", "arguments": {}, "id": "c3"}]),
+                Reply(text="That tool failed."))
+    ran = tools_shell.run("%%grok --tools broken,add\ntry it")
+    assert ran.success, ran.stdout
+    outputs = tool_outputs(fake.requests[1].body)
+    assert json.loads(outputs["c1"]) == {"error": "ValueError: no luck with 7"}
+    assert "validation error" in json.loads(outputs["c2"])["error"]
+    assert "no tool called missing" in json.loads(outputs["c3"])["error"]
+    assert "That tool failed." in final(ran) and "— error" in final(ran)
+
+
+def test_the_round_limit_stops_with_a_note(tools_shell: Harness, fake) -> None:
+    tools_shell.run("%config GrokMagics.max_tool_rounds = 2")
+    again = [{"name": "add", "arguments": {"a": 1, "b": 1}}]
+    fake.script(*(Reply(text="", tool_calls=again) for _ in range(3)))
+    ran = tools_shell.run("%%grok --tools add\nloop forever", cell_id="limit")
+    assert ran.success, ran.stdout
+    assert len(fake.requests) == 3  # two rounds of tools, then the third request's calls are not run
+    assert "Stopped after 2 tool rounds" in final(ran) and "max_tool_rounds" in final(ran)
+    fake.script(Reply(text="ok"))
+    assert tools_shell.run("%grok next").success  # the history it left is valid for the API (pairs match)
+    assert len(tool_outputs(fake.requests[-1].body)) == 2
+
+
+def test_interrupt_during_a_tool_stops_the_ask(tools_shell: Harness, fake) -> None:
+    tools_shell.run(
+        "import threading, time\nstarted = threading.Event()\n"
+        "def slow(n: int) -> int:\n    'Takes a while.'\n    started.set()\n"
+        "    for _ in range(3000):\n        time.sleep(0.01)\n    return n\n"
+    )
+    started = tools_shell.shell.user_ns["started"]
+    fake.script(Reply(text="", tool_calls=[{"name": "slow", "arguments": {"n": 1}}]), Reply(text="never"))
+    threading.Thread(target=lambda: started.wait(20) and send_sigint(), daemon=True).start()
+    ran = tools_shell.run("%%grok --tools slow\ngo slow", cell_id="slow")
+    assert not ran.success and isinstance(ran.error, KeyboardInterrupt)
+    assert len(fake.requests) == 1, "a request was sent after the interrupt"
+    assert "Interrupted" in final(ran) and "not run" in final(ran)
+    fake.script(Reply(text="fine"))
+    assert tools_shell.run("%grok next").success  # no half round in the history
+
+
+def test_interrupt_between_rounds_sends_nothing_more(tools_shell: Harness, fake) -> None:
+    tools_shell.run("def stop(n: int) -> int:\n    'Stops.'\n    raise KeyboardInterrupt\n")
+    fake.script(Reply(text="", tool_calls=[{"name": "stop", "arguments": {"n": 1}},
+                                           {"name": "add", "arguments": {"a": 1, "b": 2}}]))
+    ran = tools_shell.run("%%grok --tools stop,add\ngo")
+    assert isinstance(ran.error, KeyboardInterrupt) and len(fake.requests) == 1
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_history_replays_a_tool_turn_and_a_rerun_replaces_it(tools_shell: Harness, fake, api: str) -> None:
+    fake.script(Reply(text="", reasoning="I should add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2},
+                                                                       "id": "c1"}]),
+                Reply(text="It is 3."))
+    assert tools_shell.run(f"%%grok --api {api} --tools add\n1+2?", cell_id="a").success
+    fake.script(Reply(text="Yes."))
+    assert tools_shell.run(f"%%grok --api {api}\nsure?", cell_id="b").success
+    body = fake.requests[-1].body
+    if api == "chat":
+        roles = [m["role"] for m in body["messages"]]
+        assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+        assert body["messages"][2]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a": 1, "b": 2}'}
+    else:
+        kinds = [i.get("type") or i["role"] for i in body["input"]]
+        assert kinds == ["system", "user", "reasoning", "function_call", "function_call_output", "message", "user"]
+        assert body["input"][2]["encrypted_content"]  # xAI's reasoning of the tool round goes back verbatim
+    assert tool_outputs(body) == {"c1": "3"}
+    # re-running the first cell replaces its tool rounds instead of adding more
+    fake.script(Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 2}, "id": "c9"}]),
+                Reply(text="It is 4."))
+    assert tools_shell.run(f"%%grok --api {api} --tools add\n2+2?", cell_id="a").success
+    turns = tools_shell.magics.session.chats.get("default").turns
+    assert [t.answer for t in turns] == ["It is 4.", "Yes."]
+    assert [c.call_id for r in turns[0].rounds for c in r.calls] == ["c9"]
+
+
+def test_chat_tools_subcommand_adds_lists_and_removes(tools_shell: Harness, fake) -> None:
+    ran = tools_shell.run("%grok tools add add,shout --chat calc")
+    assert "Tools for chat 'calc': add, shout" in ran.stdout
+    fake.script(Reply(text="no tools needed"))
+    assert tools_shell.run("%grok --chat calc hello").success
+    assert [t["name"] for t in fake.requests[-1].body["tools"]] == ["add", "shout"]
+    assert "add" in tools_shell.run("%grok tools list --chat calc").stdout
+    tools_shell.run("%grok tools remove add,shout --chat calc")
+    assert tools_shell.run("%grok --chat calc hello").success
+    assert "tools" not in fake.requests[-1].body
+    bad = tools_shell.run("%grok tools add nosuchfunction")
+    assert not bad.success and "no function called nosuchfunction" in bad.stdout + bad.stderr + str(bad.error)
+
+
+# -- side effects ----------------------------------------------------------------------------------
+
+
+def test_side_effect_tool_is_refused_without_a_way_to_confirm(tools_shell: Harness, fake) -> None:
+    fake.script(Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
+                Reply(text="Could not delete."))
+    ran = tools_shell.run("%%grok --tools delete_file\ndelete /tmp/x")  # pytest's stdin cannot be read
+    assert ran.success
+    assert "cannot ask the user to confirm" in tool_outputs(fake.requests[1].body)["d"]
+    assert tools_shell.shell.user_ns["deleted"] == []
+
+
+@pytest.mark.parametrize("answer,runs", [("y\n", True), ("n\n", False)])
+def test_side_effect_tool_asks_first(tools_shell: Harness, fake, monkeypatch, answer: str, runs: bool) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))  # what a person types at the prompt
+    fake.script(Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
+                Reply(text="Done."))
+    ran = tools_shell.run("%%grok --tools delete_file\ndelete /tmp/x")
+    assert ran.success and "Grok wants to run delete_file" in ran.stdout
+    assert tools_shell.shell.user_ns["deleted"] == (["/tmp/x"] if runs else [])
+    expected = "deleted" if runs else "the user declined"
+    assert expected in tool_outputs(fake.requests[1].body)["d"]
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+
+def test_aigateway_refuses_tools_and_search_before_sending(tools_shell: Harness, fake_factory, monkeypatch) -> None:
+    server = fake_factory("aigateway")
+    monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    ran = tools_shell.run("%grok --provider aigateway --tools add what is 1+1")
+    assert not ran.success and "Tool calling — no" in str(ran.error)
+    ran = tools_shell.run("%grok --provider aigateway --search web news")
+    assert not ran.success and "not available on AIgateway" in str(ran.error)
+    assert server.requests == []
+    assert_no_canary(ran.everything)
+
+
+def test_search_needs_xai_and_responses(tools_shell: Harness, fake_factory, monkeypatch) -> None:
+    server = fake_factory("bedrock")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    ran = tools_shell.run("%grok --provider bedrock --search x news")
+    assert not ran.success and "not available on Amazon Bedrock" in str(ran.error)
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    ran = tools_shell.run("%grok --provider xai --api chat --search web news")
+    assert not ran.success and "Responses API" in str(ran.error)
+    assert server.requests == []
+    bad = tools_shell.run("%grok --search bing news")
+    assert not bad.success and "search" in str(bad.error)
+
+
+# -- xAI search ------------------------------------------------------------------------------------
+
+
+def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, fake) -> None:
+    gate = threading.Event()
+    fake.script(Reply(text="Grok 4.3 shipped [1] and people on X liked it [2].", gate_after=0, gate=gate,
+                      searches=[{"type": "web_search", "query": "grok 4.3 release"},
+                                {"type": "x_search", "query": "grok 4.3"}],
+                      citations=[{"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"},
+                                 {"url": "https://x.com/xai/status/1", "title": "xAI on X"},
+                                 {"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"}]))
+
+    def searched() -> bool:
+        return any("searched X: grok 4.3" in m["data"].get("text/markdown", "") for m in tools_shell.publisher.messages)
+
+    threading.Thread(target=lambda: (wait_until(searched, "search progress"), gate.set()), daemon=True).start()
+    ran = tools_shell.run("%%grok --search web,x\nWhat's new with Grok?")
+    assert ran.success, ran.stdout
+    body = fake.requests[0].body
+    assert body["tools"] == [{"type": "web_search"}, {"type": "x_search"}]
+    shown = final(ran)
+    assert "**Sources**\n\n1. [Grok 4.3](<https://x.ai/news/grok-4-3>)\n2. [xAI on X](<https://x.com/xai/status/1>)" \
+        in shown
+    assert "3." not in shown.split("**Sources**")[1].split("<sub>")[0]  # one number per URL
+    assert "2 server-side tool calls" in shown
+    meta = metadata(ran)
+    assert meta["citations"][0]["url"] == "https://x.ai/news/grok-4-3" and meta["server_side_tools"] == 2
+    assert [s["query"] for s in meta["searches"]] == ["grok 4.3 release", "grok 4.3"]
+    usage = tools_shell.magics.session.tally("xai", "grok-4.3")
+    assert usage.exact and usage.cost > 2 * 0.005 - 1e-9  # the search calls are in xAI's reported cost
