@@ -275,3 +275,102 @@ def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, 
     assert [s["query"] for s in meta["searches"]] == ["grok 4.3 release", "grok 4.3"]
     usage = tools_shell.magics.session.tally("xai", "grok-4.3")
     assert usage.exact and usage.cost > 2 * 0.005 - 1e-9  # the search calls are in xAI's reported cost
+
+
+# -- the data toolset --------------------------------------------------------------------------------
+
+ORDERS_CELL = '''
+import numpy as np, pandas as pd
+rng = np.random.default_rng(7)
+n = 200_000
+orders = pd.DataFrame({
+    "region": rng.choice(["north", "south", "east", "west"], n),
+    "amount": np.round(rng.uniform(1, 1000, n), 2),
+    "date": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+    "email": [f"customer{i}@secret.example" for i in range(n)],
+    "card_number": [f"4111-{i:08d}" for i in range(n)],
+})
+'''
+
+NORTH_MARCH = [{"column": "amount", "op": ">", "value": 500}, {"column": "region", "op": "==", "value": "north"},
+               {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]}]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_data_toolset_answers_on_all_rows_without_sending_them(tools_shell: Harness, fake, api: str) -> None:
+    assert tools_shell.run(ORDERS_CELL).success
+    orders = tools_shell.shell.user_ns["orders"]
+    march = orders["date"].between("2026-03-01", "2026-03-31 23:59:59")
+    expected = int(((orders["amount"] > 500) & (orders["region"] == "north") & march).sum())
+    total = round(float(orders.loc[orders["region"] == "north", "amount"].sum()), 2)
+    fake.script(
+        Reply(text="", tool_calls=[
+            {"name": "count_rows", "arguments": {"frame": "orders", "filters": NORTH_MARCH}, "id": "c1"},
+            {"name": "aggregate", "arguments": {"frame": "orders", "function": "sum", "column": "amount",
+                                                "group_by": ["region"]}, "id": "c2"}]),
+        Reply(text=f"{expected} orders."),
+    )
+    ran = tools_shell.run(f"%%grok --api {api} --tools data\nHow many orders over $500 came from the north region "
+                          "last March in {orders}?")
+    assert ran.success, ran.stdout
+    outputs = tool_outputs(fake.requests[1].body)
+    assert json.loads(outputs["c1"]) == {"rows": expected}  # exact, on all 200,000 rows
+    groups = {r["region"]: r["sum"] for r in json.loads(outputs["c2"])["rows"]}
+    assert groups["north"] == pytest.approx(total) and len(groups) == 4
+    sent = json.dumps([r.body for r in fake.requests])
+    for value in ("secret.example", "4111-", str(orders["amount"].iloc[0]), str(orders["amount"].iloc[-1])):
+        assert value not in sent, f"a row value ({value}) left the kernel"
+    tools = fake.requests[0].body["tools"]
+    described = json.dumps(tools)
+    assert "200,000 rows" in described and "amount (float64)" in described  # the schema does leave
+
+
+def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None:
+    assert tools_shell.run(ORDERS_CELL).success
+    fake.script(
+        Reply(text="", tool_calls=[
+            {"name": "top_rows", "arguments": {"frame": "orders", "by": "amount", "n": 5}, "id": "t"},
+            {"name": "value_counts", "arguments": {"frame": "orders", "column": "email"}, "id": "v"},
+            {"name": "count_rows", "arguments": {"frame": "orders", "filters": [
+                {"column": "card_number", "op": "contains", "value": "4111"}]}, "id": "f"},
+            {"name": "describe", "arguments": {"frame": "orders"}, "id": "d"},
+            {"name": "aggregate", "arguments": {"frame": "orders", "function": "count",
+                                                "group_by": ["email"]}, "id": "g"},
+            {"name": "list_frames", "arguments": {}, "id": "l"}]),
+        Reply(text="done"),
+    )
+    ran = tools_shell.run("%%grok --tools data --data orders --exclude email,card_*\nwho are the top customers?")
+    assert ran.success, ran.stdout
+    outputs = tool_outputs(fake.requests[1].body)
+    top = json.loads(outputs["t"])
+    assert top["columns"] == ["region", "amount", "date"] and len(top["data"]) == 5
+    for name in ("v", "f", "g"):
+        assert "has no column" in json.loads(outputs[name])["error"]
+    sent = json.dumps([r.body for r in fake.requests]) + final(ran)
+    assert "secret.example" not in sent and "4111-" not in sent
+    assert "email" not in outputs["d"] + outputs["l"] and "card_number" not in outputs["d"] + outputs["l"]
+
+
+def test_data_toolset_reads_polars_and_validates_arguments(tools_shell: Harness, fake) -> None:
+    assert tools_shell.run("import polars as pl\nsales = pl.DataFrame({'shop': ['a', 'b', 'a'], 'n': [1, 2, 3]})").success
+    fake.script(
+        Reply(text="", tool_calls=[
+            {"name": "aggregate", "arguments": {"frame": "sales", "function": "sum", "column": "n",
+                                                "group_by": ["shop"]}, "id": "ok"},
+            {"name": "count_rows", "arguments": {"frame": "sales", "filters": [
+                {"column": "n", "op": "; import os", "value": 1}]}, "id": "op"},
+            {"name": "aggregate", "arguments": {"frame": "sales", "function": "__import__", "column": "n"},
+             "id": "fn"},
+            {"name": "count_rows", "arguments": {"frame": "other"}, "id": "frame"}]),
+        Reply(text="done"),
+    )
+    assert tools_shell.run("%%grok --tools data\nsales per shop in {sales}?").success
+    outputs = tool_outputs(fake.requests[1].body)
+    assert json.loads(outputs["ok"])["rows"] == [{"shop": "a", "sum": 4}, {"shop": "b", "sum": 2}]
+    for name in ("op", "fn", "frame"):
+        assert "validation error" in json.loads(outputs[name])["error"]
+
+
+def test_data_toolset_needs_a_frame(tools_shell: Harness, fake) -> None:
+    ran = tools_shell.run("%grok --tools data what is in my data?")
+    assert not ran.success and "needs a DataFrame" in str(ran.error) and fake.requests == []
