@@ -32,6 +32,10 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
+  --tools FN,FN                   let Grok call these functions; "data" adds read-only DataFrame tools
+  --data DF,DF                    frames for the data toolset (besides the prompt's {{df}})
+  --exclude GLOB,GLOB             columns the data toolset never reads
+  --search web|x|web,x            xAI's server-side web / X search, sources listed under the answer
 
 Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it literal; other braces,
 `code` and fenced blocks are sent untouched.
@@ -40,9 +44,10 @@ Subcommands
   %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
   %grok config | usage | key      (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
+  %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, max_tool_rounds)"""
 
 
 def help_text() -> str:

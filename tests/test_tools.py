@@ -90,7 +90,7 @@ def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api:
     assert tool_outputs(third) == {"c1": "5", "c2": "HI", "c3": "15"}
     shown = final(ran)
     assert shown.index("Let me compute.") < shown.index("<details><summary>🔧 add(") < shown.index("The sum is 15")
-    assert shown.count("<details>") == 3 and "&quot;text&quot;: &quot;hi&quot;" in shown
+    assert shown.count("<details>") == 3 and "shout({\"text\": \"hi\"})" in shown
     assert [c["name"] for c in metadata(ran)["tool_calls"]] == ["add", "shout", "add"]
     turn = tools_shell.magics.session.chats.get("default").turns[0]
     assert turn.answer == "The sum is 15 and HI." and len(turn.rounds) == 2
@@ -374,3 +374,48 @@ def test_data_toolset_reads_polars_and_validates_arguments(tools_shell: Harness,
 def test_data_toolset_needs_a_frame(tools_shell: Harness, fake) -> None:
     ran = tools_shell.run("%grok --tools data what is in my data?")
     assert not ran.success and "needs a DataFrame" in str(ran.error) and fake.requests == []
+
+
+# -- the shipped notebook ------------------------------------------------------------------------------
+
+
+def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
+    """notebooks/tools.ipynb in a real kernel (nbclient), answered by scripted fake replies."""
+    import nbformat
+    from pathlib import Path
+
+    from kernels import run_notebook
+
+    monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")  # loaded as installed
+    source = Path(__file__).parent.parent / "notebooks" / "tools.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    north_march = [{"column": "amount", "op": ">", "value": 500}, {"column": "region", "op": "==", "value": "north"},
+                   {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]}]
+    fake.script(
+        Reply(text="", tool_calls=[
+            {"name": "count_rows", "arguments": {"frame": "orders", "filters": north_march}, "id": "n"},
+            {"name": "aggregate", "arguments": {"frame": "orders", "function": "sum", "column": "amount",
+                                                "group_by": ["region"]}, "id": "s"}]),
+        Reply(text="(fake reply) The count and the totals per region are in the tool results above."),
+        Reply(text="", tool_calls=[{"name": "fx_rate", "arguments": {"currency": "EUR"}, "id": "e"},
+                                   {"name": "fx_rate", "arguments": {"currency": "GBP"}, "id": "g"}]),
+        Reply(text="(fake reply) 250 × 1.08 + 100 × 1.27 = $397.00"),
+        Reply(text="(fake reply) Grok 4.3 is out [1].", searches=[{"type": "web_search", "query": "xAI Grok 4.3"}],
+              citations=[{"url": "https://x.ai/news", "title": "xAI news"}]),
+    )
+    run_notebook(nb, tmp_path)
+    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    counted = json.loads(tool_outputs(fake.requests[1].body)["n"])["rows"]
+    by_hand = nb.cells[5].outputs[0].text.strip()
+    assert str(counted) == by_hand and counted > 1000  # the tool's answer is pandas' answer on all rows
+    assert {k: v for k, v in tool_outputs(fake.requests[3].body).items() if k in "eg"} == {"e": "1.08", "g": "1.27"}
+    assert "n" in tool_outputs(fake.requests[3].body)  # the earlier tool turn is replayed in the same chat
+    assert fake.requests[4].body["tools"] == [{"type": "web_search"}, {"type": "x_search"}]
+    sent = json.dumps([r.body for r in fake.requests])
+    assert "@example.com" not in sent and "email" not in sent
+    saved = nbformat.writes(nb)
+    assert "<details><summary>🔧 count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
+    assert "Tools for chat 'money': fx_rate" in saved
+    assert_no_canary(saved)

@@ -46,7 +46,8 @@ def call_markdown(call: ToolCall, result: ToolResult | None) -> str:
     body = [f"arguments\n\n{_fenced(_pretty(call.arguments))}"]
     if result is not None:
         body.append(f"{outcome}\n\n{_fenced(_pretty(result.output))}")
-    summary = html.escape(f"{mark} {signature(call)}" + ("" if outcome == "result" else f" — {outcome}"))
+    label = f"{mark} {signature(call)}" + ("" if outcome == "result" else f" — {outcome}")
+    summary = html.escape(label, quote=False)
     return f"<details><summary>{summary}</summary>\n\n" + "\n\n".join(body) + "\n\n</details>"
 
 
