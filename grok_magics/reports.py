@@ -66,6 +66,9 @@ def history_text(chat: "Conversation") -> str:
     for n, turn in enumerate(chat.turns, 1):
         mark = " (interrupted)" if turn.interrupted else ""
         lines.append(f"[{n}] You: {_clip(text_of(turn.user))}")
+        calls = [c.name for done in getattr(turn, "rounds", ()) for c in done.calls]
+        if calls:
+            lines.append(f"    Tools: {_clip(', '.join(calls))}")
         lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
     return "\n".join(lines)
 

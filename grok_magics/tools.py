@@ -68,6 +68,15 @@ def _docs(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
     return "\n".join(summary).strip(), params
 
 
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Hints as objects, also under ``from __future__ import annotations`` (names from globals and closure)."""
+    try:
+        closure = inspect.getclosurevars(fn).nonlocals if inspect.isfunction(fn) else {}
+        return inspect.signature(fn, eval_str=True, locals=closure)
+    except Exception:  # a hint that does not evaluate: pydantic gets the text and may still resolve it
+        return inspect.signature(fn)
+
+
 def from_function(fn: Callable[..., Any]) -> Tool:
     """A tool from a plain function; pydantic (imported here, not at load) builds schema and validator."""
     from pydantic import ConfigDict, Field, create_model
@@ -78,10 +87,7 @@ def from_function(fn: Callable[..., Any]) -> Tool:
         raise ToolError(f"{name!r} cannot be a tool name: use letters, digits, _ or - (at most 64)")
     summary, described = _docs(fn)
     fields: dict[str, Any] = {}
-    try:
-        signature = inspect.signature(fn, eval_str=True)
-    except Exception:  # a hint that does not evaluate: pydantic gets the text and may still resolve it
-        signature = inspect.signature(fn)
+    signature = _signature(fn)
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import json
 import threading
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
+from pydantic import BaseModel, Field
 
 from grok_magics.testing import Reply
 
@@ -146,6 +147,8 @@ def test_interrupt_between_rounds_sends_nothing_more(tools_shell: Harness, fake)
                                            {"name": "add", "arguments": {"a": 1, "b": 2}}]))
     ran = tools_shell.run("%%grok --tools stop,add\ngo")
     assert isinstance(ran.error, KeyboardInterrupt) and len(fake.requests) == 1
+    shown = final(ran)
+    assert "Interrupted" in shown and "add(" in shown and "not run" in shown  # the second call never ran
 
 
 # -- history -------------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ def test_history_replays_a_tool_turn_and_a_rerun_replaces_it(tools_shell: Harnes
         assert kinds == ["system", "user", "reasoning", "function_call", "function_call_output", "message", "user"]
         assert body["input"][2]["encrypted_content"]  # xAI's reasoning of the tool round goes back verbatim
     assert tool_outputs(body) == {"c1": "3"}
+    assert "Tools: add" in tools_shell.run("%grok history").stdout
     # re-running the first cell replaces its tool rounds instead of adding more
     fake.script(Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 2}, "id": "c9"}]),
                 Reply(text="It is 4."))
@@ -419,3 +423,51 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     assert "<details><summary>🔧 count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
     assert "Tools for chat 'money': fx_rate" in saved
     assert_no_canary(saved)
+
+
+# -- schemas from signatures -------------------------------------------------------------------------
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+def distance(a: Point, b: Point, unit: Literal["m", "km"] = "m",
+             scale: Annotated[float, Field(gt=0, description="multiplier")] = 1.0) -> float:
+    """Distance between two points.
+
+    Args:
+        a: the start
+        b: the end
+    """
+    assert isinstance(a, Point) and isinstance(b, Point)  # validated into the model, not a dict
+    d = ((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5 * scale
+    return d / 1000 if unit == "km" else d
+
+
+def test_schema_from_a_signature_with_a_pydantic_model_and_docstring() -> None:
+    from grok_magics.events import ToolCall
+    from grok_magics.tools import from_function, run_call
+
+    made = from_function(distance)
+    schema = made.spec.parameters
+    assert made.spec.description == "Distance between two points."
+    assert schema["required"] == ["a", "b"] and schema["additionalProperties"] is False
+    assert schema["properties"]["a"]["description"] == "the start" and "Point" in schema["$defs"]
+    assert schema["properties"]["unit"]["enum"] == ["m", "km"]
+    assert schema["properties"]["scale"]["exclusiveMinimum"] == 0
+    tools = {made.name: made}
+    ok = run_call(ToolCall("1", "distance", '{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}, "scale": 2}'), tools)
+    assert (ok.output, ok.error) == ("10.0", False)
+    for bad in ('{"a": {"x": 0}, "b": {"x": 3, "y": 4}}', '{"a": 1}', "[1, 2]", "not json",
+                '{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}, "scale": -1}', '{"a": {}, "b": {}, "rm": 1}'):
+        assert run_call(ToolCall("2", "distance", bad), tools).error, bad
+
+
+def test_hidden_columns_use_case_sensitive_globs() -> None:
+    from grok_magics.datatools import hidden, referenced_names
+
+    assert hidden("card_number", ["card_*"]) and hidden("email", ["email"]) and not hidden("Email", ["email"])
+    assert not hidden("amount", ["card_*", "email"]) and hidden(3, ["3"])
+    assert referenced_names("in {orders} and {{literal}} and {orders} or {x1}") == ["orders", "x1"]
