@@ -289,8 +289,8 @@ def ask(
     header = header_for(request, chat.name)
     view = make_view(defaults.display, shell)
     reply = run(request, client, view, header, defaults.transport, toolbox, defaults.max_tool_rounds)
-    if reply.usage is not None:
-        session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
+    for usage in reply.round_usages:  # a tool loop is several requests, each billed (and tiered) on its own
+        session.tally(request.endpoint.provider.name, request.endpoint.model).add(usage)
     if not options.no_history:
         session.chats.forget_elsewhere(cell_key, keep=chat.name)
     conclude(chat, request, reply, cell_key, options.no_history)

@@ -34,6 +34,7 @@ class Reply:
     activity: str = ""  # what is happening now (a tool running, a search), for the live status line
     round_limit: int | None = None  # set when the tool loop stopped at its limit
     _usage_before: Usage | None = None  # usage of finished rounds
+    round_usages: list[Usage] = field(default_factory=list)  # one per request, as billed
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -44,6 +45,7 @@ class Reply:
             self.reasoning += event.text
         elif isinstance(event, Usage):
             self.usage = event if self._usage_before is None else self._usage_before + event
+            self.round_usages.append(event)
         elif isinstance(event, ToolCall):
             self.tool_calls.append(event)
         elif isinstance(event, ToolResult):

@@ -95,6 +95,8 @@ def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api:
     assert [c["name"] for c in metadata(ran)["tool_calls"]] == ["add", "shout", "add"]
     turn = tools_shell.magics.session.chats.get("default").turns[0]
     assert turn.answer == "The sum is 15 and HI." and len(turn.rounds) == 2
+    assert tools_shell.magics.session.tally("xai", "grok-4.3").requests == 3  # each round is billed
+    assert_no_canary(ran.everything)
 
 
 def test_a_tool_that_raises_answers_the_model_with_the_error(tools_shell: Harness, fake) -> None:
