@@ -473,3 +473,14 @@ def test_hidden_columns_use_case_sensitive_globs() -> None:
     assert hidden("card_number", ["card_*"]) and hidden("email", ["email"]) and not hidden("Email", ["email"])
     assert not hidden("amount", ["card_*", "email"]) and hidden(3, ["3"])
     assert referenced_names("in {orders} and {{literal}} and {orders} or {x1}") == ["orders", "x1"]
+
+
+def test_terminal_prints_each_call_and_search(shell: Harness, fake) -> None:
+    assert shell.run(TOOLS_CELL).success
+    fake.script(Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}}]),
+                Reply(text="42, and the web agrees.", searches=[{"type": "web_search", "query": "20+22"}]))
+    ran = shell.run("%%grok --tools add --search web\n20+22?")
+    assert ran.success, ran.stdout
+    assert '[tool] add({"a": 20, "b": 22}) → 42' in ran.stdout and "[search web] 20+22" in ran.stdout
+    assert ran.stdout.index("[tool]") < ran.stdout.index("42, and the web agrees.")
+    assert "1 server-side tool call" in ran.stdout
