@@ -66,16 +66,23 @@ class DataToolset:
         return [str(c) for c in self.sources[name].columns if not hidden(c, self.hide)]
 
     def frame(self, name: str) -> Any:
+        """The frame as pandas, never copied; every tool reads only columns that ``column`` let through."""
         if name not in self.sources:
             raise DataError(f"no frame {name!r}; frames: {', '.join(self.sources)}")
         if name not in self._pandas:
             source = self.sources[name]
-            visible = [c for c in source.columns if not hidden(c, self.hide)]
             if type(source).__module__.startswith("polars"):
-                self._pandas[name] = source.select(visible).to_pandas()
+                self._pandas[name] = source.select(self.columns(name)).to_pandas()
             else:
-                self._pandas[name] = source[visible] if len(visible) < len(source.columns) else source
+                self._pandas[name] = source
         return self._pandas[name]
+
+    def rows(self, frame: str, filters: list[Any], columns: Iterable[str]) -> Any:
+        """The checked columns of the rows matching all filters (only those columns are copied)."""
+        chosen = list(dict.fromkeys(columns))
+        for c in chosen:
+            self.column(frame, c)
+        return self.frame(frame).loc[self.mask(frame, filters), chosen]
 
     def column(self, frame: str, column: str) -> Any:
         df = self.frame(frame)
@@ -190,8 +197,9 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def count_rows(frame: Frame, filters: list[Filter] = []) -> str:  # type: ignore[valid-type]  # noqa: B006
         """Number of rows matching all filters (every row of the frame is counted)."""
-        df = data.frame(frame)
-        return capped({"rows": int(df.loc[data.mask(frame, filters)].shape[0])})
+        keep = data.mask(frame, filters)
+        rows = len(data.frame(frame)) if isinstance(keep, slice) else int(keep.sum())
+        return capped({"rows": rows})
 
     def aggregate(
         frame: Frame, function: Func, column: Optional[str] = None,  # type: ignore[valid-type]
@@ -204,17 +212,14 @@ def _tool_functions(data: DataToolset) -> list[Any]:
             group_by: columns to group by; the largest groups (by the aggregate) are returned.
             top: how many groups to return at most (≤ 50).
         """
-        df = data.frame(frame).loc[data.mask(frame, filters)]
         if column is None and function != "count":
             raise DataError(f"{function} needs a column")
-        values = data.column(frame, column) if column else None
-        for g in group_by:
-            data.column(frame, g)
+        df = data.rows(frame, filters, [*group_by, *([column] if column else [])])
         if not group_by:
-            result = len(df) if values is None else getattr(df[column], function)()
+            result = len(df) if column is None else getattr(df[column], function)()
             return capped({"function": function, "column": column, "value": _scalar(result)})
         grouped = df.groupby(group_by, dropna=False, observed=True)
-        series = grouped.size() if values is None else getattr(grouped[column], function)()
+        series = grouped.size() if column is None else getattr(grouped[column], function)()
         limit = max(1, min(top, MAX_GROUPS))
         shown = series.sort_values(ascending=False).head(limit)
         rows = [{**dict(zip(group_by, k if isinstance(k, tuple) else (k,))), function: v}
@@ -224,48 +229,41 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def value_counts(frame: Frame, column: str, filters: list[Filter] = [], top: int = MAX_ROWS) -> str:  # type: ignore[valid-type]  # noqa: B006,E501
         """How often each value of a column occurs (most frequent first), over rows matching the filters."""
-        data.column(frame, column)
-        df = data.frame(frame).loc[data.mask(frame, filters)]
-        counts = df[column].value_counts(dropna=False)
+        counts = data.rows(frame, filters, [column])[column].value_counts(dropna=False)
         shown = counts.head(max(1, min(top, MAX_GROUPS)))
         return capped({"distinct": int(counts.shape[0]),
                        "counts": [[_scalar(k), int(v)] for k, v in zip(shown.index.tolist(), shown.tolist())]})
 
     def describe(frame: Frame, columns: list[str] = [], filters: list[Filter] = []) -> str:  # type: ignore[valid-type]  # noqa: B006,E501
         """Summary statistics (count, mean, std, min, quartiles, max; or count/unique/top for text)."""
-        chosen = columns or data.columns(frame)
-        for c in chosen:
-            data.column(frame, c)
-        df = data.frame(frame).loc[data.mask(frame, filters), chosen]
+        df = data.rows(frame, filters, columns or data.columns(frame))
         return capped(_records(df.describe(include="all")))
 
     def quantiles(frame: Frame, column: str, q: list[float] = [0.25, 0.5, 0.75],  # type: ignore[valid-type]  # noqa: B006
                   filters: list[Filter] = []) -> str:  # noqa: B006
         """Quantiles (0..1) of a numeric or date column over rows matching the filters."""
-        data.column(frame, column)
         if any(not 0 <= x <= 1 for x in q):
             raise DataError("quantiles must be between 0 and 1")
-        series = data.frame(frame).loc[data.mask(frame, filters), column]
+        series = data.rows(frame, filters, [column])[column]
         return capped({str(k): _scalar(v) for k, v in series.quantile(q[:MAX_ROWS]).items()})
 
     def correlation(frame: Frame, columns: list[str] = [],  # type: ignore[valid-type]  # noqa: B006
                     method: Literal["pearson", "spearman", "kendall"] = "pearson") -> str:
         """Correlation matrix of numeric columns (all visible numeric columns when none are named)."""
+        import pandas as pd
+
         df = data.frame(frame)
-        chosen = columns or [c for c in data.columns(frame) if str(df[c].dtype) != "object"]
-        for c in chosen:
-            data.column(frame, c)
-        return capped(_records(df[chosen[:MAX_ROWS]].corr(method=method, numeric_only=True).round(4)))
+        chosen = columns or [c for c in data.columns(frame) if pd.api.types.is_numeric_dtype(df[c].dtype)]
+        picked = data.rows(frame, [], chosen[:MAX_ROWS])
+        return capped(_records(picked.corr(method=method, numeric_only=True).round(4)))
 
     def top_rows(frame: Frame, by: str, n: int = 10, ascending: bool = False,  # type: ignore[valid-type]
                  columns: list[str] = [], filters: list[Filter] = []) -> str:  # noqa: B006
         """The n rows with the largest (or smallest) values of a column, at most 20, visible columns only."""
-        data.column(frame, by)
         chosen = columns or data.columns(frame)
-        for c in chosen:
-            data.column(frame, c)
-        df = data.frame(frame).loc[data.mask(frame, filters)]
-        picked = df.nsmallest(min(n, MAX_ROWS), by) if ascending else df.nlargest(min(n, MAX_ROWS), by)
+        df = data.rows(frame, filters, [*chosen, by])
+        count = max(1, min(n, MAX_ROWS))
+        picked = df.nsmallest(count, by) if ascending else df.nlargest(count, by)
         return capped(_records(picked[chosen]))
 
     return [list_frames, count_rows, aggregate, value_counts, describe, quantiles, correlation, top_rows]

@@ -342,7 +342,13 @@ def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None
             {"name": "describe", "arguments": {"frame": "orders"}, "id": "d"},
             {"name": "aggregate", "arguments": {"frame": "orders", "function": "count",
                                                 "group_by": ["email"]}, "id": "g"},
-            {"name": "list_frames", "arguments": {}, "id": "l"}]),
+            {"name": "list_frames", "arguments": {}, "id": "l"},
+            {"name": "top_rows", "arguments": {"frame": "orders", "by": "amount", "columns": ["email"]}, "id": "t2"},
+            {"name": "top_rows", "arguments": {"frame": "orders", "by": "card_number"}, "id": "t3"},
+            {"name": "aggregate", "arguments": {"frame": "orders", "function": "max", "column": "email"}, "id": "m"},
+            {"name": "quantiles", "arguments": {"frame": "orders", "column": "card_number"}, "id": "q"},
+            {"name": "correlation", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "c"},
+            {"name": "describe", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "d2"}]),
         Reply(text="done"),
     )
     ran = tools_shell.run("%%grok --tools data --data orders --exclude email,card_*\nwho are the top customers?")
@@ -350,8 +356,8 @@ def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None
     outputs = tool_outputs(fake.requests[1].body)
     top = json.loads(outputs["t"])
     assert top["columns"] == ["region", "amount", "date"] and len(top["data"]) == 5
-    for name in ("v", "f", "g"):
-        assert "has no column" in json.loads(outputs[name])["error"]
+    for name in ("v", "f", "g", "t2", "t3", "m", "q", "c", "d2"):
+        assert "has no column" in json.loads(outputs[name])["error"], name
     sent = json.dumps([r.body for r in fake.requests]) + final(ran)
     assert "secret.example" not in sent and "4111-" not in sent
     assert "email" not in outputs["d"] + outputs["l"] and "card_number" not in outputs["d"] + outputs["l"]
