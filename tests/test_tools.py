@@ -431,6 +431,10 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     assert "<details><summary>🔧 count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
     assert "Tools for chat 'money': fx_rate" in saved
     assert_no_canary(saved)
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(nbformat.reads(saved, as_version=4))
+    assert "<summary>🔧 count_rows(" in html and '<a href="https://x.ai/news">xAI news</a>' in html
 
 
 # -- schemas from signatures -------------------------------------------------------------------------
