@@ -56,32 +56,18 @@ def _calls(calls: list[ToolCall] | tuple[ToolCall, ...], results: Any) -> list[s
     return [call_markdown(c, by_id.get(c.call_id)) for c in calls]
 
 
-def rounds_markdown(reply: Reply) -> str:
-    """Every tool round before the answer: what the model said, then its calls, collapsed."""
+def final_text(reply: Reply) -> str:
+    """Each tool round (what Grok said, then its calls, collapsed), then the answer; calls left unrun last."""
     blocks: list[str] = []
     for done in reply.rounds:
         if done.text:
             blocks.append(done.text)
         blocks.extend(_calls(done.calls, done.results))
-    if reply.tool_calls:  # calls of the last response that did not (all) run: interrupt or round limit
+    if reply.text:
+        blocks.append(reply.text)
+    if reply.tool_calls:  # the last response asked for tools that did not all run: interrupt or round limit
         blocks.extend(_calls(reply.tool_calls, reply.tool_results))
     return "\n\n".join(blocks)
-
-
-def final_text(reply: Reply) -> str:
-    """Tool rounds, then the answer: what the saved Markdown shows above the sources."""
-    rounds = rounds_markdown(reply)
-    if not reply.tool_calls:
-        return "\n\n".join(b for b in (rounds, reply.text) if b)
-    # the last response asked for tools: its text came before them
-    earlier = "\n\n".join(b for b in (rounds_markdown(_without_pending(reply)), reply.text) if b)
-    pending = "\n\n".join(_calls(reply.tool_calls, reply.tool_results))
-    return "\n\n".join(b for b in (earlier, pending) if b)
-
-
-def _without_pending(reply: Reply) -> Reply:
-    copy = Reply(rounds=reply.rounds)
-    return copy
 
 
 def live_text(reply: Reply) -> str:
@@ -91,12 +77,14 @@ def live_text(reply: Reply) -> str:
         if done.text:
             lines.append(done.text)
         lines.extend(_live_calls(done.calls, done.results))
-    lines.extend(_live_calls(reply.tool_calls, reply.tool_results))
     for search in reply.searches:
         where = "X" if search.kind == "x" else "the web"
         state = "searched" if search.status == "completed" else "searching"
         lines.append(f"> 🔎 {state} {where}" + (f": {_short(search.query)}" if search.query else ""))
-    return "\n\n".join([*lines, reply.text] if reply.text else lines)
+    if reply.text:
+        lines.append(reply.text)
+    lines.extend(_live_calls(reply.tool_calls, reply.tool_results))  # asked for after the text
+    return "\n\n".join(lines)
 
 
 def _live_calls(calls: Any, results: Any) -> list[str]:
