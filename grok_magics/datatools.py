@@ -186,6 +186,8 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         op: Op  # type: ignore[valid-type]
         value: Any = Field(None, description="a scalar; a list for 'in'/'not in'; [low, high] for 'between'")
 
+    Filters = list[Filter]  # the defaults below are never mutated: pydantic passes every argument explicitly
+
     def capped(value: Any) -> str:
         return result_text(value, MAX_RESULT_CHARS)
 
@@ -195,7 +197,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     list_frames.__doc__ = "Frames, row counts, columns and dtypes. Now:\n" + data.catalogue()
 
-    def count_rows(frame: Frame, filters: list[Filter] = []) -> str:  # type: ignore[valid-type]  # noqa: B006
+    def count_rows(frame: Frame, filters: Filters = []) -> str:  # type: ignore[valid-type]  # noqa: B006
         """Number of rows matching all filters (every row of the frame is counted)."""
         keep = data.mask(frame, filters)
         rows = len(data.frame(frame)) if isinstance(keep, slice) else int(keep.sum())
@@ -203,7 +205,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def aggregate(
         frame: Frame, function: Func, column: Optional[str] = None,  # type: ignore[valid-type]
-        filters: list[Filter] = [], group_by: list[str] = [], top: int = MAX_GROUPS,  # noqa: B006
+        filters: Filters = [], group_by: list[str] = [], top: int = MAX_GROUPS,  # noqa: B006
     ) -> str:
         """An aggregate of a column over the rows matching the filters, optionally per group.
 
@@ -227,20 +229,23 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         return capped({"groups": len(series), "shown": len(rows),
                        "rows": [{k: _scalar(v) for k, v in r.items()} for r in rows]})
 
-    def value_counts(frame: Frame, column: str, filters: list[Filter] = [], top: int = MAX_ROWS) -> str:  # type: ignore[valid-type]  # noqa: B006,E501
+    def value_counts(frame: Frame, column: str, filters: Filters = [],  # type: ignore[valid-type]  # noqa: B006
+                     top: int = MAX_ROWS) -> str:
         """How often each value of a column occurs (most frequent first), over rows matching the filters."""
         counts = data.rows(frame, filters, [column])[column].value_counts(dropna=False)
         shown = counts.head(max(1, min(top, MAX_GROUPS)))
         return capped({"distinct": int(counts.shape[0]),
                        "counts": [[_scalar(k), int(v)] for k, v in zip(shown.index.tolist(), shown.tolist())]})
 
-    def describe(frame: Frame, columns: list[str] = [], filters: list[Filter] = []) -> str:  # type: ignore[valid-type]  # noqa: B006,E501
+    def describe(frame: Frame, columns: list[str] = [],  # type: ignore[valid-type]  # noqa: B006
+                 filters: Filters = []) -> str:  # noqa: B006
         """Summary statistics (count, mean, std, min, quartiles, max; or count/unique/top for text)."""
         df = data.rows(frame, filters, columns or data.columns(frame))
         return capped(_records(df.describe(include="all")))
 
-    def quantiles(frame: Frame, column: str, q: list[float] = [0.25, 0.5, 0.75],  # type: ignore[valid-type]  # noqa: B006
-                  filters: list[Filter] = []) -> str:  # noqa: B006
+    def quantiles(frame: Frame, column: str,  # type: ignore[valid-type]
+                  q: list[float] = [0.25, 0.5, 0.75],  # noqa: B006
+                  filters: Filters = []) -> str:  # noqa: B006
         """Quantiles (0..1) of a numeric or date column over rows matching the filters."""
         if any(not 0 <= x <= 1 for x in q):
             raise DataError("quantiles must be between 0 and 1")
@@ -258,7 +263,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         return capped(_records(picked.corr(method=method, numeric_only=True).round(4)))
 
     def top_rows(frame: Frame, by: str, n: int = 10, ascending: bool = False,  # type: ignore[valid-type]
-                 columns: list[str] = [], filters: list[Filter] = []) -> str:  # noqa: B006
+                 columns: list[str] = [], filters: Filters = []) -> str:  # noqa: B006
         """The n rows with the largest (or smallest) values of a column, at most 20, visible columns only."""
         chosen = columns or data.columns(frame)
         df = data.rows(frame, filters, [*chosen, by])

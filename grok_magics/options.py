@@ -21,7 +21,8 @@ SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--tools FN,FN|data] [--search web,x] [--data DF,DF] [--exclude GLOB,GLOB]"
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history]"
+    " [--tools FN,FN|data] [--search web,x] [--data DF,DF] [--exclude GLOB,GLOB]"
 )
 
 

@@ -364,7 +364,8 @@ def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None
 
 
 def test_data_toolset_reads_polars_and_validates_arguments(tools_shell: Harness, fake) -> None:
-    assert tools_shell.run("import polars as pl\nsales = pl.DataFrame({'shop': ['a', 'b', 'a'], 'n': [1, 2, 3]})").success
+    made = tools_shell.run("import polars as pl\nsales = pl.DataFrame({'shop': ['a', 'b', 'a'], 'n': [1, 2, 3]})")
+    assert made.success
     fake.script(
         Reply(text="", tool_calls=[
             {"name": "aggregate", "arguments": {"frame": "sales", "function": "sum", "column": "n",
