@@ -53,6 +53,15 @@ class Session:
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
     chat_tools: dict[str, list[str]] = field(default_factory=dict)  # %grok tools add: per chat, by name
     chat_frames: dict[str, list[str]] = field(default_factory=dict)  # frames the data toolset read, per chat
+    chat_hidden: dict[str, list[str]] = field(default_factory=dict)  # --exclude globs stick to their chat
+
+    def forget_data(self, chat: str | None) -> None:
+        """``%grok reset``: the frames and exclusions a conversation collected go with it."""
+        for table in (self.chat_frames, self.chat_hidden):
+            if chat is None:
+                table.clear()
+            else:
+                table.pop(chat, None)
 
     def tally(self, provider: str, model: str) -> Tally:
         return self.tallies.setdefault((provider, model), Tally())
@@ -158,9 +167,11 @@ def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapp
     missing = [n for n in options.data or () if n not in frames]
     if missing:
         raise ConfigError(f"--data {missing[0]}: no DataFrame called {missing[0]} in the notebook")
+    hide = list(dict.fromkeys([*session.chat_hidden.get(chat, []), *(options.exclude or ())]))
     if not options.no_history:
         session.chat_frames[chat] = list(dict.fromkeys([*session.chat_frames.get(chat, []), *frames]))
-    return DataToolset(frames, hide=options.exclude or ()).tools()
+        session.chat_hidden[chat] = hide  # a follow-up without --exclude must not see what this ask hid
+    return DataToolset(frames, hide=hide).tools()
 
 
 def header_for(request: Request, chat: str) -> Header:

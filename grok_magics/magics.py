@@ -161,6 +161,7 @@ class GrokMagics(Magics):
             print(reports.help_text())
         elif name == "reset":
             chats.reset(None if options.all else options.chat or "default")
+            self.session.forget_data(None if options.all else options.chat or "default")
             print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
         elif name == "history":
             print(reports.history_text(chats.get(options.chat or "default")))

@@ -361,6 +361,13 @@ def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None
     sent = json.dumps([r.body for r in fake.requests]) + final(ran)
     assert "secret.example" not in sent and "4111-" not in sent
     assert "email" not in outputs["d"] + outputs["l"] and "card_number" not in outputs["d"] + outputs["l"]
+    # a follow-up in the same chat, without repeating --exclude or {orders}, still cannot read them
+    fake.script(Reply(text="", tool_calls=[{"name": "value_counts", "arguments": {"frame": "orders",
+                                                                                 "column": "email"}, "id": "v"}]),
+                Reply(text="done"))
+    assert tools_shell.run("%%grok --tools data\nand their emails?").success
+    assert "has no column" in tool_outputs(fake.requests[-1].body)["v"]
+    assert "secret.example" not in json.dumps(fake.requests[-1].body)
 
 
 def test_data_toolset_reads_polars_and_validates_arguments(tools_shell: Harness, fake) -> None:
