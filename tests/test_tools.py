@@ -502,3 +502,23 @@ def test_terminal_prints_each_call_and_search(shell: Harness, fake) -> None:
     assert '[tool] add({"a": 20, "b": 22}) → 42' in ran.stdout and "[search web] 20+22" in ran.stdout
     assert ran.stdout.index("[tool]") < ran.stdout.index("42, and the web agrees.")
     assert "1 server-side tool call" in ran.stdout
+
+
+def test_live_status_says_what_is_running() -> None:
+    from grok_magics.events import SearchProgress, ToolCall, ToolResult
+    from grok_magics.render.status import Header, status_line
+    from grok_magics.reply import Reply as Answer
+
+    header = Header(model="grok-4.3", provider="xai", api="responses")
+    reply = Answer()
+    reply.add(SearchProgress("x", "in_progress", item_id="s1"))
+    assert "searching X…" in status_line(header, reply, live=True)
+    reply.add(SearchProgress("x", "searching", item_id="s1"))
+    reply.add(SearchProgress("x", "completed", "grok", item_id="s1"))
+    assert "searching" not in status_line(header, reply, live=True) and len(reply.searches) == 1
+    assert reply.searches[0].query == "grok"
+    reply.add(ToolCall("c", "add", "{}"))
+    reply.activity = "running add…"  # what the ask loop sets before it calls the function
+    assert "running add…" in status_line(header, reply, live=True)
+    reply.add(ToolResult("c", "add", "3"))
+    assert "running" not in status_line(header, reply, live=True)
