@@ -522,3 +522,23 @@ def test_live_status_says_what_is_running() -> None:
     assert "running add…" in status_line(header, reply, live=True)
     reply.add(ToolResult("c", "add", "3"))
     assert "running" not in status_line(header, reply, live=True)
+
+
+def test_side_effect_tool_is_refused_in_a_kernel_without_stdin(fake, tmp_path) -> None:
+    """nbclient (like papermill) allows no input: the call is refused, the model is told, nothing runs."""
+    from kernels import notebook, run_notebook
+
+    nb = notebook(
+        "%load_ext grok_magics\nimport grok_magics\ndone = []\n"
+        "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
+        "    done.append(table)\n    return 'wiped'",
+        "%%grok --tools wipe\nwipe the orders table",
+        "print(done)",
+    )
+    fake.script(Reply(text="", tool_calls=[{"name": "wipe", "arguments": {"table": "orders"}, "id": "w"}]),
+                Reply(text="I could not wipe it."))
+    run_notebook(nb, tmp_path)
+    assert "cannot ask the user to confirm" in tool_outputs(fake.requests[1].body)["w"]
+    assert nb.cells[2].outputs[0].text.strip() == "[]"
+    saved = json.dumps(nb.cells[1].outputs)
+    assert "wipe(" in saved and "I could not wipe it." in saved
