@@ -90,7 +90,7 @@ def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api:
     assert tool_outputs(second) == {"c1": "5", "c2": "HI"}  # both calls of round one (strings go as they are)
     assert tool_outputs(third) == {"c1": "5", "c2": "HI", "c3": "15"}
     shown = final(ran)
-    assert shown.index("Let me compute.") < shown.index("<details><summary>🔧 add(") < shown.index("The sum is 15")
+    assert shown.index("Let me compute.") < shown.index("<details><summary>⚙ add(") < shown.index("The sum is 15")
     assert shown.count("<details>") == 3 and "shout({\"text\": \"hi\"})" in shown
     assert [c["name"] for c in metadata(ran)["tool_calls"]] == ["add", "shout", "add"]
     turn = tools_shell.magics.session.chats.get("default").turns[0]
@@ -264,7 +264,7 @@ def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, 
                                  {"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"}]))
 
     def searched() -> bool:
-        return any("searched X: grok 4.3" in m["data"].get("text/markdown", "") for m in tools_shell.publisher.messages)
+        return any("Searched X: grok 4.3" in m["data"].get("text/markdown", "") for m in tools_shell.publisher.messages)
 
     threading.Thread(target=lambda: (wait_until(searched, "search progress"), gate.set()), daemon=True).start()
     ran = tools_shell.run("%%grok --search web,x\nWhat's new with Grok?")
@@ -436,13 +436,13 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     sent = json.dumps([r.body for r in fake.requests])
     assert "@example.com" not in sent and "email" not in sent
     saved = nbformat.writes(nb)
-    assert "<details><summary>🔧 count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
+    assert "<details><summary>⚙ count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
     assert "Tools for chat 'money': fx_rate" in saved
     assert_no_canary(saved)
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(nbformat.reads(saved, as_version=4))
-    assert "<summary>🔧 count_rows(" in html and '<a href="https://x.ai/news">xAI news</a>' in html
+    assert "<summary>⚙ count_rows(" in html and '<a href="https://x.ai/news">xAI news</a>' in html
 
 
 # -- schemas from signatures -------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def signature(call: ToolCall) -> str:
 
 def call_markdown(call: ToolCall, result: ToolResult | None) -> str:
     """One call and its result as a collapsed ``<details>`` block (the summary line is escaped HTML)."""
-    mark = "⚠" if result is None or result.error else "🔧"
+    mark = "⚠" if result is None or result.error else "⚙"  # both in DejaVu Sans; emoji show as boxes on stock fonts
     outcome = "not run" if result is None else ("error" if result.error else "result")
     body = [f"arguments\n\n{_fenced(_pretty(call.arguments))}"]
     if result is not None:
@@ -79,8 +79,8 @@ def live_text(reply: Reply) -> str:
         lines.extend(_live_calls(done.calls, done.results))
     for search in reply.searches:
         where = "X" if search.kind == "x" else "the web"
-        state = "searched" if search.status == "completed" else "searching"
-        lines.append(f"> 🔎 {state} {where}" + (f": {_short(search.query)}" if search.query else ""))
+        state = "Searched" if search.status == "completed" else "Searching"
+        lines.append(f"> {state} {where}" + (f": {_short(search.query)}" if search.query else ""))
     if reply.text:
         lines.append(reply.text)
     lines.extend(_live_calls(reply.tool_calls, reply.tool_results))  # asked for after the text
@@ -93,7 +93,7 @@ def _live_calls(calls: Any, results: Any) -> list[str]:
     for call in calls:
         result = by_id.get(call.call_id)
         state = "…" if result is None else ("→ error" if result.error else "→ done")
-        out.append(f"> 🔧 `{signature(call).replace('`', '')}` {state}")
+        out.append(f"> ⚙ `{signature(call).replace('`', '')}` {state}")
     return out
 
 
