@@ -11,6 +11,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None) -> Any:
+    """Mark a function as a tool for ``--tools``: ``@grok_magics.tool(side_effects=True)`` asks before each run."""
+    from .tools import tool as mark
+
+    return mark(fn, side_effects=side_effects, name=name)
+
+
 def load_ipython_extension(shell: Any) -> None:
     from .inputs import protect_question_marks
     from .magics import GrokMagics

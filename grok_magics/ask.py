@@ -10,21 +10,22 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, MutableMapping
+from typing import Any, Callable, Iterable, Mapping, MutableMapping
 
 from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
 from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers
 from .context import ContextSettings, build
-from .errors import GrokError, from_exception
+from .errors import from_exception
 from .events import Event
 from .options import Options
 from .parts import ImagePart, estimate_tokens, parts_tokens
-from .providers import PROVIDERS, ConfigError, Endpoint, api_key_for, choose_provider, resolve
+from .providers import PROVIDERS, ConfigError, Endpoint, choose_provider, resolve
 from .render import Header, View, make_view
 from .reply import Reply
-from .request import Request, Turn
+from .request import Request, Round, Turn
+from .tape import Tape
 from .usage import Tally
 from .wire import module_for
 
@@ -52,6 +53,7 @@ class Defaults:
     redact_columns: tuple[str, ...] = ()
     image_max_side: int = 2048
     context_window: int | None = None  # None: the provider row's
+    max_tool_rounds: int = 8
 
 
 @dataclass
@@ -64,6 +66,9 @@ class Session:
     ledger: Ledger = field(default_factory=Ledger)
     notes: dict[int, tuple[Turn, Any]] = field(default_factory=dict)  # id(turn) -> (turn, export.Meta)
     tapes: dict[str, Any] = field(default_factory=dict)  # path -> (mtime, Cassette)
+    chat_tools: dict[str, list[str]] = field(default_factory=dict)  # %grok tools add: per chat, by name
+    chat_frames: dict[str, list[str]] = field(default_factory=dict)  # frames the data toolset read, per chat
+    chat_hidden: dict[str, list[str]] = field(default_factory=dict)  # --exclude globs stick to their chat
 
     def cassette(self, path: str) -> Any:
         """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""
@@ -80,6 +85,14 @@ class Session:
             except CassetteError as exc:
                 raise ConfigError(str(exc)) from None
         return cached[1]
+
+    def forget_data(self, chat: str | None) -> None:
+        """``%grok reset``: the frames and exclusions a conversation collected go with it."""
+        for table in (self.chat_frames, self.chat_hidden):
+            if chat is None:
+                table.clear()
+            else:
+                table.pop(chat, None)
 
     def tally(self, provider: str, model: str) -> Tally:
         return self.tallies.setdefault((provider, model), Tally())
@@ -120,10 +133,13 @@ def _images_refused(endpoint: Endpoint) -> str:
     return f"{provider.title} takes no images{why}; nothing was sent. Use --provider with one of {takers}"
 
 
-def _context_settings(options: Options, defaults: Defaults, endpoint: Endpoint, used: int) -> ContextSettings:
+def _context_settings(options: Options, defaults: Defaults, endpoint: Endpoint, used: int,
+                      data_tools: bool = False) -> ContextSettings:
+    """With the data toolset on, tables go as schema only: answers come from the tools, not from rows."""
     from .context.frames import Privacy
 
-    privacy = Privacy(schema_only=options.schema_only, exclude=options.exclude, redact=defaults.redact_columns)
+    privacy = Privacy(schema_only=options.schema_only or data_tools, exclude=options.exclude,
+                      redact=defaults.redact_columns)
     return ContextSettings(
         budget=options.budget or defaults.context_tokens,
         room=context_window(endpoint, defaults) - used,
@@ -177,7 +193,8 @@ def prepare(
     if options.system is not None and not options.no_history and not options.dry_run:
         chat.system = options.system  # --system sticks to the chat, like a persona
     used = estimate_tokens(system) + estimate_tokens(preamble + prompt) + (max_tokens or 0)
-    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used), options.data,
+    data_tools = "data" in (*session.chat_tools.get(chat.name, ()), *(options.tools or ()))
+    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used, data_tools), options.data,
                   options.image, preamble)
     user = built.parts
     reserved = estimate_tokens(system) + parts_tokens(user)
@@ -199,6 +216,66 @@ def prepare(
     return request, chat
 
 
+def with_tools(
+    session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], request: Request, chat: str,
+    redact: tuple[str, ...] = (),
+) -> tuple[Request, dict[str, Any]]:
+    """Tools and searches for this ask, refused before sending where the provider has none."""
+    names = list(dict.fromkeys([*session.chat_tools.get(chat, []), *(options.tools or ())]))
+    search = options.search or ()
+    if not names and not search:
+        return request, {}
+    endpoint = request.endpoint
+    provider = endpoint.provider
+    if names and not provider.tools:
+        raise ConfigError(f"{provider.title} does not offer tool calling (its model card: \"Tool calling — no\"): "
+                          "drop --tools or use another --provider")
+    if search and not provider.server_search:
+        raise ConfigError(f"--search is not available on {provider.title}: web and X search are xAI server-side "
+                          "tools; use --provider xai")
+    if search and endpoint.api != "responses":
+        raise ConfigError("--search runs on the Responses API: drop --api chat")
+    toolbox = _toolbox(session, options, prompt, namespace, names, chat, redact)
+    specs = tuple(t.spec for t in toolbox.values())
+    return replace(request, tools=specs, search=tuple(search)), toolbox
+
+
+def _toolbox(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], names: list[str],
+             chat: str, redact: tuple[str, ...]) -> dict[str, Any]:
+    from .tools import ToolError, resolve
+
+    found: list[Any] = []
+    try:
+        if "data" in names:
+            found.extend(_data_tools(session, options, prompt, namespace, chat, redact))
+        found.extend(resolve([n for n in names if n != "data"], namespace))
+    except ToolError as exc:
+        raise ConfigError(str(exc)) from None
+    return {t.name: t for t in found}
+
+
+def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], chat: str,
+                redact: tuple[str, ...]) -> list[Any]:
+    """Frames from the prompt's ``{name}`` references and ``--data``, and those this chat used before.
+
+    Excluded and redacted columns do not exist for the tools."""
+    from .context.references import referenced_names
+    from .datatools import DataToolset, frames_for
+
+    wanted = [*referenced_names(prompt), *(options.data or ()), *session.chat_frames.get(chat, [])]
+    frames = frames_for(namespace, dict.fromkeys(wanted))
+    if not frames:
+        raise ConfigError("--tools data needs a DataFrame: name it in the prompt as {df} or pass --data df")
+    missing = [n for n in options.data or () if n not in frames]
+    if missing:
+        raise ConfigError(f"--data {missing[0]}: no DataFrame called {missing[0]} in the notebook")
+    hide = list(dict.fromkeys([*session.chat_hidden.get(chat, []), *(options.exclude or ())]))
+    if not options.no_history:
+        session.chat_frames[chat] = list(dict.fromkeys([*session.chat_frames.get(chat, []), *frames]))
+        session.chat_hidden[chat] = hide  # a follow-up without --exclude must not see what this ask hid
+    return DataToolset(frames, hide=[*hide, *redact]).tools()
+
+
 def header_for(request: Request, chat: str) -> Header:
     endpoint = request.endpoint
     note = " · ".join(n for n in (endpoint.api_note, *request.notes) if n)
@@ -215,24 +292,24 @@ def _close(stream: Any) -> None:
             pass
 
 
-def run(
-    request: Request, client: Any, view: View, header: Header, transport: Transport,
-    source: Iterable[Event] | None = None, log: list[tuple[float, Event]] | None = None,
-) -> Reply:
-    """Stream from the provider (or from ``source``, a replay) into the view; ``log`` collects timed events."""
+def _stream_round(request: Request, connect: Callable[[], Any], view: View, reply: Reply, transport: Transport,
+                  tape: Tape | None = None, recorded: Iterable[Event] | None = None) -> None:
+    """One request and its stream: events go into ``reply`` and the view as they arrive.
+
+    ``recorded`` (or the tape's answer for this request) replays; otherwise the request goes live.
+    """
     wire = module_for(request.endpoint.api)
-    reply = Reply()
-    view.start(header)
     stream = None
+    live = False
     try:
+        source = recorded if recorded is not None else (tape.find(request) if tape is not None else None)
         if source is None:
             kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
-            stream = wire.open_stream(client, kwargs)
+            stream = wire.open_stream(connect(), kwargs)
             source = wire.events(stream)
-        if log is not None:
-            from .cassette import timed
-
-            source = timed(source, reply.started, log)
+            live = True
+            if tape is not None:
+                source = tape.recording(source, request)
         for event in source:
             reply.add(event)
             view.update(reply, event)
@@ -242,7 +319,55 @@ def run(
         reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None)
     finally:
         _close(stream)
-        reply.ended = time.monotonic()
+    if live and tape is not None and reply.error is None and not reply.interrupted:
+        tape.keep(request)
+
+
+def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str, Any],
+               confirm: Callable[[str], bool | None] | None) -> Round | None:
+    """Run the round's calls in order; None when the user interrupted (between or during a call)."""
+    from .tools import ask_user, run_call
+
+    try:
+        for call in reply.tool_calls:
+            reply.activity = f"running {call.name}…"
+            view.update(reply, call)
+            result = run_call(call, toolbox, confirm or ask_user)
+            reply.add(result)
+            view.update(reply, result)
+    except KeyboardInterrupt:
+        reply.interrupted = True
+        return None
+    provider = request.endpoint.provider
+    keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
+    return Round(text=reply.text, calls=tuple(reply.tool_calls), results=tuple(reply.tool_results),
+                 items=reply.items if keep else (), items_provider=provider.name if keep else "")
+
+
+def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
+        toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
+        confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
+        recorded: Iterable[Event] | None = None) -> Reply:
+    """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
+
+    ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
+    """
+    reply = Reply()
+    view.start(header)
+    while True:
+        _stream_round(request, connect, view, reply, transport, tape, recorded)
+        recorded = None
+        if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
+            break
+        if len(reply.rounds) >= max_rounds:
+            reply.round_limit = max_rounds
+            break
+        done = _run_tools(request, reply, view, toolbox or {}, confirm)
+        if done is None:
+            break
+        reply.next_round(done)
+        request = replace(request, rounds=request.rounds + (done,))
+    reply.ended = time.monotonic()
     view.finish(reply)
     return reply
 
@@ -253,55 +378,36 @@ def conclude(
     """Keep what the user saw: complete, cut-short and interrupted answers stay; failures leave no turn."""
     if one_shot:
         return None
-    if reply.error is not None or not reply.text:
+    if reply.error is not None or not (reply.text or reply.rounds):
         chat.forget(cell_key)
         return None
     provider = request.endpoint.provider
-    items = reply.items if request.endpoint.api == "responses" and provider.encrypted_reasoning else ()
+    unanswered = bool(reply.tool_calls)  # calls left unrun (round limit, interrupt) must not be replayed
+    keep = request.endpoint.api == "responses" and provider.encrypted_reasoning and not unanswered
+    items = reply.items if keep else ()
     usage = reply.usage
     output = usage.output if usage is not None and reply.complete else None
     reasoning = usage.reasoning if usage is not None and items else 0
+    answer = reply.text or ("(stopped: tool round limit)" if reply.round_limit else "(interrupted)")
+    rounds = tuple(reply.rounds)
+    round_tokens = sum(estimate_tokens(c.arguments) + estimate_tokens(r.output)
+                       for done in rounds for c, r in zip(done.calls, done.results))
     turn = Turn(
         user=request.user,
-        answer=reply.text,
+        answer=answer,
         key=cell_key,
         items=items,
         items_provider=provider.name if items else "",
-        tokens=turn_tokens(parts_tokens(request.user), reply.text, output, reasoning),
+        tokens=turn_tokens(parts_tokens(request.user), answer, output, reasoning) + round_tokens,
         interrupted=reply.interrupted,
+        rounds=rounds,
     )
     chat.record(turn)
     return turn
 
 
-def fingerprint_of(request: Request) -> Any:
-    from .cassette import fingerprint
-
-    endpoint = request.endpoint
-    body = module_for(endpoint.api).build(request)
-    return fingerprint(endpoint.provider.name, endpoint.model, endpoint.api, body)
-
-
 def _replayed(header: Header) -> Header:
     return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n))
-
-
-def _miss(defaults: Defaults, cassette: Any, print_: Any, request: Request) -> GrokError:
-    if defaults.replay_fallthrough:
-        how = f"set {request.endpoint.provider.key_env} to ask live"
-    else:
-        how = "re-record it, or add --fallthrough to %grok replay (with a key set) to ask live"
-    name = os.path.basename(defaults.replay)
-    return GrokError(f"no recorded answer in {name}, so nothing was sent: {cassette.closest(print_)}. "
-                     f"{how[:1].upper()}{how[1:]}.")
-
-
-def _key_missing(request: Request) -> bool:
-    try:
-        api_key_for(request.endpoint.provider)
-    except ConfigError:
-        return True
-    return False
 
 
 def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:
@@ -314,41 +420,6 @@ def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, sou
         usage=reply.usage, finish=reply.finish.reason if reply.finish else None, replayed=replayed,
         response_id=reply.response_id,
     ))
-
-
-def _recorded(session: Session, defaults: Defaults, request: Request, print_: Any, uncapped: Request) -> Any:
-    """The cassette's answer to this request; None when not replaying or when falling through to live.
-
-    A classroom output cap is sent as max tokens; a rehearsal recorded without that cap still matches.
-    """
-    if not defaults.replay:
-        return None
-    cassette = session.cassette(defaults.replay)
-    found = cassette.find(print_)
-    if found is None and uncapped != request:
-        found = cassette.find(fingerprint_of(uncapped))
-    if found is None and (not defaults.replay_fallthrough or _key_missing(request)):
-        raise _miss(defaults, cassette, print_, request)
-    return found
-
-
-def _live(session: Session, defaults: Defaults, request: Request, header: Header, shell: Any, print_: Any) -> Reply:
-    """Ask the provider; caps are checked first, so a refused call sends nothing."""
-    check_before_sending(defaults.caps, session.ledger)
-    client = session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
-    view = make_view(defaults.display, shell)
-    log: list[tuple[float, Event]] | None = [] if defaults.record else None
-    session.ledger.note_sent()
-    reply = run(request, client, view, header, defaults.transport, log=log)
-    if log is not None and reply.error is None and not reply.interrupted:
-        from .cassette import Recorder
-
-        recorder = Recorder(defaults.record)
-        recorder.start()
-        recorder.save(print_, log)
-    if reply.usage is not None:
-        session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)
-    return reply
 
 
 def ask(
@@ -368,21 +439,28 @@ def ask(
 
         print(preview_text(request))
         return Reply()
+    request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns)
     header = header_for(request, chat.name)
-    print_ = fingerprint_of(request) if defaults.replay or defaults.record else None
-    uncapped = replace(request, max_tokens=options.max_tokens or defaults.max_tokens)
-    found = _recorded(session, defaults, request, print_, uncapped)
-    if found is not None:  # no client, no key, no network
-        view = make_view(defaults.display, shell)
-        reply = run(request, None, view, _replayed(header), defaults.transport,
-                    source=found.replay(defaults.replay_speed))
-    else:
-        reply = _live(session, defaults, request, header, shell, print_)
-    session.ledger.add(chat.name, reply.usage, replayed=found is not None)
+    tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
+    recorded = tape.find(request)  # a cassette miss is refused here, before anything is shown
+
+    def connect() -> Any:
+        return session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
+
+    if recorded is None:  # live: caps first, so a refused call sends nothing
+        check_before_sending(defaults.caps, session.ledger)
+        connect()
+        session.ledger.note_sent()
+    view = make_view(defaults.display, shell)
+    reply = run(request, connect, view, _replayed(header) if tape.replayed else header, defaults.transport,
+                toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
+    for usage in () if tape.replayed else reply.round_usages:  # each request of a tool loop bills on its own
+        session.tally(request.endpoint.provider.name, request.endpoint.model).add(usage)
+    session.ledger.add(chat.name, reply.usage, replayed=tape.replayed)
     if not options.no_history:
         session.chats.forget_elsewhere(cell_key, keep=chat.name)
     turn = conclude(chat, request, reply, cell_key, options.no_history)
-    _note(session, turn, header, reply, source, replayed=found is not None)
+    _note(session, turn, header, reply, source, replayed=tape.replayed)
     if options.out and reply.text and reply.error is None:
         namespace[options.out] = reply.text
     return reply

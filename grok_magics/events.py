@@ -33,7 +33,8 @@ class Usage:
     cached: int = 0
     output: int = 0
     reasoning: int = 0
-    cost_usd: float | None = None  # exact cost when the provider reports it
+    cost_usd: float | None = None  # exact cost when the provider reports it (xAI's includes server-side tools)
+    server_tools: int = 0  # server-side tool calls billed (xAI web/X search)
 
     def __add__(self, other: "Usage") -> "Usage":
         both_unknown = self.cost_usd is None and other.cost_usd is None
@@ -44,6 +45,7 @@ class Usage:
             self.output + other.output,
             self.reasoning + other.reasoning,
             cost,
+            self.server_tools + other.server_tools,
         )
 
 
@@ -56,4 +58,41 @@ class Finished:
     items: tuple[dict[str, Any], ...] = field(default=())  # Responses output items, verbatim
 
 
-Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished]
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asks for a local function; ``arguments`` is the JSON text it wrote, unparsed."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a local tool answered (or why it did not run); sent back to the model as text."""
+
+    call_id: str
+    name: str
+    output: str
+    error: bool = False
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """A server-side search (xAI ``web_search`` / ``x_search``) changed state; ``query`` once known."""
+
+    kind: str  # "web" | "x"
+    status: str  # "in_progress" | "searching" | "completed"
+    query: str = ""
+    item_id: str = ""  # one search's events share it
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source the answer cites (a ``url_citation`` annotation)."""
+
+    url: str
+    title: str = ""
+
+
+Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation]

@@ -73,6 +73,7 @@ class GrokMagics(Magics):
     context_window = Int(None, allow_none=True, help="Context window in tokens (unset: the provider's)").tag(
         config=True
     )
+    max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -181,6 +182,7 @@ class GrokMagics(Magics):
             redact_columns=tuple(self.redact_columns),
             image_max_side=self.image_max_side,
             context_window=self.context_window,
+            max_tool_rounds=self.max_tool_rounds,
         )
 
     def caps(self) -> Any:
@@ -201,6 +203,11 @@ class GrokMagics(Magics):
 
         if cell is None:
             options, rest = parse_line(line)
+            tools_command = _tools_command(rest)
+            if tools_command is not None:
+                action, names, tail = tools_command
+                self._tools_subcommand(_merge(options, parse_cell_line(tail)), action, names)
+                return
             sub = subcommand(rest)
             if sub is not None and sub[0] == "fix":
                 self._fix(_merge(options, sub[1]), "")
@@ -269,6 +276,7 @@ class GrokMagics(Magics):
             print(reports.help_text())
         elif name == "reset":
             chats.reset(None if options.all else options.chat or "default")
+            self.session.forget_data(None if options.all else options.chat or "default")
             print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
         elif name == "history":
             print(reports.history_text(chats.get(options.chat or "default")))
@@ -288,6 +296,23 @@ class GrokMagics(Magics):
             print(run_subcommand(self, name, options))
         elif name == "key":
             print(reports.ask_for_key(options, self.defaults()))
+
+    def _tools_subcommand(self, options: Options, action: str, names: list[str]) -> None:
+        """``%grok tools add|remove|list [NAME...] [--chat NAME]``: tools every ask of a chat may call."""
+        from .tools import ToolError, resolve
+
+        chat = options.chat or "default"
+        current = self.session.chat_tools.setdefault(chat, [])
+        if action == "add":
+            try:
+                shell = self.shell
+                resolve([n for n in names if n != "data"], shell.user_ns if shell is not None else {})
+            except ToolError as exc:
+                raise GrokError(str(exc)) from None
+            current.extend(n for n in names if n not in current)
+        elif action == "remove":
+            current[:] = [n for n in current if n not in names]
+        print(f"Tools for chat '{chat}': {', '.join(current) or 'none'}")
 
     def close(self) -> None:
         if self._session is not None:
@@ -345,6 +370,26 @@ def _merge(first: Options, second: Options) -> Options:
 
     changed = {key: value for key, value in vars(second).items() if value not in (None, False, ())}
     return replace(first, **changed)
+
+
+def _tools_command(rest: str) -> tuple[str, list[str], str] | None:
+    """``tools add f g --chat c`` → ("add", ["f", "g"], "--chat c"); None when ``tools ...`` is a prompt."""
+    words = rest.split()
+    if not words or words[0] != "tools":
+        return None
+    action = words[1] if len(words) > 1 else "list"
+    if action not in ("add", "remove", "list"):
+        return None
+    names: list[str] = []
+    tail: list[str] = []
+    for word in words[2:]:
+        if tail or word.startswith("-"):
+            tail.append(word)
+        else:
+            names.extend(n for n in word.split(",") if n)
+    if not all(n.isidentifier() for n in names) or (action != "list" and not names):
+        raise UsageError(f"%grok tools {action} needs function names, e.g. %grok tools {action} lookup,data")
+    return action, names, " ".join(tail)
 
 
 def _kernel_cell_id(shell: Any) -> str | None:

@@ -18,11 +18,13 @@ from .choices import APIS, EFFORTS
 
 SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export", "fix")
 PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or "off") first
+SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
     "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
+    " [--tools FN,FN|data] [--search web,x]"
 )
 
 
@@ -43,12 +45,14 @@ class Options:
     speed: str | None = None  # %grok replay: a factor, or "fast"
     fallthrough: bool = False  # %grok replay: ask live when the cassette has no match
     path: str | None = None  # %grok record/replay/export FILE
-    data: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()  # tables to attach (and for the data toolset), besides the prompt's {name}s
     image: tuple[str, ...] = ()
     budget: int | None = None
     schema_only: bool = False
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # column names or globs never sent, nor read by the data toolset
     dry_run: bool = False
+    tools: tuple[str, ...] | None = None  # function names in the namespace, or "data"
+    search: tuple[str, ...] | None = None  # "web_search", "x_search"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,6 +103,26 @@ _comma_list.__name__ = "comma-separated list"
 _LISTS = ("data", "image", "exclude")
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or not all(n.isidentifier() for n in names):
+        raise ValueError(text)
+    return names
+
+
+_names.__name__ = "comma-separated list of names"
+
+
+def _searches(text: str) -> tuple[str, ...]:
+    kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in SEARCHES for k in kinds):
+        raise ValueError(text)
+    return tuple(dict.fromkeys(SEARCHES[k] for k in kinds))
+
+
+_searches.__name__ = "search (web, x or web,x)"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -122,6 +146,8 @@ def _parser() -> _Parser:
     p.add_argument("--schema-only", dest="schema_only", action="store_true")
     p.add_argument("--exclude", action="extend", type=_comma_list)
     p.add_argument("--dry-run", dest="dry_run", action="store_true")
+    p.add_argument("--tools", type=_names)
+    p.add_argument("--search", type=_searches)
     return p
 
 

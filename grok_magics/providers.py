@@ -34,6 +34,8 @@ class Provider:
     context_window: int = 1_000_000  # tokens, from the provider's model card
     encrypted_reasoning: bool = False  # Responses can round-trip reasoning via include=[...]
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
+    tools: bool = True  # function calling (AIgateway's card: "Tool calling — no")
+    server_search: bool = False  # xAI's server-side web_search / x_search tools on the Responses API
     key_hint: str = ""
     base_url_example: str = ""
 
@@ -49,6 +51,7 @@ PROVIDERS: dict[str, Provider] = {
             key_env="XAI_API_KEY",
             encrypted_reasoning=True,
             chat_cache_header="x-grok-conv-id",
+            server_search=True,
             key_hint="create one at https://console.x.ai",
         ),
         Provider(
@@ -71,6 +74,7 @@ PROVIDERS: dict[str, Provider] = {
             max_output_tokens=4096,
             images=False,
             images_refusal='its Grok 4.3 card says "Vision — no"',
+            tools=False,
         ),
         Provider(
             name="azure",

@@ -33,12 +33,15 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
-  --data NAME[,NAME]              attach tables (DataFrame, Series, polars, numpy, records)
+  --data NAME[,NAME]              attach tables (DataFrame, Series, polars, numpy, records); with
+                                  --tools data, the frames the tools may read
   --image REF[,REF]               attach images (variable, file path, http(s) URL; plt = current figure)
   --budget N                      token budget of each table's block (default 2,000)
   --schema-only                   tables without any cell value (names, dtypes, counts)
-  --exclude COL[,COL]             leave these columns out of every table block
+  --exclude COL[,COL]             leave these columns (names or globs) out of blocks and tools
   --dry-run                       show exactly what would be sent; send nothing, need no key
+  --tools FN,FN                   let Grok call these functions; "data" adds read-only DataFrame tools
+  --search web|x|web,x            xAI's server-side web / X search, sources listed under the answer
 
 Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
 table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
@@ -51,11 +54,12 @@ Subcommands
   %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
   %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
   %grok export FILE.ipynb|.md|.json [--chat NAME]          write a chat out
+  %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, context_tokens,
-redact_columns, image_max_side, context_window; classroom: replay, replay_speed, replay_fallthrough, record,
-max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
+redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay, replay_speed,
+replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
 def help_text() -> str:
@@ -75,6 +79,9 @@ def history_text(chat: "Conversation") -> str:
         mark = " (interrupted)" if turn.interrupted else ""
         attached = "".join(" " + label for label in labels_of(turn.user))
         lines.append(f"[{n}] You: {_clip(text_of(turn.user))}{attached}")
+        calls = [c.name for done in getattr(turn, "rounds", ()) for c in done.calls]
+        if calls:
+            lines.append(f"    Tools: {_clip(', '.join(calls))}")
         lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
     return "\n".join(lines)
 

@@ -9,8 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .events import ToolCall, ToolResult
 from .parts import Parts
 from .providers import Endpoint
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A local function as the model sees it: name, what it is for, a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One model response that ended in tool calls, and what the tools answered, in call order."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    results: tuple[ToolResult, ...]
+    items: tuple[dict[str, Any], ...] = ()  # Responses output items (reasoning, function_call), verbatim
+    items_provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,7 @@ class Turn:
     items_provider: str = ""
     tokens: int = 0
     interrupted: bool = False
+    rounds: tuple[Round, ...] = ()  # tool rounds before the answer; a re-run replaces them with the turn
 
 
 @dataclass(frozen=True)
@@ -37,3 +59,6 @@ class Request:
     max_tokens: int | None = None
     cache_key: str = ""
     notes: tuple[str, ...] = ()  # for the status line (e.g. "did you mean"); never sent
+    tools: tuple[ToolSpec, ...] = ()
+    search: tuple[str, ...] = ()  # xAI server-side tools: "web_search", "x_search"
+    rounds: tuple[Round, ...] = ()  # this turn's tool rounds so far, sent after the user message

@@ -51,7 +51,9 @@ def normalise(usage: Any, *, input_name: str, output_name: str, details_in: str,
     extra = getattr(usage, "model_extra", None) or {}
     ticks = extra.get("cost_in_usd_ticks")
     cost = ticks / TICKS_PER_USD if isinstance(ticks, (int, float)) and not isinstance(ticks, bool) else None
-    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=cost)
+    server_tools = _int(extra.get("num_server_side_tools_used", 0))  # xAI web/X search calls, in the cost
+    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=cost,
+                 server_tools=server_tools)
 
 
 def chat_usage(usage: Any) -> Usage:

@@ -382,3 +382,46 @@ def test_a_person_streams_saves_reloads_and_interrupts_in_jupyterlab(fake: Any, 
     cell(page, 3).scroll_into_view_if_needed()
     shot(page, "browser-4-interrupted.png")
     assert_no_canary(page.locator("body").inner_text())
+
+
+def test_tool_calls_collapse_and_a_side_effect_tool_asks_in_jupyterlab(fake: Any, lab: Lab, page: Any) -> None:
+    """The two things only a frontend can show: ``<details>`` survives JupyterLab's sanitiser and
+    collapses, and a side-effect tool's question appears as JupyterLab's input box."""
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}, "id": "a1"},
+                                   {"name": "wipe", "arguments": {"table": "orders"}, "id": "w1"}]),
+        Reply(text="The sum is **42** and the table is gone."),
+    )
+    path = make_notebook(
+        lab.root, "tools.ipynb",
+        "%load_ext grok_magics\nimport grok_magics\nwiped = []\n"
+        "def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\n\n"
+        "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
+        "    wiped.append(table)\n    return 'wiped'",
+        "%%grok --tools add,wipe\nAdd 20 and 22, then wipe the orders table.",
+        "print(wiped)",
+    )
+    open_notebook(page, lab, path.name)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    run(page, 1)
+    stdin = cell(page, 1).locator(".jp-Stdin-input")
+    stdin.wait_for()
+    assert "Grok wants to run wipe" in cell(page, 1).locator(".jp-Stdin").inner_text()
+    stdin.fill("y")
+    stdin.press("Enter")
+    wait_finished(page, 1, 2)
+    final = final_markdown(page, 1)
+    final.filter(has_text="The sum is 42").wait_for()
+    summaries = final.locator("details > summary")
+    assert summaries.count() == 2 and summaries.first.inner_text().startswith("⚙ add(")
+    result = final.locator("details").first.locator("pre")
+    assert not result.first.is_visible(), "the call should start collapsed"
+    summaries.first.click()
+    result.last.filter(has_text="42").wait_for()
+    shot(page, "tools-expanded.png")
+    run(page, 2)
+    wait_finished(page, 2, 3)
+    assert "['orders']" in outputs(page, 2).inner_text()
+    assert "&lt;details" not in final.inner_text() and "<details" not in final.inner_text()
+    assert_no_canary(page.locator("body").inner_text())

@@ -538,3 +538,100 @@ def test_aigateway_rejects_images_and_bad_image_data_is_a_400(fake_factory: Fact
                 "data:image/jpeg;base64," + PNG_1PX):
         with pytest.raises(openai.BadRequestError):
             client_for(xai).chat.completions.create(model="grok-4.3", messages=image_message(url), stream=True)
+
+
+# -- tool turns, searches, citations -------------------------------------------------------------
+
+FN_TOOL_CHAT = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+FN_TOOL_RESPONSES = {"type": "function", "name": "add", "parameters": {"type": "object"}}
+TWO_CALLS = [{"name": "add", "arguments": {"a": 1, "b": 2}, "id": "c1"},
+             {"name": "add", "arguments": {"a": 3, "b": 4}, "id": "c2"}]
+
+
+def test_chat_streams_tool_calls_by_index_and_finishes_with_tool_calls(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="", tool_calls=TWO_CALLS, chunk=4))
+    stream = chat(client_for(server), "grok-4.3", tools=[FN_TOOL_CHAT])
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    pieces = 0
+    for chunk in stream:
+        for choice in chunk.choices or []:
+            finish = choice.finish_reason or finish
+            for piece in choice.delta.tool_calls or []:
+                pieces += 1
+                call = calls.setdefault(piece.index, {"id": "", "name": "", "args": ""})
+                call["id"] = piece.id or call["id"]
+                call["name"] = piece.function.name or call["name"]
+                call["args"] += piece.function.arguments or ""
+    assert finish == "tool_calls"
+    assert [(c["id"], c["name"], json.loads(c["args"])) for c in calls.values()] == [
+        ("c1", "add", {"a": 1, "b": 2}), ("c2", "add", {"a": 3, "b": 4})]
+    assert pieces > 4  # arguments arrive in pieces, to be accumulated by index
+
+
+def test_responses_streams_function_calls_and_no_empty_message(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="", tool_calls=TWO_CALLS, chunk=4))
+    stream = client_for(server).responses.create(model="grok-4.3", input="hi", stream=True, tools=[FN_TOOL_RESPONSES])
+    events = list(stream)
+    kinds = [e.type for e in events]
+    assert "response.function_call_arguments.delta" in kinds and "response.output_text.delta" not in kinds
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert [(i.type, i.call_id, i.name, json.loads(i.arguments)) for i in done] == [
+        ("function_call", "c1", "add", {"a": 1, "b": 2}), ("function_call", "c2", "add", {"a": 3, "b": 4})]
+    final = events[-1].response
+    assert [o.type for o in final.output] == ["function_call", "function_call"]
+
+
+def test_tool_round_pairs_are_checked_on_both_apis(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
+    good_chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+                 {"role": "tool", "tool_call_id": "c1", "content": "3"}]
+    assert raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": good_chat}).status == 200
+    unanswered = good_chat[:2] + [{"role": "user", "content": "and?"}]
+    stray = [good_chat[0], {"role": "tool", "tool_call_id": "nope", "content": "3"}]
+    for messages in (unanswered, stray):
+        assert raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": messages}).status == 400
+    fc = {"type": "function_call", "call_id": "c1", "name": "add", "arguments": "{}"}
+    out = {"type": "function_call_output", "call_id": "c1", "output": "3"}
+    user = {"role": "user", "content": "hi"}
+    assert raw_post(server, "/v1/responses", {"model": "grok-4.3", "input": [user, fc, out]}).status == 200
+    assert raw_post(server, "/v1/responses", {"model": "grok-4.3", "input": [user, fc]}).status == 400
+    assert raw_post(server, "/v1/responses", {"model": "grok-4.3", "input": [user, out]}).status == 400
+
+
+def test_tools_refused_where_the_provider_has_none(fake_factory: Factory) -> None:
+    gateway = fake_factory("aigateway")
+    body = {"model": "xai/grok-4.3", "messages": [{"role": "user", "content": "hi"}], "tools": [FN_TOOL_CHAT]}
+    assert raw_post(gateway, "/v1/chat/completions", body).status == 400
+    bedrock = fake_factory("bedrock")
+    body = {"model": "xai.grok-4.3", "input": "hi", "tools": [{"type": "web_search"}]}
+    assert raw_post(bedrock, "/openai/v1/responses", body).status == 400
+    xai = fake_factory("xai")
+    body = {"model": "grok-4.3", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "web_search"}]}
+    assert raw_post(xai, "/v1/chat/completions", body).status == 400  # server-side search is Responses-only
+
+
+def test_searches_citations_and_server_side_tool_usage(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="Grok 4.3 is out.", searches=[{"type": "web_search", "query": "grok 4.3"},
+                                                        {"type": "x_search", "query": "from:xai"}],
+                        citations=[{"url": "https://x.ai/news", "title": "xAI news"}]))
+    stream = client_for(server).responses.create(model="grok-4.3", input="news?", stream=True,
+                                                 tools=[{"type": "web_search"}, {"type": "x_search"}])
+    events = list(stream)
+    kinds = [e.type for e in events]
+    for kind in ("web_search_call", "x_search_call"):
+        assert [k for k in kinds if k.startswith(f"response.{kind}.")] == [
+            f"response.{kind}.in_progress", f"response.{kind}.searching", f"response.{kind}.completed"]
+    assert "response.output_text.annotation.added" in kinds
+    final = events[-1].response
+    assert [o.type for o in final.output] == ["web_search_call", "x_search_call", "message"]
+    assert final.output[0].action.query == "grok 4.3"
+    note = final.output[2].content[0].annotations[0]
+    assert (note.type, note.url, note.title) == ("url_citation", "https://x.ai/news", "xAI news")
+    extra = final.usage.model_extra
+    assert extra["num_server_side_tools_used"] == 2
+    assert extra["server_side_tool_usage_details"] == {"web_search_calls": 1, "x_search_calls": 1}

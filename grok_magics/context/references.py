@@ -135,3 +135,14 @@ def expand_text(
         cursor = code.end()
     out.append(_substitute(text[cursor:], namespace, attachable, found))
     return "".join(out)
+
+
+def referenced_names(text: str) -> list[str]:
+    """The root names of ``{name}`` / ``{name.attr}`` references (not ``{{escapes}}``), in order, once each."""
+    names: list[str] = []
+    for match in _REFERENCE.finditer(text):
+        path = match.group("ref")
+        root = _ROOT.match(path) if path else None
+        if root is not None and root.group(0) not in names:
+            names.append(root.group(0))
+    return names

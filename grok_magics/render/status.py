@@ -36,6 +36,8 @@ def usage_words(reply: Reply) -> list[str]:
     words.append(f"{_n(usage.output)} out")
     if usage.reasoning:
         words.append(f"{_n(usage.reasoning)} reasoning")
+    if usage.server_tools:
+        words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
     exact = usage.cost_usd is not None
     words.append(_money(cost_of(usage)) + ("" if exact else " est."))
     return words
@@ -46,7 +48,7 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
     if header.chat != "default":
         words.append(f"chat {header.chat}")
     if live:
-        words.append("thinking…" if reply.first_token is None else "answering…")
+        words.append(reply.activity or ("thinking…" if reply.first_token is None else "answering…"))
     else:
         words.extend(usage_words(reply))
     if reply.ttft is not None:

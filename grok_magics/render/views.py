@@ -14,10 +14,13 @@ import time
 from typing import Any, Callable, Protocol, TextIO
 
 from .. import __version__
-from ..events import Event, ReasoningDelta, TextDelta
+from ..events import Event, ReasoningDelta, SearchProgress, TextDelta, ToolCall, ToolResult
 from ..reply import Reply
 from .markdown import close_fences, to_html
 from .status import Header, outcome_note, status_line
+from .tools import final_text, limit_note, live_text, signature, sources_markdown, tools_metadata
+
+_LIVE_EVENTS = (TextDelta, ReasoningDelta, ToolCall, ToolResult, SearchProgress)
 
 CURSOR = " ▍"
 
@@ -44,7 +47,9 @@ class Throttle:
 
 
 def final_markdown(header: Header, reply: Reply) -> str:
-    blocks = [close_fences(reply.text)] if reply.text else []
+    text = final_text(reply)
+    blocks = [close_fences(text)] if text else []
+    blocks.extend(b for b in (sources_markdown(reply), limit_note(reply)) if b)
     note = outcome_note(reply)
     if note:
         blocks.append(f"**{note}**")
@@ -54,7 +59,8 @@ def final_markdown(header: Header, reply: Reply) -> str:
 
 def final_plain(header: Header, reply: Reply) -> str:
     note = outcome_note(reply)
-    return "\n\n".join(b for b in (reply.text, note, status_line(header, reply)) if b)
+    extra = (sources_markdown(reply), limit_note(reply))
+    return "\n\n".join(b for b in (reply.text, *extra, note, status_line(header, reply)) if b)
 
 
 def provenance(header: Header, reply: Reply) -> dict[str, Any]:
@@ -76,6 +82,7 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
                 "output": usage.output,
                 "reasoning": usage.reasoning,
             },
+            **tools_metadata(reply),
         }
     }
 
@@ -107,6 +114,14 @@ class TextView:
         elif isinstance(event, ReasoningDelta) and not self.thinking_said and not reply.text:
             self.thinking_said = True
             self.stream.write("(thinking…)\n")
+            self.stream.flush()
+        elif isinstance(event, ToolResult):
+            call = next((c for c in reply.tool_calls if c.call_id == event.call_id), None)
+            said = signature(call) if call is not None else event.name
+            self.stream.write(f"\n[tool] {said} → {'error: ' if event.error else ''}{event.output[:200]}\n")
+            self.stream.flush()
+        elif isinstance(event, SearchProgress) and event.status == "completed":
+            self.stream.write(f"[search {event.kind}] {event.query}\n")
             self.stream.flush()
 
     def finish(self, reply: Reply) -> None:
@@ -175,11 +190,11 @@ class MarkdownView:
                               raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, TextDelta):
+        if isinstance(event, _LIVE_EVENTS) and not isinstance(event, ReasoningDelta):
             self.refresher.changed(reply)
 
     def _show(self, reply: Reply) -> None:
-        text = reply.text
+        text = live_text(reply)
         self.handle.update({"text/markdown": close_fences(text + CURSOR), "text/plain": text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
@@ -214,14 +229,14 @@ class WidgetView:
         self.handle = display(bundle, raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, (TextDelta, ReasoningDelta)):
+        if isinstance(event, _LIVE_EVENTS):
             self.refresher.changed(reply)
 
     def _show(self, reply: Reply) -> None:
         assert self.header is not None
         _, thinking, body, status = self.widgets
         thinking.value = _thinking_html(reply.reasoning) if not reply.text else ""
-        body.value = _body_html(reply.text + CURSOR)
+        body.value = _body_html(live_text(reply) + CURSOR)
         status.value = _status_html(status_line(self.header, reply, live=True))
 
     def finish(self, reply: Reply) -> None:

@@ -55,19 +55,22 @@ class Profile:
     responses_done: bool = False  # Responses stream ends with data: [DONE]
     max_tokens_limit: int | None = None
     images: bool = True  # accepts image parts (AIgateway's card: "Vision — no")
+    tools: bool = True  # accepts function tools (AIgateway: "Tool calling — no")
+    server_search: bool = False  # accepts xAI's web_search / x_search tools on Responses
 
 
 PROFILES: dict[str, Profile] = {
     "xai": Profile(
         name="xai", prefix="/v1", models=("grok-4.3", "grok-4.3-latest"), error_style="xai",
         chat_id_suffix="_us-east-1", thinking_chunks=True, output_includes_reasoning=False,
-        cost_ticks=True, responses_done=True,
+        cost_ticks=True, responses_done=True, server_search=True,
     ),
     "bedrock": Profile(name="bedrock", prefix="/openai/v1", models=("xai.grok-4.3",)),
     "aigateway": Profile(
         name="aigateway", prefix="/v1", models=("xai/grok-4.3",), apis=frozenset({"chat"}),
         error_style="aigateway", chunk_envelope=False, reasoning_content=True, max_tokens_limit=4096,
         images=False,
+        tools=False,
     ),
     "azure": Profile(name="azure", prefix="/openai/v1", models=("grok-4.3",), auth="api-key"),
     "openai": Profile(name="openai", prefix="/v1", models=None),
@@ -98,6 +101,12 @@ class Reply:
     gate: threading.Event | None = None
     gate_seconds: float = 30.0  # a gate still shut by then cuts the reply and is recorded: see FakeGrok.gate_timeouts
     stream_error: str | None = None
+    # tool turns: [{"name": "f", "arguments": {...} or "json text", "id": optional}] → the reply asks for them
+    tool_calls: list[dict[str, Any]] | None = None
+    # xAI server-side searches run before the answer: [{"type": "web_search" | "x_search", "query": "..."}]
+    searches: list[dict[str, Any]] | None = None
+    # url_citation annotations on the answer: [{"url": "...", "title": "..."}]
+    citations: list[dict[str, Any]] | None = None
     incomplete: str | None = None
     finish_reason: str = "stop"
 
@@ -307,6 +316,72 @@ def _error_body(profile: Profile, status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def _tool_definition_problem(tool: Any, route: str | None, profile: Profile) -> str | None:
+    if not isinstance(tool, dict):
+        return "tools must be a list of objects"
+    kind = tool.get("type")
+    if kind in ("web_search", "x_search"):
+        ok = route == "responses" and profile.server_search
+        return None if ok else f"Unsupported tool type: {kind}"
+    if not profile.tools:
+        return "Tool calling is not supported for this model"
+    if kind != "function":
+        return f"Unsupported tool type: {kind}"
+    spec = tool.get("function") if route == "chat" else tool
+    if not isinstance(spec, dict) or not spec.get("name") or not isinstance(spec.get("parameters"), dict):
+        return "a function tool needs a name and a parameters object"
+    return None
+
+
+def _chat_rounds_problem(messages: list[Any]) -> str | None:
+    """Every assistant tool call is answered by a tool message right after it, and no tool message is stray."""
+    pending: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in pending:
+                return f"tool message for unknown tool_call_id {call_id!r}"
+            pending.remove(call_id)
+            continue
+        if pending:
+            return f"tool_calls {pending} were not answered by tool messages"
+        if role == "assistant":
+            pending = [c.get("id") for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    return f"tool_calls {pending} were not answered by tool messages" if pending else None
+
+
+def _responses_rounds_problem(items: list[Any]) -> str | None:
+    """Every function_call_output answers an earlier function_call, and every function_call is answered."""
+    called: set[str] = set()
+    answered: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            called.add(str(item.get("call_id")))
+        elif item.get("type") == "function_call_output":
+            if str(item.get("call_id")) not in called:
+                return f"No tool call found for function call output with call_id {item.get('call_id')}"
+            answered.add(str(item.get("call_id")))
+    missing = called - answered
+    return f"No tool output found for function call {sorted(missing)[0]}" if missing else None
+
+
+def _call_args(call: dict[str, Any]) -> str:
+    args = call.get("arguments", {})
+    return args if isinstance(args, str) else json.dumps(args)
+
+
+def _call_ids(reply: Reply) -> list[str]:
+    return [str(c.get("id") or f"call_{i}_{_hex(8)}") for i, c in enumerate(reply.tool_calls or ())]
+
+
+_SEARCH_TICKS = 50_000_000  # $5 per 1,000 calls: an assumed price for the fake's cost, not a quoted one
+
+
 # --------------------------------------------------------------------------- the wire
 
 
@@ -439,7 +514,7 @@ class _Exchange:
             return 400, "model is required"
         if self.fake.models is not None and self.model not in self.fake.models:
             return 404, f"The model {self.model} does not exist or your team does not have access to it"
-        return self._limit_problem() or self._images_problem()
+        return self._limit_problem() or self._images_problem() or self._tools_problem()
 
     def _images_problem(self) -> tuple[int, str] | None:
         urls = image_urls(self.body)
@@ -450,6 +525,18 @@ class _Exchange:
             if problem:
                 return 400, problem
         return None
+
+    def _tools_problem(self) -> tuple[int, str] | None:
+        """Tool definitions and tool rounds checked the way the real APIs check them (pairs must match)."""
+        tools = self.body.get("tools")
+        if tools is not None:
+            for tool in tools if isinstance(tools, list) else [None]:
+                problem = _tool_definition_problem(tool, self.route, self.profile)
+                if problem:
+                    return 400, problem
+        check = _chat_rounds_problem if self.route == "chat" else _responses_rounds_problem
+        problem = check(_items(self.body))
+        return (400, problem) if problem else None
 
     def _limit_problem(self) -> tuple[int, str] | None:
         limit = self.profile.max_tokens_limit
@@ -613,11 +700,26 @@ class _Exchange:
             error = {"message": reply.stream_error, "type": "server_error", "code": "internal_error"}
             yield _Frame("final", _sse_data({"error": error}) + _DONE)
             return
-        yield _Frame("event", self._chat_chunk({}, "length" if reply.incomplete else reply.finish_reason))
+        yield from self._chat_tool_frames(reply)
+        yield _Frame("event", self._chat_chunk({}, "length" if reply.incomplete else self._chat_finish(reply)))
         options = self.body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             yield _Frame("event", self._chat_usage_chunk(reply))
         yield _Frame("final", _DONE)
+
+    @staticmethod
+    def _chat_finish(reply: Reply) -> str:
+        return "tool_calls" if reply.tool_calls and reply.finish_reason == "stop" else reply.finish_reason
+
+    def _chat_tool_frames(self, reply: Reply) -> Iterator[_Frame]:
+        """Each call as the SDK sees it streamed: id and name first, then the arguments in pieces."""
+        for index, (call, call_id) in enumerate(zip(reply.tool_calls or (), _call_ids(reply))):
+            head = {"index": index, "id": call_id, "type": "function",
+                    "function": {"name": call["name"], "arguments": ""}}
+            yield _Frame("event", self._chat_chunk({"tool_calls": [head]}))
+            for piece in _pieces(_call_args(call), reply.chunk):
+                yield _Frame("event", self._chat_chunk({"tool_calls": [{"index": index,
+                                                                       "function": {"arguments": piece}}]}))
 
     def _chat_thinking(self, reply: Reply) -> Iterator[_Frame]:
         pieces = _pieces(reply.reasoning, reply.chunk)
@@ -638,7 +740,10 @@ class _Exchange:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
         if self.profile.reasoning_content and reply.reasoning:
             message["reasoning_content"] = reply.reasoning
-        finish = "length" if reply.incomplete else reply.finish_reason
+        finish = "length" if reply.incomplete else self._chat_finish(reply)
+        if reply.tool_calls:
+            message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": c["name"],
+                                      "arguments": _call_args(c)}} for c, i in zip(reply.tool_calls, _call_ids(reply))]
         return {**self._chat_envelope(), "object": "chat.completion",
                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": _chat_usage(_token_counts(reply, self.body), self.profile)}
@@ -685,16 +790,62 @@ class _Exchange:
         output: list[Any] = []
         if reply.reasoning:
             yield from self._reasoning_frames(reply, ev, output)
+        yield from self._search_frames(reply, ev, output)
         index, msg_id = len(output), f"msg_{_hex(32)}"
         ids = {"item_id": msg_id, "output_index": index}
-        yield _Frame("event", ev("response.output_item.added", output_index=index,
-                                 item={**self._message_item(msg_id, "", "in_progress"), "content": []}))
-        yield _Frame("event", ev("response.content_part.added", **ids, content_index=0,
-                                 part={"type": "output_text", "text": "", "annotations": []}))
+        if self._with_message(reply):
+            yield _Frame("event", ev("response.output_item.added", output_index=index,
+                                     item={**self._message_item(msg_id, "", "in_progress"), "content": []}))
+            yield _Frame("event", ev("response.content_part.added", **ids, content_index=0,
+                                     part={"type": "output_text", "text": "", "annotations": []}))
         for piece in _pieces(reply.text, reply.chunk):
             yield _Frame("delta", ev("response.output_text.delta", **ids, content_index=0, delta=piece, logprobs=[]))
         yield _Frame("text_end")
+        for n, note in enumerate(self._annotations(reply)):
+            yield _Frame("event", ev("response.output_text.annotation.added", **ids, content_index=0,
+                                     annotation_index=n, annotation=note))
         yield from self._responses_ending(reply, ev, output, ids)
+
+    @staticmethod
+    def _with_message(reply: Reply) -> bool:
+        """A response that only calls tools has no message item, as on the real APIs."""
+        return bool(reply.text) or not reply.tool_calls
+
+    @staticmethod
+    def _annotations(reply: Reply) -> list[dict[str, Any]]:
+        cut = max(len(reply.text) - 1, 0)
+        return [{"type": "url_citation", "url": c["url"], "title": c.get("title", ""), "start_index": cut,
+                 "end_index": len(reply.text)} for c in reply.citations or ()]
+
+    def _search_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
+        """xAI's server-side searches: item added, in_progress → searching → completed, item done."""
+        for search in reply.searches or ():
+            kind = search.get("type", "web_search")
+            item_id, index = f"ws_{_hex(24)}", len(output)
+            ids = {"item_id": item_id, "output_index": index}
+            yield _Frame("event", ev("response.output_item.added", output_index=index,
+                                     item={"id": item_id, "type": f"{kind}_call", "status": "in_progress"}))
+            for status in ("in_progress", "searching", "completed"):
+                yield _Frame("think", ev(f"response.{kind}_call.{status}", **ids))
+            item = {"id": item_id, "type": f"{kind}_call", "status": "completed",
+                    "action": {"type": "search", "query": search.get("query", "")}}
+            output.append(item)
+            yield _Frame("event", ev("response.output_item.done", output_index=index, item=item))
+
+    def _function_call_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
+        for call, call_id in zip(reply.tool_calls or (), _call_ids(reply)):
+            item_id, index, args = f"fc_{_hex(24)}", len(output), _call_args(call)
+            item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": call["name"],
+                    "arguments": "", "status": "in_progress"}
+            yield _Frame("event", ev("response.output_item.added", output_index=index, item=item))
+            for piece in _pieces(args, reply.chunk):
+                yield _Frame("event", ev("response.function_call_arguments.delta", item_id=item_id,
+                                         output_index=index, delta=piece))
+            yield _Frame("event", ev("response.function_call_arguments.done", item_id=item_id,
+                                     output_index=index, arguments=args))
+            item = {**item, "arguments": args, "status": "completed"}
+            output.append(item)
+            yield _Frame("event", ev("response.output_item.done", output_index=index, item=item))
 
     def _reasoning_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
         item_id = f"rs_{_hex(32)}"
@@ -722,16 +873,26 @@ class _Exchange:
             yield _Frame("final", ev("response.failed", response=failed) + done)
             return
         status = "incomplete" if reply.incomplete else "completed"
-        message = self._message_item(msg_id, reply.text, status)
-        part = message["content"][0]
-        yield _Frame("event", ev("response.output_text.done", **ids, content_index=0, text=reply.text, logprobs=[]))
-        yield _Frame("event", ev("response.content_part.done", **ids, content_index=0, part=part))
-        yield _Frame("event", ev("response.output_item.done", output_index=index, item=message))
-        final = self._responses_final(reply, [*output, message])
+        if self._with_message(reply):
+            message = self._message_item(msg_id, reply.text, status)
+            part = message["content"][0]
+            part["annotations"] = self._annotations(reply)
+            yield _Frame("event", ev("response.output_text.done", **ids, content_index=0, text=reply.text,
+                                     logprobs=[]))
+            yield _Frame("event", ev("response.content_part.done", **ids, content_index=0, part=part))
+            yield _Frame("event", ev("response.output_item.done", output_index=index, item=message))
+            output = [*output, message]
+        yield from self._function_call_frames(reply, ev, output)
+        final = self._responses_final(reply, output)
         yield _Frame("final", ev(f"response.{final['status']}", response=final) + done)
 
     def _responses_final(self, reply: Reply, output: list[Any]) -> dict[str, Any]:
         usage = _responses_usage(_token_counts(reply, self.body), self.profile)
+        if reply.searches and self.profile.cost_ticks:
+            kinds = [s.get("type", "web_search") for s in reply.searches]
+            usage.update(num_server_side_tools_used=len(kinds),
+                         server_side_tool_usage_details={f"{k}_calls": kinds.count(k) for k in sorted(set(kinds))},
+                         cost_in_usd_ticks=usage["cost_in_usd_ticks"] + _SEARCH_TICKS * len(kinds))
         if reply.incomplete:
             return self._response("incomplete", output, usage, incomplete_details={"reason": reply.incomplete})
         return self._response("completed", output, usage)
@@ -739,7 +900,13 @@ class _Exchange:
     def _responses_whole(self, reply: Reply) -> dict[str, Any]:
         output: list[Any] = [self._reasoning_item(reply, f"rs_{_hex(32)}")] if reply.reasoning else []
         status = "incomplete" if reply.incomplete else "completed"
-        return self._responses_final(reply, [*output, self._message_item(f"msg_{_hex(32)}", reply.text, status)])
+        if self._with_message(reply):
+            output.append(self._message_item(f"msg_{_hex(32)}", reply.text, status))
+            output[-1]["content"][0]["annotations"] = self._annotations(reply)
+        output.extend({"id": f"fc_{_hex(24)}", "type": "function_call", "call_id": i, "name": c["name"],
+                       "arguments": _call_args(c), "status": "completed"}
+                      for c, i in zip(reply.tool_calls or (), _call_ids(reply)))
+        return self._responses_final(reply, output)
 
 
 # --------------------------------------------------------------------------- HTTP plumbing

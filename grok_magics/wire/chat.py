@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 from ..errors import StreamCut
-from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
+from ..events import Event, Finished, ReasoningDelta, Started, TextDelta, ToolCall
 from ..parts import ImagePart, Parts, TextPart, text_of
-from ..request import Request
+from ..request import Request, Round
 from ..usage import chat_usage
 
 _INCOMPLETE = {"length", "content_filter"}
@@ -31,15 +31,33 @@ def user_content(parts: Parts) -> str | list[dict[str, Any]]:
     return content
 
 
+def round_messages(done: Round) -> list[dict[str, Any]]:
+    """A tool round as chat replays it: the assistant's tool_calls, then one ``tool`` message per call."""
+    calls = [{"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+             for c in done.calls]
+    out: list[dict[str, Any]] = [{"role": "assistant", "content": done.text or None, "tool_calls": calls}]
+    out.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.output} for r in done.results)
+    return out
+
+
 def messages(request: Request) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system:
         out.append({"role": "system", "content": request.system})
     for turn in request.history:
         out.append({"role": "user", "content": user_content(turn.user)})
+        for done in turn.rounds:
+            out.extend(round_messages(done))
         out.append({"role": "assistant", "content": turn.answer})
     out.append({"role": "user", "content": user_content(request.user)})
+    for done in request.rounds:
+        out.extend(round_messages(done))
     return out
+
+
+def tools(request: Request) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.parameters}} for t in request.tools]
 
 
 def build(request: Request) -> dict[str, Any]:
@@ -55,6 +73,8 @@ def build(request: Request) -> dict[str, Any]:
         kwargs["temperature"] = request.temperature
     if request.max_tokens is not None:
         kwargs["max_completion_tokens"] = request.max_tokens
+    if request.tools:
+        kwargs["tools"] = tools(request)
     if provider.chat_cache_header and request.cache_key:
         kwargs["extra_headers"] = {provider.chat_cache_header: request.cache_key}
     return kwargs
@@ -66,10 +86,23 @@ def _reasoning_text(delta: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _collect_calls(delta: Any, calls: dict[int, dict[str, str]]) -> None:
+    """Tool calls stream in pieces keyed by ``index``: id and name first, arguments concatenated."""
+    for piece in getattr(delta, "tool_calls", None) or ():
+        index = getattr(piece, "index", None)
+        call = calls.setdefault(index if isinstance(index, int) else len(calls), {"id": "", "name": "", "args": ""})
+        call["id"] = getattr(piece, "id", None) or call["id"]
+        function = getattr(piece, "function", None)
+        if function is not None:
+            call["name"] = getattr(function, "name", None) or call["name"]
+            call["args"] += getattr(function, "arguments", None) or ""
+
+
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     finish: str | None = None
     usage = None
     started = False
+    calls: dict[int, dict[str, str]] = {}
     for chunk in stream:
         if not started:
             started = True
@@ -84,8 +117,12 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
                     yield ReasoningDelta(thought)
                 if getattr(delta, "content", None):
                     yield TextDelta(delta.content)
+                _collect_calls(delta, calls)
             if getattr(choice, "finish_reason", None):
                 finish = choice.finish_reason
+    for index in sorted(calls):
+        call = calls[index]
+        yield ToolCall(call["id"] or f"call_{index}", call["name"], call["args"])
     if usage is not None:
         yield chat_usage(usage)
     if finish is None:

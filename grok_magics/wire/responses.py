@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 from ..errors import StreamCut, StreamError
-from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
+from ..events import Citation, Event, Finished, ReasoningDelta, SearchProgress, Started, TextDelta, ToolCall
 from ..parts import ImagePart, Parts
-from ..request import Request, Turn
+from ..request import Request, Round, Turn
 from ..usage import responses_usage
 
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
+_SEARCH_ITEMS = ("web_search_call", "x_search_call")
+_SEARCH_EVENTS = ("response.web_search_call.", "response.x_search_call.")
 
 
 def input_content(parts: Parts) -> list[dict[str, Any]]:
@@ -37,6 +39,18 @@ def _replay(turn: Turn, provider: str) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": turn.answer}]
 
 
+def round_items(done: Round, provider: str) -> list[dict[str, Any]]:
+    """A tool round: the model's output items (verbatim to their own provider, else rebuilt), then outputs."""
+    if done.items and done.items_provider == provider:
+        out = [dict(item) for item in done.items]
+    else:
+        out = [{"role": "assistant", "content": done.text}] if done.text else []
+        out.extend({"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+                   for c in done.calls)
+    out.extend({"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in done.results)
+    return out
+
+
 def input_items(request: Request) -> list[dict[str, Any]]:
     provider = request.endpoint.provider.name
     items: list[dict[str, Any]] = []
@@ -44,9 +58,20 @@ def input_items(request: Request) -> list[dict[str, Any]]:
         items.append({"role": "system", "content": request.system})
     for turn in request.history:
         items.append({"role": "user", "content": input_content(turn.user)})
+        for done in turn.rounds:
+            items.extend(round_items(done, provider))
         items.extend(_replay(turn, provider))
     items.append({"role": "user", "content": input_content(request.user)})
+    for done in request.rounds:
+        items.extend(round_items(done, provider))
     return items
+
+
+def tools(request: Request) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"type": kind} for kind in request.search]
+    out.extend({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+               for t in request.tools)
+    return out
 
 
 def build(request: Request) -> dict[str, Any]:
@@ -66,6 +91,8 @@ def build(request: Request) -> dict[str, Any]:
         kwargs["temperature"] = request.temperature
     if request.max_tokens is not None:
         kwargs["max_output_tokens"] = request.max_tokens
+    if request.tools or request.search:
+        kwargs["tools"] = tools(request)
     return kwargs
 
 
@@ -87,11 +114,33 @@ def _failure(event: Any) -> str:
     return f"{code}: {message}" if code else str(message)
 
 
+def _citations(items: tuple[dict[str, Any], ...]) -> Iterator[Citation]:
+    for item in items:
+        for part in item.get("content") or () if item.get("type") == "message" else ():
+            for note in part.get("annotations") or () if isinstance(part, dict) else ():
+                if isinstance(note, dict) and note.get("type") == "url_citation" and note.get("url"):
+                    yield Citation(str(note["url"]), str(note.get("title") or ""))
+
+
+def _search(event: Any, kind: str) -> Iterator[Event]:
+    """``response.web_search_call.searching`` and friends; unknown types reach us as other classes."""
+    family, _, status = kind[len("response."):].partition(".")
+    yield SearchProgress("x" if family.startswith("x_") else "web", status, item_id=str(getattr(event, "item_id", "")))
+
+
+def _search_query(item: dict[str, Any]) -> Iterator[Event]:
+    action = item.get("action") if isinstance(item.get("action"), dict) else {}
+    query = action.get("query") or item.get("query") or ""
+    kind = "x" if item.get("type", "").startswith("x_") else "web"
+    yield SearchProgress(kind, "completed", str(query), item_id=str(item.get("id") or ""))
+
+
 def _finish(response: Any, collected: list[dict[str, Any]], complete: bool) -> Iterator[Event]:
     if getattr(response, "usage", None) is not None:
         yield responses_usage(response.usage)
     output = getattr(response, "output", None)
     items = tuple(_as_dict(i) for i in output) if output else tuple(collected)
+    yield from _citations(items)
     if complete:
         yield Finished(reason="stop", complete=True, items=items)
     else:
@@ -112,7 +161,15 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
         elif kind == "response.created":
             yield Started(getattr(getattr(event, "response", None), "id", "") or "")
         elif kind == "response.output_item.done":
-            collected.append(_as_dict(event.item))
+            item = _as_dict(event.item)
+            collected.append(item)
+            if item.get("type") == "function_call":
+                yield ToolCall(str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or ""),
+                               str(item.get("arguments") or ""))
+            elif item.get("type") in _SEARCH_ITEMS:
+                yield from _search_query(item)
+        elif kind and kind.startswith(_SEARCH_EVENTS):
+            yield from _search(event, kind)
         elif kind in ("response.completed", "response.incomplete"):
             yield from _finish(event.response, collected, complete=kind == "response.completed")
             _drain(iterator)

@@ -1,0 +1,179 @@
+"""Local Python functions Grok may call: their JSON schema, and running one call safely.
+
+The schema comes from the signature, type hints (pydantic models allowed) and docstring, through
+pydantic, so what the model is told and how its arguments are checked are the same thing. A tool
+that raises answers the model with the error; it never fails the cell. Tools that change state are
+marked (``@grok_magics.tool(side_effects=True)``) and run only after the user says yes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .events import ToolCall, ToolResult
+from .request import ToolSpec
+
+MAX_RESULT_CHARS = 20_000
+_MARK = "__grok_tool__"
+_ARG_LINE = re.compile(r"^\s*\*{0,2}(?P<name>\w+)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.+)$")
+
+
+class ToolError(ValueError):
+    """A tool name or definition that cannot work; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    spec: ToolSpec
+    call: Callable[[dict[str, Any]], Any]  # validated, keyword arguments → result
+    side_effects: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def tool(fn: Callable[..., Any] | None = None, *, side_effects: bool = False, name: str | None = None) -> Any:
+    """Mark a function as a tool: ``@tool`` or ``@tool(side_effects=True)`` (asks before each run)."""
+
+    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(f, _MARK, {"side_effects": side_effects, "name": name or f.__name__})
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+def _docs(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
+    """The summary (text before an ``Args:``-like section) and one line per documented argument."""
+    doc = inspect.getdoc(fn) or ""
+    summary: list[str] = []
+    params: dict[str, str] = {}
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip().rstrip(":").lower() in ("args", "arguments", "parameters", "params"):
+            in_args = True
+            continue
+        if in_args:
+            match = _ARG_LINE.match(line)
+            if match:
+                params[match.group("name")] = match.group("text").strip()
+            elif line.strip() and not line.startswith((" ", "\t")):
+                in_args = False
+        if not in_args:
+            summary.append(line)
+    return "\n".join(summary).strip(), params
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Hints as objects, also under ``from __future__ import annotations`` (names from globals and closure)."""
+    try:
+        closure = inspect.getclosurevars(fn).nonlocals if inspect.isfunction(fn) else {}
+        return inspect.signature(fn, eval_str=True, locals=closure)
+    except Exception:  # a hint that does not evaluate: pydantic gets the text and may still resolve it
+        return inspect.signature(fn)
+
+
+def from_function(fn: Callable[..., Any]) -> Tool:
+    """A tool from a plain function; pydantic (imported here, not at load) builds schema and validator."""
+    from pydantic import ConfigDict, Field, create_model
+
+    marks = getattr(fn, _MARK, {})
+    name = marks.get("name") or getattr(fn, "__name__", "")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name):
+        raise ToolError(f"{name!r} cannot be a tool name: use letters, digits, _ or - (at most 64)")
+    summary, described = _docs(fn)
+    fields: dict[str, Any] = {}
+    signature = _signature(fn)
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ToolError(f"tool {name}: positional-only argument {param.name} cannot be passed by name")
+        annotation = Any if param.annotation is param.empty else param.annotation
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=described.get(param.name)))
+    model = create_model(f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+    def call(arguments: dict[str, Any]) -> Any:
+        checked = model.model_validate(arguments)
+        return fn(**{key: getattr(checked, key) for key in fields})
+
+    spec = ToolSpec(name=name, description=summary or name, parameters=schema)
+    return Tool(spec=spec, call=call, side_effects=bool(marks.get("side_effects")))
+
+
+def resolve(names: list[str], namespace: Mapping[str, Any]) -> list[Tool]:
+    """Functions named on the magic line, looked up in the user's namespace when the ask runs."""
+    found: list[Tool] = []
+    for name in names:
+        value = namespace.get(name)
+        if value is None or not callable(value):
+            raise ToolError(f"--tools {name}: no function called {name} in the notebook; define it first")
+        found.append(from_function(value))
+    return found
+
+
+def result_text(value: Any, limit: int = MAX_RESULT_CHARS) -> str:
+    """A tool's return value as the text the model reads: strings as they are, the rest as JSON, capped."""
+    if isinstance(value, str):
+        text = value
+    else:
+        to_dict = getattr(value, "model_dump", None)
+        if to_dict is not None:
+            value = to_dict(mode="json")
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) > limit:
+        text = text[:limit] + f"… [cut at {limit:,} characters]"
+    return text
+
+
+def ask_user(prompt: str) -> bool | None:
+    """Yes/no from the person at the keyboard; None when this frontend has no stdin (nbclient, papermill)."""
+    try:
+        answer = input(prompt)
+    except (EOFError, OSError, NotImplementedError):  # ipykernel: StdinNotImplementedError; pytest: OSError
+        return None
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str], bool | None] = ask_user) -> ToolResult:
+    """One call → one result; every failure is a result the model can read, never an exception.
+
+    KeyboardInterrupt is the exception: the user wants the whole ask to stop.
+    """
+
+    def failed(message: str) -> ToolResult:
+        return ToolResult(call.call_id, call.name, json.dumps({"error": message}), error=True)
+
+    chosen = tools.get(call.name)
+    if chosen is None:
+        return failed(f"no tool called {call.name}; available: {', '.join(tools) or 'none'}")
+    try:
+        arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError as exc:
+        return failed(f"arguments are not valid JSON ({exc})")
+    if not isinstance(arguments, dict):
+        return failed("arguments must be a JSON object")
+    if chosen.side_effects:
+        said = confirm(f"Grok wants to run {call.name}({_short(call.arguments)}). Allow? [y/N] ")
+        if said is None:
+            return failed("not run: it changes state and this frontend cannot ask the user to confirm")
+        if not said:
+            return failed("not run: the user declined")
+    try:
+        value = chosen.call(arguments)
+    except Exception as exc:
+        return failed(f"{type(exc).__name__}: {_short(str(exc), 2000)}")
+    return ToolResult(call.call_id, call.name, result_text(value))
