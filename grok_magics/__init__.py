@@ -11,6 +11,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
+    """Run ``template`` once per row of ``df`` (pandas or polars) and return a new frame with the results.
+
+    Options: ``concurrency=8, out_col="grok", schema=None, model, provider, api, effort, system,
+    temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
+    confirm=None, progress=True``. See the README, "%grok map".
+    """
+    from .mapping import map_frame
+
+    return map_frame(df, template, **options)
+
+
 def load_ipython_extension(shell: Any) -> None:
     from .inputs import protect_question_marks
     from .magics import GrokMagics

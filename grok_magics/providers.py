@@ -34,6 +34,7 @@ class Provider:
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
     key_hint: str = ""
     base_url_example: str = ""
+    batch_path: str = ""  # the provider's own Batch API, relative to the base URL ("": none)
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -48,6 +49,7 @@ PROVIDERS: dict[str, Provider] = {
             encrypted_reasoning=True,
             chat_cache_header="x-grok-conv-id",
             key_hint="create one at https://console.x.ai",
+            batch_path="/batches",
         ),
         Provider(
             name="bedrock",

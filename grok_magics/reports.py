@@ -41,6 +41,10 @@ Subcommands
   %grok config | usage | key      (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
 
+Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)
+  %%grok map FRAME [--out-col NAME] [--schema S] [--concurrency N] [--rps R] [--max-cost USD] [--yes]
+                   [--no-cache] [--batch | --batch-id ID] [-o VAR]   (or grok_magics.map(df, template))
+
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
 

@@ -1,0 +1,294 @@
+"""%grok map and grok_magics.map: a prompt per row, against the fake Grok server (real SDK, real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+import polars as pl
+import pytest
+from pydantic import BaseModel
+
+import grok_magics
+from grok_magics.errors import GrokError
+from grok_magics.mapping.rate import Throttle
+from grok_magics.testing import FakeGrok, Reply
+
+from conftest import CANARY, assert_no_canary, send_sigint, user_texts, watch
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own map cache, so no run resumes another test's rows."""
+    directory = tmp_path / "map-cache"
+    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
+    yield directory
+
+
+def serve(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> FakeGrok:
+    server = fake_factory("xai", **kwargs)
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    return server
+
+
+def reviews(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"review": [f"review number {i}" for i in range(n)], "stars": [i % 5 for i in range(n)]})
+
+
+def prompts_sent(server: FakeGrok) -> list[str]:
+    return [user_texts(r.body)[-1] for r in server.api_requests]
+
+
+class Sentiment(BaseModel):
+    label: str
+    score: float
+
+
+# --------------------------------------------------------------------------- result columns
+
+
+def test_text_column_pandas_keeps_input_and_order(fake: FakeGrok) -> None:
+    df = reviews(12)
+    out = grok_magics.map(df, "Classify: {review} ({stars} stars)", concurrency=4, progress=False)
+    assert list(out.columns) == ["review", "stars", "grok", "grok_error"]
+    assert out["grok"].tolist() == [f"You said: Classify: review number {i} ({i % 5} stars)" for i in range(12)]
+    assert out["grok_error"].isna().all() and "grok" not in df.columns  # the input is untouched
+    assert sorted(prompts_sent(fake)) == sorted(f"Classify: review number {i} ({i % 5} stars)" for i in range(12))
+    body = fake.api_requests[0].body
+    assert body["stream"] is False and body["store"] is False and "include" not in body
+
+
+def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) -> None:
+    df = pl.DataFrame({"city": ["Oslo", "Lima", None]})
+    out = grok_magics.map(df, "Country of {city}?", out_col="country", progress=False)
+    assert isinstance(out, pl.DataFrame) and out.columns == ["city", "country", "country_error"]
+    assert out["country"].to_list() == ["You said: Country of Oslo?", "You said: Country of Lima?",
+                                        "You said: Country of ?"]
+    assert "grok map: 3 rows — 3 done" in capsys.readouterr().out
+
+
+def test_structured_columns_through_the_magic(shell: Any, fake: FakeGrok) -> None:
+    fake.script(*[Reply(text=f'{{"label": "pos", "score": 0.{i}}}') for i in range(3)])
+    shell.shell.user_ns.update(df=reviews(3), Sentiment=Sentiment)
+    ran = shell.run("%%grok map df --out-col s --schema Sentiment --concurrency 1 -o scored\n"
+                    "Sentiment of: {review}")
+    assert ran.success, ran.error
+    scored = shell.shell.user_ns["scored"]
+    assert list(scored.columns) == ["review", "stars", "label", "score", "s_error"]
+    assert scored["label"].tolist() == ["pos"] * 3 and scored["score"].tolist() == [0.0, 0.1, 0.2]
+    fmt = fake.api_requests[0].body["text"]["format"]
+    assert fmt["type"] == "json_schema" and fmt["strict"] is True and fmt["name"] == "Sentiment"
+    assert fmt["schema"]["additionalProperties"] is False
+    assert "3 done" in ran.stdout
+    assert_no_canary(ran.everything)
+
+
+def test_structured_polars_shorthand_on_chat_and_a_mismatch_is_a_row_error(fake: FakeGrok) -> None:
+    fake.script(Reply(text='{"city": "Oslo", "pop": 700000}'), Reply(text='{"city": "Lima"}'))
+    df = pl.DataFrame({"q": ["a", "b"]})
+    out = grok_magics.map(df, "Where {q}", schema={"city": str, "pop": int}, api="chat", concurrency=1,
+                          progress=False)
+    assert out.columns == ["q", "city", "pop", "grok_error"]
+    assert out["city"].to_list() == ["Oslo", None] and out["pop"].to_list() == [700000, None]
+    assert "pop" in out["grok_error"][1] and "schema" in out["grok_error"][1]
+    rf = fake.api_requests[0].body["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["required"] == ["city", "pop"]
+
+
+# --------------------------------------------------------------------------- concurrency and rate limits
+
+
+def test_concurrency_is_bounded(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(fake_factory, monkeypatch, latency=0.1)
+    out = grok_magics.map(reviews(30), "{review}", concurrency=4, progress=False)
+    assert out["grok_error"].isna().all()
+    assert 2 <= server.peak_concurrency <= 4
+
+
+def test_429s_are_retried_after_retry_after_and_the_job_finishes(fake_factory: Any,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    server = serve(fake_factory, monkeypatch, rate_limit_fraction=0.3, rate_limit_retry_after=0.2, seed=3)
+    out = grok_magics.map(reviews(20), "{review}", concurrency=4, progress=False)
+    assert out["grok_error"].isna().all() and server.rate_limited > 0
+    assert f"{server.rate_limited} rate-limited and retried" in capsys.readouterr().out
+    by_prompt: dict[str, list[Any]] = {}
+    for rec in server.api_requests:
+        by_prompt.setdefault(user_texts(rec.body)[-1], []).append(rec)
+    for attempts in by_prompt.values():
+        for first, second in zip(attempts, attempts[1:]):
+            assert first.status == 429 and second.started_at - first.ended_at >= 0.2  # honoured Retry-After
+
+
+def test_throttle_halves_on_429_once_per_burst_and_grows_back() -> None:
+    async def scenario() -> list[int]:
+        throttle = Throttle(8)
+        starts = [await throttle.acquire() for _ in range(8)]
+        seen = [throttle.allowed]
+        await throttle.release(starts[0], limited=True)
+        seen.append(throttle.allowed)
+        await throttle.release(starts[1], limited=True)  # sent before the cut: same burst, no second cut
+        seen.append(throttle.allowed)
+        for started in starts[2:]:
+            await throttle.release(started)
+        later = await throttle.acquire()
+        await throttle.release(later, limited=True)  # sent after the cut: cuts again
+        seen.append(throttle.allowed)
+        for _ in range(40):
+            await throttle.release(await throttle.acquire(), ok=True)
+        seen.append(throttle.allowed)
+        return seen
+
+    assert asyncio.run(scenario()) == [8, 4, 4, 2, 8]
+
+
+def test_requests_per_second_cap_is_never_exceeded(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(fake_factory, monkeypatch)
+    grok_magics.map(reviews(30), "{review}", concurrency=8, rps=20, progress=False)
+    starts = sorted(r.started_at for r in server.api_requests)
+    assert len(starts) == 30
+    window = 10  # any 11 consecutive starts span at least 10 intervals of 1/20 s (minus arrival jitter)
+    assert min(b - a for a, b in zip(starts, starts[window:])) >= window / 20 - 0.03
+
+
+# --------------------------------------------------------------------------- cache, interrupt, errors, cost
+
+
+def test_a_rerun_resumes_from_the_cache(fake: FakeGrok, cache_dir: Path) -> None:
+    df = reviews(6)
+    first = grok_magics.map(df, "Tag: {review}", progress=False)
+    assert len(fake.api_requests) == 6
+    again = grok_magics.map(df, "Tag: {review}", progress=False)
+    assert len(fake.api_requests) == 6 and again["grok"].tolist() == first["grok"].tolist()
+    grok_magics.map(reviews(8), "Tag: {review}", progress=False)  # two new rows: only they are sent
+    assert sorted(prompts_sent(fake)[6:]) == ["Tag: review number 6", "Tag: review number 7"]
+    grok_magics.map(df, "Tag: {review}", effort="high", progress=False)  # other parameters: other answers
+    assert len(fake.api_requests) == 14
+    grok_magics.map(df, "Tag: {review}", cache=False, progress=False)
+    assert len(fake.api_requests) == 20
+    stored = b"".join(p.read_bytes() for p in cache_dir.iterdir())
+    assert CANARY.encode() not in stored and b"127.0.0.1" not in stored
+
+
+def test_interrupt_keeps_finished_rows_returned_and_cached(shell: Any, fake: FakeGrok) -> None:
+    fake.script(Reply(text="one"), Reply(text="two"), Reply(text="three"), Reply(text="slow", first_delay=30))
+    shell.shell.user_ns["df"] = reviews(6)
+    watch(lambda: len(fake.api_requests) >= 4, send_sigint)
+    ran = shell.run("%%grok map df --concurrency 1 -o part\n{review}")
+    assert ran.success, ran.error
+    part = shell.shell.user_ns["part"]
+    assert part["grok"].tolist()[:3] == ["one", "two", "three"] and part["grok"][3:].isna().all()
+    assert part["grok_error"].tolist()[3:] == ["not run: interrupted"] * 3
+    assert "interrupted" in ran.stdout
+    assert fake.wait_for_disconnect()  # the request in flight was dropped, so the provider stops
+    before = len(fake.api_requests)
+    ran = shell.run("%%grok map df --concurrency 1 -o whole\n{review}")
+    assert ran.success and len(fake.api_requests) == before + 3  # only the unfinished rows
+    assert shell.shell.user_ns["whole"]["grok"].tolist()[:3] == ["one", "two", "three"]
+
+
+def test_failures_land_in_the_error_column(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.script(Reply(text="fine"), Reply(status=400, error_message="bad row"), Reply(status=503), Reply(text="ok"))
+    out = grok_magics.map(reviews(3), "{review}", concurrency=1, progress=False)
+    assert out["grok"].tolist() == ["fine", None, "ok"]  # the 503 was retried
+    error = out["grok_error"][1]
+    assert "HTTP 400" in error and "bad row" in error and "\n" not in error
+    assert "1 failed (see column grok_error)" in capsys.readouterr().out
+
+
+def test_cost_cap_stops_the_job_cleanly(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) -> None:
+    costly = {"input": 100_000, "output": 100_000}  # $0.125 + $0.25 a row at list price
+    fake.script(*[Reply(text=f"r{i}", usage=costly) for i in range(10)])
+    out = grok_magics.map(reviews(10), "{review}", concurrency=1, max_cost=1.0, progress=False)
+    assert out["grok"].tolist()[:3] == ["r0", "r1", "r2"] and len(fake.api_requests) == 3
+    assert out["grok_error"].tolist()[3:] == ["not run: --max-cost reached"] * 7
+    assert "7 not run (--max-cost $1.00 reached)" in capsys.readouterr().out
+
+
+def test_estimate_above_the_cap_needs_a_yes(shell: Any, fake: FakeGrok) -> None:
+    shell.shell.user_ns["df"] = reviews(50)
+    ran = shell.run("%%grok map df --max-tokens 100000 --max-cost 0.5\n{review}")
+    assert not ran.success and isinstance(ran.error, GrokError)
+    assert "above --max-cost $0.50" in str(ran.error) and fake.api_requests == []
+    asked: list[str] = []
+    with pytest.raises(GrokError):
+        grok_magics.map(reviews(50), "{review}", max_tokens=100_000, max_cost=0.5, progress=False,
+                        confirm=lambda q: asked.append(q) or False)
+    assert "run until $0.50 is spent?" in asked[0] and fake.api_requests == []
+
+
+def test_usage_errors_are_one_line(shell: Any, fake: FakeGrok) -> None:
+    shell.shell.user_ns.update(df=reviews(2), notframe=[1, 2])
+    for line, expected in (("%%grok map notframe\n{x}", "not a pandas or polars DataFrame"),
+                           ("%%grok map df\nno columns here", "names no column"),
+                           ("%%grok map df --concurrency 0\n{review}", "concurrency"),
+                           ("%%grok map df --schema Missing\n{review}", "no such variable")):
+        ran = shell.run(line)
+        assert not ran.success and expected in str(ran.error), (line, ran.error)
+        assert "\n" not in str(ran.error)
+    assert fake.api_requests == []
+
+
+def test_a_line_starting_with_map_is_still_a_prompt(shell: Any, fake: FakeGrok) -> None:
+    ran = shell.run("%grok map the territory of France")
+    assert ran.success and user_texts(fake.api_requests[0].body)[-1] == "map the territory of France"
+
+
+def test_line_magic_map_returns_the_frame(shell: Any, fake: FakeGrok) -> None:
+    shell.shell.user_ns["df"] = reviews(2)
+    ran = shell.run("out = %grok map df --concurrency 2 Say {stars}")
+    assert ran.success, ran.error
+    assert shell.shell.user_ns["out"]["grok"].tolist() == ["You said: Say 0", "You said: Say 1"]
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def test_batch_submitted_polled_collected_and_resumable(fake_factory: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    server = serve(fake_factory, monkeypatch, batch_polls=2)
+    server.script(Reply(text="a0"), Reply(status=400, error_message="nope"), Reply(text="a2"))
+    df = reviews(3)
+    out = grok_magics.map(df, "B: {review}", batch=True, poll_every=0.01, progress=False)
+    assert out["grok"].tolist() == ["a0", None, "a2"] and "nope" in out["grok_error"][1]
+    assert server.api_requests == []  # nothing went through the live API
+    paths = [(r.method, r.path) for r in server.requests]
+    batch_id = next(iter(server.batches))
+    assert paths[:2] == [("POST", "/v1/batches"), ("POST", f"/v1/batches/{batch_id}/requests")]
+    assert paths.count(("GET", f"/v1/batches/{batch_id}")) == 3  # pending, pending, done
+    assert ("GET", f"/v1/batches/{batch_id}/results") in paths
+    added = server.requests[1].body["batch_requests"]
+    inner = added[0]["batch_request"]["chat_get_completion"]
+    assert inner["model"] == "grok-4.3" and inner["messages"][-1]["content"] == "B: review number 0"
+    assert "stream" not in inner and len(added) == 3
+    assert f"batch {batch_id} submitted" in capsys.readouterr().out
+    # another kernel, same frame and template, only the id: collects without submitting again
+    before = len(server.requests)
+    again = grok_magics.map(df, "B: {review}", batch_id=batch_id, cache=False, poll_every=0.01, progress=False)
+    assert again["grok"].tolist() == ["a0", None, "a2"]
+    assert all(r.method == "GET" for r in server.requests[before:])
+    # the successful rows were cached: a live re-run sends only the failed one
+    grok_magics.map(df, "B: {review}", progress=False)
+    assert prompts_sent(server) == ["B: review number 1"]
+
+
+def test_batch_needs_a_provider_with_a_batch_api(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = fake_factory("openai")
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    with pytest.raises(GrokError, match="no Batch API"):
+        grok_magics.map(reviews(2), "{review}", provider="openai", model="m", batch=True, progress=False)
+    assert server.requests == []
+
+
+def test_cache_file_holds_no_key(fake: FakeGrok, cache_dir: Path) -> None:
+    grok_magics.map(reviews(3), "{review}", progress=False)
+    rows = sqlite3.connect(cache_dir / "map-cache.sqlite3").execute("SELECT key, text, usage FROM rows").fetchall()
+    assert len(rows) == 3
+    assert_no_canary(rows)
