@@ -126,26 +126,36 @@ def test_429s_are_retried_after_retry_after_and_the_job_finishes(fake_factory: A
             assert first.status == 429 and second.started_at - first.ended_at >= 0.2  # honoured Retry-After
 
 
-def test_throttle_halves_on_429_once_per_burst_and_grows_back() -> None:
+def test_throttle_halves_once_per_cooldown_and_grows_back() -> None:
+    now = [0.0]
+
     async def scenario() -> list[int]:
-        throttle = Throttle(8)
-        starts = [await throttle.acquire() for _ in range(8)]
+        throttle = Throttle(8, clock=lambda: now[0])
+        for _ in range(8):
+            await throttle.acquire()
         seen = [throttle.allowed]
-        await throttle.release(starts[0], limited=True)
+        await throttle.release(limited=True, retry_after=2.0)
         seen.append(throttle.allowed)
-        await throttle.release(starts[1], limited=True)  # sent before the cut: same burst, no second cut
+        now[0] = 1.5
+        await throttle.release(limited=True)  # same burst, within the Retry-After cool-down: no second cut
         seen.append(throttle.allowed)
-        for started in starts[2:]:
-            await throttle.release(started)
-        later = await throttle.acquire()
-        await throttle.release(later, limited=True)  # sent after the cut: cuts again
+        for _ in range(6):
+            await throttle.release()
+        now[0] = 2.0
+        await throttle.acquire()
+        await throttle.release(limited=True)  # cool-down over: cuts again
         seen.append(throttle.allowed)
-        for _ in range(40):
-            await throttle.release(await throttle.acquire(), ok=True)
+        for _ in range(3):  # one slot per success up to 90% of the window before the cut (3.6)
+            await throttle.acquire()
+            await throttle.release(ok=True)
+        seen.append(throttle.allowed)
+        for _ in range(40):  # then one slot per window of successes, up to the ceiling
+            await throttle.acquire()
+            await throttle.release(ok=True)
         seen.append(throttle.allowed)
         return seen
 
-    assert asyncio.run(scenario()) == [8, 4, 4, 2, 8]
+    assert asyncio.run(scenario()) == [8, 4, 4, 2, 4, 8]
 
 
 def test_requests_per_second_cap_is_never_exceeded(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -292,3 +302,16 @@ def test_cache_file_holds_no_key(fake: FakeGrok, cache_dir: Path) -> None:
     rows = sqlite3.connect(cache_dir / "map-cache.sqlite3").execute("SELECT key, text, usage FROM rows").fetchall()
     assert len(rows) == 3
     assert_no_canary(rows)
+
+
+def test_provider_row_is_honoured_azure_key_header_and_chat(fake_factory: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    server = fake_factory("azure")
+    monkeypatch.setenv("AZURE_AI_API_KEY", CANARY)
+    monkeypatch.setenv("AZURE_AI_ENDPOINT", server.base_url)
+    out = grok_magics.map(reviews(3), "{review}", provider="azure", concurrency=2, progress=False)
+    assert out["grok_error"].isna().all() and len(server.api_requests) == 3
+    for rec in server.api_requests:
+        assert rec.path == "/openai/v1/chat/completions" and rec.headers["api-key"] == CANARY
+        assert "authorization" not in rec.headers
+        assert rec.body["reasoning_effort"] == "low" and "stream_options" not in rec.body

@@ -1,9 +1,11 @@
 """How many requests may be in flight, and how fast they may start.
 
-A window of concurrent requests grows by one per window of successes and halves on a 429
-(additive increase, multiplicative decrease, as TCP does). One burst of 429s from requests that
-were all sent before the cut counts once: only a request started after the last cut can cut again.
-A requests-per-second cap spaces request starts evenly and is never exceeded. Used from one event
+A window of concurrent requests halves on a 429, at most once per cool-down (the Retry-After, at
+least a second), since one burst of 429s is one signal, not thirty-two. It grows back quickly —
+one slot per success — to 90% of where it was before the cut, then slowly, one slot per window of
+successes (additive increase, multiplicative decrease, as TCP does). So a provider that really is
+at its limit gets a window that settles just below it, and a stray 429 costs little. A
+requests-per-second cap spaces request starts evenly and is never exceeded. Used from one event
 loop only.
 """
 
@@ -11,43 +13,51 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
+
+MIN_COOLDOWN = 1.0
 
 
 class Throttle:
-    def __init__(self, ceiling: int, rps: float | None = None) -> None:
+    def __init__(self, ceiling: int, rps: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
         self.window = float(self.ceiling)
         self.lowest = self.window  # the smallest window reached: shows the job adapted
         self.in_flight = 0
         self.rps = rps if rps and rps > 0 else None
+        self._clock = clock
         self._next_start = 0.0
-        self._last_cut = float("-inf")
+        self._cooldown_until = float("-inf")
+        self._recover_to = 0.0
         self._changed = asyncio.Condition()
 
     @property
     def allowed(self) -> int:
         return max(1, int(self.window))
 
-    async def acquire(self) -> float:
-        """Wait for a free slot (and the next start the RPS cap allows); returns the start time."""
+    async def acquire(self) -> None:
+        """Wait for a free slot, then for the next start the RPS cap allows."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.in_flight < self.allowed)
             self.in_flight += 1
-            now = time.monotonic()
+            now = self._clock()
             start = max(now, self._next_start) if self.rps else now
             if self.rps:
                 self._next_start = start + 1.0 / self.rps
         if start > now:
             await asyncio.sleep(start - now)
-        return time.monotonic()
 
-    async def release(self, started: float, *, ok: bool = False, limited: bool = False) -> None:
+    async def release(self, *, ok: bool = False, limited: bool = False, retry_after: float = 0.0) -> None:
         async with self._changed:
             self.in_flight -= 1
-            if limited and started > self._last_cut:
+            now = self._clock()
+            if limited and now >= self._cooldown_until:
+                self._recover_to = 0.9 * self.window
                 self.window = max(1.0, self.window / 2)
                 self.lowest = min(self.lowest, self.window)
-                self._last_cut = time.monotonic()
+                self._cooldown_until = now + max(retry_after, MIN_COOLDOWN)
             elif ok:
-                self.window = min(float(self.ceiling), self.window + 1.0 / self.window)
+                step = 1.0 if self.window < self._recover_to else 1.0 / self.window
+                self.window = min(float(self.ceiling), self.window + step)
             self._changed.notify_all()

@@ -118,28 +118,29 @@ class Engine:
         kwargs = kwargs_for(self.spec, self.prompts[i])
         limited = transient = 0
         while True:
-            started = await throttle.acquire()
+            await throttle.acquire()
             try:
                 answer = await send(client, self.spec.endpoint.api, kwargs)
             except openai.RateLimitError as exc:
-                await throttle.release(started, limited=True)
+                wait = _retry_after(exc)
+                await throttle.release(limited=True, retry_after=wait)
                 self.progress.rate_limited += 1
                 limited += 1
                 if limited > RATE_LIMIT_RETRIES:
                     return self._failure(exc)
-                await asyncio.sleep(_retry_after(exc))
+                await asyncio.sleep(wait)
                 continue
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
-                await throttle.release(started)
+                await throttle.release()
                 transient += 1
                 if transient > TRANSIENT_RETRIES:
                     return self._failure(exc)
                 await asyncio.sleep(0.5 * 2 ** (transient - 1))
                 continue
             except Exception as exc:  # 4xx and anything else: this row fails, the job goes on
-                await throttle.release(started)
+                await throttle.release()
                 return self._failure(exc)
-            await throttle.release(started, ok=True)
+            await throttle.release(ok=True)
             return self.validate(answer)
 
     def _failure(self, exc: BaseException) -> Outcome:

@@ -830,6 +830,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256  # the default backlog of 5 drops connections when a map opens 32 at once
     fake: FakeGrok
 
     def handle_error(self, request: Any, client_address: Any) -> None:
