@@ -613,3 +613,26 @@ def test_batch_api_only_where_the_profile_has_one(fake_factory: Factory) -> None
         client_for(server).post("/batches", body={"name": "j"}, cast_to=object)
     with pytest.raises(openai.AuthenticationError):
         client_for(fake_factory("xai"), key="wrong").post("/batches", body={"name": "j"}, cast_to=object)
+
+
+def test_structured_requests_get_a_fake_instance_of_their_schema(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    client = client_for(server)
+    schema = {"type": "object", "properties": {
+        "label": {"type": "string", "enum": ["pos", "neg"]}, "score": {"type": "number"},
+        "tags": {"type": "array", "items": {"type": "string"}}, "city": {"$ref": "#/$defs/City"},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+        "$defs": {"City": {"type": "object", "properties": {"pop": {"type": "integer"}}}}}
+    expected = {"label": "pos", "score": 0.5, "tags": ["fake"], "city": {"pop": 1}, "note": "fake"}
+    chat_answer = client.chat.completions.create(
+        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": True}})
+    assert json.loads(chat_answer.choices[0].message.content) == expected
+    responses_answer = client.responses.create(
+        model="grok-4.3", input="x", text={"format": {"type": "json_schema", "name": "r", "schema": schema}})
+    assert json.loads(responses_answer.output_text) == expected
+    server.script(Reply(text="scripted wins"))
+    again = client.chat.completions.create(
+        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
+    assert again.choices[0].message.content == "scripted wins"

@@ -315,3 +315,34 @@ def test_provider_row_is_honoured_azure_key_header_and_chat(fake_factory: Any,
         assert rec.path == "/openai/v1/chat/completions" and rec.headers["api-key"] == CANARY
         assert "authorization" not in rec.headers
         assert rec.body["reasoning_effort"] == "low" and "stream_options" not in rec.body
+
+
+# --------------------------------------------------------------------------- the notebook
+
+
+def test_map_notebook_runs_with_a_progress_bar(fake: FakeGrok, tmp_path: Path) -> None:
+    """notebooks/map.ipynb runs as shipped in a real kernel: a progress-bar widget and 300 rows per map."""
+    import nbformat
+
+    from kernels import run_notebook
+
+    source = Path(__file__).parent.parent / "notebooks" / "map.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    nb.cells.insert(0, nbformat.v4.new_code_cell("%load_ext grok_magics"))
+    run_notebook(nb, tmp_path, timeout=180)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], outputs
+    text_map, structured = code[2], code[4]
+    for cell in (text_map, structured):
+        kinds = [list(o.get("data", {})) for o in cell.outputs]
+        assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), "no progress bar widget"
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert "grok map: 300 rows — 300 done" in printed, printed
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in text_map.outputs)
+    assert "You said: Classify the sentiment" in shown
+    means = "".join(o.get("data", {}).get("text/plain", "") for o in code[5].outputs)
+    assert "kettle" in means and "0.5" in means  # the fake's placeholder score, per product
+    assert len(fake.api_requests) == 620
+    assert_no_canary(nbformat.writes(nb))

@@ -208,6 +208,44 @@ def _last_user_text(body: Any) -> str | None:
     return None
 
 
+def _asked_schema(body: Any) -> dict[str, Any] | None:
+    """The JSON schema a request asks the answer to follow (either API), if any."""
+    if not isinstance(body, dict):
+        return None
+    chat = body.get("response_format")
+    if isinstance(chat, dict) and chat.get("type") == "json_schema":
+        schema = (chat.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
+
+
+def _example(schema: Any, defs: dict[str, Any]) -> Any:
+    """A value that fits ``schema``, plainly fake: strings say "fake", enums take their first choice."""
+    if not isinstance(schema, dict):
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _example(defs.get(ref.rsplit("/", 1)[-1]), defs)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        real = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+        return _example(real[0] if real else options[0], defs)
+    kind = schema.get("type")
+    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+    if kind == "object" or "properties" in schema:
+        return {name: _example(sub, defs) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_example(schema.get("items"), defs)]
+    return {"string": "fake", "integer": 1, "number": 0.5, "boolean": True}.get(str(kind))
+
+
 def _estimate_input_tokens(body: Any) -> int:
     text = "".join(_content_text(i.get("content")) for i in _items(body) if isinstance(i, dict))
     if isinstance(body, dict) and isinstance(body.get("instructions"), str):
@@ -1007,6 +1045,9 @@ class FakeGrok:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        schema = _asked_schema(body)
+        if schema is not None:  # structured output asked for: a (fake) instance of the schema
+            return replace(Reply(), text=json.dumps(_example(schema, schema.get("$defs", {}))))
         said = _last_user_text(body)
         return Reply() if said is None else replace(Reply(), text=f"You said: {said}")
 
