@@ -636,3 +636,14 @@ def test_structured_requests_get_a_fake_instance_of_their_schema(fake_factory: F
         model="grok-4.3", messages=[{"role": "user", "content": "x"}],
         response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
     assert again.choices[0].message.content == "scripted wins"
+
+
+def test_first_delta_time_is_recorded_for_streams_only(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    client = client_for(server)
+    chat_text(chat(client, "grok-4.3"))
+    client.chat.completions.create(model="grok-4.3", messages=[{"role": "user", "content": "x"}])
+    streamed, whole = server.requests
+    assert streamed.first_delta_at is not None and streamed.ended_at is not None
+    assert streamed.started_at <= streamed.first_delta_at <= streamed.ended_at
+    assert whole.first_delta_at is None

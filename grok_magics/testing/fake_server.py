@@ -118,6 +118,7 @@ class Recorded:
     ended_at: float | None = None
     gate_timed_out: bool = False
     query: str = ""
+    first_delta_at: float | None = None  # when the first text delta was written (benchmarks: chunk → frontend)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -531,6 +532,8 @@ class _Exchange:
                 return
             if frame.kind in ("delta", "think"):
                 self.wire.wait(pace)
+            if frame.kind == "delta" and self.rec.first_delta_at is None:
+                self.rec.first_delta_at = time.monotonic()
             if frame.kind == "final":
                 self._finish(functools.partial(self.wire.send, frame.data, last=True))
                 return
