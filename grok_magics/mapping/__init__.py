@@ -7,10 +7,13 @@ with the result column(s) and an error column, and one summary line.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 import time
-from dataclasses import dataclass
+from collections import ChainMap
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..errors import GrokError
@@ -83,7 +86,7 @@ def map_frame(
                    defaults.temperature, max_tokens=max_tokens or defaults.max_tokens, schema=compiled,
                    cache_key="")
     plan = _plan(df, template, spec, namespace or {})
-    spec = RowSpec(**{**vars(spec), "cache_key": "grok-map-" + plan.keys[0][:24]}) if plan.keys else spec
+    spec = replace(spec, cache_key=_prompt_cache_key(spec, template))
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
     progress_state = Progress(total=len(plan.prompts))
     _fill_from_cache(plan, spec, outcomes, progress_state, cache)
@@ -148,7 +151,7 @@ def _plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any]) -
     prompts, keys = [], []
     for row in frames.rows_of(df, columns):
         values = {c: frames.as_text(row.get(c)) for c in columns}
-        prompts.append(expand_text(template, {**namespace, **values}))
+        prompts.append(expand_text(template, ChainMap(values, namespace)))
         keys.append(row_key(params, template, values))
     return Plan(columns, prompts, keys)
 
@@ -159,6 +162,12 @@ def _job_params(spec: RowSpec) -> dict[str, Any]:
     return {"provider": endpoint.provider.name, "model": endpoint.model, "api": endpoint.api,
             "system": spec.system, "effort": spec.effort, "temperature": spec.temperature,
             "max_tokens": spec.max_tokens, "schema": spec.schema.json_schema if spec.schema else None}
+
+
+def _prompt_cache_key(spec: RowSpec, template: str) -> str:
+    """One provider-side prompt cache per job: every row starts with the same system prompt."""
+    digest = hashlib.sha256(json.dumps([_job_params(spec), template], default=str).encode()).hexdigest()
+    return "grok-map-" + digest[:24]
 
 
 def _validator(schema: Any) -> Callable[[Answer], Outcome]:
