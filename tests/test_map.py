@@ -346,3 +346,32 @@ def test_map_notebook_runs_with_a_progress_bar(fake: FakeGrok, tmp_path: Path) -
     assert "kettle" in means and "0.5" in means  # the fake's placeholder score, per product
     assert len(fake.api_requests) == 620
     assert_no_canary(nbformat.writes(nb))
+
+
+def test_interrupting_the_batch_wait_leaves_it_running_and_says_how_to_collect(
+        shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(fake_factory, monkeypatch, batch_polls=10_000)
+    shell.shell.user_ns["df"] = reviews(4)
+    polls = lambda: sum(1 for r in server.requests if r.method == "GET")  # noqa: E731
+    watch(lambda: polls() >= 3, send_sigint)
+    ran = shell.run("%%grok map df --batch --poll-every 0.02 -o waiting\n{review}")
+    assert ran.success, ran.error
+    batch_id = next(iter(server.batches))
+    assert f"collect it later with --batch-id {batch_id}" in ran.stdout
+    waiting = shell.shell.user_ns["waiting"]
+    assert waiting["grok"].isna().all()
+    assert waiting["grok_error"].tolist() == [f"not run: batch {batch_id} still running; collect it later with "
+                                              f"--batch-id {batch_id}"] * 4
+    assert not any(r.path.endswith(":cancel") for r in server.requests)
+
+
+def test_list_schema_fills_one_column_and_clashing_fields_are_prefixed(fake: FakeGrok) -> None:
+    fake.script(Reply(text='{"items": [{"city": "Oslo"}, {"city": "Lima"}]}'),
+                Reply(text='{"review": "short", "stars": 4}'))
+    df = reviews(1)
+    cities = grok_magics.map(df, "Cities in {review}", schema=[{"city": str}], out_col="cities", progress=False)
+    assert cities["cities"].tolist() == [[{"city": "Oslo"}, {"city": "Lima"}]]
+    clash = grok_magics.map(df, "Again {review}", schema={"review": str, "stars": int}, out_col="g",
+                            progress=False)
+    assert list(clash.columns) == ["review", "stars", "g_review", "g_stars", "g_error"]
+    assert clash["g_review"].tolist() == ["short"] and clash["review"].tolist() == ["review number 0"]

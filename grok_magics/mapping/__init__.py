@@ -264,17 +264,17 @@ def _run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcom
                                         name=f"grok-magics map: {len(todo)} rows into {out_col}")
             print(f"map: batch {batch_id} submitted ({len(todo):,} rows). If this kernel stops, collect it "
                   f"from any kernel with --batch-id {batch_id} (or batch_id='{batch_id}').")
-        with _Bar(progress, show, unit="req") as bar:
-            while True:
-                state = xai_batch.status(client, spec, transport, batch_id)
-                bar.batch(state)
-                if xai_batch.finished(state):
-                    break
-                try:
+        try:
+            with _Bar(progress, show, unit="req") as bar:
+                while True:
+                    state = xai_batch.status(client, spec, transport, batch_id)
+                    bar.batch(state)
+                    if xai_batch.finished(state):
+                        break
                     time.sleep(poll_every)
-                except KeyboardInterrupt:
-                    progress.interrupted = True
-                    return f"batch {batch_id} still running; collect it later with --batch-id {batch_id}"
+        except KeyboardInterrupt:  # stop waiting; the batch itself runs on at the provider
+            progress.interrupted = True
+            return f"batch {batch_id} still running; collect it later with --batch-id {batch_id}"
         _collect(client, spec, transport, batch_id, plan, outcomes, progress, validate, use_cache)
     finally:
         clients.close()
