@@ -375,3 +375,18 @@ def test_list_schema_fills_one_column_and_clashing_fields_are_prefixed(fake: Fak
                             progress=False)
     assert list(clash.columns) == ["review", "stars", "g_review", "g_stars", "g_error"]
     assert clash["g_review"].tolist() == ["short"] and clash["review"].tolist() == ["review number 0"]
+
+
+def test_a_bad_key_fails_rows_with_a_one_line_hint_and_never_shows_the_key(
+        shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = fake_factory("xai", key="the-right-key")
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    shell.shell.user_ns["df"] = reviews(3)
+    shell.run("%xmode Verbose")
+    ran = shell.run("%%grok map df -o failed\n{review}")
+    assert ran.success, ran.error
+    errors = shell.shell.user_ns["failed"]["grok_error"].tolist()
+    assert all("HTTP 401" in e and "XAI_API_KEY" in e and "\n" not in e for e in errors)
+    assert "3 failed" in ran.stdout
+    assert_no_canary(ran.everything, shell.shell.user_ns["failed"].to_csv())
