@@ -160,11 +160,11 @@ def test_throttle_halves_once_per_cooldown_and_grows_back() -> None:
 
 def test_requests_per_second_cap_is_never_exceeded(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     server = serve(fake_factory, monkeypatch)
-    grok_magics.map(reviews(30), "{review}", concurrency=8, rps=20, progress=False)
+    grok_magics.map(reviews(40), "{review}", concurrency=8, rps=20, progress=False)
     starts = sorted(r.started_at for r in server.api_requests)
-    assert len(starts) == 30
-    window = 10  # any 11 consecutive starts span at least 10 intervals of 1/20 s (minus arrival jitter)
-    assert min(b - a for a, b in zip(starts, starts[window:])) >= window / 20 - 0.03
+    assert len(starts) == 40
+    # 21 starts span at least 20 intervals of 1/20 s; the server stamps arrivals, so allow its jitter
+    assert min(b - a for a, b in zip(starts, starts[20:])) >= 1.0 - 0.15
 
 
 # --------------------------------------------------------------------------- cache, interrupt, errors, cost

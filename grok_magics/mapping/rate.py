@@ -27,7 +27,8 @@ class Throttle:
         self.in_flight = 0
         self.rps = rps if rps and rps > 0 else None
         self._clock = clock
-        self._next_start = 0.0
+        self._last_start = float("-inf")
+        self._pacing = asyncio.Lock()
         self._cooldown_until = float("-inf")
         self._recover_to = 0.0
         self._changed = asyncio.Condition()
@@ -41,12 +42,12 @@ class Throttle:
         async with self._changed:
             await self._changed.wait_for(lambda: self.in_flight < self.allowed)
             self.in_flight += 1
-            now = self._clock()
-            start = max(now, self._next_start) if self.rps else now
-            if self.rps:
-                self._next_start = start + 1.0 / self.rps
-        if start > now:
-            await asyncio.sleep(start - now)
+        if self.rps:
+            async with self._pacing:  # starts are spaced by real time, so a stalled loop never bunches them
+                wait = self._last_start + 1.0 / self.rps - self._clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_start = self._clock()
 
     async def release(self, *, ok: bool = False, limited: bool = False, retry_after: float = 0.0) -> None:
         async with self._changed:

@@ -10,67 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..client import Transport
-from ..errors import from_exception, one_line
-from ..events import Usage
+from ..errors import from_exception
 from ..providers import api_key_for
-from ..usage import cost_of
 from .cache import Cache
+from .cost import budget_allows
+from .outcomes import Outcome, Progress
 from .rate import Throttle
 from .requests import Answer, RowSpec, kwargs_for, send
 
 RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again
 TRANSIENT_RETRIES = 2  # 5xx, dropped connections, timeouts
 DEFAULT_RETRY_AFTER = 1.0
-
-
-@dataclass
-class Outcome:
-    text: str | None = None
-    value: Any = None
-    error: str | None = None
-    usage: Usage | None = None
-    cached: bool = False
-
-
-def budget_allows(spent: float, cap: float) -> bool:
-    """The one place a job asks whether it may start another row (session-wide caps can join here)."""
-    return spent < cap
-
-
-@dataclass
-class Progress:
-    """Counters the engine writes and the watching thread reads."""
-
-    total: int = 0
-    done: int = 0
-    failed: int = 0
-    cached: int = 0
-    tokens: int = 0
-    cost: float = 0.0
-    rate_limited: int = 0
-    lowest_window: float = 0.0
-    stopped_by_cost: bool = False
-    interrupted: bool = False
-    started: float = field(default_factory=time.monotonic)
-
-    def add(self, outcome: Outcome) -> None:
-        if outcome.error is not None:
-            self.failed += 1
-        else:
-            self.done += 1
-        if outcome.usage is not None and not outcome.cached:
-            u = outcome.usage
-            self.tokens += u.input + u.output + u.reasoning
-            self.cost += cost_of(u)
-
-    def postfix(self) -> str:
-        return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, ${self.cost:.4f}"
 
 
 @dataclass
@@ -208,7 +163,3 @@ def run_in_thread(engine: Engine, todo: list[int], on_tick: Callable[[], None]) 
     on_tick()
     if "error" in state:
         raise state["error"]
-
-
-def error_text(exc: BaseException) -> str:
-    return one_line(f"{type(exc).__name__}: {exc}")
