@@ -70,7 +70,9 @@ def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) 
     assert isinstance(out, pl.DataFrame) and out.columns == ["city", "country", "country_error"]
     assert out["country"].to_list() == ["You said: Country of Oslo?", "You said: Country of Lima?",
                                         "You said: Country of ?"]
-    assert "grok map: 3 rows — 3 done" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "grok map: 3 rows to run, about $0.00 at list prices (cap $1.00)" in printed
+    assert "grok map: 3 rows — 3 done" in printed
 
 
 def test_structured_columns_through_the_magic(shell: Any, fake: FakeGrok) -> None:
@@ -226,6 +228,7 @@ def test_estimate_above_the_cap_needs_a_yes(shell: Any, fake: FakeGrok) -> None:
     ran = shell.run("%%grok map df --max-tokens 100000 --max-cost 0.5\n{review}")
     assert not ran.success and isinstance(ran.error, GrokError)
     assert "above --max-cost $0.50" in str(ran.error) and fake.api_requests == []
+    assert "50 rows to run, about $12.50 at list prices (cap $0.50)" in ran.stdout
     asked: list[str] = []
     with pytest.raises(GrokError):
         grok_magics.map(reviews(50), "{review}", max_tokens=100_000, max_cost=0.5, progress=False,
@@ -248,6 +251,10 @@ def test_usage_errors_are_one_line(shell: Any, fake: FakeGrok) -> None:
 def test_a_line_starting_with_map_is_still_a_prompt(shell: Any, fake: FakeGrok) -> None:
     ran = shell.run("%grok map the territory of France")
     assert ran.success and user_texts(fake.api_requests[0].body)[-1] == "map the territory of France"
+
+
+def test_help_mentions_map(shell: Any) -> None:
+    assert "%%grok map FRAME" in shell.run("%grok help").stdout
 
 
 def test_line_magic_map_returns_the_frame(shell: Any, fake: FakeGrok) -> None:

@@ -32,7 +32,11 @@ def estimate(spec: RowSpec, plan: Plan, todo: list[int]) -> float:
 
 def confirm_cost(spec: RowSpec, plan: Plan, todo: list[int], max_cost: float,
                  confirm: bool | Callable[[str], bool] | None) -> None:
+    """Say what the job will roughly cost; above the cap, go on only with a yes."""
     guess = estimate(spec, plan, todo)
+    cached = len(plan.prompts) - len(todo)
+    print(f"grok map: {len(todo):,} rows to run" + (f" ({cached:,} from cache)" if cached else "")
+          + f", about ${guess:.2f} at list prices (cap ${max_cost:.2f})")
     if guess <= max_cost or confirm is True:
         return
     question = (f"map: about ${guess:.2f} for {len(todo):,} rows, above --max-cost ${max_cost:.2f}; "
