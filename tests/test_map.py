@@ -397,3 +397,11 @@ def test_a_bad_key_fails_rows_with_a_one_line_hint_and_never_shows_the_key(
     assert all("HTTP 401" in e and "XAI_API_KEY" in e and "\n" not in e for e in errors)
     assert "3 failed" in ran.stdout
     assert_no_canary(ran.everything, shell.shell.user_ns["failed"].to_csv())
+
+
+def test_a_missing_key_stops_the_job_before_anything_is_sent(fake: FakeGrok, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("XAI_API_KEY")
+    with pytest.raises(GrokError, match="no API key for xAI API: set XAI_API_KEY"):
+        grok_magics.map(reviews(3), "{review}", progress=False)
+    assert fake.requests == [] and capsys.readouterr().out == ""

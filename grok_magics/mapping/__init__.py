@@ -56,7 +56,7 @@ def map_frame(
     """
     from ..ask import endpoint_for
     from ..options import Options
-    from ..providers import ConfigError
+    from ..providers import ConfigError, api_key_for
 
     if not frames.is_frame(df):
         raise GrokError(f"map needs a pandas or polars DataFrame, got {type(df).__name__}")
@@ -65,6 +65,7 @@ def map_frame(
     defaults = settings()
     try:
         endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
+        api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
