@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from ..errors import GrokError, from_exception
 from ..providers import ConfigError
-from .requests import Answer, RowSpec, chat_endpoint, kwargs_for, read_chat
+from .requests import Answer, RowSpec, chat_endpoint, kwargs_for, read_json
 
 ADD_CHUNK = 500  # requests per "add requests" call
 PAGE = 100  # results per page
@@ -76,8 +76,6 @@ def finished(state: dict[str, int]) -> bool:
 
 def results(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> Iterator[tuple[str, Answer | None, str]]:
     """(request id, answer or None, error text) for every finished request, page by page."""
-    from openai.types.chat import ChatCompletion
-
     path = f"{check_supported(spec)}/{batch_id}/results"
     token: str | None = None
     while True:
@@ -90,7 +88,7 @@ def results(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> Iterat
             result = item.get("batch_result") or {}
             body = (result.get("response") or {}).get("chat_get_completion")
             if isinstance(body, dict):
-                yield rid, read_chat(ChatCompletion.model_validate(body)), ""
+                yield rid, read_json("chat", body), ""
             else:
                 error = result.get("error") or item.get("error") or {}
                 message = error.get("message") if isinstance(error, dict) else str(error)
