@@ -521,7 +521,7 @@ def test_peak_concurrency_counts_overlapping_api_requests(fake_factory: Factory)
     gate.set()
     for t in threads:
         t.join(10)
-    assert server.peak_concurrency == 3 and server.in_flight == 0
+    assert server.peak_concurrency == 3 and poll_true(lambda: server.in_flight == 0)
     client.models.list()  # management calls are not API requests
     assert server.peak_concurrency == 3 and len(server.api_requests) == 3
 

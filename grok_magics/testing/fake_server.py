@@ -584,6 +584,7 @@ class _Exchange:
         """Mark completed (and ended) before the last write, for the same reason as _stamp_end."""
         self.rec.completed = True
         self._stamp_end()
+        self.fake._uncount(self.rec)  # before the last bytes: a client that has them may already send again
         try:
             last_write()
         except (_ClientGone, _Abort):
@@ -930,6 +931,7 @@ class FakeGrok:
         self.batch_polls = batch_polls
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> its record (see _BatchDesk)
         self.in_flight = 0
+        self._counted: set[int] = set()
         self.peak_concurrency = 0  # most API requests (chat/responses) being answered at the same moment
         self.rate_limited = 0  # how many injected 429s were sent
 
@@ -1032,10 +1034,17 @@ class FakeGrok:
             self.rate_limited += 1
             return True
 
-    def _count(self, delta: int) -> None:
+    def _count(self, rec: Recorded) -> None:
         with self._lock:
-            self.in_flight += delta
+            self._counted.add(id(rec))
+            self.in_flight += 1
             self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+
+    def _uncount(self, rec: Recorded) -> None:
+        with self._lock:
+            if id(rec) in self._counted:
+                self._counted.discard(id(rec))
+                self.in_flight -= 1
 
     # ---- internals used by the handler
 
@@ -1080,9 +1089,8 @@ class FakeGrok:
         with self._changed:
             self._records.append(rec)
             self._changed.notify_all()
-        counted = api is not None
-        if counted:
-            self._count(+1)
+        if api is not None:
+            self._count(rec)
         try:
             _Exchange(self, handler, rec, route).run()
         except _ClientGone:
@@ -1094,8 +1102,7 @@ class FakeGrok:
         except _GateTimeout:
             handler.close_connection = True
         finally:
-            if counted:
-                self._count(-1)
+            self._uncount(rec)
             if rec.ended_at is None:
                 rec.ended_at = time.monotonic()
             with self._changed:
