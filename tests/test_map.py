@@ -405,3 +405,11 @@ def test_a_missing_key_stops_the_job_before_anything_is_sent(fake: FakeGrok, mon
     with pytest.raises(GrokError, match="no API key for xAI API: set XAI_API_KEY"):
         grok_magics.map(reviews(3), "{review}", progress=False)
     assert fake.requests == [] and capsys.readouterr().out == ""
+
+
+def test_a_template_ending_in_a_question_mark_is_not_a_help_request(shell: Any, fake: FakeGrok) -> None:
+    shell.shell.user_ns["df"] = reviews(2)
+    ran = shell.run("%%grok map df -o asked\nWhich product is {review} about?")
+    assert ran.success, ran.error
+    assert sorted(prompts_sent(fake)) == ["Which product is review number 0 about?",
+                                          "Which product is review number 1 about?"]
