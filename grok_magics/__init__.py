@@ -16,6 +16,16 @@ def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None)
     from .tools import tool as mark
 
     return mark(fn, side_effects=side_effects, name=name)
+def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
+    """Run ``template`` once per row of ``df`` (pandas or polars) and return a new frame with the results.
+
+    Options: ``concurrency=8, out_col="grok", schema=None, model, provider, api, effort, system,
+    temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
+    confirm=None, progress=True``. See the README, "%grok map".
+    """
+    from .mapping import map_frame
+
+    return map_frame(df, template, **options)
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -193,7 +193,7 @@ class GrokMagics(Magics):
     # -- the magic -----------------------------------------------------------------------------------
     @no_var_expand
     @line_cell_magic
-    def grok(self, line: str, cell: str | None = None) -> None:
+    def grok(self, line: str, cell: str | None = None) -> Any:
         """Ask Grok. ``%%grok [options]`` sends the cell; ``%grok [options] PROMPT`` sends the line.
 
         ``%grok help`` lists the options and subcommands.
@@ -201,6 +201,8 @@ class GrokMagics(Magics):
         from .options import parse_cell_line, parse_line, subcommand
         from .providers import ConfigError
 
+        if self._is_map(line, cell):
+            return self._map(line, cell)
         if cell is None:
             options, rest = parse_line(line)
             tools_command = _tools_command(rest)
@@ -267,6 +269,36 @@ class GrokMagics(Magics):
             raise reply.error from None
         if reply.interrupted:
             raise GrokInterrupted()
+
+    def _is_map(self, line: str, cell: str | None) -> bool:
+        """``%%grok map DF`` always; ``%grok map DF ...`` only when DF is a frame ("map the ..." is a prompt)."""
+        words = line.split(maxsplit=2)
+        if not words or words[0] != "map":
+            return False
+        if cell is not None:
+            return True
+        from .mapping.frames import is_frame
+
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        return len(words) > 1 and is_frame(namespace.get(words[1]))
+
+    def _map(self, line: str, cell: str | None) -> Any:
+        from .mapping.frames import is_frame
+        from .mapping.magic import run_map_magic
+
+        shell = self.shell
+        assert shell is not None, "GrokMagics needs a shell"
+        try:
+            return run_map_magic(line, cell, shell.user_ns, is_frame)
+        except KeyboardInterrupt:
+            raise GrokInterrupted() from None
+        except (GrokError, UsageError):
+            raise
+        except Exception as exc:
+            if self.debug:
+                raise
+            raise GrokError(f"internal error ({type(exc).__name__}: {exc}); set %config GrokMagics.debug = True "
+                            "for the traceback, and please report it") from None
 
     def _run_subcommand(self, name: str, options: Options) -> None:
         from . import reports

@@ -188,12 +188,12 @@ def _value_options() -> frozenset[str]:
     )
 
 
-def split_line(line: str) -> tuple[list[str], str]:
+def split_line(line: str, takes_value: frozenset[str] | None = None) -> tuple[list[str], str]:
     """Options up to the first word that is not one (or ``--``); the rest is the prompt, verbatim.
 
     Only option words are tokenised, so "What's up?" never trips over its apostrophe.
     """
-    takes_value = _value_options()
+    takes_value = _value_options() if takes_value is None else takes_value
     options: list[str] = []
     position = 0
     expect_value = False
@@ -253,3 +253,88 @@ def _path_subcommand(name: str, tail: str) -> tuple[str, Options] | None:
     if rest and not rest.startswith("-"):
         return None
     return name, replace(parse_options(_tokens(rest)), path=path)
+# --------------------------------------------------------------------------- %grok map
+
+MAP_USAGE = (
+    "%%grok map FRAME [--out-col NAME] [--schema SCHEMA] [--concurrency N] [--rps R] [--max-cost USD] [--yes] "
+    "[--no-cache] [--batch | --batch-id ID] [-o VAR] [-m MODEL] [--provider NAME] [--api responses|chat] "
+    "[--effort E] [--system TEXT] [--temperature T] [--max-tokens N]  (the cell is the template; {column} is a row's value)"
+)
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    out_col: str = "grok"
+    schema: str | None = None
+    concurrency: int = 8
+    rps: float | None = None
+    max_cost: float = 1.0
+    yes: bool = False
+    no_cache: bool = False
+    batch: bool = False
+    batch_id: str | None = None
+    poll_every: float = 10.0
+    out: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    api: str | None = None
+    effort: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class _MapParser(_Parser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}. Usage: {MAP_USAGE}")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+_positive_float.__name__ = "positive number"
+
+
+@lru_cache(maxsize=1)
+def _map_parser() -> _MapParser:
+    p = _MapParser(prog="%grok map", add_help=False, allow_abbrev=False)
+    p.add_argument("--out-col", dest="out_col", default="grok")
+    p.add_argument("--schema")
+    p.add_argument("--concurrency", type=_positive_int, default=8)
+    p.add_argument("--rps", type=_positive_float)
+    p.add_argument("--max-cost", dest="max_cost", type=_positive_float, default=1.0)
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--no-cache", dest="no_cache", action="store_true")
+    p.add_argument("--batch", action="store_true")
+    p.add_argument("--batch-id", dest="batch_id")
+    p.add_argument("--poll-every", dest="poll_every", type=_positive_float, default=10.0)
+    p.add_argument("-o", "--out", type=_identifier)
+    p.add_argument("-m", "--model")
+    p.add_argument("--provider")
+    p.add_argument("--api", choices=APIS)
+    p.add_argument("--effort", choices=EFFORTS)
+    p.add_argument("--system")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
+    return p
+
+
+def parse_map(line: str, cell: bool) -> tuple[str, MapOptions, str]:
+    """``map FRAME [options] [TEMPLATE]`` → (frame name, options, template on the line or "")."""
+    words = line.split(maxsplit=2)
+    if len(words) < 2 or words[0] != "map" or words[1].startswith("-"):
+        raise UsageError(f"name the DataFrame after map. Usage: {MAP_USAGE}")
+    frame, rest = words[1], words[2] if len(words) > 2 else ""
+    if cell:
+        tokens, template = _tokens(rest), ""
+    else:
+        takes_value = frozenset(flag for action in _map_parser()._actions
+                                if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
+                                for flag in action.option_strings)
+        tokens, template = split_line(rest, takes_value)
+    namespace = _map_parser().parse_args(tokens)
+    return frame, MapOptions(**vars(namespace)), template

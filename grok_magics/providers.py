@@ -38,6 +38,7 @@ class Provider:
     server_search: bool = False  # xAI's server-side web_search / x_search tools on the Responses API
     key_hint: str = ""
     base_url_example: str = ""
+    batch_path: str = ""  # the provider's own Batch API, relative to the base URL ("": none)
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -53,6 +54,7 @@ PROVIDERS: dict[str, Provider] = {
             chat_cache_header="x-grok-conv-id",
             server_search=True,
             key_hint="create one at https://console.x.ai",
+            batch_path="/batches",
         ),
         Provider(
             name="bedrock",

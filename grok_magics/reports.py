@@ -56,6 +56,10 @@ Subcommands
   %grok export FILE.ipynb|.md|.json [--chat NAME]          write a chat out
   %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
 
+Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)
+  %%grok map FRAME [--out-col NAME] [--schema S] [--concurrency N] [--rps R] [--max-cost USD] [--yes]
+                   [--no-cache] [--batch | --batch-id ID] [-o VAR]   (or grok_magics.map(df, template))
+
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, context_tokens,
 redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay, replay_speed,

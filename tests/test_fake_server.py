@@ -635,3 +635,147 @@ def test_searches_citations_and_server_side_tool_usage(fake_factory: Factory) ->
     extra = final.usage.model_extra
     assert extra["num_server_side_tools_used"] == 2
     assert extra["server_side_tool_usage_details"] == {"web_search_calls": 1, "x_search_calls": 1}
+
+
+# --------------------------------------------------------------------------- load: concurrency, latency, 429s
+
+
+def test_peak_concurrency_counts_overlapping_api_requests(fake_factory: Factory) -> None:
+    gate = threading.Event()
+    server = fake_factory("xai", latency=0.0)
+    server.script(*[Reply(text="held", gate_after=0, gate=gate) for _ in range(3)])
+    client = client_for(server)
+    threads = [threading.Thread(target=lambda: "".join(chat_text(chat(client, "grok-4.3"))[0])) for _ in range(3)]
+    for t in threads:
+        t.start()
+    assert server.wait_for_requests(3)
+    assert poll_true(lambda: server.in_flight == 3)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert server.peak_concurrency == 3 and poll_true(lambda: server.in_flight == 0)
+    client.models.list()  # management calls are not API requests
+    assert server.peak_concurrency == 3 and len(server.api_requests) == 3
+
+
+def test_latency_holds_every_answer(fake_factory: Factory) -> None:
+    server = fake_factory("xai", latency=0.2)
+    client = client_for(server)
+    client.chat.completions.create(model="grok-4.3", messages=[{"role": "user", "content": "x"}])
+    rec = server.requests[0]
+    assert rec.ended_at is not None and rec.ended_at - rec.started_at >= 0.2
+
+
+def test_injected_429s_are_a_seeded_fraction_with_retry_after(fake_factory: Factory) -> None:
+    server = fake_factory("xai", rate_limit_fraction=0.3, rate_limit_retry_after=0.5, seed=7)
+    statuses = []
+    for _ in range(40):
+        raw = raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": [{"role": "user",
+                                                                                          "content": "x"}]})
+        statuses.append(raw.status)
+        if raw.status == 429:
+            assert raw.headers["Retry-After"] == "0.5"
+            assert "exhausted" in json.loads(raw.body)["code"]
+    limited = statuses.count(429)
+    assert limited == server.rate_limited and 4 <= limited <= 20  # seeded: the same every run
+    again = fake_factory("xai", rate_limit_fraction=0.3, seed=7)
+    assert [raw_post(again, "/v1/chat/completions", {"model": "grok-4.3", "messages": []}).status
+            for _ in range(40)] == statuses
+
+
+def poll_true(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+# --------------------------------------------------------------------------- xAI Batch API
+
+
+def _batch_item(request_id: str, text: str, model: str = "grok-4.3") -> dict[str, Any]:
+    return {"batch_request_id": request_id,
+            "batch_request": {"chat_get_completion": {"model": model,
+                                                      "messages": [{"role": "user", "content": text}]}}}
+
+
+def test_batch_create_add_poll_and_page_results(fake_factory: Factory) -> None:
+    server = fake_factory("xai", batch_polls=2)
+    server.script(Reply(text="first"), Reply(status=400, error_message="bad row"))
+    client = client_for(server)
+    batch = client.post("/batches", body={"name": "job"}, cast_to=object)
+    batch_id = batch["batch_id"]
+    assert batch["state"]["num_requests"] == 0
+    items = [_batch_item("r0", "a"), _batch_item("r1", "b"), _batch_item("r2", "c")]
+    client.post(f"/batches/{batch_id}/requests", body={"batch_requests": items}, cast_to=object)
+    states = [client.get(f"/batches/{batch_id}", cast_to=object)["state"] for _ in range(3)]
+    assert [s["num_pending"] for s in states] == [3, 3, 0]
+    assert states[-1] | {} == {"num_requests": 3, "num_pending": 0, "num_success": 2, "num_error": 1,
+                               "num_cancelled": 0}
+    page = client.get(f"/batches/{batch_id}/results", options={"params": {"limit": 2}}, cast_to=object)
+    assert [r["batch_request_id"] for r in page["results"]] == ["r0", "r1"] and page["pagination_token"]
+    first = page["results"][0]["batch_result"]["response"]["chat_get_completion"]
+    assert first["choices"][0]["message"]["content"] == "first" and first["usage"]["cost_in_usd_ticks"] > 0
+    assert page["results"][1]["batch_result"]["error"]["message"] == "bad row"
+    rest = client.get(f"/batches/{batch_id}/results",
+                      options={"params": {"limit": 2, "pagination_token": page["pagination_token"]}}, cast_to=object)
+    assert [r["batch_request_id"] for r in rest["results"]] == ["r2"] and rest["pagination_token"] is None
+    third = rest["results"][0]["batch_result"]["response"]["chat_get_completion"]
+    assert third["choices"][0]["message"]["content"] == "You said: c"
+    assert server.api_requests == []  # batch traffic is not counted as live API requests
+
+
+def test_batch_results_are_empty_until_done_and_cancel_stops_it(fake_factory: Factory) -> None:
+    server = fake_factory("xai", batch_polls=5)
+    client = client_for(server)
+    batch_id = client.post("/batches", body={"name": "j"}, cast_to=object)["batch_id"]
+    client.post(f"/batches/{batch_id}/requests", body={"batch_requests": [_batch_item("r0", "a")]}, cast_to=object)
+    assert client.get(f"/batches/{batch_id}/results", cast_to=object)["results"] == []
+    cancelled = client.post(f"/batches/{batch_id}:cancel", body={}, cast_to=object)
+    assert cancelled["state"]["num_cancelled"] == 1 and cancelled["state"]["num_pending"] == 0
+    with pytest.raises(openai.NotFoundError):
+        client.get("/batches/batch_nope", cast_to=object)
+
+
+def test_batch_api_only_where_the_profile_has_one(fake_factory: Factory) -> None:
+    server = fake_factory("openai")
+    with pytest.raises(openai.NotFoundError):
+        client_for(server).post("/batches", body={"name": "j"}, cast_to=object)
+    with pytest.raises(openai.AuthenticationError):
+        client_for(fake_factory("xai"), key="wrong").post("/batches", body={"name": "j"}, cast_to=object)
+
+
+def test_structured_requests_get_a_fake_instance_of_their_schema(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    client = client_for(server)
+    schema = {"type": "object", "properties": {
+        "label": {"type": "string", "enum": ["pos", "neg"]}, "score": {"type": "number"},
+        "tags": {"type": "array", "items": {"type": "string"}}, "city": {"$ref": "#/$defs/City"},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+        "$defs": {"City": {"type": "object", "properties": {"pop": {"type": "integer"}}}}}
+    expected = {"label": "pos", "score": 0.5, "tags": ["fake"], "city": {"pop": 1}, "note": "fake"}
+    chat_answer = client.chat.completions.create(
+        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": True}})
+    assert json.loads(chat_answer.choices[0].message.content) == expected
+    responses_answer = client.responses.create(
+        model="grok-4.3", input="x", text={"format": {"type": "json_schema", "name": "r", "schema": schema}})
+    assert json.loads(responses_answer.output_text) == expected
+    server.script(Reply(text="scripted wins"))
+    again = client.chat.completions.create(
+        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
+    assert again.choices[0].message.content == "scripted wins"
+
+
+def test_first_delta_time_is_recorded_for_streams_only(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    client = client_for(server)
+    chat_text(chat(client, "grok-4.3"))
+    client.chat.completions.create(model="grok-4.3", messages=[{"role": "user", "content": "x"}])
+    streamed, whole = server.requests
+    assert streamed.first_delta_at is not None and streamed.ended_at is not None
+    assert streamed.started_at <= streamed.first_delta_at <= streamed.ended_at
+    assert whole.first_delta_at is None

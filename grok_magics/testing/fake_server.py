@@ -20,6 +20,7 @@ import functools
 import http.server
 import json
 import os
+import random
 import select
 import socket
 import sys
@@ -57,13 +58,14 @@ class Profile:
     images: bool = True  # accepts image parts (AIgateway's card: "Vision — no")
     tools: bool = True  # accepts function tools (AIgateway: "Tool calling — no")
     server_search: bool = False  # accepts xAI's web_search / x_search tools on Responses
+    batches: bool = False  # xAI's own Batch API (/batches...), not OpenAI's files+batches
 
 
 PROFILES: dict[str, Profile] = {
     "xai": Profile(
         name="xai", prefix="/v1", models=("grok-4.3", "grok-4.3-latest"), error_style="xai",
         chat_id_suffix="_us-east-1", thinking_chunks=True, output_includes_reasoning=False,
-        cost_ticks=True, responses_done=True, server_search=True,
+        cost_ticks=True, responses_done=True, server_search=True, batches=True,
     ),
     "bedrock": Profile(name="bedrock", prefix="/openai/v1", models=("xai.grok-4.3",)),
     "aigateway": Profile(
@@ -126,6 +128,8 @@ class Recorded:
     started_at: float = 0.0
     ended_at: float | None = None
     gate_timed_out: bool = False
+    query: str = ""
+    first_delta_at: float | None = None  # when the first text delta was written (benchmarks: chunk → frontend)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -256,6 +260,44 @@ def _last_user_text(body: Any) -> str | None:
         if isinstance(item, dict) and item.get("role") == "user":
             return _content_text(item.get("content"))
     return None
+
+
+def _asked_schema(body: Any) -> dict[str, Any] | None:
+    """The JSON schema a request asks the answer to follow (either API), if any."""
+    if not isinstance(body, dict):
+        return None
+    chat = body.get("response_format")
+    if isinstance(chat, dict) and chat.get("type") == "json_schema":
+        schema = (chat.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
+
+
+def _example(schema: Any, defs: dict[str, Any]) -> Any:
+    """A value that fits ``schema``, plainly fake: strings say "fake", enums take their first choice."""
+    if not isinstance(schema, dict):
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _example(defs.get(ref.rsplit("/", 1)[-1]), defs)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        real = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+        return _example(real[0] if real else options[0], defs)
+    kind = schema.get("type")
+    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+    if kind == "object" or "properties" in schema:
+        return {name: _example(sub, defs) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_example(schema.get("items"), defs)]
+    return {"string": "fake", "integer": 1, "number": 0.5, "boolean": True}.get(str(kind))
 
 
 def _estimate_input_tokens(body: Any) -> int:
@@ -494,6 +536,14 @@ class _Exchange:
         if problem:
             self._send_error(*problem)
             return
+        if self.route == "batch":
+            _BatchDesk(self).answer()
+            return
+        if self.route != "models" and self.fake._take_rate_limit():
+            self._send_error(429, None, self.fake.rate_limit_retry_after)
+            return
+        if self.route != "models":
+            self.wire.wait(self.fake.latency)
         if self.route == "models":
             self._send_json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": self.created, "owned_by": "xai"}
@@ -506,7 +556,7 @@ class _Exchange:
             return 404, f"Not found: {self.rec.method} {self.rec.path}"
         if not self._authorized():
             return 401, _DEFAULT_MESSAGES[401]
-        if self.route == "models":
+        if self.route in ("models", "batch"):
             return None
         if not isinstance(self.rec.body, dict):
             return 400, "Request body must be a JSON object"
@@ -623,6 +673,8 @@ class _Exchange:
                 return
             if frame.kind in ("delta", "think"):
                 self.wire.wait(pace)
+            if frame.kind == "delta" and self.rec.first_delta_at is None:
+                self.rec.first_delta_at = time.monotonic()
             if frame.kind == "final":
                 self._finish(functools.partial(self.wire.send, frame.data, last=True))
                 return
@@ -673,6 +725,7 @@ class _Exchange:
         """Mark completed (and ended) before the last write, for the same reason as _stamp_end."""
         self.rec.completed = True
         self._stamp_end()
+        self.fake._uncount(self.rec)  # before the last bytes: a client that has them may already send again
         try:
             last_write()
         except (_ClientGone, _Abort):
@@ -909,6 +962,104 @@ class _Exchange:
         return self._responses_final(reply, output)
 
 
+# --------------------------------------------------------------------------- xAI Batch API
+
+
+class _BatchDesk:
+    """xAI's own Batch API, shaped as its public clients use it (not OpenAI's files + batches).
+
+    ``POST /batches {name}`` → a batch with ``batch_id`` and ``state`` counts; ``POST /batches/{id}/requests
+    {batch_requests: [{batch_request_id, batch_request: {chat_get_completion: {...}}}]}``; ``GET /batches/{id}``
+    (pending for ``batch_polls`` reads after the last add); ``GET /batches/{id}/results?limit=&pagination_token=``
+    → ``{results: [{batch_request_id, batch_result: {response: {chat_get_completion: ...}} | {error: ...}}],
+    pagination_token}``; ``POST /batches/{id}:cancel``. Each request gets the next scripted reply, or the echo.
+    """
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self.x = exchange
+        self.fake = exchange.fake
+        tail = exchange.rec.path[len(self.fake.profile.prefix + "/batches"):].lstrip("/")
+        self.batch_id, _, self.action = tail.partition("/")
+        if self.batch_id.endswith(":cancel"):
+            self.batch_id, self.action = self.batch_id[: -len(":cancel")], "cancel"
+        self.method = exchange.rec.method
+
+    def answer(self) -> None:
+        if not self.batch_id:
+            if self.method == "POST":
+                return self._create()
+            return self.x._send_json(200, {"batches": [self._view(b) for b in self.fake.batches.values()]})
+        batch = self.fake.batches.get(self.batch_id)
+        if batch is None:
+            return self.x._send_error(404, f"batch {self.batch_id} not found")
+        if self.action == "requests" and self.method == "POST":
+            return self._add(batch)
+        if self.action == "results" and self.method == "GET":
+            return self._results(batch)
+        if self.action == "cancel" and self.method == "POST":
+            batch["cancelled"] = True
+            return self.x._send_json(200, self._view(batch))
+        if not self.action and self.method == "GET":
+            batch["polls"] += 1
+            return self.x._send_json(200, self._view(batch))
+        return self.x._send_error(404, f"Not found: {self.method} {self.x.rec.path}")
+
+    def _create(self) -> None:
+        batch_id = f"batch_{uuid.uuid4()}"
+        self.fake.batches[batch_id] = {"batch_id": batch_id, "name": self.x.body.get("name", ""),
+                                       "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                       "results": [], "polls": 0, "polls_at_add": 0, "cancelled": False}
+        self.x._send_json(200, self._view(self.fake.batches[batch_id]))
+
+    def _add(self, batch: dict[str, Any]) -> None:
+        items = self.x.body.get("batch_requests")
+        if not isinstance(items, list):
+            return self.x._send_error(400, "batch_requests must be a list")
+        for item in items:
+            batch["results"].append(self._run(item))
+        batch["polls_at_add"] = batch["polls"]
+        self.x._send_json(200, {})
+
+    def _run(self, item: Any) -> dict[str, Any]:
+        request_id = item.get("batch_request_id", "") if isinstance(item, dict) else ""
+        inner = (item.get("batch_request") or {}).get("chat_get_completion") if isinstance(item, dict) else None
+        if not isinstance(inner, dict) or not inner.get("model"):
+            return {"batch_request_id": request_id, "batch_result": {"error": {"code": 400,
+                    "message": "batch_request.chat_get_completion with a model is required"}}}
+        reply = self.fake._next_reply(inner)
+        if reply.status != 200:
+            message = reply.error_message or _DEFAULT_MESSAGES.get(reply.status, "Error")
+            return {"batch_request_id": request_id,
+                    "batch_result": {"error": {"code": reply.status, "message": message}}}
+        x = self.x
+        x.body, x.model = inner, str(inner.get("model"))  # the completion is built for the inner request
+        completion = x._chat_whole(reply)
+        return {"batch_request_id": request_id, "batch_result": {"response": {"chat_get_completion": completion}}}
+
+    def _done(self, batch: dict[str, Any]) -> bool:
+        return not batch["cancelled"] and batch["polls"] - batch["polls_at_add"] > self.fake.batch_polls
+
+    def _view(self, batch: dict[str, Any]) -> dict[str, Any]:
+        results = batch["results"]
+        done = self._done(batch)
+        errors = sum(1 for r in results if "error" in r["batch_result"]) if done else 0
+        cancelled = len(results) if batch["cancelled"] else 0
+        state = {"num_requests": len(results), "num_pending": 0 if done or cancelled else len(results),
+                 "num_success": len(results) - errors if done else 0, "num_error": errors,
+                 "num_cancelled": cancelled}
+        return {"batch_id": batch["batch_id"], "name": batch["name"], "create_time": batch["create_time"],
+                "state": state}
+
+    def _results(self, batch: dict[str, Any]) -> None:
+        query = dict(p.split("=", 1) for p in self.x.rec.query.split("&") if "=" in p)
+        done = batch["results"] if self._done(batch) else []
+        limit = int(query.get("limit", "100") or 100)
+        start = int(query.get("pagination_token") or 0)
+        page = done[start:start + limit]
+        token = str(start + limit) if start + limit < len(done) else None
+        self.x._send_json(200, {"results": page, "pagination_token": token})
+
+
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
@@ -942,6 +1093,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256  # the default backlog of 5 drops connections when a map opens 32 at once
     fake: FakeGrok
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -972,7 +1124,13 @@ class FakeGrok:
 
     def __init__(self, profile: str | Profile = "xai", key: str | None = "sk-test-key", *,
                  models: tuple[str, ...] | None = None, chunked: bool = True, pace: float = 0.01,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, rate_limit_fraction: float = 0.0,
+                 rate_limit_retry_after: float | None = 0.05, seed: int = 0, batch_polls: int = 1) -> None:
+        """``latency``: seconds every API answer waits before it starts (a provider's time to first byte).
+        ``rate_limit_fraction``: that share of API requests, drawn with a seeded RNG, get 429 with
+        ``Retry-After: rate_limit_retry_after`` instead. ``batch_polls``: how many status reads a batch
+        stays pending after requests were added (then every request is answered).
+        """
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.key = key
         self.models = tuple(models) if models is not None else self.profile.models
@@ -987,6 +1145,16 @@ class FakeGrok:
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.latency = latency
+        self.rate_limit_fraction = rate_limit_fraction
+        self.rate_limit_retry_after = rate_limit_retry_after
+        self._random = random.Random(seed)
+        self.batch_polls = batch_polls
+        self.batches: dict[str, dict[str, Any]] = {}  # batch id -> its record (see _BatchDesk)
+        self.in_flight = 0
+        self._counted: set[int] = set()
+        self.peak_concurrency = 0  # most API requests (chat/responses) being answered at the same moment
+        self.rate_limited = 0  # how many injected 429s were sent
 
     # ---- lifecycle
 
@@ -1072,6 +1240,32 @@ class FakeGrok:
         with self._lock:
             self._records.clear()
             self._queue.clear()
+            self.peak_concurrency = self.in_flight
+            self.rate_limited = 0
+
+    @property
+    def api_requests(self) -> list[Recorded]:
+        """Chat and Responses requests only (not models or batch management calls)."""
+        return [r for r in self.requests if r.api is not None]
+
+    def _take_rate_limit(self) -> bool:
+        with self._lock:
+            if self.rate_limit_fraction <= 0 or self._random.random() >= self.rate_limit_fraction:
+                return False
+            self.rate_limited += 1
+            return True
+
+    def _count(self, rec: Recorded) -> None:
+        with self._lock:
+            self._counted.add(id(rec))
+            self.in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+
+    def _uncount(self, rec: Recorded) -> None:
+        with self._lock:
+            if id(rec) in self._counted:
+                self._counted.discard(id(rec))
+                self.in_flight -= 1
 
     # ---- internals used by the handler
 
@@ -1084,6 +1278,9 @@ class FakeGrok:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        schema = _asked_schema(body)
+        if schema is not None:  # structured output asked for: a (fake) instance of the schema
+            return replace(Reply(), text=json.dumps(_example(schema, schema.get("$defs", {}))))
         said = _last_user_text(body)
         return Reply() if said is None else replace(Reply(), text=f"You said: {said}")
 
@@ -1092,6 +1289,8 @@ class FakeGrok:
         prefix = self.profile.prefix
         if path == prefix + "/models" and method == "GET":
             return "models", None
+        if self.profile.batches and (path == prefix + "/batches" or path.startswith(prefix + "/batches/")):
+            return "batch", None
         for api, suffix in (("chat", "/chat/completions"), ("responses", "/responses")):
             if path == prefix + suffix:
                 ok = method == "POST" and api in self.profile.apis
@@ -1107,10 +1306,12 @@ class FakeGrok:
             body = None
         route, api = self._route(handler.command, path)
         rec = Recorded(method=handler.command, path=path, headers={k.lower(): v for k, v in handler.headers.items()},
-                       body=body, api=api, started_at=time.monotonic())
+                       body=body, api=api, started_at=time.monotonic(), query=urlsplit(handler.path).query)
         with self._changed:
             self._records.append(rec)
             self._changed.notify_all()
+        if api is not None:
+            self._count(rec)
         try:
             _Exchange(self, handler, rec, route).run()
         except _ClientGone:
@@ -1122,6 +1323,7 @@ class FakeGrok:
         except _GateTimeout:
             handler.close_connection = True
         finally:
+            self._uncount(rec)
             if rec.ended_at is None:
                 rec.ended_at = time.monotonic()
             with self._changed:

@@ -1,0 +1,98 @@
+"""``%grok map`` / ``grok_magics.map``: one prompt per row of a DataFrame, results as new columns.
+
+Plan (``plan``: columns the template reads, prompts, cache keys) → cost estimate and confirmation
+(``cost``) → the rows not in the cache, live (``runner``) or through the provider's Batch API
+(``batch_job``, ``batch``) → a new frame with the result column(s) and an error column, and one
+summary line (``results``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Mapping
+
+from ..errors import GrokError
+from . import frames
+from .batch_job import run_batch
+from .cost import budget_allows, confirm_cost
+from .outcomes import Outcome, Progress
+from .plan import compile_for_map, fill_from_cache, make_plan, prompt_cache_key, settings, validator
+from .progress import Bar
+from .requests import MAP_SYSTEM, RowSpec
+from .results import columns, summary, why_not_run
+from .runner import Engine, run_in_thread
+
+__all__ = ["map_frame", "budget_allows", "MAP_SYSTEM"]
+
+
+def map_frame(
+    df: Any,
+    template: str,
+    *,
+    concurrency: int = 8,
+    out_col: str = "grok",
+    schema: Any = None,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    max_cost: float = 1.0,
+    rps: float | None = None,
+    cache: bool = True,
+    batch: bool = False,
+    batch_id: str | None = None,
+    confirm: bool | Callable[[str], bool] | None = None,
+    progress: bool = True,
+    namespace: Mapping[str, Any] | None = None,
+    poll_every: float = 10.0,
+) -> Any:
+    """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
+
+    ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
+    ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
+    """
+    from ..ask import endpoint_for
+    from ..options import Options
+    from ..providers import ConfigError, api_key_for
+
+    if not frames.is_frame(df):
+        raise GrokError(f"map needs a pandas or polars DataFrame, got {type(df).__name__}")
+    if concurrency < 1:
+        raise GrokError("map: concurrency must be at least 1")
+    defaults = settings()
+    try:
+        endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
+        api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
+    except ConfigError as exc:
+        raise GrokError(str(exc)) from None
+    compiled = compile_for_map(schema)
+    spec = RowSpec(endpoint=endpoint, system=MAP_SYSTEM if system is None else system,
+                   effort=effort or defaults.effort, temperature=temperature if temperature is not None else
+                   defaults.temperature, max_tokens=max_tokens or defaults.max_tokens, schema=compiled,
+                   cache_key="")
+    plan = make_plan(df, template, spec, namespace or {})
+    spec = replace(spec, cache_key=prompt_cache_key(spec, template))
+    outcomes: list[Outcome | None] = [None] * len(plan.prompts)
+    progress_state = Progress(total=len(plan.prompts))
+    fill_from_cache(plan, spec, outcomes, progress_state, cache)
+    todo = [i for i, o in enumerate(outcomes) if o is None]
+    validate = validator(compiled)
+    note = ""
+    try:
+        if batch_id or batch:
+            note = run_batch(spec, plan, todo, outcomes, progress_state, validate, defaults.transport, batch_id,
+                             max_cost, confirm, progress, poll_every, cache, out_col)
+        elif todo:
+            confirm_cost(spec, plan, todo, max_cost, confirm)
+            engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost, defaults.transport,
+                            cache, outcomes, progress_state)
+            with Bar(progress_state, progress) as bar:
+                run_in_thread(engine, todo, bar.tick)
+    except ConfigError as exc:
+        raise GrokError(str(exc)) from None
+    result = frames.with_columns(df, columns(df, outcomes, compiled, out_col, why_not_run(progress_state, note)))
+    print(summary(progress_state, outcomes, out_col, max_cost, note))
+    return result

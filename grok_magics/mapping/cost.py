@@ -1,0 +1,54 @@
+"""Money: an estimate before the first request, a confirmation above the cap, and the running check."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import GrokError
+from ..events import Usage
+from ..parts import estimate_tokens
+from ..usage import estimate_cost
+from .plan import Plan
+from .requests import RowSpec
+
+ESTIMATE_ROWS = 5  # rows rendered to estimate input tokens
+OUTPUT_GUESS = 300  # output tokens assumed per row when no --max-tokens bounds it
+
+
+def budget_allows(spent: float, cap: float) -> bool:
+    """The one place a job asks whether it may start another row (session-wide caps can join here)."""
+    return spent < cap
+
+
+def estimate(spec: RowSpec, plan: Plan, todo: list[int]) -> float:
+    """List-price estimate from the first rows' prompt sizes and an assumed answer length."""
+    if not todo:
+        return 0.0
+    sample = [plan.prompts[i] for i in todo[:ESTIMATE_ROWS]]
+    tokens_in = sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in sample) / len(sample)
+    tokens_out = spec.max_tokens or OUTPUT_GUESS
+    return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out))
+
+
+def confirm_cost(spec: RowSpec, plan: Plan, todo: list[int], max_cost: float,
+                 confirm: bool | Callable[[str], bool] | None) -> None:
+    """Say what the job will roughly cost; above the cap, go on only with a yes."""
+    guess = estimate(spec, plan, todo)
+    cached = len(plan.prompts) - len(todo)
+    print(f"grok map: {len(todo):,} rows to run" + (f" ({cached:,} from cache)" if cached else "")
+          + f", about ${guess:.2f} at list prices (cap ${max_cost:.2f})")
+    if guess <= max_cost or confirm is True:
+        return
+    question = (f"map: about ${guess:.2f} for {len(todo):,} rows, above --max-cost ${max_cost:.2f}; "
+                f"run until ${max_cost:.2f} is spent? [y/N] ")
+    answer = _ask(question) if confirm is None else (confirm(question) if callable(confirm) else False)
+    if not answer:
+        raise GrokError(f"map: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
+                        f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it")
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except Exception:  # no stdin (nbclient, papermill, a pipe): not a yes
+        return False

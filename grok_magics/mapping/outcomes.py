@@ -1,0 +1,49 @@
+"""What a job knows about its rows: one outcome per row, and running counters for the progress bar."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Usage
+from ..usage import cost_of
+
+
+@dataclass
+class Outcome:
+    text: str | None = None
+    value: Any = None
+    error: str | None = None
+    usage: Usage | None = None
+    cached: bool = False
+
+
+@dataclass
+class Progress:
+    """Counters the engine writes and the watching thread reads."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    cached: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    rate_limited: int = 0
+    lowest_window: float = 0.0
+    stopped_by_cost: bool = False
+    interrupted: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            self.failed += 1
+        else:
+            self.done += 1
+        if outcome.usage is not None and not outcome.cached:
+            u = outcome.usage
+            self.tokens += u.input + u.output + u.reasoning
+            self.cost += cost_of(u)
+
+    def postfix(self) -> str:
+        return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, ${self.cost:.4f}"

@@ -1,0 +1,165 @@
+"""The live engine: every pending row through one shared async client, within the throttle and budget.
+
+The event loop runs in a worker thread, so it works the same in a terminal and inside a kernel
+(whose own loop is busy running the cell). The calling thread only watches: it refreshes the
+progress bar and catches Ctrl-C / the stop button, which cancels the requests in flight; rows that
+finished are already in the result list and in the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..client import Transport
+from ..errors import from_exception
+from ..providers import api_key_for
+from .cache import Cache
+from .cost import budget_allows
+from .outcomes import Outcome, Progress
+from .rate import Throttle
+from .requests import Answer, RowSpec, kwargs_for, send
+
+RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again
+TRANSIENT_RETRIES = 2  # 5xx, dropped connections, timeouts
+DEFAULT_RETRY_AFTER = 1.0
+
+
+@dataclass
+class Engine:
+    spec: RowSpec
+    prompts: list[str]
+    keys: list[str]
+    validate: Callable[[Answer], Outcome]
+    concurrency: int
+    rps: float | None
+    max_cost: float
+    transport: Transport
+    use_cache: bool
+    outcomes: list[Outcome | None]
+    progress: Progress
+
+    async def run(self, todo: list[int], stop: threading.Event) -> None:
+        client = _async_client(self.spec, self.transport)
+        throttle = Throttle(self.concurrency, self.rps)
+        cache = Cache() if self.use_cache else None
+        queue = deque(todo)
+        try:
+            async def worker() -> None:
+                while queue and not stop.is_set():
+                    if not budget_allows(self.progress.cost, self.max_cost):
+                        self.progress.stopped_by_cost = True
+                        return
+                    i = queue.popleft()
+                    outcome = await self._row(client, throttle, i)
+                    self.outcomes[i] = outcome
+                    if cache is not None and outcome.error is None and outcome.text is not None:
+                        cache.put(self.keys[i], outcome.text, outcome.usage)
+                    self.progress.add(outcome)
+
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(todo)) or 1)))
+        finally:
+            self.progress.lowest_window = throttle.lowest
+            if cache is not None:
+                cache.close()
+            await client.close()
+
+    async def _row(self, client: Any, throttle: Throttle, i: int) -> Outcome:
+        import openai
+
+        kwargs = kwargs_for(self.spec, self.prompts[i])
+        limited = transient = 0
+        while True:
+            await throttle.acquire()
+            try:
+                answer = await send(client, self.spec.endpoint.api, kwargs)
+            except openai.RateLimitError as exc:
+                wait = _retry_after(exc)
+                await throttle.release(limited=True, retry_after=wait)
+                self.progress.rate_limited += 1
+                limited += 1
+                if limited > RATE_LIMIT_RETRIES:
+                    return self._failure(exc)
+                await asyncio.sleep(wait)
+                continue
+            except (openai.APIConnectionError, openai.InternalServerError) as exc:
+                await throttle.release()
+                transient += 1
+                if transient > TRANSIENT_RETRIES:
+                    return self._failure(exc)
+                await asyncio.sleep(0.5 * 2 ** (transient - 1))
+                continue
+            except Exception as exc:  # 4xx and anything else: this row fails, the job goes on
+                await throttle.release()
+                return self._failure(exc)
+            await throttle.release(ok=True)
+            return self.validate(answer)
+
+    def _failure(self, exc: BaseException) -> Outcome:
+        return Outcome(error=from_exception(exc, self.spec.endpoint, self.transport).message)
+
+
+def _retry_after(exc: Any) -> float:
+    try:
+        value = float(exc.response.headers.get("retry-after", ""))
+    except (AttributeError, TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+    return min(max(value, 0.0), 60.0)
+
+
+def _async_client(spec: RowSpec, transport: Transport) -> Any:
+    """One client (one connection pool) for the whole job; retries are ours, so 429s reach the throttle."""
+    import openai
+
+    endpoint = spec.endpoint
+    key = api_key_for(endpoint.provider)
+    headers: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+    if endpoint.provider.auth_header != "authorization":
+        headers[endpoint.provider.auth_header] = key
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=endpoint.base_url, default_headers=headers, max_retries=0,
+        timeout=openai.Timeout(transport.timeout, connect=transport.connect_timeout),
+    )
+
+
+def run_in_thread(engine: Engine, todo: list[int], on_tick: Callable[[], None]) -> None:
+    """Run the engine to the end, calling ``on_tick`` about ten times a second; Ctrl-C stops it cleanly."""
+    stop = threading.Event()
+    state: dict[str, Any] = {}
+
+    def main() -> None:
+        loop = asyncio.new_event_loop()
+        state["loop"] = loop
+        task = loop.create_task(engine.run(todo, stop))
+        state["task"] = task
+        try:
+            loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # surfaced in the calling thread
+            state["error"] = exc
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=main, name="grok-map", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+            on_tick()
+    except KeyboardInterrupt:
+        engine.progress.interrupted = True
+        stop.set()
+        loop, task = state.get("loop"), state.get("task")
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop already finished
+                pass
+        thread.join()
+    on_tick()
+    if "error" in state:
+        raise state["error"]
