@@ -40,6 +40,7 @@ class Defaults:
     max_tokens: int | None = None
     history_tokens: int = 100_000
     display: str = "auto"
+    headings: int = 4  # level of an answer's top heading; 0 keeps the model's
     transport: Transport = Transport()
 
 
@@ -110,8 +111,14 @@ def prepare(
 def header_for(request: Request, chat: str) -> Header:
     endpoint = request.endpoint
     return Header(
-        model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=endpoint.api_note
+        model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=endpoint.api_note,
+        title=short_title(endpoint.provider.title),
     )
+
+
+def short_title(title: str) -> str:
+    """"xAI API" → "xAI", "Amazon Bedrock (bedrock-mantle)" → "Amazon Bedrock": a name for the status line."""
+    return title.split(" (")[0].removesuffix(" API")
 
 
 def _close(stream: Any) -> None:
@@ -183,7 +190,7 @@ def ask(
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key)
     client = session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
     header = header_for(request, chat.name)
-    view = make_view(defaults.display, shell)
+    view = make_view(defaults.display, shell, defaults.headings)
     reply = run(request, client, view, header, defaults.transport.timeout)
     if reply.usage is not None:
         session.tally(request.endpoint.provider.name, request.endpoint.model).add(reply.usage)

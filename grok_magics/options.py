@@ -20,7 +20,7 @@ SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key")
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history]"
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code]"
 )
 
 
@@ -38,6 +38,8 @@ class Options:
     out: str | None = None
     no_history: bool = False
     all: bool = False
+    full: bool = False
+    code: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +84,8 @@ def _parser() -> _Parser:
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
+    p.add_argument("--full", action="store_true")  # for `%grok history --full`
+    p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
     return p
 
 

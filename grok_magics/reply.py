@@ -13,8 +13,10 @@ from .parts import estimate_tokens
 
 @dataclass
 class Reply:
-    text: str = ""
-    reasoning: str = ""
+    """Deltas are collected in lists and joined on read: ``text += delta`` would copy the whole answer per delta."""
+
+    _text: list[str] = field(default_factory=list, repr=False)
+    _reasoning: list[str] = field(default_factory=list, repr=False)
     usage: Usage | None = None
     finish: Finished | None = None
     response_id: str = ""
@@ -23,14 +25,45 @@ class Reply:
     ended: float | None = None
     interrupted: bool = False
     error: GrokError | None = None
+    reasoning_started: float | None = None
+    reasoning_ended: float | None = None
+    text_length: int = 0
+
+    @property
+    def text(self) -> str:
+        return _joined(self._text)
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text[:] = [value] if value else []
+        self.text_length = len(value)
+
+    @property
+    def reasoning(self) -> str:
+        return _joined(self._reasoning)
+
+    @reasoning.setter
+    def reasoning(self, value: str) -> None:
+        self._reasoning[:] = [value] if value else []
+
+    def thought_seconds(self) -> float | None:
+        """How long the model reasoned before it started writing (None: it did not, or we can't tell)."""
+        if self.reasoning_started is None:
+            return None
+        end = self.first_token or self.reasoning_ended or self.ended or time.monotonic()
+        return max(0.0, end - self.reasoning_started)
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
-            self.text += event.text
+            self._text.append(event.text)
+            self.text_length += len(event.text)
         elif isinstance(event, ReasoningDelta):
-            self.reasoning += event.text
+            if self.reasoning_started is None:
+                self.reasoning_started = time.monotonic()
+            self.reasoning_ended = time.monotonic()
+            self._reasoning.append(event.text)
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Finished):
@@ -63,3 +96,10 @@ class Reply:
         elapsed = end - self.first_token
         tokens, _ = self.output_tokens()
         return tokens / elapsed if elapsed > 0.05 and tokens > 1 else None
+
+
+def _joined(parts: list[str]) -> str:
+    """Join once and keep the result as the single part, so repeated reads stay cheap."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""

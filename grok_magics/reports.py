@@ -15,6 +15,7 @@ from .usage import Tally
 if TYPE_CHECKING:
     from .ask import Defaults
     from .chat import Chats, Conversation
+    from .request import Turn
 
 HELP = """\
 {usage}
@@ -32,16 +33,17 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
+  --code                          put the answer's code blocks into a new cell below (not run)
 
 Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it literal; other braces,
 `code` and fenced blocks are sent untouched.
 
 Subcommands
-  %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
+  %grok help | history [--chat NAME] [--full] | chats | reset [--chat NAME | --all]
   %grok config | usage | key      (key: type an API key without it landing in the notebook)
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, headings, debug)"""
 
 
 def help_text() -> str:
@@ -53,14 +55,36 @@ def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def history_text(chat: "Conversation") -> str:
+def one_line(text: str, limit: int = 100) -> str:
+    """Whitespace collapsed, cut with "…": a turn must not break the "[n] You / Grok" layout."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _indented(text: str) -> str:
+    return "\n".join("      " + line if line.strip() else "" for line in text.strip().splitlines())
+
+
+def user_lines(turn: "Turn", full: bool = False) -> list[str]:
+    """The user's side of one turn. (Attachments, when there are any, add a line each here.)"""
+    text = text_of(turn.user)
+    return [f"You: {one_line(text)}"] if not full else ["You:", _indented(text)]
+
+
+def history_text(chat: "Conversation", full: bool = False) -> str:
+    """One line per side of each turn, or with ``full`` the whole text, indented under its speaker."""
     if not chat.turns:
         return f"Chat '{chat.name}' is empty."
     lines = [f"Chat '{chat.name}': {len(chat.turns)} turn(s), ~{chat.tokens():,} tokens"]
     for n, turn in enumerate(chat.turns, 1):
         mark = " (interrupted)" if turn.interrupted else ""
-        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}")
-        lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
+        you = user_lines(turn, full)
+        lines.append(f"[{n}] {you[0]}")
+        lines.extend(you[1:])
+        if full:
+            lines += [f"    Grok{mark}:", _indented(turn.answer)]
+        else:
+            lines.append(f"    Grok{mark}: {one_line(turn.answer)}")
     return "\n".join(lines)
 
 

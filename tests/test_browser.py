@@ -260,7 +260,7 @@ def assert_clean_final(page: Any, index: int, *expected: str) -> None:
     for text in expected:
         final.filter(has_text=text).wait_for()
     assert outputs(page, index).count() == 1, f"cell {index}: expected exactly one output"
-    assert "grok-4.3 · xai · responses" in final.locator("sub").inner_text(), "the status line is not rendered"
+    assert "grok-4.3 · xAI · " in final.locator("sub").inner_text(), "the status line is not rendered"
     shown = final.inner_text()
     assert "<sub>" not in shown and "<div" not in shown and "&lt;" not in shown, f"raw HTML on screen: {shown!r}"
     assert "Grok is thinking" not in shown and "▍" not in shown, f"live-view leftovers: {shown!r}"

@@ -76,7 +76,7 @@ def test_terminal_text_streams_before_the_reply_finishes(shell: Harness, fake) -
     assert ran.success, ran.stdout
     assert seen.is_set(), "no text appeared while the server was still streaming"
     assert "alpha beta gamma delta epsilon zeta" in ran.stdout
-    assert "grok-4.3 · xai · responses" in ran.stdout  # the status line
+    assert "grok-4.3 · xAI · " in ran.stdout  # the status line
 
 
 def test_markdown_view_updates_in_place_then_saves_full_markdown(shell: Harness, fake) -> None:
@@ -97,7 +97,8 @@ def test_markdown_view_updates_in_place_then_saves_full_markdown(shell: Harness,
     assert len(partials) >= 2, "expected several partial updates before the end"
     final = updates[-1]
     assert final["data"]["text/markdown"].startswith(answer.rstrip())
-    assert "<sub>grok-4.3 · xai · responses" in final["data"]["text/markdown"]
+    assert '<sub class="grok-status"' in final["data"]["text/markdown"]
+    assert "grok-4.3 · xAI · " in final["data"]["text/markdown"]
     assert answer.strip() in final["data"]["text/plain"]
     meta = final["metadata"]["grok_magics"]
     assert meta["model"] == "grok-4.3" and meta["usage"]["output"] > 0 and meta["finish"] == "stop"
@@ -363,9 +364,10 @@ def test_interrupt_stops_the_stream_and_closes_the_connection(shell: Harness, fa
     ran = shell.run("%%grok\ntell me a long story", cell_id="s")
     assert time.monotonic() - started < 10
     assert not ran.success and isinstance(ran.error, KeyboardInterrupt)
-    assert "Grok stopped: interrupted" in ran.stdout and "Traceback" not in ran.stdout
+    assert ran.stdout.count("Interrupted") == 1 and "Traceback" not in ran.stdout
+    assert "■ Interrupted — the partial answer above stays in the conversation." in ran.stdout
     final = ran.displays[-1]["data"]["text/markdown"]
-    assert final.startswith("The b") and "Interrupted" in final
+    assert final.startswith("The b") and "partial answer · grok-4.3" in final and "Interrupted" not in final
     assert fake.wait_for_disconnect(5), "the server never saw the connection close"
     turns = shell.magics.session.chats.get("default").turns
     assert len(turns) == 1 and turns[0].interrupted  # documented: the partial answer stays in history
