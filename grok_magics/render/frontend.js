@@ -37,7 +37,9 @@
     const cells = [{ cell_type: "code", source: text, metadata: {}, outputs: [], execution_count: null }];
     Object.assign(drop, { proposedAction: "copy", dropAction: "none", supportedActions: "copy", source: null,
       mimeData: { hasData: (m) => m === "application/vnd.jupyter.cells", getData: () => cells, types: () => [] } });
+    if (next) next.classList.add("jp-mod-dropTarget");  // the notebook inserts before its drop target
     (next || notebook).dispatchEvent(drop);
+    if (next) next.classList.remove("jp-mod-dropTarget");
     return drop.defaultPrevented;
   };
   const tools = (pre) => {
@@ -45,13 +47,15 @@
     const bar = document.createElement("div");
     bar.className = "grok-tools";
     const code = () => (pre.querySelector("code") || pre).textContent.replace(/\n$/, "");
-    const add = (label, title, act) => {
+    const add = (label, title, done, act) => {
       const b = Object.assign(document.createElement("button"), { textContent: label, title });
-      b.addEventListener("click", async (e) => { e.stopPropagation(); flash(b, (await act()) ? "Done" : "Failed"); });
+      b.addEventListener("click", async (e) => { e.stopPropagation(); flash(b, (await act()) ? done : "Failed"); });
       bar.appendChild(b);
     };
-    add("Copy", "Copy this code", () => copy(code()));
-    if (pre.closest(".jp-Notebook")) add("Insert", "Insert as a new cell below (not run)", () => insert(pre, code()));
+    add("Copy", "Copy this code", "Copied", () => copy(code()));
+    if (pre.closest(".jp-Notebook")) {
+      add("Insert", "Insert as a new cell below (not run)", "Inserted", () => insert(pre, code()));
+    }
     pre.appendChild(bar);
   };
   const lastLive = () => { const all = document.querySelectorAll(".grok-live"); return all[all.length - 1]; };
