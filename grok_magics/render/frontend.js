@@ -8,6 +8,7 @@
   const G = (window.__grokMagics = { following: true, area: null });
   const css = document.createElement("style");
   css.textContent = `
+.grok-live{color:var(--jp-ui-font-color2,#888);opacity:.85}
 .grok-pre{position:relative}
 .grok-tools{position:absolute;top:4px;right:4px;display:flex;gap:4px;opacity:.6}
 .grok-pre:hover>.grok-tools{opacity:1}

@@ -55,9 +55,10 @@ class Throttle:
 
 
 class Coalescer:
-    """Calls ``render`` at most once per frame; what arrives in between is rendered by a timer, so a
-    pause in the stream never hides the last words. The timer runs in a copy of the caller's context
-    (ipykernel routes outputs to the cell through context variables)."""
+    """Calls ``render`` at most once per frame. When the stream pauses, a timer renders what is still
+    held back (``forced``), so a pause never hides the last words; while deltas keep coming the timer
+    only re-arms. It runs in a copy of the caller's context (ipykernel routes outputs to the cell
+    through context variables)."""
 
     def __init__(self, render: Callable[[bool], None], interval: float = FRAME, flush: float = FLUSH) -> None:
         self.render = render
@@ -66,21 +67,31 @@ class Coalescer:
         self.lock = threading.RLock()  # views append to their buffers under it, then poke
         self.timer: threading.Timer | None = None
         self.closed = False
+        self.poked = 0.0
 
     def poke(self) -> None:
         with self.lock:
+            self.poked = time.monotonic()
             if self.throttle.due():
                 self._render(False)
             if self.timer is None and not self.closed:
-                context = contextvars.copy_context()
-                self.timer = threading.Timer(self.flush_after, context.run, args=(self._flush,))
-                self.timer.daemon = True
-                self.timer.start()
+                self._arm(self.flush_after)
+
+    def _arm(self, delay: float) -> None:
+        context = contextvars.copy_context()
+        self.timer = threading.Timer(delay, context.run, args=(self._flush,))
+        self.timer.daemon = True
+        self.timer.start()
 
     def _flush(self) -> None:
         with self.lock:
             self.timer = None
-            if not self.closed:
+            if self.closed:
+                return
+            quiet = time.monotonic() - self.poked
+            if quiet < self.throttle.base:  # still streaming: the next delta renders, check again later
+                self._arm(self.flush_after)
+            else:
                 self._render(True)
 
     def _render(self, forced: bool) -> None:
@@ -98,8 +109,11 @@ class Coalescer:
 
 
 def status_html(line: str, live: bool = False) -> str:
-    kind = "grok-status grok-live" if live else "grok-status"
-    return f'<sub class="{kind}" style="{STATUS_STYLE}">{html.escape(line)}</sub>'
+    """The status line as HTML in the Markdown; the live one is styled by the front end's CSS (it is re-sent
+    many times), the saved one carries its style, so it is dimmed wherever it is read."""
+    if live:
+        return f'<sub class="grok-status grok-live">{html.escape(line)}</sub>'
+    return f'<sub class="grok-status" style="{STATUS_STYLE}">{html.escape(line)}</sub>'
 
 
 def _ended_badly(reply: Reply) -> bool:
@@ -326,10 +340,10 @@ class LiveView:
         return text
 
     def _worth_sending(self, tail: str) -> bool:
-        """Re-sending a tail of n characters is worth it once n/4 new ones arrived: bytes stay linear."""
+        """Re-sending a tail of n characters is worth it once n/3 new ones arrived: bytes stay linear."""
         if self.handle is None or self.sent_length < 0:
             return True
-        return (self.pending_length - self.sent_length) * 4 >= len(tail)
+        return (self.pending_length - self.sent_length) * 3 >= len(tail)
 
     def _commit(self, markdown: str, plain: str) -> None:
         """The current tail display becomes a finished block (rendered once); the next one opens lazily."""
@@ -364,7 +378,8 @@ class LiveView:
             parts.append(shown if shown.endswith("```") or shown.endswith("~~~") else shown + CURSOR)
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))
-        return {"text/markdown": "\n\n".join(p for p in parts if p), "text/plain": tail or line}
+        # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
+        return {"text/markdown": "\n\n".join(p for p in parts if p), "text/plain": "…" if tail else line}
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
