@@ -14,9 +14,10 @@ from typing import Any, Mapping, MutableMapping
 
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
-from .client import Clients, Transport, add_headers, per_request_headers
+from .client import Clients, Transport, add_headers, per_request_headers, refusals_to
 from .context import expand
 from .errors import from_exception
+from .events import Retrying
 from .options import Options
 from .parts import estimate_tokens, text_of
 from .providers import ConfigError, Endpoint, choose_provider, resolve
@@ -138,7 +139,19 @@ def run(request: Request, client: Any, view: View, header: Header, timeout: floa
     stream = None
     try:
         kwargs = add_headers(wire.build(request), per_request_headers(request.endpoint))
-        stream = wire.open_stream(client, kwargs)
+
+        retries = [getattr(client, "max_retries", 0)]
+
+        def refused(status: int, wait: float | None) -> None:
+            retries[0] -= 1
+            if retries[0] < 0:  # the SDK gives up: the error says so, not a "retrying" status
+                return
+            event = Retrying(status, wait)
+            reply.add(event)
+            view.update(reply, event)
+
+        with refusals_to(refused):
+            stream = wire.open_stream(client, kwargs)
         for event in wire.events(stream):
             reply.add(event)
             view.update(reply, event)

@@ -56,4 +56,12 @@ class Finished:
     items: tuple[dict[str, Any], ...] = field(default=())  # Responses output items, verbatim
 
 
-Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished]
+@dataclass(frozen=True)
+class Retrying:
+    """The provider refused an attempt (429, 5xx) before the answer began; the SDK may try again."""
+
+    status: int
+    wait: float | None = None  # seconds, from Retry-After when the provider sent it
+
+
+Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, Retrying]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GrokError
-from .events import Event, Finished, ReasoningDelta, Started, TextDelta, Usage
+from .events import Event, Finished, ReasoningDelta, Retrying, Started, TextDelta, Usage
 from .parts import estimate_tokens
 
 
@@ -28,6 +28,7 @@ class Reply:
     reasoning_started: float | None = None
     reasoning_ended: float | None = None
     text_length: int = 0
+    retrying: Retrying | None = None  # the last refused attempt, until the provider starts answering
 
     @property
     def text(self) -> str:
@@ -70,6 +71,9 @@ class Reply:
             self.finish = event
         elif isinstance(event, Started):
             self.response_id = event.response_id
+            self.retrying = None
+        elif isinstance(event, Retrying):
+            self.retrying = event
 
     @property
     def complete(self) -> bool:

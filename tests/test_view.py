@@ -223,3 +223,15 @@ def test_code_option_puts_the_answers_code_in_the_next_cell(shell: Harness, fake
     fake.script(Reply(text="Do this:\n\n```python\nimport pandas as pd\n```\n\nand\n\n```python\npd.read_csv('a.csv')\n```"))
     assert shell.run("%grok --code load a csv").success
     assert shell.shell.rl_next_input == "import pandas as pd\n\npd.read_csv('a.csv')"
+
+
+def test_status_says_rate_limited_while_the_sdk_waits_to_retry(shell: Harness, fake) -> None:
+    fake.script(Reply(status=429, retry_after=0.4), Reply(text="after the wait"))
+    ran = shell.run("%grok hi")  # terminal: the text view
+    assert ran.success and "(rate limited, retrying in 0.4 s…)\nafter the wait" in ran.stdout
+    shell.run("%config GrokMagics.display = 'live'")
+    fake.script(Reply(status=503, retry_after=0.3), Reply(text="back again"))
+    ran = shell.run("%grok hi")
+    tails = [m["data"].get("text/markdown", "") for m in ran.displays]
+    assert any("provider error (HTTP 503), retrying in 0.3 s…" in t for t in tails), tails
+    assert "retrying" not in tails[-1] and "back again" in tails[-1]

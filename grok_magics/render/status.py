@@ -60,6 +60,10 @@ def live_state(reply: Reply, now: float | None = None) -> str:
     now = time.monotonic() if now is None else now
     if reply.first_token is not None:
         return "writing…"
+    retry = reply.retrying
+    if retry is not None:
+        why = "rate limited" if retry.status == 429 else f"provider error (HTTP {retry.status})"
+        return f"{why}, retrying in {retry.wait:g} s…" if retry.wait is not None else f"{why}, retrying…"
     if reply.reasoning_started is not None or reply.response_id:
         return f"thinking… {now - reply.started:.0f} s"
     return "connecting…"

@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Protocol, TextIO
 
 from .. import __version__
-from ..events import Event, ReasoningDelta, Started, TextDelta
+from ..events import Event, ReasoningDelta, Retrying, Started, TextDelta
 from ..reply import Reply
 from .blocks import HeadingShift, hide_unfinished, split_finished
 from .markdown import close_fences
@@ -218,6 +218,10 @@ class TextView:
         elif isinstance(event, ReasoningDelta) and not self.thinking_said and not reply.text_length:
             self.thinking_said = True
             text = "(thinking…)\n"
+        elif isinstance(event, Retrying):
+            from .status import live_state
+
+            text = f"({live_state(reply)})\n"
         else:
             return
         with self.coalescer.lock:
@@ -238,7 +242,8 @@ class TextView:
         note = outcome_note(reply)
         if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
             lines.append(note + "\n")
-        lines.append(f"[{final_status(self.header, reply)}]\n")
+        if reply.text_length or not _ended_badly(reply):  # a bare status line over an error says nothing
+            lines.append(f"[{final_status(self.header, reply)}]\n")
         self.stream.write("".join(lines))
         self.stream.flush()
 
@@ -306,7 +311,7 @@ class LiveView:
         self.handle = self._open(self._tail(self.reply, ""))
 
     def update(self, reply: Reply, event: Event) -> None:
-        if not isinstance(event, (TextDelta, ReasoningDelta, Started)):
+        if not isinstance(event, (TextDelta, ReasoningDelta, Started, Retrying)):
             return
         with self.coalescer.lock:
             self.reply = reply
