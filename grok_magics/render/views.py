@@ -24,7 +24,7 @@ from .markdown import close_fences
 from .status import Header, outcome_note, status_line
 
 CURSOR = " ▍"
-FRAME = 0.05  # at most 20 frontend updates a second, whatever the token rate
+FRAME = 0.1  # at most 10 renders a second (a render may send 2 messages: a finished block and the tail)
 FLUSH = 0.25  # text held back by the throttle is shown at the latest this long after it arrived
 STATUS_STYLE = "color: var(--jp-ui-font-color2, #888); opacity: 0.85"
 class View(Protocol):
@@ -203,7 +203,7 @@ class TextView:
         self.header: Header | None = None
         self.thinking_said = False
         self.buffer: list[str] = []
-        self.coalescer = Coalescer(self._write)
+        self.coalescer = Coalescer(self._write, interval=0.05)  # about 20 writes a second
 
     @property
     def stream(self) -> TextIO:
