@@ -481,3 +481,59 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     for output in saved.cells[1].outputs:
         assert output.output_type == "display_data"
         assert set(output.data) in ({"text/markdown", "text/plain"}, {"text/html", "text/plain"})
+
+    # 9. a long answer: the view follows the growing edge while the reader stays at the bottom, and stops
+    #    following once the reader scrolls up (as chat apps do)
+    gate = threading.Event()
+    story = "".join(f"Paragraph {n}: " + "and then something else happened. " * 6 + "\n\n" for n in range(60))
+    pieces = -(-len(story) // 20)
+    fake.script(Reply(text=story, chunk=20, pace=0.02, gate_after=pieces // 2, gate=gate, gate_seconds=240))
+    last = page.locator(".jp-Notebook .jp-Cell").count() - 1
+    try:
+        write_and_run(page, last, "%grok Tell me a long story")
+        live = cell(page, last).locator(".grok-live")
+        answer(page, last).filter(has_text="Paragraph 20:").first.wait_for()
+        wait_until(lambda: in_view(page, live), "the live edge to be followed into view")
+        page.mouse.move(640, 450)
+        page.mouse.wheel(0, -700)
+        wait_until(lambda: not in_view(page, live), "the reader to scroll up")
+        before = settled_scroll_top(page, cell(page, last))
+    finally:
+        gate.set()
+    if kind == "notebook":
+        # Notebook 7 folds a long output into a scroll box of its own while it grows, which moves the page
+        # under the reader by itself; following the edge (above) is what we can check there
+        return
+    # more text arrives while the reader reads above: the view stays where the reader put it
+    answer(page, last).filter(has_text="Paragraph 45:").first.wait_for(state="attached")
+    assert prompt_of(page, last) == "[*]:", "the answer ended too soon to tell"
+    assert abs(scroll_top(page, cell(page, last)) - before) < 5, "the view dragged the reader back down"
+    wait_until(lambda: prompt_of(page, last) != "[*]:", "the long answer to end", WAIT_MS / 1000)
+    assert cell(page, last).locator(".grok-live").count() == 0
+    assert not in_view(page, status(page, last)), "the view followed after the reader scrolled up"
+
+
+def in_view(page: Any, locator: Any) -> bool:
+    box = locator.bounding_box() if locator.count() else None
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"]
+
+
+def settled_scroll_top(page: Any, locator: Any) -> float:
+    """The scroll position once a (smooth) wheel scroll has come to rest."""
+    seen = [scroll_top(page, locator)]
+
+    def still() -> bool:
+        page.wait_for_timeout(150)  # one sample per 150 ms: at rest when two samples agree
+        seen.append(scroll_top(page, locator))
+        return seen[-1] == seen[-2]
+
+    wait_until(still, "the scroll to come to rest")
+    return seen[-1]
+
+
+def scroll_top(page: Any, locator: Any) -> float:
+    """scrollTop of the element's scrolling ancestor (JupyterLab and Notebook 7 scroll different boxes)."""
+    return locator.evaluate("""e => { for (let n = e.parentElement; n; n = n.parentElement) {
+        const s = getComputedStyle(n).overflowY;
+        if ((s === 'auto' || s === 'scroll') && n.scrollHeight > n.clientHeight) return n.scrollTop; }
+      return document.scrollingElement.scrollTop; }""")

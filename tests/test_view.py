@@ -69,10 +69,10 @@ def test_headings_move_below_the_notebooks_sections_keeping_their_levels() -> No
     assert shift.offset is None
     assert shift.apply("## Method\n\ntext") == "#### Method\n\ntext"
     assert shift.apply("### Detail") == "##### Detail"
-    assert shift.apply("# Summary") == "### Summary"  # relative levels kept
+    assert shift.apply("# Summary") == "#### Summary"  # never above the top level
     assert shift.apply("#### Deep\n##### Deeper") == "###### Deep\n###### Deeper"  # h6 at most
     assert shift.apply("```sh\n# a comment\n```") == "```sh\n# a comment\n```"
-    assert shift.apply("Setext title\n============") == "### Setext title"
+    assert shift.apply("Setext title\n============") == "#### Setext title"
     assert HeadingShift(top=0).apply("# As written") == "# As written"
 
 

@@ -121,7 +121,8 @@ class HeadingShift:
     """Moves the answer's headings so its top one sits at ``top`` (0: leave them): an answer's ``#``
     must not become a top-level section of the notebook's table of contents.
 
-    The first heading of an answer fixes the offset; later ones keep their relative levels (down to h6).
+    The first heading of an answer fixes the offset; later ones keep their relative levels between
+    ``top`` and h6 (a later, higher heading is clamped at ``top``).
     """
 
     top: int = 4
@@ -153,7 +154,7 @@ class HeadingShift:
         offset = self.offset if self.offset is not None else max(0, self.top - level)
         if not provisional:
             self.offset = offset
-        return min(6, level + offset)
+        return max(self.top, min(6, level + offset))  # never above the top level, never below h6
 
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
