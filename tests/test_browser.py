@@ -80,8 +80,11 @@ class Lab:
     process: subprocess.Popen[bytes]
     kind: str = "lab"
 
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}" if self.kind == "lab" else f"{self.url}/notebooks/{name}"
+    def notebook_url(self, name: str, workspace: str = "") -> str:
+        """The page that opens notebook ``name`` (in JupyterLab, optionally in a workspace of its own)."""
+        if self.kind != "lab":
+            return f"{self.url}/notebooks/{name}"
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}" if workspace else f"{self.url}/lab/tree/{name}"
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -320,19 +323,28 @@ def make_notebook(root: Path, name: str, *sources: str) -> Path:
     return path
 
 
-def luminance(css_color: str) -> float:
-    r, g, b = (int(v) / 255 for v in re.findall(r"[\d.]+", css_color)[:3])
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+def rgba(css_color: str) -> tuple[float, float, float, float]:
+    values = [float(v) for v in re.findall(r"[\d.]+", css_color)]
+    return values[0], values[1], values[2], values[3] if len(values) > 3 else 1.0
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
 def contrast(page: Any, locator: Any) -> float:
-    """WCAG contrast of an element's text against the notebook's background."""
-    fg = locator.evaluate("e => getComputedStyle(e).color")
-    bg = page.locator(".jp-Notebook").evaluate("e => getComputedStyle(e).backgroundColor")
-    if bg.startswith("rgba") and bg.endswith(", 0)"):  # transparent: the body's colour shows through
-        bg = page.locator("body").evaluate("e => getComputedStyle(e).backgroundColor")
-    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    """WCAG contrast of an element's text, as painted (colour alpha and opacity blended), against the
+    notebook's background."""
+    fg = rgba(locator.evaluate("e => getComputedStyle(e).color"))
+    opacity = float(locator.evaluate("e => getComputedStyle(e).opacity"))
+    bg_css = page.locator(".jp-Notebook").evaluate("e => getComputedStyle(e).backgroundColor")
+    if rgba(bg_css)[3] == 0:  # transparent: the body's colour shows through
+        bg_css = page.locator("body").evaluate("e => getComputedStyle(e).backgroundColor")
+    bg = rgba(bg_css)
+    alpha = fg[3] * opacity
+    painted = tuple(alpha * f + (1 - alpha) * b for f, b in zip(fg[:3], bg[:3]))
+    hi, lo = sorted((luminance(painted), luminance(bg[:3])), reverse=True)  # type: ignore[arg-type]
     return (hi + 0.05) / (lo + 0.05)
 
 
@@ -383,10 +395,22 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         shot(page, f"browser-{kind}-1-streaming.png")
         height_live = outs.bounding_box()["height"]
 
-        # 2. an autosave now writes the text so far as Markdown; a reload would show it, never a dead widget
+        # 2. an autosave now writes the text so far as Markdown; reloading that file (here: a copy of it, in a
+        #    second tab, while the answer still streams in the first) shows the text, never a dead widget
         save(page, path, LAST_SENTENCE)
         on_disk = path.read_text()
         assert "widget-view" not in on_disk and "binomtest" in on_disk
+        (lab.root / "midstream.ipynb").write_text(on_disk)
+        reloaded = page.context.new_page()
+        reloaded.goto(lab.notebook_url("midstream.ipynb", workspace="midstream"))
+        answer(reloaded, 1).filter(has_text=LAST_SENTENCE).first.wait_for()
+        answer(reloaded, 1).locator("pre", has_text="binomtest").wait_for()
+        reloaded.wait_for_timeout(1000)  # give a dead widget reference the time to show its error, if there were one
+        for trouble in WIDGET_TROUBLE:
+            assert trouble not in reloaded.locator("body").inner_text(), f"the mid-stream save shows {trouble!r}"
+        shot(reloaded, f"browser-{kind}-1b-saved-mid-stream-reopened.png")
+        reloaded.close()
+        assert prompt_of(page, 1) == "[*]:", "the answer should still be streaming"
     finally:
         gate.set()
 
@@ -397,6 +421,8 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     assert abs(height_final - height_live) <= 30, f"the output jumped from {height_live} to {height_final} px"
     assert answer(page, 1).locator("strong", has_text="p-value").count() == 1, "Markdown was not rendered"
     assert contrast(page, status(page, 1)) >= 3, "the status line is unreadable in this theme"
+    body_text = answer(page, 1).locator("strong", has_text="p-value")
+    assert contrast(page, status(page, 1)) < contrast(page, body_text), "the status line is not dimmed"
     shot(page, f"browser-{kind}-2-final.png")
 
     code = cell(page, 1).locator("pre", has_text="binomtest")

@@ -54,7 +54,8 @@
       bar.appendChild(b);
     };
     add("Copy", "Copy this code", "Copied", () => copy(code()));
-    if (pre.closest(".jp-Notebook")) {
+    const cell = pre.closest(".jp-Cell");  // a live notebook has editors; an nbconvert export has none
+    if (pre.closest(".jp-Notebook") && cell && cell.querySelector(".cm-editor")) {
       add("Insert", "Insert as a new cell below (not run)", "Inserted", () => insert(pre, code()));
     }
     pre.appendChild(bar);

@@ -24,7 +24,7 @@ from .markdown import close_fences
 from .status import Header, outcome_note, status_line
 
 CURSOR = " ▍"
-FRAME = 0.1  # at most 10 renders a second (a render may send 2 messages: a finished block and the tail)
+FRAME = 0.12  # about 8 renders a second; a render may send 2 messages (a finished block, the tail): ≤ 20 a second
 FLUSH = 0.25  # text held back by the throttle is shown at the latest this long after it arrived
 STATUS_STYLE = "color: var(--jp-ui-font-color2, #888); opacity: 0.85"
 class View(Protocol):
@@ -269,7 +269,8 @@ class MarkdownView:
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, TextDelta) and self.throttle.due():
             began = time.monotonic()
-            text = hide_unfinished(reply.text) + CURSOR
+            shown = hide_unfinished(reply.text)
+            text = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
             self.handle.update({"text/markdown": text, "text/plain": reply.text}, raw=True)
             self.throttle.rendered(began)
 
@@ -380,7 +381,7 @@ class LiveView:
             parts.append(thought_markdown(reply, live=True))
         if tail:
             shown = hide_unfinished(self.shift.apply(tail, provisional=True))
-            parts.append(shown if shown.endswith("```") or shown.endswith("~~~") else shown + CURSOR)
+            parts.append(shown if shown.endswith(("```", "~~~")) else shown + CURSOR)
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))
         # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
