@@ -203,7 +203,7 @@ class TextView:
         self.header: Header | None = None
         self.thinking_said = False
         self.buffer: list[str] = []
-        self.coalescer = Coalescer(self._write, interval=0.05)  # about 20 writes a second
+        self.coalescer = Coalescer(self._write, interval=0.06)  # under 20 writes a second
 
     @property
     def stream(self) -> TextIO:
