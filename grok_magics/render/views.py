@@ -295,6 +295,7 @@ class LiveView:
         self.pending: list[str] = []  # text that is not in a finished output yet
         self.pending_length = 0
         self.sent_length = -1  # pending_length when the tail was last sent
+        self.committed_length = 0  # characters of the answer already in finished outputs
         self.thought_done = False
         self.outputs = 0
         self.reply: Reply | None = None
@@ -338,11 +339,12 @@ class LiveView:
         """Commit the finished blocks of the pending text as one output; return the unfinished rest."""
         text = "".join(self.pending)
         done = split_finished(text) if text else 0
-        if done:
-            block, text = text[:done], text[done:]
-            self._commit(self.shift.apply(block).rstrip(), block.rstrip())
+        block, text = text[:done], text[done:]
         self.pending[:] = [text] if text else []
         self.pending_length = len(text)
+        if block:
+            self._commit(self.shift.apply(block).rstrip(), block.rstrip())
+            self.committed_length += len(block)  # finish shows the rest, even if Ctrl-C cut this short
         return text
 
     def _worth_sending(self, tail: str) -> bool:
@@ -391,7 +393,7 @@ class LiveView:
         assert self.header is not None
         self.coalescer.close()
         self.reply = reply
-        tail = "".join(self.pending)
+        tail = reply.text[self.committed_length:]
         data, metadata = final_bundle(self.header, reply, tail, self.shift, thought=not self.thought_done)
         if self.handle is None:
             self._open(data, metadata)
