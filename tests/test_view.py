@@ -235,3 +235,17 @@ def test_status_says_rate_limited_while_the_sdk_waits_to_retry(shell: Harness, f
     tails = [m["data"].get("text/markdown", "") for m in ran.displays]
     assert any("provider error (HTTP 503), retrying in 0.3 s…" in t for t in tails), tails
     assert "retrying" not in tails[-1] and "back again" in tails[-1]
+
+
+@pytest.mark.parametrize("display", ["live", "widget", "markdown"])
+def test_every_notebook_view_moves_headings_below_the_notebooks_sections(shell: Harness, fake, display: str) -> None:
+    shell.run(f"%config GrokMagics.display = '{display}'")
+    fake.script(Reply(text="# Answer\n\nText.\n\n## Details\n\nMore.\n"))
+    ran = shell.run("%grok explain")
+    saved = "\n\n".join(m["data"].get("text/markdown", "") for m in ran.displays if "grok-live" not in
+                         m["data"].get("text/markdown", "grok-live"))
+    assert "#### Answer" in saved and "##### Details" in saved and "\n# Answer" not in "\n" + saved
+    shell.run("%config GrokMagics.headings = 0")
+    fake.script(Reply(text="# Answer\n\nText.\n"))
+    ran = shell.run("%grok explain")
+    assert ran.displays[-1]["data"]["text/markdown"].startswith("# Answer")

@@ -254,10 +254,11 @@ class MarkdownView:
     Simpler than ``LiveView`` but it re-sends the whole answer on every update.
     """
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.1, headings: int = 4) -> None:
         self.throttle = Throttle(interval)
         self.header: Header | None = None
         self.handle: Any = None
+        self.headings = headings
 
     def start(self, header: Header) -> None:
         from IPython.display import display
@@ -269,14 +270,14 @@ class MarkdownView:
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, TextDelta) and self.throttle.due():
             began = time.monotonic()
-            shown = hide_unfinished(reply.text)
+            shown = hide_unfinished(HeadingShift(self.headings).apply(reply.text, provisional=True))
             text = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
             self.handle.update({"text/markdown": text, "text/plain": reply.text}, raw=True)
             self.throttle.rendered(began)
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
-        data, metadata = final_bundle(self.header, reply)
+        data, metadata = final_bundle(self.header, reply, shift=HeadingShift(self.headings))
         self.handle.update(data, raw=True, metadata=metadata)
 
 
@@ -414,5 +415,5 @@ def make_view(mode: str, shell: Any, headings: int = 4) -> View:
     if chosen in ("live", "widget"):
         return LiveView(headings=headings)
     if chosen == "markdown":
-        return MarkdownView()
+        return MarkdownView(headings=headings)
     return TextView()
