@@ -47,11 +47,12 @@ class Reply:
         self._reasoning[:] = [value] if value else []
 
     def thought_seconds(self) -> float | None:
-        """How long the model reasoned before it started writing (None: it did not, or we can't tell)."""
+        """How long the model reasoned before it started writing, counted from the request as chat apps do
+        (None: it sent no reasoning)."""
         if self.reasoning_started is None:
             return None
         end = self.first_token or self.reasoning_ended or self.ended or time.monotonic()
-        return max(0.0, end - self.reasoning_started)
+        return max(0.0, end - self.started)
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
