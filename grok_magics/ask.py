@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterable, Mapping, MutableMapping
 from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
-from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers
+from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers, refusals_to
 from .context import ContextSettings, build
 from .errors import from_exception
-from .events import Event
+from .events import Event, Retrying
 from .options import Options
 from .parts import ImagePart, estimate_tokens, parts_tokens
 from .providers import PROVIDERS, ConfigError, Endpoint, choose_provider, resolve
@@ -43,6 +43,7 @@ class Defaults:
     max_tokens: int | None = None
     history_tokens: int = 100_000
     display: str = "auto"
+    headings: int = 4  # level of an answer's top heading; 0 keeps the model's
     transport: Transport = Transport()
     caps: Caps = Caps()
     record: str = ""  # cassette file that live exchanges are appended to
@@ -279,7 +280,13 @@ def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapp
 def header_for(request: Request, chat: str) -> Header:
     endpoint = request.endpoint
     note = " · ".join(n for n in (endpoint.api_note, *request.notes) if n)
-    return Header(model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=note)
+    return Header(model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=note,
+                  title=short_title(endpoint.provider.title))
+
+
+def short_title(title: str) -> str:
+    """"xAI API" → "xAI", "Amazon Bedrock (bedrock-mantle)" → "Amazon Bedrock": a name for the status line."""
+    return title.split(" (")[0].removesuffix(" API")
 
 
 def _close(stream: Any) -> None:
@@ -305,7 +312,19 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
         source = recorded if recorded is not None else (tape.find(request) if tape is not None else None)
         if source is None:
             kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
-            stream = wire.open_stream(connect(), kwargs)
+            client = connect()
+            retries = [getattr(client, "max_retries", 0)]
+
+            def refused(status: int, wait: float | None) -> None:
+                retries[0] -= 1
+                if retries[0] < 0:  # the SDK gives up: the error says so, not a "retrying" status
+                    return
+                event = Retrying(status, wait)
+                reply.add(event)
+                view.update(reply, event)
+
+            with refusals_to(refused):
+                stream = wire.open_stream(client, kwargs)
             source = wire.events(stream)
             live = True
             if tape is not None:
@@ -451,7 +470,7 @@ def ask(
         check_before_sending(defaults.caps, session.ledger)
         connect()
         session.ledger.note_sent()
-    view = make_view(defaults.display, shell)
+    view = make_view(defaults.display, shell, defaults.headings)
     reply = run(request, connect, view, _replayed(header) if tape.replayed else header, defaults.transport,
                 toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
     for usage in () if tape.replayed else reply.round_usages:  # each request of a tool loop bills on its own

@@ -7,7 +7,7 @@ from typing import Literal
 Api = Literal["responses", "chat"]
 APIS: tuple[Api, ...] = ("responses", "chat")
 EFFORTS = ("none", "low", "medium", "high")
-DISPLAY_MODES = ("auto", "widget", "markdown", "text")
+DISPLAY_MODES = ("auto", "live", "widget", "markdown", "text")  # "widget": the old name of "live"
 DEFAULT_SYSTEM = (
     "You are Grok, answering inside a Jupyter notebook for a data analyst or a teacher. "
     "Reply in Markdown; put code in fenced blocks with a language tag; be concise."

@@ -5,9 +5,11 @@ The SDK is imported here, on the first ask, never when the extension loads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from .providers import Endpoint, api_key_for
 
@@ -61,7 +63,37 @@ def _new_client(endpoint: Endpoint, key: str, transport: Transport) -> Any:
         default_headers=headers,
         timeout=openai.Timeout(transport.timeout, connect=transport.connect_timeout),
         max_retries=transport.max_retries,
+        http_client=openai.DefaultHttpxClient(event_hooks={"response": [_notice_refusal]}),
     )
+
+
+RefusalListener = Callable[[int, "float | None"], None]
+_refusals: ContextVar[RefusalListener | None] = ContextVar("grok_magics_refusals", default=None)
+
+
+@contextlib.contextmanager
+def refusals_to(listener: RefusalListener) -> Iterator[None]:
+    """While the block runs, attempts the provider refuses (429, 5xx) are reported to ``listener``
+    (status, Retry-After seconds), so the view can say "rate limited, retrying in 2 s" during SDK retries."""
+    token = _refusals.set(listener)
+    try:
+        yield
+    finally:
+        _refusals.reset(token)
+
+
+def _notice_refusal(response: Any) -> None:
+    listener = _refusals.get()
+    status = response.status_code
+    if listener is not None and (status == 429 or status >= 500):
+        listener(status, _seconds(response.headers.get("retry-after")))
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def per_request_headers(endpoint: Endpoint) -> dict[str, Any]:

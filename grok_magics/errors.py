@@ -51,20 +51,27 @@ class GrokError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         self.message = one_line(redact(message))
         self.status = status
+        self.line = "✖ " + self.message  # how the cell's error output shows it: once, one line
         super().__init__(self.message)
 
+    def shown_as(self, line: str) -> "GrokError":
+        """The same error, shown as ``line`` (the outcome sentence the views share)."""
+        self.line = one_line(redact(line), 600)
+        return self
+
     def _render_traceback_(self) -> list[str]:
-        return [_red(f"✖ {self.message}")]
+        return [_red(self.line)]
 
 
 class GrokInterrupted(KeyboardInterrupt):
-    """Still a KeyboardInterrupt (so Run All stops), but without a traceback."""
+    """Still a KeyboardInterrupt (so Run All stops), but without a traceback: one line, said once."""
 
-    def __init__(self) -> None:
-        super().__init__("interrupted: the partial answer is kept above")
+    def __init__(self, line: str = "■ Interrupted.") -> None:
+        super().__init__(line)
+        self.line = line
 
     def _render_traceback_(self) -> list[str]:
-        return [_red("■ Grok stopped: interrupted. The partial answer is kept above.")]
+        return [_red(self.line)]
 
 
 class StreamError(Exception):

@@ -95,4 +95,13 @@ class Citation:
     title: str = ""
 
 
-Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation]
+@dataclass(frozen=True)
+class Retrying:
+    """The provider refused an attempt (429, 5xx) before the answer began; the SDK may try again."""
+
+    status: int
+    wait: float | None = None  # seconds, from Retry-After when the provider sent it
+
+
+Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation,
+              Retrying]

@@ -42,7 +42,10 @@ class GrokMagics(Magics):
     max_retries = Int(2, help="Retries for failures before the answer starts (429 honours Retry-After)").tag(
         config=True
     )
-    display = Enum(DISPLAY_MODES, default_value="auto", help="auto, widget, markdown or text").tag(config=True)
+    display = Enum(DISPLAY_MODES, default_value="auto", help="auto, live, markdown or text").tag(config=True)
+    headings = Int(4, help="Level of an answer's top heading (0: as the model wrote it), below your own sections").tag(
+        config=True
+    )
     debug = Bool(False, help="Show full tracebacks for unexpected internal errors").tag(config=True)
     # -- teaching: record/replay, classroom caps and locks (also from GROK_MAGICS_* environment variables)
     record = Unicode(help="Cassette file every live exchange is appended to (empty: off)").tag(config=True)
@@ -172,6 +175,7 @@ class GrokMagics(Magics):
             max_tokens=self.max_tokens,
             history_tokens=self.history_tokens,
             display=self.display,
+            headings=self.headings,
             transport=Transport(self.timeout, self.connect_timeout, self.max_retries),
             caps=self.caps(),
             record=self.record,
@@ -265,10 +269,18 @@ class GrokMagics(Magics):
                 raise
             raise GrokError(f"internal error ({type(exc).__name__}: {exc}); set %config GrokMagics.debug = True "
                             "for the traceback, and please report it") from None
-        if reply.error is not None:
-            raise reply.error from None
-        if reply.interrupted:
-            raise GrokInterrupted()
+        if options.code and reply.text and reply.error is None:
+            from .render.blocks import code_blocks
+
+            code = "\n\n".join(code_blocks(reply.text))
+            if code:
+                shell.set_next_input(code, replace=False)  # a new cell below, never run by us
+        if reply.error is not None or reply.interrupted:  # the cell ends in error; the sentence shows once
+            from .render.status import outcome_note
+
+            if reply.error is not None:
+                raise reply.error.shown_as(outcome_note(reply)) from None
+            raise GrokInterrupted(outcome_note(reply))
 
     def _is_map(self, line: str, cell: str | None) -> bool:
         """``%%grok map DF`` always; ``%grok map DF ...`` only when DF is a frame ("map the ..." is a prompt)."""
@@ -311,7 +323,7 @@ class GrokMagics(Magics):
             self.session.forget_data(None if options.all else options.chat or "default")
             print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
         elif name == "history":
-            print(reports.history_text(chats.get(options.chat or "default")))
+            print(reports.history_text(chats.get(options.chat or "default"), full=options.full))
         elif name == "chats":
             print(reports.chats_text(chats))
         elif name == "config":

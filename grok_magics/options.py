@@ -22,7 +22,7 @@ SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] "
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x]"
 )
@@ -53,6 +53,8 @@ class Options:
     dry_run: bool = False
     tools: tuple[str, ...] | None = None  # function names in the namespace, or "data"
     search: tuple[str, ...] | None = None  # "web_search", "x_search"
+    full: bool = False
+    code: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +150,8 @@ def _parser() -> _Parser:
     p.add_argument("--dry-run", dest="dry_run", action="store_true")
     p.add_argument("--tools", type=_names)
     p.add_argument("--search", type=_searches)
+    p.add_argument("--full", action="store_true")  # for `%grok history --full`
+    p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
     return p
 
 

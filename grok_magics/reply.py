@@ -8,16 +8,18 @@ from typing import Any
 
 from .errors import GrokError
 from .events import (
-    Citation, Event, Finished, ReasoningDelta, SearchProgress, Started, TextDelta, ToolCall, ToolResult, Usage,
+    Citation, Event, Finished, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult,
+    Usage,
 )
-from .parts import estimate_tokens
 from .request import Round
 
 
 @dataclass
 class Reply:
-    text: str = ""
-    reasoning: str = ""
+    """Deltas are collected in lists and joined on read: ``text += delta`` would copy the whole answer per delta."""
+
+    _text: list[str] = field(default_factory=list, repr=False)
+    _reasoning: list[str] = field(default_factory=list, repr=False)
     usage: Usage | None = None
     finish: Finished | None = None
     response_id: str = ""
@@ -35,14 +37,47 @@ class Reply:
     round_limit: int | None = None  # set when the tool loop stopped at its limit
     _usage_before: Usage | None = None  # usage of finished rounds
     round_usages: list[Usage] = field(default_factory=list)  # one per request, as billed
+    reasoning_started: float | None = None
+    reasoning_ended: float | None = None
+    text_length: int = 0
+    retrying: Retrying | None = None  # the last refused attempt, until the provider starts answering
+
+    @property
+    def text(self) -> str:
+        return _joined(self._text)
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text[:] = [value] if value else []
+        self.text_length = len(value)
+
+    @property
+    def reasoning(self) -> str:
+        return _joined(self._reasoning)
+
+    @reasoning.setter
+    def reasoning(self, value: str) -> None:
+        self._reasoning[:] = [value] if value else []
+
+    def thought_seconds(self) -> float | None:
+        """How long the model reasoned before it started writing, counted from the request as chat apps do
+        (None: it sent no reasoning)."""
+        if self.reasoning_started is None:
+            return None
+        end = self.first_token or self.reasoning_ended or self.ended or time.monotonic()
+        return max(0.0, end - self.started)
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
-            self.text += event.text
+            self._text.append(event.text)
+            self.text_length += len(event.text)
         elif isinstance(event, ReasoningDelta):
-            self.reasoning += event.text
+            if self.reasoning_started is None:
+                self.reasoning_started = time.monotonic()
+            self.reasoning_ended = time.monotonic()
+            self._reasoning.append(event.text)
         elif isinstance(event, Usage):
             self.usage = event if self._usage_before is None else self._usage_before + event
             self.round_usages.append(event)
@@ -60,6 +95,9 @@ class Reply:
             self.finish = event
         elif isinstance(event, Started):
             self.response_id = event.response_id
+            self.retrying = None
+        elif isinstance(event, Retrying):
+            self.retrying = event
 
     def _track_search(self, event: SearchProgress) -> None:
         known = [i for i, s in enumerate(self.searches) if event.item_id and s.item_id == event.item_id]
@@ -99,7 +137,7 @@ class Reply:
         """Visible output tokens, and whether the number is the provider's (True) or our estimate."""
         if self.usage is not None:
             return self.usage.output, True
-        return (estimate_tokens(self.text) if self.text else 0), False
+        return (self.text_length // 4 + 1 if self.text_length else 0), False  # as parts.estimate_tokens, no join
 
     def tokens_per_second(self) -> float | None:
         if self.first_token is None:
@@ -108,3 +146,10 @@ class Reply:
         elapsed = end - self.first_token
         tokens, _ = self.output_tokens()
         return tokens / elapsed if elapsed > 0.05 and tokens > 1 else None
+
+
+def _joined(parts: list[str]) -> str:
+    """Join once and keep the result as the single part, so repeated reads stay cheap."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .ask import Defaults
     from .caps import Caps, Ledger
     from .chat import Chats, Conversation
+    from .request import Turn
 
 HELP = """\
 {usage}
@@ -42,13 +43,14 @@ Options
   --dry-run                       show exactly what would be sent; send nothing, need no key
   --tools FN,FN                   let Grok call these functions; "data" adds read-only DataFrame tools
   --search web|x|web,x            xAI's server-side web / X search, sources listed under the answer
+  --code                          put the answer's code blocks into a new cell below (not run)
 
 Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
 table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
 %grok fix (or %%grok fix + a question) sends the most recent failing cell and its traceback.
 
 Subcommands
-  %grok help | history [--chat NAME] | chats | reset [--chat NAME | --all]
+  %grok help | history [--chat NAME] [--full] | chats | reset [--chat NAME | --all]
   %grok config | usage | key      (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
   %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
@@ -61,7 +63,7 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
                    [--no-cache] [--batch | --batch-id ID] [-o VAR]   (or grok_magics.map(df, template))
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug, context_tokens,
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, headings, debug, context_tokens,
 redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay, replay_speed,
 replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
@@ -75,18 +77,40 @@ def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def history_text(chat: "Conversation") -> str:
+def one_line(text: str, limit: int = 100) -> str:
+    """Whitespace collapsed, cut with "…": a turn must not break the "[n] You / Grok" layout."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _indented(text: str) -> str:
+    return "\n".join("      " + line if line.strip() else "" for line in text.strip().splitlines())
+
+
+def user_lines(turn: "Turn", full: bool = False) -> list[str]:
+    """The user's side of one turn; each attached table or image is one short label, never its block."""
+    text = text_of(turn.user)
+    attached = "".join(" " + label for label in labels_of(turn.user))
+    return [f"You: {one_line(text)}{attached}"] if not full else ["You:" + attached, _indented(text)]
+
+
+def history_text(chat: "Conversation", full: bool = False) -> str:
+    """One line per side of each turn, or with ``full`` the whole text, indented under its speaker."""
     if not chat.turns:
         return f"Chat '{chat.name}' is empty."
     lines = [f"Chat '{chat.name}': {len(chat.turns)} turn(s), ~{chat.tokens():,} tokens"]
     for n, turn in enumerate(chat.turns, 1):
         mark = " (interrupted)" if turn.interrupted else ""
-        attached = "".join(" " + label for label in labels_of(turn.user))
-        lines.append(f"[{n}] You: {_clip(text_of(turn.user))}{attached}")
+        you = user_lines(turn, full)
+        lines.append(f"[{n}] {you[0]}")
+        lines.extend(you[1:])
         calls = [c.name for done in getattr(turn, "rounds", ()) for c in done.calls]
         if calls:
-            lines.append(f"    Tools: {_clip(', '.join(calls))}")
-        lines.append(f"    Grok{mark}: {_clip(turn.answer)}")
+            lines.append(f"    Tools: {one_line(', '.join(calls))}")
+        if full:
+            lines += [f"    Grok{mark}:", _indented(turn.answer)]
+        else:
+            lines.append(f"    Grok{mark}: {one_line(turn.answer)}")
     return "\n".join(lines)
 
 

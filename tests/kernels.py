@@ -75,3 +75,9 @@ def run_notebook(nb: Any, cwd: Path, timeout: int = 120, **kwargs: Any) -> LabLi
                            **kwargs)
     client.execute()
     return client
+
+
+def answer_of(cell: Any) -> str:
+    """An answer is a run of Markdown outputs (finished blocks, then the last part with the status line)."""
+    return "\n\n".join(o.data["text/markdown"] for o in cell.outputs
+                         if o.output_type == "display_data" and "text/markdown" in o.data)

@@ -20,7 +20,7 @@ from nbconvert import HTMLExporter
 from grok_magics.testing import Reply
 
 from conftest import CANARY, assert_no_canary, user_texts, watch
-from kernels import LabLikeClient, notebook, run_notebook
+from kernels import LabLikeClient, answer_of, notebook, run_notebook
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -30,9 +30,10 @@ ANSWER = (
 )
 
 
-def widget_values(msgs: list[dict[str, Any]]) -> list[str]:
-    return [m["content"]["data"]["state"]["value"] for m in msgs
-            if m["msg_type"] == "comm_msg" and "value" in m["content"]["data"].get("state", {})]
+def markdown_values(msgs: list[dict[str, Any]]) -> list[str]:
+    """The Markdown of every display and display update the kernel sent for a cell, in order."""
+    return [m["content"]["data"].get("text/markdown", "") for m in msgs
+            if m["msg_type"] in ("display_data", "update_display_data")]
 
 
 def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_path: Path) -> None:
@@ -47,18 +48,27 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
         "print('after')",
     )
     client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    # the widget shows all four deltas sent so far (the last ones arrived faster than the refresh
-    # interval, so a timer flushed them) while the server still holds the rest back
-    seen = watch(lambda: any("is the pro" in v and "Large p" not in v for v in widget_values(client.messages(1))),
-                 gate.set)
+    saved_mid_stream: list[str] = []
+
+    def partial_on_screen_and_on_disk() -> bool:
+        # the tail shows all four deltas sent so far (the last ones arrived faster than a frame, so the
+        # flush timer sent them) while the server still holds the rest back ...
+        if not any("is the pro" in v and "Large p" not in v for v in markdown_values(client.messages(1))):
+            return False
+        # ... and a save at this moment (an autosave) writes that text as Markdown, not a widget
+        with client.lock:
+            saved_mid_stream.append(nbformat.writes(nb))
+        return True
+
+    seen = watch(partial_on_screen_and_on_disk, gate.set)
     client.execute()
     assert seen.is_set(), "no partial answer reached the frontend while the reply was still streaming"
+    mid = nbformat.reads(saved_mid_stream[0], as_version=4)
+    assert "is the pro" in answer_of(mid.cells[1]), "an autosave mid-answer would lose the text"
+    assert "widget-view" not in saved_mid_stream[0] and "widgets" not in mid.metadata
 
-    updates = [v for v in widget_values(client.messages(1)) if "grok-answer" in v]
-    partial = [v for v in updates if "Large p" not in v]
-    assert len(partial) >= 2, f"expected several live updates before the end, got {len(partial)}"
-    display_updates = [m for m in client.messages(1) if m["msg_type"] == "update_display_data"]
-    assert display_updates and "Large p: not surprising." in display_updates[-1]["content"]["data"]["text/markdown"]
+    updates = [v for v in markdown_values(client.messages(1)) if "grok-live" in v]
+    assert len([v for v in updates if "is the pro" in v and "Large p" not in v]) >= 1
 
     first, second = fake.requests
     assert user_texts(second.body) == ["Explain a p-value to a first-year student.",
@@ -68,19 +78,60 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
     saved = nbformat.read(path, as_version=4)
-    (output,) = saved.cells[1].outputs
-    assert output.output_type == "display_data"
-    assert set(output.data) == {"text/markdown", "text/plain"}, "the saved output must not point at a widget"
-    assert output.data["text/markdown"].startswith(ANSWER.rstrip())
-    assert "grok-4.3 · xai · responses" in output.data["text/markdown"]
-    assert output.metadata["grok_magics"]["usage"]["output"] > 0
-    assert "60 heads" in saved.cells[2].outputs[0].data["text/markdown"]
+    answer = answer_of(saved.cells[1])
+    for output in saved.cells[1].outputs:
+        assert output.output_type == "display_data"
+        assert set(output.data) in ({"text/markdown", "text/plain"}, {"text/html", "text/plain"})
+    assert "<summary>Thought for" in answer and "Think of coins." in answer, "the reasoning is not kept"
+    assert answer.split("</details>\n\n", 1)[1].startswith(ANSWER.rstrip())
+    assert "grok-4.3 · xAI · " in answer and "tokens" in answer
+    assert saved.cells[1].outputs[-1].metadata["grok_magics"]["usage"]["output"] > 0
+    assert "60 heads" in answer_of(saved.cells[2])
     assert saved.cells[3].outputs[0].text == "after\n"
+    assert "widgets" not in saved.metadata, "a headless run must keep no widget state"
     assert_no_canary(path.read_text())
 
     html, _ = HTMLExporter().from_notebook_node(saved)
     assert "<strong>p-value</strong>" in html and "Loading widget" not in html and "model not found" not in html
+    assert "▍" not in html, html[html.find("▍") - 400: html.find("▍") + 40]
+    assert "grok-status grok-live" not in html, "a live tail was left in the saved notebook"
     assert_no_canary(html)
+
+
+def test_headless_runs_leave_no_widget_state_and_show_failures_once(fake, tmp_path: Path) -> None:
+    """nbclient/papermill/nbconvert --execute: final Markdown only; a failure is one line, once, in the
+    saved notebook and in its HTML; the cell still ends in error."""
+    fake.script(*[Reply(text=f"Answer {n} with $x_{n}$ and `code`.") for n in range(4)],
+                Reply(text="partial text before", disconnect_after=1))
+    nb = notebook("%load_ext grok_magics\n%config GrokMagics.max_retries = 0",
+                  *[f"%grok question {n}" for n in range(4)], "%grok this one fails")
+    nb.cells[-1].metadata["tags"] = ["raises-exception"]
+    LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = nbformat.writes(nb)
+    assert "widgets" not in nb.metadata and "widget-view" not in text
+    assert all("$x_" in answer_of(nb.cells[n]) for n in range(1, 5))
+    failed = nb.cells[-1]
+    errors = [o for o in failed.outputs if o.output_type == "error"]
+    assert len(errors) == 1 and len(errors[0].traceback) == 1
+    sentence = "the connection dropped mid-answer"
+    assert sentence in errors[0].traceback[0] and "Traceback" not in errors[0].traceback[0]
+    assert text.count(sentence) == 2, "the sentence must be saved once (the evalue repeats it, never shown)"
+    markdown = answer_of(failed)
+    assert markdown.startswith("partial") and "partial answer · grok-4.3" in markdown
+    assert sentence not in markdown
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert html.count(sentence) == 1, "nbconvert HTML must show the failure once"
+
+
+def test_text_display_in_a_kernel_coalesces_writes(fake, tmp_path: Path) -> None:
+    answer = "word " * 2000
+    fake.script(Reply(text=answer, chunk=4, pace=0))
+    nb = notebook("%load_ext grok_magics\n%config GrokMagics.display = 'text'", "%grok a long one")
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    streams = [m for m in client.messages(1) if m["msg_type"] == "stream"]
+    assert "".join(m["content"]["text"] for m in streams).startswith(answer)
+    assert len(streams) < 2500 / 10, f"{len(streams)} stream messages for 2,500 deltas: writes are not coalesced"
 
 
 def test_markdown_display_mode_sends_display_updates(fake, tmp_path: Path) -> None:
@@ -128,18 +179,19 @@ def test_interrupt_stops_the_stream_and_the_next_cell_works(fake, tmp_path: Path
         interrupted_at.append(time.monotonic())
         client.interrupt()
 
-    seen = watch(lambda: any("Once " in v for v in widget_values(client.messages(1))), stop)
+    seen = watch(lambda: any("Once " in v for v in markdown_values(client.messages(1))), stop)
     client.execute()
     assert seen.is_set()
     assert fake.wait_for_disconnect(5), "the server never saw the connection close"
     disconnect = next(r for r in fake.requests if r.disconnected)
     assert disconnect.ended_at is None or disconnect.ended_at >= interrupted_at[0] - 0.5
     outputs = nb.cells[1].outputs
-    final = next(o for o in outputs if o.output_type == "display_data")
-    assert final.data["text/markdown"].startswith("Once ") and "Interrupted" in final.data["text/markdown"]
-    error = next(o for o in outputs if o.output_type == "error")
+    answer = answer_of(nb.cells[1])
+    assert answer.startswith("Once ") and "partial answer ·" in answer and "Interrupted" not in answer
+    (error,) = [o for o in outputs if o.output_type == "error"]
     assert error.ename == "GrokInterrupted" and "Traceback" not in "".join(error.traceback)
-    assert "Short answer." in nb.cells[2].outputs[0].data["text/markdown"]
+    assert len(error.traceback) == 1 and "■ Interrupted" in error.traceback[0]
+    assert "Short answer." in answer_of(nb.cells[2])
     assert_no_canary(nbformat.writes(nb))
 
 
@@ -147,7 +199,7 @@ def test_extension_autoloads_from_the_installed_startup_file(fake, tmp_path: Pat
     monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")
     nb = notebook("%%grok\nHello without load_ext", "%load_ext grok_magics", "%grok usage")
     run_notebook(nb, tmp_path)
-    assert "You said: Hello without load_ext" in nb.cells[0].outputs[0].data["text/markdown"]
+    assert "You said: Hello without load_ext" in answer_of(nb.cells[0])
     assert nb.cells[1].outputs == [], "a manual %load_ext after auto-load must be a silent no-op"
     assert "1 request(s)" in nb.cells[2].outputs[0].text, "the manual load must not replace the loaded extension"
 

@@ -1,7 +1,5 @@
-"""Markdown for the live view and the saved answer.
-
-The live widget shows HTML, and ipywidgets does not sanitise HTML, so raw HTML from the model is
-escaped (``html: False``); the saved answer is plain Markdown that each frontend sanitises itself.
+"""Markdown helpers. Answers are shown as Markdown that each frontend renders (and sanitises) itself;
+``to_html`` is for places that need HTML of our own, so raw HTML from the model is escaped (``html: False``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The one line under every answer: who answered, what it cost, how fast."""
+"""The one line under every answer (who answered, what it cost, how fast) and the live status words."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from ..reply import Reply
@@ -17,6 +18,7 @@ class Header:
     api: str
     chat: str = "default"
     note: str = ""  # e.g. why the API differs from the one asked for
+    title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
 
 
 def _n(value: int) -> str:
@@ -24,47 +26,76 @@ def _n(value: int) -> str:
 
 
 def _money(dollars: float) -> str:
-    return f"${dollars:.4f}" if dollars < 1 else f"${dollars:,.2f}"
+    if dollars >= 1:
+        return f"${dollars:,.2f}"
+    return f"${dollars:.3f}" if dollars >= 0.01 else f"${dollars:.4f}"
 
 
 def usage_words(reply: Reply) -> list[str]:
+    """Tokens in → out (what a newcomer can read), then the cost; ``~`` marks our own estimates."""
     usage = reply.usage
     if usage is None:
         tokens, _ = reply.output_tokens()
-        return [f"~{_n(tokens)} out"] if tokens else []
-    words = [f"{_n(usage.input)} in" + (f" ({_n(usage.cached)} cached)" if usage.cached else "")]
-    words.append(f"{_n(usage.output)} out")
-    if usage.reasoning:
-        words.append(f"{_n(usage.reasoning)} reasoning")
+        return [f"~{_n(tokens)} tokens out"] if tokens else []
+    cached = f" ({_n(usage.cached)} cached)" if usage.cached else ""
+    reasoning = f" + {_n(usage.reasoning)} reasoning" if usage.reasoning else ""
+    words = [f"{_n(usage.input)}{cached} → {_n(usage.output)}{reasoning} tokens"]
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
     exact = usage.cost_usd is not None
-    words.append(_money(cost_of(usage)) + ("" if exact else " est."))
+    words.append(("" if exact else "~") + _money(cost_of(usage)))
     return words
 
 
-def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
-    words = [header.model, header.provider, header.api]
-    if header.chat != "default":
-        words.append(f"chat {header.chat}")
-    if live:
-        words.append(reply.activity or ("thinking…" if reply.first_token is None else "answering…"))
-    else:
-        words.extend(usage_words(reply))
+def _speed_words(reply: Reply) -> list[str]:
+    words = []
     if reply.ttft is not None:
-        words.append(f"first token {reply.ttft:.2f} s")
+        words.append(f"{reply.ttft:.1f} s to first token")
     rate = reply.tokens_per_second()
     if rate is not None:
         words.append(f"{rate:.0f} tok/s")
+    return words
+
+
+def live_state(reply: Reply, now: float | None = None) -> str:
+    """What is happening right now, in words: connecting, thinking (for how long), writing."""
+    now = time.monotonic() if now is None else now
+    if reply.first_token is not None:
+        return "writing…"
+    retry = reply.retrying
+    if retry is not None:
+        why = "rate limited" if retry.status == 429 else f"provider error (HTTP {retry.status})"
+        return f"{why}, retrying in {retry.wait:g} s…" if retry.wait is not None else f"{why}, retrying…"
+    if reply.reasoning_started is not None or reply.response_id:
+        return f"thinking… {now - reply.started:.0f} s"
+    return "connecting…"
+
+
+def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
+    """``grok-4.3 · xAI · 79 → 4,343 tokens · $0.011 · 1.2 s to first token · 85 tok/s``.
+
+    Wire-API names stay out (they are in ``%grok config`` and the output's metadata) unless the
+    API differs from the one asked for, which ``header.note`` explains.
+    """
+    words = [header.model, header.title or header.provider]
+    if header.chat != "default":
+        words.append(f"chat {header.chat}")
+    if live:
+        words.append(reply.activity or live_state(reply))
+    else:
+        words.extend(usage_words(reply))
+    words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)
     return " · ".join(words)
 
 
 def outcome_note(reply: Reply) -> str:
-    """How the answer ended, when it did not end normally."""
+    """How the answer ended, when it did not end normally: the one sentence every view shows once."""
     if reply.interrupted:
-        return "■ Interrupted — the answer above is partial."
+        if not reply.text_length:
+            return "■ Interrupted before any answer arrived."
+        return "■ Interrupted — the partial answer above stays in the conversation."
     if reply.error is not None:
         return "⚠ Failed — " + reply.error.message
     if reply.finish is not None and not reply.finish.complete:

@@ -56,6 +56,12 @@ def _calls(calls: list[ToolCall] | tuple[ToolCall, ...], results: Any) -> list[s
     return [call_markdown(c, by_id.get(c.call_id)) for c in calls]
 
 
+def unrun_calls(reply: Reply) -> str:
+    """Calls of the last response that never ran (interrupt, round limit), to follow its text."""
+    ran = {r.call_id for r in reply.tool_results}
+    return "".join("\n\n" + call_markdown(c, None) for c in reply.tool_calls if c.call_id not in ran)
+
+
 def final_text(reply: Reply) -> str:
     """Each tool round (what Grok said, then its calls, collapsed), then the answer; calls left unrun last."""
     blocks: list[str] = []

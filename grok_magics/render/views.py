@@ -1,7 +1,10 @@
 """Three ways to show a streaming answer, one contract: ``start``, ``update`` per event, ``finish``.
 
-Notebook views publish one display and update it in place; at the end the display becomes plain
-Markdown, so the saved notebook reads well anywhere and never points at a dead widget.
+In a notebook the answer is a run of real ``text/markdown`` outputs: each finished block is sent
+once and drawn by the frontend's own Markdown renderer (math, highlighting, tables: the final look),
+and only the unfinished tail below it is updated in place. Whatever a save writes at any moment is
+Markdown with the text so far, so an autosave or a crash never leaves a dead widget behind, and a
+headless run keeps no widget state. Terminals get the text as it arrives.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ import time
 from typing import Any, Callable, Protocol, TextIO
 
 from .. import __version__
-from ..events import Event, ReasoningDelta, SearchProgress, TextDelta, ToolCall, ToolResult
+from ..events import Event, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult
 from ..reply import Reply
-from .markdown import close_fences, to_html
+from .blocks import HeadingShift, hide_unfinished, split_finished
+from .markdown import close_fences
 from .status import Header, outcome_note, status_line
-from .tools import final_text, limit_note, live_text, signature, sources_markdown, tools_metadata
-
-_LIVE_EVENTS = (TextDelta, ReasoningDelta, ToolCall, ToolResult, SearchProgress)
+from .tools import (
+    call_markdown, final_text, limit_note, live_text, signature, sources_markdown, tools_metadata, unrun_calls,
+)
 
 CURSOR = " ▍"
-
-
+FRAME = 0.12  # about 8 renders a second; a render may send 2 messages (a finished block, the tail): ≤ 20 a second
+FLUSH = 0.25  # text held back by the throttle is shown at the latest this long after it arrived
+STATUS_STYLE = "color: var(--jp-ui-font-color2, #888); opacity: 0.85"
 class View(Protocol):
     def start(self, header: Header) -> None: ...
     def update(self, reply: Reply, event: Event) -> None: ...
@@ -32,35 +37,130 @@ class View(Protocol):
 
 
 class Throttle:
-    """Frontends choke on hundreds of updates a second; a person can't read them anyway."""
+    """Frontends choke on hundreds of updates a second; a person can't read them anyway.
+
+    The clock is stamped when a render *ends*, and the interval stretches to twice the last render's
+    duration, so a slow render can never make every delta trigger the next one.
+    """
 
     def __init__(self, interval: float) -> None:
+        self.base = interval
         self.interval = interval
-        self.last = 0.0
+        self.last = float("-inf")
 
     def due(self) -> bool:
+        return time.monotonic() - self.last >= self.interval
+
+    def rendered(self, began: float) -> None:
         now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
+        self.last = now
+        self.interval = max(self.base, 2 * (now - began))
 
 
-def final_markdown(header: Header, reply: Reply) -> str:
-    text = final_text(reply)
-    blocks = [close_fences(text)] if text else []
-    blocks.extend(b for b in (sources_markdown(reply), limit_note(reply)) if b)
+class Coalescer:
+    """Calls ``render`` at most once per frame. When the stream pauses, a timer renders what is still
+    held back (``forced``), so a pause never hides the last words; while deltas keep coming the timer
+    only re-arms. It runs in a copy of the caller's context (ipykernel routes outputs to the cell
+    through context variables)."""
+
+    def __init__(self, render: Callable[[bool], None], interval: float = FRAME, flush: float = FLUSH) -> None:
+        self.render = render
+        self.throttle = Throttle(interval)
+        self.flush_after = flush
+        self.lock = threading.RLock()  # views append to their buffers under it, then poke
+        self.timer: threading.Timer | None = None
+        self.closed = False
+        self.poked = 0.0
+
+    def poke(self) -> None:
+        with self.lock:
+            self.poked = time.monotonic()
+            if self.throttle.due():
+                self._render(False)
+            if self.timer is None and not self.closed:
+                self._arm(self.flush_after)
+
+    def _arm(self, delay: float) -> None:
+        context = contextvars.copy_context()
+        self.timer = threading.Timer(delay, context.run, args=(self._flush,))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _flush(self) -> None:
+        with self.lock:
+            self.timer = None
+            if self.closed:
+                return
+            quiet = time.monotonic() - self.poked
+            if quiet < self.throttle.base:  # still streaming: the next delta renders, check again later
+                self._arm(self.flush_after)
+            else:
+                self._render(True)
+
+    def _render(self, forced: bool) -> None:
+        began = time.monotonic()
+        self.render(forced)
+        self.throttle.rendered(began)
+
+    def close(self) -> None:
+        """Stop the timer; after this returns no render runs again."""
+        with self.lock:
+            self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+
+
+def status_html(line: str, live: bool = False) -> str:
+    """The status line as HTML in the Markdown; the live one is styled by the front end's CSS (it is re-sent
+    many times), the saved one carries its style, so it is dimmed wherever it is read."""
+    if live:
+        return f'<sub class="grok-status grok-live">{html.escape(line)}</sub>'
+    return f'<sub class="grok-status" style="{STATUS_STYLE}">{html.escape(line)}</sub>'
+
+
+def _ended_badly(reply: Reply) -> bool:
+    return reply.error is not None or reply.interrupted
+
+
+def final_status(header: Header, reply: Reply) -> str:
+    """The status line; a failed or interrupted answer is marked partial (the reason is the error below)."""
+    line = status_line(header, reply)
+    return ("partial answer · " + line) if _ended_badly(reply) else line
+
+
+def thought_markdown(reply: Reply, live: bool = False) -> str:
+    """"Thought for N s" as a collapsed ``<details>`` holding the reasoning summary, when there is one."""
+    seconds = reply.thought_seconds()
+    summary = reply.reasoning.strip()
+    if seconds is None or not summary:
+        return ""
+    took = f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    label = f"Thinking… {took}" if live else f"Thought for {took}"
+    shown = summary[-600:] if live else summary
+    return f"<details{' open' if live else ''}><summary>{label}</summary>\n\n{shown}\n\n</details>"
+
+
+def final_markdown(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
+                   thought: bool = True) -> str:
+    """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line."""
+    text = final_text(reply) if text is None else text + unrun_calls(reply)
+    body = close_fences(text).rstrip()
+    blocks = [thought_markdown(reply)] if thought else []
+    blocks.append(shift.apply(body) if shift is not None else body)
+    blocks.extend((sources_markdown(reply), limit_note(reply)))
     note = outcome_note(reply)
-    if note:
+    if note and not _ended_badly(reply):  # failures and interrupts say it once, in the error line below
         blocks.append(f"**{note}**")
-    blocks.append(f"<sub>{html.escape(status_line(header, reply))}</sub>")
-    return "\n\n".join(blocks)
+    blocks.append(status_html(final_status(header, reply)))
+    return "\n\n".join(b for b in blocks if b)
 
 
-def final_plain(header: Header, reply: Reply) -> str:
-    note = outcome_note(reply)
+def final_plain(header: Header, reply: Reply, text: str | None = None) -> str:
+    note = outcome_note(reply) if not _ended_badly(reply) else ""
+    text = final_text(reply) if text is None else text
     extra = (sources_markdown(reply), limit_note(reply))
-    return "\n\n".join(b for b in (reply.text, *extra, note, status_line(header, reply)) if b)
+    return "\n\n".join(b for b in (text, *extra, note, final_status(header, reply)) if b)
 
 
 def provenance(header: Header, reply: Reply) -> dict[str, Any]:
@@ -76,29 +176,40 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
             "finish": reply.finish.reason if reply.finish else None,
             "interrupted": reply.interrupted,
             "failed": reply.error is not None,
+            "thought_seconds": reply.thought_seconds(),
+            **tools_metadata(reply),
             "usage": None if usage is None else {
                 "input": usage.input,
                 "cached": usage.cached,
                 "output": usage.output,
                 "reasoning": usage.reasoning,
             },
-            **tools_metadata(reply),
         }
     }
 
 
-def final_bundle(header: Header, reply: Reply) -> tuple[dict[str, str], dict[str, Any]]:
-    data = {"text/markdown": final_markdown(header, reply), "text/plain": final_plain(header, reply)}
+def final_bundle(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
+                 thought: bool = True) -> tuple[dict[str, str], dict[str, Any]]:
+    """What the last output becomes. With no text at all and a failure, nothing: the error line says it all."""
+    if not (reply.text or reply.rounds or reply.tool_calls) and _ended_badly(reply):
+        return {}, provenance(header, reply)
+    data = {"text/markdown": final_markdown(header, reply, text, shift, thought),
+            "text/plain": final_plain(header, reply, text)}
     return data, provenance(header, reply)
 
 
 class TextView:
-    """Terminal IPython and plain scripts: deltas straight to stdout."""
+    """Terminal IPython, plain scripts, ``display='text'``: the text as it arrives, Markdown left as is.
+
+    Writes are coalesced to about 20 a second (in a kernel each write is an iopub message).
+    """
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.header: Header | None = None
         self.thinking_said = False
+        self.buffer: list[str] = []
+        self.coalescer = Coalescer(self._write, interval=0.06)  # under 20 writes a second
 
     @property
     def stream(self) -> TextIO:
@@ -109,78 +220,58 @@ class TextView:
 
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, TextDelta):
-            self.stream.write(event.text)
-            self.stream.flush()
-        elif isinstance(event, ReasoningDelta) and not self.thinking_said and not reply.text:
+            text = event.text
+        elif isinstance(event, ReasoningDelta) and not self.thinking_said and not reply.text_length:
             self.thinking_said = True
-            self.stream.write("(thinking…)\n")
-            self.stream.flush()
+            text = "(thinking…)\n"
+        elif isinstance(event, Retrying):
+            from .status import live_state
+
+            text = f"({live_state(reply)})\n"
         elif isinstance(event, ToolResult):
             call = next((c for c in reply.tool_calls if c.call_id == event.call_id), None)
             said = signature(call) if call is not None else event.name
-            self.stream.write(f"\n[tool] {said} → {'error: ' if event.error else ''}{event.output[:200]}\n")
-            self.stream.flush()
+            text = f"\n[tool] {said} → {'error: ' if event.error else ''}{event.output[:200]}\n"
         elif isinstance(event, SearchProgress) and event.status == "completed":
-            self.stream.write(f"[search {event.kind}] {event.query}\n")
+            text = f"[search {event.kind}] {event.query}\n"
+        else:
+            return
+        with self.coalescer.lock:
+            self.buffer.append(text)
+            self.coalescer.poke()
+
+    def _write(self, forced: bool = False) -> None:
+        if self.buffer:
+            text, self.buffer[:] = "".join(self.buffer), []
+            self.stream.write(text)
             self.stream.flush()
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
-        lines = ["" if not reply.text else "\n"]
+        self.coalescer.close()
+        lines = ["".join(self.buffer), "" if not reply.text else "\n"]
+        self.buffer.clear()
         note = outcome_note(reply)
-        if note and reply.error is None:
+        if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
             lines.append(note + "\n")
-        lines.append(f"[{status_line(self.header, reply)}]\n")
+        if reply.text_length or not _ended_badly(reply):  # a bare status line over an error says nothing
+            lines.append(f"[{final_status(self.header, reply)}]\n")
         self.stream.write("".join(lines))
         self.stream.flush()
 
 
-class Refresher:
-    """At most one refresh per interval, and a timer for text that arrived in between.
+class MarkdownView:
+    """The display-handle fallback (``display='markdown'``): one display, updated in place with Markdown.
 
-    Without the timer a pause in the stream would hide the last words until the next delta. The
-    timer thread runs in a copy of the caller's context, so a display update lands in the cell that
-    asked (ipykernel keeps the parent message in a context variable).
+    Simpler than ``LiveView`` but it re-sends the whole answer on every update.
     """
 
-    def __init__(self, interval: float, show: Callable[[Reply], None]) -> None:
-        self.throttle = Throttle(interval)
-        self.show = show
-        self.lock = threading.Lock()
-        self.timer: threading.Timer | None = None
-        self.done = False
-
-    def changed(self, reply: Reply) -> None:
-        with self.lock:
-            if self.throttle.due():
-                self.show(reply)
-            elif self.timer is None:
-                context = contextvars.copy_context()
-                self.timer = threading.Timer(self.throttle.interval, context.run, args=(self._flush, reply))
-                self.timer.daemon = True
-                self.timer.start()
-
-    def _flush(self, reply: Reply) -> None:
-        with self.lock:
-            self.timer = None
-            if not self.done:
-                self.throttle.last = time.monotonic()
-                self.show(reply)
-
-    def stop(self) -> None:
-        with self.lock:
-            self.done = True
-            if self.timer is not None:
-                self.timer.cancel()
-
-
-class MarkdownView:
-    """Frontends without a widget manager: the display itself is updated with Markdown."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        self.refresher = Refresher(interval, self._show)
+    def __init__(self, interval: float = 0.1, headings: int = 4) -> None:
+        self.coalescer = Coalescer(self._render, interval)
         self.header: Header | None = None
         self.handle: Any = None
+        self.headings = headings
+        self.reply: Reply | None = None
 
     def start(self, header: Header) -> None:
         from IPython.display import display
@@ -190,100 +281,179 @@ class MarkdownView:
                               raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, _LIVE_EVENTS) and not isinstance(event, ReasoningDelta):
-            self.refresher.changed(reply)
+        if isinstance(event, (TextDelta, ToolCall, ToolResult, SearchProgress)):
+            with self.coalescer.lock:
+                self.reply = reply
+                self.coalescer.poke()
 
-    def _show(self, reply: Reply) -> None:
-        text = live_text(reply)
-        self.handle.update({"text/markdown": close_fences(text + CURSOR), "text/plain": text}, raw=True)
+    def _render(self, forced: bool) -> None:
+        """``forced``: the stream paused, so what is held back (an unclosed ``**``) is shown as it is."""
+        assert self.reply is not None
+        text = live_text(self.reply)
+        shifted = HeadingShift(self.headings).apply(text, provisional=True)
+        shown = close_fences(shifted) if forced else hide_unfinished(shifted)
+        shown = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
+        self.handle.update({"text/markdown": shown, "text/plain": text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
-        self.refresher.stop()
-        data, metadata = final_bundle(self.header, reply)
+        self.coalescer.close()
+        data, metadata = final_bundle(self.header, reply, shift=HeadingShift(self.headings))
         self.handle.update(data, raw=True, metadata=metadata)
 
 
-class WidgetView:
-    """JupyterLab, Notebook 7, VS Code: live HTML in a widget, replaced by Markdown when done."""
+class LiveView:
+    """JupyterLab, Notebook 7, VS Code, Colab: finished blocks as Markdown outputs, a live tail below.
 
-    def __init__(self, interval: float = 0.1) -> None:
-        self.refresher = Refresher(interval, self._show)
+    Per update the work is proportional to the unfinished tail only; the tail is re-sent when enough
+    new text arrived to pay for it (or the flush timer fires), so bytes grow linearly with the answer.
+    """
+
+    def __init__(self, headings: int = 4, tools: bool = True, interval: float = FRAME) -> None:
+        self.shift = HeadingShift(headings)
+        self.tools = tools
         self.header: Header | None = None
-        self.handle: Any = None
-        self.widgets: Any = None
+        self.handle: Any = None  # the display holding the unfinished tail
+        self.pending: list[str] = []  # text that is not in a finished output yet
+        self.pending_length = 0
+        self.sent_length = -1  # pending_length when the tail was last sent
+        self.committed_length = 0  # characters of the answer already in finished outputs
+        self.thought_done = False
+        self.outputs = 0
+        self.rounds_seen = 0  # tool rounds: each starts its text from zero
+        self.reply: Reply | None = None
+        self.coalescer = Coalescer(self._render, interval)
 
     def start(self, header: Header) -> None:
-        import ipywidgets as w
         from IPython.display import display
 
         self.header = header
-        thinking = w.HTML(value=_thinking_html(""))
-        body = w.HTML(value="")
-        status = w.HTML(value=_status_html(status_line(header, Reply(), live=True)))
-        box = w.VBox([thinking, body, status])
-        box.add_class("grok-live")
-        self.widgets = (box, thinking, body, status)
-        bundle = dict(box._repr_mimebundle_())
-        bundle["text/plain"] = "Grok is answering… (a live view; the final answer replaces it)"
-        self.handle = display(bundle, raw=True, display_id=True)
+        if self.tools:
+            from .frontend import bundle
+
+            display(bundle(), raw=True)
+        self.reply = Reply()
+        self.handle = self._open(self._tail(self.reply, ""))
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, _LIVE_EVENTS):
-            self.refresher.changed(reply)
+        if not isinstance(event, (TextDelta, ReasoningDelta, Started, Retrying, ToolCall, ToolResult, SearchProgress)):
+            return
+        with self.coalescer.lock:
+            self.reply = reply
+            if isinstance(event, Started) and len(reply.rounds) != self.rounds_seen:
+                self.rounds_seen = len(reply.rounds)
+                self.committed_length = 0
+            if isinstance(event, TextDelta):
+                self.pending.append(event.text)
+                self.pending_length += len(event.text)
+            elif isinstance(event, ToolCall):  # the round's text is final: all of it becomes a block
+                self._commit_pending()
+            elif isinstance(event, ToolResult):
+                call = next((c for c in reply.tool_calls if c.call_id == event.call_id), None)
+                if call is not None:
+                    self._commit(call_markdown(call, event), f"[tool] {signature(call)}")
+            self.coalescer.poke()
 
-    def _show(self, reply: Reply) -> None:
+    def _commit_pending(self) -> None:
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.pending_length = 0
+        self.sent_length = -1
+        if text.strip():
+            self._commit(self.shift.apply(close_fences(text)).rstrip(), text.rstrip())
+        self.committed_length += len(text)
+
+    # -- rendering (under the coalescer's lock) ------------------------------------------------------
+    def _render(self, forced: bool) -> None:
+        reply = self.reply
+        assert reply is not None
+        if reply.first_token is not None and not self.thought_done:
+            self.thought_done = True
+            thought = thought_markdown(reply)
+            if thought:
+                self._commit(thought, "")
+        tail = self._take_finished()
+        if forced or self._worth_sending(tail):
+            self._send_tail(reply, tail)
+
+    def _take_finished(self) -> str:
+        """Commit the finished blocks of the pending text as one output; return the unfinished rest."""
+        text = "".join(self.pending)
+        done = split_finished(text) if text else 0
+        block, text = text[:done], text[done:]
+        self.pending[:] = [text] if text else []
+        self.pending_length = len(text)
+        if block:
+            self._commit(self.shift.apply(block).rstrip(), block.rstrip())
+            self.committed_length += len(block)  # finish shows the rest, even if Ctrl-C cut this short
+        return text
+
+    def _worth_sending(self, tail: str) -> bool:
+        """Re-sending a tail of n characters is worth it once n/3 new ones arrived: bytes stay linear."""
+        if self.handle is None or self.sent_length < 0:
+            return True
+        return (self.pending_length - self.sent_length) * 3 >= len(tail)
+
+    def _commit(self, markdown: str, plain: str) -> None:
+        """The current tail display becomes a finished block (rendered once); the next one opens lazily."""
+        data = {"text/markdown": markdown, "text/plain": plain}
+        if self.handle is None:
+            self._open(data)
+        else:
+            self.handle.update(data, raw=True)
+        self.handle = None
+
+    def _send_tail(self, reply: Reply, tail: str) -> None:
+        data = self._tail(reply, tail)
+        if self.handle is None:
+            self.handle = self._open(data)
+        else:
+            self.handle.update(data, raw=True)
+        self.sent_length = self.pending_length
+
+    def _open(self, data: dict[str, str], metadata: dict[str, Any] | None = None) -> Any:
+        from IPython.display import display
+
+        self.outputs += 1
+        return display(data, raw=True, display_id=True, metadata=metadata)
+
+    def _tail(self, reply: Reply, tail: str) -> dict[str, str]:
         assert self.header is not None
-        _, thinking, body, status = self.widgets
-        thinking.value = _thinking_html(reply.reasoning) if not reply.text else ""
-        body.value = _body_html(live_text(reply) + CURSOR)
-        status.value = _status_html(status_line(self.header, reply, live=True))
+        parts = []
+        if reply.first_token is None:
+            parts.append(thought_markdown(reply, live=True))
+        if tail:
+            shown = hide_unfinished(self.shift.apply(tail, provisional=True))
+            parts.append(shown if shown.endswith(("```", "~~~")) else shown + CURSOR)
+        line = status_line(self.header, reply, live=True)
+        parts.append(status_html(line, live=True))
+        # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
+        return {"text/markdown": "\n\n".join(p for p in parts if p), "text/plain": "…" if tail else line}
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
-        self.refresher.stop()
-        data, metadata = final_bundle(self.header, reply)
-        self.handle.update(data, raw=True, metadata=metadata)
-        for widget in self.widgets:
-            widget.close()
+        self.coalescer.close()
+        self.reply = reply
+        tail = reply.text[self.committed_length:]
+        data, metadata = final_bundle(self.header, reply, tail, self.shift, thought=not self.thought_done)
+        if self.handle is None:
+            self._open(data, metadata)
+        else:
+            self.handle.update(data, raw=True, metadata=metadata)
 
 
-def _body_html(text: str) -> str:
-    return f'<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown grok-answer">{to_html(text)}</div>' if text else ""
-
-
-def _thinking_html(reasoning: str) -> str:
-    tail = reasoning[-300:]
-    shown = html.escape(("…" if len(reasoning) > 300 else "") + tail)
-    return (
-        '<div class="grok-thinking" style="color: var(--jp-ui-font-color2, #777); font-style: italic">'
-        f"Grok is thinking…{' ' + shown if shown else ''}</div>"
-    )
-
-
-def _status_html(line: str) -> str:
-    return (
-        '<div class="grok-status" style="color: var(--jp-ui-font-color2, #777); font-size: 85%">'
-        f"{html.escape(line)}</div>"
-    )
+WidgetView = LiveView  # the name the view had when it was an ipywidgets box; ``display='widget'`` still works
 
 
 def _auto_mode(shell: Any) -> str:
-    if getattr(shell, "kernel", None) is None:
-        return "text"
-    if "google.colab" in sys.modules:  # Colab needs a custom widget manager switched on for ipywidgets 8
-        return "markdown"
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return "markdown"
-    return "widget"
+    """A kernel (any notebook frontend) gets the live Markdown view; a terminal gets text."""
+    return "text" if getattr(shell, "kernel", None) is None else "live"
 
 
-def make_view(mode: str, shell: Any) -> View:
+def make_view(mode: str, shell: Any, headings: int = 4) -> View:
     chosen = _auto_mode(shell) if mode == "auto" else mode
-    if chosen == "widget":
-        return WidgetView()
+    if chosen in ("live", "widget"):
+        return LiveView(headings=headings)
     if chosen == "markdown":
-        return MarkdownView()
+        return MarkdownView(headings=headings)
     return TextView()

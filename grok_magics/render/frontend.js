@@ -1,0 +1,91 @@
+// grok-magics front end, shipped in the package (no CDN): Copy / Insert buttons on the code blocks of
+// answers, and following the stream while the reader is at the bottom. Runs once per page; answers are
+// found by their status line (.grok-status), so it keeps working after a reload, without the kernel.
+(() => {
+  const me = document.currentScript && document.currentScript.closest(".jp-OutputArea-child, .output_area");
+  if (me) me.style.display = "none";  // this output is only a carrier
+  if (window.__grokMagics) return;
+  const G = (window.__grokMagics = { following: true, area: null });
+  const css = document.createElement("style");
+  css.textContent = `
+.grok-live{color:var(--jp-ui-font-color2,#888);opacity:.85}
+.grok-pre{position:relative}
+.grok-tools{position:absolute;top:4px;right:4px;display:flex;gap:4px;opacity:.6}
+.grok-pre:hover>.grok-tools{opacity:1}
+.grok-tools button{font:11px var(--jp-ui-font-family,sans-serif);padding:1px 6px;cursor:pointer;border-radius:3px;
+ color:var(--jp-ui-font-color1,#333);background:var(--jp-layout-color2,#eee);border:1px solid var(--jp-border-color1,#bbb)}`;
+  document.head.appendChild(css);
+
+  const flash = (button, text) => {
+    const label = button.textContent;
+    button.textContent = text;
+    setTimeout(() => (button.textContent = label), 1200);
+  };
+  const copy = async (text) => {
+    try { await navigator.clipboard.writeText(text); return true; } catch (e) { /* fall back below */ }
+    const area = Object.assign(document.createElement("textarea"), { value: text });
+    document.body.appendChild(area); area.select();
+    const ok = document.execCommand("copy"); area.remove(); return ok;
+  };
+  // JupyterLab and Notebook 7 accept cells dropped onto a notebook: a drop below this cell inserts a new,
+  // unexecuted code cell there, through the notebook's own model (undo works, nothing runs).
+  const insert = (pre, text) => {
+    const cell = pre.closest(".jp-Cell"), notebook = pre.closest(".jp-Notebook");
+    if (!cell || !notebook) return false;
+    let next = cell.nextElementSibling;
+    while (next && !next.classList.contains("jp-Cell")) next = next.nextElementSibling;
+    const drop = new Event("lm-drop", { bubbles: true, cancelable: true });
+    const cells = [{ cell_type: "code", source: text, metadata: {}, outputs: [], execution_count: null }];
+    Object.assign(drop, { proposedAction: "copy", dropAction: "none", supportedActions: "copy", source: null,
+      mimeData: { hasData: (m) => m === "application/vnd.jupyter.cells", getData: () => cells, types: () => [] } });
+    if (next) next.classList.add("jp-mod-dropTarget");  // the notebook inserts before its drop target
+    (next || notebook).dispatchEvent(drop);
+    if (next) next.classList.remove("jp-mod-dropTarget");
+    return drop.defaultPrevented;
+  };
+  const tools = (pre) => {
+    pre.classList.add("grok-pre");
+    const bar = document.createElement("div");
+    bar.className = "grok-tools";
+    const code = () => (pre.querySelector("code") || pre).textContent.replace(/\n$/, "");
+    const add = (label, title, done, act) => {
+      const b = Object.assign(document.createElement("button"), { textContent: label, title });
+      b.addEventListener("click", async (e) => { e.stopPropagation(); flash(b, (await act()) ? done : "Failed"); });
+      bar.appendChild(b);
+    };
+    add("Copy", "Copy this code", "Copied", () => copy(code()));
+    const cell = pre.closest(".jp-Cell");  // a live notebook has editors; an nbconvert export has none
+    if (pre.closest(".jp-Notebook") && cell && cell.querySelector(".cm-editor")) {
+      add("Insert", "Insert as a new cell below (not run)", "Inserted", () => insert(pre, code()));
+    }
+    pre.appendChild(bar);
+  };
+  const lastLive = () => { const all = document.querySelectorAll(".grok-live"); return all[all.length - 1]; };
+  const atBottom = (el) => {
+    const box = el.closest(".jp-WindowedPanel-outer, .jp-NotebookPanel, body") || document.body;
+    const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
+    return el.getBoundingClientRect().bottom <= limit + 48;
+  };
+  const scan = () => {
+    for (const status of document.querySelectorAll(".grok-status")) {
+      const area = status.closest(".jp-OutputArea, .output") || status.parentElement;
+      for (const pre of area.querySelectorAll("pre:not(.grok-pre)")) {
+        if (!pre.closest(".jp-RenderedText") && pre.querySelector("code")) tools(pre);
+      }
+    }
+    const live = lastLive();
+    const area = live && live.closest(".jp-OutputArea, .output");
+    if (area && area !== G.area) { G.area = area; G.following = true; }  // a new answer: follow it
+    if (live && G.following && !atBottom(live)) { G.autoAt = performance.now(); live.scrollIntoView({ block: "end" }); }
+  };
+  const stop = () => { G.following = false; };
+  addEventListener("wheel", (e) => { if (e.deltaY < 0) stop(); }, { passive: true, capture: true });
+  addEventListener("keydown", (e) => { if (["PageUp", "ArrowUp", "Home"].includes(e.key)) stop(); }, true);
+  addEventListener("scroll", () => {  // back at the bottom: follow again; dragged away (not by us): stop
+    const live = lastLive();
+    if (live && atBottom(live)) G.following = true;
+    else if (live && performance.now() - (G.autoAt || 0) > 200) stop();
+  }, { passive: true, capture: true });
+  new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
+  scan();
+})();
