@@ -17,7 +17,7 @@ from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
 from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers, refusals_to
 from .context import ContextSettings, build
-from .errors import from_exception
+from .errors import GrokError, from_exception
 from .events import Event, Retrying
 from .options import Options
 from .parts import ImagePart, estimate_tokens, parts_tokens
@@ -25,6 +25,7 @@ from .providers import PROVIDERS, ConfigError, Endpoint, choose_provider, resolv
 from .render import Header, View, make_view
 from .reply import Reply
 from .request import Request, Round, Turn
+from .structured import store, wanted
 from .tape import Tape
 from .usage import Tally
 from .wire import module_for
@@ -453,6 +454,9 @@ def ask(
     preamble: str = "",
 ) -> Reply:
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble)
+    structure = wanted(options, namespace, request.endpoint)
+    if structure is not None:
+        request = replace(request, output=structure.output)
     if options.dry_run:  # no client (so no key), no request, no turn
         from .preview import preview_text
 
@@ -460,6 +464,8 @@ def ask(
         return Reply()
     request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns)
     header = header_for(request, chat.name)
+    if structure is not None:
+        header = replace(header, fence="json")
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
     recorded = tape.find(request)  # a cassette miss is refused here, before anything is shown
 
@@ -480,6 +486,11 @@ def ask(
         session.chats.forget_elsewhere(cell_key, keep=chat.name)
     turn = conclude(chat, request, reply, cell_key, options.no_history)
     _note(session, turn, header, reply, source, replayed=tape.replayed)
-    if options.out and reply.text and reply.error is None:
+    if structure is not None and reply.error is None and not reply.interrupted:
+        try:
+            store(structure, options, reply.text, namespace)  # the turn is kept either way: the model did answer
+        except GrokError as exc:
+            reply.error = exc
+    elif options.out and reply.text and reply.error is None:
         namespace[options.out] = reply.text
     return reply

@@ -24,7 +24,7 @@ USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
     "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
-    " [--tools FN,FN|data] [--search web,x]"
+    " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
 )
 
 
@@ -52,6 +52,10 @@ class Options:
     exclude: tuple[str, ...] = ()  # column names or globs never sent, nor read by the data toolset
     dry_run: bool = False
     tools: tuple[str, ...] | None = None  # function names in the namespace, or "data"
+    json: bool = False  # any JSON object
+    schema: str | None = None  # a variable (pydantic model, JSON schema, shorthand) or expression
+    to_df: bool = False  # -o stores a list of records as a pandas DataFrame
+    to_polars: bool = False  # ... as a polars DataFrame
     search: tuple[str, ...] | None = None  # "web_search", "x_search"
     full: bool = False
     code: bool = False
@@ -149,6 +153,10 @@ def _parser() -> _Parser:
     p.add_argument("--exclude", action="extend", type=_comma_list)
     p.add_argument("--dry-run", dest="dry_run", action="store_true")
     p.add_argument("--tools", type=_names)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--schema")
+    p.add_argument("--to-df", dest="to_df", action="store_true")
+    p.add_argument("--to-polars", dest="to_polars", action="store_true")
     p.add_argument("--search", type=_searches)
     p.add_argument("--full", action="store_true")  # for `%grok history --full`
     p.add_argument("--code", action="store_true")  # put the answer's code in the next cell

@@ -35,6 +35,7 @@ class Provider:
     encrypted_reasoning: bool = False  # Responses can round-trip reasoning via include=[...]
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
     tools: bool = True  # function calling (AIgateway's card: "Tool calling — no")
+    json_mode: bool = True  # structured output, --json / --schema (AIgateway's card: "JSON mode — no")
     server_search: bool = False  # xAI's server-side web_search / x_search tools on the Responses API
     key_hint: str = ""
     base_url_example: str = ""
@@ -77,6 +78,7 @@ PROVIDERS: dict[str, Provider] = {
             images=False,
             images_refusal='its Grok 4.3 card says "Vision — no"',
             tools=False,
+            json_mode=False,
         ),
         Provider(
             name="azure",

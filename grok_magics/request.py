@@ -24,6 +24,14 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """Structured output: any JSON object (``schema`` None), or JSON following a strict JSON schema."""
+
+    name: str = ""
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Round:
     """One model response that ended in tool calls, and what the tools answered, in call order."""
 
@@ -62,3 +70,4 @@ class Request:
     tools: tuple[ToolSpec, ...] = ()
     search: tuple[str, ...] = ()  # xAI server-side tools: "web_search", "x_search"
     rounds: tuple[Round, ...] = ()  # this turn's tool rounds so far, sent after the user message
+    output: OutputFormat | None = None  # --json / --schema

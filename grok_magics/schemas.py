@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, MutableMapping
 
 _WRAP = "items"  # non-object roots travel inside {"items": ...}: providers want an object at the root
 
@@ -47,6 +47,21 @@ class Schema:
             return {}
         data = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
         return {name: data.get(name) for name in self.fields}
+
+
+def schema_from(expression: str | None, namespace: MutableMapping[str, Any]) -> Any:
+    """``--schema Name`` names a variable (a pydantic model, a JSON schema or a shorthand dict/list);
+    anything else is evaluated as a Python expression in the notebook's namespace, like other magics do."""
+    if expression is None:
+        return None
+    if expression.isidentifier():
+        if expression not in namespace:
+            raise SchemaError(f"--schema {expression}: no such variable in the notebook")
+        return namespace[expression]
+    try:
+        return eval(expression, dict(namespace))  # noqa: S307 - the user's own expression, in the user's namespace
+    except Exception as exc:
+        raise SchemaError(f"--schema: could not evaluate {expression!r} ({type(exc).__name__}: {exc})") from None
 
 
 def compile_schema(spec: Any, name: str = "") -> Schema:

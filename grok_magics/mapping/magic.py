@@ -8,21 +8,7 @@ from IPython.core.error import UsageError
 
 from ..magics import _trim_blank_lines as _trim
 from ..options import parse_map
-
-
-def _schema(expression: str | None, namespace: MutableMapping[str, Any]) -> Any:
-    """``--schema Name`` names a variable (a pydantic model, a JSON schema or a shorthand dict/list);
-    anything else is evaluated as a Python expression in the notebook's namespace, like other magics do."""
-    if expression is None:
-        return None
-    if expression.isidentifier():
-        if expression not in namespace:
-            raise UsageError(f"--schema {expression}: no such variable in the notebook")
-        return namespace[expression]
-    try:
-        return eval(expression, dict(namespace))  # noqa: S307 - the user's own expression, in the user's namespace
-    except Exception as exc:
-        raise UsageError(f"--schema: could not evaluate {expression!r} ({type(exc).__name__}: {exc})") from None
+from ..schemas import SchemaError, schema_from
 
 
 def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, Any],
@@ -36,8 +22,12 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
     template = _trim(cell) if cell is not None else template
     if not template:
         raise UsageError("map: write the template (with {column} names) in the cell below %%grok map")
+    try:
+        schema = schema_from(opts.schema, namespace)
+    except SchemaError as exc:
+        raise UsageError(str(exc)) from None
     result = map_frame(
-        frame, template, concurrency=opts.concurrency, out_col=opts.out_col, schema=_schema(opts.schema, namespace),
+        frame, template, concurrency=opts.concurrency, out_col=opts.out_col, schema=schema,
         model=opts.model, provider=opts.provider, api=opts.api, effort=opts.effort, system=opts.system,
         temperature=opts.temperature, max_tokens=opts.max_tokens, max_cost=opts.max_cost, rps=opts.rps,
         cache=not opts.no_cache, batch=opts.batch, batch_id=opts.batch_id, confirm=True if opts.yes else None,

@@ -13,7 +13,7 @@ from ..client import add_headers, per_request_headers
 from ..events import Usage
 from ..parts import TextPart
 from ..providers import Endpoint
-from ..request import Request
+from ..request import OutputFormat, Request
 from ..schemas import Schema
 from ..usage import chat_usage, responses_usage
 from ..wire import module_for
@@ -39,18 +39,14 @@ class RowSpec:
 
 def kwargs_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> dict[str, Any]:
     endpoint = endpoint or spec.endpoint
+    output = OutputFormat(spec.schema.name, spec.schema.json_schema) if spec.schema is not None else None
     request = Request(endpoint=endpoint, user=(TextPart(prompt),), system=spec.system, effort=spec.effort,
-                      temperature=spec.temperature, max_tokens=spec.max_tokens, cache_key=spec.cache_key)
+                      temperature=spec.temperature, max_tokens=spec.max_tokens, cache_key=spec.cache_key,
+                      output=output)
     kwargs = module_for(endpoint.api).build(request)
     kwargs.pop("stream_options", None)
     kwargs.pop("include", None)  # no reasoning to carry to a next turn
     kwargs["stream"] = False
-    if spec.schema is not None:
-        strict = {"name": spec.schema.name, "schema": spec.schema.json_schema, "strict": True}
-        if endpoint.api == "chat":
-            kwargs["response_format"] = {"type": "json_schema", "json_schema": strict}
-        else:
-            kwargs["text"] = {"format": {"type": "json_schema", **strict}}
     return add_headers(kwargs, per_request_headers(endpoint))
 
 

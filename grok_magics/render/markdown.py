@@ -32,3 +32,20 @@ def close_fences(text: str) -> str:
         elif fence[0] == opener[0] and len(fence) >= len(opener):
             opener = None
     return text if opener is None else f"{text.rstrip()}\n{opener}"
+
+
+def pretty(text: str) -> str:
+    """JSON indented for reading; text that is not JSON (a cut-short answer) stays as it came."""
+    import json
+
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def fenced(lang: str, text: str) -> str:
+    """A code block whose fence no backtick run inside can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"

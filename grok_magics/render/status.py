@@ -19,6 +19,7 @@ class Header:
     chat: str = "default"
     note: str = ""  # e.g. why the API differs from the one asked for
     title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
+    fence: str = ""  # show the answer as a code block in this language (structured output: "json")
 
 
 def _n(value: int) -> str:

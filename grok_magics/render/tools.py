@@ -6,12 +6,11 @@ Kept apart from the views so any view (and the saved Markdown) can use the same 
 from __future__ import annotations
 
 import html
-import json
-import re
 from typing import Any
 
 from ..events import ToolCall, ToolResult
 from ..reply import Reply
+from .markdown import fenced, pretty
 
 _SHORT = 80
 
@@ -19,20 +18,6 @@ _SHORT = 80
 def _short(text: str, limit: int = _SHORT) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
-
-
-def _fenced(text: str, lang: str = "json") -> str:
-    """A code block whose fence is longer than any backtick run inside, so no result can break out of it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
 
 
 def signature(call: ToolCall) -> str:
@@ -43,9 +28,9 @@ def call_markdown(call: ToolCall, result: ToolResult | None) -> str:
     """One call and its result as a collapsed ``<details>`` block (the summary line is escaped HTML)."""
     mark = "⚠" if result is None or result.error else "⚙"  # both in DejaVu Sans; emoji show as boxes on stock fonts
     outcome = "not run" if result is None else ("error" if result.error else "result")
-    body = [f"arguments\n\n{_fenced(_pretty(call.arguments))}"]
+    body = [f"arguments\n\n{fenced('json', pretty(call.arguments))}"]
     if result is not None:
-        body.append(f"{outcome}\n\n{_fenced(_pretty(result.output))}")
+        body.append(f"{outcome}\n\n{fenced('json', pretty(result.output))}")
     label = f"{mark} {signature(call)}" + ("" if outcome == "result" else f" — {outcome}")
     summary = html.escape(label, quote=False)
     return f"<details><summary>{summary}</summary>\n\n" + "\n\n".join(body) + "\n\n</details>"

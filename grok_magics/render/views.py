@@ -20,7 +20,7 @@ from .. import __version__
 from ..events import Event, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult
 from ..reply import Reply
 from .blocks import HeadingShift, hide_unfinished, split_finished
-from .markdown import close_fences
+from .markdown import close_fences, fenced, pretty
 from .status import Header, outcome_note, status_line
 from .tools import (
     call_markdown, final_text, limit_note, live_text, signature, sources_markdown, tools_metadata, unrun_calls,
@@ -145,6 +145,8 @@ def final_markdown(header: Header, reply: Reply, text: str | None = None, shift:
                    thought: bool = True) -> str:
     """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line."""
     text = final_text(reply) if text is None else text + unrun_calls(reply)
+    if header.fence and text:
+        text = fenced(header.fence, pretty(text) if header.fence == "json" else text)
     body = close_fences(text).rstrip()
     blocks = [thought_markdown(reply)] if thought else []
     blocks.append(shift.apply(body) if shift is not None else body)
@@ -288,8 +290,10 @@ class MarkdownView:
 
     def _render(self, forced: bool) -> None:
         """``forced``: the stream paused, so what is held back (an unclosed ``**``) is shown as it is."""
-        assert self.reply is not None
+        assert self.reply is not None and self.header is not None
         text = live_text(self.reply)
+        if self.header.fence:
+            text = f"```{self.header.fence}\n{text}"
         shifted = HeadingShift(self.headings).apply(text, provisional=True)
         shown = close_fences(shifted) if forced else hide_unfinished(shifted)
         shown = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
@@ -344,6 +348,8 @@ class LiveView:
                 self.rounds_seen = len(reply.rounds)
                 self.committed_length = 0
             if isinstance(event, TextDelta):
+                if self.header is not None and self.header.fence and not self.pending and not self.committed_length:
+                    self.pending.append(f"```{self.header.fence}\n")  # display only: closed at the end
                 self.pending.append(event.text)
                 self.pending_length += len(event.text)
             elif isinstance(event, ToolCall):  # the round's text is final: all of it becomes a block

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import StreamCut
 from ..events import Event, Finished, ReasoningDelta, Started, TextDelta, ToolCall
 from ..parts import ImagePart, Parts, TextPart, text_of
-from ..request import Request, Round
+from ..request import OutputFormat, Request, Round
 from ..usage import chat_usage
 
 _INCOMPLETE = {"length", "content_filter"}
@@ -60,6 +60,12 @@ def tools(request: Request) -> list[dict[str, Any]]:
                                               "parameters": t.parameters}} for t in request.tools]
 
 
+def response_format(output: OutputFormat) -> dict[str, Any]:
+    if output.schema is None:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": output.name, "schema": output.schema, "strict": True}}
+
+
 def build(request: Request) -> dict[str, Any]:
     provider = request.endpoint.provider
     kwargs: dict[str, Any] = {
@@ -75,6 +81,8 @@ def build(request: Request) -> dict[str, Any]:
         kwargs["max_completion_tokens"] = request.max_tokens
     if request.tools:
         kwargs["tools"] = tools(request)
+    if request.output is not None:
+        kwargs["response_format"] = response_format(request.output)
     if provider.chat_cache_header and request.cache_key:
         kwargs["extra_headers"] = {provider.chat_cache_header: request.cache_key}
     return kwargs

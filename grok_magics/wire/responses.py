@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import StreamCut, StreamError
 from ..events import Citation, Event, Finished, ReasoningDelta, SearchProgress, Started, TextDelta, ToolCall
 from ..parts import ImagePart, Parts
-from ..request import Request, Round, Turn
+from ..request import OutputFormat, Request, Round, Turn
 from ..usage import responses_usage
 
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
@@ -93,7 +93,15 @@ def build(request: Request) -> dict[str, Any]:
         kwargs["max_output_tokens"] = request.max_tokens
     if request.tools or request.search:
         kwargs["tools"] = tools(request)
+    if request.output is not None:
+        kwargs["text"] = {"format": text_format(request.output)}
     return kwargs
+
+
+def text_format(output: OutputFormat) -> dict[str, Any]:
+    if output.schema is None:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "name": output.name, "schema": output.schema, "strict": True}
 
 
 def _as_dict(item: Any) -> dict[str, Any]:
