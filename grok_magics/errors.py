@@ -6,11 +6,12 @@ hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` ren
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import TYPE_CHECKING
 
-from .secrets import redact
+from .secrets import mask_url, redact
 
 if TYPE_CHECKING:
     from .providers import Endpoint
@@ -31,6 +32,17 @@ class GrokError(Exception):
         return [f"{_RED}✖ {self.message}{_RESET}"]
 
 
+class GrokDebugError(GrokError):
+    """Debug mode: a traceback formatted without frame locals and redacted, then the one line."""
+
+    def __init__(self, message: str, traceback_text: str) -> None:
+        super().__init__(message)
+        self.traceback_text = redact(traceback_text)
+
+    def _render_traceback_(self) -> list[str]:
+        return [*self.traceback_text.rstrip("\n").split("\n"), *super()._render_traceback_()]
+
+
 class GrokInterrupted(KeyboardInterrupt):
     """Still a KeyboardInterrupt (so Run All stops), but without a traceback."""
 
@@ -49,30 +61,76 @@ class StreamCut(Exception):
     """The stream ended without the provider's end-of-reply marker: the connection was cut."""
 
 
-def one_line(text: str, limit: int = 400) -> str:
+def one_line(text: str, limit: int = 600) -> str:
+    """Whitespace folded; a long text is cut in the middle, because the advice is at the end."""
     text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) * 2 // 3
+    tail = limit - 3 - head
+    return f"{text[:head].rstrip()} … {text[-tail:].lstrip()}"
 
 
 def _public_url(url: str) -> str:
-    return re.sub(r"//[^/@]*@", "//", url)
+    return mask_url(url)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _from_html(body: str) -> str | None:
+    """An HTML error page (a proxy's 502, say) is its title, never the page."""
+    if not re.match(r"\s*<(!doctype|html|head|body|\?xml)", body, re.IGNORECASE):
+        return None
+    match = _TITLE.search(body) or _H1.search(body)
+    text = html.unescape(_TAG.sub(" ", match.group(1))) if match else ""
+    return f"an HTML page: {one_line(text, 120)}" if text.strip() else "an HTML page"
+
+
+def _from_json(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error", "")
+    message = data.get("message", "")
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code") or ""
+    parts = [p for p in (error, message) if isinstance(p, str) and p.strip()]
+    if parts:  # {"error": "Not Found", "message": "Cannot POST /v1/responses"}: both say something
+        return " — ".join(dict.fromkeys(parts))
+    detail = data.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail
+    return data["code"] if isinstance(data.get("code"), str) else None
+
+
+def _from_sse(body: str) -> str | None:
+    """Some servers answer errors as SSE (``data: {"error": …}`` then ``data: [DONE]``)."""
+    for line in body.splitlines():
+        if line.startswith("data:"):
+            payload = line[5:].strip()
+            try:
+                said = _from_json(json.loads(payload))
+            except ValueError:
+                continue
+            if said:
+                return said
+    return None
 
 
 def provider_message(body: str) -> str:
-    """The provider's own words from an error body, in any of the shapes providers use."""
+    """The provider's own words from an error body, in any of the shapes providers use; inert text."""
+    body = body.strip()
+    if not body:
+        return ""
     try:
-        data = json.loads(body)
+        said = _from_json(json.loads(body))
     except ValueError:
-        return one_line(body, 200)
-    if isinstance(data, dict):
-        error = data.get("error", data.get("message", ""))
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("code") or ""
-        if isinstance(error, str) and error:
-            return error
-        if isinstance(data.get("code"), str):
-            return data["code"]
-    return one_line(body, 200)
+        said = _from_html(body) or _from_sse(body)
+    if said is None:
+        said = body
+    return one_line(_TAG.sub("", said) if "<" in said else said, 300).rstrip(". ")
 
 
 _HINTS: dict[int, str] = {
@@ -87,22 +145,107 @@ _HINTS: dict[int, str] = {
     429: "rate limited; wait a moment and re-run (retries: %config GrokMagics.max_retries)",
 }
 
+# What the provider's words reveal about the cause beats what the status code suggests.
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url",
+                re.I), "endpoint"),
+    (re.compile(r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", re.I), "key"),
+    (re.compile(r"\bmodel\b", re.I), "model"),
+    (re.compile(r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", re.I),
+     "param"),
+)
 
-def hint_for(status: int, endpoint: "Endpoint") -> str:
+
+def _cause(status: int, said: str, endpoint: "Endpoint") -> str:
+    for pattern, cause in _CAUSES:
+        if pattern.search(said):
+            return cause
+    if status == 404 and endpoint.api == "responses" and not said.lower().startswith("the model"):
+        return "endpoint"
+    return ""
+
+
+def hint_for(status: int, endpoint: "Endpoint", said: str = "") -> str:
+    base_url = _public_url(endpoint.base_url)
+    cause = _cause(status, said, endpoint) if status in (400, 401, 403, 404, 405, 422) else ""
+    if cause == "endpoint" and endpoint.api == "responses":
+        return f"this server has no Responses API at {base_url}; add --api chat (or %config GrokMagics.api = 'chat')"
+    if cause == "endpoint":
+        return f"check the base URL ({base_url}): the server has no {endpoint.api} endpoint there"
+    if cause == "key":
+        return f"set a valid {endpoint.provider.key_env} (or run %grok key)"
+    if cause == "model":
+        return f"check the model id ({endpoint.model}): pass -m MODEL or %config GrokMagics.model"
+    if cause == "param":
+        return "this server rejects a parameter: leave it out (--effort default) or set it on the server"
     if status >= 500:
         return "the provider had a server error; re-run in a moment"
     template = _HINTS.get(status, "")
-    return template.format(
-        key_env=endpoint.provider.key_env, model=endpoint.model, base_url=_public_url(endpoint.base_url)
+    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None,
+               redirected_to: str = "") -> GrokError:
+    said = provider_message(body)
+    wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
+    where = f"{endpoint.model} on {endpoint.provider.title}"
+    if redirected_to:
+        return GrokError(
+            f"{where}: the server redirected to another origin ({_public_url(redirected_to)}), which answered "
+            f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.", status
+        )
+    hint = hint_for(status, endpoint, said)
+    return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
+
+
+def _redirect_target(response: object, endpoint: "Endpoint") -> str:
+    """The URL of the last hop when a redirect left the base URL's origin, else ''."""
+    from .client import _origin
+
+    history = getattr(response, "history", None) or ()
+    request = getattr(response, "request", None)
+    if not history or request is None:
+        return ""
+    url = str(request.url)
+    return url if _origin(url) != _origin(endpoint.base_url) else ""
+
+
+def _base_url_source(endpoint: "Endpoint") -> str:
+    import os
+
+    if os.environ.get("GROK_BASE_URL", "").strip():
+        return "GROK_BASE_URL"
+    if endpoint.provider.base_url_env:
+        return endpoint.provider.base_url_env
+    if endpoint.provider.region_env:
+        return f"{endpoint.provider.region_env}, or GROK_BASE_URL"
+    return "GROK_BASE_URL"
+
+
+def headers_timeout(endpoint: "Endpoint", timeout: float) -> GrokError:
+    return GrokError(
+        f"{endpoint.model} on {endpoint.provider.title}: no response from the server within {timeout:g} s "
+        "(retries included). Re-run the cell, or raise %config GrokMagics.timeout."
     )
 
 
-def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None) -> GrokError:
-    said = provider_message(body)
-    wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
-    hint = hint_for(status, endpoint)
-    where = f"{endpoint.model} on {endpoint.provider.title}"
-    return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {hint[:1].upper()}{hint[1:]}.", status)
+def deadline_error(endpoint: "Endpoint", deadline: float) -> GrokError:
+    return GrokError(
+        f"{endpoint.model} on {endpoint.provider.title}: the answer took longer than {deadline:g} s and was "
+        "stopped. Re-run the cell, or raise %config GrokMagics.deadline."
+    )
+
+
+def _body_text(response: object) -> str:
+    try:
+        return str(getattr(response, "text", "") or "")
+    except Exception:  # a body that is not text in its declared encoding
+        return ""
 
 
 def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid_stream: bool = False) -> GrokError:
@@ -115,8 +258,11 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid
     dropped = f"{where}: the connection dropped mid-answer ({type(exc.__cause__ or exc).__name__}). Re-run the cell."
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
-        return http_error(response.status_code, response.text, endpoint, response.headers.get("retry-after"))
+        return http_error(response.status_code, _body_text(response), endpoint, response.headers.get("retry-after"),
+                          _redirect_target(response, endpoint))
     if isinstance(exc, openai.APITimeoutError) or type(exc).__name__.endswith("Timeout"):
+        if not mid_stream:
+            return headers_timeout(endpoint, timeout)
         return GrokError(
             f"{where}: no data for {timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
         )
@@ -126,14 +272,21 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid
         cause = exc.__cause__ or exc
         return GrokError(
             f"{where}: could not connect to {_public_url(endpoint.base_url)} ({one_line(str(cause), 120)}). "
-            "Check the network, or the base URL (GROK_BASE_URL)."
+            f"Check the network, or the base URL ({_base_url_source(endpoint)})."
         )
     if isinstance(exc, openai.APIError):  # an error event inside the stream
         body = exc.body
-        said = provider_message(json.dumps(body)) if isinstance(body, dict) else str(exc.message or exc)
+        said = provider_message(json.dumps(body)) if isinstance(body, dict) else provider_message(str(exc.message or exc))
         return GrokError(f"{where}: the provider reported an error mid-answer — {said}. Re-run the cell.")
     if isinstance(exc, StreamError):
-        return GrokError(f"{where}: the provider reported an error mid-answer — {exc}. Re-run the cell.")
+        return GrokError(
+            f"{where}: the provider reported an error mid-answer — {provider_message(str(exc))}. Re-run the cell."
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return GrokError(f"{where}: the provider sent bytes that are not UTF-8 mid-answer. Re-run the cell.")
+    if isinstance(exc, UnicodeEncodeError):
+        return GrokError(f"{where}: the request holds text that is not valid Unicode (a lone surrogate?); "
+                         "remove it and re-run.")
     if isinstance(exc, StreamCut):
         return GrokError(f"{where}: the stream ended before the answer was complete. Re-run the cell.")
     if isinstance(exc, json.JSONDecodeError):

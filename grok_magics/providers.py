@@ -34,6 +34,11 @@ class Provider:
     chat_cache_header: str = ""  # header that pins a chat conversation to one cache
     key_hint: str = ""
     base_url_example: str = ""
+    # A generic server may reject parameters it does not know (LiteLLM: UnsupportedParamsError), so on
+    # such rows we send reasoning effort only when the user set one, and no prompt-cache key.
+    sends_effort_by_default: bool = True
+    prompt_cache: bool = True  # accepts prompt_cache_key on Responses
+    temperature_max: float = 2.0
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -89,6 +94,8 @@ PROVIDERS: dict[str, Provider] = {
             key_env="OPENAI_API_KEY",
             apis=("chat", "responses"),
             base_url_example="http://localhost:8000/v1",
+            sends_effort_by_default=False,
+            prompt_cache=False,
         ),
     )
 }

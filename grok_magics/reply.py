@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GrokError
-from .events import Event, Finished, ReasoningDelta, Started, TextDelta, Usage
+from .events import Event, Finished, ReasoningDelta, Started, TextDelta, Usage, Waiting
 from .parts import estimate_tokens
 
 
@@ -23,19 +23,27 @@ class Reply:
     ended: float | None = None
     interrupted: bool = False
     error: GrokError | None = None
+    waiting: Waiting | None = None  # set while the SDK waits out a Retry-After before retrying
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
             self.text += event.text
+            self.waiting = None
         elif isinstance(event, ReasoningDelta):
             self.reasoning += event.text
+            self.waiting = None
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Finished):
             self.finish = event
+            if event.text is not None and event.text != self.text:
+                self.text = event.text  # the provider's final word beats what the deltas carried
+        elif isinstance(event, Waiting):
+            self.waiting = event
         elif isinstance(event, Started):
+            self.waiting = None
             self.response_id = event.response_id
 
     @property

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 from .options import USAGE, Options
 from .parts import text_of
 from .providers import PROVIDERS, ConfigError, choose_provider
+from .secrets import mask_url
 from .usage import Tally
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ HELP = """\
 Options
   -m, --model MODEL               model id (default: the provider's Grok 4.3 id)
   --provider NAME                 {providers}
-  --effort none|low|medium|high   reasoning effort (default low)
+  --effort none|low|medium|high|default
+                                  reasoning effort (default: low where the provider takes one;
+                                  "default" sends none and lets the server decide)
   --api responses|chat            wire API (default: the provider's first)
   --chat NAME                     named conversation (default "default")
   --new                           start that conversation afresh
@@ -32,6 +35,7 @@ Options
   --max-tokens N                  output token cap
   -o, --out VAR                   also store the answer text in variable VAR
   --no-history                    one-shot: send no earlier turns, record none
+  --allow-key                     send text shaped like an API key anyway (normally refused)
 
 Prompts: {{name}} inserts a str or number variable; {{{{name}}}} keeps it literal; other braces,
 `code` and fenced blocks are sent untouched.
@@ -41,7 +45,7 @@ Subcommands
   %grok config | usage | key      (key: type an API key without it landing in the notebook)
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, debug)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, debug)"""
 
 
 def help_text() -> str:
@@ -85,7 +89,7 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         provider = endpoint.provider
         lines += [
             f"provider        {provider.name} ({provider.title})",
-            f"base URL        {endpoint.base_url}",
+            f"base URL        {mask_url(endpoint.base_url)}",
             f"model           {endpoint.model}",
             f"api             {endpoint.api}" + (f"  ({endpoint.api_note})" if endpoint.api_note else ""),
         ]
@@ -93,12 +97,12 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         lines.append(f"provider        not usable: {exc}")
     transport = defaults.transport
     lines += [
-        f"effort          {defaults.effort}",
+        f"effort          {defaults.effort or 'provider default'}",
         f"temperature     {defaults.temperature if defaults.temperature is not None else 'provider default'}",
         f"max tokens      {defaults.max_tokens if defaults.max_tokens is not None else 'provider default'}",
         f"history budget  {defaults.history_tokens:,} tokens",
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
-        f"{transport.max_retries} retries",
+        f"{transport.max_retries} retries; {transport.deadline:g} s per ask at most",
         f"display         {defaults.display}",
         f"system prompt   {_clip(defaults.system, 120)}",
         "keys            "
@@ -115,16 +119,25 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
     lines = []
     total_cost = 0.0
     exact = True
+    unknown = False
     for (provider, model), tally in tallies.items():
         u = tally.usage
-        kind = "" if tally.exact else " est."
+        priced = tally.requests - tally.unpriced - tally.unreported
+        if priced:
+            cost = f"${tally.cost:.4f}" + ("" if tally.exact else " est.")
+        else:
+            cost = "price unknown"
+        notes = [f"{n} without a price" for n in (tally.unpriced,) if n and priced]
+        notes += [f"{n} with no usage reported" for n in (tally.unreported,) if n]
         lines.append(
             f"{model} on {provider}: {tally.requests} request(s), {u.input:,} in ({u.cached:,} cached), "
-            f"{u.output:,} out, {u.reasoning:,} reasoning, ${tally.cost:.4f}{kind}"
+            f"{u.output:,} out, {u.reasoning:,} reasoning, {cost}" + (f" ({', '.join(notes)})" if notes else "")
         )
         total_cost += tally.cost
         exact = exact and tally.exact
-    lines.append(f"total: ${total_cost:.4f}" + ("" if exact else " (estimated at Grok 4.3 list prices)"))
+        unknown = unknown or tally.unpriced > 0 or tally.unreported > 0
+    source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
+    lines.append(f"total: ${total_cost:.4f} ({source}" + ("; some answers have no known price)" if unknown else ")"))
     return "\n".join(lines)
 
 

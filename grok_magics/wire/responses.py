@@ -48,11 +48,12 @@ def build(request: Request) -> dict[str, Any]:
         "input": input_items(request),
         "stream": True,
         "store": False,
-        "reasoning": {"effort": request.effort},
     }
+    if request.effort:  # empty: the user left effort to the server
+        kwargs["reasoning"] = {"effort": request.effort}
     if provider.encrypted_reasoning:
         kwargs["include"] = ["reasoning.encrypted_content"]
-    if request.cache_key:
+    if request.cache_key and provider.prompt_cache:
         kwargs["prompt_cache_key"] = request.cache_key
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
@@ -79,26 +80,57 @@ def _failure(event: Any) -> str:
     return f"{code}: {message}" if code else str(message)
 
 
-def _finish(response: Any, collected: list[dict[str, Any]], complete: bool) -> Iterator[Event]:
+_LENGTH_REASONS = {"max_output_tokens", "max_prompt_tokens", "max_tokens", "length"}
+
+
+def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
+    """The answer as the final response states it: every output_text of every message item."""
+    texts = [
+        part.get("text") or ""
+        for item in items
+        if item.get("type") == "message"
+        for part in item.get("content") or ()
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    return "".join(texts) if texts else None
+
+
+def _ending(response: Any, completed_event: bool) -> tuple[str, str]:
+    """(kind, reason): complete only for response.completed whose status agrees (or is absent)."""
+    status = getattr(response, "status", None)
+    if completed_event and status in (None, "completed"):
+        return "complete", "stop"
+    details = getattr(response, "incomplete_details", None)
+    reason = getattr(details, "reason", None) or str(status or "incomplete")
+    if reason in _LENGTH_REASONS:
+        return "length", reason
+    return ("filter" if reason == "content_filter" else "cut-off"), reason
+
+
+def _finish(response: Any, collected: list[dict[str, Any]], completed_event: bool, streamed: str) -> Iterator[Event]:
     if getattr(response, "usage", None) is not None:
         yield responses_usage(response.usage)
     output = getattr(response, "output", None)
     items = tuple(_as_dict(i) for i in output) if output else tuple(collected)
-    if complete:
-        yield Finished(reason="stop", complete=True, items=items)
-    else:
-        details = getattr(response, "incomplete_details", None)
-        reason = getattr(details, "reason", None) or "incomplete"
-        yield Finished(reason=reason, complete=False, items=items)
+    text = final_text(items)
+    if text is not None and text != streamed and text.startswith(streamed):
+        yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
+        streamed = text
+    kind, reason = _ending(response, completed_event)
+    reconciled = text if text is not None and text != streamed and kind == "complete" else None
+    yield Finished(reason=reason, complete=kind == "complete", items=items, kind=kind, text=reconciled)
 
 
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     collected: list[dict[str, Any]] = []
+    streamed = ""
     iterator = iter(stream)
     for event in iterator:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            yield TextDelta(getattr(event, "delta", "") or "")
+            delta = getattr(event, "delta", "") or ""
+            streamed += delta
+            yield TextDelta(delta)
         elif kind in _REASONING_DELTAS:
             yield ReasoningDelta(getattr(event, "delta", "") or "")
         elif kind == "response.created":
@@ -106,7 +138,7 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
         elif kind == "response.output_item.done":
             collected.append(_as_dict(event.item))
         elif kind in ("response.completed", "response.incomplete"):
-            yield from _finish(event.response, collected, complete=kind == "response.completed")
+            yield from _finish(event.response, collected, kind == "response.completed", streamed)
             _drain(iterator)
             return
         elif kind in ("error", "response.failed"):
