@@ -13,9 +13,9 @@ import time
 from typing import Any, Protocol, TextIO
 
 from .. import __version__
-from ..events import Event, ReasoningDelta, TextDelta
+from ..events import Event, ReasoningDelta, TextDelta, Waiting
 from ..reply import Reply
-from .markdown import close_fences, to_html
+from .markdown import close_fences, inert, to_html
 from .status import Header, outcome_note, status_line
 
 CURSOR = " ▍"
@@ -43,10 +43,10 @@ class Throttle:
 
 
 def final_markdown(header: Header, reply: Reply) -> str:
-    blocks = [close_fences(reply.text)] if reply.text else []
+    blocks = [close_fences(inert(reply.text))] if reply.text else []
     note = outcome_note(reply)
     if note:
-        blocks.append(f"**{note}**")
+        blocks.append(f"**{html.escape(note, quote=False)}**")
     blocks.append(f"<sub>{html.escape(status_line(header, reply))}</sub>")
     return "\n\n".join(blocks)
 
@@ -107,6 +107,9 @@ class TextView:
             self.thinking_said = True
             self.stream.write("(thinking…)\n")
             self.stream.flush()
+        elif isinstance(event, Waiting) and self.header is not None:
+            self.stream.write(f"({status_line(self.header, reply, live=True)})\n")
+            self.stream.flush()
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
@@ -135,8 +138,11 @@ class MarkdownView:
                               raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, TextDelta) and self.throttle.due():
-            text = close_fences(reply.text + CURSOR)
+        if isinstance(event, Waiting) and self.header is not None:
+            line = status_line(self.header, reply, live=True)
+            self.handle.update({"text/markdown": f"*{html.escape(line)}*", "text/plain": line}, raw=True)
+        elif isinstance(event, TextDelta) and self.throttle.due():
+            text = close_fences(inert(reply.text) + CURSOR)
             self.handle.update({"text/markdown": text, "text/plain": reply.text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
@@ -177,6 +183,10 @@ class WidgetView:
         self.handle = display(bundle, raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
+        if isinstance(event, Waiting):
+            with self.lock:
+                self._show(reply, live=True)
+            return
         if not isinstance(event, (TextDelta, ReasoningDelta)):
             return
         with self.lock:
