@@ -146,13 +146,13 @@ _HINTS: dict[int, str] = {
 }
 
 # What the provider's words reveal about the cause beats what the status code suggests.
-_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (  # most specific first
+    (re.compile(r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", re.I),
+     "param"),
     (re.compile(r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url",
                 re.I), "endpoint"),
     (re.compile(r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", re.I), "key"),
     (re.compile(r"\bmodel\b", re.I), "model"),
-    (re.compile(r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", re.I),
-     "param"),
 )
 
 
