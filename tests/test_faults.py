@@ -684,3 +684,47 @@ def test_server_cost_is_used_and_other_models_have_no_list_price(shell: Harness,
 def test_grok_ids_on_generic_rows_are_estimated(shell: Harness, generic: Any) -> None:
     ran = shell.run("%grok -m xai/grok-4.3 --api chat hi")
     assert "est." in ran.stdout
+
+
+# -- the same faults in a real kernel: the saved .ipynb and its nbconvert HTML ---------------------------
+
+
+@pytest.mark.timeout(240)
+def test_faults_in_a_real_kernel_leave_a_clean_saved_notebook(fake: Any, tmp_path: Any) -> None:
+    from nbconvert import HTMLExporter
+
+    from kernels import LabLikeClient, notebook
+
+    fake.script(Reply(text='Answer <script>alert("saved")</script> end', finish_reason="MAX_TOKENS"),
+                Reply(status=502, raw_body=PAGE),
+                Reply(text=""),
+                Reply(text="Last answer.", drop_before_done=True))
+    nb = notebook(
+        "%load_ext grok_magics\n%config GrokMagics.max_retries = 0\n%config GrokMagics.debug = True\n%xmode Verbose",
+        "%grok --api chat first",
+        "%grok second",
+        "%grok third",
+        f"%grok key {CANARY}",
+        "%grok --api chat fourth",
+        "%grok history",
+    )
+    for cell in nb.cells[2:5]:
+        cell.metadata["tags"] = ["raises-exception"]
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    path = tmp_path / "faults.ipynb"
+    nbformat.write(nb, path)
+    saved = nbformat.read(path, as_version=4)
+    first = saved.cells[1].outputs[-1].data["text/markdown"]
+    assert first.startswith("Answer &lt;script>") and "Stopped early by the provider (MAX_TOKENS)" in first
+    errors = [o for c in saved.cells for o in c.outputs if o.output_type == "error"]
+    text = "\n".join("\n".join(o.traceback) for o in errors)
+    assert "an HTML page: 502 Bad Gateway" in text and "returned an empty answer" in text
+    assert "run %grok key alone" in repr(saved.cells[4].outputs)
+    assert "Last answer." in saved.cells[5].outputs[-1].data["text/markdown"]
+    history = saved.cells[6].outputs[0].text
+    assert "2 turn(s)" in history
+    html, _ = HTMLExporter().from_notebook_node(saved)
+    assert "<script" not in rendered_outputs(html)
+    saved_outputs = [o for c in saved.cells for o in c.outputs]
+    assert_no_canary(repr(saved_outputs), rendered_outputs(html))
