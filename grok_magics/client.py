@@ -6,13 +6,14 @@ The SDK is imported here, on the first ask, never when the extension loads.
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .providers import Endpoint, api_key_for
-from .secrets import remember_url
+from .secrets import redact, remember_url
 
 # Every header any row sends a key in; none of them may follow a redirect to another origin.
 AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
@@ -107,8 +108,30 @@ def _responded(response: Any) -> None:
     listener(response.status_code, wait)
 
 
+class _Redacting(logging.Filter):
+    """The HTTP stack logs request URLs (credentials included) at INFO; show them masked, like everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(str(a)) if "://" in str(a) else a for a in record.args)
+        return True
+
+
+_REDACTING = _Redacting()
+_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "openai._base_client")
+
+
+def _redact_logs() -> None:
+    for name in _LOGGERS:
+        logging.getLogger(name).addFilter(_REDACTING)  # a no-op when already there
+
+
 def _new_client(endpoint: Endpoint, key: str, transport: Transport) -> Any:
     import openai
+
+    _redact_logs()
 
     # The SDK would forward OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to any host.
     headers: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
