@@ -130,7 +130,7 @@ def provider_message(body: str) -> str:
         said = _from_html(body) or _from_sse(body)
     if said is None:
         said = body
-    return one_line(_TAG.sub("", said) if "<" in said else said, 300).rstrip(". ")
+    return one_line(said, 300).rstrip(". ")  # shown as text; the saved Markdown escapes it
 
 
 _HINTS: dict[int, str] = {

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+# Random-looking: at least one digit somewhere in the run, so hyphenated prose never matches.
+_RUN = r"(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]"
+
 # Shapes of the keys this tool's rows use, plus common cloud ones; long enough to avoid prose.
 _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an xAI key (xai-…)", re.compile(r"\bxai-[A-Za-z0-9_-]{20,}")),
-    ("an AIgateway key (sk-aig-…)", re.compile(r"\bsk-aig-[A-Za-z0-9_-]{16,}")),
-    ("an OpenAI-style key (sk-…)", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}")),
+    ("an xAI key (xai-…)", re.compile(rf"\bxai-{_RUN}{{20,}}")),
+    ("an AIgateway key (sk-aig-…)", re.compile(rf"\bsk-aig-{_RUN}{{16,}}")),
+    ("an OpenAI-style key (sk-…)", re.compile(rf"\bsk-{_RUN}{{20,}}")),
     ("a Bedrock API key", re.compile(r"\b(ABSK[A-Za-z0-9+/=]{24,}|bedrock-api-key-[A-Za-z0-9+/=._-]{20,})")),
     ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
 )
