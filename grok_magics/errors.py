@@ -57,6 +57,10 @@ class StreamError(Exception):
     """The provider said, inside the stream, that the reply failed."""
 
 
+class Malformed(Exception):
+    """The provider sent an event whose fields are not what the API defines (a number for a list, say)."""
+
+
 class StreamCut(Exception):
     """The stream ended without the provider's end-of-reply marker: the connection was cut."""
 
@@ -289,6 +293,9 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid
                          "remove it and re-run.")
     if isinstance(exc, StreamCut):
         return GrokError(f"{where}: the stream ended before the answer was complete. Re-run the cell.")
+    if isinstance(exc, Malformed):
+        return GrokError(f"{where}: the provider sent an event that could not be read ({exc}) mid-answer. "
+                         "Re-run the cell.")
     if isinstance(exc, json.JSONDecodeError):
         return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
     if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}:

@@ -582,3 +582,12 @@ def test_usage_extra_and_omitted_usage(fake_factory: Factory) -> None:
     assert usage.model_extra["cost"] == 0.0012
     _, usage = chat_text(chat(client_for(server), "m", stream_options={"include_usage": True}))
     assert usage is None
+
+
+def test_raw_events_are_streamed_verbatim(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(raw_events=['{"choices":[{"index":0,"delta":{"content":42}}]}', "not json"]))
+    status, body, clean = _stream_post(server, "chat")
+    assert status == 200 and clean
+    assert body == (b'data: {"choices":[{"index":0,"delta":{"content":42}}]}\n\ndata: not json\n\n'
+                    b"data: [DONE]\n\n")

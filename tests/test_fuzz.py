@@ -85,3 +85,76 @@ def test_fuzzed_magic_lines(fuzz_shell: Harness, fake: Any, parts: list[str], pr
 def test_fuzzed_cells(fuzz_shell: Harness, fake: Any, parts: list[str], body: str) -> None:
     header = one_line(" ".join(parts))
     _one_line_outcome(fuzz_shell, fake, f"%%grok {header}\n{body}")
+
+
+# -- what a server sends back: odd values in every field end in an answer or one line ---------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**40), st.floats(allow_nan=False),
+                    st.text(max_size=12), st.sampled_from(["stop", "length", "MAX_TOKENS", "error", "\ud800", ""]))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                      max_leaves=6)
+CHAT_FIELDS = ("content", "reasoning_content", "role", "refusal")
+
+
+@st.composite
+def chat_chunk(draw: Any) -> dict[str, Any]:
+    delta = {name: draw(values) for name in draw(st.lists(st.sampled_from(CHAT_FIELDS), max_size=3, unique=True))}
+    choice: dict[str, Any] = {"index": draw(st.one_of(st.just(0), values)), "delta": draw(st.one_of(st.just(delta),
+                                                                                                     values))}
+    if draw(st.booleans()):
+        choice["finish_reason"] = draw(values)
+    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "choices": draw(st.one_of(
+        st.just([choice]), values))}
+    if draw(st.booleans()):
+        chunk["usage"] = draw(st.one_of(values, st.fixed_dictionaries({
+            "prompt_tokens": values, "completion_tokens": values, "total_tokens": values, "cost": values})))
+    return chunk
+
+
+@st.composite
+def responses_event(draw: Any) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["response.created", "response.output_text.delta", "response.output_item.done",
+                                 "response.completed", "response.incomplete", "response.failed", "error",
+                                 "response.reasoning_summary_text.delta", "response.weird"]))
+    event: dict[str, Any] = {"type": kind, "sequence_number": draw(values)}
+    for name in draw(st.lists(st.sampled_from(["delta", "item", "response", "code", "message"]), max_size=3,
+                              unique=True)):
+        event[name] = draw(values)
+    if kind in ("response.completed", "response.incomplete") and draw(st.booleans()):
+        event["response"] = {"id": "r", "status": draw(values), "output": draw(st.one_of(st.just([
+            {"type": "message", "content": [{"type": "output_text", "text": draw(values)}]}]), values)),
+            "usage": draw(values), "incomplete_details": draw(values)}
+    return event
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
+
+
+SERVER_FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@SERVER_FUZZ
+@given(chunks=st.lists(chat_chunk(), max_size=5))
+def test_fuzzed_chat_streams(fuzz_shell: Harness, fake: Any, chunks: list[dict[str, Any]]) -> None:
+    _server_says(fuzz_shell, fake, "chat", [_json(c) for c in chunks])
+
+
+@SERVER_FUZZ
+@given(events=st.lists(responses_event(), max_size=5))
+def test_fuzzed_responses_streams(fuzz_shell: Harness, fake: Any, events: list[dict[str, Any]]) -> None:
+    _server_says(fuzz_shell, fake, "responses", [_json(e) for e in events])
+
+
+def _server_says(shell: Harness, fake: Any, api: str, payloads: list[str]) -> None:
+    fake.clear()
+    fake.script(Reply(raw_events=payloads))
+    ran = shell.run(f"%grok --api {api} hi")
+    out = ran.stdout + ran.stderr
+    assert "Traceback" not in out and "internal error" not in out and "please report it" not in out, out
+    if not ran.success:
+        assert isinstance(ran.error, GrokError) and "\n" not in ran.error.message, repr(ran.error)

@@ -111,6 +111,7 @@ class Reply:
     bad_bytes_after: int | None = None  # after N deltas, a data line that is not UTF-8
     usage_extra: dict[str, Any] | None = None  # merged into usage, e.g. {"cost": 0.0012} as LiteLLM reports
     omit_usage: bool = False  # a server that never reports usage
+    raw_events: list[str] | None = None  # stream exactly these `data:` payloads (then [DONE]), for fuzzing
 
 
 @dataclass
@@ -486,6 +487,11 @@ class _Exchange:
     def _stream(self, reply: Reply) -> None:
         self.rec.status = 200
         self.wire.start(200, {**self.wire.stream_headers(), "x-request-id": _hex()})
+        if reply.raw_events is not None:
+            for payload in reply.raw_events:
+                self.wire.send(b"data: " + payload.encode("utf-8", "surrogatepass") + b"\n\n")
+            self._finish(functools.partial(self.wire.send, _DONE, last=True))
+            return
         frames = self._chat_frames(reply) if self.route == "chat" else self._responses_frames(reply)
         self._drive(frames, reply)
 

@@ -13,6 +13,7 @@ from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
 from ..parts import Parts, TextPart, text_of
 from ..request import Request
 from ..usage import chat_usage
+from . import readable
 
 # Only these endings prove the answer is whole; anything else is marked with what happened.
 _GOOD = {"stop", "end_turn", "tool_calls", "function_call"}
@@ -90,6 +91,7 @@ def _chunks(stream: Iterable[Any], whole: Any) -> Iterator[Any]:
         yield chunk
 
 
+@readable
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     finish: str | None = None
     usage = None
@@ -100,14 +102,16 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
             yield Started(getattr(chunk, "id", None) or "")
         if getattr(chunk, "usage", None) is not None:
             usage = chunk.usage  # some providers repeat a cumulative usage on every chunk: keep the last
-        for choice in getattr(chunk, "choices", None) or ():
+        choices = getattr(chunk, "choices", None)
+        for choice in choices if isinstance(choices, list) else ():
             delta = getattr(choice, "delta", None)
             if delta is not None:
                 thought = _reasoning_text(delta)
                 if thought:
                     yield ReasoningDelta(thought)
-                if getattr(delta, "content", None):
-                    yield TextDelta(delta.content)
+                content = getattr(delta, "content", None)
+                if content and isinstance(content, str):  # a server's odd value is not text
+                    yield TextDelta(content)
             if getattr(choice, "finish_reason", None):
                 finish = choice.finish_reason
     if usage is not None:

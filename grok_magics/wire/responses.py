@@ -14,6 +14,7 @@ from ..events import Event, Finished, ReasoningDelta, Started, TextDelta
 from ..parts import Parts, TextPart
 from ..request import Request, Turn
 from ..usage import responses_usage
+from . import readable
 
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
 
@@ -65,9 +66,11 @@ def build(request: Request) -> dict[str, Any]:
 def _as_dict(item: Any) -> dict[str, Any]:
     if isinstance(item, dict):
         return item
+    if item is None or isinstance(item, (str, int, float, list)):
+        return {}
     to_dict = getattr(item, "to_dict", None)
     if to_dict is not None:
-        return to_dict(mode="json")
+        return to_dict(mode="json", warnings=False)  # odd provider fields are kept, not complained about
     return item.model_dump(mode="json", exclude_unset=True)
 
 
@@ -86,10 +89,10 @@ _LENGTH_REASONS = {"max_output_tokens", "max_prompt_tokens", "max_tokens", "leng
 def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
     """The answer as the final response states it: every output_text of every message item."""
     texts = [
-        part.get("text") or ""
+        part.get("text") if isinstance(part.get("text"), str) else ""
         for item in items
         if item.get("type") == "message"
-        for part in item.get("content") or ()
+        for part in (item.get("content") if isinstance(item.get("content"), list) else ())
         if isinstance(part, dict) and part.get("type") == "output_text"
     ]
     return "".join(texts) if texts else None
@@ -111,7 +114,7 @@ def _finish(response: Any, collected: list[dict[str, Any]], completed_event: boo
     if getattr(response, "usage", None) is not None:
         yield responses_usage(response.usage)
     output = getattr(response, "output", None)
-    items = tuple(_as_dict(i) for i in output) if output else tuple(collected)
+    items = tuple(_as_dict(i) for i in output) if isinstance(output, list) and output else tuple(collected)
     text = final_text(items)
     if text is not None and text != streamed and text.startswith(streamed):
         yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
@@ -121,6 +124,7 @@ def _finish(response: Any, collected: list[dict[str, Any]], completed_event: boo
     yield Finished(reason=reason, complete=kind == "complete", items=items, kind=kind, text=reconciled)
 
 
+@readable
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     collected: list[dict[str, Any]] = []
     streamed = ""
@@ -128,11 +132,13 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
     for event in iterator:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            delta = getattr(event, "delta", "") or ""
+            delta = getattr(event, "delta", "")
+            delta = delta if isinstance(delta, str) else ""  # a server's odd value is not text
             streamed += delta
             yield TextDelta(delta)
         elif kind in _REASONING_DELTAS:
-            yield ReasoningDelta(getattr(event, "delta", "") or "")
+            thought = getattr(event, "delta", "")
+            yield ReasoningDelta(thought if isinstance(thought, str) else "")
         elif kind == "response.created":
             yield Started(getattr(getattr(event, "response", None), "id", "") or "")
         elif kind == "response.output_item.done":
