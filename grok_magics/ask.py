@@ -198,6 +198,7 @@ def run(request: Request, client: Any, view: View, header: Header, transport: Tr
         if status < 300:
             guard.opened()
         elif _retrying(status, retry_after, attempts, transport.max_retries):
+            guard.wait_for_headers_again(retry_after or 0.0)
             event = Waiting(retry_after or 0.0, status)
             reply.add(event)
             view.update(reply, event)
@@ -269,7 +270,7 @@ def ask(
     view = make_view(defaults.display, shell)
     transport = defaults.transport
     had_turn = not options.no_history and chat.position(cell_key) is not None
-    with AskGuard(transport.timeout + transport.connect_timeout, transport.deadline) as guard:
+    with AskGuard(transport.timeout, transport.deadline) as guard:
         reply = run(request, client, view, header, transport, guard)
         if reply.usage is not None or reply.text:
             model = request.endpoint.model

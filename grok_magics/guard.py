@@ -63,6 +63,12 @@ class AskGuard:
         if self._header_timer is not None:
             self._header_timer.cancel()
 
+    def wait_for_headers_again(self, seconds: float) -> None:
+        """A retry is coming (after a server-directed wait): give it a fresh header deadline."""
+        if self._active and self.headers_within is not None and not self.ending:
+            self.opened()
+            self._header_timer = self._start(seconds + self.headers_within, "headers")
+
     def end(self) -> None:
         """From here on the ask is finishing; interrupts wait until it has."""
         self.ending = True
