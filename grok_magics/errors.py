@@ -280,7 +280,7 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", timeout: float, mid
         )
     if isinstance(exc, openai.APIError):  # an error event inside the stream
         body = exc.body
-        said = provider_message(json.dumps(body)) if isinstance(body, dict) else provider_message(str(exc.message or exc))
+        said = provider_message(json.dumps(body) if isinstance(body, dict) else str(exc.message or exc))
         return GrokError(f"{where}: the provider reported an error mid-answer — {said}. Re-run the cell.")
     if isinstance(exc, StreamError):
         return GrokError(

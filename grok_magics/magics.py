@@ -6,6 +6,7 @@ options on the magic line override them for one call.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,7 @@ class GrokMagics(Magics):
     @validate("timeout", "connect_timeout", "deadline")
     def _positive_seconds(self, proposal: Any) -> float:
         value = proposal["value"]
-        if not (value > 0 and value != float("inf")):
+        if not (math.isfinite(value) and value > 0):
             raise TraitError(f"GrokMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}")
         return value
 
@@ -75,7 +76,7 @@ class GrokMagics(Magics):
     @validate("temperature")
     def _finite_temperature(self, proposal: Any) -> float | None:
         value = proposal["value"]
-        if value is not None and not (value == value and 0 <= value <= 2):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= 2):
             raise TraitError(f"GrokMagics.temperature must be a number from 0 to 2 (or None), not {value}")
         return value
 
