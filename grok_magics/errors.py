@@ -6,7 +6,6 @@ hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` ren
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from typing import TYPE_CHECKING
@@ -79,17 +78,20 @@ def _public_url(url: str) -> str:
     return mask_url(url)
 
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]*>")
+# Patterns stay strings (``re`` compiles and caches them on first use): %load_ext must stay light.
+_TITLE = r"<title[^>]*>(.*?)</title>"
+_H1 = r"<h1[^>]*>(.*?)</h1>"
+_TAG = r"<[^>]*>"
 
 
 def _from_html(body: str) -> str | None:
     """An HTML error page (a proxy's 502, say) is its title, never the page."""
+    import html
+
     if not re.match(r"\s*<(!doctype|html|head|body|\?xml)", body, re.IGNORECASE):
         return None
-    match = _TITLE.search(body) or _H1.search(body)
-    text = html.unescape(_TAG.sub(" ", match.group(1))) if match else ""
+    match = re.search(_TITLE, body, re.I | re.S) or re.search(_H1, body, re.I | re.S)
+    text = html.unescape(re.sub(_TAG, " ", match.group(1))) if match else ""
     return f"an HTML page: {one_line(text, 120)}" if text.strip() else "an HTML page"
 
 
@@ -150,19 +152,17 @@ _HINTS: dict[int, str] = {
 }
 
 # What the provider's words reveal about the cause beats what the status code suggests.
-_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (  # most specific first
-    (re.compile(r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", re.I),
-     "param"),
-    (re.compile(r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url",
-                re.I), "endpoint"),
-    (re.compile(r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", re.I), "key"),
-    (re.compile(r"\bmodel\b", re.I), "model"),
+_CAUSES: tuple[tuple[str, str], ...] = (  # most specific first; matched case-insensitively
+    (r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", "param"),
+    (r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url", "endpoint"),
+    (r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", "key"),
+    (r"\bmodel\b", "model"),
 )
 
 
 def _cause(status: int, said: str, endpoint: "Endpoint") -> str:
     for pattern, cause in _CAUSES:
-        if pattern.search(said):
+        if re.search(pattern, said, re.IGNORECASE):
             return cause
     if status == 404 and endpoint.api == "responses" and not said.lower().startswith("the model"):
         return "endpoint"

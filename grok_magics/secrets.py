@@ -8,11 +8,10 @@ into a base URL (``http://user:KEY@host``) count as keys too, and URLs are shown
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
 
 _seen: set[str] = set()
 _MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+_USERINFO = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@"  # compiled on first use: loading stays light
 
 
 def remember(secret: str) -> None:
@@ -22,6 +21,8 @@ def remember(secret: str) -> None:
 
 def remember_url(url: str) -> None:
     """The user and password parts of a URL are secrets wherever they later show up."""
+    from urllib.parse import unquote, urlsplit
+
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -34,7 +35,7 @@ def remember_url(url: str) -> None:
 
 def mask_url(url: str) -> str:
     """``http://user:KEY@host/v1`` → ``http://***@host/v1``: the URL stays recognisable, the secret does not."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{_MASK}@", url)
+    return re.sub(_USERINFO, lambda m: f"{m['scheme']}{_MASK}@", url)
 
 
 def redact(text: str) -> str:
