@@ -21,7 +21,7 @@ import pytest
 
 from grok_magics.testing import Reply
 
-from conftest import CANARY, Harness, Ran, assert_no_canary, send_sigint, user_texts, watch
+from conftest import CANARY, Harness, Ran, assert_no_canary, poll, send_sigint, user_texts, watch
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -731,3 +731,39 @@ def test_faults_in_a_real_kernel_leave_a_clean_saved_notebook(fake: Any, tmp_pat
     assert "<script" not in rendered_outputs(html)
     saved_outputs = [o for c in saved.cells for o in c.outputs]
     assert_no_canary(repr(saved_outputs), rendered_outputs(html))
+
+
+@pytest.mark.timeout(240)
+def test_two_interrupts_a_millisecond_apart_in_a_real_kernel(fake: Any, tmp_path: Any) -> None:
+    """What the ■ button does twice in quick succession, three times over: each ask still ends whole."""
+    from kernels import LabLikeClient, notebook
+
+    fake.script(*[Reply(text=f"The beginning of story {n}, which goes on", chunk=5, stall_after=2,
+                        stall_seconds=60) for n in range(3)])
+    cells = [f"%%grok --chat c{n}\ntell me long story {n}" for n in range(3)]
+    nb = notebook("%load_ext grok_magics\n%config GrokMagics.display = 'markdown'", *cells, "%grok chats")
+    for cell in nb.cells[1:4]:
+        cell.metadata["tags"] = ["raises-exception"]
+    client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+
+    def partial(index: int) -> bool:
+        return any(m["msg_type"] == "update_display_data" and "The b" in m["content"]["data"]["text/markdown"]
+                   for m in client.messages(index))  # (the Markdown view shows the first delta at once)
+
+    def interrupt_each() -> None:
+        for index in (1, 2, 3):
+            if not poll(lambda: partial(index), timeout=60):
+                return
+            client.interrupt()
+            time.sleep(0.001)
+            client.interrupt()
+
+    thread = threading.Thread(target=interrupt_each, daemon=True)
+    thread.start()
+    client.execute()
+    thread.join(10)
+    for index in (1, 2, 3):
+        final = [o for o in nb.cells[index].outputs if o.output_type == "display_data"][-1]
+        assert final.data["text/markdown"].startswith("The b") and "Interrupted" in final.data["text/markdown"]
+    chats = nb.cells[4].outputs[0].text
+    assert all(f"c{n}: 1 turn(s)" in chats for n in range(3)), chats
