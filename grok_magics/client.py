@@ -116,6 +116,8 @@ class _Redacting(logging.Filter):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(redact(str(a)) if "://" in str(a) else a for a in record.args)
+        if record.exc_info and not record.exc_text:  # formatters use this text as it is
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

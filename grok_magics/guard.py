@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any, Callable
 
@@ -25,12 +26,18 @@ class DeadlineExceeded(KeyboardInterrupt):
 
 
 class AskGuard:
+    # A second SIGINT this soon after the first was raised lands while that one is still on its way to
+    # the ask's except clause: hold it. Later ones raise again, so an interrupt that some library
+    # swallowed never leaves the ask uninterruptible.
+    IN_FLIGHT = 0.25
+
     def __init__(self, headers_within: float | None, total_within: float | None) -> None:
         self.headers_within = headers_within
         self.total_within = total_within
         self.ending = False
         self.pending = False  # a SIGINT arrived while the ask was ending
         self.expired: str = ""
+        self._raised_at: float | None = None
         self._timers: list[threading.Timer] = []
         self._header_timer: threading.Timer | None = None
         self._old: Any = None
@@ -81,10 +88,11 @@ class AskGuard:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.ending:
+        now = time.monotonic()
+        if self.ending or (self._raised_at is not None and now - self._raised_at < self.IN_FLIGHT):
             self.pending = True
             return
-        self.ending = True  # set before raising: a second SIGINT can no longer land in the clean-up
+        self._raised_at = now
         if self.expired:
             raise DeadlineExceeded(self.expired)
         raise KeyboardInterrupt
