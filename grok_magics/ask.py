@@ -7,6 +7,7 @@ in ``Reply.error`` as one-line ``GrokError`` values.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -15,13 +16,15 @@ from typing import Any, Callable, Iterable, Mapping, MutableMapping
 from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
-from .client import Clients, Transport, add_headers, bypass_transform, per_request_headers, refusals_to
+from .client import RESPONDED, Clients, Transport, add_headers, bypass_transform, per_request_headers
 from .context import ContextSettings, build
-from .errors import GrokError, from_exception
+from .errors import GrokError, deadline_error, from_exception, headers_timeout
 from .events import Event, Retrying
+from .guard import AskGuard, DeadlineExceeded
+from .keys import key_shape, refusal
 from .options import Options
-from .parts import ImagePart, estimate_tokens, parts_tokens
-from .providers import PROVIDERS, ConfigError, Endpoint, choose_provider, resolve
+from .parts import ImagePart, estimate_tokens, parts_tokens, text_of
+from .providers import PROVIDERS, ConfigError, Endpoint, Provider, choose_provider, resolve
 from .render import Header, View, make_view
 from .reply import Reply
 from .request import Request, Round, Turn
@@ -37,7 +40,7 @@ class Defaults:
 
     provider: str = ""
     model: str = ""
-    effort: str = "low"
+    effort: str = ""  # "": the provider's default ("low" where the row sends one by default)
     api: str = ""
     system: str = DEFAULT_SYSTEM
     temperature: float | None = None
@@ -116,6 +119,39 @@ def _check_limits(endpoint: Endpoint, max_tokens: int | None) -> None:
         )
 
 
+def _check_temperature(provider: Provider, temperature: float | None) -> None:
+    top = provider.temperature_max
+    if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= top):
+        raise ConfigError(f"temperature must be a number from 0 to {top:g} on {provider.title}, not {temperature}")
+
+
+def effort_for(chosen: str, provider: Provider) -> str:
+    """The effort to send, or "" for none: "default" sends none; unset sends the row's default, if any."""
+    if chosen == "default":
+        return ""
+    if not chosen:
+        return "low" if provider.sends_effort_by_default else ""
+    return chosen
+
+
+def check_text(text: str, where: str) -> None:
+    """Text that cannot be encoded would fail deep inside the SDK; say so here, in one line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"the {where} holds a character that is not valid Unicode (a lone surrogate at position {exc.start}); "
+            "remove it and re-run"
+        ) from None
+
+
+def check_no_key(text: str, where: str, provider: Provider, env: Mapping[str, str] | None = None) -> None:
+    env = os.environ if env is None else env
+    label = key_shape(text, [env.get(provider.key_env, "").strip()])
+    if label is not None:
+        raise ConfigError(refusal(where, label))
+
+
 def _system_for(options: Options, chat: Conversation, defaults: Defaults) -> str:
     if options.system is not None:
         return options.system
@@ -186,6 +222,8 @@ def prepare(
     if options.max_tokens is None and defaults.max_tokens is not None:
         max_tokens = min(defaults.max_tokens, max_tokens or defaults.max_tokens)
     _check_limits(endpoint, max_tokens)
+    temperature = options.temperature if options.temperature is not None else defaults.temperature
+    _check_temperature(endpoint.provider, temperature)
     chat = session.chats.get(options.chat or "default")
     fresh = options.new and options.dry_run
     if options.new and not options.dry_run:
@@ -199,6 +237,10 @@ def prepare(
     built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used, data_tools), options.data,
                   options.image, preamble)
     user = built.parts
+    for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
+        check_text(text, where)
+        if not options.allow_key:
+            check_no_key(text, where, endpoint.provider)
     reserved = estimate_tokens(system) + parts_tokens(user)
     room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0))
     budget = min(defaults.history_tokens, room + reserved)
@@ -209,8 +251,8 @@ def prepare(
         user=user,
         system=system,
         history=history,
-        effort=options.effort or defaults.effort,
-        temperature=options.temperature if options.temperature is not None else defaults.temperature,
+        effort=effort_for(options.effort or defaults.effort, endpoint.provider),
+        temperature=temperature,
         max_tokens=max_tokens,
         cache_key="" if options.no_history else chat.cache_key,
         notes=built.notes,
@@ -300,32 +342,51 @@ def _close(stream: Any) -> None:
             pass
 
 
+def _retrying(status: int, retry_after: float | None, attempt: int, max_retries: int) -> bool:
+    """Whether the SDK will retry this response (its rule: 408/409/429/5xx, Retry-After up to 2 min)."""
+    retryable = status in (408, 409, 429) or status >= 500
+    return retryable and attempt <= max_retries and (retry_after is None or retry_after <= 120)
+
+
+def _empty_answer(request: Request, reply: Reply) -> GrokError:
+    endpoint = request.endpoint
+    reason = reply.finish.reason if reply.finish is not None else "none"
+    return GrokError(
+        f"{endpoint.model} on {endpoint.provider.title}: the provider returned an empty answer (finish reason: "
+        f"{reason}). Re-run the cell; if it repeats, raise --max-tokens or try another --effort."
+    )
+
+
 def _stream_round(request: Request, connect: Callable[[], Any], view: View, reply: Reply, transport: Transport,
-                  tape: Tape | None = None, recorded: Iterable[Event] | None = None) -> None:
+                  guard: AskGuard, tape: Tape | None = None, recorded: Iterable[Event] | None = None) -> None:
     """One request and its stream: events go into ``reply`` and the view as they arrive.
 
-    ``recorded`` (or the tape's answer for this request) replays; otherwise the request goes live.
+    ``recorded`` (or the tape's answer for this request) replays; otherwise the request goes live, and
+    every HTTP response it gets is reported here: headers arrived (the header deadline stops), or the
+    SDK will retry after a wait (the view says "rate limited, retrying in N s").
     """
     wire = module_for(request.endpoint.api)
     stream = None
     live = False
+    attempts = 0
+
+    def responded(status: int, retry_after: float | None) -> None:
+        nonlocal attempts
+        attempts += 1
+        if status < 300:
+            guard.opened()
+        elif _retrying(status, retry_after, attempts, transport.max_retries):
+            guard.wait_for_headers_again(retry_after or 0.0)
+            event = Retrying(status, retry_after)
+            reply.add(event)
+            view.update(reply, event)
+
+    token = RESPONDED.set(responded)
     try:
         source = recorded if recorded is not None else (tape.find(request) if tape is not None else None)
         if source is None:
             kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
-            client = connect()
-            retries = [getattr(client, "max_retries", 0)]
-
-            def refused(status: int, wait: float | None) -> None:
-                retries[0] -= 1
-                if retries[0] < 0:  # the SDK gives up: the error says so, not a "retrying" status
-                    return
-                event = Retrying(status, wait)
-                reply.add(event)
-                view.update(reply, event)
-
-            with refusals_to(refused):
-                stream = wire.open_stream(client, kwargs)
+            stream = wire.open_stream(connect(), kwargs)
             source = wire.events(stream)
             live = True
             if tape is not None:
@@ -333,11 +394,16 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
         for event in source:
             reply.add(event)
             view.update(reply, event)
+    except DeadlineExceeded as exc:
+        timed_out = headers_timeout if exc.what == "headers" else None
+        reply.error = (timed_out(request.endpoint, transport.timeout) if timed_out is not None
+                       else deadline_error(request.endpoint, transport.deadline))
     except KeyboardInterrupt:
         reply.interrupted = True
     except Exception as exc:  # SDK, transport and protocol failures all become one line
         reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None)
     finally:
+        RESPONDED.reset(token)
         _close(stream)
     if live and tape is not None and reply.error is None and not reply.interrupted:
         tape.keep(request)
@@ -365,29 +431,38 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
 
 
 def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
-        toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
+        guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
         confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
         recorded: Iterable[Event] | None = None) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
+    Under ``guard``, a second Ctrl-C cannot cut the ending (final view, history) short.
     """
+    guard = guard if guard is not None else AskGuard(None, None)
     reply = Reply()
     view.start(header)
-    while True:
-        _stream_round(request, connect, view, reply, transport, tape, recorded)
-        recorded = None
-        if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
-            break
-        if len(reply.rounds) >= max_rounds:
-            reply.round_limit = max_rounds
-            break
-        done = _run_tools(request, reply, view, toolbox or {}, confirm)
-        if done is None:
-            break
-        reply.next_round(done)
-        request = replace(request, rounds=request.rounds + (done,))
+    try:
+        while True:
+            _stream_round(request, connect, view, reply, transport, guard, tape, recorded)
+            recorded = None
+            if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
+                break
+            if len(reply.rounds) >= max_rounds:
+                reply.round_limit = max_rounds
+                break
+            done = _run_tools(request, reply, view, toolbox or {}, confirm)
+            if done is None:
+                break
+            reply.next_round(done)
+            request = replace(request, rounds=request.rounds + (done,))
+            guard.wait_for_headers_again(0.0)  # the next request gets its own header deadline
+    finally:
+        guard.end()
     reply.ended = time.monotonic()
+    if reply.error is None and not reply.interrupted and not reply.text.strip() and not reply.rounds \
+            and not reply.tool_calls:
+        reply.error = _empty_answer(request, reply)
     view.finish(reply)
     return reply
 
@@ -395,11 +470,11 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
 def conclude(
     chat: Conversation, request: Request, reply: Reply, cell_key: CellKey | None, one_shot: bool
 ) -> Turn | None:
-    """Keep what the user saw: complete, cut-short and interrupted answers stay; failures leave no turn."""
+    """Keep what the user saw: complete, cut-short and interrupted answers stay; a failure adds nothing
+    (and a failed re-run leaves the cell's earlier good turn where it was)."""
     if one_shot:
         return None
     if reply.error is not None or not (reply.text or reply.rounds):
-        chat.forget(cell_key)
         return None
     provider = request.endpoint.provider
     unanswered = bool(reply.tool_calls)  # calls left unrun (round limit, interrupt) must not be replayed
@@ -477,20 +552,29 @@ def ask(
         connect()
         session.ledger.note_sent()
     view = make_view(defaults.display, shell, defaults.headings)
-    reply = run(request, connect, view, _replayed(header) if tape.replayed else header, defaults.transport,
-                toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
-    for usage in () if tape.replayed else reply.round_usages:  # each request of a tool loop bills on its own
-        session.tally(request.endpoint.provider.name, request.endpoint.model).add(usage)
-    session.ledger.add(chat.name, reply.usage, replayed=tape.replayed)
-    if not options.no_history:
-        session.chats.forget_elsewhere(cell_key, keep=chat.name)
-    turn = conclude(chat, request, reply, cell_key, options.no_history)
-    _note(session, turn, header, reply, source, replayed=tape.replayed)
-    if structure is not None and reply.error is None and not reply.interrupted:
-        try:
-            store(structure, options, reply.text, namespace)  # the turn is kept either way: the model did answer
-        except GrokError as exc:
-            reply.error = exc
-    elif options.out and reply.text and reply.error is None:
-        namespace[options.out] = reply.text
+    transport = defaults.transport
+    had_turn = not options.no_history and chat.position(cell_key) is not None
+    model = request.endpoint.model
+    with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
+        reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
+                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
+        if not tape.replayed:  # each request of a tool loop bills (and is tiered) on its own
+            for usage in reply.round_usages or ([None] if reply.text else []):
+                session.tally(request.endpoint.provider.name, model).add(usage, model)
+        session.ledger.add(chat.name, reply.usage, replayed=tape.replayed)
+        if not options.no_history and reply.error is None and (reply.text or reply.rounds):
+            session.chats.forget_elsewhere(cell_key, keep=chat.name)
+        turn = conclude(chat, request, reply, cell_key, options.no_history)
+        _note(session, turn, header, reply, source, replayed=tape.replayed)
+        if structure is not None and reply.error is None and not reply.interrupted:
+            try:
+                store(structure, options, reply.text, namespace)  # the turn is kept either way: the model answered
+            except GrokError as exc:
+                reply.error = exc
+        elif options.out and reply.text and reply.error is None:
+            namespace[options.out] = reply.text
+        if reply.error is not None and had_turn and turn is None:
+            reply.error = GrokError(
+                f"{reply.error.message} This cell's earlier answer stays in the conversation.", reply.error.status
+            )
     return reply

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from .events import Usage
 from .providers import ConfigError
-from .usage import cost_of
+from .usage import dollars
 
 LOCKABLE = ("provider", "model", "effort", "system", "api")
 HOUR = 3600.0
@@ -60,7 +60,7 @@ class Ledger:
             return
         entry.calls += 1
         if usage is not None:
-            spent = cost_of(usage)
+            spent = dollars(usage)
             entry.usage = entry.usage + usage
             entry.cost += spent
             self.cost += spent

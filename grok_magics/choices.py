@@ -6,7 +6,7 @@ from typing import Literal
 
 Api = Literal["responses", "chat"]
 APIS: tuple[Api, ...] = ("responses", "chat")
-EFFORTS = ("none", "low", "medium", "high")
+EFFORTS = ("none", "low", "medium", "high", "default")  # default: send none, the server decides
 DISPLAY_MODES = ("auto", "live", "widget", "markdown", "text")  # "widget": the old name of "live"
 DEFAULT_SYSTEM = (
     "You are Grok, answering inside a Jupyter notebook for a data analyst or a teacher. "

@@ -11,7 +11,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from .secrets import redact
+from .secrets import mask_url, redact
 
 if TYPE_CHECKING:
     from .client import Transport
@@ -63,6 +63,17 @@ class GrokError(Exception):
         return [_red(self.line)]
 
 
+class GrokDebugError(GrokError):
+    """Debug mode: a traceback formatted without frame locals and redacted, then the one line."""
+
+    def __init__(self, message: str, traceback_text: str) -> None:
+        super().__init__(message)
+        self.traceback_text = redact(traceback_text)
+
+    def _render_traceback_(self) -> list[str]:
+        return [*self.traceback_text.rstrip("\n").split("\n"), *super()._render_traceback_()]
+
+
 class GrokInterrupted(KeyboardInterrupt):
     """Still a KeyboardInterrupt (so Run All stops), but without a traceback: one line, said once."""
 
@@ -78,34 +89,87 @@ class StreamError(Exception):
     """The provider said, inside the stream, that the reply failed."""
 
 
+class Malformed(Exception):
+    """The provider sent an event whose fields are not what the API defines (a number for a list, say)."""
+
+
 class StreamCut(Exception):
     """The stream ended without the provider's end-of-reply marker: the connection was cut."""
 
 
-def one_line(text: str, limit: int = 400) -> str:
+def one_line(text: str, limit: int = 600) -> str:
+    """Whitespace folded; a long text is cut in the middle, because the advice is at the end."""
     text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) * 2 // 3
+    tail = limit - 3 - head
+    return f"{text[:head].rstrip()} … {text[-tail:].lstrip()}"
 
 
 def _public_url(url: str) -> str:
-    return re.sub(r"//[^/@]*@", "//", url)
+    return mask_url(url)
+
+
+# Patterns stay strings (``re`` compiles and caches them on first use): %load_ext must stay light.
+_TITLE = r"<title[^>]*>(.*?)</title>"
+_H1 = r"<h1[^>]*>(.*?)</h1>"
+_TAG = r"<[^>]*>"
+
+
+def _from_html(body: str) -> str | None:
+    """An HTML error page (a proxy's 502, say) is its title, never the page."""
+    import html
+
+    if not re.match(r"\s*<(!doctype|html|head|body|\?xml)", body, re.IGNORECASE):
+        return None
+    match = re.search(_TITLE, body, re.I | re.S) or re.search(_H1, body, re.I | re.S)
+    text = html.unescape(re.sub(_TAG, " ", match.group(1))) if match else ""
+    return f"an HTML page: {one_line(text, 120)}" if text.strip() else "an HTML page"
+
+
+def _from_json(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error", "")
+    message = data.get("message", "")
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code") or ""
+    parts = [p for p in (error, message) if isinstance(p, str) and p.strip()]
+    if parts:  # {"error": "Not Found", "message": "Cannot POST /v1/responses"}: both say something
+        return " — ".join(dict.fromkeys(parts))
+    detail = data.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail
+    return data["code"] if isinstance(data.get("code"), str) else None
+
+
+def _from_sse(body: str) -> str | None:
+    """Some servers answer errors as SSE (``data: {"error": …}`` then ``data: [DONE]``)."""
+    for line in body.splitlines():
+        if line.startswith("data:"):
+            payload = line[5:].strip()
+            try:
+                said = _from_json(json.loads(payload))
+            except ValueError:
+                continue
+            if said:
+                return said
+    return None
 
 
 def provider_message(body: str) -> str:
-    """The provider's own words from an error body, in any of the shapes providers use."""
+    """The provider's own words from an error body, in any of the shapes providers use; inert text."""
+    body = body.strip()
+    if not body:
+        return ""
     try:
-        data = json.loads(body)
+        said = _from_json(json.loads(body))
     except ValueError:
-        return one_line(body, 200)
-    if isinstance(data, dict):
-        error = data.get("error", data.get("message", ""))
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("code") or ""
-        if isinstance(error, str) and error:
-            return error
-        if isinstance(data.get("code"), str):
-            return data["code"]
-    return one_line(body, 200)
+        said = _from_html(body) or _from_sse(body)
+    if said is None:
+        said = body
+    return one_line(said, 300).rstrip(". ")  # shown as text; the saved Markdown escapes it
 
 
 _HINTS: dict[int, str] = {
@@ -120,22 +184,105 @@ _HINTS: dict[int, str] = {
     429: "rate limited; wait a moment and re-run (retries: %config GrokMagics.max_retries)",
 }
 
+# What the provider's words reveal about the cause beats what the status code suggests.
+_CAUSES: tuple[tuple[str, str], ...] = (  # most specific first; matched case-insensitively
+    (r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", "param"),
+    (r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url", "endpoint"),
+    (r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", "key"),
+    (r"\bmodel\b", "model"),
+)
 
-def hint_for(status: int, endpoint: "Endpoint") -> str:
+
+def _cause(status: int, said: str, endpoint: "Endpoint") -> str:
+    for pattern, cause in _CAUSES:
+        if re.search(pattern, said, re.IGNORECASE):
+            return cause
+    if status == 404 and endpoint.api == "responses" and not said.lower().startswith("the model"):
+        return "endpoint"
+    return ""
+
+
+def hint_for(status: int, endpoint: "Endpoint", said: str = "") -> str:
+    base_url = _public_url(endpoint.base_url)
+    cause = _cause(status, said, endpoint) if status in (400, 401, 403, 404, 405, 422) else ""
+    if cause == "endpoint" and endpoint.api == "responses":
+        return f"this server has no Responses API at {base_url}; add --api chat (or %config GrokMagics.api = 'chat')"
+    if cause == "endpoint":
+        return f"check the base URL ({base_url}): the server has no {endpoint.api} endpoint there"
+    if cause == "key":
+        return f"set a valid {endpoint.provider.key_env} (or run %grok key)"
+    if cause == "model":
+        return f"check the model id ({endpoint.model}): pass -m MODEL or %config GrokMagics.model"
+    if cause == "param":
+        return "this server rejects a parameter: leave it out (--effort default) or set it on the server"
     if status >= 500:
         return "the provider had a server error; re-run in a moment"
     template = _HINTS.get(status, "")
-    return template.format(
-        key_env=endpoint.provider.key_env, model=endpoint.model, base_url=_public_url(endpoint.base_url)
+    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None,
+               redirected_to: str = "") -> GrokError:
+    said = provider_message(body)
+    wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
+    where = f"{endpoint.model} on {endpoint.provider.title}"
+    if redirected_to:
+        return GrokError(
+            f"{where}: the server redirected to another origin ({_public_url(redirected_to)}), which answered "
+            f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.", status
+        )
+    hint = hint_for(status, endpoint, said)
+    return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
+
+
+def _redirect_target(response: object, endpoint: "Endpoint") -> str:
+    """The URL of the last hop when a redirect left the base URL's origin, else ''."""
+    from .client import _origin
+
+    history = getattr(response, "history", None) or ()
+    request = getattr(response, "request", None)
+    if not history or request is None:
+        return ""
+    url = str(request.url)
+    return url if _origin(url) != _origin(endpoint.base_url) else ""
+
+
+def _base_url_source(endpoint: "Endpoint") -> str:
+    import os
+
+    if os.environ.get("GROK_BASE_URL", "").strip():
+        return "GROK_BASE_URL"
+    if endpoint.provider.base_url_env:
+        return endpoint.provider.base_url_env
+    if endpoint.provider.region_env:
+        return f"{endpoint.provider.region_env}, or GROK_BASE_URL"
+    return "GROK_BASE_URL"
+
+
+def headers_timeout(endpoint: "Endpoint", timeout: float) -> GrokError:
+    return GrokError(
+        f"{endpoint.model} on {endpoint.provider.title}: no response from the server within {timeout:g} s "
+        "(retries included). Re-run the cell, or raise %config GrokMagics.timeout."
     )
 
 
-def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None) -> GrokError:
-    said = provider_message(body)
-    wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
-    hint = hint_for(status, endpoint)
-    where = f"{endpoint.model} on {endpoint.provider.title}"
-    return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {hint[:1].upper()}{hint[1:]}.", status)
+def deadline_error(endpoint: "Endpoint", deadline: float) -> GrokError:
+    return GrokError(
+        f"{endpoint.model} on {endpoint.provider.title}: the answer took longer than {deadline:g} s and was "
+        "stopped. Re-run the cell, or raise %config GrokMagics.deadline."
+    )
+
+
+def _body_text(response: object) -> str:
+    try:
+        return str(getattr(response, "text", "") or "")
+    except Exception:  # a body that is not text in its declared encoding
+        return ""
 
 
 def _is_connect_timeout(exc: BaseException) -> bool:
@@ -154,13 +301,16 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
     dropped = f"{where}: the connection dropped mid-answer ({type(exc.__cause__ or exc).__name__}). Re-run the cell."
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
-        return http_error(response.status_code, response.text, endpoint, response.headers.get("retry-after"))
+        return http_error(response.status_code, _body_text(response), endpoint, response.headers.get("retry-after"),
+                          _redirect_target(response, endpoint))
     if _is_connect_timeout(exc):
         return GrokError(
             f"{where}: could not connect to {_public_url(endpoint.base_url)} within {transport.connect_timeout:g} s. "
             "Check the network, or raise %config GrokMagics.connect_timeout."
         )
     if isinstance(exc, openai.APITimeoutError) or type(exc).__name__.endswith("Timeout"):
+        if not mid_stream:
+            return headers_timeout(endpoint, transport.timeout)
         return GrokError(
             f"{where}: no data for {transport.timeout:g} s. Re-run the cell, or raise %config GrokMagics.timeout."
         )
@@ -170,16 +320,26 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
         cause = exc.__cause__ or exc
         return GrokError(
             f"{where}: could not connect to {_public_url(endpoint.base_url)} ({one_line(str(cause), 120)}). "
-            "Check the network, or the base URL (GROK_BASE_URL)."
+            f"Check the network, or the base URL ({_base_url_source(endpoint)})."
         )
     if isinstance(exc, openai.APIError):  # an error event inside the stream
         body = exc.body
-        said = provider_message(json.dumps(body)) if isinstance(body, dict) else str(exc.message or exc)
+        said = provider_message(json.dumps(body) if isinstance(body, dict) else str(exc.message or exc))
         return GrokError(f"{where}: the provider reported an error mid-answer — {said}. Re-run the cell.")
     if isinstance(exc, StreamError):
-        return GrokError(f"{where}: the provider reported an error mid-answer — {exc}. Re-run the cell.")
+        return GrokError(
+            f"{where}: the provider reported an error mid-answer — {provider_message(str(exc))}. Re-run the cell."
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return GrokError(f"{where}: the provider sent bytes that are not UTF-8 mid-answer. Re-run the cell.")
+    if isinstance(exc, UnicodeEncodeError):
+        return GrokError(f"{where}: the request holds text that is not valid Unicode (a lone surrogate?); "
+                         "remove it and re-run.")
     if isinstance(exc, StreamCut):
         return GrokError(f"{where}: the stream ended before the answer was complete. Re-run the cell.")
+    if isinstance(exc, Malformed):
+        return GrokError(f"{where}: the provider sent an event that could not be read ({exc}) mid-answer. "
+                         "Re-run the cell.")
     if isinstance(exc, json.JSONDecodeError):
         return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
     if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}:

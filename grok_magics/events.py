@@ -49,13 +49,23 @@ class Usage:
         )
 
 
+FINISH_KINDS = ("complete", "length", "filter", "provider-error", "cut-off", "other")
+
+
 @dataclass(frozen=True)
 class Finished:
-    """The provider ended the reply on purpose; ``complete`` is False when it stopped early (length, filter)."""
+    """How the provider ended the reply. Only a known-good ending is ``complete``; ``kind`` says what
+    happened otherwise (length, filter, provider-error, cut-off, other) and ``reason`` is the provider's word.
+
+    ``text`` is the final answer as the provider's closing event states it (Responses), or None; the
+    reply reconciles its streamed text with it.
+    """
 
     reason: str = "stop"
     complete: bool = True
     items: tuple[dict[str, Any], ...] = field(default=())  # Responses output items, verbatim
+    kind: str = "complete"
+    text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from .parts import TextPart, text_of
 from .providers import ConfigError
 from .request import Turn
 from .secrets import redact
-from .usage import cost_of
+from .usage import dollars
 
 FORMATS = (".ipynb", ".md", ".json")
 
@@ -80,7 +80,7 @@ def provenance_line(meta: Meta | None, interrupted: bool = False) -> str:
         words += [f"{u.input:,} in", f"{u.output:,} out"]
         if u.reasoning:
             words.append(f"{u.reasoning:,} reasoning")
-        words.append(f"${cost_of(u):.4f}" + ("" if u.cost_usd is not None else " est."))
+        words.append(f"${dollars(u):.4f}" + ("" if u.cost_usd is not None else " est."))
     if meta.replayed:
         words.append("replayed")
     if interrupted:

@@ -6,12 +6,13 @@ options on the magic line override them for one call.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from .choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
 from .errors import GrokError, GrokInterrupted
@@ -27,7 +28,10 @@ class GrokMagics(Magics):
         config=True
     )
     model = Unicode("", help="Model id (empty: the provider's Grok 4.3 id)").tag(config=True)
-    effort = Enum(EFFORTS, default_value="low", help="Reasoning effort, sent on every call").tag(config=True)
+    effort = Enum(
+        ("",) + EFFORTS, default_value="",
+        help="Reasoning effort (empty: low where the provider takes one; 'default': send none)",
+    ).tag(config=True)
     api = Enum(("",) + APIS, default_value="", help="responses or chat (empty: the provider's default)").tag(
         config=True
     )
@@ -40,6 +44,9 @@ class GrokMagics(Magics):
     timeout = Float(900.0, help="Seconds to wait for data from the provider (reasoning can be slow)").tag(config=True)
     connect_timeout = Float(10.0, help="Seconds to wait for a connection").tag(config=True)
     max_retries = Int(2, help="Retries for failures before the answer starts (429 honours Retry-After)").tag(
+        config=True
+    )
+    deadline = Float(3600.0, help="Seconds an ask may take in all (keep-alives and retries included)").tag(
         config=True
     )
     display = Enum(DISPLAY_MODES, default_value="auto", help="auto, live, markdown or text").tag(config=True)
@@ -78,6 +85,34 @@ class GrokMagics(Magics):
     )
     max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
 
+    # -- every setting is checked when set: one line that says what is allowed --------------------------
+    @validate("timeout", "connect_timeout", "deadline")
+    def _positive_seconds(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and value > 0):
+            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}")
+        return value
+
+    @validate("max_retries", "history_tokens")
+    def _non_negative(self, proposal: Any) -> int:
+        if proposal["value"] < 0:
+            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be 0 or more, not {proposal['value']}")
+        return proposal["value"]
+
+    @validate("max_tokens")
+    def _positive_tokens(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is not None and value <= 0:
+            raise TraitError(f"GrokMagics.max_tokens must be a positive number of tokens (or None), not {value}")
+        return value
+
+    @validate("temperature")
+    def _finite_temperature(self, proposal: Any) -> float | None:
+        value = proposal["value"]
+        if value is not None and not (math.isfinite(value) and 0 <= value <= 2):
+            raise TraitError(f"GrokMagics.temperature must be a number from 0 to 2 (or None), not {value}")
+        return value
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._configured = set(self.config.get("GrokMagics", {}))  # from a config file or the command line
@@ -91,10 +126,15 @@ class GrokMagics(Magics):
 
     @property
     def session(self) -> Session:
+        """Kept on the shell, not on this instance: %reload_ext must not wipe the kernel's chats and usage."""
+        if self._session is None:
+            self._session = getattr(self.shell, "_grok_magics_session", None)
         if self._session is None:
             from .ask import Session
 
             self._session = Session()
+            if self.shell is not None:
+                self.shell._grok_magics_session = self._session
         return self._session
 
     @default("record")
@@ -176,7 +216,7 @@ class GrokMagics(Magics):
             history_tokens=self.history_tokens,
             display=self.display,
             headings=self.headings,
-            transport=Transport(self.timeout, self.connect_timeout, self.max_retries),
+            transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
             caps=self.caps(),
             record=self.record,
             replay=self.replay,
@@ -238,6 +278,8 @@ class GrokMagics(Magics):
             prompt = _trim_blank_lines(cell)
             if not prompt:
                 raise UsageError("the cell is empty: write your question below the %%grok line")
+        if not options.allow_key:
+            self._refuse_keys(line, options)
         self._ask(options, prompt, "" if cell is None else f"%%grok {line}".rstrip() + "\n" + cell.rstrip("\n"))
 
     def _fix(self, options: Options, question: str) -> None:
@@ -249,26 +291,40 @@ class GrokMagics(Magics):
             return
         self._ask(options, question, preamble=fix_prompt(self._failure))
 
+    def _refuse_keys(self, line: str, options: Options) -> None:
+        """A key on the magic line (in --system, say) would be sent; the prompt is checked in ask.prepare."""
+        from .ask import check_no_key
+        from .providers import PROVIDERS, ConfigError, choose_provider
+
+        try:
+            provider = choose_provider(options.provider, self.provider, os.environ)
+        except ConfigError:
+            provider = PROVIDERS["xai"]
+        try:
+            check_no_key(line, "magic line", provider)
+        except ConfigError as exc:
+            raise GrokError(str(exc)) from None
+
     def _ask(self, options: Options, prompt: str, source: str = "", preamble: str = "") -> None:
         from .ask import ask
         from .providers import ConfigError
 
+        failure: BaseException | None = None
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
             reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell,
                         source, preamble)
         except KeyboardInterrupt:
-            raise GrokInterrupted() from None
+            failure = GrokInterrupted()
         except ConfigError as exc:
-            raise GrokError(str(exc)) from None
-        except (GrokError, UsageError):
-            raise
+            failure = GrokError(str(exc))
+        except (GrokError, UsageError) as exc:
+            failure = exc
         except Exception as exc:
-            if self.debug:
-                raise
-            raise GrokError(f"internal error ({type(exc).__name__}: {exc}); set %config GrokMagics.debug = True "
-                            "for the traceback, and please report it") from None
+            failure = _internal_error(exc, self.debug)
+        if failure is not None:
+            raise failure  # outside the except block: no chained context holding SDK frames (and keys)
         if options.code and reply.text and reply.error is None:
             from .render.blocks import code_blocks
 
@@ -300,17 +356,16 @@ class GrokMagics(Magics):
 
         shell = self.shell
         assert shell is not None, "GrokMagics needs a shell"
+        failure: BaseException | None = None
         try:
             return run_map_magic(line, cell, shell.user_ns, is_frame)
         except KeyboardInterrupt:
-            raise GrokInterrupted() from None
-        except (GrokError, UsageError):
-            raise
+            failure = GrokInterrupted()
+        except (GrokError, UsageError) as exc:
+            failure = exc
         except Exception as exc:
-            if self.debug:
-                raise
-            raise GrokError(f"internal error ({type(exc).__name__}: {exc}); set %config GrokMagics.debug = True "
-                            "for the traceback, and please report it") from None
+            failure = _internal_error(exc, self.debug)
+        raise failure  # outside the except block: no chained context holding SDK frames (and keys)
 
     def _run_subcommand(self, name: str, options: Options) -> None:
         from . import reports
@@ -359,6 +414,7 @@ class GrokMagics(Magics):
         print(f"Tools for chat '{chat}': {', '.join(current) or 'none'}")
 
     def close(self) -> None:
+        """Unloading frees the connection pools; conversations and usage stay with the shell."""
         if self._session is not None:
             self._session.clients.close()
 
@@ -396,6 +452,24 @@ def _env_speed(name: str) -> float:
         return 0.0
     value = _env_number(name, float)
     return float(value)
+
+
+def _internal_error(exc: BaseException, debug: bool) -> GrokError:
+    """A bug of ours, as one line; in debug mode with the traceback, but never with frame locals.
+
+    The SDK's frames hold request headers (the key); ``%xmode Verbose`` would print them, so the
+    traceback is formatted here without locals, redacted, and the original frames are dropped.
+    """
+    summary = f"internal error ({type(exc).__name__}: {exc})"
+    if not debug:
+        return GrokError(f"{summary}; set %config GrokMagics.debug = True for the traceback, and please report it")
+    import traceback
+
+    from .errors import GrokDebugError
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    exc.__traceback__ = None
+    return GrokDebugError(f"{summary}; please report it with the traceback above", text)
 
 
 def _trim_blank_lines(text: str) -> str:

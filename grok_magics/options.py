@@ -7,7 +7,10 @@ a one-line ``UsageError``: argparse's own ``SystemExit`` never reaches the user.
 from __future__ import annotations
 
 import argparse
+import builtins
 import io
+import keyword
+import math
 import shlex
 from functools import lru_cache
 from dataclasses import dataclass, replace
@@ -21,8 +24,8 @@ PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or 
 SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
-    "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
+    "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high|default] [--api responses|chat] "
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] [--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
 )
@@ -59,6 +62,7 @@ class Options:
     search: tuple[str, ...] | None = None  # "web_search", "x_search"
     full: bool = False
     code: bool = False
+    allow_key: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,13 +83,29 @@ def _positive_int(text: str) -> int:
 _positive_int.__name__ = "positive integer"
 
 
+# IPython's own names: overwriting one breaks every later cell (or every magic).
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display", "exec", "eval"})
+
+
 def _identifier(text: str) -> str:
-    if not text.isidentifier():
+    """A variable the user may own: not a keyword, not private, not a built-in or one of IPython's."""
+    if (not text.isidentifier() or keyword.iskeyword(text)
+            or text.startswith("_") or text in _IPYTHON_NAMES or hasattr(builtins, text)):
         raise ValueError(text)
     return text
 
 
-_identifier.__name__ = "Python variable name"
+_identifier.__name__ = "variable name of your own (not a keyword, built-in, IPython name or _name)"
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+_finite_float.__name__ = "finite number"
 
 
 def _speed(text: str) -> str:
@@ -139,7 +159,7 @@ def _parser() -> _Parser:
     p.add_argument("--chat")
     p.add_argument("--new", action="store_true")
     p.add_argument("--system")
-    p.add_argument("--temperature", type=float)
+    p.add_argument("--temperature", type=_finite_float)
     p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
@@ -160,6 +180,7 @@ def _parser() -> _Parser:
     p.add_argument("--search", type=_searches)
     p.add_argument("--full", action="store_true")  # for `%grok history --full`
     p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
+    p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
     return p
 
 
@@ -246,6 +267,9 @@ def subcommand(rest: str) -> tuple[str, Options] | None:
     if not words or words[0] not in SUBCOMMANDS:
         return None
     tail = words[1] if len(words) > 1 else ""
+    if words[0] == "key" and tail and not tail.startswith("-"):
+        raise UsageError("%grok key takes no text (nothing was sent): run %grok key alone, and type the key "
+                         "into the password box it opens")
     if words[0] in PATH_SUBCOMMANDS:
         return _path_subcommand(words[0], tail)
     if tail and not tail.startswith("-"):

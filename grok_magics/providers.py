@@ -40,6 +40,11 @@ class Provider:
     key_hint: str = ""
     base_url_example: str = ""
     batch_path: str = ""  # the provider's own Batch API, relative to the base URL ("": none)
+    # A generic server may reject parameters it does not know (LiteLLM: UnsupportedParamsError), so on
+    # such rows we send reasoning effort only when the user set one, and no prompt-cache key.
+    sends_effort_by_default: bool = True
+    prompt_cache: bool = True  # accepts prompt_cache_key on Responses
+    temperature_max: float = 2.0
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -102,6 +107,8 @@ PROVIDERS: dict[str, Provider] = {
             apis=("chat", "responses"),
             context_window=128_000,  # unknown server: a common size; %config GrokMagics.context_window
             base_url_example="http://localhost:8000/v1",
+            sends_effort_by_default=False,
+            prompt_cache=False,
         ),
     )
 }

@@ -93,6 +93,8 @@ class Reply:
             self._track_search(event)
         elif isinstance(event, Finished):
             self.finish = event
+            if event.text is not None and event.text != self.text:
+                self.text = event.text  # the provider's final word beats what the deltas carried
         elif isinstance(event, Started):
             self.response_id = event.response_id
             self.retrying = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from .options import USAGE, Options
 from .parts import labels_of, text_of
 from .providers import PROVIDERS, ConfigError, choose_provider
+from .secrets import mask_url
 from .usage import Tally
 
 if TYPE_CHECKING:
@@ -25,7 +26,9 @@ HELP = """\
 Options
   -m, --model MODEL               model id (default: the provider's Grok 4.3 id)
   --provider NAME                 {providers}
-  --effort none|low|medium|high   reasoning effort (default low)
+  --effort none|low|medium|high|default
+                                  reasoning effort (default: low where the provider takes one;
+                                  "default" sends none and lets the server decide)
   --api responses|chat            wire API (default: the provider's first)
   --chat NAME                     named conversation (default "default")
   --new                           start that conversation afresh
@@ -43,7 +46,10 @@ Options
   --dry-run                       show exactly what would be sent; send nothing, need no key
   --tools FN,FN                   let Grok call these functions; "data" adds read-only DataFrame tools
   --search web|x|web,x            xAI's server-side web / X search, sources listed under the answer
+  --json | --schema S             structured answer (any JSON object | a pydantic model, JSON schema or
+                                  shorthand); with -o VAR the parsed value, --to-df/--to-polars a frame
   --code                          put the answer's code blocks into a new cell below (not run)
+  --allow-key                     send text shaped like an API key anyway (normally refused)
 
 Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
 table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
@@ -63,9 +69,9 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
                    [--no-cache] [--batch | --batch-id ID] [-o VAR]   (or grok_magics.map(df, template))
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, display, headings, debug, context_tokens,
-redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay, replay_speed,
-replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
+max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
+context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay,
+replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
 def help_text() -> str:
@@ -135,7 +141,7 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         provider = endpoint.provider
         lines += [
             f"provider        {provider.name} ({provider.title})",
-            f"base URL        {endpoint.base_url}",
+            f"base URL        {mask_url(endpoint.base_url)}",
             f"model           {endpoint.model}",
             f"api             {endpoint.api}" + (f"  ({endpoint.api_note})" if endpoint.api_note else ""),
         ]
@@ -143,7 +149,7 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         lines.append(f"provider        not usable: {exc}")
     transport = defaults.transport
     lines += [
-        f"effort          {defaults.effort}",
+        f"effort          {defaults.effort or 'provider default'}",
         f"temperature     {defaults.temperature if defaults.temperature is not None else 'provider default'}",
         f"max tokens      {defaults.max_tokens if defaults.max_tokens is not None else 'provider default'}",
         f"history budget  {defaults.history_tokens:,} tokens",
@@ -151,7 +157,7 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         f"window {_window(defaults, options, env)}; redacted columns: "
         + (", ".join(defaults.redact_columns) or "none"),
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
-        f"{transport.max_retries} retries",
+        f"{transport.max_retries} retries; {transport.deadline:g} s per ask at most",
         f"display         {defaults.display}",
         f"system prompt   {_clip(defaults.system, 120)}",
         "keys            "
@@ -207,16 +213,25 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
     lines = []
     total_cost = 0.0
     exact = True
+    unknown = False
     for (provider, model), tally in tallies.items():
         u = tally.usage
-        kind = "" if tally.exact else " est."
+        priced = tally.requests - tally.unpriced - tally.unreported
+        if priced:
+            cost = f"${tally.cost:.4f}" + ("" if tally.exact else " est.")
+        else:
+            cost = "price unknown"
+        notes = [f"{n} without a price" for n in (tally.unpriced,) if n and priced]
+        notes += [f"{n} with no usage reported" for n in (tally.unreported,) if n]
         lines.append(
             f"{model} on {provider}: {tally.requests} request(s), {u.input:,} in ({u.cached:,} cached), "
-            f"{u.output:,} out, {u.reasoning:,} reasoning, ${tally.cost:.4f}{kind}"
+            f"{u.output:,} out, {u.reasoning:,} reasoning, {cost}" + (f" ({', '.join(notes)})" if notes else "")
         )
         total_cost += tally.cost
         exact = exact and tally.exact
-    lines.append(f"total: ${total_cost:.4f}" + ("" if exact else " (estimated at Grok 4.3 list prices)"))
+        unknown = unknown or tally.unpriced > 0 or tally.unreported > 0
+    source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
+    lines.append(f"total: ${total_cost:.4f} ({source}" + ("; some answers have no known price)" if unknown else ")"))
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ total tells which, so one rule covers both.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +51,24 @@ def normalise(usage: Any, *, input_name: str, output_name: str, details_in: str,
     reasoning_excluded = total == prompt + completion + reasoning
     visible = completion if reasoning_excluded else max(completion - reasoning, 0)
     extra = getattr(usage, "model_extra", None) or {}
-    ticks = extra.get("cost_in_usd_ticks")
-    cost = ticks / TICKS_PER_USD if isinstance(ticks, (int, float)) and not isinstance(ticks, bool) else None
     server_tools = _int(extra.get("num_server_side_tools_used", 0))  # xAI web/X search calls, in the cost
-    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=cost,
+    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=reported_cost(usage),
                  server_tools=server_tools)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def reported_cost(usage: Any) -> float | None:
+    """The server's own figure: xAI's ``cost_in_usd_ticks``, else ``cost`` in USD (LiteLLM, OpenRouter)."""
+    extra = getattr(usage, "model_extra", None) or {}
+    ticks = _number(extra.get("cost_in_usd_ticks"))
+    if ticks is not None:
+        return ticks / TICKS_PER_USD
+    return _number(extra.get("cost"))
 
 
 def chat_usage(usage: Any) -> Usage:
@@ -89,8 +104,26 @@ def estimate_cost(usage: Usage, prices: Prices = GROK_4_3) -> float:
     return dollars / 1_000_000
 
 
-def cost_of(usage: Usage) -> float:
-    return usage.cost_usd if usage.cost_usd is not None else estimate_cost(usage)
+_GROK_4_3 = re.compile(r"(^|[/.:])grok-4\.3(-latest)?$", re.IGNORECASE)
+
+
+def has_list_price(model: str) -> bool:
+    """List prices are Grok 4.3's; any other model (on a generic server, say) has no price we know."""
+    return bool(_GROK_4_3.search(model.strip()))
+
+
+def cost_of(usage: Usage, model: str = "grok-4.3") -> tuple[float | None, str]:
+    """(dollars, source): "reported" by the server, "estimated" at Grok 4.3 list prices, or "unknown"."""
+    if usage.cost_usd is not None:
+        return usage.cost_usd, "reported"
+    if has_list_price(model):
+        return estimate_cost(usage), "estimated"
+    return None, "unknown"
+
+
+def dollars(usage: Usage, model: str = "grok-4.3") -> float:
+    """For sums and caps: the known cost, 0 where nobody knows it (shown as "price unknown" elsewhere)."""
+    return cost_of(usage, model)[0] or 0.0
 
 
 @dataclass
@@ -101,9 +134,18 @@ class Tally:
     usage: Usage = Usage()
     cost: float = 0.0
     exact: bool = True
+    unpriced: int = 0  # answers whose cost nobody knows
+    unreported: int = 0  # answers that came without any usage
 
-    def add(self, usage: Usage) -> None:
+    def add(self, usage: Usage | None, model: str = "grok-4.3") -> None:
         self.requests += 1
+        if usage is None:
+            self.unreported += 1
+            return
         self.usage = self.usage + usage
-        self.cost += cost_of(usage)
-        self.exact = self.exact and usage.cost_usd is not None
+        dollars, source = cost_of(usage, model)
+        if dollars is None:
+            self.unpriced += 1
+        else:
+            self.cost += dollars
+        self.exact = self.exact and source == "reported"

@@ -779,3 +779,106 @@ def test_first_delta_time_is_recorded_for_streams_only(fake_factory: Factory) ->
     assert streamed.first_delta_at is not None and streamed.ended_at is not None
     assert streamed.started_at <= streamed.first_delta_at <= streamed.ended_at
     assert whole.first_delta_at is None
+# --------------------------------------------------------------------------- faults of OpenAI-compatible servers
+
+
+def _stream_post(server: FakeGrok, api: str, timeout: float = 10) -> tuple[int, bytes, bool]:
+    """POST a streaming request with http.client; (status, body read so far, whether it ended cleanly)."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.origin.rsplit(":", 1)[1]), timeout=timeout)
+    path = server.profile.prefix + ("/chat/completions" if api == "chat" else "/responses")
+    body = {"model": "grok-4.3", "stream": True, "stream_options": {"include_usage": True},
+            "messages" if api == "chat" else "input": [{"role": "user", "content": "hi"}]}
+    try:
+        conn.request("POST", path, body=json.dumps(body),
+                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        try:
+            return response.status, response.read(), True
+        except http.client.IncompleteRead as exc:
+            return response.status, exc.partial, False
+    finally:
+        conn.close()
+
+
+def test_completed_event_with_another_status_and_final_text(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="part", final_text="part and the rest", completed_status="incomplete"))
+    events = list(client_for(server).responses.create(model="grok-4.3", input="q", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "part"
+    final = events[-1]
+    assert final.type == "response.completed" and final.response.status == "incomplete"
+    assert final.response.output_text == "part and the rest"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_drop_before_done_sends_every_event_then_cuts(fake_factory: Factory, api: str) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="whole", drop_before_done=True))
+    status, body, clean = _stream_post(server, api)
+    assert status == 200 and not clean
+    assert b"[DONE]" not in body
+    assert (b'"finish_reason":"stop"' in body and b'"usage":{' in body) if api == "chat" else \
+        b"event: response.completed" in body
+
+
+def test_redirect_points_at_the_other_origin(fake_factory: Factory) -> None:
+    home, other = fake_factory("xai"), fake_factory("xai")
+    home.script(Reply(redirect_to=other.origin))
+    # http.client does not follow redirects; the SDK's client does (the magic's side: test_faults.py)
+    response = raw_post(home, "/v1/chat/completions", {"model": "grok-4.3", "messages": []})
+    assert response.status == 307
+    assert response.headers["Location"] == other.origin + "/v1/chat/completions"
+    assert other.requests == []
+
+
+def test_raw_error_bodies_are_sent_verbatim(fake_factory: Factory) -> None:
+    server = fake_factory("openai")
+    page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>"
+    server.script(Reply(status=502, raw_body=page))
+    status, body, _ = _stream_post(server, "chat")
+    assert status == 502 and body.decode() == page
+    sse = 'data: {"error": {"message": "model overloaded"}}\n\ndata: [DONE]\n\n'
+    server.script(Reply(status=400, raw_body=sse, raw_content_type="text/event-stream"))
+    status, body, _ = _stream_post(server, "chat")
+    assert status == 400 and body.decode() == sse
+
+
+def test_keepalive_comments_flow_until_the_client_leaves(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="some text here", keepalive_after=1, keepalive_every=0.01, stall_seconds=0.5))
+    status, body, _ = _stream_post(server, "chat")
+    assert status == 200 and body.count(b": keep-alive\n\n") >= 10
+
+
+def test_no_headers_holds_the_request_until_the_client_gives_up(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(no_headers=True, stall_seconds=10))
+    with pytest.raises(TimeoutError):
+        _stream_post(server, "chat", timeout=0.3)
+    assert server.wait_for_requests(1) and server.requests[0].status == 0
+
+
+def test_bad_bytes_are_not_utf8(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(text="some text here", bad_bytes_after=1))
+    _, body, _ = _stream_post(server, "responses")
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+
+
+def test_usage_extra_and_omitted_usage(fake_factory: Factory) -> None:
+    server = fake_factory("openai")
+    server.script(Reply(usage_extra={"cost": 0.0012}), Reply(omit_usage=True))
+    _, usage = chat_text(chat(client_for(server), "m", stream_options={"include_usage": True}))
+    assert usage.model_extra["cost"] == 0.0012
+    _, usage = chat_text(chat(client_for(server), "m", stream_options={"include_usage": True}))
+    assert usage is None
+
+
+def test_raw_events_are_streamed_verbatim(fake_factory: Factory) -> None:
+    server = fake_factory("xai")
+    server.script(Reply(raw_events=['{"choices":[{"index":0,"delta":{"content":42}}]}', "not json"]))
+    status, body, clean = _stream_post(server, "chat")
+    assert status == 200 and clean
+    assert body == (b'data: {"choices":[{"index":0,"delta":{"content":42}}]}\n\ndata: not json\n\n'
+                    b"data: [DONE]\n\n")

@@ -107,3 +107,64 @@ def test_open_fence_is_closed_and_html_is_escaped() -> None:
     assert close_fences("```\na\n```\n") == "```\na\n```\n"
     rendered = to_html("<script>alert(1)</script> **bold** [x](javascript:alert(1))")
     assert "<script>" not in rendered and "<strong>bold</strong>" in rendered and "href=\"javascript" not in rendered
+
+
+# -- issue 7: keys, inert text, error bodies, finish reasons, prices -------------------------------
+
+
+def test_key_shapes_are_found_and_prose_is_not() -> None:
+    from grok_magics.keys import key_shape
+
+    for text in ("use xai-A1b2C3d4E5f6G7h8I9j0K1l2 now", "sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2",
+                 "sk-aig-Z1x2C3v4B5n6M7q8W9e0", "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt", "AKIAIOSFODNN7EXAMPLE"):
+        assert key_shape(text) is not None, text
+    for text in ("sk-learn and xai-grok-4.3 are names", "a task-based approach-with-many-hyphenated-words",
+                 "sk-this-is-a-very-long-hyphenated-name", "grok-4.3 on xai"):
+        assert key_shape(text) is None, text
+    assert key_shape("my secret is hunter2hunter2", ["hunter2hunter2"]) == "the active provider's API key"
+
+
+def test_inert_markdown_escapes_tags_outside_code_only() -> None:
+    from grok_magics.render.markdown import inert
+
+    text = "a <script>x</script> <https://x.org> a < b\n\n```\n<b>code</b>\n```\n\n`<i>span</i>` <img src=1>"
+    out = inert(text)
+    assert "&lt;script>x&lt;/script>" in out and "<https://x.org>" in out and "a < b" in out
+    assert "<b>code</b>" in out and "`<i>span</i>`" in out and "&lt;img src=1>" in out
+
+
+@pytest.mark.parametrize("body, said", [
+    ('{"error": {"message": "Bad thing."}}', "Bad thing"),
+    ('{"code": "Client specified an invalid argument", "error": "Model not found"}', "Model not found"),
+    ('{"error":"Not Found","message":"Cannot POST /v1/responses"}', "Not Found — Cannot POST /v1/responses"),
+    ('data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n', "overloaded"),
+    ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>x</body></html>",
+     "an HTML page: 502 Bad Gateway"),
+    ("plain text failure", "plain text failure"),
+])
+def test_provider_message_reads_every_shape(body: str, said: str) -> None:
+    from grok_magics.errors import provider_message
+
+    assert provider_message(body) == said
+
+
+def test_one_line_cuts_in_the_middle() -> None:
+    from grok_magics.errors import one_line
+
+    text = "START " + "x" * 1000 + " END advice"
+    cut = one_line(text, 100)
+    assert len(cut) <= 100 and cut.startswith("START") and cut.endswith("END advice") and " … " in cut
+
+
+def test_finish_kinds_and_list_prices() -> None:
+    from grok_magics.events import Usage
+    from grok_magics.usage import cost_of
+    from grok_magics.wire.chat import finish_kind
+
+    assert [finish_kind(r) for r in ("stop", "end_turn", "tool_calls", "MAX_TOKENS", "length", "error", "SAFETY",
+                                     "weird")] == ["complete"] * 3 + ["length", "length", "provider-error",
+                                                                      "filter", "other"]
+    usage = Usage(input=1000, output=100)
+    assert cost_of(usage, "grok-4.3")[1] == "estimated" and cost_of(usage, "xai/grok-4.3")[1] == "estimated"
+    assert cost_of(usage, "llama-3")[0] is None
+    assert cost_of(Usage(input=1, cost_usd=0.5), "llama-3") == (0.5, "reported")

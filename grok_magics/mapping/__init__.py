@@ -54,7 +54,7 @@ def map_frame(
     ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
     ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
     """
-    from ..ask import endpoint_for
+    from ..ask import effort_for, endpoint_for
     from ..options import Options
     from ..providers import ConfigError, api_key_for
 
@@ -70,7 +70,7 @@ def map_frame(
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
     spec = RowSpec(endpoint=endpoint, system=MAP_SYSTEM if system is None else system,
-                   effort=effort or defaults.effort, temperature=temperature if temperature is not None else
+                   effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature if temperature is not None else
                    defaults.temperature, max_tokens=max_tokens or defaults.max_tokens, schema=compiled,
                    cache_key="")
     plan = make_plan(df, template, spec, namespace or {})

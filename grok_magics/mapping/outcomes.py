@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import Usage
-from ..usage import cost_of
+from ..usage import dollars
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Progress:
         if outcome.usage is not None and not outcome.cached:
             u = outcome.usage
             self.tokens += u.input + u.output + u.reasoning
-            self.cost += cost_of(u)
+            self.cost += dollars(u)
 
     def postfix(self) -> str:
         return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, ${self.cost:.4f}"

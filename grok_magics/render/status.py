@@ -32,19 +32,20 @@ def _money(dollars: float) -> str:
     return f"${dollars:.3f}" if dollars >= 0.01 else f"${dollars:.4f}"
 
 
-def usage_words(reply: Reply) -> list[str]:
-    """Tokens in → out (what a newcomer can read), then the cost; ``~`` marks our own estimates."""
+def usage_words(reply: Reply, model: str = "grok-4.3") -> list[str]:
+    """Tokens in → out (what a newcomer can read), then the cost: the provider's own figure, a list-price
+    estimate (``~``) for Grok 4.3 ids, else "price unknown"."""
     usage = reply.usage
     if usage is None:
         tokens, _ = reply.output_tokens()
-        return [f"~{_n(tokens)} tokens out"] if tokens else []
+        return ([f"~{_n(tokens)} tokens out"] if tokens else []) + (["no usage reported"] if reply.text else [])
     cached = f" ({_n(usage.cached)} cached)" if usage.cached else ""
     reasoning = f" + {_n(usage.reasoning)} reasoning" if usage.reasoning else ""
     words = [f"{_n(usage.input)}{cached} → {_n(usage.output)}{reasoning} tokens"]
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
-    exact = usage.cost_usd is not None
-    words.append(("" if exact else "~") + _money(cost_of(usage)))
+    dollars, source = cost_of(usage, model)
+    words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + _money(dollars))
     return words
 
 
@@ -84,11 +85,20 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
     if live:
         words.append(reply.activity or live_state(reply))
     else:
-        words.extend(usage_words(reply))
+        words.extend(usage_words(reply, header.model))
     words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)
     return " · ".join(words)
+
+
+_ENDINGS = {
+    "length": "hit the output limit",
+    "filter": "stopped by the provider's content filter",
+    "provider-error": "stopped by an error at the provider",
+    "cut-off": "cut off by the provider",
+    "other": "ended without a known-good finish",
+}
 
 
 def outcome_note(reply: Reply) -> str:
@@ -100,5 +110,6 @@ def outcome_note(reply: Reply) -> str:
     if reply.error is not None:
         return "⚠ Failed — " + reply.error.message
     if reply.finish is not None and not reply.finish.complete:
-        return f"⚠ Stopped early by the provider ({reply.finish.reason}) — the answer above may be cut short."
+        what = _ENDINGS.get(reply.finish.kind, _ENDINGS["other"])
+        return f"⚠ Stopped early by the provider ({reply.finish.reason}): {what} — the answer above is cut short."
     return ""

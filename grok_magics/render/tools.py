@@ -10,7 +10,7 @@ from typing import Any
 
 from ..events import ToolCall, ToolResult
 from ..reply import Reply
-from .markdown import fenced, pretty
+from .markdown import fenced, inert, pretty
 
 _SHORT = 80
 
@@ -52,10 +52,10 @@ def final_text(reply: Reply) -> str:
     blocks: list[str] = []
     for done in reply.rounds:
         if done.text:
-            blocks.append(done.text)
+            blocks.append(inert(done.text))
         blocks.extend(_calls(done.calls, done.results))
     if reply.text:
-        blocks.append(reply.text)
+        blocks.append(inert(reply.text))
     if reply.tool_calls:  # the last response asked for tools that did not all run: interrupt or round limit
         blocks.extend(_calls(reply.tool_calls, reply.tool_results))
     return "\n\n".join(blocks)

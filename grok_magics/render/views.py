@@ -20,7 +20,7 @@ from .. import __version__
 from ..events import Event, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult
 from ..reply import Reply
 from .blocks import HeadingShift, hide_unfinished, split_finished
-from .markdown import close_fences, fenced, pretty
+from .markdown import close_fences, fenced, inert, pretty
 from .status import Header, outcome_note, status_line
 from .tools import (
     call_markdown, final_text, limit_note, live_text, signature, sources_markdown, tools_metadata, unrun_calls,
@@ -144,7 +144,7 @@ def thought_markdown(reply: Reply, live: bool = False) -> str:
 def final_markdown(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
                    thought: bool = True) -> str:
     """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line."""
-    text = final_text(reply) if text is None else text + unrun_calls(reply)
+    text = final_text(reply) if text is None else inert(text) + unrun_calls(reply)
     if header.fence and text:
         text = fenced(header.fence, pretty(text) if header.fence == "json" else text)
     body = close_fences(text).rstrip()
@@ -153,7 +153,7 @@ def final_markdown(header: Header, reply: Reply, text: str | None = None, shift:
     blocks.extend((sources_markdown(reply), limit_note(reply)))
     note = outcome_note(reply)
     if note and not _ended_badly(reply):  # failures and interrupts say it once, in the error line below
-        blocks.append(f"**{note}**")
+        blocks.append(f"**{html.escape(note, quote=False)}**")
     blocks.append(status_html(final_status(header, reply)))
     return "\n\n".join(b for b in blocks if b)
 
@@ -283,7 +283,10 @@ class MarkdownView:
                               raw=True, display_id=True)
 
     def update(self, reply: Reply, event: Event) -> None:
-        if isinstance(event, (TextDelta, ToolCall, ToolResult, SearchProgress)):
+        if isinstance(event, Retrying) and self.header is not None and not reply.text_length:
+            line = status_line(self.header, reply, live=True)  # "rate limited, retrying in 2 s…"
+            self.handle.update({"text/markdown": f"*{html.escape(line)}*", "text/plain": line}, raw=True)
+        elif isinstance(event, (TextDelta, ToolCall, ToolResult, SearchProgress)):
             with self.coalescer.lock:
                 self.reply = reply
                 self.coalescer.poke()
@@ -291,7 +294,7 @@ class MarkdownView:
     def _render(self, forced: bool) -> None:
         """``forced``: the stream paused, so what is held back (an unclosed ``**``) is shown as it is."""
         assert self.reply is not None and self.header is not None
-        text = live_text(self.reply)
+        text = inert(live_text(self.reply))  # calls show as `code`, which inert leaves alone
         if self.header.fence:
             text = f"```{self.header.fence}\n{text}"
         shifted = HeadingShift(self.headings).apply(text, provisional=True)
@@ -366,7 +369,7 @@ class LiveView:
         self.pending_length = 0
         self.sent_length = -1
         if text.strip():
-            self._commit(self.shift.apply(close_fences(text)).rstrip(), text.rstrip())
+            self._commit(self.shift.apply(inert(close_fences(text))).rstrip(), text.rstrip())
         self.committed_length += len(text)
 
     # -- rendering (under the coalescer's lock) ------------------------------------------------------
@@ -390,7 +393,7 @@ class LiveView:
         self.pending[:] = [text] if text else []
         self.pending_length = len(text)
         if block:
-            self._commit(self.shift.apply(block).rstrip(), block.rstrip())
+            self._commit(self.shift.apply(inert(block)).rstrip(), block.rstrip())
             self.committed_length += len(block)  # finish shows the rest, even if Ctrl-C cut this short
         return text
 
@@ -429,7 +432,7 @@ class LiveView:
         if reply.first_token is None:
             parts.append(thought_markdown(reply, live=True))
         if tail:
-            shown = hide_unfinished(self.shift.apply(tail, provisional=True))
+            shown = hide_unfinished(self.shift.apply(inert(tail), provisional=True))
             parts.append(shown if shown.endswith(("```", "~~~")) else shown + CURSOR)
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))

@@ -111,6 +111,20 @@ class Reply:
     citations: list[dict[str, Any]] | None = None
     incomplete: str | None = None
     finish_reason: str = "stop"
+    # faults seen on real OpenAI-compatible servers
+    completed_status: str | None = None  # response.completed whose response.status says otherwise
+    final_text: str | None = None  # what the final output states, when the deltas carried something else
+    drop_before_done: bool = False  # the connection drops after the last event (finish, usage), before [DONE]
+    redirect_to: str | None = None  # answer 307 to this origin (same path)
+    raw_body: str | None = None  # the error body verbatim (HTML page, SSE-framed JSON...), with `status`
+    raw_content_type: str = "text/html; charset=utf-8"
+    keepalive_after: int | None = None  # after N deltas, only SSE comments, every keepalive_every s
+    keepalive_every: float = 0.05
+    no_headers: bool = False  # read the request, then never answer (until stall_seconds or the client leaves)
+    bad_bytes_after: int | None = None  # after N deltas, a data line that is not UTF-8
+    usage_extra: dict[str, Any] | None = None  # merged into usage, e.g. {"cost": 0.0012} as LiteLLM reports
+    omit_usage: bool = False  # a server that never reports usage
+    raw_events: list[str] | None = None  # stream exactly these `data:` payloads (then [DONE]), for fuzzing
 
 
 @dataclass
@@ -626,6 +640,19 @@ class _Exchange:
     # ---- scripted answers
 
     def _answer(self, reply: Reply) -> None:
+        if reply.redirect_to is not None:
+            self._send_bytes(307, b"", {"Location": reply.redirect_to.rstrip("/") + self.rec.path})
+            return
+        if reply.no_headers:
+            self.wire.wait(reply.stall_seconds)
+            self._stamp_end()
+            self.wire.cut()
+            return
+        if reply.raw_body is not None:
+            self.wire.wait(reply.first_delay)
+            self._finish(lambda: self._send_bytes(reply.status, reply.raw_body.encode(),  # type: ignore[union-attr]
+                                                  {"Content-Type": reply.raw_content_type}))
+            return
         if reply.status != 200:
             self.wire.wait(reply.first_delay)
             self._send_error(reply.status, reply.error_message, reply.retry_after)
@@ -656,6 +683,11 @@ class _Exchange:
     def _stream(self, reply: Reply) -> None:
         self.rec.status = 200
         self.wire.start(200, {**self.wire.stream_headers(), "x-request-id": _hex()})
+        if reply.raw_events is not None:
+            for payload in reply.raw_events:
+                self.wire.send(b"data: " + payload.encode("utf-8", "surrogatepass") + b"\n\n")
+            self._finish(functools.partial(self.wire.send, _DONE, last=True))
+            return
         frames = self._chat_frames(reply) if self.route == "chat" else self._responses_frames(reply)
         self._drive(frames, reply)
 
@@ -675,6 +707,11 @@ class _Exchange:
                 self.wire.wait(pace)
             if frame.kind == "delta" and self.rec.first_delta_at is None:
                 self.rec.first_delta_at = time.monotonic()
+            if frame.kind == "final" and reply.drop_before_done:
+                self.wire.send(frame.data[: -len(_DONE)] if frame.data.endswith(_DONE) else frame.data)
+                self._stamp_end()
+                self.wire.cut()
+                return
             if frame.kind == "final":
                 self._finish(functools.partial(self.wire.send, frame.data, last=True))
                 return
@@ -713,6 +750,17 @@ class _Exchange:
             self.wire.wait(reply.stall_seconds)
             self._stamp_end()
             self.wire.cut()
+        elif due(reply.keepalive_after):
+            deadline = time.monotonic() + reply.stall_seconds
+            while time.monotonic() < deadline:  # bytes keep coming, so a read timeout never fires
+                self.wire.send(b": keep-alive\n\n")
+                self.wire.wait(reply.keepalive_every)
+            self._stamp_end()
+            self.wire.cut()
+        elif due(reply.bad_bytes_after):
+            self.wire.send(b'data: {"type":"response.output_text.delta","delta":"\xff\xfe\xfa"}\n\n')
+            self._stamp_end()
+            self.wire.end(close=True)
         else:
             return False
         return True
@@ -756,7 +804,7 @@ class _Exchange:
         yield from self._chat_tool_frames(reply)
         yield _Frame("event", self._chat_chunk({}, "length" if reply.incomplete else self._chat_finish(reply)))
         options = self.body.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
+        if isinstance(options, dict) and options.get("include_usage") and not reply.omit_usage:
             yield _Frame("event", self._chat_usage_chunk(reply))
         yield _Frame("final", _DONE)
 
@@ -784,7 +832,7 @@ class _Exchange:
                 yield _Frame("think", self._chat_chunk({}))
 
     def _chat_usage_chunk(self, reply: Reply) -> bytes:
-        usage = _chat_usage(_token_counts(reply, self.body), self.profile)
+        usage = {**_chat_usage(_token_counts(reply, self.body), self.profile), **(reply.usage_extra or {})}
         if not self.profile.chunk_envelope:
             return _sse_data({"usage": usage})
         return _sse_data({**self._chat_envelope(), "choices": [], "usage": usage})
@@ -926,29 +974,32 @@ class _Exchange:
             yield _Frame("final", ev("response.failed", response=failed) + done)
             return
         status = "incomplete" if reply.incomplete else "completed"
+        text = reply.text if reply.final_text is None else reply.final_text
         if self._with_message(reply):
-            message = self._message_item(msg_id, reply.text, status)
+            message = self._message_item(msg_id, text, status)
             part = message["content"][0]
             part["annotations"] = self._annotations(reply)
-            yield _Frame("event", ev("response.output_text.done", **ids, content_index=0, text=reply.text,
-                                     logprobs=[]))
+            yield _Frame("event", ev("response.output_text.done", **ids, content_index=0, text=text, logprobs=[]))
             yield _Frame("event", ev("response.content_part.done", **ids, content_index=0, part=part))
             yield _Frame("event", ev("response.output_item.done", output_index=index, item=message))
             output = [*output, message]
         yield from self._function_call_frames(reply, ev, output)
         final = self._responses_final(reply, output)
-        yield _Frame("final", ev(f"response.{final['status']}", response=final) + done)
+        yield _Frame("final", ev(f"response.{status}", response=final) + done)
 
     def _responses_final(self, reply: Reply, output: list[Any]) -> dict[str, Any]:
-        usage = _responses_usage(_token_counts(reply, self.body), self.profile)
-        if reply.searches and self.profile.cost_ticks:
+        usage: dict[str, Any] | None = {**_responses_usage(_token_counts(reply, self.body), self.profile),
+                                         **(reply.usage_extra or {})}
+        if reply.searches and self.profile.cost_ticks and usage is not None:
             kinds = [s.get("type", "web_search") for s in reply.searches]
             usage.update(num_server_side_tools_used=len(kinds),
                          server_side_tool_usage_details={f"{k}_calls": kinds.count(k) for k in sorted(set(kinds))},
                          cost_in_usd_ticks=usage["cost_in_usd_ticks"] + _SEARCH_TICKS * len(kinds))
+        if reply.omit_usage:
+            usage = None
         if reply.incomplete:
             return self._response("incomplete", output, usage, incomplete_details={"reason": reply.incomplete})
-        return self._response("completed", output, usage)
+        return self._response(reply.completed_status or "completed", output, usage)
 
     def _responses_whole(self, reply: Reply) -> dict[str, Any]:
         output: list[Any] = [self._reasoning_item(reply, f"rs_{_hex(32)}")] if reply.reasoning else []

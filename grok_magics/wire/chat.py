@@ -13,8 +13,22 @@ from ..events import Event, Finished, ReasoningDelta, Started, TextDelta, ToolCa
 from ..parts import ImagePart, Parts, TextPart, text_of
 from ..request import OutputFormat, Request, Round
 from ..usage import chat_usage
+from . import readable
 
-_INCOMPLETE = {"length", "content_filter"}
+# Only these endings prove the answer is whole; anything else is marked with what happened.
+_GOOD = {"stop", "end_turn", "tool_calls", "function_call"}
+_KINDS = {
+    "length": "length", "max_tokens": "length", "max_output_tokens": "length", "model_length": "length",
+    "content_filter": "filter", "safety": "filter", "recitation": "filter", "blocklist": "filter",
+    "prohibited_content": "filter", "spii": "filter", "refusal": "filter",
+    "error": "provider-error", "malformed_function_call": "provider-error",
+}
+
+
+def finish_kind(reason: str) -> str:
+    """Case-insensitive: gateways relay other vendors' spellings (``MAX_TOKENS``, ``SAFETY``)."""
+    word = reason.strip().lower()
+    return "complete" if word in _GOOD else _KINDS.get(word, "other")
 
 
 def user_content(parts: Parts) -> str | list[dict[str, Any]]:
@@ -73,8 +87,9 @@ def build(request: Request) -> dict[str, Any]:
         "messages": messages(request),
         "stream": True,
         "stream_options": {"include_usage": True},
-        "reasoning_effort": request.effort,
     }
+    if request.effort:  # empty: the user left effort to the server
+        kwargs["reasoning_effort"] = request.effort
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
     if request.max_tokens is not None:
@@ -106,25 +121,46 @@ def _collect_calls(delta: Any, calls: dict[int, dict[str, str]]) -> None:
             call["args"] += getattr(function, "arguments", None) or ""
 
 
+def _chunks(stream: Iterable[Any], whole: Any) -> Iterator[Any]:
+    """The stream's chunks; a transport failure after the finish reason and usage arrived is the end.
+
+    ``[DONE]`` adds nothing once both are in, so a connection that drops just before it loses nothing.
+    """
+    iterator = iter(stream)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except Exception:
+            if whole():
+                return
+            raise
+        yield chunk
+
+
+@readable
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     finish: str | None = None
     usage = None
     started = False
     calls: dict[int, dict[str, str]] = {}
-    for chunk in stream:
+    for chunk in _chunks(stream, lambda: finish is not None and usage is not None):
         if not started:
             started = True
             yield Started(getattr(chunk, "id", None) or "")
         if getattr(chunk, "usage", None) is not None:
             usage = chunk.usage  # some providers repeat a cumulative usage on every chunk: keep the last
-        for choice in getattr(chunk, "choices", None) or ():
+        choices = getattr(chunk, "choices", None)
+        for choice in choices if isinstance(choices, list) else ():
             delta = getattr(choice, "delta", None)
             if delta is not None:
                 thought = _reasoning_text(delta)
                 if thought:
                     yield ReasoningDelta(thought)
-                if getattr(delta, "content", None):
-                    yield TextDelta(delta.content)
+                content = getattr(delta, "content", None)
+                if content and isinstance(content, str):  # a server's odd value is not text
+                    yield TextDelta(content)
                 _collect_calls(delta, calls)
             if getattr(choice, "finish_reason", None):
                 finish = choice.finish_reason
@@ -135,7 +171,8 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
         yield chat_usage(usage)
     if finish is None:
         raise StreamCut()
-    yield Finished(reason=finish, complete=finish not in _INCOMPLETE)
+    kind = finish_kind(str(finish))
+    yield Finished(reason=str(finish), complete=kind == "complete", kind=kind)
 
 
 def open_stream(client: Any, kwargs: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from ..events import Citation, Event, Finished, ReasoningDelta, SearchProgress, 
 from ..parts import ImagePart, Parts
 from ..request import OutputFormat, Request, Round, Turn
 from ..usage import responses_usage
+from . import readable
 
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
 _SEARCH_ITEMS = ("web_search_call", "x_search_call")
@@ -81,11 +82,12 @@ def build(request: Request) -> dict[str, Any]:
         "input": input_items(request),
         "stream": True,
         "store": False,
-        "reasoning": {"effort": request.effort},
     }
+    if request.effort:  # empty: the user left effort to the server
+        kwargs["reasoning"] = {"effort": request.effort}
     if provider.encrypted_reasoning:
         kwargs["include"] = ["reasoning.encrypted_content"]
-    if request.cache_key:
+    if request.cache_key and provider.prompt_cache:
         kwargs["prompt_cache_key"] = request.cache_key
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
@@ -107,9 +109,11 @@ def text_format(output: OutputFormat) -> dict[str, Any]:
 def _as_dict(item: Any) -> dict[str, Any]:
     if isinstance(item, dict):
         return item
+    if item is None or isinstance(item, (str, int, float, list)):
+        return {}
     to_dict = getattr(item, "to_dict", None)
     if to_dict is not None:
-        return to_dict(mode="json")
+        return to_dict(mode="json", warnings=False)  # odd provider fields are kept, not complained about
     return item.model_dump(mode="json", exclude_unset=True)
 
 
@@ -143,29 +147,63 @@ def _search_query(item: dict[str, Any]) -> Iterator[Event]:
     yield SearchProgress(kind, "completed", str(query), item_id=str(item.get("id") or ""))
 
 
-def _finish(response: Any, collected: list[dict[str, Any]], complete: bool) -> Iterator[Event]:
+_LENGTH_REASONS = {"max_output_tokens", "max_prompt_tokens", "max_tokens", "length"}
+
+
+def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
+    """The answer as the final response states it: every output_text of every message item."""
+    texts = [
+        part.get("text") if isinstance(part.get("text"), str) else ""
+        for item in items
+        if item.get("type") == "message"
+        for part in (item.get("content") if isinstance(item.get("content"), list) else ())
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    return "".join(texts) if texts else None
+
+
+def _ending(response: Any, completed_event: bool) -> tuple[str, str]:
+    """(kind, reason): complete only for response.completed whose status agrees (or is absent)."""
+    status = getattr(response, "status", None)
+    if completed_event and status in (None, "completed"):
+        return "complete", "stop"
+    details = getattr(response, "incomplete_details", None)
+    reason = getattr(details, "reason", None) or str(status or "incomplete")
+    if reason in _LENGTH_REASONS:
+        return "length", reason
+    return ("filter" if reason == "content_filter" else "cut-off"), reason
+
+
+def _finish(response: Any, collected: list[dict[str, Any]], completed_event: bool, streamed: str) -> Iterator[Event]:
     if getattr(response, "usage", None) is not None:
         yield responses_usage(response.usage)
     output = getattr(response, "output", None)
-    items = tuple(_as_dict(i) for i in output) if output else tuple(collected)
+    items = tuple(_as_dict(i) for i in output) if isinstance(output, list) and output else tuple(collected)
+    text = final_text(items)
+    if text is not None and text != streamed and text.startswith(streamed):
+        yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
+        streamed = text
     yield from _citations(items)
-    if complete:
-        yield Finished(reason="stop", complete=True, items=items)
-    else:
-        details = getattr(response, "incomplete_details", None)
-        reason = getattr(details, "reason", None) or "incomplete"
-        yield Finished(reason=reason, complete=False, items=items)
+    kind, reason = _ending(response, completed_event)
+    reconciled = text if text is not None and text != streamed and kind == "complete" else None
+    yield Finished(reason=reason, complete=kind == "complete", items=items, kind=kind, text=reconciled)
 
 
+@readable
 def events(stream: Iterable[Any]) -> Iterator[Event]:
     collected: list[dict[str, Any]] = []
+    streamed: list[str] = []
     iterator = iter(stream)
     for event in iterator:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            yield TextDelta(getattr(event, "delta", "") or "")
+            delta = getattr(event, "delta", "")
+            delta = delta if isinstance(delta, str) else ""  # a server's odd value is not text
+            streamed.append(delta)
+            yield TextDelta(delta)
         elif kind in _REASONING_DELTAS:
-            yield ReasoningDelta(getattr(event, "delta", "") or "")
+            thought = getattr(event, "delta", "")
+            yield ReasoningDelta(thought if isinstance(thought, str) else "")
         elif kind == "response.created":
             yield Started(getattr(getattr(event, "response", None), "id", "") or "")
         elif kind == "response.output_item.done":
@@ -179,7 +217,7 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
         elif kind and kind.startswith(_SEARCH_EVENTS):
             yield from _search(event, kind)
         elif kind in ("response.completed", "response.incomplete"):
-            yield from _finish(event.response, collected, complete=kind == "response.completed")
+            yield from _finish(event.response, collected, kind == "response.completed", "".join(streamed))
             _drain(iterator)
             return
         elif kind in ("error", "response.failed"):

@@ -1,0 +1,106 @@
+"""Ctrl-C and deadlines for one ask, so its ending (close, final view, history) always runs.
+
+The first SIGINT stops the stream; any later one, until the ask has ended, is only noted. Without
+this, a second click on ■ a millisecond after the first lands inside the clean-up and leaves the
+live view spinning with no answer in history. Deadlines reuse the same path: a timer sends SIGINT
+to the main thread, which wakes it from a blocked socket read (SSE keep-alive comments reset the
+SDK's read timeout forever, and a server that never sends headers is otherwise retried for ages).
+Signals reach only the main thread, so elsewhere (a worker thread) the guard does nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any, Callable
+
+
+class DeadlineExceeded(KeyboardInterrupt):
+    """A deadline ran out. A KeyboardInterrupt, so the SDK's ``except Exception`` retry loop lets it through."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class AskGuard:
+    # A second SIGINT this soon after the first was raised lands while that one is still on its way to
+    # the ask's except clause: hold it. Later ones raise again, so an interrupt that some library
+    # swallowed never leaves the ask uninterruptible.
+    IN_FLIGHT = 0.25
+
+    def __init__(self, headers_within: float | None, total_within: float | None) -> None:
+        self.headers_within = headers_within
+        self.total_within = total_within
+        self.ending = False
+        self.pending = False  # a SIGINT arrived while the ask was ending
+        self.expired: str = ""
+        self._raised_at: float | None = None
+        self._timers: list[threading.Timer] = []
+        self._header_timer: threading.Timer | None = None
+        self._old: Any = None
+        self._active = False
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> AskGuard:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        try:
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main interpreter's main thread after all
+            return self
+        self._active = True
+        if self.headers_within is not None:
+            self._header_timer = self._start(self.headers_within, "headers")
+        if self.total_within is not None:
+            self._start(self.total_within, "total")
+        return self
+
+    def _start(self, seconds: float, what: str) -> threading.Timer:
+        timer = threading.Timer(max(seconds, 0.0), self._expire, args=(what,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+        return timer
+
+    def opened(self) -> None:
+        """The response headers arrived: the header deadline no longer applies."""
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+
+    def wait_for_headers_again(self, seconds: float) -> None:
+        """A retry is coming (after a server-directed wait): give it a fresh header deadline."""
+        if self._active and self.headers_within is not None and not self.ending:
+            self.opened()
+            self._header_timer = self._start(seconds + self.headers_within, "headers")
+
+    def end(self) -> None:
+        """From here on the ask is finishing; interrupts wait until it has."""
+        self.ending = True
+
+    def _expire(self, what: str) -> None:
+        with self._lock:
+            if self.ending or self.expired:
+                return
+            self.expired = what
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.ending or (self._raised_at is not None and now - self._raised_at < self.IN_FLIGHT):
+            self.pending = True
+            return
+        self._raised_at = now
+        if self.expired:
+            raise DeadlineExceeded(self.expired)
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        self.ending = True
+        for timer in self._timers:
+            timer.cancel()
+        if self._active:
+            handler: Callable[..., Any] | int = self._old if self._old is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, handler)
