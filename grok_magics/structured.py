@@ -74,7 +74,9 @@ def parse(wanted: Wanted, text: str) -> Any:
     try:
         return wanted.schema.validate(body)
     except SchemaError as exc:
-        raise GrokError(f"the answer does not match --schema: {exc}") from None
+        said = str(exc)
+        raise GrokError(said if said.startswith("the answer") else f"the answer does not match --schema: {said}") \
+            from None
 
 
 def as_frame(value: Any, polars: bool) -> Any:

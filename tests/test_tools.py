@@ -428,6 +428,8 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     run_notebook(nb, tmp_path)
     errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
+    frame = nb.cells[-1].outputs[0].data["text/plain"]  # the structured answer, as a DataFrame
+    assert "region" in frame and "orders" in frame and "note" in frame
     counted = json.loads(tool_outputs(fake.requests[1].body)["n"])["rows"]
     by_hand = nb.cells[5].outputs[0].text.strip()
     assert str(counted) == by_hand and counted > 1000  # the tool's answer is pandas' answer on all rows

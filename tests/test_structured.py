@@ -1,0 +1,128 @@
+"""Answers as Python objects: ``--json`` / ``--schema`` into variables and DataFrames, through a real shell.
+
+What left the kernel is read from the fake server's recorded request (``response_format`` on Chat
+Completions, ``text.format`` on Responses); what came back is what the test scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from grok_magics.testing import Reply
+
+from conftest import CANARY, Harness, assert_no_canary, user_texts
+
+APIS = ["responses", "chat"]
+CITIES = [{"city": "Lyon", "pop": 522_000}, {"city": "Graz", "pop": 291_000}]
+
+MODEL_CELL = '''
+from pydantic import BaseModel
+
+class Verdict(BaseModel):
+    label: str
+    score: float
+
+shorthand = [{"city": str, "pop": int}]
+json_schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
+'''
+
+
+def sent_format(body: dict[str, Any]) -> dict[str, Any]:
+    """The structured-output request of either API, in one shape: (type, name, schema)."""
+    if "response_format" in body:
+        fmt = body["response_format"]
+        return {"type": fmt["type"], **fmt.get("json_schema", {})}
+    return body["text"]["format"]
+
+
+@pytest.fixture
+def objects(shell: Harness) -> Harness:
+    assert shell.run(MODEL_CELL).success
+    return shell
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_pydantic_schema_goes_out_strict_and_comes_back_as_a_model(objects: Harness, fake: Any, api: str) -> None:
+    fake.script(Reply(text='{"label": "positive", "score": 0.93}', chunk=5))
+    ran = objects.run(f"%%grok --api {api} --schema Verdict -o verdict\nHow does this review read?")
+    assert ran.success, ran.stdout
+    fmt = sent_format(fake.requests[-1].body)
+    assert fmt["type"] == "json_schema" and fmt["name"] == "Verdict" and fmt["strict"] is True
+    assert fmt["schema"]["additionalProperties"] is False and set(fmt["schema"]["required"]) == {"label", "score"}
+    verdict = objects.shell.user_ns["verdict"]
+    assert type(verdict).__name__ == "Verdict" and verdict.label == "positive" and verdict.score == 0.93
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_shorthand_list_to_a_dataframe_pandas_and_polars(objects: Harness, fake: Any, api: str) -> None:
+    fake.script(Reply(text=json.dumps({"items": CITIES})), Reply(text=json.dumps({"items": CITIES})))
+    assert objects.run(f"%grok --api {api} --schema shorthand --to-df -o cities two cities?").success
+    frame = objects.shell.user_ns["cities"]
+    assert isinstance(frame, pd.DataFrame) and frame.to_dict("records") == CITIES
+    assert sent_format(fake.requests[-1].body)["schema"]["properties"]["items"]["type"] == "array"
+    assert objects.run(f"%grok --api {api} --schema shorthand --to-polars -o cities2 two cities?").success
+    frame2 = objects.shell.user_ns["cities2"]
+    assert isinstance(frame2, pl.DataFrame) and frame2.to_dicts() == CITIES
+
+
+def test_a_json_schema_dict_and_plain_json(objects: Harness, fake: Any) -> None:
+    fake.script(Reply(text='{"answer": 42}'), Reply(text='```json\n{"anything": [1, 2]}\n```'))
+    assert objects.run("%grok --schema json_schema -o result what is six times seven?").success
+    assert objects.shell.user_ns["result"] == {"answer": 42}
+    assert objects.run("%grok --json -o loose give me some JSON").success
+    assert sent_format(fake.requests[-1].body) == {"type": "json_object"}
+    assert objects.shell.user_ns["loose"] == {"anything": [1, 2]}  # a fenced answer is read too
+
+
+def test_a_mismatch_says_what_failed_keeps_the_raw_text_and_the_conversation(objects: Harness, fake: Any) -> None:
+    objects.shell.user_ns["verdict"] = "before"
+    fake.script(Reply(text='{"label": "positive"}'))
+    ran = objects.run("%%grok --schema Verdict -o verdict\nHow does it read?", cell_id="v")
+    assert not ran.success
+    assert "does not match the schema" in ran.stdout and "score" in ran.stdout and "verdict_raw" in ran.stdout
+    assert ran.stdout.count("does not match") == 1  # said once
+    assert objects.shell.user_ns["verdict"] == "before", "a failed parse must not overwrite the variable"
+    assert objects.shell.user_ns["verdict_raw"] == '{"label": "positive"}'
+    assert ran.stdout.startswith('{"label": "positive"}')  # the answer stays on screen
+    (turn,) = objects.magics.session.chats.get("default").turns
+    assert turn.answer == '{"label": "positive"}'  # the model did answer: the conversation keeps it
+    fake.script(Reply(text="Sure."))
+    assert objects.run("%grok thanks").success
+    assert user_texts(fake.requests[-1].body) == ["How does it read?", "thanks"]
+
+
+def test_the_live_view_shows_json_growing_in_a_code_block_pretty_at_the_end(objects: Harness, fake: Any) -> None:
+    objects.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text='{"label":"positive","score":0.5}', chunk=4, pace=0.02))
+    assert objects.run("%grok --schema Verdict -o v rate it").success
+    updates = [m["data"].get("text/markdown", "") for m in objects.publisher.messages if m["update"]]
+    assert any(u.startswith("```json\n{") for u in updates[:-1]), updates
+    final = updates[-1]
+    assert final.startswith('```json\n{\n  "label": "positive",\n  "score": 0.5\n}\n```')
+
+
+def test_refused_where_the_provider_has_no_json_mode_and_when_options_clash(objects: Harness, fake_factory: Any,
+                                                                           monkeypatch: Any) -> None:
+    gateway = fake_factory("aigateway")
+    monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", gateway.base_url)
+    ran = objects.run("%grok --provider aigateway --schema Verdict -o v rate it")
+    assert not ran.success and "JSON mode — no" in ran.stdout and gateway.requests == []
+    for line, said in (("--json --schema Verdict", "use one of them"), ("--to-df", "add --schema"),
+                       ("--schema Nope", "no such variable")):
+        ran = objects.run(f"%grok {line} -o v rate it")
+        assert not ran.success and said in ran.stdout, ran.stdout
+    assert gateway.requests == [] and fake_factory  # nothing reached any server
+    assert_no_canary(ran.everything)
+
+
+def test_dry_run_shows_the_format_and_sends_nothing(objects: Harness, fake: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("XAI_API_KEY")
+    ran = objects.run("%grok --dry-run --schema Verdict rate it")
+    assert ran.success and '"json_schema"' in ran.stdout and "Verdict" in ran.stdout
+    assert fake.requests == []
