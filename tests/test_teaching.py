@@ -497,6 +497,9 @@ def test_replay_after_a_kernel_restart_matches_by_content(fake, tmp_path: Path, 
     run_notebook(second, tmp_path)  # a new kernel: nothing in memory, new cache keys, new cell ids
     assert answers(second) == [CONCEPT, FOLLOW_UP]
     assert all(line.endswith("replayed") for line in status_lines(second))
+    saved = [o.metadata["grok_magics"] for c in second.cells for o in c.get("outputs", [])
+             if "grok_magics" in o.get("metadata", {})]
+    assert len(saved) == 2 and all(m["replayed"] for m in saved)  # the saved output's provenance says so too
     assert_no_canary(nbformat.writes(first), nbformat.writes(second), (tmp_path / "lesson.jsonl").read_text())
 
 
