@@ -400,6 +400,7 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
                        else deadline_error(request.endpoint, transport.deadline))
     except KeyboardInterrupt:
         reply.interrupted = True
+        guard.caught()
     except Exception as exc:  # SDK, transport and protocol failures all become one line
         reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None)
     finally:

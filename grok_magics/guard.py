@@ -36,6 +36,7 @@ class AskGuard:
         self.total_within = total_within
         self.ending = False
         self.pending = False  # a SIGINT arrived while the ask was ending
+        self.noticed = False  # the ask has caught an interrupt: no need to deliver a held one again
         self.expired: str = ""
         self._raised_at: float | None = None
         self._timers: list[threading.Timer] = []
@@ -76,6 +77,10 @@ class AskGuard:
             self.opened()
             self._header_timer = self._start(seconds + self.headers_within, "headers")
 
+    def caught(self) -> None:
+        """The ask has the interrupt in hand (it is stopping)."""
+        self.noticed = True
+
     def end(self) -> None:
         """From here on the ask is finishing; interrupts wait until it has."""
         self.ending = True
@@ -84,13 +89,22 @@ class AskGuard:
         with self._lock:
             if self.ending or self.expired:
                 return
-            self.expired = what
+            if what == "retry" and self.noticed:
+                return
+            if what != "retry":
+                self.expired = what
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()
-        if self.ending or (self._raised_at is not None and now - self._raised_at < self.IN_FLIGHT):
+        if self.ending:
             self.pending = True
+            return
+        if self._raised_at is not None and now - self._raised_at < self.IN_FLIGHT:
+            # Held: the first one is on its way. Should some library have swallowed it, the ask would go on
+            # as if nobody had asked; so unless the ask is ending by then, this one is delivered after all.
+            self.pending = True
+            self._start(self.IN_FLIGHT, "retry")
             return
         self._raised_at = now
         if self.expired:

@@ -447,6 +447,31 @@ def test_second_interrupt_during_the_ending_is_held_until_it_is_done(md: Harness
     _assert_interrupted_ask_finished(md, fake, ran)
 
 
+@pytest.mark.timeout(25)  # without the re-delivery the ask would sit out the 30 s stall (and more)
+def test_a_held_second_interrupt_is_delivered_when_the_first_was_swallowed(md: Harness, fake: Any) -> None:
+    """Two quick Ctrl-Cs, and some library on the main thread swallows the first: the second, held as
+    "already on its way", must still stop the ask."""
+    fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=2, stall_seconds=30))
+    fired: list[bool] = []
+
+    def swallow_then_interrupt(message: dict) -> None:
+        if fired or not message["update"] or threading.current_thread() is not threading.main_thread():
+            return
+        fired.append(True)
+        try:
+            send_sigint()
+            time.sleep(0.05)  # the first SIGINT raises here ...
+        except KeyboardInterrupt:
+            pass  # ... and is swallowed, as a careless library might
+        send_sigint()  # the second, right after: held, because the first is "on its way"
+
+    md.publisher.on_publish = swallow_then_interrupt
+    ran = md.run("%%grok\ntell me a long story", cell_id="s")
+    assert fired and not ran.success and isinstance(ran.error, KeyboardInterrupt)
+    assert fake.wait_for_disconnect(5)
+    next_ask_works(md, fake, "responses")
+
+
 @pytest.mark.parametrize("gap_ms", [0, 1, 1, 2])
 def test_two_interrupts_a_millisecond_apart(md: Harness, fake: Any, gap_ms: int) -> None:
     fake.script(LONG)
