@@ -115,6 +115,36 @@ class AskGuard:
         self.ending = True
         for timer in self._timers:
             timer.cancel()
-        if self._active:
-            handler: Callable[..., Any] | int = self._old if self._old is not None else signal.default_int_handler
+        if not self._active:
+            return
+        handler: Callable[..., Any] | int = self._old if self._old is not None else signal.default_int_handler
+        if self._raised_at is None:
             signal.signal(signal.SIGINT, handler)
+            return
+        # The ask was interrupted: the other half of a double click may still be on its way. Raised now, it
+        # would land in the kernel's own reply to this cell (and can leave the cell waiting forever), so for
+        # a moment it is absorbed; ``settle`` puts the usual handler back when the next cell starts.
+        global _settle
+        ended = time.monotonic()
+
+        def late(signum: int, frame: FrameType | None) -> None:
+            if time.monotonic() - ended < LATE_GRACE:
+                return
+            signal.signal(signal.SIGINT, handler)
+            if callable(handler):
+                handler(signum, frame)
+
+        signal.signal(signal.SIGINT, late)
+        _settle = lambda: signal.signal(signal.SIGINT, handler)  # noqa: E731
+
+
+LATE_GRACE = 1.0  # seconds after an interrupted ask during which a further Ctrl-C is the same click
+_settle: Callable[[], Any] | None = None
+
+
+def settle() -> None:
+    """Before the next cell runs: the usual Ctrl-C handler again (main thread only)."""
+    global _settle
+    restore, _settle = _settle, None
+    if restore is not None and threading.current_thread() is threading.main_thread():
+        restore()

@@ -182,6 +182,9 @@ class GrokMagics(Magics):
     # -- cell identity ---------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
         """Remember which notebook cell runs, so a re-run replaces its own earlier exchange."""
+        from .guard import settle
+
+        settle()  # an interrupted ask absorbed late Ctrl-Cs until now
         self._cell_seen = True
         self._cell_id = getattr(info, "cell_id", None) or None
         self._asks_in_cell = 0

@@ -472,6 +472,25 @@ def test_a_held_second_interrupt_is_delivered_when_the_first_was_swallowed(md: H
     next_ask_works(md, fake, "responses")
 
 
+def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(md: Harness, fake: Any) -> None:
+    """A second Ctrl-C that arrives just after an interrupted ask ended would land in the kernel's own reply
+    to the cell; it is absorbed for a moment, and the next cell has the usual handler back."""
+    import signal
+
+    fake.script(LONG)
+    watch(_partial(md), send_sigint, timeout=10)
+    ran = md.run("%%grok\ntell me a long story", cell_id="s")
+    assert isinstance(ran.error, KeyboardInterrupt)
+    try:
+        send_sigint()  # the late half of the double click
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        pytest.fail("a Ctrl-C right after an interrupted ask was raised outside it")
+    md.run("x = 1")  # the next cell starts: the usual handler is back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    next_ask_works(md, fake, "responses")
+
+
 @pytest.mark.parametrize("gap_ms", [0, 1, 1, 2])
 def test_two_interrupts_a_millisecond_apart(md: Harness, fake: Any, gap_ms: int) -> None:
     fake.script(LONG)
