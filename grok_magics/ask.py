@@ -503,7 +503,7 @@ def conclude(
 
 
 def _replayed(header: Header) -> Header:
-    return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n))
+    return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n), replayed=True)
 
 
 def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:

@@ -20,6 +20,7 @@ class Header:
     note: str = ""  # e.g. why the API differs from the one asked for
     title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
     fence: str = ""  # show the answer as a code block in this language (structured output: "json")
+    replayed: bool = False  # answered from a cassette (the note says so too)
 
 
 def _n(value: int) -> str:

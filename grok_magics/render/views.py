@@ -179,7 +179,7 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
             "interrupted": reply.interrupted,
             "failed": reply.error is not None,
             "thought_seconds": reply.thought_seconds(),
-            "replayed": "replayed" in header.note.split(" · "),
+            "replayed": header.replayed,
             **tools_metadata(reply),
             "usage": None if usage is None else {
                 "input": usage.input,
