@@ -6,15 +6,22 @@ Every test runs with a canary API key; helpers make it easy to assert it never s
 from __future__ import annotations
 
 import atexit
-import signal
 import contextlib
 import io
+import os
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-import pytest
+# jsonschema (under nbformat and nbclient) imports rfc3987-syntax when it is installed, which builds a Lark
+# grammar as it loads: 1.5 s of CPU in every test worker (python-jsonschema/jsonschema#1392). It only
+# checks the "iri" formats, which no notebook schema uses, so the test processes go without it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import pytest  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
@@ -29,22 +36,67 @@ ENV_VARS = KEY_VARS + (
 )
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default in pyproject.toml): two workers per core, since most tests spend their time
+    waiting on a socket, a kernel or a browser; none when only named tests (``file::test``) are asked for,
+    where starting workers would cost more than it saves."""
+    if config.args and all("::" in arg for arg in config.args):
+        return 0
+    return min(8, 2 * len(os.sched_getaffinity(0)))
+
+
+def worker_group(nodeid: str) -> str:
+    """Tests that share an expensive module fixture run on one worker, which starts it once: each
+    frontend's browser tests (a JupyterLab or Notebook server and a Chromium) and the LiteLLM proxy's.
+    Every other test is a group of its own, handed to whichever worker is free."""
+    if nodeid.startswith("tests/test_browser.py::"):
+        return "browser-" + nodeid.rpartition("[")[2].rstrip("]")
+    if nodeid.startswith("tests/test_litellm.py::"):
+        return "litellm"
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's ``loadgroup`` would do this from marks, but it stopped grouping with pytest 9.2
+    (pytest-dev/pytest-xdist#1386); a scope per `worker_group` does the same. Groups go out first (they
+    hold the most tests), so the long browser tests start at once, on different workers."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An empty IPython profile: a developer's own ipython_kernel_config.py must not change what tests see."""
     return str(tmp_path_factory.mktemp("ipython"))
 
 
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def isolated_environ(ipython_dir: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """What every test, and every process a test starts, must not see (the developer's real keys, endpoints
+    and proxies) and must see (an empty IPython profile, autoload off, loopback never proxied)."""
+    settings = {"IPYTHONDIR": ipython_dir, "GROK_MAGICS_AUTOLOAD": "0", "NO_PROXY": "127.0.0.1,localhost"}
+    return ENV_VARS + PROXY_VARS, settings
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, ipython_dir: str) -> None:
     """No test sees the developer's real keys, endpoints or IPython profile, and nothing reaches the internet."""
-    for name in ENV_VARS:
+    hidden, settings = isolated_environ(ipython_dir)
+    for name in hidden:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IPYTHONDIR", ipython_dir)
-    monkeypatch.setenv("GROK_MAGICS_AUTOLOAD", "0")
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(proxy, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

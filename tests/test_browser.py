@@ -32,9 +32,9 @@ from typing import Any, Iterator
 import nbformat
 import pytest
 
-from grok_magics.testing import Reply
+from grok_magics.testing import FakeGrok, Reply
 
-from conftest import assert_no_canary, user_texts, wait_until
+from conftest import CANARY, assert_no_canary, isolated_environ, user_texts, wait_until
 from kernels import notebook
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,6 +78,7 @@ class Lab:
     root: Path
     log: Path
     process: subprocess.Popen[bytes]
+    fake: FakeGrok
     kind: str = "lab"
 
     def notebook_url(self, name: str, workspace: str = "") -> str:
@@ -114,14 +115,18 @@ def wait_for_server(lab: Lab, timeout: float = 90.0) -> None:
     pytest.fail(f"JupyterLab did not answer /api/status within {timeout:.0f} s:\n{lab.log_tail()}")
 
 
-def stop_server(lab: Lab) -> None:
-    """Shut kernels down through the API (they run in their own sessions), then the server's group."""
+def stop_kernels(lab: Lab) -> None:
+    """Shut kernels down through the API (they run in their own sessions, out of the server's group)."""
     try:
         for kernel in get_json(lab.url + "/api/kernels"):
             request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}", method="DELETE")
             urllib.request.urlopen(request, timeout=10).close()
     except OSError:
         pass
+
+
+def stop_server(lab: Lab) -> None:
+    stop_kernels(lab)
     for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
         try:
             os.killpg(lab.process.pid, sig)
@@ -134,15 +139,18 @@ def stop_server(lab: Lab) -> None:
             continue
 
 
-@pytest.fixture(params=["lab", "notebook"])
-def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """JupyterLab 4 (light theme) or Notebook 7 (dark theme) on a free loopback port; its kernels inherit
-    GROK_BASE_URL/XAI_API_KEY from ``fake``."""
+@pytest.fixture(scope="module", params=["lab", "notebook"])  # conftest.worker_group: one worker per frontend
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, ipython_dir: str) -> Iterator[Lab]:
+    """JupyterLab 4 (light theme) or Notebook 7 (dark theme) on a free loopback port, with a fake Grok server
+    of its own that its kernels reach through GROK_BASE_URL/XAI_API_KEY. One server per frontend serves the
+    module's tests (each test gets its own notebook, workspace and kernel); starting one costs seconds."""
     kind = request.param
     if kind == "notebook":
         pytest.importorskip("notebook", reason="Notebook 7 needs the notebook package (pip install -e '.[test]')")
+    check_browser()
+    base = tmp_path_factory.mktemp(f"jupyter-{kind}")
     root, config, runtime, data, ipython, settings = (
-        tmp_path / d for d in ("root", "config", "runtime", "data", "ipython", "settings"))
+        base / d for d in ("root", "config", "runtime", "data", "ipython", "settings"))
     for path in (root, config / "labconfig", runtime, data, ipython, settings / "@jupyterlab" / "apputils-extension"):
         path.mkdir(parents=True)
     theme = "JupyterLab Dark" if kind == "notebook" else "JupyterLab Light"
@@ -152,14 +160,17 @@ def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
-    env = dict(os.environ)  # after `fake` and clean_env: the fake's URL and key, autoload off, no proxies
+    fake = FakeGrok(profile="xai", key=CANARY).start()
+    hidden, isolated = isolated_environ(ipython_dir)
+    env = {name: value for name, value in os.environ.items() if name not in hidden}
     # JUPYTER_DATA_DIR only hides the user's own data dir; kernel spec and widget extensions come from sys.prefix
-    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_DATA_DIR=str(data),
-               IPYTHONDIR=str(ipython), PYTHONUNBUFFERED="1", JUPYTERLAB_SETTINGS_DIR=str(settings))
+    env.update(isolated, XAI_API_KEY=CANARY, GROK_BASE_URL=fake.base_url, JUPYTER_CONFIG_DIR=str(config),
+               JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_DATA_DIR=str(data), IPYTHONDIR=str(ipython),
+               PYTHONUNBUFFERED="1", JUPYTERLAB_SETTINGS_DIR=str(settings))
     lab_only = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
                 "--LabApp.extension_manager=readonly"] if kind == "lab" else []
     port = free_port()
-    log = tmp_path / "jupyterlab.log"
+    log = base / "jupyterlab.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab" if kind == "lab" else "notebook", "--no-browser",
@@ -168,22 +179,30 @@ def lab(fake: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
              "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}", *lab_only],
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    server = Lab(f"http://127.0.0.1:{port}", root, log, process, kind)
-    failed_before = request.session.testsfailed
+    server = Lab(f"http://127.0.0.1:{port}", root, log, process, fake, kind)
     try:
         wait_for_server(server)
         yield server
     finally:
         stop_server(server)
-        if request.session.testsfailed > failed_before:
-            print(f"---- JupyterLab log (tail of {log}) ----\n{server.log_tail()}")
+        fake.stop()
+
+
+@pytest.fixture
+def fake(lab: Lab) -> Iterator[FakeGrok]:
+    """The frontend's own fake server, emptied for this test; a gate the test never opened fails it."""
+    lab.fake.clear()
+    yield lab.fake
+    shut = [r.path for r in lab.fake.gate_timeouts]
+    stop_kernels(lab)  # the next test starts from a server with no kernel running
+    if shut:
+        pytest.fail(f"a scripted gate was never opened (the test's condition never held): {shut}")
 
 
 # --------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(autouse=True)
-def needs_browser() -> None:
+def check_browser() -> None:
     """Skip without Chromium or Playwright, before any server starts; CI sets GROK_REQUIRE_BROWSER=1 to fail."""
     required = os.environ.get("GROK_REQUIRE_BROWSER") == "1"
     problem = None
@@ -200,28 +219,42 @@ def needs_browser() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Chromium per frontend, with a profile of its own on disk, as a person's browser has: its cache
+    holds JupyterLab's scripts compiled, so the reloads after the first cost about half the CPU."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp(f"chromium-{lab.kind}")), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        try:
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(lab: Lab, browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A new tab (each test opens its notebook in a JupyterLab workspace of its own)."""
     ARTIFACTS.mkdir(exist_ok=True)
     failed_before = request.session.testsfailed
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
-            pg = context.new_page()
-            pg.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" on reload
-            pg.set_default_timeout(WAIT_MS)
-            console_errors: list[str] = []
-            pg.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-            yield pg
-            if request.session.testsfailed > failed_before:
-                pg.screenshot(path=str(ARTIFACTS / f"browser-failure-{lab.kind}.png"))
-                print("---- browser console errors ----\n" + "\n".join(console_errors[-30:]))
-        finally:
-            browser.close()
+    pg = browser.new_page()
+    try:
+        pg.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" on reload
+        pg.set_default_timeout(WAIT_MS)
+        console_errors: list[str] = []
+        pg.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+        yield pg
+        if request.session.testsfailed > failed_before:
+            pg.screenshot(path=str(ARTIFACTS / f"browser-failure-{request.node.name}.png"))
+            print("---- browser console errors ----\n" + "\n".join(console_errors[-30:]))
+            print(f"---- JupyterLab log (tail of {lab.log}) ----\n{lab.log_tail()}")
+    finally:
+        for tab in browser.pages:
+            tab.close()
 
 
 # --------------------------------------------------------------------------- what a person does
@@ -232,7 +265,7 @@ def shot(page: Any, name: str) -> None:
 
 
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
-    page.goto(lab.notebook_url(name))
+    page.goto(lab.notebook_url(name, workspace=Path(name).stem))  # a workspace of its own: nothing else reopens
     wait_for_kernel(page, lab)
     if lab.kind == "lab" and page.locator("#jp-left-stack").is_visible():  # more room for the notebook
         page.locator('.jp-SideBar.jp-mod-left [data-id="filebrowser"]').click()
@@ -509,11 +542,12 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         assert set(output.data) in ({"text/markdown", "text/plain"}, {"text/html", "text/plain"})
 
     # 9. a long answer: the view follows the growing edge while the reader stays at the bottom, and stops
-    #    following once the reader scrolls up (as chat apps do)
+    #    following once the reader scrolls up (as chat apps do). The server holds the last paragraphs back
+    #    until the reader has scrolled up, so they arrive while the reader reads above.
     gate = threading.Event()
     story = "".join(f"Paragraph {n}: " + "and then something else happened. " * 6 + "\n\n" for n in range(60))
     pieces = -(-len(story) // 20)
-    fake.script(Reply(text=story, chunk=20, pace=0.02, gate_after=pieces // 2, gate=gate, gate_seconds=240))
+    fake.script(Reply(text=story, chunk=20, pace=0.004, gate_after=pieces * 5 // 6, gate=gate, gate_seconds=240))
     last = page.locator(".jp-Notebook .jp-Cell").count() - 1
     try:
         write_and_run(page, last, "%grok Tell me a long story")
@@ -524,17 +558,18 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         page.mouse.wheel(0, -700)
         wait_until(lambda: not in_view(page, live), "the reader to scroll up")
         before = settled_scroll_top(page, cell(page, last))
+        assert prompt_of(page, last) == "[*]:", "the answer ended before the reader scrolled up"
+        assert answer(page, last).filter(has_text="Paragraph 55:").count() == 0, "the server did not hold back"
     finally:
         gate.set()
     if kind == "notebook":
         # Notebook 7 folds a long output into a scroll box of its own while it grows, which moves the page
         # under the reader by itself; following the edge (above) is what we can check there
         return
-    # more text arrives while the reader reads above: the view stays where the reader put it
-    answer(page, last).filter(has_text="Paragraph 45:").first.wait_for(state="attached")
-    assert prompt_of(page, last) == "[*]:", "the answer ended too soon to tell"
-    assert abs(scroll_top(page, cell(page, last)) - before) < 5, "the view dragged the reader back down"
+    # the held-back paragraphs arrive while the reader reads above: the view stays where the reader put it
     wait_until(lambda: prompt_of(page, last) != "[*]:", "the long answer to end", WAIT_MS / 1000)
+    answer(page, last).filter(has_text="Paragraph 59:").first.wait_for(state="attached")
+    assert abs(scroll_top(page, cell(page, last)) - before) < 5, "the view dragged the reader back down"
     assert cell(page, last).locator(".grok-live").count() == 0
     assert not in_view(page, status(page, last)), "the view followed after the reader scrolled up"
 
