@@ -14,6 +14,7 @@ import math
 import shlex
 from functools import lru_cache
 from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
@@ -73,14 +74,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or USAGE)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
+def _positive(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type=``: argparse names the type by its ``__name__`` when a value is refused."""
+
+    def check(text: str) -> Any:
+        value = convert(text)
+        if value <= 0:
+            raise ValueError(text)
+        return value
+
+    check.__name__ = name
+    return check
 
 
-_positive_int.__name__ = "positive integer"
+_positive_int = _positive(int, "positive integer")
+_positive_float = _positive(float, "positive number")
 
 
 # IPython's own names: overwriting one breaks every later cell (or every magic).
@@ -323,16 +331,6 @@ class MapOptions:
 class _MapParser(_Parser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}. Usage: {MAP_USAGE}")
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-_positive_float.__name__ = "positive number"
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .kinds import family
+
 STATS_ROWS = 10_000  # rows summarised; larger tables are sampled (and the block says so)
 SEED = 0
 HEAD_ROWS = 5
@@ -63,18 +65,13 @@ class Block:
 # -- recognising tables without importing anything -------------------------------------------------
 
 
-def _family(value: Any) -> tuple[str, str]:
-    cls = type(value)
-    return cls.__module__.split(".")[0], cls.__name__
-
-
 def is_table(value: Any) -> bool:
-    family, name = _family(value)
-    if family == "pandas":
+    package, name = family(value)
+    if package == "pandas":
         return name in ("DataFrame", "Series")
-    if family == "polars":
+    if package == "polars":
         return name in ("DataFrame", "LazyFrame", "Series")
-    if family == "numpy":
+    if package == "numpy":
         return name == "ndarray"
     if isinstance(value, list) and value:  # the first 1,000 and the last decide: a check must stay cheap
         return all(isinstance(row, dict) for row in value[:1000]) and isinstance(value[-1], dict)
@@ -211,12 +208,12 @@ class RecordsTable(Table):
 
 
 def table_for(value: Any) -> Table:
-    family, _ = _family(value)
-    if family == "pandas":
+    package, _ = family(value)
+    if package == "pandas":
         return PandasTable(value)
-    if family == "polars":
+    if package == "polars":
         return PolarsTable(value)
-    if family == "numpy":
+    if package == "numpy":
         return NumpyTable(value)
     return RecordsTable(value)
 

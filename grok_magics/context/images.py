@@ -14,6 +14,7 @@ from typing import Any
 
 from ..parts import ImagePart
 from .errors import ContextError
+from .kinds import family
 
 MAX_BYTES = 20 * 1024 * 1024
 FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
@@ -23,21 +24,16 @@ class ImageError(ContextError):
     """An image that cannot be sent; the message says which and why, in one line."""
 
 
-def _family(value: Any) -> tuple[str, str]:
-    cls = type(value)
-    return cls.__module__.split(".")[0], cls.__name__
-
-
 def is_image(value: Any) -> bool:
     """Objects that are images by type (a str or bytes is one only when given with --image)."""
-    family, name = _family(value)
-    if family == "PIL":
+    package, name = family(value)
+    if package == "PIL":
         return hasattr(value, "save") and hasattr(value, "size")
-    if family == "matplotlib":
+    if package == "matplotlib":
         return name == "Figure"
     if getattr(value, "__name__", None) == "matplotlib.pyplot":
         return True
-    return family == "IPython" and name == "Image"
+    return package == "IPython" and name == "Image"
 
 
 def is_url(text: str) -> bool:
@@ -74,16 +70,16 @@ def _source(name: str, value: Any) -> bytes | str:
         return path.read_bytes()
     if getattr(value, "__name__", None) == "matplotlib.pyplot":
         return _figure_png(_current_figure(value, name))
-    family, kind = _family(value)
-    if family == "matplotlib" and kind == "Figure":
+    package, kind = family(value)
+    if package == "matplotlib" and kind == "Figure":
         return _figure_png(value)
-    if family == "IPython" and kind == "Image":
+    if package == "IPython" and kind == "Image":
         if getattr(value, "data", None):
             return bytes(value.data)
         if getattr(value, "url", None):
             return str(value.url)
         raise ImageError(f"image {name}: the IPython Image holds no data")
-    if family == "PIL":
+    if package == "PIL":
         return b""  # handled by the caller, already decoded
     kind = type(value).__name__
     article = "an" if kind[:1].lower() in "aeiou" else "a"
@@ -127,8 +123,8 @@ def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
     """One image, ready to send; raises ``ImageError`` for anything that would fail at the provider."""
     from PIL import ImageOps
 
-    family, _ = _family(value)
-    if family == "PIL":
+    package, _ = family(value)
+    if package == "PIL":
         image, photo = value, getattr(value, "format", None) == "JPEG"
         try:
             image.load()
