@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -249,6 +250,18 @@ def send_sigint() -> None:
     """Ctrl-C as a terminal delivers it: a real SIGINT to the main thread, which wakes it from a blocked
     socket read (``_thread.interrupt_main`` only sets a flag that a blocked read never checks)."""
     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
+def in_fresh_ipython(code: str, timeout: float = 60) -> str:
+    """The output of ``code`` run after a new InteractiveShell loaded the extension, in a Python process of
+    its own (so ``sys.modules`` holds only what that took)."""
+    prelude = ("import sys\n"
+               "from IPython.core.interactiveshell import InteractiveShell\n"
+               "sh = InteractiveShell.instance()\n"
+               "sh.run_line_magic('load_ext', 'grok_magics')\n")
+    out = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def assert_no_canary(*texts: Any) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from grok_magics.testing import Reply, image_urls
 
-from conftest import CANARY, Harness, assert_no_canary, user_texts
+from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, user_texts
 
 SENTINEL = "ZQXSENTINEL"
 
@@ -498,23 +498,15 @@ def test_data_and_image_options_refuse_what_they_cannot_attach(shell: Harness, f
 
 def test_context_building_imports_only_what_the_object_needs() -> None:
     """A dry run with records and a plain prompt loads neither pandas, numpy, polars, PIL nor matplotlib."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from IPython.core.interactiveshell import InteractiveShell\n"
-        "sh = InteractiveShell.instance()\n"
-        "sh.run_line_magic('load_ext', 'grok_magics')\n"
+    out = in_fresh_ipython(
         "sh.user_ns['rows'] = [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]\n"
         "sh.run_cell('%grok --dry-run what is in {rows}?')\n"
         "heavy = ['pandas', 'numpy', 'polars', 'PIL', 'matplotlib']\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n",
+        timeout=120,
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert 'type="list of records"' in out.stdout
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert 'type="list of records"' in out
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("fmt,suffix", [("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tiff"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from grok_magics.testing import Reply
 
-from conftest import CANARY, Harness, assert_no_canary, send_sigint, user_texts, watch
+from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, send_sigint, user_texts, watch
 
 
 def open_gate_when(condition: Callable[[], bool], gate: threading.Event) -> threading.Event:
@@ -42,18 +41,12 @@ def test_load_registers_and_unload_removes_everything(shell: Harness) -> None:
 
 
 def test_loading_imports_nothing_heavy() -> None:
-    code = (
-        "import sys\n"
-        "from IPython.core.interactiveshell import InteractiveShell\n"
-        "sh = InteractiveShell.instance()\n"
-        "sh.run_line_magic('load_ext', 'grok_magics')\n"
+    out = in_fresh_ipython(
         "heavy = ['openai', 'httpx', 'httpx2', 'ipywidgets', 'markdown_it', 'pandas', 'PIL', 'pydantic',\n"
         "         'numpy', 'polars', 'matplotlib']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert out.strip() == "[]"
 
 
 def test_settings_are_traitlets_configurable_with_percent_config(shell: Harness, fake) -> None:
