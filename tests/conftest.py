@@ -113,6 +113,11 @@ def fake_factory() -> Iterator[Callable[..., FakeGrok]]:
     yield start
     for server in servers:
         server.stop()
+    fail_on_shut_gates(*servers)
+
+
+def fail_on_shut_gates(*servers: FakeGrok) -> None:
+    """A scripted gate that timed out means the test's condition never held: it must not pass silently."""
     shut = [r.path for server in servers for r in server.gate_timeouts]
     if shut:
         pytest.fail(f"a scripted gate was never opened (the test's condition never held): {shut}")

@@ -34,7 +34,7 @@ import pytest
 
 from grok_magics.testing import FakeGrok, Reply
 
-from conftest import CANARY, assert_no_canary, isolated_environ, user_texts, wait_until
+from conftest import CANARY, assert_no_canary, fail_on_shut_gates, isolated_environ, user_texts, wait_until
 from kernels import notebook
 
 pytestmark = pytest.mark.timeout(300)
@@ -193,10 +193,8 @@ def fake(lab: Lab) -> Iterator[FakeGrok]:
     """The frontend's own fake server, emptied for this test; a gate the test never opened fails it."""
     lab.fake.clear()
     yield lab.fake
-    shut = [r.path for r in lab.fake.gate_timeouts]
     stop_kernels(lab)  # the next test starts from a server with no kernel running
-    if shut:
-        pytest.fail(f"a scripted gate was never opened (the test's condition never held): {shut}")
+    fail_on_shut_gates(lab.fake)
 
 
 # --------------------------------------------------------------------------- browser
