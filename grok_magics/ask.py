@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, MutableMapping
 from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
-from .client import RESPONDED, Clients, Transport, add_headers, bypass_transform, per_request_headers
+from .client import RESPONDED, Clients, Transport, add_headers, per_request_headers
 from .context import ContextSettings, build
 from .errors import GrokError, deadline_error, from_exception, headers_timeout
 from .events import Event, Retrying
@@ -385,7 +385,7 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
     try:
         source = recorded if recorded is not None else (tape.find(request) if tape is not None else None)
         if source is None:
-            kwargs = bypass_transform(add_headers(wire.build(request), per_request_headers(request.endpoint)))
+            kwargs = add_headers(wire.build(request), per_request_headers(request.endpoint))
             stream = wire.open_stream(connect(), kwargs)
             source = wire.events(stream)
             live = True

@@ -169,19 +169,3 @@ def add_headers(kwargs: dict[str, Any], headers: dict[str, Any]) -> dict[str, An
         return kwargs
     return {**kwargs, "extra_headers": {**kwargs.get("extra_headers", {}), **headers}}
 
-
-_BULKY = ("messages", "input")  # the conversation: the only argument that grows with every turn
-
-
-def bypass_transform(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Send the conversation as ``extra_body``, which the SDK passes through untouched.
-
-    For typed arguments the SDK walks every nested item on every call (``maybe_transform``): about
-    350 ms per ask at 200 turns. Ours are already plain JSON, and ``extra_body`` wins over the empty
-    stub left in the typed argument, so the bytes on the wire are the same.
-    """
-    bulky = {name: kwargs[name] for name in _BULKY if name in kwargs}
-    if not bulky:
-        return kwargs
-    stubs = {name: [] for name in bulky}
-    return {**kwargs, **stubs, "extra_body": {**kwargs.get("extra_body", {}), **bulky}}

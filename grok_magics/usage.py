@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .events import Usage
+from .wire import dig
 
 TICKS_PER_USD = 10_000_000_000
 
@@ -33,25 +34,19 @@ GROK_4_3 = Prices()
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
-
-def _detail(obj: Any, name: str, field: str) -> int:
-    details = getattr(obj, name, None)
-    return _int(getattr(details, field, 0)) if details is not None else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def normalise(usage: Any, *, input_name: str, output_name: str, details_in: str, details_out: str) -> Usage:
-    """Read an SDK usage object of either API into our ``Usage``."""
-    prompt = _int(getattr(usage, input_name, 0))
-    completion = _int(getattr(usage, output_name, 0))
-    reasoning = _detail(usage, details_out, "reasoning_tokens")
-    cached = _detail(usage, details_in, "cached_tokens")
-    total = _int(getattr(usage, "total_tokens", 0))
+    """Read a usage object of either API, as the server sent it (JSON), into our ``Usage``."""
+    prompt = _int(dig(usage, input_name))
+    completion = _int(dig(usage, output_name))
+    reasoning = _int(dig(usage, details_out, "reasoning_tokens"))
+    cached = _int(dig(usage, details_in, "cached_tokens"))
+    total = _int(dig(usage, "total_tokens"))
     reasoning_excluded = total == prompt + completion + reasoning
     visible = completion if reasoning_excluded else max(completion - reasoning, 0)
-    extra = getattr(usage, "model_extra", None) or {}
-    server_tools = _int(extra.get("num_server_side_tools_used", 0))  # xAI web/X search calls, in the cost
+    server_tools = _int(dig(usage, "num_server_side_tools_used"))  # xAI web/X search calls, in the cost
     return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=reported_cost(usage),
                  server_tools=server_tools)
 
@@ -64,11 +59,10 @@ def _number(value: Any) -> float | None:
 
 def reported_cost(usage: Any) -> float | None:
     """The server's own figure: xAI's ``cost_in_usd_ticks``, else ``cost`` in USD (LiteLLM, OpenRouter)."""
-    extra = getattr(usage, "model_extra", None) or {}
-    ticks = _number(extra.get("cost_in_usd_ticks"))
+    ticks = _number(dig(usage, "cost_in_usd_ticks"))
     if ticks is not None:
         return ticks / TICKS_PER_USD
-    return _number(extra.get("cost"))
+    return _number(dig(usage, "cost"))
 
 
 def chat_usage(usage: Any) -> Usage:

@@ -109,7 +109,7 @@ def test_live_view_sends_finished_blocks_once_and_re_sends_only_the_tail(shell: 
     shell.run("%config GrokMagics.display = 'live'")
     paragraphs = [f"Paragraph {n}: " + "word " * 60 for n in range(40)]
     answer = "\n\n".join(paragraphs) + "\n"
-    fake.script(Reply(text=answer, chunk=4, pace=0))
+    fake.script(Reply(text=answer, chunk=40, pace=0.004))  # ~1.5 s of streaming: a dozen frames or more
     ran = shell.run("%%grok\nWrite a lot")
     assert ran.success
     sent = ran.displays

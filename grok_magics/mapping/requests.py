@@ -16,7 +16,8 @@ from ..providers import Endpoint
 from ..request import OutputFormat, Request
 from ..schemas import Schema
 from ..usage import chat_usage, responses_usage
-from ..wire import module_for
+from ..wire import dig, module_for, post_args
+from ..wire.responses import ending, final_text
 
 MAP_SYSTEM = (
     "You are Grok, processing one row of a table at a time for a data analyst. "
@@ -62,34 +63,30 @@ class Answer:
 
 
 def read_chat(completion: Any) -> Answer:
-    choice = (getattr(completion, "choices", None) or [None])[0]
-    message = getattr(choice, "message", None)
-    text = getattr(message, "content", None) or ""
-    usage = chat_usage(completion.usage) if getattr(completion, "usage", None) is not None else None
-    finish = getattr(choice, "finish_reason", None) or ""
-    return Answer(text, usage, finish if finish in ("length", "content_filter") else "")
+    choices = dig(completion, "choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    text = dig(choice, "message", "content")
+    usage = dig(completion, "usage")
+    finish = dig(choice, "finish_reason") or ""
+    return Answer(text if isinstance(text, str) else "", chat_usage(usage) if usage is not None else None,
+                  finish if finish in ("length", "content_filter") else "")
 
 
 def read_responses(response: Any) -> Answer:
-    text = getattr(response, "output_text", "") or ""
-    usage = responses_usage(response.usage) if getattr(response, "usage", None) is not None else None
-    cut = ""
-    if getattr(response, "status", "") == "incomplete":
-        details = getattr(response, "incomplete_details", None)
-        cut = getattr(details, "reason", None) or "incomplete"
-    return Answer(text, usage, cut)
+    output = dig(response, "output")
+    text = final_text(tuple(i for i in output if isinstance(i, dict)) if isinstance(output, list) else ()) or ""
+    usage = dig(response, "usage")
+    cut = ending(response, completed_event=True)[1] if dig(response, "status") == "incomplete" else ""
+    return Answer(text, responses_usage(usage) if usage is not None else None, cut)
 
 
 async def send(client: Any, api: str, kwargs: dict[str, Any]) -> Answer:
-    """POST the JSON-ready body as it is and read the JSON answer directly.
+    """POST the JSON-ready body as it is and read the JSON answer directly (see ``wire.post_args``).
 
-    ``create(**kwargs)`` would first walk the whole body through the SDK's request transformation,
-    and building the SDK's response models cost another fifth of a row's CPU; the SDK still does
-    the HTTP, errors and status classes.
+    Building the SDK's response models cost another fifth of a row's CPU; the SDK still does the
+    HTTP, errors and status classes.
     """
-    body = dict(kwargs)
-    headers = body.pop("extra_headers", None)
-    options = {"headers": headers} if headers else {}
+    body, options = post_args(kwargs)
     path = "/chat/completions" if api == "chat" else "/responses"
     data = await client.post(path, body=body, cast_to=object, options=options)
     return read_json(api, data)
@@ -97,34 +94,4 @@ async def send(client: Any, api: str, kwargs: dict[str, Any]) -> Answer:
 
 def read_json(api: str, data: Any) -> Answer:
     """An answer of either API from its JSON object."""
-    return read_chat(_attrs(data)) if api == "chat" else read_responses(_attrs(data))
-
-
-class _Attrs:
-    """Attribute access over a JSON object, with ``model_extra`` for provider extras (xAI's cost ticks)."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "model_extra":
-            return self._data
-        value = self._data.get(name)
-        return _attrs(value)
-
-    @property
-    def output_text(self) -> str:
-        return "".join(part.get("text", "") for item in self._data.get("output") or ()
-                       if isinstance(item, dict) and item.get("type") == "message"
-                       for part in item.get("content") or () if isinstance(part, dict)
-                       and part.get("type") == "output_text")
-
-
-def _attrs(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _Attrs(value)
-    if isinstance(value, list):
-        return [_attrs(v) for v in value]
-    return value
+    return read_chat(data) if api == "chat" else read_responses(data)

@@ -13,7 +13,7 @@ from ..events import Event, Finished, ReasoningDelta, Started, TextDelta, ToolCa
 from ..parts import ImagePart, Parts, TextPart, text_of
 from ..request import OutputFormat, Request, Round
 from ..usage import chat_usage
-from . import readable
+from . import dig, post_stream, readable
 
 # Only these endings prove the answer is whole; anything else is marked with what happened.
 _GOOD = {"stop", "end_turn", "tool_calls", "function_call"}
@@ -103,22 +103,21 @@ def build(request: Request) -> dict[str, Any]:
     return kwargs
 
 
-def _reasoning_text(delta: Any) -> str:
-    extra = getattr(delta, "model_extra", None) or {}
-    value = extra.get("reasoning_content") or extra.get("reasoning") or ""
+def _reasoning_text(delta: dict[str, Any]) -> str:
+    value = delta.get("reasoning_content") or delta.get("reasoning") or ""
     return value if isinstance(value, str) else ""
 
 
-def _collect_calls(delta: Any, calls: dict[int, dict[str, str]]) -> None:
+def _collect_calls(delta: dict[str, Any], calls: dict[int, dict[str, str]]) -> None:
     """Tool calls stream in pieces keyed by ``index``: id and name first, arguments concatenated."""
-    for piece in getattr(delta, "tool_calls", None) or ():
-        index = getattr(piece, "index", None)
+    pieces = delta.get("tool_calls")
+    for piece in pieces if isinstance(pieces, list) else ():
+        index = dig(piece, "index")
         call = calls.setdefault(index if isinstance(index, int) else len(calls), {"id": "", "name": "", "args": ""})
-        call["id"] = getattr(piece, "id", None) or call["id"]
-        function = getattr(piece, "function", None)
-        if function is not None:
-            call["name"] = getattr(function, "name", None) or call["name"]
-            call["args"] += getattr(function, "arguments", None) or ""
+        call["id"] = str(dig(piece, "id") or call["id"])
+        call["name"] = str(dig(piece, "function", "name") or call["name"])
+        arguments = dig(piece, "function", "arguments")
+        call["args"] += arguments if isinstance(arguments, str) else ""
 
 
 def _chunks(stream: Iterable[Any], whole: Any) -> Iterator[Any]:
@@ -148,22 +147,22 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
     for chunk in _chunks(stream, lambda: finish is not None and usage is not None):
         if not started:
             started = True
-            yield Started(getattr(chunk, "id", None) or "")
-        if getattr(chunk, "usage", None) is not None:
-            usage = chunk.usage  # some providers repeat a cumulative usage on every chunk: keep the last
-        choices = getattr(chunk, "choices", None)
+            yield Started(str(dig(chunk, "id") or ""))
+        if dig(chunk, "usage") is not None:
+            usage = chunk["usage"]  # some providers repeat a cumulative usage on every chunk: keep the last
+        choices = dig(chunk, "choices")
         for choice in choices if isinstance(choices, list) else ():
-            delta = getattr(choice, "delta", None)
-            if delta is not None:
+            delta = dig(choice, "delta")
+            if isinstance(delta, dict):
                 thought = _reasoning_text(delta)
                 if thought:
                     yield ReasoningDelta(thought)
-                content = getattr(delta, "content", None)
+                content = delta.get("content")
                 if content and isinstance(content, str):  # a server's odd value is not text
                     yield TextDelta(content)
                 _collect_calls(delta, calls)
-            if getattr(choice, "finish_reason", None):
-                finish = choice.finish_reason
+            if dig(choice, "finish_reason"):
+                finish = choice["finish_reason"]
     for index in sorted(calls):
         call = calls[index]
         yield ToolCall(call["id"] or f"call_{index}", call["name"], call["args"])
@@ -176,4 +175,4 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
 
 
 def open_stream(client: Any, kwargs: dict[str, Any]) -> Any:
-    return client.chat.completions.create(**kwargs)
+    return post_stream(client, "/chat/completions", kwargs)

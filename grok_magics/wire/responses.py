@@ -1,8 +1,8 @@
 """Responses: the API xAI recommends, which can carry the model's encrypted reasoning between turns.
 
 We run stateless (``store=false``) and resend earlier output items verbatim, so the conversation
-lives in this kernel, not on the provider's servers. Events are dispatched on ``event.type``
-because the SDK coerces unknown event types into unrelated classes.
+lives in this kernel, not on the provider's servers. Events are JSON objects dispatched on their
+``type``; an unknown type is skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..events import Citation, Event, Finished, ReasoningDelta, SearchProgress, 
 from ..parts import ImagePart, Parts
 from ..request import OutputFormat, Request, Round, Turn
 from ..usage import responses_usage
-from . import readable
+from . import dig, post_stream, readable
 
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
 _SEARCH_ITEMS = ("web_search_call", "x_search_call")
@@ -106,44 +106,36 @@ def text_format(output: OutputFormat) -> dict[str, Any]:
     return {"type": "json_schema", "name": output.name, "schema": output.schema, "strict": True}
 
 
-def _as_dict(item: Any) -> dict[str, Any]:
-    if isinstance(item, dict):
-        return item
-    if item is None or isinstance(item, (str, int, float, list)):
-        return {}
-    to_dict = getattr(item, "to_dict", None)
-    if to_dict is not None:
-        return to_dict(mode="json", warnings=False)  # odd provider fields are kept, not complained about
-    return item.model_dump(mode="json", exclude_unset=True)
+def _objects(value: Any) -> tuple[dict[str, Any], ...]:
+    """The JSON objects of a list; a provider's odd entries (a string, a number) are skipped."""
+    return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
 
 
-def _failure(event: Any) -> str:
-    response = getattr(event, "response", None)
-    error = getattr(response, "error", None) if response is not None else None
-    source = error if error is not None else event
-    code = getattr(source, "code", None) or ""
-    message = getattr(source, "message", None) or "the response failed"
+def _failure(event: dict[str, Any]) -> str:
+    error = dig(event, "response", "error")
+    source = error if isinstance(error, dict) else event
+    code = source.get("code") or ""
+    message = source.get("message") or "the response failed"
     return f"{code}: {message}" if code else str(message)
 
 
 def _citations(items: tuple[dict[str, Any], ...]) -> Iterator[Citation]:
     for item in items:
-        for part in item.get("content") or () if item.get("type") == "message" else ():
-            for note in part.get("annotations") or () if isinstance(part, dict) else ():
-                if isinstance(note, dict) and note.get("type") == "url_citation" and note.get("url"):
+        for part in _objects(item.get("content")) if item.get("type") == "message" else ():
+            for note in _objects(part.get("annotations")):
+                if note.get("type") == "url_citation" and note.get("url"):
                     yield Citation(str(note["url"]), str(note.get("title") or ""))
 
 
-def _search(event: Any, kind: str) -> Iterator[Event]:
-    """``response.web_search_call.searching`` and friends; unknown types reach us as other classes."""
+def _search(event: dict[str, Any], kind: str) -> Iterator[Event]:
+    """``response.web_search_call.searching`` and friends."""
     family, _, status = kind[len("response."):].partition(".")
-    yield SearchProgress("x" if family.startswith("x_") else "web", status, item_id=str(getattr(event, "item_id", "")))
+    yield SearchProgress("x" if family.startswith("x_") else "web", status, item_id=str(event.get("item_id") or ""))
 
 
 def _search_query(item: dict[str, Any]) -> Iterator[Event]:
-    action = item.get("action") if isinstance(item.get("action"), dict) else {}
-    query = action.get("query") or item.get("query") or ""
-    kind = "x" if item.get("type", "").startswith("x_") else "web"
+    query = dig(item, "action", "query") or item.get("query") or ""
+    kind = "x" if str(item.get("type", "")).startswith("x_") else "web"
     yield SearchProgress(kind, "completed", str(query), item_id=str(item.get("id") or ""))
 
 
@@ -156,35 +148,33 @@ def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
         part.get("text") if isinstance(part.get("text"), str) else ""
         for item in items
         if item.get("type") == "message"
-        for part in (item.get("content") if isinstance(item.get("content"), list) else ())
-        if isinstance(part, dict) and part.get("type") == "output_text"
+        for part in _objects(item.get("content"))
+        if part.get("type") == "output_text"
     ]
     return "".join(texts) if texts else None
 
 
-def _ending(response: Any, completed_event: bool) -> tuple[str, str]:
+def ending(response: Any, completed_event: bool) -> tuple[str, str]:
     """(kind, reason): complete only for response.completed whose status agrees (or is absent)."""
-    status = getattr(response, "status", None)
+    status = dig(response, "status")
     if completed_event and status in (None, "completed"):
         return "complete", "stop"
-    details = getattr(response, "incomplete_details", None)
-    reason = getattr(details, "reason", None) or str(status or "incomplete")
+    reason = dig(response, "incomplete_details", "reason") or str(status or "incomplete")
     if reason in _LENGTH_REASONS:
-        return "length", reason
-    return ("filter" if reason == "content_filter" else "cut-off"), reason
+        return "length", str(reason)
+    return ("filter" if reason == "content_filter" else "cut-off"), str(reason)
 
 
 def _finish(response: Any, collected: list[dict[str, Any]], completed_event: bool, streamed: str) -> Iterator[Event]:
-    if getattr(response, "usage", None) is not None:
-        yield responses_usage(response.usage)
-    output = getattr(response, "output", None)
-    items = tuple(_as_dict(i) for i in output) if isinstance(output, list) and output else tuple(collected)
+    if dig(response, "usage") is not None:
+        yield responses_usage(response["usage"])
+    items = _objects(dig(response, "output")) or tuple(collected)
     text = final_text(items)
     if text is not None and text != streamed and text.startswith(streamed):
         yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
         streamed = text
     yield from _citations(items)
-    kind, reason = _ending(response, completed_event)
+    kind, reason = ending(response, completed_event)
     reconciled = text if text is not None and text != streamed and kind == "complete" else None
     yield Finished(reason=reason, complete=kind == "complete", items=items, kind=kind, text=reconciled)
 
@@ -195,29 +185,30 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
     streamed: list[str] = []
     iterator = iter(stream)
     for event in iterator:
-        kind = getattr(event, "type", None)
+        kind = dig(event, "type")
         if kind == "response.output_text.delta":
-            delta = getattr(event, "delta", "")
+            delta = event.get("delta")
             delta = delta if isinstance(delta, str) else ""  # a server's odd value is not text
             streamed.append(delta)
             yield TextDelta(delta)
         elif kind in _REASONING_DELTAS:
-            thought = getattr(event, "delta", "")
+            thought = event.get("delta")
             yield ReasoningDelta(thought if isinstance(thought, str) else "")
         elif kind == "response.created":
-            yield Started(getattr(getattr(event, "response", None), "id", "") or "")
+            yield Started(str(dig(event, "response", "id") or ""))
         elif kind == "response.output_item.done":
-            item = _as_dict(event.item)
+            item = event["item"]  # missing: a malformed event; not an object: an item we cannot use
+            item = item if isinstance(item, dict) else {}
             collected.append(item)
             if item.get("type") == "function_call":
                 yield ToolCall(str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or ""),
                                str(item.get("arguments") or ""))
             elif item.get("type") in _SEARCH_ITEMS:
                 yield from _search_query(item)
-        elif kind and kind.startswith(_SEARCH_EVENTS):
+        elif isinstance(kind, str) and kind.startswith(_SEARCH_EVENTS):
             yield from _search(event, kind)
         elif kind in ("response.completed", "response.incomplete"):
-            yield from _finish(event.response, collected, kind == "response.completed", "".join(streamed))
+            yield from _finish(event["response"], collected, kind == "response.completed", "".join(streamed))
             _drain(iterator)
             return
         elif kind in ("error", "response.failed"):
@@ -235,4 +226,4 @@ def _drain(iterator: Iterator[Any]) -> None:
 
 
 def open_stream(client: Any, kwargs: dict[str, Any]) -> Any:
-    return client.responses.create(**kwargs)
+    return post_stream(client, "/responses", kwargs)
