@@ -22,6 +22,13 @@ from typing import Any, Callable, Iterator
 # checks the "iri" formats, which no notebook schema uses, so the test processes go without it.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
+# Where PYTHONDONTWRITEBYTECODE is set (some CI images do), each of a run's ~40 Python processes (test
+# workers, kernels, helper processes) compiles grok_magics again and every worker re-rewrites the test
+# modules' asserts. Bytecode is cached as Python normally does (into __pycache__, which git ignores) for
+# this process and the ones it starts.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 import pytest  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell

@@ -6,7 +6,10 @@ tables while streaming as the final answer will, whether the end of the stream m
 jump, whether a save in the middle of an answer and a reload bring back the text (not "Error
 displaying widget: model not found"), whether a failure or an interrupt is said once, whether the
 Copy and Insert buttons work (also after a reload), whether the view follows the stream until the
-reader scrolls away, whether a re-run replaces its own turn, and whether dark theme stays readable.
+reader scrolls away, whether a re-run replaces its own turn, whether tool calls collapse into
+``<details>`` that survive the sanitiser and a side-effect tool asks in the frontend's input box, and
+whether dark theme stays readable. Each frontend gets one long story in one notebook: a page load and
+a kernel cost seconds of CPU each.
 
 Everything stays on 127.0.0.1: the server serves a temporary root, its kernel talks to the fake
 Grok server of the ``fake`` fixture, and Chromium is Debian's (never a downloaded browser).
@@ -43,6 +46,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+TOOLS = ("import grok_magics\nwiped = []\n"
+         "def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\n\n"
+         "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
+         "    wiped.append(table)\n    return 'wiped'")
 WAIT_MS = 60_000  # generous: a cold JupyterLab plus a kernel start can take a while on a busy CI machine
 
 ASK_1 = "Explain a p-value to a first-year student."
@@ -396,7 +403,7 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         Reply(text=EXAMPLE, reasoning="Pick numbers a student can check."),
         Reply(text=EXAMPLE_AGAIN, reasoning="Use a die this time."),
     )
-    path = make_notebook(lab.root, "pvalues.ipynb", "%load_ext grok_magics", f"%%grok\n{ASK_1}",
+    path = make_notebook(lab.root, "pvalues.ipynb", "%load_ext grok_magics\n" + TOOLS, f"%%grok\n{ASK_1}",
                          f"%%grok --effort high\n{ASK_2}")
     open_notebook(page, lab, path.name)
 
@@ -539,7 +546,11 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         assert output.output_type == "display_data"
         assert set(output.data) in ({"text/markdown", "text/plain"}, {"text/html", "text/plain"})
 
-    # 9. a long answer: the view follows the growing edge while the reader stays at the bottom, and stops
+    # 9. tools: the calls collapse into <details> that survive the frontend's sanitiser, and a side-effect
+    #    tool's question is the frontend's own input box (after the reload: the kernel still has the tools)
+    use_tools(page, fake, kind)
+
+    # 10. a long answer: the view follows the growing edge while the reader stays at the bottom, and stops
     #    following once the reader scrolls up (as chat apps do). The server holds the last paragraphs back
     #    until the reader has scrolled up, so they arrive while the reader reads above.
     gate = threading.Event()
@@ -598,44 +609,32 @@ def scroll_top(page: Any, locator: Any) -> float:
       return document.scrollingElement.scrollTop; }""")
 
 
-def test_tool_calls_collapse_and_a_side_effect_tool_asks_in_jupyterlab(fake: Any, lab: Lab, page: Any) -> None:
-    """The two things only a frontend can show: ``<details>`` survives JupyterLab's sanitiser and
-    collapses, and a side-effect tool's question appears as JupyterLab's input box."""
+def use_tools(page: Any, fake: Any, kind: str) -> None:
     fake.script(
         Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}, "id": "a1"},
                                    {"name": "wipe", "arguments": {"table": "orders"}, "id": "w1"}]),
         Reply(text="The sum is **42** and the table is gone."),
     )
-    path = make_notebook(
-        lab.root, "tools.ipynb",
-        "%load_ext grok_magics\nimport grok_magics\nwiped = []\n"
-        "def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\n\n"
-        "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
-        "    wiped.append(table)\n    return 'wiped'",
-        "%%grok --tools add,wipe\nAdd 20 and 22, then wipe the orders table.",
-        "print(wiped)",
-    )
-    open_notebook(page, lab, path.name)
-    run(page, 0)
-    wait_finished(page, 0, 1)
-    run(page, 1)
-    stdin = cell(page, 1).locator(".jp-Stdin-input")
+    ask = page.locator(".jp-Notebook .jp-Cell").count() - 1
+    write_and_run(page, ask, "%%grok --tools add,wipe\nAdd 20 and 22, then wipe the orders table.")
+    stdin = cell(page, ask).locator(".jp-Stdin-input")
     stdin.wait_for()
-    assert "Grok wants to run wipe" in cell(page, 1).locator(".jp-Stdin").inner_text()
+    assert "Grok wants to run wipe" in cell(page, ask).locator(".jp-Stdin").inner_text()
     stdin.fill("y")
     stdin.press("Enter")
-    wait_finished(page, 1, 2)
-    answer(page, 1).filter(has_text="The sum is 42").first.wait_for()
-    summaries = cell(page, 1).locator("details > summary")
+    answer(page, ask).filter(has_text="The sum is 42").first.wait_for()
+    wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompt_of(page, ask)) is not None, "the tools cell to finish")
+    summaries = cell(page, ask).locator("details > summary")
     assert summaries.count() == 2 and summaries.first.inner_text().startswith("⚙ add(")
-    result = cell(page, 1).locator("details").first.locator("pre")
+    result = cell(page, ask).locator("details").first.locator("pre")
     assert not result.first.is_visible(), "the call should start collapsed"
     summaries.first.click()
     result.last.filter(has_text="42").wait_for()
-    shot(page, f"tools-{lab.kind}-expanded.png")
-    run(page, 2)
-    wait_finished(page, 2, 3)
-    assert "['orders']" in outputs(page, 2).inner_text()
-    shown = cell(page, 1).locator(".jp-OutputArea").inner_text()
+    cell(page, ask).scroll_into_view_if_needed()
+    shot(page, f"tools-{kind}-expanded.png")
+    sent = {i["call_id"]: i["output"] for i in fake.requests[-1].body["input"] if i.get("type") == "function_call_output"}
+    assert sent == {"a1": "42", "w1": "wiped"}, sent
+    write_and_run(page, ask + 1, "print(wiped)")
+    outputs(page, ask + 1).filter(has_text="['orders']").wait_for()
+    shown = cell(page, ask).locator(".jp-OutputArea").inner_text()
     assert "&lt;details" not in shown and "<details" not in shown
-    assert_no_canary(page.locator("body").inner_text())
