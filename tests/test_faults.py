@@ -483,6 +483,7 @@ def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(md: Ha
     # on a loaded machine, getting from the ask's end to the next line can take longer than the real
     # moment (a second): how long the moment lasts is not what this test is about
     monkeypatch.setattr(guard, "LATE_GRACE", 60.0)
+    usual = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite was started in the background (`cmd &`)
     fake.script(LONG)
     watch(_partial(md), send_sigint, timeout=10)
     ran = md.run("%%grok\ntell me a long story", cell_id="s")
@@ -493,7 +494,7 @@ def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(md: Ha
     except KeyboardInterrupt:
         pytest.fail("a Ctrl-C right after an interrupted ask was raised outside it")
     md.run("x = 1")  # the next cell starts: the usual handler is back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is usual
     next_ask_works(md, fake, "responses")
 
 
