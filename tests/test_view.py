@@ -155,6 +155,24 @@ def test_live_tail_hides_unfinished_markup_and_shows_what_happens(shell: Harness
     assert "**bold claim** here" in final and "tokens" in final
 
 
+def test_the_first_words_are_drawn_as_they_arrive_not_a_frame_later(shell: Harness, fake) -> None:
+    """The "Started" render spends the frame; the first text arriving right after must not wait for the
+    next one (or the flush timer): it is drawn by the ask itself, on the main thread, as it arrives."""
+    shell.run("%config GrokMagics.display = 'live'")
+    gate = threading.Event()
+    fake.script(Reply(text="Hello there, reader.", chunk=6, gate_after=1, gate=gate, pace=0))
+    drawn_by: list[str] = []
+
+    def on_publish(message: dict) -> None:
+        if "Hello" in message["data"].get("text/markdown", "") and not drawn_by:
+            drawn_by.append(threading.current_thread().name)
+            gate.set()
+
+    shell.publisher.on_publish = on_publish
+    ran = shell.run("%%grok\nGreet me")
+    assert ran.success and drawn_by == [threading.main_thread().name], drawn_by
+
+
 def test_reasoning_is_shown_live_then_kept_collapsed(shell: Harness, fake) -> None:
     shell.run("%config GrokMagics.display = 'live'")
     fake.script(Reply(text="The answer.", reasoning="Weigh the evidence first.", chunk=5, pace=0.2))

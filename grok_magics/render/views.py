@@ -72,10 +72,11 @@ class Coalescer:
         self.closed = False
         self.poked = 0.0
 
-    def poke(self) -> None:
+    def poke(self, now: bool = False) -> None:
+        """Something new to show: render if a frame is due (``now``: regardless of the throttle)."""
         with self.lock:
             self.poked = time.monotonic()
-            if self.throttle.due():
+            if now or self.throttle.due():
                 self._render(False)
             if self.timer is None and not self.closed:
                 self._arm(self.flush_after)
@@ -351,7 +352,11 @@ class LiveView:
             if isinstance(event, Started) and len(reply.rounds) != self.rounds_seen:
                 self.rounds_seen = len(reply.rounds)
                 self.committed_length = 0
+            first_text = False
             if isinstance(event, TextDelta):
+                # the answer's first words are what the reader waits for: they skip the frame a "Started"
+                # or "thinking" render just spent
+                first_text = not self.pending_length and not self.committed_length and bool(event.text)
                 if self.header is not None and self.header.fence and not self.pending and not self.committed_length:
                     self.pending.append(f"```{self.header.fence}\n")  # display only: closed at the end
                 self.pending.append(event.text)
@@ -362,7 +367,7 @@ class LiveView:
                 call = next((c for c in reply.tool_calls if c.call_id == event.call_id), None)
                 if call is not None:
                     self._commit(call_markdown(call, event), f"[tool] {signature(call)}")
-            self.coalescer.poke()
+            self.coalescer.poke(now=first_text)
 
     def _commit_pending(self) -> None:
         text = "".join(self.pending)
