@@ -125,10 +125,12 @@ class AskGuard:
         # would land in the kernel's own reply to this cell (and can leave the cell waiting forever), so for
         # a moment it is absorbed; ``settle`` puts the usual handler back when the next cell starts.
         global _settle
-        ended = time.monotonic()
+        ended, ended_cpu = time.monotonic(), time.thread_time()
 
         def late(signum: int, frame: FrameType | None) -> None:
-            if time.monotonic() - ended < LATE_GRACE:
+            # A moment is a second of wall time, or, on a starved machine where this thread waited longer than
+            # that to run this handler, as long as the thread has done little since (signals run here only).
+            if time.monotonic() - ended < LATE_GRACE or time.thread_time() - ended_cpu < LATE_CPU:
                 return
             signal.signal(signal.SIGINT, handler)
             if callable(handler):
@@ -139,6 +141,7 @@ class AskGuard:
 
 
 LATE_GRACE = 1.0  # seconds after an interrupted ask during which a further Ctrl-C is the same click
+LATE_CPU = 0.25  # ... or seconds of this thread's CPU time: what finishing the cell takes, with room to spare
 _settle: Callable[[], Any] | None = None
 
 

@@ -391,12 +391,14 @@ def test_pacing_spreads_deltas(fake_factory: Factory) -> None:
     server = fake_factory("openai", pace=0.5)  # overridden by the reply below
     server.script(Reply(text="x" * 40, pace=0.05))
     arrivals = []
+    asked = time.monotonic()
     for event in client_for(server).responses.create(model="m", input="hi", stream=True):
         if event.type == "response.output_text.delta":
             arrivals.append((time.monotonic(), event.delta))
     assert [d for _, d in arrivals] == ["x" * 8] * 5
-    times = [t for t, _ in arrivals]
-    assert times == sorted(times) and times[-1] - times[0] >= 0.15
+    # the last delta cannot leave before the four paces between five deltas (a busy client may read the
+    # earlier ones late, all at once, so the gaps the client sees prove nothing)
+    assert arrivals[-1][0] - asked >= 4 * 0.05
 
 
 def test_first_delay_holds_the_first_event(fake_factory: Factory) -> None:
