@@ -86,12 +86,11 @@ def preview_text(request: Request) -> str:
     endpoint = request.endpoint
     wire = module_for(endpoint.api)
     kwargs = add_headers(wire.build(request), per_request_headers(endpoint))
-    path = "/chat/completions" if endpoint.api == "chat" else "/responses"
     provider = endpoint.provider
     auth = "Authorization: Bearer" if provider.auth_header == "authorization" else f"{provider.auth_header}:"
     lines = [
         "Dry run — nothing was sent, and no API key was needed.",
-        f"POST {endpoint.base_url}{path}  ({endpoint.model} on {provider.title}, {endpoint.api} API; "
+        f"POST {endpoint.base_url}{wire.PATH}  ({endpoint.model} on {provider.title}, {endpoint.api} API; "
         f"{auth} ${provider.key_env}, never shown)",
     ]
     lines += [f"Note: {note}" for note in request.notes]

@@ -638,3 +638,4 @@ def use_tools(page: Any, fake: Any, kind: str) -> None:
     outputs(page, ask + 1).filter(has_text="['orders']").wait_for()
     shown = cell(page, ask).locator(".jp-OutputArea").inner_text()
     assert "&lt;details" not in shown and "<details" not in shown
+    assert_no_canary(page.locator("body").inner_text())

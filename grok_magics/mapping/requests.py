@@ -17,7 +17,7 @@ from ..request import OutputFormat, Request
 from ..schemas import Schema
 from ..usage import chat_usage, responses_usage
 from ..wire import dig, module_for, post_args
-from ..wire.responses import ending, final_text
+from ..wire.responses import ending, final_text, objects
 
 MAP_SYSTEM = (
     "You are Grok, processing one row of a table at a time for a data analyst. "
@@ -73,8 +73,7 @@ def read_chat(completion: Any) -> Answer:
 
 
 def read_responses(response: Any) -> Answer:
-    output = dig(response, "output")
-    text = final_text(tuple(i for i in output if isinstance(i, dict)) if isinstance(output, list) else ()) or ""
+    text = final_text(objects(dig(response, "output"))) or ""
     usage = dig(response, "usage")
     cut = ending(response, completed_event=True)[1] if dig(response, "status") == "incomplete" else ""
     return Answer(text, responses_usage(usage) if usage is not None else None, cut)
@@ -87,8 +86,7 @@ async def send(client: Any, api: str, kwargs: dict[str, Any]) -> Answer:
     HTTP, errors and status classes.
     """
     body, options = post_args(kwargs)
-    path = "/chat/completions" if api == "chat" else "/responses"
-    data = await client.post(path, body=body, cast_to=object, options=options)
+    data = await client.post(module_for(api).PATH, body=body, cast_to=object, options=options)
     return read_json(api, data)
 
 

@@ -15,6 +15,7 @@ from ..request import OutputFormat, Request, Round
 from ..usage import chat_usage
 from . import dig, post_stream, readable
 
+PATH = "/chat/completions"
 # Only these endings prove the answer is whole; anything else is marked with what happened.
 _GOOD = {"stop", "end_turn", "tool_calls", "function_call"}
 _KINDS = {
@@ -175,4 +176,4 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
 
 
 def open_stream(client: Any, kwargs: dict[str, Any]) -> Any:
-    return post_stream(client, "/chat/completions", kwargs)
+    return post_stream(client, PATH, kwargs)

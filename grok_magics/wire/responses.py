@@ -16,6 +16,7 @@ from ..request import OutputFormat, Request, Round, Turn
 from ..usage import responses_usage
 from . import dig, post_stream, readable
 
+PATH = "/responses"
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
 _SEARCH_ITEMS = ("web_search_call", "x_search_call")
 _SEARCH_EVENTS = ("response.web_search_call.", "response.x_search_call.")
@@ -106,7 +107,7 @@ def text_format(output: OutputFormat) -> dict[str, Any]:
     return {"type": "json_schema", "name": output.name, "schema": output.schema, "strict": True}
 
 
-def _objects(value: Any) -> tuple[dict[str, Any], ...]:
+def objects(value: Any) -> tuple[dict[str, Any], ...]:
     """The JSON objects of a list; a provider's odd entries (a string, a number) are skipped."""
     return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
 
@@ -121,8 +122,8 @@ def _failure(event: dict[str, Any]) -> str:
 
 def _citations(items: tuple[dict[str, Any], ...]) -> Iterator[Citation]:
     for item in items:
-        for part in _objects(item.get("content")) if item.get("type") == "message" else ():
-            for note in _objects(part.get("annotations")):
+        for part in objects(item.get("content")) if item.get("type") == "message" else ():
+            for note in objects(part.get("annotations")):
                 if note.get("type") == "url_citation" and note.get("url"):
                     yield Citation(str(note["url"]), str(note.get("title") or ""))
 
@@ -148,7 +149,7 @@ def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
         part.get("text") if isinstance(part.get("text"), str) else ""
         for item in items
         if item.get("type") == "message"
-        for part in _objects(item.get("content"))
+        for part in objects(item.get("content"))
         if part.get("type") == "output_text"
     ]
     return "".join(texts) if texts else None
@@ -168,7 +169,7 @@ def ending(response: Any, completed_event: bool) -> tuple[str, str]:
 def _finish(response: Any, collected: list[dict[str, Any]], completed_event: bool, streamed: str) -> Iterator[Event]:
     if dig(response, "usage") is not None:
         yield responses_usage(response["usage"])
-    items = _objects(dig(response, "output")) or tuple(collected)
+    items = objects(dig(response, "output")) or tuple(collected)
     text = final_text(items)
     if text is not None and text != streamed and text.startswith(streamed):
         yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
@@ -226,4 +227,4 @@ def _drain(iterator: Iterator[Any]) -> None:
 
 
 def open_stream(client: Any, kwargs: dict[str, Any]) -> Any:
-    return post_stream(client, "/responses", kwargs)
+    return post_stream(client, PATH, kwargs)
