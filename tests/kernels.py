@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
+import uuid
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,39 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 from nbclient.util import run_sync
+
+
+# Test kernels talk over IPC sockets. Over TCP, jupyter_client picks free ports for a kernel that binds them
+# a moment later; with several test workers starting kernels at once, another kernel can take one first
+# ("Address already in use", and the kernel dies before it replies).
+TRANSPORT = "ipc"
+_SOCKETS = tempfile.TemporaryDirectory(prefix="grok-kernels-")  # removed when the test process exits
+
+
+def ipc_manager(km: Any) -> Any:
+    """Switch a kernel manager to IPC, with its socket files at an absolute path of its own: the default is
+    relative to each process's working directory (kernel and client disagree), and a socket path must stay
+    short (about 100 bytes), so not under pytest's deep tmp_path."""
+    km.transport = TRANSPORT
+    km.ip = os.path.join(_SOCKETS.name, uuid.uuid4().hex[:12])
+    return km
+
+
+def start_kernel(cwd: Path) -> tuple[Any, Any]:
+    """A kernel and its blocking client, as ``jupyter_client.start_new_kernel`` gives, over ``TRANSPORT``."""
+    from jupyter_client.manager import KernelManager
+
+    km = ipc_manager(KernelManager(kernel_name="python3"))
+    km.start_kernel(cwd=str(cwd))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+    except RuntimeError:
+        kc.stop_channels()
+        km.shutdown_kernel()
+        raise
+    return km, kc
 
 
 class LabLikeClient(NotebookClient):
@@ -31,6 +66,9 @@ class LabLikeClient(NotebookClient):
         with self.lock:
             self.log_messages.append((time.monotonic(), cell_index, msg))
         return super().process_message(msg, cell, cell_index)
+
+    def create_kernel_manager(self) -> Any:
+        return ipc_manager(super().create_kernel_manager())
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()

@@ -20,7 +20,7 @@ from nbconvert import HTMLExporter
 from grok_magics.testing import Reply
 
 from conftest import CANARY, assert_no_canary, user_texts, watch
-from kernels import LabLikeClient, answer_of, notebook, run_notebook
+from kernels import LabLikeClient, answer_of, notebook, run_notebook, start_kernel
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -209,9 +209,7 @@ def test_extension_autoloads_from_the_installed_startup_file(fake, tmp_path: Pat
 def test_key_typed_at_the_prompt_never_reaches_the_notebook(fake, tmp_path: Path, monkeypatch) -> None:
     """%grok key asks through the frontend's password box; the key lives only in the kernel's memory."""
     monkeypatch.delenv("XAI_API_KEY")
-    from jupyter_client.manager import start_new_kernel
-
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    km, kc = start_kernel(tmp_path)
     try:
         seen: list[Any] = []
 
