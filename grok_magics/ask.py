@@ -7,13 +7,12 @@ in ``Reply.error`` as one-line ``GrokError`` values.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, MutableMapping
 
-from .caps import Caps, Ledger, check_before_sending, check_locks, effective_max_tokens
+from .caps import Caps, Ledger, check_locks
 from .chat import CellKey, Chats, Conversation, turn_tokens
 from .choices import DEFAULT_SYSTEM
 from .client import RESPONDED, Clients, Transport, add_headers, per_request_headers
@@ -22,6 +21,7 @@ from .errors import GrokError, deadline_error, from_exception, headers_timeout
 from .events import Event, Retrying
 from .guard import AskGuard, DeadlineExceeded
 from .keys import key_shape, refusal
+from .policy import Gate, refuse_keys, settle
 from .options import Options
 from .parts import ImagePart, estimate_tokens, parts_tokens, text_of
 from .providers import PROVIDERS, ConfigError, Endpoint, Provider, choose_provider, resolve
@@ -30,7 +30,7 @@ from .reply import Reply
 from .request import Request, Round, Turn
 from .structured import store, wanted
 from .tape import Tape
-from .usage import Tally
+from .usage import NO_PRICES, PriceTable, Tally
 from .wire import module_for
 
 
@@ -59,6 +59,7 @@ class Defaults:
     image_max_side: int = 2048
     context_window: int | None = None  # None: the provider row's
     max_tool_rounds: int = 8
+    prices: PriceTable = field(default_factory=dict)  # the user's own prices per model id (GrokMagics.prices)
 
 
 @dataclass
@@ -102,6 +103,10 @@ class Session:
     def tally(self, provider: str, model: str) -> Tally:
         return self.tallies.setdefault((provider, model), Tally())
 
+    def gate(self, defaults: Defaults, allow_key: bool = False) -> Gate:
+        """The one gate out, with this kernel's books: asks and maps share the ledger and the tallies."""
+        return Gate(defaults.caps, self.ledger, self.tallies, defaults.prices, allow_key)
+
 
 def endpoint_for(options: Options, defaults: Defaults, env: Mapping[str, str] | None = None) -> Endpoint:
     """Options beat settings beat the environment beat the provider's own defaults."""
@@ -109,20 +114,6 @@ def endpoint_for(options: Options, defaults: Defaults, env: Mapping[str, str] | 
     provider = choose_provider(options.provider, defaults.provider, env)
     api = options.api or defaults.api or None
     return resolve(provider, model=options.model, configured_model=defaults.model, api=api, env=env)
-
-
-def _check_limits(endpoint: Endpoint, max_tokens: int | None) -> None:
-    limit = endpoint.provider.max_output_tokens
-    if limit is not None and max_tokens is not None and max_tokens > limit:
-        raise ConfigError(
-            f"{endpoint.provider.title} caps output at {limit:,} tokens: use --max-tokens {limit} or less"
-        )
-
-
-def _check_temperature(provider: Provider, temperature: float | None) -> None:
-    top = provider.temperature_max
-    if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= top):
-        raise ConfigError(f"temperature must be a number from 0 to {top:g} on {provider.title}, not {temperature}")
 
 
 def effort_for(chosen: str, provider: Provider) -> str:
@@ -218,12 +209,8 @@ def prepare(
     caps = defaults.caps
     check_locks(caps, {name: getattr(options, name) for name in caps.locked})
     endpoint = endpoint_for(options, defaults)
-    max_tokens = effective_max_tokens(caps, options.max_tokens)
-    if options.max_tokens is None and defaults.max_tokens is not None:
-        max_tokens = min(defaults.max_tokens, max_tokens or defaults.max_tokens)
-    _check_limits(endpoint, max_tokens)
     temperature = options.temperature if options.temperature is not None else defaults.temperature
-    _check_temperature(endpoint.provider, temperature)
+    max_tokens = settle(caps, endpoint, options.max_tokens, defaults.max_tokens, temperature)
     chat = session.chats.get(options.chat or "default")
     fresh = options.new and options.dry_run
     if options.new and not options.dry_run:
@@ -239,8 +226,6 @@ def prepare(
     user = built.parts
     for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
         check_text(text, where)
-        if not options.allow_key:
-            check_no_key(text, where, endpoint.provider)
     reserved = estimate_tokens(system) + parts_tokens(user)
     room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0))
     budget = min(defaults.history_tokens, room + reserved)
@@ -320,11 +305,11 @@ def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapp
     return DataToolset(frames, hide=[*hide, *redact]).tools()
 
 
-def header_for(request: Request, chat: str) -> Header:
+def header_for(request: Request, chat: str, prices: PriceTable = NO_PRICES) -> Header:
     endpoint = request.endpoint
     note = " · ".join(n for n in (endpoint.api_note, *request.notes) if n)
     return Header(model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=note,
-                  title=short_title(endpoint.provider.title))
+                  title=short_title(endpoint.provider.title), prices=prices)
 
 
 def short_title(title: str) -> str:
@@ -357,18 +342,32 @@ def _empty_answer(request: Request, reply: Reply) -> GrokError:
     )
 
 
+@dataclass(frozen=True)
+class Books:
+    """Where an ask's requests are admitted and counted: the gate, the chat they are booked to, and whether
+    the first request already passed (it is checked before the view opens, so a refusal shows no answer)."""
+
+    gate: Gate
+    chat: str
+    first_admitted: bool = False
+
+
 def _stream_round(request: Request, connect: Callable[[], Any], view: View, reply: Reply, transport: Transport,
-                  guard: AskGuard, tape: Tape | None = None, recorded: Iterable[Event] | None = None) -> None:
+                  guard: AskGuard, tape: Tape | None = None, recorded: Iterable[Event] | None = None,
+                  books: Books | None = None, admitted: bool = False) -> None:
     """One request and its stream: events go into ``reply`` and the view as they arrive.
 
-    ``recorded`` (or the tape's answer for this request) replays; otherwise the request goes live, and
-    every HTTP response it gets is reported here: headers arrived (the header deadline stops), or the
-    SDK will retry after a wait (the view says "rate limited, retrying in N s").
+    ``recorded`` (or the tape's answer for this request) replays; otherwise the request passes the gate
+    (unless ``admitted`` already) and goes live, and every HTTP response it gets is reported here:
+    headers arrived (the header deadline stops), or the SDK will retry after a wait (the view says
+    "rate limited, retrying in N s"). Live or replayed, what the request cost is booked at the end.
     """
     wire = module_for(request.endpoint.api)
     stream = None
     live = False
+    sent = replayed = False
     attempts = 0
+    usages_before = len(reply.round_usages)
 
     def responded(status: int, retry_after: float | None) -> None:
         nonlocal attempts
@@ -384,7 +383,11 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
     token = RESPONDED.set(responded)
     try:
         source = recorded if recorded is not None else (tape.find(request) if tape is not None else None)
+        replayed = source is not None
+        if source is None and books is not None and not admitted:
+            books.gate.admit(request, connect)
         if source is None:
+            sent = True
             kwargs = add_headers(wire.build(request), per_request_headers(request.endpoint))
             stream = wire.open_stream(connect(), kwargs)
             source = wire.events(stream)
@@ -401,11 +404,18 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
     except KeyboardInterrupt:
         reply.interrupted = True
         guard.caught()
+    except ConfigError as exc:  # the gate refused this request (a cap, a key): nothing was sent
+        reply.error = GrokError(str(exc))
     except Exception as exc:  # SDK, transport and protocol failures all become one line
-        reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None)
+        reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None,
+                                     retries=max(attempts - 1, 0))
     finally:
         RESPONDED.reset(token)
         _close(stream)
+    if books is not None and (sent or replayed):
+        usage = reply.round_usages[-1] if len(reply.round_usages) > usages_before else None
+        received = reply.text + "".join(call.arguments for call in reply.tool_calls)
+        books.gate.book(books.chat, request, usage, received, replayed=not sent)
     if live and tape is not None and reply.error is None and not reply.interrupted:
         tape.keep(request)
 
@@ -434,18 +444,21 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
 def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
         guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
         confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
-        recorded: Iterable[Event] | None = None) -> Reply:
+        recorded: Iterable[Event] | None = None, books: Books | None = None) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
-    Under ``guard``, a second Ctrl-C cannot cut the ending (final view, history) short.
+    Under ``guard``, a second Ctrl-C cannot cut the ending (final view, history) short. With ``books``,
+    every live request (each tool round too) passes the gate and every request is booked.
     """
     guard = guard if guard is not None else AskGuard(None, None)
     reply = Reply()
     view.start(header)
     try:
         while True:
-            _stream_round(request, connect, view, reply, transport, guard, tape, recorded)
+            first = not reply.rounds
+            _stream_round(request, connect, view, reply, transport, guard, tape, recorded, books,
+                          admitted=first and books is not None and books.first_admitted)
             recorded = None
             if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
                 break
@@ -536,10 +549,12 @@ def ask(
     if options.dry_run:  # no client (so no key), no request, no turn
         from .preview import preview_text
 
+        if not options.allow_key:
+            refuse_keys(request)  # the preview would show the key, and the notebook keep it
         print(preview_text(request))
         return Reply()
     request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns)
-    header = header_for(request, chat.name)
+    header = header_for(request, chat.name, defaults.prices)
     if structure is not None:
         header = replace(header, fence="json")
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
@@ -548,21 +563,15 @@ def ask(
     def connect() -> Any:
         return session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
 
-    if recorded is None:  # live: caps first, so a refused call sends nothing
-        check_before_sending(defaults.caps, session.ledger)
-        connect()
-        session.ledger.note_sent()
+    books = Books(session.gate(defaults, options.allow_key), chat.name, first_admitted=recorded is None)
+    if recorded is None:  # live: the gate first, so a refused call sends nothing and shows no answer
+        books.gate.admit(request, connect)
     view = make_view(defaults.display, shell, defaults.headings)
     transport = defaults.transport
     had_turn = not options.no_history and chat.position(cell_key) is not None
-    model = request.endpoint.model
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
         reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
-                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
-        if not tape.replayed:  # each request of a tool loop bills (and is tiered) on its own
-            for usage in reply.round_usages or ([None] if reply.text else []):
-                session.tally(request.endpoint.provider.name, model).add(usage, model)
-        session.ledger.add(chat.name, reply.usage, replayed=tape.replayed)
+                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded, books=books)
         if not options.no_history and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)

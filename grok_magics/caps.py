@@ -14,7 +14,7 @@ from typing import Mapping
 
 from .events import Usage
 from .providers import ConfigError
-from .usage import dollars
+from .usage import NO_PRICES, PriceTable, cost_of, price_of
 
 LOCKABLE = ("provider", "model", "effort", "system", "api")
 HOUR = 3600.0
@@ -39,6 +39,8 @@ class ChatLedger:
     replayed: int = 0
     usage: Usage = Usage()
     cost: float = 0.0
+    estimated: int = 0  # answers that came without usage: counted at characters / 4
+    unpriced: int = 0  # answers whose cost nobody knows
 
 
 @dataclass
@@ -48,22 +50,35 @@ class Ledger:
     chats: dict[str, ChatLedger] = field(default_factory=dict)
     sent_at: deque[float] = field(default_factory=deque)
     cost: float = 0.0
+    cost_reported: set[str] = field(default_factory=set)  # models whose servers said what an answer cost
 
     def note_sent(self, now: float | None = None) -> None:
         """Counted when the request leaves, so a failed or interrupted call still counts as a call."""
         self.sent_at.append(time.monotonic() if now is None else now)
 
-    def add(self, chat: str, usage: Usage | None, replayed: bool) -> None:
+    def add(self, chat: str, usage: Usage | None, replayed: bool, model: str = "grok-4.3",
+            table: PriceTable = NO_PRICES, estimate: Usage | None = None) -> None:
+        """One request's outcome. Without reported usage, ``estimate`` (characters / 4) stands in for it, so a
+        cap still holds behind servers that never report usage."""
         entry = self.chats.setdefault(chat, ChatLedger())
         if replayed:
             entry.replayed += 1
             return
         entry.calls += 1
-        if usage is not None:
-            spent = dollars(usage)
-            entry.usage = entry.usage + usage
-            entry.cost += spent
-            self.cost += spent
+        if usage is None and estimate is not None:
+            usage = estimate
+            entry.estimated += 1
+        if usage is None:
+            return
+        entry.usage = entry.usage + usage
+        if usage.cost_usd is not None:
+            self.cost_reported.add(model)
+        spent, _ = cost_of(usage, model, table)
+        if spent is None:
+            entry.unpriced += 1
+            return
+        entry.cost += spent
+        self.cost += spent
 
     def calls_in_last_hour(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
@@ -84,12 +99,21 @@ def effective_max_tokens(caps: Caps, asked: int | None) -> int | None:
     return asked if asked is not None else caps.max_output_tokens
 
 
-def check_before_sending(caps: Caps, ledger: Ledger, now: float | None = None) -> None:
-    """Raise ConfigError (one line: which cap, how much is used, what to do) when a call may not go out."""
+def check_before_sending(caps: Caps, ledger: Ledger, now: float | None = None, model: str = "grok-4.3",
+                         table: PriceTable = NO_PRICES) -> None:
+    """Raise ConfigError (one line: which cap, how much is used, what to do) when a call may not go out.
+
+    A budget cannot be kept on a model whose price nobody knows, unless its server reports each answer's cost."""
     if caps.max_cost_usd is not None and ledger.cost >= caps.max_cost_usd:
         raise ConfigError(
             f"this kernel's budget of {_money(caps.max_cost_usd)} is spent (${ledger.cost:.4f} so far): "
             "nothing was sent; ask your teacher, or restart the kernel for a new session"
+        )
+    if caps.max_cost_usd is not None and price_of(model, table) is None and model not in ledger.cost_reported:
+        raise ConfigError(
+            f"this kernel's budget of {_money(caps.max_cost_usd)} cannot be kept: no price is known for {model}, "
+            f"so nothing was sent; set one, e.g. %config GrokMagics.prices = {{{model!r}: {{'input': 1.25, "
+            "'output': 2.5}} (USD per million tokens)"
         )
     if caps.max_calls_per_hour is not None:
         used = ledger.calls_in_last_hour(now)
@@ -143,8 +167,14 @@ def ledger_lines(ledger: Ledger) -> list[str]:
     for name, entry in ledger.chats.items():
         replayed = f", {entry.replayed} replayed" if entry.replayed else ""
         u = entry.usage
+        notes = []
+        if entry.estimated:
+            notes.append(f"{entry.estimated} without usage, counted at characters / 4")
+        if entry.unpriced:
+            notes.append(f"{entry.unpriced} at an unknown price")
+        cost = "price unknown" if entry.unpriced and entry.unpriced == entry.calls else f"${entry.cost:.4f}"
         lines.append(
             f"chat {name}: {entry.calls} call(s){replayed}, {u.input:,} in, {u.output:,} out, "
-            f"{u.reasoning:,} reasoning, ${entry.cost:.4f}"
+            f"{u.reasoning:,} reasoning, {cost}" + (f" ({'; '.join(notes)})" if notes else "")
         )
     return lines

@@ -174,21 +174,21 @@ def provider_message(body: str) -> str:
 
 _HINTS: dict[int, str] = {
     400: "check the options you passed (--effort, --max-tokens, --temperature)",
-    401: "set a valid {key_env}",
     402: "add credits or check billing for this account",
     403: "this key has no access to {model}; check its permissions or region",
     404: "check the model id ({model}) and the base URL ({base_url})",
     408: "re-run the cell",
     413: "the prompt is too large; shorten it or %grok reset",
     422: "check the options you passed",
-    429: "rate limited; wait a moment and re-run (retries: %config GrokMagics.max_retries)",
+    429: "rate limited; wait a moment and re-run (retries: %config GrokMagics.max_retries, now {retries})",
 }
 
 # What the provider's words reveal about the cause beats what the status code suggests.
 _CAUSES: tuple[tuple[str, str], ...] = (  # most specific first; matched case-insensitively
     (r"reasoning_effort|reasoning\.effort|unsupportedparams|unsupported param|prompt_cache_key", "param"),
     (r"cannot (post|get)|no route|unknown (url|path|endpoint)|not found: post|unrecognized request url", "endpoint"),
-    (r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)", "key"),
+    # LiteLLM's proxy answers a key it cannot look up with "No connected db." (HTTP 400)
+    (r"api[ _-]?key|unauthori[sz]ed|authenticat|invalid[ _-]?(token|credential)|no connected db", "key"),
     (r"\bmodel\b", "model"),
 )
 
@@ -202,23 +202,39 @@ def _cause(status: int, said: str, endpoint: "Endpoint") -> str:
     return ""
 
 
-def hint_for(status: int, endpoint: "Endpoint", said: str = "") -> str:
+def _key_hint(endpoint: "Endpoint") -> str:
+    """With a key already set, ``%grok key`` alone only says so: the way to replace it is ``--new``."""
+    import os
+
+    key_env = endpoint.provider.key_env
+    if os.environ.get(key_env, "").strip():
+        return f"the key in {key_env} was refused: type a valid one with %grok key --new (or set {key_env})"
+    return f"set a valid {key_env} (or run %grok key)"
+
+
+def hint_for(status: int, endpoint: "Endpoint", said: str = "", retries: int = 0, advice: str = "") -> str:
+    """What to do, by cause; ``advice`` (a caller's own, e.g. map's retry option) replaces it for 429 and 5xx,
+    and ``retries`` says how often the request was already tried again."""
     base_url = _public_url(endpoint.base_url)
+    if advice and (status == 429 or status >= 500):
+        return advice
     cause = _cause(status, said, endpoint) if status in (400, 401, 403, 404, 405, 422) else ""
     if cause == "endpoint" and endpoint.api == "responses":
         return f"this server has no Responses API at {base_url}; add --api chat (or %config GrokMagics.api = 'chat')"
     if cause == "endpoint":
         return f"check the base URL ({base_url}): the server has no {endpoint.api} endpoint there"
-    if cause == "key":
-        return f"set a valid {endpoint.provider.key_env} (or run %grok key)"
+    if cause == "key" or (status == 401 and not cause):
+        return _key_hint(endpoint)
     if cause == "model":
         return f"check the model id ({endpoint.model}): pass -m MODEL or %config GrokMagics.model"
     if cause == "param":
         return "this server rejects a parameter: leave it out (--effort default) or set it on the server"
     if status >= 500:
-        return "the provider had a server error; re-run in a moment"
+        tried = f" (tried {retries + 1} times)" if retries else ""
+        return f"the provider had a server error{tried}; re-run in a moment"
     template = _HINTS.get(status, "")
-    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url)
+    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url,
+                           retries=retries)
 
 
 def _sentence(text: str) -> str:
@@ -227,7 +243,7 @@ def _sentence(text: str) -> str:
 
 
 def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None,
-               redirected_to: str = "") -> GrokError:
+               redirected_to: str = "", retries: int = 0, advice: str = "") -> GrokError:
     said = provider_message(body)
     wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
     where = f"{endpoint.model} on {endpoint.provider.title}"
@@ -236,7 +252,7 @@ def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | 
             f"{where}: the server redirected to another origin ({_public_url(redirected_to)}), which answered "
             f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.", status
         )
-    hint = hint_for(status, endpoint, said)
+    hint = hint_for(status, endpoint, said, retries, advice)
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
 
 
@@ -291,8 +307,11 @@ def _is_connect_timeout(exc: BaseException) -> bool:
 
 
 def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transport",
-                   mid_stream: bool = False) -> GrokError:
-    """Map anything the SDK or transport raised to one actionable line."""
+                   mid_stream: bool = False, advice: str = "", retries: int | None = None) -> GrokError:
+    """Map anything the SDK or transport raised to one actionable line.
+
+    ``retries``: how often the request was tried again before this (the SDK's ``max_retries`` for asks);
+    ``advice`` replaces the hint for 429 and 5xx where the caller retries on its own terms (map)."""
     if isinstance(exc, GrokError):
         return exc
     import openai
@@ -301,8 +320,11 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
     dropped = f"{where}: the connection dropped mid-answer ({type(exc.__cause__ or exc).__name__}). Re-run the cell."
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
-        return http_error(response.status_code, _body_text(response), endpoint, response.headers.get("retry-after"),
-                          _redirect_target(response, endpoint))
+        status = response.status_code
+        retried = transport.max_retries if retries is None else retries
+        retried = retried if status in (408, 409, 429) or status >= 500 else 0  # the SDK retries only these
+        return http_error(status, _body_text(response), endpoint, response.headers.get("retry-after"),
+                          _redirect_target(response, endpoint), retried, advice)
     if _is_connect_timeout(exc):
         return GrokError(
             f"{where}: could not connect to {_public_url(endpoint.base_url)} within {transport.connect_timeout:g} s. "

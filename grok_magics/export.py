@@ -20,7 +20,7 @@ from .parts import TextPart, text_of
 from .providers import ConfigError
 from .request import Turn
 from .secrets import redact
-from .usage import dollars
+from .usage import cost_of
 
 FORMATS = (".ipynb", ".md", ".json")
 
@@ -80,7 +80,8 @@ def provenance_line(meta: Meta | None, interrupted: bool = False) -> str:
         words += [f"{u.input:,} in", f"{u.output:,} out"]
         if u.reasoning:
             words.append(f"{u.reasoning:,} reasoning")
-        words.append(f"${dollars(u):.4f}" + ("" if u.cost_usd is not None else " est."))
+        spent, source = cost_of(u, meta.model)
+        words.append("price unknown" if spent is None else f"${spent:.4f}" + (" est." if source == "estimated" else ""))
     if meta.replayed:
         words.append("replayed")
     if interrupted:

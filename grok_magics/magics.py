@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from .choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
 from .errors import GrokError, GrokInterrupted
@@ -84,6 +84,8 @@ class GrokMagics(Magics):
         config=True
     )
     max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
+    prices = Dict(help="Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, "
+                       "'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)").tag(config=True)
 
     # -- every setting is checked when set: one line that says what is allowed --------------------------
     @validate("timeout", "connect_timeout", "deadline")
@@ -112,6 +114,16 @@ class GrokMagics(Magics):
         if value is not None and not (math.isfinite(value) and 0 <= value <= 2):
             raise TraitError(f"GrokMagics.temperature must be a number from 0 to 2 (or None), not {value}")
         return value
+
+    @validate("prices")
+    def _price_table(self, proposal: Any) -> dict[str, Any]:
+        from .usage import parse_prices
+
+        try:
+            parse_prices(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"GrokMagics.{exc}") from None
+        return proposal["value"]
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -207,6 +219,7 @@ class GrokMagics(Magics):
     def defaults(self) -> Defaults:
         from .ask import Defaults
         from .client import Transport
+        from .usage import parse_prices
 
         return Defaults(
             provider=self.provider,
@@ -230,6 +243,7 @@ class GrokMagics(Magics):
             image_max_side=self.image_max_side,
             context_window=self.context_window,
             max_tool_rounds=self.max_tool_rounds,
+            prices=parse_prices(self.prices),
         )
 
     def caps(self) -> Any:

@@ -74,12 +74,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or USAGE)
 
 
-def _positive(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+def _positive(convert: Callable[[str], Any], name: str, zero: bool = False) -> Callable[[str], Any]:
     """An argparse ``type=``: argparse names the type by its ``__name__`` when a value is refused."""
 
     def check(text: str) -> Any:
         value = convert(text)
-        if value <= 0:
+        if value < 0 or (value == 0 and not zero):
             raise ValueError(text)
         return value
 
@@ -89,6 +89,7 @@ def _positive(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
 
 _positive_int = _positive(int, "positive integer")
 _positive_float = _positive(float, "positive number")
+_non_negative_int = _positive(int, "whole number, 0 or more", zero=True)
 
 
 # IPython's own names: overwriting one breaks every later cell (or every magic).
@@ -302,7 +303,8 @@ def _path_subcommand(name: str, tail: str) -> tuple[str, Options] | None:
 MAP_USAGE = (
     "%%grok map FRAME [--out-col NAME] [--schema SCHEMA] [--concurrency N] [--rps R] [--max-cost USD] [--yes] "
     "[--no-cache] [--batch | --batch-id ID] [-o VAR] [-m MODEL] [--provider NAME] [--api responses|chat] "
-    "[--effort E] [--system TEXT] [--temperature T] [--max-tokens N]  (the cell is the template; {column} is a row's value)"
+    "[--effort E] [--system TEXT] [--temperature T] [--max-tokens N] [--retries N] [--allow-key]  "
+    "(the cell is the template; {column} is a row's value)"
 )
 
 
@@ -326,6 +328,8 @@ class MapOptions:
     system: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    retries: int = 8
+    allow_key: bool = False
 
 
 class _MapParser(_Parser):
@@ -352,8 +356,10 @@ def _map_parser() -> _MapParser:
     p.add_argument("--api", choices=APIS)
     p.add_argument("--effort", choices=EFFORTS)
     p.add_argument("--system")
-    p.add_argument("--temperature", type=float)
+    p.add_argument("--temperature", type=_finite_float)
     p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
+    p.add_argument("--retries", type=_non_negative_int, default=8)
+    p.add_argument("--allow-key", dest="allow_key", action="store_true")
     return p
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from .events import Usage
 from .wire import dig
@@ -101,23 +102,60 @@ def estimate_cost(usage: Usage, prices: Prices = GROK_4_3) -> float:
 _GROK_4_3 = re.compile(r"(^|[/.:])grok-4\.3(-latest)?$", re.IGNORECASE)
 
 
+PriceTable = Mapping[str, Prices]  # model id → the user's own prices (``GrokMagics.prices``)
+NO_PRICES: PriceTable = MappingProxyType({})
+
+
 def has_list_price(model: str) -> bool:
     """List prices are Grok 4.3's; any other model (on a generic server, say) has no price we know."""
     return bool(_GROK_4_3.search(model.strip()))
 
 
-def cost_of(usage: Usage, model: str = "grok-4.3") -> tuple[float | None, str]:
-    """(dollars, source): "reported" by the server, "estimated" at Grok 4.3 list prices, or "unknown"."""
+def price_of(model: str, table: PriceTable = NO_PRICES) -> Prices | None:
+    """The user's own price for this model wins (a gateway's model, a negotiated rate); then Grok 4.3's list."""
+    own = table.get(model.strip())
+    if own is not None:
+        return own
+    return GROK_4_3 if has_list_price(model) else None
+
+
+def cost_of(usage: Usage, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> tuple[float | None, str]:
+    """(dollars, source): "reported" by the server, "estimated" at known prices, or "unknown"."""
     if usage.cost_usd is not None:
         return usage.cost_usd, "reported"
-    if has_list_price(model):
-        return estimate_cost(usage), "estimated"
+    prices = price_of(model, table)
+    if prices is not None:
+        return estimate_cost(usage, prices), "estimated"
     return None, "unknown"
 
 
-def dollars(usage: Usage, model: str = "grok-4.3") -> float:
+def dollars(usage: Usage, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> float:
     """For sums and caps: the known cost, 0 where nobody knows it (shown as "price unknown" elsewhere)."""
-    return cost_of(usage, model)[0] or 0.0
+    return cost_of(usage, model, table)[0] or 0.0
+
+
+def parse_prices(raw: Mapping[str, Any]) -> dict[str, Prices]:
+    """``{"model": {"input": 0.5, "output": 1.5, "cached": 0.1}}`` in USD per million tokens → a price table.
+
+    Raises ValueError with one line naming the bad entry, so ``%config`` can say what is allowed.
+    """
+    table = {}
+    for model, entry in raw.items():
+        if not isinstance(entry, Mapping) or not {"input", "output"} <= set(entry) or \
+                not set(entry) <= {"input", "output", "cached"}:
+            raise ValueError(f"prices[{model!r}] must be a dict with 'input' and 'output' (and optionally 'cached') "
+                             "in USD per million tokens, e.g. {'input': 0.5, 'output': 1.5}")
+        rates: dict[str, float] = {}
+        for name, value in entry.items():
+            rate = _number(value)
+            if rate is None:
+                raise ValueError(f"prices[{model!r}][{name!r}] must be a finite number of dollars, 0 or more")
+            rates[name] = rate
+        cached = rates.get("cached", rates["input"])
+        table[str(model).strip()] = Prices(
+            input=rates["input"], cached=cached, output=rates["output"], long_prompt=10**12,
+            long_input=rates["input"], long_cached=cached, long_output=rates["output"])
+    return table
 
 
 @dataclass
@@ -131,13 +169,13 @@ class Tally:
     unpriced: int = 0  # answers whose cost nobody knows
     unreported: int = 0  # answers that came without any usage
 
-    def add(self, usage: Usage | None, model: str = "grok-4.3") -> None:
+    def add(self, usage: Usage | None, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> None:
         self.requests += 1
         if usage is None:
             self.unreported += 1
             return
         self.usage = self.usage + usage
-        dollars, source = cost_of(usage, model)
+        dollars, source = cost_of(usage, model, table)
         if dollars is None:
             self.unpriced += 1
         else:

@@ -711,7 +711,8 @@ def test_missing_responses_endpoint_suggests_api_chat(shell: Harness, generic: A
 
 @pytest.mark.parametrize("message, advice", [
     ("litellm.BadRequestError: Invalid model name passed in model=llama", "check the model id (llama)"),
-    ("Authentication Error, Invalid proxy server token passed", "set a valid OPENAI_API_KEY"),
+    ("Authentication Error, Invalid proxy server token passed", "%grok key --new (or set OPENAI_API_KEY)"),
+    ("No connected db.", "%grok key --new (or set OPENAI_API_KEY)"),  # LiteLLM, for a key it cannot look up
     ("UnsupportedParamsError: openai does not support parameters: ['reasoning_effort']", "--effort default"),
 ])
 def test_advice_matches_the_cause_not_just_the_status(shell: Harness, generic: Any, message: str,

@@ -152,6 +152,14 @@ def test_fallthrough_asks_live_only_with_a_key(shell: Harness, fake, recorded, m
     assert not ran.success and "Set XAI_API_KEY to ask live" in str(ran.error) and len(fake.requests) == 3
 
 
+def test_a_miss_with_a_key_set_and_no_fallthrough_sends_nothing(shell: Harness, fake, recorded) -> None:
+    """A teacher's machine holds a key: a student's changed prompt must not be paid for behind a replay."""
+    path, _ = recorded
+    shell.run(f"%grok replay {path}")
+    ran = shell.run("%grok A prompt the rehearsal never had")
+    assert not ran.success and "no recorded answer" in str(ran.error) and len(fake.requests) == 2
+
+
 def test_replay_with_fallthrough_and_record_extends_the_cassette(shell, fake, recorded, monkeypatch) -> None:
     path, _ = recorded
     shell.run(f"%grok record {path}")

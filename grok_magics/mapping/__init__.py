@@ -18,9 +18,9 @@ from .cost import budget_allows, confirm_cost
 from .outcomes import Outcome, Progress
 from .plan import compile_for_map, fill_from_cache, make_plan, prompt_cache_key, settings, validator
 from .progress import Bar
-from .requests import MAP_SYSTEM, RowSpec
+from .requests import MAP_SYSTEM, RowSpec, request_for
 from .results import columns, summary, why_not_run
-from .runner import Engine, run_in_thread
+from .runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
 
 __all__ = ["map_frame", "budget_allows", "MAP_SYSTEM"]
 
@@ -48,47 +48,62 @@ def map_frame(
     progress: bool = True,
     namespace: Mapping[str, Any] | None = None,
     poll_every: float = 10.0,
+    retries: int = RATE_LIMIT_RETRIES,
+    allow_key: bool = False,
 ) -> Any:
     """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
 
     ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
     ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
+    Every row passes the same gate as an ask (locks, classroom caps, the key scan) and is booked in
+    the kernel's ledger and ``%grok usage``.
     """
     from ..ask import effort_for, endpoint_for
+    from ..caps import check_locks
     from ..options import Options
+    from ..policy import refuse_keys, settle
     from ..providers import ConfigError, api_key_for
 
     if not frames.is_frame(df):
         raise GrokError(f"map needs a pandas or polars DataFrame, got {type(df).__name__}")
     if concurrency < 1:
         raise GrokError("map: concurrency must be at least 1")
-    defaults = settings()
+    defaults, session = settings()
     try:
+        check_locks(defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort,
+                                    "system": system})
         endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
+        temperature = temperature if temperature is not None else defaults.temperature
+        max_tokens = settle(defaults.caps, endpoint, max_tokens, defaults.max_tokens, temperature)
         api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
     spec = RowSpec(endpoint=endpoint, system=MAP_SYSTEM if system is None else system,
-                   effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature if temperature is not None else
-                   defaults.temperature, max_tokens=max_tokens or defaults.max_tokens, schema=compiled,
-                   cache_key="")
+                   effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature,
+                   max_tokens=max_tokens, schema=compiled, cache_key="")
+    if not allow_key:  # the template and system prompt go with every row: refuse the job, not each row
+        try:
+            refuse_keys(request_for(spec, template))
+        except ConfigError as exc:
+            raise GrokError(f"map: {exc}") from None
     plan = make_plan(df, template, spec, namespace or {})
     spec = replace(spec, cache_key=prompt_cache_key(spec, template))
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
-    progress_state = Progress(total=len(plan.prompts))
+    progress_state = Progress(total=len(plan.prompts), model=endpoint.model, prices=defaults.prices)
     fill_from_cache(plan, spec, outcomes, progress_state, cache)
     todo = [i for i, o in enumerate(outcomes) if o is None]
     validate = validator(compiled)
+    gate = session.gate(defaults, allow_key)
     note = ""
     try:
         if batch_id or batch:
             note = run_batch(spec, plan, todo, outcomes, progress_state, validate, defaults.transport, batch_id,
-                             max_cost, confirm, progress, poll_every, cache, out_col)
+                             max_cost, confirm, progress, poll_every, cache, out_col, gate)
         elif todo:
-            confirm_cost(spec, plan, todo, max_cost, confirm)
+            confirm_cost(spec, plan, todo, max_cost, confirm, defaults.prices)
             engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost, defaults.transport,
-                            cache, outcomes, progress_state)
+                            cache, outcomes, progress_state, gate, retries)
             with Bar(progress_state, progress) as bar:
                 run_in_thread(engine, todo, bar.tick)
     except ConfigError as exc:

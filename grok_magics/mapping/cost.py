@@ -7,7 +7,7 @@ from typing import Callable
 from ..errors import GrokError
 from ..events import Usage
 from ..parts import estimate_tokens
-from ..usage import estimate_cost
+from ..usage import PriceTable, estimate_cost, price_of
 from .plan import Plan
 from .requests import RowSpec
 
@@ -20,31 +20,44 @@ def budget_allows(spent: float, cap: float) -> bool:
     return spent < cap
 
 
-def estimate(spec: RowSpec, plan: Plan, todo: list[int]) -> float:
-    """List-price estimate from the first rows' prompt sizes and an assumed answer length."""
+def estimate(spec: RowSpec, plan: Plan, todo: list[int], table: PriceTable | None = None) -> float | None:
+    """Estimate from the first rows' prompt sizes and an assumed answer length; None: no known price."""
+    prices = price_of(spec.endpoint.model, table or {})
+    if prices is None:
+        return None
     if not todo:
         return 0.0
     sample = [plan.prompts[i] for i in todo[:ESTIMATE_ROWS]]
     tokens_in = sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in sample) / len(sample)
     tokens_out = spec.max_tokens or OUTPUT_GUESS
-    return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out))
+    return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out), prices)
 
 
 def confirm_cost(spec: RowSpec, plan: Plan, todo: list[int], max_cost: float,
-                 confirm: bool | Callable[[str], bool] | None) -> None:
-    """Say what the job will roughly cost; above the cap, go on only with a yes."""
-    guess = estimate(spec, plan, todo)
+                 confirm: bool | Callable[[str], bool] | None, table: PriceTable | None = None) -> None:
+    """Say what the job will roughly cost; above the cap, or at a price nobody knows, go on only with a yes."""
+    guess = estimate(spec, plan, todo, table)
     cached = len(plan.prompts) - len(todo)
+    model = spec.endpoint.model
+    basis = "at your prices" if model.strip() in (table or {}) else "at list prices"
+    cost = f"about ${guess:.2f} {basis}" if guess is not None else f"price unknown for {model}"
     print(f"grok map: {len(todo):,} rows to run" + (f" ({cached:,} from cache)" if cached else "")
-          + f", about ${guess:.2f} at list prices (cap ${max_cost:.2f})")
-    if guess <= max_cost or confirm is True:
+          + f", {cost} (cap ${max_cost:.2f})")
+    if (guess is not None and guess <= max_cost) or confirm is True:
         return
-    question = (f"map: about ${guess:.2f} for {len(todo):,} rows, above --max-cost ${max_cost:.2f}; "
-                f"run until ${max_cost:.2f} is spent? [y/N] ")
+    if guess is None:
+        question = (f"map: no price is known for {model}, so --max-cost ${max_cost:.2f} can only count costs the "
+                    f"server reports; run {len(todo):,} rows? [y/N] ")
+        refused = (f"map: no price is known for {model}; nothing was sent. Pass --yes to run anyway, or set "
+                   f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} (USD per million tokens)")
+    else:
+        question = (f"map: about ${guess:.2f} for {len(todo):,} rows, above --max-cost ${max_cost:.2f}; "
+                    f"run until ${max_cost:.2f} is spent? [y/N] ")
+        refused = (f"map: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
+                   f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it")
     answer = _ask(question) if confirm is None else (confirm(question) if callable(confirm) else False)
     if not answer:
-        raise GrokError(f"map: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
-                        f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it")
+        raise GrokError(refused)
 
 
 def _ask(question: str) -> bool:

@@ -31,7 +31,7 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
         model=opts.model, provider=opts.provider, api=opts.api, effort=opts.effort, system=opts.system,
         temperature=opts.temperature, max_tokens=opts.max_tokens, max_cost=opts.max_cost, rps=opts.rps,
         cache=not opts.no_cache, batch=opts.batch, batch_id=opts.batch_id, confirm=True if opts.yes else None,
-        namespace=namespace, poll_every=opts.poll_every,
+        namespace=namespace, poll_every=opts.poll_every, retries=opts.retries, allow_key=opts.allow_key,
     )
     if opts.out:
         namespace[opts.out] = result

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import Usage
-from ..usage import dollars
+from ..usage import PriceTable, cost_of
 
 
 @dataclass
@@ -32,7 +32,11 @@ class Progress:
     rate_limited: int = 0
     lowest_window: float = 0.0
     stopped_by_cost: bool = False
+    stopped_by: str = ""  # the gate's one line when a classroom cap stopped the job
     interrupted: bool = False
+    unpriced: int = 0  # answers whose cost nobody knows (a model without a price)
+    model: str = "grok-4.3"
+    prices: PriceTable = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def add(self, outcome: Outcome) -> None:
@@ -43,7 +47,17 @@ class Progress:
         if outcome.usage is not None and not outcome.cached:
             u = outcome.usage
             self.tokens += u.input + u.output + u.reasoning
-            self.cost += dollars(u)
+            spent, _ = cost_of(u, self.model, self.prices)
+            if spent is None:
+                self.unpriced += 1
+            else:
+                self.cost += spent
+
+    def money(self) -> str:
+        """What the job spent so far, or that nobody knows its price."""
+        if self.unpriced and not self.cost:
+            return "price unknown"
+        return f"${self.cost:.4f}" + (f" + {self.unpriced:,} unpriced" if self.unpriced else "")
 
     def postfix(self) -> str:
-        return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, ${self.cost:.4f}"
+        return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, {self.money()}"

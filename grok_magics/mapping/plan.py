@@ -25,9 +25,13 @@ class Plan:
     keys: list[str]
 
 
-def settings() -> Any:
-    """The %config settings when the extension is loaded in this kernel, else the built-in defaults."""
-    from ..ask import Defaults
+_PROCESS_BOOKS: list[Any] = []  # outside IPython: one Session per process keeps map's books
+
+
+def settings() -> tuple[Any, Any]:
+    """(settings, session): the %config settings and the kernel's books (classroom ledger, usage) when the
+    extension is loaded in this kernel, else the built-in defaults and this process's own books."""
+    from ..ask import Defaults, Session
 
     try:
         from IPython import get_ipython
@@ -35,7 +39,11 @@ def settings() -> Any:
         magics = getattr(get_ipython(), "_grok_magics", None)
     except ImportError:
         magics = None
-    return magics.defaults() if magics is not None else Defaults()
+    if magics is not None:
+        return magics.defaults(), magics.session
+    if not _PROCESS_BOOKS:
+        _PROCESS_BOOKS.append(Session())
+    return Defaults(), _PROCESS_BOOKS[0]
 
 
 def compile_for_map(schema: Any) -> Any:

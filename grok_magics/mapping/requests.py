@@ -38,12 +38,17 @@ class RowSpec:
     cache_key: str
 
 
-def kwargs_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> dict[str, Any]:
-    endpoint = endpoint or spec.endpoint
+def request_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> Request:
+    """A row as the one request type every path sends, so the gate reads it like any ask."""
     output = OutputFormat(spec.schema.name, spec.schema.json_schema) if spec.schema is not None else None
-    request = Request(endpoint=endpoint, user=(TextPart(prompt),), system=spec.system, effort=spec.effort,
-                      temperature=spec.temperature, max_tokens=spec.max_tokens, cache_key=spec.cache_key,
-                      output=output)
+    return Request(endpoint=endpoint or spec.endpoint, user=(TextPart(prompt),), system=spec.system,
+                   effort=spec.effort, temperature=spec.temperature, max_tokens=spec.max_tokens,
+                   cache_key=spec.cache_key, output=output)
+
+
+def kwargs_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> dict[str, Any]:
+    request = request_for(spec, prompt, endpoint)
+    endpoint = request.endpoint
     kwargs = module_for(endpoint.api).build(request)
     kwargs.pop("stream_options", None)
     kwargs.pop("include", None)  # no reasoning to carry to a next turn

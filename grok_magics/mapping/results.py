@@ -14,6 +14,8 @@ def why_not_run(progress: Progress, note: str) -> str:
         return f"not run: {note}"
     if progress.interrupted:
         return "not run: interrupted"
+    if progress.stopped_by:
+        return f"not run: {progress.stopped_by}"
     if progress.stopped_by_cost:
         return "not run: --max-cost reached"
     return "not run"
@@ -41,11 +43,11 @@ def summary(progress: Progress, outcomes: list[Outcome | None], out_col: str, ma
     if progress.failed:
         parts.append(f"{progress.failed:,} failed (see column {out_col}_error)")
     if not_run:
-        why = note or ("interrupted" if progress.interrupted else
-                       f"--max-cost ${max_cost:.2f} reached" if progress.stopped_by_cost else "")
+        why = note or ("interrupted" if progress.interrupted else progress.stopped_by or
+                       (f"--max-cost ${max_cost:.2f} reached" if progress.stopped_by_cost else ""))
         parts.append(f"{not_run:,} not run" + (f" ({why})" if why else ""))
     if progress.rate_limited:
         parts.append(f"{progress.rate_limited:,} rate-limited and retried")
     seconds = time.monotonic() - progress.started
     return (f"grok map: {len(outcomes):,} rows — " + ", ".join(parts)
-            + f"; {progress.tokens:,} tokens, ${progress.cost:.4f}, {seconds:.1f} s")
+            + f"; {progress.tokens:,} tokens, {progress.money()}, {seconds:.1f} s")

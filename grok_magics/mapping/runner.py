@@ -11,21 +11,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..client import Transport
 from ..errors import from_exception
+from ..policy import Gate, OverCap, Refused, estimated_usage
 from ..providers import api_key_for
 from .cache import Cache
 from .cost import budget_allows
 from .outcomes import Outcome, Progress
 from .rate import Throttle
-from .requests import Answer, RowSpec, kwargs_for, send
+from .requests import Answer, RowSpec, kwargs_for, request_for, send
 
-RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again
+RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again (--retries)
 TRANSIENT_RETRIES = 2  # 5xx, dropped connections, timeouts
 DEFAULT_RETRY_AFTER = 1.0
+LEDGER_CHAT = "%grok map"  # where map rows are booked in the classroom ledger
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Engine:
     use_cache: bool
     outcomes: list[Outcome | None]
     progress: Progress
+    gate: Gate
+    retries: int = RATE_LIMIT_RETRIES
 
     async def run(self, todo: list[int], stop: threading.Event) -> None:
         client = _async_client(self.spec, self.transport)
@@ -54,7 +58,12 @@ class Engine:
                         self.progress.stopped_by_cost = True
                         return
                     i = queue.popleft()
-                    outcome = await self._row(client, throttle, i)
+                    try:
+                        outcome = await self._row(client, throttle, i)
+                    except OverCap as exc:  # a classroom cap: this row and every later one stay unsent
+                        self.progress.stopped_by = str(exc)
+                        stop.set()
+                        return
                     self.outcomes[i] = outcome
                     if cache is not None and outcome.error is None and outcome.text is not None:
                         cache.put(self.keys[i], outcome.text, outcome.usage)
@@ -68,9 +77,26 @@ class Engine:
             await client.close()
 
     async def _row(self, client: Any, throttle: Throttle, i: int) -> Outcome:
+        request = request_for(self.spec, self.prompts[i])
+        try:
+            self.gate.admit(request)
+        except OverCap:
+            raise
+        except Refused as exc:  # this row carries a key: it fails, the job goes on
+            return Outcome(error=str(exc))
+        answer = await self._send(client, throttle, request)
+        if isinstance(answer, Outcome):
+            return answer
+        self.gate.book(LEDGER_CHAT, request, answer.usage, answer.text)
+        if answer.usage is None:  # --max-cost must hold behind servers that report no usage
+            answer = replace(answer, usage=estimated_usage(request, answer.text))
+        return self.validate(answer)
+
+    async def _send(self, client: Any, throttle: Throttle, request: Any) -> Answer | Outcome:
+        """The row's answer, retried through 429s (within the throttle) and transient failures."""
         import openai
 
-        kwargs = kwargs_for(self.spec, self.prompts[i])
+        kwargs = kwargs_for(self.spec, request.user[0].text)
         limited = transient = 0
         while True:
             await throttle.acquire()
@@ -81,25 +107,28 @@ class Engine:
                 await throttle.release(limited=True, retry_after=wait)
                 self.progress.rate_limited += 1
                 limited += 1
-                if limited > RATE_LIMIT_RETRIES:
-                    return self._failure(exc)
+                if limited > self.retries:
+                    return self._failure(exc, f"rate limited {limited} times in a row; lower --concurrency or "
+                                              f"--rps, or raise --retries (now {self.retries})")
                 await asyncio.sleep(wait)
                 continue
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
                 await throttle.release()
                 transient += 1
                 if transient > TRANSIENT_RETRIES:
-                    return self._failure(exc)
+                    return self._failure(exc, f"tried {transient} times; re-run the map later: rows that "
+                                              "finished are cached")
                 await asyncio.sleep(0.5 * 2 ** (transient - 1))
                 continue
             except Exception as exc:  # 4xx and anything else: this row fails, the job goes on
                 await throttle.release()
                 return self._failure(exc)
             await throttle.release(ok=True)
-            return self.validate(answer)
+            return answer
 
-    def _failure(self, exc: BaseException) -> Outcome:
-        return Outcome(error=from_exception(exc, self.spec.endpoint, self.transport).message)
+    def _failure(self, exc: BaseException, advice: str = "") -> Outcome:
+        """The row's one line; after retries, map's own advice replaces the ask's (which names ask settings)."""
+        return Outcome(error=from_exception(exc, self.spec.endpoint, self.transport, advice=advice, retries=0).message)
 
 
 def _retry_after(exc: Any) -> float:

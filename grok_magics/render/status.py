@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..reply import Reply
-from ..usage import cost_of
+from ..usage import NO_PRICES, PriceTable, cost_of
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Header:
     title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
     fence: str = ""  # show the answer as a code block in this language (structured output: "json")
     replayed: bool = False  # answered from a cassette (the note says so too)
+    prices: PriceTable = field(default_factory=dict)  # the user's own prices (GrokMagics.prices)
 
 
 def _n(value: int) -> str:
@@ -33,7 +34,7 @@ def _money(dollars: float) -> str:
     return f"${dollars:.3f}" if dollars >= 0.01 else f"${dollars:.4f}"
 
 
-def usage_words(reply: Reply, model: str = "grok-4.3") -> list[str]:
+def usage_words(reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> list[str]:
     """Tokens in → out (what a newcomer can read), then the cost: the provider's own figure, a list-price
     estimate (``~``) for Grok 4.3 ids, else "price unknown"."""
     usage = reply.usage
@@ -45,7 +46,7 @@ def usage_words(reply: Reply, model: str = "grok-4.3") -> list[str]:
     words = [f"{_n(usage.input)}{cached} → {_n(usage.output)}{reasoning} tokens"]
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
-    dollars, source = cost_of(usage, model)
+    dollars, source = cost_of(usage, model, table)
     words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + _money(dollars))
     return words
 
@@ -86,7 +87,7 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
     if live:
         words.append(reply.activity or live_state(reply))
     else:
-        words.extend(usage_words(reply, header.model))
+        words.extend(usage_words(reply, header.model, header.prices))
     words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)

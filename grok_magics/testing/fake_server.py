@@ -847,7 +847,7 @@ class _Exchange:
                                       "arguments": _call_args(c)}} for c, i in zip(reply.tool_calls, _call_ids(reply))]
         return {**self._chat_envelope(), "object": "chat.completion",
                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                "usage": _chat_usage(_token_counts(reply, self.body), self.profile)}
+                "usage": None if reply.omit_usage else _chat_usage(_token_counts(reply, self.body), self.profile)}
 
     # ---- responses
 
