@@ -54,7 +54,8 @@ def map_frame(
     ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
     ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
     """
-    from ..ask import effort_for, endpoint_for
+    from ..ask import active_keys, effort_for, endpoint_for
+    from ..keys import KeyMasker
     from ..options import Options
     from ..providers import ConfigError, api_key_for
 
@@ -73,7 +74,11 @@ def map_frame(
                    effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature if temperature is not None else
                    defaults.temperature, max_tokens=max_tokens or defaults.max_tokens, schema=compiled,
                    cache_key="")
-    plan = make_plan(df, template, spec, namespace or {})
+    plan = make_plan(df, template, spec, namespace or {}, defaults.redact_columns,
+                     KeyMasker(active_keys(endpoint.provider)))
+    if plan.masked:
+        print(f"grok map: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "
+              "before sending.")
     spec = replace(spec, cache_key=prompt_cache_key(spec, template))
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
     progress_state = Progress(total=len(plan.prompts))
