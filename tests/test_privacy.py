@@ -158,6 +158,19 @@ def test_key_shaped_values_in_a_frame_are_masked_with_a_note(shell: Harness, fak
     assert_no_key_in_data(dry.stdout)
 
 
+def test_the_active_key_is_masked_even_when_it_has_no_known_shape(shell: Harness, fake_factory, monkeypatch) -> None:
+    """An Azure key is 32 hex characters, which no shape matches: the key in use is masked as itself."""
+    azure_key = "3f9a0c7e" * 4
+    azure = fake_factory("azure", key=azure_key, pace=0.0)
+    monkeypatch.setenv("AZURE_AI_API_KEY", azure_key)
+    monkeypatch.setenv("GROK_BASE_URL", azure.base_url)
+    shell.shell.user_ns["config_rows"] = pd.DataFrame({"setting": ["key", "region"], "value": [azure_key, "eu"]})
+    ran = shell.run("%grok --provider azure what is in {config_rows}?")
+    assert ran.success, ran.error
+    body = json.dumps(azure.requests[-1].body)
+    assert azure_key not in body and MASK in body and "| region | eu |" in body
+
+
 def test_allow_key_sends_data_as_it_is(shell: Harness, fake) -> None:
     frame = with_keys()
     frame = frame[frame["note"] != CANARY]  # the canary must never show anywhere; the others are not secrets
@@ -236,6 +249,18 @@ def test_key_shaped_values_in_tool_results_are_masked_where_sent_and_shown(shell
     assert re.search(r"\d+ key-shaped values in tool results masked", final), final[-400:]
 
 
+def test_a_key_returned_by_the_users_own_tool_is_masked_too(shell: Harness, fake) -> None:
+    assert shell.run(f'def read_config() -> str:\n    "The service settings."\n    return "token = {XAI_LIKE}"'
+                     ).success
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text="", tool_calls=[{"name": "read_config", "arguments": {}, "id": "r"}]), Reply(text="done"))
+    ran = shell.run("%%grok --tools read_config\nWhich token is configured?")
+    assert ran.success, ran.error
+    assert tool_outputs(fake.requests[1].body)["r"] == f"token = {MASK}"
+    assert_no_key_in_data(sent(fake), shown(ran))
+    assert "1 key-shaped value in tool results masked" in ran.displays[-1]["data"]["text/markdown"]
+
+
 def test_allow_key_keeps_tool_results_as_they_are(shell: Harness, fake) -> None:
     frame = with_keys()
     shell.shell.user_ns["notes"] = frame[frame["note"] != CANARY]
@@ -311,3 +336,20 @@ def test_map_never_reads_the_index_and_masks_keys_in_rows(shell: Harness, fake) 
     said = [line for line in ran.stdout.splitlines() if line.startswith("grok map")]  # not the frame it returns
     assert_no_key_in_data(prompts, said)
     assert "grok map: 4 key-shaped values in the rows masked before sending." in ran.stdout  # 4 distinct
+
+
+def test_a_key_at_the_edge_of_a_cut_tool_result_leaks_no_part_of_it(shell: Harness, fake) -> None:
+    """Results are cut at 8,000 characters; the mask runs first, so the cut cannot keep a key's first characters."""
+    from grok_magics.datatools import MAX_RESULT_CHARS
+
+    head = json.dumps({"distinct": 2, "counts": [["", 2], [LONG_KEY, 1]]}, ensure_ascii=False)
+    before_key = head.index(LONG_KEY)  # where the key starts when the filler is empty
+    filler = "x" * (MAX_RESULT_CHARS - 12 - before_key)  # the cut lands 12 characters into the key
+    shell.shell.user_ns["blobs"] = pd.DataFrame({"blob": [filler, filler, LONG_KEY], "n": [1, 2, 3]})
+    fake.script(Reply(text="", tool_calls=[
+        {"name": "value_counts", "arguments": {"frame": "blobs", "column": "blob"}, "id": "v"}]), Reply(text="done"))
+    ran = shell.run("%%grok --tools data\nWhat is in {blobs}?")
+    assert ran.success, ran.error
+    output = tool_outputs(fake.requests[1].body)["v"]
+    assert MASK in output and LONG_KEY[:12] not in output
+    assert LONG_KEY[:12] not in sent(fake) + shown(ran)
