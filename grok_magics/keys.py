@@ -2,7 +2,9 @@
 
 A key pasted into a prompt (or typed after ``%grok key``) would be sent to the provider, land in
 the answer, the conversation and the saved notebook. So the magic refuses such text before any
-request, unless the user says ``--allow-key`` (e.g. to ask about a revoked test key).
+request, unless the user says ``--allow-key`` (e.g. to ask about a revoked test key). A key inside
+*data* (a cell of a frame, a tool's result, a map row) is masked instead, where the data becomes
+text (``mask_keys``, ``KeyMasker``): the user did not type it, and one bad row must not stop an analysis.
 """
 
 from __future__ import annotations
