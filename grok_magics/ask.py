@@ -20,7 +20,7 @@ from .context import ContextSettings, build
 from .errors import GrokError, deadline_error, from_exception, headers_timeout
 from .events import Event, Retrying
 from .guard import AskGuard, DeadlineExceeded
-from .keys import key_shape, refusal
+from .keys import KeyMasker, key_shape, refusal
 from .policy import Gate, refuse_keys, settle
 from .options import Options
 from .parts import ImagePart, estimate_tokens, parts_tokens, text_of
@@ -137,10 +137,21 @@ def check_text(text: str, where: str) -> None:
 
 
 def check_no_key(text: str, where: str, provider: Provider, env: Mapping[str, str] | None = None) -> None:
-    env = os.environ if env is None else env
-    label = key_shape(text, [env.get(provider.key_env, "").strip()])
+    label = key_shape(text, active_keys(provider, env))
     if label is not None:
         raise ConfigError(refusal(where, label))
+
+
+def active_keys(provider: Provider, env: Mapping[str, str] | None = None) -> list[str]:
+    """The key this ask would use (if any): it counts as key-shaped wherever it turns up."""
+    env = os.environ if env is None else env
+    return [env.get(provider.key_env, "").strip()]
+
+
+def data_masker(options: Options, provider: Provider) -> KeyMasker:
+    """Key-shaped text in data is masked where data becomes text (blocks, tool results); ``--allow-key``
+    sends it as it is."""
+    return KeyMasker(active_keys(provider), enabled=not options.allow_key)
 
 
 def _system_for(options: Options, chat: Conversation, defaults: Defaults) -> str:
@@ -163,12 +174,12 @@ def _images_refused(endpoint: Endpoint) -> str:
 
 
 def _context_settings(options: Options, defaults: Defaults, endpoint: Endpoint, used: int,
-                      data_tools: bool = False) -> ContextSettings:
+                      data_tools: bool = False, masker: KeyMasker | None = None) -> ContextSettings:
     """With the data toolset on, tables go as schema only: answers come from the tools, not from rows."""
     from .context.frames import Privacy
 
     privacy = Privacy(schema_only=options.schema_only or data_tools, exclude=options.exclude,
-                      redact=defaults.redact_columns)
+                      redact=defaults.redact_columns, mask_keys=masker)
     return ContextSettings(
         budget=options.budget or defaults.context_tokens,
         room=context_window(endpoint, defaults) - used,
@@ -221,8 +232,9 @@ def prepare(
         chat.system = options.system  # --system sticks to the chat, like a persona
     used = estimate_tokens(system) + estimate_tokens(preamble + prompt) + (max_tokens or 0)
     data_tools = "data" in (*session.chat_tools.get(chat.name, ()), *(options.tools or ()))
-    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used, data_tools), options.data,
-                  options.image, preamble)
+    masker = data_masker(options, endpoint.provider)
+    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used, data_tools, masker),
+                  options.data, options.image, preamble)
     user = built.parts
     for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
         check_text(text, where)
@@ -240,14 +252,14 @@ def prepare(
         temperature=temperature,
         max_tokens=max_tokens,
         cache_key="" if options.no_history else chat.cache_key,
-        notes=built.notes,
+        notes=built.notes + ((masker.note("the data blocks"),) if masker.count else ()),
     )
     return request, chat
 
 
 def with_tools(
     session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], request: Request, chat: str,
-    redact: tuple[str, ...] = (),
+    redact: tuple[str, ...] = (), masker: KeyMasker | None = None,
 ) -> tuple[Request, dict[str, Any]]:
     """Tools and searches for this ask, refused before sending where the provider has none."""
     names = list(dict.fromkeys([*session.chat_tools.get(chat, []), *(options.tools or ())]))
@@ -264,19 +276,19 @@ def with_tools(
                           "tools; use --provider xai")
     if search and endpoint.api != "responses":
         raise ConfigError("--search runs on the Responses API: drop --api chat")
-    toolbox = _toolbox(session, options, prompt, namespace, names, chat, redact)
+    toolbox = _toolbox(session, options, prompt, namespace, names, chat, redact, masker)
     specs = tuple(t.spec for t in toolbox.values())
     return replace(request, tools=specs, search=tuple(search)), toolbox
 
 
 def _toolbox(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], names: list[str],
-             chat: str, redact: tuple[str, ...]) -> dict[str, Any]:
+             chat: str, redact: tuple[str, ...], masker: KeyMasker | None = None) -> dict[str, Any]:
     from .tools import ToolError, resolve
 
     found: list[Any] = []
     try:
         if "data" in names:
-            found.extend(_data_tools(session, options, prompt, namespace, chat, redact))
+            found.extend(_data_tools(session, options, prompt, namespace, chat, redact, masker))
         found.extend(resolve([n for n in names if n != "data"], namespace))
     except ToolError as exc:
         raise ConfigError(str(exc)) from None
@@ -284,7 +296,7 @@ def _toolbox(session: Session, options: Options, prompt: str, namespace: Mapping
 
 
 def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], chat: str,
-                redact: tuple[str, ...]) -> list[Any]:
+                redact: tuple[str, ...], masker: KeyMasker | None = None) -> list[Any]:
     """Frames from the prompt's ``{name}`` references and ``--data``, and those this chat used before.
 
     Excluded and redacted columns do not exist for the tools."""
@@ -302,7 +314,7 @@ def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapp
     if not options.no_history:
         session.chat_frames[chat] = list(dict.fromkeys([*session.chat_frames.get(chat, []), *frames]))
         session.chat_hidden[chat] = hide  # a follow-up without --exclude must not see what this ask hid
-    return DataToolset(frames, hide=[*hide, *redact]).tools()
+    return DataToolset(frames, hide=[*hide, *redact], mask=masker).tools()
 
 
 def header_for(request: Request, chat: str, prices: PriceTable = NO_PRICES) -> Header:
@@ -421,15 +433,17 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
 
 
 def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str, Any],
-               confirm: Callable[[str], bool | None] | None) -> Round | None:
-    """Run the round's calls in order; None when the user interrupted (between or during a call)."""
+               confirm: Callable[[str], bool | None] | None, masker: KeyMasker | None = None) -> Round | None:
+    """Run the round's calls in order; None when the user interrupted (between or during a call).
+
+    Key-shaped text in results is masked (``masker``) before it is shown or sent back."""
     from .tools import ask_user, run_call
 
     try:
         for call in reply.tool_calls:
             reply.activity = f"running {call.name}…"
             view.update(reply, call)
-            result = run_call(call, toolbox, confirm or ask_user)
+            result = run_call(call, toolbox, confirm or ask_user, masker)
             reply.add(result)
             view.update(reply, result)
     except KeyboardInterrupt:
@@ -444,7 +458,8 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
 def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
         guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
         confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
-        recorded: Iterable[Event] | None = None, books: Books | None = None) -> Reply:
+        recorded: Iterable[Event] | None = None, books: Books | None = None,
+        masker: KeyMasker | None = None) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
@@ -465,7 +480,7 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
             if len(reply.rounds) >= max_rounds:
                 reply.round_limit = max_rounds
                 break
-            done = _run_tools(request, reply, view, toolbox or {}, confirm)
+            done = _run_tools(request, reply, view, toolbox or {}, confirm, masker)
             if done is None:
                 break
             reply.next_round(done)
@@ -473,6 +488,8 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
             guard.wait_for_headers_again(0.0)  # the next request gets its own header deadline
     finally:
         guard.end()
+    if masker is not None and masker.count:
+        reply.notes.append(masker.note("tool results"))
     reply.ended = time.monotonic()
     if reply.error is None and not reply.interrupted and not reply.text.strip() and not reply.rounds \
             and not reply.tool_calls:
@@ -553,7 +570,9 @@ def ask(
             refuse_keys(request)  # the preview would show the key, and the notebook keep it
         print(preview_text(request))
         return Reply()
-    request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns)
+    masker = data_masker(options, request.endpoint.provider)
+    request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns,
+                                  masker)
     header = header_for(request, chat.name, defaults.prices)
     if structure is not None:
         header = replace(header, fence="json")
@@ -571,7 +590,8 @@ def ask(
     had_turn = not options.no_history and chat.position(cell_key) is not None
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
         reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
-                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded, books=books)
+                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded, books=books,
+                    masker=masker)
         if not options.no_history and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)

@@ -10,7 +10,7 @@ Polars frames are converted to pandas (visible columns only) the first time a to
 
 # no `from __future__ import annotations`: pydantic reads the tools' (closure-local) annotations at runtime
 import json
-from typing import Any, Iterable, Literal, Mapping, Optional
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional
 
 from .tools import Tool, from_function, result_text
 
@@ -45,9 +45,11 @@ class DataError(ValueError):
 class DataToolset:
     """The frames one ask may read, minus hidden columns, and the tools over them."""
 
-    def __init__(self, frames: Mapping[str, Any], hide: Iterable[str] = ()) -> None:
+    def __init__(self, frames: Mapping[str, Any], hide: Iterable[str] = (),
+                 mask: Callable[[str], str] | None = None) -> None:
         self.hide = tuple(hide)
         self.sources = dict(frames)
+        self.mask_keys = mask  # key-shaped text in results (keys.KeyMasker); None: sent as it is
         self._pandas: dict[str, Any] = {}
 
     # -- access ----------------------------------------------------------------------------------
@@ -73,6 +75,18 @@ class DataToolset:
             self.column(frame, c)
         return self.frame(frame).loc[self.mask(frame, filters), chosen]
 
+    def visible_index(self, df: Any) -> Any:
+        """``df`` without its hidden index levels: a level named like an excluded or redacted column is one.
+
+        Only results carry an index out (``top_rows``'s rows), so only results (≤ 20 rows) are changed."""
+        names = list(df.index.names)
+        gone = [k for k, n in enumerate(names) if n is not None and hidden(n, self.hide)]
+        if not gone:
+            return df
+        if len(gone) == len(names):
+            return df.reset_index(drop=True)
+        return df.droplevel(gone)
+
     def column(self, frame: str, column: str) -> Any:
         df = self.frame(frame)
         if column not in self.columns(frame):
@@ -94,7 +108,8 @@ class DataToolset:
             dtypes = dict(zip([str(c) for c in source.columns], [str(t) for t in source.dtypes]))
             cols = ", ".join(f"{c} ({dtypes[c]})" for c in self.columns(name))
             lines.append(f"{name}: {len(source):,} rows; columns {cols}")
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        return self.mask_keys(text) if self.mask_keys is not None else text
 
     def tools(self) -> list[Tool]:
         return [from_function(fn) for fn in _tool_functions(self)]
@@ -178,7 +193,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
     Filters = list[Filter]  # the defaults below are never mutated: pydantic passes every argument explicitly
 
     def capped(value: Any) -> str:
-        return result_text(value, MAX_RESULT_CHARS)
+        return result_text(value, MAX_RESULT_CHARS, data.mask_keys)
 
     def list_frames() -> str:
         """Frames, row counts, columns and dtypes."""
@@ -258,6 +273,6 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         df = data.rows(frame, filters, [*chosen, by])
         count = max(1, min(n, MAX_ROWS))
         picked = df.nsmallest(count, by) if ascending else df.nlargest(count, by)
-        return capped(_records(picked[chosen]))
+        return capped(_records(data.visible_index(picked[chosen])))
 
     return [list_frames, count_rows, aggregate, value_counts, describe, quantiles, correlation, top_rows]

@@ -2,13 +2,16 @@
 
 A key pasted into a prompt (or typed after ``%grok key``) would be sent to the provider, land in
 the answer, the conversation and the saved notebook. So the magic refuses such text before any
-request, unless the user says ``--allow-key`` (e.g. to ask about a revoked test key).
+request, unless the user says ``--allow-key`` (e.g. to ask about a revoked test key). A key inside
+*data* (a cell of a frame, a tool's result, a map row) is masked instead, where the data becomes
+text (``mask_keys``, ``KeyMasker``): the user did not type it, and one bad row must not stop an analysis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Random-looking: at least one digit somewhere in the run, so hyphenated prose never matches.
 _RUN = r"(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]"
@@ -39,3 +42,69 @@ def refusal(where: str, label: str) -> str:
         f"the {where} contains something shaped like {label}; nothing was sent. Remove it (to set a key, run "
         "%grok key alone: it asks in a password box), or add --allow-key if it is not a secret."
     )
+
+
+MASK = "[key masked]"
+
+
+def mask_keys(text: str, known_keys: Iterable[str] = (),
+              found: Callable[[str], None] | None = None) -> tuple[str, int]:
+    """``text`` with every key-shaped run (and the active key itself) replaced by ``MASK``; how many were.
+
+    Data is not the user's own words: a key in a cell is masked where the cell becomes text, not refused,
+    so one bad row does not stop an analysis. Masking before any cut matters: a cut key is still a secret.
+    ``found`` hears each masked run (to count distinct ones).
+    """
+    count = 0
+    for key in known_keys:
+        if len(key) >= 8 and key in text:
+            count += text.count(key)
+            text = text.replace(key, MASK)
+            if found is not None:
+                found(key)
+
+    def masked(match: re.Match[str]) -> str:
+        if found is not None:
+            found(match.group(0))
+        return MASK
+
+    for _, pattern in _SHAPES:
+        text, n = pattern.subn(masked, text)
+        count += n
+    return text, count
+
+
+class KeyMasker:
+    """Masks key-shaped text in data for one ask and counts the distinct values it masked, for a one-line note.
+
+    ``enabled=False`` (``--allow-key``) passes text through untouched. What it masked is kept as short hashes,
+    and the keys it knows never show, not even in its ``repr``.
+    """
+
+    def __init__(self, known_keys: Iterable[str] = (), enabled: bool = True) -> None:
+        self._known = tuple(k for k in known_keys if len(k) >= 8)
+        self._seen: set[str] = set()
+        self.enabled = enabled
+
+    @property
+    def count(self) -> int:
+        """Distinct key-shaped values masked so far (a key in 500 rows is one)."""
+        return len(self._seen)
+
+    def _found(self, text: str) -> None:
+        self._seen.add(hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16])
+
+    def __call__(self, text: str) -> str:
+        if not self.enabled:
+            return text
+        return mask_keys(text, self._known, self._found)[0]
+
+    def __repr__(self) -> str:
+        return f"KeyMasker(enabled={self.enabled}, count={self.count})"
+
+    def note(self, where: str = "the data") -> str:
+        """One line for the ask's status (empty when nothing was masked)."""
+        n = self.count
+        if not n:
+            return ""
+        return f"{n} key-shaped value{'s' if n > 1 else ''} in {where} masked"

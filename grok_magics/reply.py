@@ -41,6 +41,7 @@ class Reply:
     reasoning_ended: float | None = None
     text_length: int = 0
     retrying: Retrying | None = None  # the last refused attempt, until the provider starts answering
+    notes: list[str] = field(default_factory=list)  # what happened along the way, for the status line
 
     @property
     def text(self) -> str:

@@ -121,8 +121,10 @@ def resolve(names: list[str], namespace: Mapping[str, Any]) -> list[Tool]:
     return found
 
 
-def result_text(value: Any, limit: int = MAX_RESULT_CHARS) -> str:
-    """A tool's return value as the text the model reads: strings as they are, the rest as JSON, capped."""
+def result_text(value: Any, limit: int = MAX_RESULT_CHARS, mask: Callable[[str], str] | None = None) -> str:
+    """A tool's return value as the text the model reads: strings as they are, the rest as JSON, capped.
+
+    ``mask`` (key-shaped text, ``keys.KeyMasker``) runs before the cap, so no part of a key survives a cut."""
     if isinstance(value, str):
         text = value
     else:
@@ -130,6 +132,8 @@ def result_text(value: Any, limit: int = MAX_RESULT_CHARS) -> str:
         if to_dict is not None:
             value = to_dict(mode="json")
         text = json.dumps(value, default=str, ensure_ascii=False)
+    if mask is not None:
+        text = mask(text)
     if len(text) > limit:
         text = text[:limit] + f"… [cut at {limit:,} characters]"
     return text
@@ -148,14 +152,17 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str], bool | None] = ask_user) -> ToolResult:
+def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str], bool | None] = ask_user,
+             mask: Callable[[str], str] | None = None) -> ToolResult:
     """One call → one result; every failure is a result the model can read, never an exception.
 
-    KeyboardInterrupt is the exception: the user wants the whole ask to stop.
+    KeyboardInterrupt is the exception: the user wants the whole ask to stop. ``mask`` masks key-shaped
+    text in what the tool answered (results and error messages alike), before it is sent or shown.
     """
 
     def failed(message: str) -> ToolResult:
-        return ToolResult(call.call_id, call.name, json.dumps({"error": message}), error=True)
+        return ToolResult(call.call_id, call.name, json.dumps({"error": mask(message) if mask else message}),
+                          error=True)
 
     chosen = tools.get(call.name)
     if chosen is None:
@@ -176,4 +183,4 @@ def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str],
         value = chosen.call(arguments)
     except Exception as exc:
         return failed(f"{type(exc).__name__}: {_short(str(exc), 2000)}")
-    return ToolResult(call.call_id, call.name, result_text(value))
+    return ToolResult(call.call_id, call.name, result_text(value, mask=mask))

@@ -242,20 +242,84 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) 
         pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0) -> threading.Event:
-    """In the background: wait until `condition` holds (or time runs out), then call `then`.
+@dataclass
+class Watcher:
+    """One background wait started by `watch`; it ends with its test (see `pytest_runtest_call`)."""
 
-    With a gated fake reply (`then=gate.set`) this proves something was visible mid-answer.
+    what: str
+    seen: threading.Event
+    stopped: threading.Event
+    lock: threading.Lock  # held while `then` runs, so stopping waits for a firing in progress
+    thread: threading.Thread
+
+
+_watchers: list[Watcher] = []
+
+
+def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0,
+          what: str = "") -> threading.Event:
+    """In the background: once `condition` holds, call `then` (`gate.set`, `send_sigint`, an interrupt).
+
+    `then` runs only if the condition held — never on a timeout — and never after the test's body ended: the
+    watcher is stopped there, and a condition that never held fails the test. With a gated fake reply this
+    proves something was visible mid-answer; a Ctrl-C can only stop what it was meant to, never a later test.
     """
-    seen = threading.Event()
+    seen, stopped, lock = threading.Event(), threading.Event(), threading.Lock()
+    deadline = time.monotonic() + timeout
 
     def run() -> None:
-        if poll(condition, timeout):
-            seen.set()
-        then()
+        while not stopped.is_set() and time.monotonic() <= deadline:
+            if condition():
+                with lock:
+                    if stopped.is_set():
+                        return
+                    seen.set()
+                    then()
+                return
+            stopped.wait(0.005)
 
-    threading.Thread(target=run, daemon=True).start()
+    name = what or getattr(condition, "__qualname__", repr(condition))
+    thread = threading.Thread(target=run, daemon=True, name=f"watch {name}")
+    _watchers.append(Watcher(name, seen, stopped, lock, thread))
+    thread.start()
     return seen
+
+
+def end_watchers() -> tuple[list[str], list[str]]:
+    """Stop every watcher, so none can fire from here on: (conditions that never held, watchers whose Ctrl-C
+    landed here, as the test ended — it would have hit whatever ran next)."""
+    never: list[str] = []
+    late: list[str] = []
+    while _watchers:
+        watcher = _watchers.pop()
+        while True:
+            try:
+                with watcher.lock:
+                    watcher.stopped.set()
+                break
+            except KeyboardInterrupt:  # its `then` sent a Ctrl-C just now: it must not escape into pytest
+                late.append(watcher.what)
+        watcher.thread.join(10)
+        if not watcher.seen.is_set():
+            never.append(watcher.what)
+    return never, late
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Watchers end with the test's body: a test that failed keeps its own failure; one that passed fails
+    if a watched condition never held or a watcher fired as it ended."""
+    try:
+        result = yield
+    except BaseException:
+        end_watchers()
+        raise
+    never, late = end_watchers()
+    if never:
+        pytest.fail(f"a watched condition never held while the test ran: {', '.join(never)}")
+    if late:
+        pytest.fail(f"a watcher fired as the test ended (its Ctrl-C would hit the next test): {', '.join(late)}")
+    return result
 
 
 def send_sigint() -> None:

@@ -108,10 +108,10 @@ def leak() -> str:
 
 def test_a_tool_result_carrying_a_key_is_not_sent_back(shell: Harness, fake) -> None:
     shell.shell.user_ns["leak"] = leak
-    fake.script(Reply(text="", tool_calls=[{"name": "leak", "arguments": {}, "id": "c1"}]), Reply(text="never"))
+    fake.script(Reply(text="", tool_calls=[{"name": "leak", "arguments": {}, "id": "c1"}]), Reply(text="done"))
     ran = shell.run("%%grok --tools leak\nread the config")
-    assert not ran.success and "the result of the tool leak contains something shaped like an xAI key" in ran.stdout
-    assert len(fake.api_requests) == 1 and XAI_SHAPED not in bodies(fake)
+    assert ran.success and "key-shaped value in tool results masked" in ran.stdout  # masked where it became text
+    assert len(fake.api_requests) == 2 and XAI_SHAPED not in bodies(fake) + ran.everything
 
 
 def test_each_tool_round_counts_against_the_hourly_cap(shell: Harness, fake) -> None:

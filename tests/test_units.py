@@ -168,3 +168,17 @@ def test_finish_kinds_and_list_prices() -> None:
     assert cost_of(usage, "grok-4.3")[1] == "estimated" and cost_of(usage, "xai/grok-4.3")[1] == "estimated"
     assert cost_of(usage, "llama-3")[0] is None
     assert cost_of(Usage(input=1, cost_usd=0.5), "llama-3") == (0.5, "reported")
+
+
+def test_key_masking_counts_distinct_values_and_never_shows_a_key() -> None:
+    from grok_magics.keys import MASK, KeyMasker, mask_keys
+
+    active = "3f9a0c7e3f9a0c7e"  # no known shape: masked as the key in use
+    text = f"a xai-A1b2C3d4E5f6G7h8I9j0K1l2 b {active} c xai-A1b2C3d4E5f6G7h8I9j0K1l2 d sk-learn"
+    masked, count = mask_keys(text, [active])
+    assert masked == f"a {MASK} b {MASK} c {MASK} d sk-learn" and count == 3
+    masker = KeyMasker([active])
+    assert masker(text) == masked and masker.count == 2  # two distinct values, one of them twice
+    assert active not in repr(masker) and masker.note("the data") == "2 key-shaped values in the data masked"
+    off = KeyMasker([active], enabled=False)
+    assert off(text) == text and off.count == 0 and off.note() == ""

@@ -19,7 +19,7 @@ import operator
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .kinds import family
 
@@ -36,11 +36,16 @@ CHARS_PER_TOKEN = 4
 
 @dataclass(frozen=True)
 class Privacy:
-    """What may leave the kernel: ``schema_only`` sends no cell value; redacted columns show none."""
+    """What may leave the kernel: ``schema_only`` sends no cell value; redacted columns show none.
+
+    The globs apply to named index levels as to columns; ``mask_keys`` (``keys.KeyMasker``) masks key-shaped
+    text in every value and name as it becomes text, before any cut.
+    """
 
     schema_only: bool = False
     exclude: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()
+    mask_keys: Callable[[str], str] | None = None
 
     def excluded(self, name: str) -> bool:
         return column_matches(name, self.exclude)
@@ -92,13 +97,14 @@ class Table:
     names: list[str]
     dtypes: list[str]
     note = ""
-    index_name: str | None = None  # a meaningful index is shown as the first column of rows
+    index_names: tuple[str | None, ...] = ()  # a meaningful index's levels (None: unnamed), shown first in rows
 
     def column_values(self, positions: list[int], columns: list[int]) -> list[list[Any]]:
         raise NotImplementedError
 
-    def index_values(self, positions: list[int]) -> list[Any]:
-        return []
+    def index_values(self, positions: list[int], levels: list[int]) -> list[list[Any]]:
+        """The values of these index levels at ``positions``, one list per level."""
+        return [[] for _ in levels]
 
 
 def _flat(name: Any) -> str:
@@ -119,15 +125,15 @@ class PandasTable(Table):
         index = frame.index
         plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
         if not plain:
-            self.index_name = "(index: " + ", ".join(str(n) for n in index.names if n is not None) + ")" \
-                if any(n is not None for n in index.names) else "(index)"
+            self.index_names = tuple(None if n is None else _flat(n) for n in index.names)
 
     def column_values(self, positions: list[int], columns: list[int]) -> list[list[Any]]:
         taken = self.frame.iloc[positions, columns]  # only these columns: a 2,000-column frame stays cheap
         return [taken.iloc[:, k].tolist() for k in range(len(columns))]
 
-    def index_values(self, positions: list[int]) -> list[Any]:
-        return self.frame.index.take(positions).tolist()
+    def index_values(self, positions: list[int], levels: list[int]) -> list[list[Any]]:
+        index = self.frame.index
+        return [index.get_level_values(k).take(positions).tolist() for k in levels]
 
 
 class PolarsTable(Table):
@@ -229,14 +235,18 @@ def is_null(value: Any) -> bool:
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-def cell_text(value: Any, limit: int) -> str:
-    """One line, pipes escaped, long values cut with a marker saying how much was cut."""
+def cell_text(value: Any, limit: int, mask: Callable[[str], str] | None = None) -> str:
+    """One line, pipes escaped, long values cut with a marker saying how much was cut.
+
+    ``mask`` (key-shaped text) runs before the cut: the first 40 characters of a key are still a secret."""
     if is_null(value):
         return "null"
     if isinstance(value, float):
         text = f"{value:.6g}"
     else:
         text = str(value)
+    if mask is not None:
+        text = mask(text)
     text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("|", "\\|")
     if len(text) > limit:
         text = f"{text[:limit]}…[+{len(text) - limit} chars]"
@@ -284,7 +294,8 @@ def summary_line(name: str, dtype: str, values: list[Any], privacy: Privacy) -> 
     present = _present(values)
     words = [f"{len(values) - len(present):,} null"]
     redacted = privacy.redacted(name)
-    name = cell_text(name, VALUE_CHARS)  # column names are user data too: one line, escaped
+    mask = privacy.mask_keys
+    name = cell_text(name, VALUE_CHARS, mask)  # column names are user data too: one line, escaped
     if redacted:
         return f"- {name} ({dtype}): {words[0]}, values redacted"
     unique = _distinct(present)
@@ -297,10 +308,11 @@ def summary_line(name: str, dtype: str, values: list[Any], privacy: Privacy) -> 
     if numbers is not None:
         words.extend(_numeric_words(numbers))
     elif _comparable(present) and not isinstance(present[0], str):
-        words.append(f"min {cell_text(min(present), VALUE_CHARS)}, max {cell_text(max(present), VALUE_CHARS)}")
+        words.append(f"min {cell_text(min(present), VALUE_CHARS, mask)}, "
+                     f"max {cell_text(max(present), VALUE_CHARS, mask)}")
     top = Counter(present).most_common(TOP_VALUES) if distinct is not None and distinct <= LOW_CARDINALITY else []
     if top and top[0][1] > 1:  # only when values repeat: a list of unique values is not "top"
-        words.append("top " + ", ".join(f"{cell_text(v, VALUE_CHARS)!s} ×{n:,}" for v, n in top))
+        words.append("top " + ", ".join(f"{cell_text(v, VALUE_CHARS, mask)!s} ×{n:,}" for v, n in top))
     return f"- {name} ({dtype}): " + ", ".join(words)
 
 
@@ -393,7 +405,7 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         full = False
         for j, column in zip(chunk, values):
             line = summary_line(table.names[j], table.dtypes[j], column, privacy) if stats_at else \
-                f"- {cell_text(table.names[j], VALUE_CHARS)} ({table.dtypes[j]})"
+                f"- {cell_text(table.names[j], VALUE_CHARS, privacy.mask_keys)} ({table.dtypes[j]})"
             if used + len(line) + 1 > schema_allowance:
                 full = True
                 break
@@ -403,11 +415,14 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         if full:
             break
     done = set(summarised)
-    unsummarised = [cell_text(table.names[j], CELL_CHARS) for j in visible if j not in done]
+    unsummarised = [cell_text(table.names[j], CELL_CHARS, privacy.mask_keys) for j in visible if j not in done]
     if unsummarised:
         left_out.append(f"{len(unsummarised):,} more columns not described ({_name_range(unsummarised)})")
     if dropped:
         left_out.append(f"{dropped:,} excluded columns")
+    hidden_levels = sum(1 for n in table.index_names if n is not None and privacy.excluded(n))
+    if hidden_levels:
+        left_out.append(f"{hidden_levels:,} excluded index level" + ("s" if hidden_levels > 1 else ""))
 
     row_sections: list[str] = []
     if not privacy.schema_only and rows and summarised:
@@ -456,28 +471,51 @@ def _rows(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
+def _index_column(table: Table, privacy: Privacy, positions: list[int]) -> tuple[str, list[str]] | None:
+    """The index as the rows' first column: excluded levels dropped, redacted ones masked, like columns.
+
+    None when there is nothing to show (a plain RangeIndex, or every level excluded)."""
+    levels = [k for k, n in enumerate(table.index_names) if n is None or not privacy.excluded(n)]
+    if not levels:
+        return None
+    named = [table.index_names[k] for k in levels if table.index_names[k] is not None]
+    label = "(index: " + ", ".join(cell_text(n, CELL_CHARS, privacy.mask_keys) for n in named) + ")" \
+        if named else "(index)"
+    columns = []
+    for k, values in zip(levels, table.index_values(positions, levels)):
+        name = table.index_names[k]
+        columns.append(["[redacted]"] * len(positions) if name is not None and privacy.redacted(name) else
+                       [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in values])
+    if len(columns) == 1:
+        return label, columns[0]
+    return label, ["(" + ", ".join(cells) + ")" for cells in zip(*columns)]
+
+
 def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: random.Random, allowance: int,
                   stats_at: list[int]) -> tuple[list[str], int]:
     rows = table.rows or 0
     head = list(range(min(HEAD_ROWS, rows)))
     rest = [p for p in stats_at if p >= len(head)] if rows > len(head) else []
     sample = sorted(rng.sample(rest, min(SAMPLE_ROWS, len(rest)))) if rest else []
-    header = [cell_text(table.names[j], CELL_CHARS) for j in columns]
+    header = [cell_text(table.names[j], CELL_CHARS, privacy.mask_keys) for j in columns]
     cells: dict[str, list[list[str]]] = {}
+    index_label = ""
     for label, positions in (("head", head), ("sample", sample)):
         if not positions:
             continue
         values = table.column_values(positions, columns)
         formatted = [
             ["[redacted]"] * len(positions) if privacy.redacted(table.names[j]) else
-            [cell_text(v, CELL_CHARS) for v in column]
+            [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in column]
             for j, column in zip(columns, values)
         ]
-        if table.index_name is not None:
-            formatted.insert(0, [cell_text(v, CELL_CHARS) for v in table.index_values(positions)])
+        index = _index_column(table, privacy, positions)
+        if index is not None:
+            index_label = index[0]
+            formatted.insert(0, index[1])
         cells[label] = formatted
-    if table.index_name is not None:
-        header = [table.index_name] + header
+    if index_label:
+        header = [index_label] + header
     lines_per_table = len(head) + len(sample) + 2
     width = max(allowance // max(lines_per_table + 2, 1), 40)
     out: list[str] = []

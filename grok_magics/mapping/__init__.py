@@ -58,8 +58,9 @@ def map_frame(
     Every row passes the same gate as an ask (locks, classroom caps, the key scan) and is booked in
     the kernel's ledger and ``%grok usage``.
     """
-    from ..ask import effort_for, endpoint_for
+    from ..ask import active_keys, effort_for, endpoint_for
     from ..caps import check_locks
+    from ..keys import KeyMasker
     from ..options import Options
     from ..policy import refuse_keys, settle
     from ..providers import ConfigError, api_key_for
@@ -87,7 +88,11 @@ def map_frame(
             refuse_keys(request_for(spec, template))
         except ConfigError as exc:
             raise GrokError(f"map: {exc}") from None
-    plan = make_plan(df, template, spec, namespace or {})
+    plan = make_plan(df, template, spec, namespace or {}, defaults.redact_columns,
+                     KeyMasker(active_keys(endpoint.provider), enabled=not allow_key))
+    if plan.masked:
+        print(f"grok map: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "
+              "before sending.")
     spec = replace(spec, cache_key=prompt_cache_key(spec, template))
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
     progress_state = Progress(total=len(plan.prompts), model=endpoint.model, prices=defaults.prices)

@@ -8,7 +8,7 @@ import json
 import re
 from collections import ChainMap
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import GrokError
 from . import frames
@@ -23,6 +23,7 @@ class Plan:
     columns: list[str]
     prompts: list[str]
     keys: list[str]
+    masked: int = 0  # key-shaped values masked in the rows' data
 
 
 _PROCESS_BOOKS: list[Any] = []  # outside IPython: one Session per process keeps map's books
@@ -57,7 +58,11 @@ def compile_for_map(schema: Any) -> Any:
         raise GrokError(f"--schema: {exc}") from None
 
 
-def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any]) -> Plan:
+def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (),
+              mask: Any = None) -> Plan:
+    """``redact`` (``redact_columns``): a template reading such a column is refused — masking it would send
+    one identical, useless prompt per row. ``mask`` (``keys.KeyMasker``) masks key-shaped cell values."""
+    from ..context.frames import column_matches
     from ..context.references import expand_text
     from .cache import row_key
 
@@ -67,13 +72,20 @@ def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any
     if not columns:
         shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
         raise GrokError(f"the template names no column: write {{column}} for a row's value (columns: {shown})")
+    private = [c for c in columns if column_matches(c, tuple(redact))]
+    if private:
+        raise GrokError(f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; "
+                        "nothing was sent. Take it out of the template (or its pattern out of redact_columns)")
     params = _job_params(spec)
     prompts, keys = [], []
+    before = mask.count if mask is not None else 0
     for row in frames.rows_of(df, columns):
         values = {c: frames.as_text(row.get(c)) for c in columns}
+        if mask is not None:
+            values = {c: mask(v) for c, v in values.items()}
         prompts.append(expand_text(template, ChainMap(values, namespace)))
         keys.append(row_key(params, template, values))
-    return Plan(columns, prompts, keys)
+    return Plan(columns, prompts, keys, masked=(mask.count - before) if mask is not None else 0)
 
 
 def _job_params(spec: RowSpec) -> dict[str, Any]:

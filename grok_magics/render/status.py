@@ -91,6 +91,7 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
     words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)
+    words.extend(reply.notes)
     return " · ".join(words)
 
 
