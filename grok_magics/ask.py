@@ -34,6 +34,9 @@ from .usage import Tally
 from .wire import module_for
 
 
+ToolLimits = tuple[int, int]  # per round: tool calls that run, bytes of results sent back
+
+
 @dataclass(frozen=True)
 class Defaults:
     """The configured settings (GrokMagics traitlets); options override them per call."""
@@ -59,6 +62,9 @@ class Defaults:
     image_max_side: int = 2048
     context_window: int | None = None  # None: the provider row's
     max_tool_rounds: int = 8
+    max_tool_calls: int = 20  # calls of one response that run; the rest are answered with an error
+    max_tool_result_bytes: int = 200_000  # UTF-8 bytes of tool results one round may send back
+    batch_deadline: float = 3600.0  # seconds %grok map --batch waits before it returns, collectable later
 
 
 @dataclass
@@ -411,20 +417,30 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
 
 
 def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str, Any],
-               confirm: Callable[[str], bool | None] | None) -> Round | None:
-    """Run the round's calls in order; None when the user interrupted (between or during a call)."""
-    from .tools import ask_user, run_call
+               confirm: Callable[[str], bool | None] | None, limits: ToolLimits = (20, 200_000)) -> Round | None:
+    """Run the round's calls in order; None when the user interrupted (between or during a call).
 
+    Within ``limits`` (calls run, bytes of results kept); every call past them is answered with an
+    error the model can read, and the final view says so in one line (``Reply.tool_limits``)."""
+    from .tools import RoundLimits, ask_user, run_call
+
+    bounds = RoundLimits(*limits)
+    asked = len(reply.tool_calls)
     try:
-        for call in reply.tool_calls:
+        for index, call in enumerate(reply.tool_calls):
+            if not bounds.runs(index):
+                break
             reply.activity = f"running {call.name}…"
             view.update(reply, call)
-            result = run_call(call, toolbox, confirm or ask_user)
+            result = bounds.kept(run_call(call, toolbox, confirm or ask_user))
             reply.add(result)
             view.update(reply, result)
     except KeyboardInterrupt:
         reply.interrupted = True
         return None
+    for call in reply.tool_calls[bounds.max_calls:]:  # not shown one by one: the note below sums them up
+        reply.add(bounds.refused(call, asked))
+    reply.tool_limits.extend(bounds.notes(asked))
     provider = request.endpoint.provider
     keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
     return Round(text=reply.text, calls=tuple(reply.tool_calls), results=tuple(reply.tool_results),
@@ -434,7 +450,7 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
 def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
         guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
         confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
-        recorded: Iterable[Event] | None = None) -> Reply:
+        recorded: Iterable[Event] | None = None, tool_limits: ToolLimits = (20, 200_000)) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
@@ -452,7 +468,7 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
             if len(reply.rounds) >= max_rounds:
                 reply.round_limit = max_rounds
                 break
-            done = _run_tools(request, reply, view, toolbox or {}, confirm)
+            done = _run_tools(request, reply, view, toolbox or {}, confirm, tool_limits)
             if done is None:
                 break
             reply.next_round(done)
@@ -558,7 +574,8 @@ def ask(
     model = request.endpoint.model
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
         reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
-                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded)
+                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded,
+                    tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes))
         if not tape.replayed:  # each request of a tool loop bills (and is tiered) on its own
             for usage in reply.round_usages or ([None] if reply.text else []):
                 session.tally(request.endpoint.provider.name, model).add(usage, model)

@@ -70,7 +70,8 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
-context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay,
+context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds, max_tool_calls,
+max_tool_result_bytes, batch_deadline; classroom: replay,
 replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 

@@ -83,6 +83,8 @@ def prompt_cache_key(spec: RowSpec, template: str) -> str:
 
 
 def validator(schema: Any) -> Callable[[Answer], Outcome]:
+    """How an answer becomes a row's outcome; whatever the answer holds, a bad one is that row's error
+    (the job goes on: the live engine, the batch collector and the cache all read answers through here)."""
     from ..schemas import SchemaError
 
     def validate(answer: Answer) -> Outcome:
@@ -95,6 +97,9 @@ def validator(schema: Any) -> Callable[[Answer], Outcome]:
             return Outcome(text=answer.text, value=schema.validate(answer.text), usage=answer.usage)
         except SchemaError as exc:
             return Outcome(error=str(exc), usage=answer.usage)
+        except Exception as exc:  # a validator of the user's own (a pydantic model's) that raised
+            return Outcome(error=f"the answer could not be checked against the schema ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]})", usage=answer.usage)
 
     return validate
 
