@@ -74,7 +74,7 @@ class Schema:
             return self._validate(data)
         except SchemaError:
             raise
-        except (RecursionError, ValueError, TypeError) as exc:  # e.g. pydantic's "Maximum serialization depth"
+        except Exception as exc:  # pydantic's "Maximum serialization depth", a model's own validator that raised
             raise SchemaError(f"the answer could not be checked against the schema ({type(exc).__name__}: "
                               f"{str(exc)[:120]})") from None
 

@@ -27,11 +27,19 @@ DEEP = '{"a": ' + "[" * 5000 + "]" * 5000 + "}"  # past Python's recursion limit
 SHALLOW_DEEP = '{"a": ' + "[" * 900 + "]" * 900 + "}"  # readable, but too deep for pydantic to dump back
 
 SCHEMAS = '''
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 class Verdict(BaseModel):
     label: str
     score: float
+
+class Picky(BaseModel):
+    label: str
+
+    @field_validator("label")
+    @classmethod
+    def known(cls, value):
+        return {"ok": "OK"}[value]  # a KeyError for any other label: the user's own validator has a bug
 
 nested = {"a": list}
 '''
@@ -90,6 +98,17 @@ def test_an_answer_deep_but_readable_is_stored_and_shown(md: Harness, fake: Any)
     assert ran.success, ran.everything
     assert md.shell.user_ns["v"]["a"] == json.loads(SHALLOW_DEEP)["a"]
     assert "`" * 3 + "json\n" in last_markdown(ran)
+
+
+def test_an_answer_too_deep_to_dump_back_or_a_validator_that_raises_is_a_mismatch(md: Harness, fake: Any) -> None:
+    fake.script(whole(SHALLOW_DEEP), whole('{"label": "surprise"}'), whole('{"label": "ok"}'))
+    ran = md.run("%grok --schema nested -o v nest it")
+    one_clear_line(ran, "the answer could not be checked against the schema (ValueError", "v_raw")
+    assert md.shell.user_ns["v_raw"] == SHALLOW_DEEP
+    ran = md.run("%grok --schema Picky -o p label it")
+    one_clear_line(ran, "the answer could not be checked against the schema (KeyError: 'surprise')", "p_raw")
+    assert md.run("%grok --schema Picky -o p label it well").success
+    assert md.shell.user_ns["p"].label == "OK"
 
 
 @pytest.mark.parametrize("answer, holds", [('{"label": "x", "score": NaN}', "NaN"),
@@ -152,7 +171,24 @@ def test_a_bad_map_row_is_that_rows_error_and_the_job_goes_on(shell: Harness, fa
     assert "nests deeper than Python's JSON reader can follow" in errors[1]
     assert "not strict JSON" in errors[2] and "NaN" in errors[2]
     assert "could not be checked against the schema" in errors[3]
-    assert "3 done, 2 failed" not in ran.stdout and "2 done, 3 failed (see column grok_error)" in ran.stdout
+    assert "2 done, 3 failed (see column grok_error)" in ran.stdout
+    fake.script(whole('{"label": "ok"}'), whole('{"label": "surprise"}'))
+    shell.shell.user_ns["two"] = pd.DataFrame({"x": range(2)})
+    ran = shell.run("%%grok map two --schema Picky --concurrency 1 -o picked\nRow {x}")
+    assert ran.success, ran.everything
+    assert shell.shell.user_ns["picked"]["label"].tolist() == ["OK", None]
+    assert "(KeyError: 'surprise')" in shell.shell.user_ns["picked"]["grok_error"][1]
+
+
+def test_tool_arguments_nested_too_deep_are_an_error_the_model_reads(md: Harness, fake: Any) -> None:
+    md.run("def echo(value: list) -> str:\n    'Echo.'\n    return 'ran'")
+    deep = {"name": "echo", "arguments": '{"value": ' + "[" * 5000 + "]" * 5000 + "}", "id": "d"}
+    fake.script(Reply(text="", tool_calls=[deep]), Reply(text="It was too deep."))
+    ran = md.run("%%grok --tools echo\necho it")
+    assert ran.success, ran.everything
+    sent = [i for i in fake.requests[1].body["input"] if i.get("type") == "function_call_output"]
+    assert json.loads(sent[0]["output"]) == {"error": "arguments nest too deeply to read; send flat JSON"}
+    assert "It was too deep." in last_markdown(ran)
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -245,6 +281,18 @@ def test_a_hostile_cassette_is_refused_with_its_line_number(shell: Harness, fake
     monkeypatch.delenv("XAI_API_KEY")
     ran = shell.run(f"%grok replay {cassette}")
     one_clear_line(ran, f"{cassette}, line {number}: {said}", "fix or re-record that line")
+
+
+def test_a_cassette_line_nested_too_deep_or_a_request_of_the_wrong_shape(shell: Harness, fake: Any, cassette: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.stop()
+    monkeypatch.delenv("XAI_API_KEY")
+    number = edited(cassette, lambda r: "[" * 5000 + "]" * 5000)
+    one_clear_line(shell.run(f"%grok replay {cassette}"), f"line {number}: not JSON")
+    lines = cassette.read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), "options": [1]})  # line 1 is the header, 2 the request
+    cassette.write_text("\n".join(lines) + "\n")
+    one_clear_line(shell.run(f"%grok replay {cassette}"), "line 2: the request's 'options' must be an object")
 
 
 def test_a_huge_pause_in_a_cassette_is_capped(shell: Harness, fake: Any, cassette: Path,
