@@ -140,7 +140,7 @@ def event_from_json(record: dict[str, Any]) -> Event | None:
     """The event a cassette line holds; None for a type this version does not know. ``CassetteError``
     (without a place: the caller adds it) when a field does not hold what the event type says."""
     cls = getattr(events_module, str(record.get("type", "")), None)
-    if cls is None or not dataclasses.is_dataclass(cls):
+    if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
         return None  # an event type this version does not know
     data = record.get("data") or {}
     if not isinstance(data, dict):

@@ -180,6 +180,24 @@ def test_a_bad_map_row_is_that_rows_error_and_the_job_goes_on(shell: Harness, fa
     assert "(KeyError: 'surprise')" in shell.shell.user_ns["picked"]["grok_error"][1]
 
 
+def test_provider_json_nested_too_deep_is_one_line_in_asks_and_map_rows(shell: Harness, fake: Any,
+                                                                        map_cache: None) -> None:
+    nest = "[" * 5000 + "]" * 5000
+    fake.script(Reply(raw_events=['{"choices":[{"index":0,"delta":{"content":"hi"}}],"x":' + nest + "}"]))
+    one_clear_line(shell.run("%grok --api chat hi"), "the provider sent JSON nested too deeply to read")
+    shell.run("%config GrokMagics.max_retries = 0")
+    fake.script(Reply(status=500, raw_body='{"error": ' + nest + "}"))
+    one_clear_line(shell.run("%grok --api chat hi again"), "HTTP 500", "server error")
+    shell.shell.user_ns["df"] = pd.DataFrame({"x": range(3)})
+    deep_body = Reply(status=200, raw_body='{"x": ' + nest + "}", raw_content_type="application/json")
+    fake.script(Reply(text="one"), deep_body, Reply(text="three"))
+    ran = shell.run("%%grok map df --concurrency 1 --api chat -o out\nRow {x}")
+    assert ran.success, ran.everything
+    out = shell.shell.user_ns["out"]
+    assert out["grok"].tolist() == ["one", None, "three"]
+    assert "the provider sent JSON nested too deeply to read" in out["grok_error"][1]
+
+
 def test_tool_arguments_nested_too_deep_are_an_error_the_model_reads(md: Harness, fake: Any) -> None:
     md.run("def echo(value: list) -> str:\n    'Echo.'\n    return 'ran'")
     deep = {"name": "echo", "arguments": '{"value": ' + "[" * 5000 + "]" * 5000 + "}", "id": "d"}
