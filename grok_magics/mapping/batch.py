@@ -118,10 +118,10 @@ def fields_seen(value: Any, limit: int = 16) -> str:
     """The keys of an answer we could not read (one level into ``state``), for the error line."""
     if not isinstance(value, dict):
         return f"a {type(value).__name__}, not an object"
-    names = [str(k) for k in value]
+    names = [str(k)[:40] for k in value]
     state = value.get("state")
     if isinstance(state, dict):
-        names = [n for n in names if n != "state"] + [f"state.{k}" for k in state]
+        names = [n for n in names if n != "state"] + [f"state.{str(k)[:40]}" for k in state]
     names.sort()
     shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
     return shown or "none"
