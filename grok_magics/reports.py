@@ -159,6 +159,9 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         + (", ".join(defaults.redact_columns) or "none"),
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
         f"{transport.max_retries} retries; {transport.deadline:g} s per ask at most",
+        f"limits          {defaults.max_tool_rounds} tool rounds per ask; per round {defaults.max_tool_calls} tool "
+        f"calls, {defaults.max_tool_result_bytes:,} bytes of results; map --batch waits "
+        f"{defaults.batch_deadline:g} s at most",
         f"display         {defaults.display}",
         f"system prompt   {_clip(defaults.system, 120)}",
         "keys            "

@@ -118,6 +118,14 @@ def test_results_past_the_byte_limit_are_answered_with_an_error(tools: Harness, 
             "(%config GrokMagics.max_tool_result_bytes).") in md
 
 
+def test_config_shows_the_limits(shell: Harness) -> None:
+    shell.run("%config GrokMagics.max_tool_calls = 7")
+    shown = shell.run("%grok config").stdout
+    assert ("limits          8 tool rounds per ask; per round 7 tool calls, 200,000 bytes of results; map --batch "
+            "waits 3600 s at most") in shown
+    assert "max_tool_calls, max_tool_result_bytes, batch_deadline" in " ".join(shell.run("%grok help").stdout.split())
+
+
 @pytest.mark.parametrize("setting, value", [("max_tool_calls", "0"), ("max_tool_result_bytes", "-1"),
                                             ("batch_deadline", "0"), ("batch_deadline", "float('inf')")])
 def test_limits_are_checked_when_set(shell: Harness, caplog: pytest.LogCaptureFixture, setting: str,
