@@ -34,6 +34,9 @@ from .usage import NO_PRICES, PriceTable, Tally
 from .wire import module_for
 
 
+ToolLimits = tuple[int, int]  # per round: tool calls that run, bytes of results sent back
+
+
 @dataclass(frozen=True)
 class Defaults:
     """The configured settings (GrokMagics traitlets); options override them per call."""
@@ -60,6 +63,9 @@ class Defaults:
     context_window: int | None = None  # None: the provider row's
     max_tool_rounds: int = 8
     prices: PriceTable = field(default_factory=dict)  # the user's own prices per model id (GrokMagics.prices)
+    max_tool_calls: int = 20  # calls of one response that run; the rest are answered with an error
+    max_tool_result_bytes: int = 200_000  # UTF-8 bytes of tool results one round may send back
+    batch_deadline: float = 3600.0  # seconds %grok map --batch waits before it returns, collectable later
 
 
 @dataclass
@@ -433,22 +439,32 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
 
 
 def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str, Any],
-               confirm: Callable[[str], bool | None] | None, masker: KeyMasker | None = None) -> Round | None:
+               confirm: Callable[[str], bool | None] | None, limits: ToolLimits = (20, 200_000),
+               masker: KeyMasker | None = None) -> Round | None:
     """Run the round's calls in order; None when the user interrupted (between or during a call).
 
-    Key-shaped text in results is masked (``masker``) before it is shown or sent back."""
-    from .tools import ask_user, run_call
+    Within ``limits`` (calls run, bytes of results kept); every call past them is answered with an
+    error the model can read, and the final view says so in one line (``Reply.tool_limits``). Key-shaped
+    text in results is masked (``masker``) before it is shown, counted against the byte budget or sent back."""
+    from .tools import RoundLimits, ask_user, run_call
 
+    bounds = RoundLimits(*limits)
+    asked = len(reply.tool_calls)
     try:
-        for call in reply.tool_calls:
+        for index, call in enumerate(reply.tool_calls):
+            if not bounds.runs(index):
+                break
             reply.activity = f"running {call.name}…"
             view.update(reply, call)
-            result = run_call(call, toolbox, confirm or ask_user, masker)
+            result = bounds.kept(run_call(call, toolbox, confirm or ask_user, masker))
             reply.add(result)
             view.update(reply, result)
     except KeyboardInterrupt:
         reply.interrupted = True
         return None
+    for call in reply.tool_calls[bounds.max_calls:]:  # not shown one by one: the note below sums them up
+        reply.add(bounds.refused(call, asked))
+    reply.tool_limits.extend(bounds.notes(asked))
     provider = request.endpoint.provider
     keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
     return Round(text=reply.text, calls=tuple(reply.tool_calls), results=tuple(reply.tool_results),
@@ -459,7 +475,7 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
         guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
         confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
         recorded: Iterable[Event] | None = None, books: Books | None = None,
-        masker: KeyMasker | None = None) -> Reply:
+        masker: KeyMasker | None = None, tool_limits: ToolLimits = (20, 200_000)) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
@@ -480,7 +496,7 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
             if len(reply.rounds) >= max_rounds:
                 reply.round_limit = max_rounds
                 break
-            done = _run_tools(request, reply, view, toolbox or {}, confirm, masker)
+            done = _run_tools(request, reply, view, toolbox or {}, confirm, tool_limits, masker)
             if done is None:
                 break
             reply.next_round(done)
@@ -591,7 +607,7 @@ def ask(
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
         reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
                     toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded, books=books,
-                    masker=masker)
+                    masker=masker, tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes))
         if not options.no_history and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)

@@ -13,8 +13,12 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import time
+import types
+import typing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -22,6 +26,7 @@ from . import events as events_module
 from .events import Event
 
 VERSION = 1
+MAX_PAUSE = 10.0  # seconds: the longest pause replay keeps between two events (cassettes are shared files)
 _VOLATILE = frozenset({"extra_headers", "extra_query", "prompt_cache_key", "stream", "stream_options"})
 _DATA_URL_MIN = 64  # shorter "data:" strings are ordinary text
 
@@ -127,19 +132,85 @@ def event_to_json(event: Event) -> dict[str, Any]:
     return {"type": type(event).__name__, "data": canonical(dataclasses.asdict(event))}
 
 
+class CassetteError(ValueError):
+    """The cassette cannot be read; the message names the file and line."""
+
+
 def event_from_json(record: dict[str, Any]) -> Event | None:
+    """The event a cassette line holds; None for a type this version does not know. ``CassetteError``
+    (without a place: the caller adds it) when a field does not hold what the event type says."""
     cls = getattr(events_module, str(record.get("type", "")), None)
-    if cls is None or not dataclasses.is_dataclass(cls):
+    if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
         return None  # an event type this version does not know
     data = record.get("data") or {}
     if not isinstance(data, dict):
-        return None
+        raise CassetteError(f"the {cls.__name__} event's 'data' must be an object")
+    hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
             value = data[f.name]
+            if not _fits(value, hints[f.name]):
+                raise CassetteError(f"{cls.__name__}.{f.name} must be {_describe(hints[f.name])}, not "
+                                    f"{_brief(value)}")
             kwargs[f.name] = tuple(value) if isinstance(value, list) and str(f.type).startswith("tuple") else value
     return cls(**kwargs)
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value is what an event field's annotation says (the types events use)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    return True  # a type no event uses yet: the event's own code decides
+
+
+_NAMES = {str: "a string", int: "a whole number", float: "a finite number", bool: "true or false",
+          dict: "an object", type(None): "null"}
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return "a list whose items are each " + _describe(typing.get_args(hint)[0])
+    return _NAMES.get(typing.get_origin(hint) or hint) or str(hint).replace("typing.", "")
+
+
+def _offset(value: Any) -> float | None:
+    """An event's recorded time in seconds since its request, if it is one (finite, not negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
+
+
+_REQUEST_FIELDS: dict[str, type] = {"prompt": str, "provider": str, "model": str, "api": str, "history": str,
+                                    "options": dict, "turns": int}
 
 
 # --------------------------------------------------------------------------- the file
@@ -148,23 +219,24 @@ def event_from_json(record: dict[str, Any]) -> Event | None:
 @dataclass
 class Exchange:
     request: dict[str, Any]
-    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[float, Event]] = field(default_factory=list)  # (replay offset, event)
+    recorded_at: float = 0.0  # the last event's offset as recorded
+
+    def add(self, recorded: float, event: Event) -> None:
+        """Keep an event; no pause before it is longer than ``MAX_PAUSE``, whatever the file says."""
+        last = self.events[-1][0] if self.events else 0.0
+        self.events.append((last + min(max(recorded - self.recorded_at, 0.0), MAX_PAUSE), event))
+        self.recorded_at = recorded
 
     def replay(self, speed: float) -> Iterator[Event]:
         """The recorded events at their recorded offsets (``speed`` 0: as fast as possible)."""
         start = time.monotonic()
-        for offset, record in self.events:
+        for offset, event in self.events:
             if speed > 0:
                 delay = start + offset / speed - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            event = event_from_json(record)
-            if event is not None:
-                yield event
-
-
-class CassetteError(ValueError):
-    """The cassette cannot be read; the message names the file and line."""
+            yield event
 
 
 class Cassette:
@@ -185,17 +257,12 @@ class Cassette:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CassetteError(f"{path}, line {number}: not JSON; is this a grok-magics cassette?") from None
-            kind = record.get("kind") if isinstance(record, dict) else None
-            key = record.get("id") if isinstance(record, dict) else None
-            if kind == "request" and isinstance(key, str):
-                exchanges[key] = Exchange(record)  # a later recording of the same request wins
-            elif kind == "event" and isinstance(key, str) and key in exchanges:
-                offset = record.get("t", 0.0)
-                if not isinstance(offset, (int, float)):
-                    raise CassetteError(f"{path}, line {number}: the time 't' must be a number")
-                exchanges[key].events.append((float(offset), record))
+            try:
+                _read_line(record, exchanges)
+            except CassetteError as exc:
+                raise CassetteError(f"{path}, line {number}: {exc}; fix or re-record that line") from None
         return cls(path, exchanges)
 
     def find(self, print_: Fingerprint) -> Exchange | None:
@@ -213,6 +280,26 @@ class Cassette:
 
         best = max(recorded, key=similarity)
         return f"closest recorded prompt {_clip(str(best.get('prompt', '')))!r} differs in {differences(best, print_)}"
+
+
+def _read_line(record: Any, exchanges: dict[str, Exchange]) -> None:
+    """One parsed line into ``exchanges``: a request opens an exchange, an event joins its request's."""
+    kind = record.get("kind") if isinstance(record, dict) else None
+    key = record.get("id") if isinstance(record, dict) else None
+    if kind == "request" and isinstance(key, str):
+        for name, kind_of in _REQUEST_FIELDS.items():
+            value = record.get(name)
+            if value is not None and (not isinstance(value, kind_of) or isinstance(value, bool)):
+                raise CassetteError(f"the request's {name!r} must be {_describe(kind_of)}, not {_brief(value)}")
+        exchanges[key] = Exchange(record)  # a later recording of the same request wins
+    elif kind == "event" and isinstance(key, str) and key in exchanges:
+        offset = _offset(record.get("t", 0.0))
+        if offset is None:
+            raise CassetteError(f"the time 't' must be a finite number of seconds, 0 or more, not "
+                                f"{_brief(record.get('t'))}")
+        event = event_from_json(record)
+        if event is not None:
+            exchanges[key].add(offset, event)
 
 
 def differences(recorded: dict[str, Any], wanted: Fingerprint, limit: int = 3) -> str:
@@ -257,7 +344,12 @@ def _clip(text: str, limit: int = 60) -> str:
 
 
 def _brief(value: Any) -> str:
-    return "unset" if value is None else _clip(_dumps(value), 40)
+    if value is None:
+        return "unset"
+    try:
+        return _clip(_dumps(value), 40)
+    except (ValueError, TypeError, RecursionError):
+        return type(value).__name__
 
 
 class Recorder:

@@ -151,7 +151,7 @@ def _from_sse(body: str) -> str | None:
             payload = line[5:].strip()
             try:
                 said = _from_json(json.loads(payload))
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if said:
                 return said
@@ -165,7 +165,7 @@ def provider_message(body: str) -> str:
         return ""
     try:
         said = _from_json(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python reads: shown as text
         said = _from_html(body) or _from_sse(body)
     if said is None:
         said = body
@@ -364,6 +364,8 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
                          "Re-run the cell.")
     if isinstance(exc, json.JSONDecodeError):
         return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
+    if isinstance(exc, RecursionError):  # the SDK's JSON reader on an answer nested past Python's limit
+        return GrokError(f"{where}: the provider sent JSON nested too deeply to read. Re-run the cell.")
     if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}:
         return GrokError(dropped)
     return GrokError(

@@ -85,6 +85,7 @@ class ToolResult:
     name: str
     output: str
     error: bool = False
+    limited: bool = False  # not run: a per-round limit answered it (views sum such calls up in one line)
 
 
 @dataclass(frozen=True)

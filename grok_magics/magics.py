@@ -86,6 +86,26 @@ class GrokMagics(Magics):
     max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
     prices = Dict(help="Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, "
                        "'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)").tag(config=True)
+    max_tool_calls = Int(20, help="Tool calls of one response that run; the rest are answered with an error").tag(
+        config=True
+    )
+    max_tool_result_bytes = Int(200_000, help="Bytes of tool results one round may send back; results past it are "
+                                "answered with an error").tag(config=True)
+    batch_deadline = Float(3600.0, help="Seconds %grok map --batch waits for a batch; then it returns, and the "
+                           "batch can be collected later with --batch-id").tag(config=True)
+
+    @validate("max_tool_calls", "max_tool_result_bytes")
+    def _positive_bound(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be 1 or more, not {proposal['value']}")
+        return proposal["value"]
+
+    @validate("batch_deadline")
+    def _positive_deadline(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and value > 0):
+            raise TraitError(f"GrokMagics.batch_deadline must be a positive number of seconds, not {value}")
+        return value
 
     # -- every setting is checked when set: one line that says what is allowed --------------------------
     @validate("timeout", "connect_timeout", "deadline")
@@ -244,6 +264,9 @@ class GrokMagics(Magics):
             context_window=self.context_window,
             max_tool_rounds=self.max_tool_rounds,
             prices=parse_prices(self.prices),
+            max_tool_calls=self.max_tool_calls,
+            max_tool_result_bytes=self.max_tool_result_bytes,
+            batch_deadline=self.batch_deadline,
         )
 
     def caps(self) -> Any:

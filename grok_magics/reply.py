@@ -35,6 +35,7 @@ class Reply:
     searches: list[SearchProgress] = field(default_factory=list)  # the latest state of each search
     activity: str = ""  # what is happening now (a tool running, a search), for the live status line
     round_limit: int | None = None  # set when the tool loop stopped at its limit
+    tool_limits: list[str] = field(default_factory=list)  # one line per per-round tool limit reached
     _usage_before: Usage | None = None  # usage of finished rounds
     round_usages: list[Usage] = field(default_factory=list)  # one per request, as billed
     reasoning_started: float | None = None

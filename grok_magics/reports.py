@@ -70,7 +70,8 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
-context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds; classroom: replay,
+context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds, max_tool_calls,
+max_tool_result_bytes, batch_deadline; classroom: replay,
 replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
@@ -158,6 +159,9 @@ def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) 
         + (", ".join(defaults.redact_columns) or "none"),
         f"timeouts        {transport.timeout:g} s read, {transport.connect_timeout:g} s connect; "
         f"{transport.max_retries} retries; {transport.deadline:g} s per ask at most",
+        f"limits          {defaults.max_tool_rounds} tool rounds per ask; per round {defaults.max_tool_calls} tool "
+        f"calls, {defaults.max_tool_result_bytes:,} bytes of results; map --batch waits "
+        f"{defaults.batch_deadline:g} s at most",
         f"display         {defaults.display}",
         f"system prompt   {_clip(defaults.system, 120)}",
         "keys            "

@@ -11,6 +11,7 @@ pydantic is imported only when a schema is compiled, never when the extension lo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, MutableMapping
 
@@ -19,6 +20,38 @@ _WRAP = "items"  # non-object roots travel inside {"items": ...}: providers want
 
 class SchemaError(ValueError):
     """A schema we cannot use, or an answer that does not match it; the message is one line."""
+
+
+class _NotStrict(ValueError):
+    """A NaN, an Infinity or a number too large for a float: Python's reader takes them, JSON has none."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotStrict(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStrict(text)
+    return value
+
+
+def load_json(text: str) -> Any:
+    """The answer's JSON, read strictly; ``SchemaError`` in one line for anything else.
+
+    Strict, because a NaN or an Infinity that Python's reader lets through would reach the
+    user's variables and frames as a value no JSON consumer can read back. Nesting deeper
+    than Python's recursion limit is a mismatch too, never a crash.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except _NotStrict as exc:
+        raise SchemaError(f"the answer is not strict JSON: it holds {exc}, which JSON has no value for") from None
+    except RecursionError:
+        raise SchemaError("the answer nests deeper than Python's JSON reader can follow") from None
+    except ValueError:
+        raise SchemaError(f"the answer is not JSON: {text[:80]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -30,16 +63,20 @@ class Schema:
     _validate: Callable[[Any], Any]
 
     def validate(self, text: str) -> Any:
-        """The answer as a model instance, dict or list; ``SchemaError`` when it does not match."""
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise SchemaError(f"the answer is not JSON: {text[:80]!r}") from None
+        """The answer as a model instance, dict or list; ``SchemaError`` when it does not match, whatever
+        the answer holds (a map row's answer must fail that row, never the job)."""
+        data = load_json(text)
         if self.wrapped:
             if not isinstance(data, dict) or _WRAP not in data:
                 raise SchemaError(f"the answer lacks the {_WRAP!r} list the schema asks for")
             data = data[_WRAP]
-        return self._validate(data)
+        try:
+            return self._validate(data)
+        except SchemaError:
+            raise
+        except Exception as exc:  # pydantic's "Maximum serialization depth", a model's own validator that raised
+            raise SchemaError(f"the answer could not be checked against the schema ({type(exc).__name__}: "
+                              f"{str(exc)[:120]})") from None
 
     def as_row(self, value: Any) -> dict[str, Any]:
         """One value per field, for result columns."""

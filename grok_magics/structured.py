@@ -7,7 +7,6 @@ DataFrame of it, or — when it does not match — the raw text, so nothing the 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, MutableMapping
@@ -60,14 +59,14 @@ def _json_text(text: str) -> str:
 
 def parse(wanted: Wanted, text: str) -> Any:
     """The answer as Python: a model instance, dict or list; ``GrokError`` naming what did not match."""
-    from .schemas import SchemaError
+    from .schemas import SchemaError, load_json
 
     body = _json_text(text)
     if wanted.schema is None:
         try:
-            value = json.loads(body)
-        except ValueError as exc:
-            raise GrokError(f"the answer is not JSON ({exc})") from None
+            value = load_json(body)
+        except SchemaError as exc:
+            raise GrokError(str(exc)) from None
         if not isinstance(value, dict):
             raise GrokError(f"--json asks for a JSON object; the answer is a {type(value).__name__}")
         return value
@@ -89,10 +88,24 @@ def as_frame(value: Any, polars: bool) -> Any:
     if polars:
         import polars as pl
 
-        return pl.DataFrame(records)
+        try:
+            return pl.DataFrame(records)
+        except Exception as exc:  # polars' own errors (mixed types in a column, say) have no common base
+            raise GrokError(f"--to-polars: polars cannot make a frame of these records ({type(exc).__name__}: "
+                            f"{_first_line(str(exc))}); use --to-df for pandas, or a --schema that fixes each "
+                            "field's type") from None
     import pandas as pd
 
-    return pd.DataFrame.from_records(records)
+    try:
+        return pd.DataFrame.from_records(records)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise GrokError(f"--to-df: pandas cannot make a frame of these records ({type(exc).__name__}: "
+                        f"{_first_line(str(exc))})") from None
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def store(wanted: Wanted, options: Options, text: str, namespace: MutableMapping[str, Any]) -> None:

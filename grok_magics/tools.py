@@ -139,6 +139,51 @@ def result_text(value: Any, limit: int = MAX_RESULT_CHARS, mask: Callable[[str],
     return text
 
 
+@dataclass
+class RoundLimits:
+    """What one round of tool calls may cost: calls run, and bytes of results sent back.
+
+    A model can ask for thousands of calls in one response; each still gets an answer (the APIs pair
+    every call with a result), but past the limits that answer is a short error the model can act on.
+    """
+
+    max_calls: int
+    max_bytes: int
+    used: int = 0  # bytes of results kept so far
+    dropped: int = 0  # results that ran but did not fit
+
+    def runs(self, index: int) -> bool:
+        return index < self.max_calls
+
+    def refused(self, call: ToolCall, asked: int) -> ToolResult:
+        message = (f"not run: this response asked for {asked:,} tool calls and at most {self.max_calls:,} run per "
+                   "round; ask again for the ones still needed, a few at a time")
+        return ToolResult(call.call_id, call.name, json.dumps({"error": message}), error=True, limited=True)
+
+    def kept(self, result: ToolResult) -> ToolResult:
+        """The result, or an error in its place when it would take the round past ``max_bytes``."""
+        size = len(result.output.encode("utf-8", "replace"))
+        if self.used + size <= self.max_bytes:
+            self.used += size
+            return result
+        self.dropped += 1
+        message = (f"result not sent: its {size:,} bytes would take this round's tool results past "
+                   f"{self.max_bytes:,} bytes; ask for less (fewer rows or columns), or fewer calls at once")
+        return ToolResult(result.call_id, result.name, json.dumps({"error": message}), error=True)
+
+    def notes(self, asked: int) -> list[str]:
+        """One line per limit that was reached, for the view."""
+        out = []
+        if asked > self.max_calls:
+            out.append(f"⚠ Grok asked for {asked:,} tool calls in one response: {self.max_calls:,} ran, the other "
+                       f"{asked - self.max_calls:,} were answered with an error (limit: %config "
+                       "GrokMagics.max_tool_calls).")
+        if self.dropped:
+            out.append(f"⚠ {self.dropped:,} tool result(s) were not sent back: this round's results reached the "
+                       f"{self.max_bytes:,}-byte limit (%config GrokMagics.max_tool_result_bytes).")
+        return out
+
+
 def ask_user(prompt: str) -> bool | None:
     """Yes/no from the person at the keyboard; None when this frontend has no stdin (nbclient, papermill)."""
     try:
@@ -171,6 +216,8 @@ def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str],
         arguments = json.loads(call.arguments) if call.arguments.strip() else {}
     except ValueError as exc:
         return failed(f"arguments are not valid JSON ({exc})")
+    except RecursionError:
+        return failed("arguments nest too deeply to read; send flat JSON")
     if not isinstance(arguments, dict):
         return failed("arguments must be a JSON object")
     if chosen.side_effects:

@@ -74,11 +74,7 @@ def _source(name: str, value: Any) -> bytes | str:
     if package == "matplotlib" and kind == "Figure":
         return _figure_png(value)
     if package == "IPython" and kind == "Image":
-        if getattr(value, "data", None):
-            return bytes(value.data)
-        if getattr(value, "url", None):
-            return str(value.url)
-        raise ImageError(f"image {name}: the IPython Image holds no data")
+        return _ipython_source(name, value)
     if package == "PIL":
         return b""  # handled by the caller, already decoded
     kind = type(value).__name__
@@ -87,16 +83,51 @@ def _source(name: str, value: Any) -> bytes | str:
                      "matplotlib figure, IPython Image or bytes)")
 
 
+def _ipython_source(name: str, value: Any) -> bytes | str:
+    """An ``IPython.display.Image``: its bytes, or its http(s) URL (which the provider fetches; we never do).
+
+    IPython keeps a file name it could not find as the image's *text* data, so text here is a path."""
+    data, url = getattr(value, "data", None), getattr(value, "url", None)
+    if isinstance(data, str) and data:
+        raise ImageError(f"image {name}: the IPython Image holds the text {data[:80]!r}, not image bytes "
+                         f"(IPython keeps a file name it cannot find as text); check the path (relative to "
+                         f"{os.getcwd()})")
+    if isinstance(data, (bytes, bytearray, memoryview)) and data:
+        return bytes(data)
+    if isinstance(url, str) and url:
+        if is_url(url):
+            return url
+        raise ImageError(f"image {name}: the IPython Image points at {url[:80]!r}, which is not an http(s) URL, "
+                         "and grok-magics never fetches URLs itself; pass the file's path or its bytes instead")
+    raise ImageError(f"image {name}: the IPython Image holds no data")
+
+
 def _open(name: str, data: bytes) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageError(_bomb(name, exc)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"image {name}: cannot be read ({type(exc).__name__}: {exc}); "
                          "is it a complete png, jpeg, gif, webp, bmp or tiff file?") from None
     return image
+
+
+def _bomb(name: str, exc: Exception) -> str:
+    """Pillow refused to decode an image this large (a decompression bomb, or a huge scan)."""
+    import re
+
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "its size"
+    limit = int(found.group(2)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return (f"image {name}: {size} is over Pillow's limit of {limit:,} pixels (a decompression-bomb guard), so it "
+            "was not opened and nothing was sent; downscale it first, or raise PIL.Image.MAX_IMAGE_PIXELS if you "
+            "trust the file")
 
 
 def _encode(image: Any, photo: bool) -> tuple[str, bytes]:
@@ -121,13 +152,15 @@ def _sendable_as_is(image: Any, data: bytes, max_side: int) -> bool:
 
 def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
     """One image, ready to send; raises ``ImageError`` for anything that would fail at the provider."""
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     package, _ = family(value)
     if package == "PIL":
         image, photo = value, getattr(value, "format", None) == "JPEG"
         try:
             image.load()
+        except Image.DecompressionBombError as exc:
+            raise ImageError(_bomb(name, exc)) from None
         except Exception as exc:
             raise ImageError(f"image {name}: cannot be read ({type(exc).__name__}: {exc})") from None
     else:

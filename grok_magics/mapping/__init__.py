@@ -8,6 +8,7 @@ summary line (``results``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
@@ -50,6 +51,7 @@ def map_frame(
     poll_every: float = 10.0,
     retries: int = RATE_LIMIT_RETRIES,
     allow_key: bool = False,
+    batch_deadline: float | None = None,
 ) -> Any:
     """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
 
@@ -57,6 +59,8 @@ def map_frame(
     ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
     Every row passes the same gate as an ask (locks, classroom caps, the key scan) and is booked in
     the kernel's ledger and ``%grok usage``.
+    ``batch_deadline``: seconds to wait for a batch (None: ``GrokMagics.batch_deadline``); then the job
+    returns with those rows not run, and the batch can be collected later by its id.
     """
     from ..ask import active_keys, effort_for, endpoint_for
     from ..caps import check_locks
@@ -69,6 +73,8 @@ def map_frame(
         raise GrokError(f"map needs a pandas or polars DataFrame, got {type(df).__name__}")
     if concurrency < 1:
         raise GrokError("map: concurrency must be at least 1")
+    if batch_deadline is not None and not (math.isfinite(batch_deadline) and batch_deadline > 0):
+        raise GrokError(f"map: batch_deadline must be a positive number of seconds, not {batch_deadline}")
     defaults, session = settings()
     try:
         check_locks(defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort,
@@ -104,7 +110,8 @@ def map_frame(
     try:
         if batch_id or batch:
             note = run_batch(spec, plan, todo, outcomes, progress_state, validate, defaults.transport, batch_id,
-                             max_cost, confirm, progress, poll_every, cache, out_col, gate)
+                             max_cost, confirm, progress, poll_every, cache, out_col, gate,
+                             defaults.batch_deadline if batch_deadline is None else batch_deadline)
         elif todo:
             confirm_cost(spec, plan, todo, max_cost, confirm, defaults.prices)
             engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost, defaults.transport,

@@ -8,6 +8,7 @@ the same frame and template can collect a batch by its id alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import GrokError, from_exception
@@ -64,18 +65,84 @@ def submit(client: Any, spec: RowSpec, transport: Any, prompts: list[str], keys:
     return str(batch_id)
 
 
-def status(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> dict[str, int]:
-    batch = _call(client.get, spec, transport, f"{check_supported(spec)}/{batch_id}")
+@dataclass(frozen=True)
+class BatchState:
+    """A batch's progress in one shape, whichever of the shapes below the server answered in."""
+
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    done: bool  # nothing more will finish: collect now
+    status: str = ""  # the server's own word for it, when it sends one
+
+    def waiting_for(self) -> str:
+        said = f" (status {self.status})" if self.status else ""
+        if not self.total:
+            return f"the provider to register the requests{said}"
+        return f"{self.pending:,} of {self.total:,} requests pending{said}"
+
+
+_TERMINAL = frozenset({"completed", "complete", "succeeded", "failed", "cancelled", "canceled", "expired", "ended"})
+
+
+def _count(state: dict[str, Any], name: str) -> int | None:
+    value = state.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**53:
+        return None
+    return int(value)
+
+
+def read_state(batch: Any) -> BatchState | None:
+    """xAI's ``state`` counts (``num_requests``, ``num_pending``, ``num_success``, ``num_error``), or a
+    ``status`` word with ``total_requests``/``completed_requests``/``failed_requests`` (the shape other
+    implementations of the API use); None for anything else, which must never pass for "still pending"."""
     state = batch.get("state") if isinstance(batch, dict) else None
-    return {k: int(v) for k, v in (state or {}).items() if isinstance(v, (int, float))}
+    if not isinstance(state, dict):
+        return None
+    total, pending = _count(state, "num_requests"), _count(state, "num_pending")
+    if total is not None and pending is not None:
+        succeeded, failed = _count(state, "num_success") or 0, _count(state, "num_error") or 0
+        return BatchState(total, pending, succeeded, failed, done=total > 0 and pending == 0)
+    total, completed = _count(state, "total_requests"), _count(state, "completed_requests")
+    word = state.get("status", batch.get("status"))
+    if total is not None and completed is not None and isinstance(word, str):
+        failed = _count(state, "failed_requests") or 0
+        done = word.strip().lower() in _TERMINAL  # the word decides: implementations count "completed" differently
+        pending = 0 if done else max(total - completed - failed, 0)
+        return BatchState(total, pending, completed, failed, done, word.strip()[:40])
+    return None
 
 
-def finished(state: dict[str, int]) -> bool:
-    return state.get("num_requests", 0) > 0 and state.get("num_pending", 0) == 0
+def fields_seen(value: Any, limit: int = 16) -> str:
+    """The keys of an answer we could not read (one level into ``state``), for the error line."""
+    if not isinstance(value, dict):
+        return f"a {type(value).__name__}, not an object"
+    names = [str(k)[:40] for k in value]
+    state = value.get("state")
+    if isinstance(state, dict):
+        names = [n for n in names if n != "state"] + [f"state.{str(k)[:40]}" for k in state]
+    names.sort()
+    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return shown or "none"
 
 
-def results(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> Iterator[tuple[str, Answer | None, str]]:
-    """(request id, answer or None, error text) for every finished request, page by page."""
+def status(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> BatchState:
+    batch = _call(client.get, spec, transport, f"{check_supported(spec)}/{batch_id}")
+    state = read_state(batch)
+    if state is None:
+        raise GrokError(
+            f"{spec.endpoint.provider.title}: cannot read the status of batch {batch_id} (fields seen: "
+            f"{fields_seen(batch)}); expected state.num_requests and state.num_pending, as xAI's Batch API "
+            "sends. Stopped waiting; check the base URL"
+        )
+    return state
+
+
+def results(client: Any, spec: RowSpec, transport: Any, batch_id: str
+            ) -> Iterator[tuple[str | None, Answer | None, str]]:
+    """(request id, answer or None, error text) for every finished request, page by page; a result that
+    names no request comes as (None, None, the fields it holds), so the caller can say so."""
     path = f"{check_supported(spec)}/{batch_id}/results"
     token: str | None = None
     while True:
@@ -83,14 +150,20 @@ def results(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> Iterat
         if token:
             params["pagination_token"] = token
         page = _call(client.get, spec, transport, path, options={"params": params})
+        if not isinstance(page, dict):
+            raise GrokError(f"{spec.endpoint.provider.title}: cannot read the results of batch {batch_id} "
+                            f"({fields_seen(page)})")
         for item in page.get("results") or page.get("batch_results") or []:
-            rid = str(item.get("batch_request_id", ""))
+            rid = item.get("batch_request_id") if isinstance(item, dict) else None
+            if not isinstance(rid, str) or not rid:
+                yield None, None, fields_seen(item)
+                continue
             result = item.get("batch_result") or {}
-            body = (result.get("response") or {}).get("chat_get_completion")
+            body = (result.get("response") or {}).get("chat_get_completion") if isinstance(result, dict) else None
             if isinstance(body, dict):
                 yield rid, read_json("chat", body), ""
             else:
-                error = result.get("error") or item.get("error") or {}
+                error = (result.get("error") if isinstance(result, dict) else None) or item.get("error") or {}
                 message = error.get("message") if isinstance(error, dict) else str(error)
                 yield rid, None, f"batch request failed: {message or 'no message'}"
         token = page.get("pagination_token") or page.get("next_page_token")

@@ -103,6 +103,8 @@ def prompt_cache_key(spec: RowSpec, template: str) -> str:
 
 
 def validator(schema: Any) -> Callable[[Answer], Outcome]:
+    """How an answer becomes a row's outcome; whatever the answer holds, a bad one is that row's error
+    (the job goes on: the live engine, the batch collector and the cache all read answers through here)."""
     from ..schemas import SchemaError
 
     def validate(answer: Answer) -> Outcome:
@@ -113,7 +115,7 @@ def validator(schema: Any) -> Callable[[Answer], Outcome]:
             return Outcome(text=answer.text, value=answer.text, usage=answer.usage)
         try:
             return Outcome(text=answer.text, value=schema.validate(answer.text), usage=answer.usage)
-        except SchemaError as exc:
+        except SchemaError as exc:  # whatever the answer holds (Schema.validate raises nothing else)
             return Outcome(error=str(exc), usage=answer.usage)
 
     return validate

@@ -36,15 +36,22 @@ class Bar:
             self.bar.update(finished - self.seen)
             self.seen = finished
 
-    def batch(self, state: dict[str, int]) -> None:
+    def batch(self, state: Any) -> None:
+        """A ``batch.BatchState`` read from the provider."""
         if self.bar is None:
             return
-        finished = self.progress.cached + state.get("num_success", 0) + state.get("num_error", 0)
+        finished = self.progress.cached + state.succeeded + state.failed
         if finished > self.seen:
             self.bar.update(finished - self.seen)
             self.seen = finished
-        self.bar.set_postfix_str(f"batch: {state.get('num_pending', 0):,} pending, "
-                                 f"{state.get('num_error', 0):,} failed", refresh=True)
+        self.bar.set_postfix_str(f"batch: {state.pending:,} pending, {state.failed:,} failed", refresh=True)
+
+    def say(self, line: str) -> None:
+        """What a long wait is waiting for: in the bar's text, or as a printed line without a bar."""
+        if self.bar is None:
+            print(line, flush=True)
+            return
+        self.bar.set_postfix_str(line.removeprefix("map: "), refresh=True)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:

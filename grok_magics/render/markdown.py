@@ -81,12 +81,13 @@ def close_fences(text: str) -> str:
 
 
 def pretty(text: str) -> str:
-    """JSON indented for reading; text that is not JSON (a cut-short answer) stays as it came."""
+    """JSON indented for reading; text that is not JSON (a cut-short answer) or nests too deep to
+    read back stays as it came: the answer is shown whatever it holds."""
     import json
 
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -37,8 +37,13 @@ def call_markdown(call: ToolCall, result: ToolResult | None) -> str:
 
 
 def _calls(calls: list[ToolCall] | tuple[ToolCall, ...], results: Any) -> list[str]:
+    """Calls a per-round limit answered unrun are left out: ``limit_note`` sums them up in one line."""
     by_id = {r.call_id: r for r in results}
-    return [call_markdown(c, by_id.get(c.call_id)) for c in calls]
+    return [call_markdown(c, by_id.get(c.call_id)) for c in calls if not _limited(by_id.get(c.call_id))]
+
+
+def _limited(result: ToolResult | None) -> bool:
+    return result is not None and result.limited
 
 
 def unrun_calls(reply: Reply) -> str:
@@ -83,6 +88,8 @@ def _live_calls(calls: Any, results: Any) -> list[str]:
     out = []
     for call in calls:
         result = by_id.get(call.call_id)
+        if _limited(result):
+            continue
         state = "…" if result is None else ("→ error" if result.error else "→ done")
         out.append(f"> ⚙ `{signature(call).replace('`', '')}` {state}")
     return out
@@ -100,10 +107,12 @@ def sources_markdown(reply: Reply) -> str:
 
 
 def limit_note(reply: Reply) -> str:
-    if reply.round_limit is None:
-        return ""
-    return (f"⚠ Stopped after {reply.round_limit} tool rounds: Grok still wanted to call "
-            f"{', '.join(c.name for c in reply.tool_calls)}. Raise %config GrokMagics.max_tool_rounds to allow more.")
+    notes = list(reply.tool_limits)
+    if reply.round_limit is not None:
+        wanted = ", ".join(dict.fromkeys(c.name for c in reply.tool_calls))
+        notes.append(f"⚠ Stopped after {reply.round_limit} tool rounds: Grok still wanted to call {wanted}. "
+                     "Raise %config GrokMagics.max_tool_rounds to allow more.")
+    return "\n\n".join(notes)
 
 
 def tools_metadata(reply: Reply) -> dict[str, Any]:
@@ -112,7 +121,8 @@ def tools_metadata(reply: Reply) -> dict[str, Any]:
     for done in reply.rounds:
         by_id = {r.call_id: r for r in done.results}
         calls.extend({"name": c.name, "arguments": c.arguments, "result": by_id[c.call_id].output,
-                      "error": by_id[c.call_id].error} for c in done.calls if c.call_id in by_id)
+                      "error": by_id[c.call_id].error} for c in done.calls
+                     if c.call_id in by_id and not by_id[c.call_id].limited)
     meta: dict[str, Any] = {}
     if calls:
         meta["tool_calls"] = calls

@@ -258,6 +258,8 @@ class TextView:
         note = outcome_note(reply)
         if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
             lines.append(note + "\n")
+        if limit_note(reply):
+            lines.append(limit_note(reply) + "\n")
         if reply.text_length or not _ended_badly(reply):  # a bare status line over an error says nothing
             lines.append(f"[{final_status(self.header, reply)}]\n")
         self.stream.write("".join(lines))

@@ -1024,6 +1024,11 @@ class _BatchDesk:
     (pending for ``batch_polls`` reads after the last add); ``GET /batches/{id}/results?limit=&pagination_token=``
     → ``{results: [{batch_request_id, batch_result: {response: {chat_get_completion: ...}} | {error: ...}}],
     pagination_token}``; ``POST /batches/{id}:cancel``. Each request gets the next scripted reply, or the echo.
+
+    ``FakeGrok(batch_dialect=...)`` answers in another implementation's shape instead: ``"llmock"`` as the
+    independent implementation on PyPI (llmock 0.2.2) does — ``state: {status: "PENDING"|"COMPLETED",
+    total_requests, completed_requests, failed_requests}`` and results keyed by ``custom_id``/``request_id``
+    with no ``batch_request_id`` — and ``"opaque"`` with a state no client can read (``{phase, percent}``).
     """
 
     def __init__(self, exchange: _Exchange) -> None:
@@ -1093,6 +1098,17 @@ class _BatchDesk:
     def _view(self, batch: dict[str, Any]) -> dict[str, Any]:
         results = batch["results"]
         done = self._done(batch)
+        dialect = self.fake.batch_dialect
+        if dialect == "llmock":
+            failed = sum(1 for r in results if "error" in r["batch_result"]) if done else 0
+            word = "CANCELLED" if batch["cancelled"] else "COMPLETED" if done else "PENDING"
+            state = {"status": word, "total_requests": len(results),
+                     "completed_requests": len(results) - failed if done else 0, "failed_requests": failed}
+            return {"id": batch["batch_id"], "object": "batch", "create_time": batch["create_time"],
+                    "batch_id": batch["batch_id"], "status": word.lower(), "state": state}
+        if dialect == "opaque":
+            return {"batch_id": batch["batch_id"], "name": batch["name"],
+                    "state": {"phase": "done" if done else "running", "percent": 100 if done else 40}}
         errors = sum(1 for r in results if "error" in r["batch_result"]) if done else 0
         cancelled = len(results) if batch["cancelled"] else 0
         state = {"num_requests": len(results), "num_pending": 0 if done or cancelled else len(results),
@@ -1108,6 +1124,12 @@ class _BatchDesk:
         start = int(query.get("pagination_token") or 0)
         page = done[start:start + limit]
         token = str(start + limit) if start + limit < len(done) else None
+        if self.fake.batch_dialect == "llmock":  # every result at once, named by ids of its own
+            items = [{"request_id": uuid.uuid4().hex, "custom_id": str(uuid.uuid4()),
+                      "state": "failed" if "error" in r["batch_result"] else "succeeded",
+                      "response": (r["batch_result"].get("response") or {}).get("chat_get_completion"),
+                      "error": r["batch_result"].get("error")} for r in done]
+            return self.x._send_json(200, {"results": items, "data": items})
         self.x._send_json(200, {"results": page, "pagination_token": token})
 
 
@@ -1176,11 +1198,13 @@ class FakeGrok:
     def __init__(self, profile: str | Profile = "xai", key: str | None = "sk-test-key", *,
                  models: tuple[str, ...] | None = None, chunked: bool = True, pace: float = 0.01,
                  host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, rate_limit_fraction: float = 0.0,
-                 rate_limit_retry_after: float | None = 0.05, seed: int = 0, batch_polls: int = 1) -> None:
+                 rate_limit_retry_after: float | None = 0.05, seed: int = 0, batch_polls: int = 1,
+                 batch_dialect: str = "xai") -> None:
         """``latency``: seconds every API answer waits before it starts (a provider's time to first byte).
         ``rate_limit_fraction``: that share of API requests, drawn with a seeded RNG, get 429 with
         ``Retry-After: rate_limit_retry_after`` instead. ``batch_polls``: how many status reads a batch
-        stays pending after requests were added (then every request is answered).
+        stays pending after requests were added (then every request is answered). ``batch_dialect``: "xai",
+        or the shape of another implementation of the Batch API (see ``_BatchDesk``).
         """
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.key = key
@@ -1201,6 +1225,7 @@ class FakeGrok:
         self.rate_limit_retry_after = rate_limit_retry_after
         self._random = random.Random(seed)
         self.batch_polls = batch_polls
+        self.batch_dialect = batch_dialect
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> its record (see _BatchDesk)
         self.in_flight = 0
         self._counted: set[int] = set()
