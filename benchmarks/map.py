@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TESTS = str(Path(__file__).resolve().parents[1] / "tests")  # the fake server lives with the tests
 
 KEY = "bench-key-0123456789"
 
 
 SERVER = """
 import sys
-from grok_magics.testing import FakeGrok
+sys.path.insert(0, sys.argv[5])
+from fake_grok import FakeGrok
 server = FakeGrok(key=sys.argv[1], latency=float(sys.argv[2]), rate_limit_fraction=float(sys.argv[3]),
                   rate_limit_retry_after=float(sys.argv[4]), seed=1).start()
 print(server.base_url, flush=True)
@@ -39,7 +41,7 @@ server.stop()
 def server_process(latency: float, limited: float, retry_after: float) -> Iterator[str]:
     """The fake server in its own process, so it does not share a GIL with the client being measured."""
     root = str(Path(__file__).resolve().parents[1])
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, KEY, str(latency), str(limited), str(retry_after)],
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, KEY, str(latency), str(limited), str(retry_after), TESTS],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": root})
     try:

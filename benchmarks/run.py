@@ -18,8 +18,10 @@ import sys
 import textwrap
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from grok_magics.testing import FakeGrok, Reply
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
+from fake_grok import FakeGrok, Reply  # noqa: E402
 
 KEY = "bench-key-0123456789"
 

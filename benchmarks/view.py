@@ -19,15 +19,18 @@ import json
 import os
 import statistics
 import threading
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from grok_magics.render import views
-from grok_magics.testing import FakeGrok, Reply
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
+from fake_grok import FakeGrok, Reply  # noqa: E402
 
 KEY = "bench-key-0123456789"
 

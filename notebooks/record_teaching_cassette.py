@@ -22,7 +22,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from grok_magics.testing import FakeGrok, Reply
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
+from fake_grok import FakeGrok, Reply  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "teaching-demo.ipynb"

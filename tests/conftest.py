@@ -34,7 +34,7 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from grok_magics.testing import FakeGrok
+from fake_grok import FakeGrok
 
 CANARY = "xai-CANARY-7f3c9e1d5b2a4c6e8f0a1b2c"
 KEY_VARS = ("XAI_API_KEY", "AWS_BEARER_TOKEN_BEDROCK", "AIGATEWAY_API_KEY", "AZURE_AI_API_KEY", "OPENAI_API_KEY")

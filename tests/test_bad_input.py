@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import Harness, assert_no_canary, user_texts
 

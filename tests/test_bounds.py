@@ -19,7 +19,7 @@ import pytest
 
 import grok_magics
 from grok_magics.errors import GrokError
-from grok_magics.testing import FakeGrok, Reply
+from fake_grok import FakeGrok, Reply
 
 from conftest import CANARY, Harness, assert_no_canary, user_texts, wait_until
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from grok_magics.testing import Reply, image_urls
+from fake_grok import Reply, image_urls
 
 from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, user_texts
 

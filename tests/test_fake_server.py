@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import openai
 import pytest
 
-from grok_magics.testing import PROFILES, FakeGrok, Recorded, Reply
+from fake_grok import PROFILES, FakeGrok, Recorded, Reply
 
 from conftest import CANARY
 
@@ -516,7 +516,7 @@ def image_message(url: str) -> list[dict[str, Any]]:
 
 
 def test_images_are_accepted_and_listed_on_both_apis(fake_factory: Factory) -> None:
-    from grok_magics.testing import image_urls
+    from fake_grok import image_urls
 
     server = fake_factory("xai", key=KEY)
     url = "data:image/png;base64," + PNG_1PX

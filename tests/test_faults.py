@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, Ran, assert_no_canary, poll, send_sigint, user_texts, watch
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from grok_magics.errors import GrokError
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import Harness, assert_no_canary
 

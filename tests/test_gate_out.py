@@ -12,7 +12,7 @@ import pytest
 
 import grok_magics
 from grok_magics.mapping.rate import Throttle
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, assert_no_canary, user_texts
 

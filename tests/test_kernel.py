@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, assert_no_canary, user_texts, watch
 from kernels import LabLikeClient, answer_of, notebook, run_notebook, start_kernel

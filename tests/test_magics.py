@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, send_sigint, user_texts, watch
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 import grok_magics
 from grok_magics.errors import GrokError
 from grok_magics.mapping.rate import Throttle
-from grok_magics.testing import FakeGrok, Reply
+from fake_grok import FakeGrok, Reply
 
 from conftest import CANARY, assert_no_canary, send_sigint, user_texts, watch
 

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from grok_magics.keys import MASK
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, assert_no_canary
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from grok_magics.providers import PROVIDERS, resolve
-from grok_magics.testing import PROFILES, Reply
+from fake_grok import PROFILES, Reply
 
 from conftest import CANARY, Harness, assert_no_canary, user_texts
 

@@ -13,7 +13,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, assert_no_canary, user_texts
 

@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from grok_magics.cassette import Cassette, canonical, fingerprint
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, RecordingPublisher, assert_no_canary, user_texts
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import CANARY, Harness, assert_no_canary, send_sigint, wait_until
 

@@ -16,7 +16,7 @@ from grok_magics.render.blocks import HeadingShift, code_blocks, hide_unfinished
 from grok_magics.render.views import Throttle
 from grok_magics.reply import Reply as Accumulated
 from grok_magics.events import ReasoningDelta, TextDelta
-from grok_magics.testing import Reply
+from fake_grok import Reply
 
 from conftest import Harness, watch
 
