@@ -132,19 +132,20 @@ def limit_note(reply: Reply) -> str:
 
 
 def tools_metadata(reply: Reply) -> dict[str, Any]:
-    """What the output's metadata keeps about tools, searches and sources."""
+    """What the output's metadata keeps about tools, searches and sources (saved in the notebook, so
+    secrets are masked here too; metadata is data, never rendered, so it is not escaped)."""
     calls = []
     for done in reply.rounds:
         by_id = {r.call_id: r for r in done.results}
-        calls.extend({"name": c.name, "arguments": c.arguments, "result": by_id[c.call_id].output,
+        calls.extend({"name": c.name, "arguments": redact(c.arguments), "result": redact(by_id[c.call_id].output),
                       "error": by_id[c.call_id].error} for c in done.calls if c.call_id in by_id)
     meta: dict[str, Any] = {}
     if calls:
         meta["tool_calls"] = calls
     if reply.searches:
-        meta["searches"] = [{"kind": s.kind, "query": s.query, "status": s.status} for s in reply.searches]
+        meta["searches"] = [{"kind": s.kind, "query": redact(s.query), "status": s.status} for s in reply.searches]
     if reply.citations:
-        meta["citations"] = [{"url": c.url, "title": c.title} for c in reply.citations]
+        meta["citations"] = [{"url": redact(c.url or ""), "title": redact(c.title or "")} for c in reply.citations]
     if reply.usage is not None and reply.usage.server_tools:
         meta["server_side_tools"] = reply.usage.server_tools
     return meta
