@@ -3,6 +3,9 @@
 Each exchange carries what was asked (the original cell when the prompt was a ``%%grok`` cell),
 what was attached besides text, the answer, and where it came from (model, provider, API, tokens,
 cost, whether it was replayed). The notebook is built with nbformat and validated before writing.
+The notebook and the Markdown page are rendered by others (nbconvert, GitHub), so every answer and
+prompt in them passes the same sanitiser as the answers shown live; the JSON keeps the text as it was.
+An existing file is never replaced unless asked (``--force``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from . import __version__
 from .events import Usage
 from .parts import TextPart, text_of
 from .providers import ConfigError
+from .render.sanitise import Code, Markup, code_span, page, plain
 from .request import Turn
 from .secrets import redact
 from .usage import cost_of
@@ -102,7 +106,7 @@ def to_notebook(chat: str, items: list[Exchange]) -> Any:
     v4 = nbformat.v4
     nb = v4.new_notebook()
     nb.metadata["grok_magics"] = {"chat": chat, "exported": _now(), "version": __version__}
-    nb.cells.append(v4.new_markdown_cell(f"# Chat `{chat}`\n\n{_intro(items)}"))
+    nb.cells.append(v4.new_markdown_cell(f"# Chat {code_span(chat)}\n\n{_intro(items)}"))
     for n, item in enumerate(items, 1):
         attached = _attached_md(item)
         if item.meta is not None and item.meta.source:
@@ -110,28 +114,26 @@ def to_notebook(chat: str, items: list[Exchange]) -> Any:
             if attached:
                 nb.cells.append(v4.new_markdown_cell(attached))
         else:
-            nb.cells.append(v4.new_markdown_cell(f"**You ({n}):**\n\n{item.prompt}" + (f"\n\n{attached}" if attached else "")))
-        answer = f"**Grok ({n}):**\n\n{item.answer}\n\n<sub>{provenance_line(item.meta, item.interrupted)}</sub>"
+            nb.cells.append(v4.new_markdown_cell(page(Markup(f"**You ({n}):**"), item.prompt, Markup(attached))))
+        answer = page(Markup(f"**Grok ({n}):**"), item.answer, Markup(_provenance_md(item)))
         nb.cells.append(v4.new_markdown_cell(answer, metadata={"grok_magics": _meta_dict(item.meta)}))
     nbformat.validate(nb)
     return nb
 
 
 def to_markdown(chat: str, items: list[Exchange]) -> str:
-    blocks = [f"# Chat `{chat}`", _intro(items)]
+    """One page for the whole chat, made safe as a whole (renderers pair math and fences across it)."""
+    blocks: list[Any] = [Markup(f"# Chat {code_span(chat)}"), Markup(_intro(items))]
     for n, item in enumerate(items, 1):
-        blocks.append(f"## {n}. You")
+        blocks.append(Markup(f"## {n}. You"))
         if item.meta is not None and item.meta.source:
-            blocks.append(_fence(item.meta.source, "python"))
+            blocks.append(Code("python", item.meta.source))
         else:
-            blocks.append(_quote(item.prompt))
-        attached = _attached_md(item)
-        if attached:
-            blocks.append(attached)
-        blocks.append("### Grok")
-        blocks.append(item.answer.strip() or "*(no answer)*")
-        blocks.append(f"<sub>{provenance_line(item.meta, item.interrupted)}</sub>")
-    return "\n\n".join(blocks) + "\n"
+            blocks.append(_quote(item.prompt))  # quoted first: the sanitiser judges fences as they will be read
+        blocks += [Markup(_attached_md(item)), Markup("### Grok")]
+        blocks.append(item.answer if item.answer.strip() else Markup("*(no answer)*"))
+        blocks.append(Markup(_provenance_md(item)))
+    return page(*blocks) + "\n"
 
 
 def to_json(chat: str, items: list[Exchange]) -> str:
@@ -154,8 +156,9 @@ def to_json(chat: str, items: list[Exchange]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(path: str | Path, chat: str, items: list[Exchange]) -> Path:
-    """Raises ConfigError for an unknown extension or an unwritable path."""
+def write(path: str | Path, chat: str, items: list[Exchange], force: bool = False) -> Path:
+    """Raises ConfigError for an unknown extension, an unwritable path, or a file that exists (unless
+    ``force``): an export must never silently replace a notebook of the same name."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -170,7 +173,11 @@ def write(path: str | Path, chat: str, items: list[Exchange]) -> Path:
         text = to_json(chat, items)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(text), encoding="utf-8")
+        with path.open("w" if force else "x", encoding="utf-8") as out:  # "x": created here, or refused
+            out.write(redact(text))
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists: export did not replace it. "
+                          "Add --force to overwrite it, or choose another file name") from None
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -190,14 +197,11 @@ def _intro(items: list[Exchange]) -> str:
 
 
 def _attached_md(item: Exchange) -> str:
-    return "*Attached:* " + "; ".join(item.attached) if item.attached else ""
+    return "*Attached:* " + plain("; ".join(item.attached)) if item.attached else ""
 
 
-def _fence(text: str, lang: str) -> str:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return f"{ticks}{lang}\n{text}\n{ticks}"
+def _provenance_md(item: Exchange) -> str:
+    return f"<sub>{plain(provenance_line(item.meta, item.interrupted))}</sub>"
 
 
 def _quote(text: str) -> str:

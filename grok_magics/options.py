@@ -64,6 +64,7 @@ class Options:
     full: bool = False
     code: bool = False
     allow_key: bool = False
+    force: bool = False  # %grok export: replace an existing file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +191,7 @@ def _parser() -> _Parser:
     p.add_argument("--full", action="store_true")  # for `%grok history --full`
     p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
     p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
+    p.add_argument("--force", action="store_true")  # for `%grok export`: replace an existing file
     return p
 
 

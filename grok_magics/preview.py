@@ -15,6 +15,7 @@ from .client import add_headers, per_request_headers
 from .events import Usage
 from .parts import ImagePart, estimate_tokens, image_tokens
 from .request import Request
+from .secrets import mask_url
 from .usage import estimate_cost
 from .wire import module_for
 
@@ -90,7 +91,7 @@ def preview_text(request: Request) -> str:
     auth = "Authorization: Bearer" if provider.auth_header == "authorization" else f"{provider.auth_header}:"
     lines = [
         "Dry run — nothing was sent, and no API key was needed.",
-        f"POST {endpoint.base_url}{wire.PATH}  ({endpoint.model} on {provider.title}, {endpoint.api} API; "
+        f"POST {mask_url(endpoint.base_url)}{wire.PATH}  ({endpoint.model} on {provider.title}, {endpoint.api} API; "
         f"{auth} ${provider.key_env}, never shown)",
     ]
     lines += [f"Note: {note}" for note in request.notes]

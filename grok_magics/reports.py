@@ -61,7 +61,7 @@ Subcommands
                                    asks only when none is set, --new to replace it)
   %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
   %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
-  %grok export FILE.ipynb|.md|.json [--chat NAME]          write a chat out
+  %grok export FILE.ipynb|.md|.json [--chat NAME] [--force]  write a chat out (--force: replace FILE)
   %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
 
 Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)

@@ -20,7 +20,7 @@ def run_subcommand(magics: Any, name: str, options: Options) -> str:
         return _record(magics, path)
     if name == "replay":
         return _replay(magics, path, options)
-    return _export(magics, path, options.chat or "default")
+    return _export(magics, path, options.chat or "default", options.force)
 
 
 def _record(magics: Any, path: str) -> str:
@@ -57,7 +57,7 @@ def _replay(magics: Any, path: str, options: Options) -> str:
             f"no key or network needed. Requests it does not hold are {miss}. %grok replay off stops.")
 
 
-def _export(magics: Any, path: str, chat_name: str) -> str:
+def _export(magics: Any, path: str, chat_name: str, force: bool = False) -> str:
     from . import export
 
     session = magics.session
@@ -67,7 +67,7 @@ def _export(magics: Any, path: str, chat_name: str) -> str:
         raise ConfigError(f"chat '{chat_name}' has no exchanges to export{hint}")
     turns = session.chats.get(chat_name).turns
     _prune(session)
-    written = export.write(path, chat_name, export.exchanges(turns, session.notes))
+    written = export.write(path, chat_name, export.exchanges(turns, session.notes), force)
     return f"Exported chat '{chat_name}' ({len(turns)} exchange(s)) to {written}."
 
 

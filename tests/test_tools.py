@@ -273,7 +273,7 @@ def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, 
     body = fake.requests[0].body
     assert body["tools"] == [{"type": "web_search"}, {"type": "x_search"}]
     shown = final(ran)
-    assert "**Sources**\n\n1. [Grok 4.3](<https://x.ai/news/grok-4-3>)\n2. [xAI on X](<https://x.com/xai/status/1>)" \
+    assert "**Sources**\n\n1. [Grok 4.3](https://x.ai/news/grok-4-3)\n2. [xAI on X](https://x.com/xai/status/1)" \
         in shown
     assert "3." not in shown.split("**Sources**")[1].split("<sub>")[0]  # one number per URL
     assert "2 server-side tool calls" in shown
@@ -439,7 +439,7 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     sent = json.dumps([r.body for r in fake.requests])
     assert "@example.com" not in sent and "email" not in sent
     saved = nbformat.writes(nb)
-    assert "<details><summary>⚙ count_rows(" in saved and "1. [xAI news](<https://x.ai/news>)" in saved
+    assert "<details><summary>⚙ count_rows(" in saved and "1. [xAI news](https://x.ai/news)" in saved
     assert "Tools for chat 'money': fx_rate" in saved
     assert_no_canary(saved)
     from nbconvert import HTMLExporter

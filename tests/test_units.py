@@ -125,12 +125,12 @@ def test_key_shapes_are_found_and_prose_is_not() -> None:
 
 
 def test_inert_markdown_escapes_tags_outside_code_only() -> None:
-    from grok_magics.render.markdown import inert
+    from grok_magics.render.sanitise import markdown
 
     text = "a <script>x</script> <https://x.org> a < b\n\n```\n<b>code</b>\n```\n\n`<i>span</i>` <img src=1>"
-    out = inert(text)
-    assert "&lt;script>x&lt;/script>" in out and "<https://x.org>" in out and "a < b" in out
-    assert "<b>code</b>" in out and "`<i>span</i>`" in out and "&lt;img src=1>" in out
+    out = markdown(text)
+    assert "&lt;script>x&lt;/script>" in out and "[https://x.org](https://x.org)" in out and "a < b" in out
+    assert "<b>code</b>" in out and "<code>&lt;i&gt;span&lt;/i&gt;</code>" in out and "&lt;img src=1>" in out
 
 
 @pytest.mark.parametrize("body, said", [

@@ -10,7 +10,6 @@ headless run keeps no widget state. Terminals get the text as it arrives.
 from __future__ import annotations
 
 import contextvars
-import html
 import sys
 import threading
 import time
@@ -19,11 +18,14 @@ from typing import Any, Callable, Protocol, TextIO
 from .. import __version__
 from ..events import Event, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult
 from ..reply import Reply
+from . import sanitise
 from .blocks import HeadingShift, hide_unfinished, split_finished
-from .markdown import close_fences, fenced, inert, pretty
+from .markdown import close_fences, pretty
+from .sanitise import Block, Code, Markup, Text, plain
 from .status import Header, outcome_note, status_line
 from .tools import (
-    call_markdown, final_text, limit_note, live_text, signature, sources_markdown, tools_metadata, unrun_calls,
+    call_blocks, final_blocks, limit_note, limit_words, live_blocks, plain_text, signature, sources_markdown, tools_metadata,
+    unrun_calls,
 )
 
 CURSOR = " ▍"
@@ -116,8 +118,8 @@ def status_html(line: str, live: bool = False) -> str:
     """The status line as HTML in the Markdown; the live one is styled by the front end's CSS (it is re-sent
     many times), the saved one carries its style, so it is dimmed wherever it is read."""
     if live:
-        return f'<sub class="grok-status grok-live">{html.escape(line)}</sub>'
-    return f'<sub class="grok-status" style="{STATUS_STYLE}">{html.escape(line)}</sub>'
+        return Markup(f'<sub class="grok-status grok-live">{plain(line)}</sub>')
+    return Markup(f'<sub class="grok-status" style="{STATUS_STYLE}">{plain(line)}</sub>')
 
 
 def _ended_badly(reply: Reply) -> bool:
@@ -130,40 +132,43 @@ def final_status(header: Header, reply: Reply) -> str:
     return ("partial answer · " + line) if _ended_badly(reply) else line
 
 
-def thought_markdown(reply: Reply, live: bool = False) -> str:
+def thought_blocks(reply: Reply, live: bool = False) -> list[Block]:
     """"Thought for N s" as a collapsed ``<details>`` holding the reasoning summary, when there is one."""
     seconds = reply.thought_seconds()
     summary = reply.reasoning.strip()
     if seconds is None or not summary:
-        return ""
+        return []
     took = f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
     label = f"Thinking… {took}" if live else f"Thought for {took}"
     shown = summary[-600:] if live else summary
-    return f"<details{' open' if live else ''}><summary>{label}</summary>\n\n{shown}\n\n</details>"
+    return [Markup(f"<details{' open' if live else ''}><summary>{label}</summary>"), shown, Markup("</details>")]
 
 
 def final_markdown(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
                    thought: bool = True) -> str:
-    """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line."""
-    text = final_text(reply) if text is None else inert(text) + unrun_calls(reply)
-    if header.fence and text:
-        text = fenced(header.fence, pretty(text) if header.fence == "json" else text)
-    body = close_fences(text).rstrip()
-    blocks = [thought_markdown(reply)] if thought else []
-    blocks.append(shift.apply(body) if shift is not None else body)
-    blocks.extend((sources_markdown(reply), limit_note(reply)))
+    """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line;
+    one page through the sanitiser, since renderers read math and fences across its parts."""
+    answer = reply.text if text is None else text
+    said: Block | None = None
+    if answer and header.fence:
+        said = Code(header.fence, pretty(answer) if header.fence == "json" else answer)
+    elif answer:
+        said = Text(answer, shift.apply) if shift is not None else answer
+    body = final_blocks(reply, said) if text is None else [*([said] if said else []), *unrun_calls(reply)]
+    if shift is not None:  # what Grok said between tool rounds takes the same heading levels
+        body = [Text(b, shift.apply) if type(b) is str else b for b in body]
+    blocks = thought_blocks(reply) if thought else []
+    blocks += [*body, sources_markdown(reply), limit_note(reply)]
     note = outcome_note(reply)
     if note and not _ended_badly(reply):  # failures and interrupts say it once, in the error line below
-        blocks.append(f"**{html.escape(note, quote=False)}**")
+        blocks.append(Markup(f"**{plain(note)}**"))
     blocks.append(status_html(final_status(header, reply)))
-    return "\n\n".join(b for b in blocks if b)
+    return sanitise.page(*(b for b in blocks if b))
 
 
 def final_plain(header: Header, reply: Reply, text: str | None = None) -> str:
     note = outcome_note(reply) if not _ended_badly(reply) else ""
-    text = final_text(reply) if text is None else text
-    extra = (sources_markdown(reply), limit_note(reply))
-    return "\n\n".join(b for b in (text, *extra, note, final_status(header, reply)) if b)
+    return "\n\n".join(b for b in (plain_text(reply, text), note, final_status(header, reply)) if b)
 
 
 def provenance(header: Header, reply: Reply) -> dict[str, Any]:
@@ -258,8 +263,8 @@ class TextView:
         note = outcome_note(reply)
         if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
             lines.append(note + "\n")
-        if limit_note(reply):
-            lines.append(limit_note(reply) + "\n")
+        if limit_words(reply):
+            lines.append(limit_words(reply) + "\n")
         if reply.text_length or not _ended_badly(reply):  # a bare status line over an error says nothing
             lines.append(f"[{final_status(self.header, reply)}]\n")
         self.stream.write("".join(lines))
@@ -289,7 +294,7 @@ class MarkdownView:
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, Retrying) and self.header is not None and not reply.text_length:
             line = status_line(self.header, reply, live=True)  # "rate limited, retrying in 2 s…"
-            self.handle.update({"text/markdown": f"*{html.escape(line)}*", "text/plain": line}, raw=True)
+            self.handle.update({"text/markdown": f"*{plain(line)}*", "text/plain": line}, raw=True)
         elif isinstance(event, (TextDelta, ToolCall, ToolResult, SearchProgress)):
             with self.coalescer.lock:
                 self.reply = reply
@@ -298,13 +303,18 @@ class MarkdownView:
     def _render(self, forced: bool) -> None:
         """``forced``: the stream paused, so what is held back (an unclosed ``**``) is shown as it is."""
         assert self.reply is not None and self.header is not None
-        text = inert(live_text(self.reply))  # calls show as `code`, which inert leaves alone
+        shift = HeadingShift(self.headings)
+
+        def finish(text: str) -> str:
+            shifted = shift.apply(text, provisional=True)
+            return close_fences(shifted) if forced else hide_unfinished(shifted)
+
+        blocks = [Text(b, finish) if type(b) is str else b for b in live_blocks(self.reply)]
         if self.header.fence:
-            text = f"```{self.header.fence}\n{text}"
-        shifted = HeadingShift(self.headings).apply(text, provisional=True)
-        shown = close_fences(shifted) if forced else hide_unfinished(shifted)
+            blocks = [Code(self.header.fence, self.reply.text)]
+        shown = sanitise.page(*blocks)
         shown = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
-        self.handle.update({"text/markdown": shown, "text/plain": text}, raw=True)
+        self.handle.update({"text/markdown": shown, "text/plain": self.reply.text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
@@ -368,7 +378,7 @@ class LiveView:
             elif isinstance(event, ToolResult):
                 call = next((c for c in reply.tool_calls if c.call_id == event.call_id), None)
                 if call is not None:
-                    self._commit(call_markdown(call, event), f"[tool] {signature(call)}")
+                    self._commit(sanitise.page(*call_blocks(call, event)), f"[tool] {signature(call)}")
             self.coalescer.poke(now=first_text)
 
     def _commit_pending(self) -> None:
@@ -377,7 +387,7 @@ class LiveView:
         self.pending_length = 0
         self.sent_length = -1
         if text.strip():
-            self._commit(self.shift.apply(inert(close_fences(text))).rstrip(), text.rstrip())
+            self._commit(sanitise.page(Text(text, self.shift.apply)), text.rstrip())
         self.committed_length += len(text)
 
     # -- rendering (under the coalescer's lock) ------------------------------------------------------
@@ -386,9 +396,9 @@ class LiveView:
         assert reply is not None
         if reply.first_token is not None and not self.thought_done:
             self.thought_done = True
-            thought = thought_markdown(reply)
+            thought = thought_blocks(reply)
             if thought:
-                self._commit(thought, "")
+                self._commit(sanitise.page(*thought), "")
         tail = self._take_finished()
         if forced or self._worth_sending(tail):
             self._send_tail(reply, tail)
@@ -401,7 +411,7 @@ class LiveView:
         self.pending[:] = [text] if text else []
         self.pending_length = len(text)
         if block:
-            self._commit(self.shift.apply(inert(block)).rstrip(), block.rstrip())
+            self._commit(sanitise.page(Text(block, self.shift.apply)), block.rstrip())
             self.committed_length += len(block)  # finish shows the rest, even if Ctrl-C cut this short
         return text
 
@@ -436,16 +446,19 @@ class LiveView:
 
     def _tail(self, reply: Reply, tail: str) -> dict[str, str]:
         assert self.header is not None
-        parts = []
+        parts: list[Block] = []
         if reply.first_token is None:
-            parts.append(thought_markdown(reply, live=True))
+            parts += thought_blocks(reply, live=True)
         if tail:
-            shown = hide_unfinished(self.shift.apply(inert(tail), provisional=True))
-            parts.append(shown if shown.endswith(("```", "~~~")) else shown + CURSOR)
+            parts.append(Text(tail, self._held_back))
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))
         # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
-        return {"text/markdown": "\n\n".join(p for p in parts if p), "text/plain": "…" if tail else line}
+        return {"text/markdown": sanitise.page(*parts), "text/plain": "…" if tail else line}
+
+    def _held_back(self, tail: str) -> str:
+        shown = hide_unfinished(self.shift.apply(tail, provisional=True))
+        return shown if shown.endswith(("```", "~~~")) else shown + CURSOR
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
