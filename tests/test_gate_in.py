@@ -15,7 +15,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import nbformat
 import pytest
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from grok_magics.render.sanitise import Code, Markup, link, markdown, page, plain
 from grok_magics.testing import Reply
 
-from conftest import CANARY, Harness, assert_no_canary
+from conftest import Harness, assert_no_canary
 
 
 def hostile(tag: str) -> str:

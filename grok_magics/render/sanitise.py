@@ -1,21 +1,27 @@
 """The one gate for text from outside (the model, the web, a provider, a cassette) on its way to a page.
 
 Answers are Markdown that someone else renders: JupyterLab, VS Code, nbconvert (mistune), GitHub. Each
-parses Markdown a little differently, and some pass raw HTML through unsanitised (nbconvert's HTML,
-JupyterLab for outputs made in the session). So the Markdown we emit is made safe *whatever* parser reads
-it, rather than safe for the parser we think will read it:
+parses Markdown a little differently, some lift math out before parsing, and some pass raw HTML through
+unsanitised (nbconvert's HTML; JupyterLab for outputs made in the session). So what we emit is made safe
+*whatever* reads it, not safe for the parser we think will read it:
 
-- Outside fenced code blocks no ``<`` that could start a tag survives: it becomes ``&lt;`` in text, and
-  ``< `` in math (TeX ignores the space; MathJax still draws ``a<b``). A code span holding such a ``<`` (or
-  a link opener) is written as ``<code>`` with its text escaped, which reads the same and stays text even
-  where another parser pairs the backticks differently.
-- Every ``](`` and ``]:`` (inline links, images, reference definitions) is followed by an http(s) or
-  mailto URL, or its bracket is escaped so it is plain text. ``<url>`` autolinks become ``[url](url)``.
-- URLs we write ourselves (citations) are percent-encoded, so no ``>``, ``"`` or ``)`` can end them early.
+- Outside kept code blocks no ``<`` that could start a tag survives: it becomes ``&lt;`` in text and
+  ``< `` in math (TeX ignores the space; MathJax still draws ``a<b``). A code span holding a tag or a link
+  opener is written as ``<code>`` with entities, which reads the same and stays text however another
+  parser pairs the backticks.
+- Every ``](`` and ``]:`` (links, images, reference definitions) is followed by an http(s) or mailto URL,
+  or its ``(``/``:`` becomes an entity: the same character, never syntax. Autolinks become ``[url](url)``.
+  Escapes and markup we write are entities, not backslashes (mistune's bare-URL links eat a backslash).
+- URLs we write ourselves (citations) are percent-encoded: no ``>``, ``"`` or ``)`` can end them early.
+- Where JupyterLab's math pass is about (a ``$`` and a ``"`` in the page), quotes are entities: it puts
+  math back into the HTML unescaped for quotes, so math lifted out of an image's alt would end it.
+- Fenced code keeps its text where every renderer surely reads the same block (see ``_fences``); other
+  fences with a tag or a link in them show their text escaped.
 - Known secrets are masked (``secrets.redact``) on the same pass.
 
-Fenced code blocks (found with markdown-it) keep their text verbatim: every parser shows them as code.
-The work is a single scan, linear in the text, and skipped entirely for text with no ``<``, ``](`` or ``]:``.
+``page`` judges one output as a whole (answer, reasoning, tool calls, sources, status line), because
+renderers pair math and fences across those parts. The scan is linear in the text, and skipped for pages
+with no ``<``, ``](`` or ``]:`` from outside. ``tests/test_gate_in.py`` holds a case for each rule.
 """
 
 from __future__ import annotations
