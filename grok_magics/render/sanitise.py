@@ -1,21 +1,27 @@
 """The one gate for text from outside (the model, the web, a provider, a cassette) on its way to a page.
 
 Answers are Markdown that someone else renders: JupyterLab, VS Code, nbconvert (mistune), GitHub. Each
-parses Markdown a little differently, and some pass raw HTML through unsanitised (nbconvert's HTML,
-JupyterLab for outputs made in the session). So the Markdown we emit is made safe *whatever* parser reads
-it, rather than safe for the parser we think will read it:
+parses Markdown a little differently, some lift math out before parsing, and some pass raw HTML through
+unsanitised (nbconvert's HTML; JupyterLab for outputs made in the session). So what we emit is made safe
+*whatever* reads it, not safe for the parser we think will read it:
 
-- Outside fenced code blocks no ``<`` that could start a tag survives: it becomes ``&lt;`` in text, and
-  ``< `` in math (TeX ignores the space; MathJax still draws ``a<b``). A code span holding such a ``<`` (or
-  a link opener) is written as ``<code>`` with its text escaped, which reads the same and stays text even
-  where another parser pairs the backticks differently.
-- Every ``](`` and ``]:`` (inline links, images, reference definitions) is followed by an http(s) or
-  mailto URL, or its bracket is escaped so it is plain text. ``<url>`` autolinks become ``[url](url)``.
-- URLs we write ourselves (citations) are percent-encoded, so no ``>``, ``"`` or ``)`` can end them early.
+- Outside kept code blocks no ``<`` that could start a tag survives: it becomes ``&lt;`` in text and
+  ``< `` in math (TeX ignores the space; MathJax still draws ``a<b``). A code span holding a tag or a link
+  opener is written as ``<code>`` with entities, which reads the same and stays text however another
+  parser pairs the backticks.
+- Every ``](`` and ``]:`` (links, images, reference definitions) is followed by an http(s) or mailto URL,
+  or its ``(``/``:`` becomes an entity: the same character, never syntax. Autolinks become ``[url](url)``.
+  Escapes and markup we write are entities, not backslashes (mistune's bare-URL links eat a backslash).
+- URLs we write ourselves (citations) are percent-encoded: no ``>``, ``"`` or ``)`` can end them early.
+- Where JupyterLab's math pass is about (a ``$`` and a ``"`` in the page), quotes are entities: it puts
+  math back into the HTML unescaped for quotes, so math lifted out of an image's alt would end it.
+- Fenced code keeps its text where every renderer surely reads the same block (see ``_fences``); other
+  fences with a tag or a link in them show their text escaped.
 - Known secrets are masked (``secrets.redact``) on the same pass.
 
-Fenced code blocks (found with markdown-it) keep their text verbatim: every parser shows them as code.
-The work is a single scan, linear in the text, and skipped entirely for text with no ``<``, ``](`` or ``]:``.
+``page`` judges one output as a whole (answer, reasoning, tool calls, sources, status line), because
+renderers pair math and fences across those parts. The scan is linear in the text, and skipped for pages
+with no ``<``, ``](`` or ``]:`` from outside. ``tests/test_gate_in.py`` holds a case for each rule.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ _DANGER = re.compile(r"<[A-Za-z/!?]|\][(:]")  # what the scan would change: a ta
 _ALONE = re.compile(r"(`{3,}|~{3,})[\w+#.-]*[ \t]*$")  # a fence opening line every renderer reads alike
 _FENCE_LIKE = re.compile(r"^((?:[ \t>]|[-+*][ \t]|\d{1,9}[.)][ \t])*)(?=`{3}|~{3})")
 _HARMLESS = re.compile(r"[\w .,:/+=@#%(){}-]+")  # inline code with nothing to escape
+_LOOK_BACK = 100  # lines a fence's paragraph is searched for math openers
 _MATH_REACH = 1000  # an inline $...$ longer than this is not math
 
 
@@ -127,7 +134,7 @@ def _part(block: Block) -> tuple[str, str, Callable[[str], str] | None]:
     if isinstance(block, Markup):
         return "ours", str(block).strip("\n"), None
     if isinstance(block, Code):
-        return "code", code_block(block.lang, _lines(block.text)), None
+        return "code", _code_block(block.lang, _lines(block.text)), None
     text, then = (block.markdown, block.then) if isinstance(block, Text) else (block, None)
     return "outside", close_fences(_lines(redact(text))).strip("\n").rstrip(), then
 
@@ -171,7 +178,7 @@ def link(title: str, url: str) -> str:
     return f"[{label}]({target})"
 
 
-def code_block(lang: str, text: str) -> str:
+def _code_block(lang: str, text: str) -> str:
     """A fenced code block whose fence nothing inside can close; the text verbatim, secrets masked."""
     text = redact(text)
     longest = max((len(run) for run in _TICKS.findall(text)), default=0)
@@ -194,10 +201,11 @@ def code_span(text: str) -> str:
 class _State:
     """What carries from one line to the next: an open ``$$`` display; whether quotes become entities."""
 
-    __slots__ = ("display", "quotes")
+    __slots__ = ("display", "quotes", "closers")
 
     def __init__(self, quotes: bool) -> None:
         self.display = False
+        self.closers: tuple[str, list[int]] | None = None  # this line's inline math closers
         # JupyterLab puts math back into the HTML with "&<>" escaped but not quotes; where math landed in
         # an attribute (an image's alt, a title, a code block's language), a quote in it would end it
         self.quotes = quotes
@@ -237,7 +245,7 @@ def _fences(lines: list[str], text: str) -> tuple[frozenset[int], frozenset[int]
         body = lines[start:end]
         bounded = (start == 0 or not lines[start - 1].strip()) and (end >= len(lines) or not lines[end].strip())
         reached = bool(opens) and opens[0] < start and bool(closes) and closes[-1] >= start
-        alike = token.level == 0 and bounded and _ALONE.match(body[0]) is not None and not reached
+        alike = bounded and _ALONE.match(body[0]) is not None and not reached  # first column: top level
         danger = any(_DANGER.search(line) for line in body) or (
             any('"' in line for line in body) and _math_reaches(lines, start))
         if not danger or (alike and agreed):
@@ -250,13 +258,14 @@ def _fences(lines: list[str], text: str) -> tuple[frozenset[int], frozenset[int]
 
 def _math_reaches(lines: list[str], start: int) -> bool:
     """Whether JupyterLab's math pass could open a pair before this fence's text (in the lines since the
-    last blank one, or on its opening line) and carry the fence's quotes into an attribute."""
-    n = start
-    while n >= 0 and (n == start or lines[n].strip()):
+    last blank one, or on its opening line) and carry the fence's quotes into an attribute. Looking back
+    is bounded (beyond it: assume it could), so many fences in one paragraph stay linear."""
+    for n in range(start, max(-1, start - _LOOK_BACK), -1):
+        if n != start and not lines[n].strip():
+            return False
         if _JL_OPEN.search(lines[n]):
             return True
-        n -= 1
-    return False
+    return start >= _LOOK_BACK
 
 
 def _defuse(line: str) -> str:
@@ -324,15 +333,14 @@ def _tick_runs(line: str) -> dict[int, list[int]]:
 
 
 def _code(line: str, j: int, ticks: dict[int, list[int]], out: list[str], quotes: bool) -> int:
+    """A code span: kept as it is unless it holds a tag, a link or (with math about) a quote; then it is
+    written as ``<code>`` with entities, which is safe however another parser pairs the backticks."""
     end = j
     while end < len(line) and line[end] == "`":
         end += 1
     length = end - j
     starts = ticks.get(length, [])
-    k = bisect_right(starts, j)
-    # a run inside this one (after an escaped backtick) does not count: a closer starts after it
-    while k < len(starts) and starts[k] < end:
-        k += 1
+    k = bisect_right(starts, j)  # runs are maximal: the next one of this length starts after ``end``
     if k == len(starts):  # no closer on this line: the backticks are text
         out.append(line[j:end])
         return end
@@ -380,7 +388,7 @@ def _dollar(line: str, j: int, state: _State, out: list[str]) -> int:
             return len(line)
         out.append("$$" + _math(line[j + 2:close]) + "$$")
         return close + 2
-    close = _inline_close(line, j)
+    close = _inline_close(line, j, state)
     if close < 0:
         out.append("$")
         return j + 1
@@ -388,17 +396,17 @@ def _dollar(line: str, j: int, state: _State, out: list[str]) -> int:
     return close + 1
 
 
-def _inline_close(line: str, j: int) -> int:
-    """Pandoc's rule: ``$`` then no space, closed by a ``$`` after no space and before no digit."""
+def _inline_close(line: str, j: int, state: _State) -> int:
+    """Pandoc's rule: ``$`` then no space, closed by a ``$`` after no space and before no digit (and
+    within reach). The closers of a line are found once: a line of many ``$`` stays linear."""
     if j + 1 >= len(line) or line[j + 1].isspace() or line[j + 1] == "$":
         return -1
-    limit = min(len(line), j + _MATH_REACH)
-    k = line.find("$", j + 1, limit)
-    while k > 0:
-        if line[k - 1] != "\\" and not line[k - 1].isspace() and not (k + 1 < len(line) and line[k + 1].isdigit()):
-            return k
-        k = line.find("$", k + 1, limit)
-    return -1
+    if state.closers is None or state.closers[0] is not line:
+        state.closers = (line, [k for k in range(1, len(line)) if line[k] == "$" and line[k - 1] != "\\"
+                                and not line[k - 1].isspace() and not line[k + 1:k + 2].isdigit()])
+    closers = state.closers[1]
+    k = bisect_right(closers, j)
+    return closers[k] if k < len(closers) and closers[k] - j < _MATH_REACH else -1
 
 
 def _angle(line: str, j: int, out: list[str]) -> int:
