@@ -667,17 +667,6 @@ WORD_COLOUR = """cell => {
 }"""
 
 
-def red_square_png() -> str:
-    import base64
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (40, 30), (220, 20, 20)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def word_colour(page: Any, index: int) -> str:
     return cell(page, index).evaluate(WORD_COLOUR)
 
@@ -734,8 +723,8 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
                 Reply(text="A p-value is a tail probability."))
     path = make_notebook(
         lab.root, "extension.ipynb",
-        "%load_ext grok_magics\nimport base64\nfrom IPython.display import Image\nfrom grok_magics import page as grok_page",
-        f"%%grok\n{PROSE}", CONTROL, FAILING, f"Image(data=base64.b64decode('{red_square_png()}'))",
+        "%load_ext grok_magics\nfrom PIL import Image\nfrom grok_magics import page as grok_page",
+        f"%%grok\n{PROSE}", CONTROL, FAILING, "Image.new('RGB', (40, 30), (220, 20, 20))",
         f"'{MEAN}'", "cells = await grok_page.cells_above()\nprint(len(cells), repr(cells[0]['source']))",
         "%%grok --chat stats\nOne line on p-values.")
     open_notebook(page, lab, path.name)
@@ -811,6 +800,8 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     chats = page.evaluate("window.jupyterapp.commands.execute('grok-magics:chats')")
     assert {c["name"]: c["turns"] for c in chats} == {"default": 3, "stats": 1}, chats
     assert cell(page, 10).locator(".grok-chat").inner_text() == "chat: stats"
+    cell(page, 10).scroll_into_view_if_needed()
+    shot(page, f"extension-{kind}-4-about-and-chat.png")
     save(page, path, "tail probability", "red rectangle")
 
     # 5. the same notebook, untrusted (a copy someone downloaded), in a new kernel
@@ -838,10 +829,18 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     assert is_prose(page, 12) and prompt_of(page, 12) == "[ ]:"
     page.keyboard.press("Escape")
 
-    # Retry re-runs the asking cell: the value it asks about now comes from the page (this kernel never made it)
+    # Retry re-runs the asking cell: the picture and the value it asks about now come from the page (this
+    # kernel never made them)
     run(page, 0)
     wait_finished(page, 0, 1)
-    fake.script(Reply(text="Still 4.2."), Reply(text="Index 10 does not exist: the list has 3 items."))
+    fake.script(Reply(text="Still red."), Reply(text="Still 4.2."),
+                Reply(text="Index 10 does not exist: the list has 3 items."))
+    before = len(fake.requests)
+    cell(page, 7).locator(".grok-answer-actions button", has_text="Retry").click()
+    answer(page, 7).filter(has_text="Still red").first.wait_for()
+    wait_requests(fake, before + 1)
+    images = [part for part in last_user_content(fake) if part["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,")
     before = len(fake.requests)
     cell(page, 9).locator(".grok-answer-actions button", has_text="Retry").click()
     answer(page, 9).filter(has_text="Still 4.2").first.wait_for()
