@@ -21,17 +21,17 @@ const PAGE_TIMEOUT_MS = 5000; // the page waits this long for the kernel's reply
 type Message = Record<string, any>;
 
 /** Text a person would read from an output, bounded. */
-function outputText(output: nbformat.IOutput): string {
+function outputText(output: nbformat.IOutput, limit: number): string {
   if (output.output_type === 'stream') {
-    return bounded(joined((output as nbformat.IStream).text), LIMITS.text);
+    return bounded(joined((output as nbformat.IStream).text), limit);
   }
   if (output.output_type === 'error') {
     const error = output as nbformat.IError;
-    return bounded([`${error.ename}: ${error.evalue}`, ...(error.traceback || [])].join('\n'), LIMITS.text);
+    return bounded([`${error.ename}: ${error.evalue}`, ...(error.traceback || [])].join('\n'), limit);
   }
   const data = ((output as nbformat.IDisplayData).data || {}) as Record<string, unknown>;
   const mime = answerInfo(output.metadata) ? 'text/markdown' : 'text/plain';
-  return bounded(joined(data[mime] ?? data['text/plain'] ?? ''), LIMITS.text);
+  return bounded(joined(data[mime] ?? data['text/plain'] ?? ''), limit);
 }
 
 function joined(value: unknown): string {
@@ -39,8 +39,8 @@ function joined(value: unknown): string {
 }
 
 /** An output as the cells-above summary carries it: its kind, its mime types, its text. */
-export function outputSummary(output: nbformat.IOutput): JSONObject {
-  const summary: JSONObject = { output_type: output.output_type, text: outputText(output) };
+export function outputSummary(output: nbformat.IOutput, limit: number = LIMITS.summary): JSONObject {
+  const summary: JSONObject = { output_type: output.output_type, text: outputText(output, limit) };
   if (output.output_type === 'error') {
     summary.ename = (output as nbformat.IError).ename;
     summary.evalue = (output as nbformat.IError).evalue;
@@ -62,7 +62,7 @@ const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
 /** One output whole (one image or text mime type plus its plain text), for ``--output`` and the ``output`` request. */
 export function outputData(output: nbformat.IOutput): JSONObject {
-  const whole: JSONObject = outputSummary(output);
+  const whole: JSONObject = outputSummary(output, LIMITS.text);
   if (output.output_type !== 'execute_result' && output.output_type !== 'display_data') {
     return whole;
   }

@@ -11,7 +11,8 @@ export const PROTOCOL_VERSION = 1;
 export const LIMITS = {
   cells: 200, // cells above a cell, nearest first
   source: 20_000, // characters of one cell's source
-  text: 20_000, // characters of one output's text
+  text: 20_000, // characters of one output's text, when that output is asked about
+  summary: 4_000, // characters of an output's text in the cells-above summary
   image: 8_000_000, // characters of one base64 image
   message: 12_000_000 // characters of one JSON message
 };
