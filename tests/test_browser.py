@@ -680,6 +680,13 @@ def is_prose(page: Any, index: int) -> bool:
     return "grok-prose-cell" in (cell(page, index).get_attribute("class") or "")
 
 
+def reveal(page: Any, index: int) -> Any:
+    """Scroll the notebook to cell ``index``, as a person does (notebook windowing may not draw it before)."""
+    page.evaluate("i => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'center')", index)
+    cell(page, index).scroll_into_view_if_needed()
+    return cell(page, index)
+
+
 def source_of(page: Any, index: int) -> str:
     """The cell's source as the notebook model holds it."""
     return page.evaluate("i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()",
@@ -732,8 +739,10 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
 
     # 1. prose: the %%grok cell is Markdown and wraps; "in" has the keyword colour only in Python
     assert is_prose(page, 1) and not is_prose(page, 2)
+    # the editor loads each language asynchronously: wait until the control cell is highlighted as Python
+    wait_until(lambda: word_colour(page, 2) != text_colour(page, 2), "Python highlighting in the control cell")
     keyword = word_colour(page, 2)
-    assert keyword != text_colour(page, 2), "the Python control cell is not highlighted"
+    wait_until(lambda: word_colour(page, 1) == text_colour(page, 1), "the %%grok cell's language to settle")
     assert word_colour(page, 1) == text_colour(page, 1) != keyword, "'in' in a %%grok cell reads as a keyword"
     assert cell(page, 1).locator(".cm-content.cm-lineWrapping").count() == 1, "the %%grok cell does not wrap"
     lines = cell(page, 1).locator(".cm-line")
@@ -802,7 +811,8 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     assert cell(page, 10).locator(".grok-chat").inner_text() == "chat: stats"
     cell(page, 10).scroll_into_view_if_needed()
     shot(page, f"extension-{kind}-4-about-and-chat.png")
-    save(page, path, "tail probability", "red rectangle")
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")  # as Ctrl+S does
+    wait_until(lambda: all(t in path.read_text() for t in ("tail probability", "red rectangle")), "the save")
 
     # 5. the same notebook, untrusted (a copy someone downloaded), in a new kernel
     untrusted = nbformat.read(path, as_version=4)
@@ -824,31 +834,32 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     shot(page, f"extension-{kind}-3-untrusted.png")
 
     # Continue: a new %%grok cell below, in the answer's chat, ready to type into
-    cell(page, 11).locator(".grok-answer-actions button", has_text="Continue").click()
+    reveal(page, 11).locator(".grok-answer-actions button", has_text="Continue").click()
     wait_until(lambda: source_of(page, 12) == "%%grok --chat stats", "the Continue cell")
     assert is_prose(page, 12) and prompt_of(page, 12) == "[ ]:"
     page.keyboard.press("Escape")
 
     # Retry re-runs the asking cell: the picture and the value it asks about now come from the page (this
     # kernel never made them)
+    reveal(page, 0)
     run(page, 0)
     wait_finished(page, 0, 1)
     fake.script(Reply(text="Still red."), Reply(text="Still 4.2."),
                 Reply(text="Index 10 does not exist: the list has 3 items."))
     before = len(fake.requests)
-    cell(page, 7).locator(".grok-answer-actions button", has_text="Retry").click()
+    reveal(page, 7).locator(".grok-answer-actions button", has_text="Retry").click()
     answer(page, 7).filter(has_text="Still red").first.wait_for()
     wait_requests(fake, before + 1)
     images = [part for part in last_user_content(fake) if part["type"] == "input_image"]
     assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,")
     before = len(fake.requests)
-    cell(page, 9).locator(".grok-answer-actions button", has_text="Retry").click()
+    reveal(page, 9).locator(".grok-answer-actions button", has_text="Retry").click()
     answer(page, 9).filter(has_text="Still 4.2").first.wait_for()
     wait_requests(fake, before + 1)
     assert MEAN in user_texts(fake.requests[-1].body)[-1]
 
     # "Ask Grok" on a saved traceback: this kernel never ran that cell, the page sends it
-    cell(page, 3).locator(".grok-output-actions button", has_text="Ask Grok").click()
+    reveal(page, 3).locator(".grok-output-actions button", has_text="Ask Grok").click()
     answer(page, 4).filter(has_text="does not exist").first.wait_for()
     sent = user_texts(fake.requests[-1].body)[-1]
     assert "values[10]" in sent and "IndexError" in sent, sent
