@@ -304,9 +304,9 @@ class GrokMagics(Magics):
         """What the notebook page pushed before this cell ran (None without the page extension)."""
         if getattr(self.shell, "_grok_page", None) is None or not self._cell_id:
             return None
-        from .page import pushed
+        from .page import PUSH_WAIT, pushed
 
-        return pushed(self._cell_id)
+        return pushed(self._cell_id, wait=PUSH_WAIT)
 
     def _refuse_keys(self, line: str, options: Options) -> None:
         """A key on the magic line (in --system, say) would be sent; the prompt is checked in ask.prepare."""
@@ -330,7 +330,7 @@ class GrokMagics(Magics):
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
-            page = self._page_context()
+            page = self._page_context() if options.output else None
             if options.output and page is None:
                 from .page import needs_page
 

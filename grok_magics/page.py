@@ -23,6 +23,7 @@ asks for ``chats``; the kernel asks for ``notebook``, ``cells_above`` and ``outp
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -35,6 +36,7 @@ VERSION = 1
 PULL_TIMEOUT = 2.0  # seconds an async request waits for the page (an open page answers in milliseconds)
 QUIET_TIMEOUT = 0.5  # ... once a request went unanswered, until the page says something again
 KEEP_PUSHED = 16  # contexts kept (one per Grok cell run)
+PUSH_WAIT = 1.0  # seconds a magic waits for its cell's context (JupyterLab ≥ 4.6 sends comms on a subshell)
 MAX_CELLS = 200  # cells above kept from one message
 MAX_TEXT = 200_000  # characters of one string field kept from one message
 
@@ -83,6 +85,9 @@ class Bridge:
         self.comms: list[Any] = []  # greeted, newest last
         self.page: dict[str, Any] = {}  # what the page said about itself
         self.pushed: OrderedDict[str, Context] = OrderedDict()
+        # JupyterLab 4.6 sends comm messages over a kernel subshell (another thread, not queued behind the
+        # cell's execute request), so a push may land a moment after its cell started: the magic waits on this
+        self.arrived = threading.Condition()
         self.pending: dict[str, Any] = {}  # id -> asyncio future
         self.ids = itertools.count(1)
         self.unanswered = False
@@ -155,10 +160,19 @@ class Bridge:
             return
         above = tuple(c for c in data.get("above") or () if isinstance(c, dict))
         outputs = {k: v for k, v in (data.get("outputs") or {}).items() if isinstance(v, dict)}
-        self.pushed[cell_id] = Context(cell_id, data.get("notebook") or {}, above, outputs)
-        self.pushed.move_to_end(cell_id)
-        while len(self.pushed) > KEEP_PUSHED:
-            self.pushed.popitem(last=False)
+        with self.arrived:
+            self.pushed[cell_id] = Context(cell_id, data.get("notebook") or {}, above, outputs)
+            self.pushed.move_to_end(cell_id)
+            while len(self.pushed) > KEEP_PUSHED:
+                self.pushed.popitem(last=False)
+            self.arrived.notify_all()
+
+    def context(self, cell_id: str, wait: float = 0.0) -> Context | None:
+        """The context pushed for ``cell_id``; with a page connected, waits up to ``wait`` s for it."""
+        with self.arrived:
+            if wait > 0 and self.comms:
+                self.arrived.wait_for(lambda: cell_id in self.pushed, wait)
+            return self.pushed.get(cell_id)
 
     def _answer(self, comm: Any, data: Mapping[str, Any]) -> None:
         if data.get("method") == "chats":
@@ -265,13 +279,16 @@ def connected() -> bool:
     return bridge is not None and bool(bridge.comms)
 
 
-def pushed(cell_id: str | None = None) -> Context | None:
-    """What the page pushed before cell ``cell_id`` (default: the running cell) ran; None without a page."""
+def pushed(cell_id: str | None = None, wait: float = 0.0) -> Context | None:
+    """What the page pushed before cell ``cell_id`` (default: the running cell) ran; None without a page.
+
+    ``wait``: with a page connected, how long to wait for the push (it may arrive just after the cell
+    started, where the frontend sends comm messages over a subshell)."""
     bridge = _bridge()
     cell_id = cell_id or current_cell_id()
     if bridge is None or not cell_id:
         return None
-    return bridge.pushed.get(cell_id)
+    return bridge.context(cell_id, wait)
 
 
 async def request(method: str, timeout: float = PULL_TIMEOUT, **params: Any) -> Any:

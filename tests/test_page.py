@@ -200,3 +200,38 @@ def test_an_output_goes_through_the_privacy_rules_and_the_key_scan(shell: Harnes
     # an output the page did not send: one line saying what to do
     ran = shell.run("%%grok --output gone:0\nAnd this?", cell_id="c")
     assert not ran.success and "click \"Ask about this\"" in str(ran.error)
+
+
+class _Comm:
+    """A greeted comm, for an in-process bridge: what the kernel sends is kept, not delivered."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, data: Any) -> None:
+        self.sent.append(data)
+
+
+def test_a_push_that_lands_after_its_cell_started_is_waited_for(shell: Harness, fake: Any) -> None:
+    """JupyterLab ≥ 4.6 sends comm messages on a kernel subshell (another thread), so the page's push can
+    arrive just after the cell's execute request started; the magic waits a moment for it."""
+    import threading
+
+    bridge = Bridge(shell.shell, manager=None)
+    bridge.comms.append(_Comm())
+    shell.shell._grok_page = bridge
+    push = {"v": 1, "type": "context", "cell_id": "late", "notebook": {}, "above": [],
+            "outputs": {"p:0": {"output_type": "stream", "text": "p = 0.057\n"}}}
+    asked = threading.Event()
+    looked_up = bridge.context
+
+    def context(cell_id: str, wait: float = 0.0) -> Any:
+        asked.set()  # the magic is looking for its context now: only then does the push land
+        return looked_up(cell_id, wait)
+
+    bridge.context = context  # type: ignore[method-assign]
+    threading.Thread(target=lambda: asked.wait(60) and bridge._receive(bridge.comms[0], push), daemon=True).start()
+    fake.script(Reply(text="Not quite significant."))
+    ran = shell.run("%%grok --output p:0\nIs this significant?", cell_id="late")
+    assert ran.success, ran.everything
+    assert "p = 0.057" in user_texts(fake.requests[-1].body)[-1]
