@@ -105,13 +105,14 @@ function cellJson(cell: Cell): JSONObject {
   return json;
 }
 
-/** The text of a message, shrunk (fewer cells above) until it fits the message limit. */
+/** A message shrunk (fewer cells: the farthest go first) until it fits the message limit. */
 function fitted(message: Message): Message {
-  let size = JSON.stringify(message).length;
-  while (size > LIMITS.message && Array.isArray(message.above) && message.above.length > 0) {
-    message.above = message.above.slice(0, Math.floor(message.above.length / 2));
+  const holder = Array.isArray(message.above) ? message : message.result;
+  const key = Array.isArray(message.above) ? 'above' : 'cells';
+  while (JSON.stringify(message).length > LIMITS.message && holder && Array.isArray(holder[key]) &&
+    holder[key].length > 0) {
+    holder[key] = holder[key].slice(0, Math.floor(holder[key].length / 2));
     message.truncated = true;
-    size = JSON.stringify(message).length;
   }
   return message;
 }
