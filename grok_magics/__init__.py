@@ -28,6 +28,11 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     return map_frame(df, template, **options)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt page extension lives in this package (for ``jupyter-builder develop``)."""
+    return [{"src": "labextension", "dest": "grok-magics"}]
+
+
 def load_ipython_extension(shell: Any) -> None:
     from .inputs import protect_question_marks
     from .magics import GrokMagics
@@ -42,6 +47,10 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("post_run_cell", magics.post_run_cell)
     shell.input_transformers_cleanup.append(protect_question_marks)
     shell._grok_magics = magics
+    if getattr(shell, "kernel", None) is not None:  # the channel to the notebook page exists only in a kernel
+        from .page import attach
+
+        attach(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -66,5 +75,8 @@ def unload_ipython_extension(shell: Any) -> None:
 
     cleanup = shell.input_transformers_cleanup
     cleanup[:] = [t for t in cleanup if t is not protect_question_marks]
+    from .page import detach
+
+    detach(shell)
     magics.close()
     del shell._grok_magics

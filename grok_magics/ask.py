@@ -217,11 +217,12 @@ def _check_history_images(endpoint: Endpoint, history: tuple[Turn, ...]) -> None
 
 def prepare(
     session: Session, defaults: Defaults, options: Options, prompt: str, namespace: MutableMapping[str, Any],
-    cell_key: CellKey | None, preamble: str = "",
+    cell_key: CellKey | None, preamble: str = "", page: Any = None,
 ) -> tuple[Request, Conversation]:
     """Everything that can fail before a request is sent fails here (ConfigError).
 
-    A dry run changes nothing: ``--new`` and ``--system`` only shape what it shows.
+    A dry run changes nothing: ``--new`` and ``--system`` only shape what it shows. ``page``: what the
+    notebook page pushed before this cell ran (``grok_magics.page.Context``), for ``--output``.
     """
     caps = defaults.caps
     check_locks(caps, {name: getattr(options, name) for name in caps.locked})
@@ -239,8 +240,19 @@ def prepare(
     used = estimate_tokens(system) + estimate_tokens(preamble + prompt) + (max_tokens or 0)
     data_tools = "data" in (*session.chat_tools.get(chat.name, ()), *(options.tools or ()))
     masker = data_masker(options, endpoint.provider)
-    built = build(prompt, namespace, _context_settings(options, defaults, endpoint, used, data_tools, masker),
-                  options.data, options.image, preamble)
+    settings = _context_settings(options, defaults, endpoint, used, data_tools, masker)
+    data, attachments = options.data, None
+    if options.output:
+        from .context.outputs import attach_outputs
+
+        privacy = settings.privacy
+        cells = {str(c.get("id")): c for c in page.above} if page is not None else {}
+        attached = attach_outputs(options.output, page.outputs if page is not None else {}, namespace,
+                                  settings.budget * 4, bool(privacy.schema_only or privacy.exclude or privacy.redact),
+                                  cells)
+        preamble = "\n\n".join(p for p in (preamble, attached.preamble) if p)
+        data, attachments = (*data, *attached.data), attached.images
+    built = build(prompt, namespace, settings, data, options.image, preamble, attachments)
     user = built.parts
     for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
         check_text(text, where)
@@ -574,8 +586,9 @@ def ask(
     shell: Any,
     source: str = "",
     preamble: str = "",
+    page: Any = None,
 ) -> Reply:
-    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble)
+    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble, page)
     structure = wanted(options, namespace, request.endpoint)
     if structure is not None:
         request = replace(request, output=structure.output)

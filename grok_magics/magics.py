@@ -324,12 +324,26 @@ class GrokMagics(Magics):
 
     def _fix(self, options: Options, question: str) -> None:
         """``%grok fix``: the most recent failing cell and its traceback, plus an optional question."""
-        from .context.notebook import NO_FAILURE, fix_prompt
+        from .context.notebook import NO_FAILURE, fix_prompt, page_failure
 
-        if self._failure is None:
+        failure = self._failure
+        # "Ask Grok" on an error puts this cell right below the failing one; the page pushed that cell with
+        # its traceback, which also covers a saved traceback this kernel never ran (or an older failure)
+        shown = page_failure(self._page_context())
+        if shown is not None and (failure is None or failure.source.strip() != shown.source.strip()):
+            failure = shown
+        if failure is None:
             print(NO_FAILURE)
             return
-        self._ask(options, question, preamble=fix_prompt(self._failure))
+        self._ask(options, question, preamble=fix_prompt(failure))
+
+    def _page_context(self) -> Any:
+        """What the notebook page pushed before this cell ran (None without the page extension)."""
+        if getattr(self.shell, "_grok_page", None) is None or not self._cell_id:
+            return None
+        from .page import PUSH_WAIT, pushed
+
+        return pushed(self._cell_id, wait=PUSH_WAIT)
 
     def _refuse_keys(self, line: str, options: Options) -> None:
         """A key on the magic line (in --system, say) would be sent; the prompt is checked in ask.prepare."""
@@ -353,8 +367,13 @@ class GrokMagics(Magics):
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
+            page = self._page_context() if options.output else None
+            if options.output and page is None:
+                from .page import needs_page
+
+                raise needs_page('--output ("Ask about this")', "Attach a value with {name} or --image instead.")
             reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell,
-                        source, preamble)
+                        source, preamble, page)
         except KeyboardInterrupt:
             failure = GrokInterrupted()
         except ConfigError as exc:

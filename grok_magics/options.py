@@ -29,6 +29,7 @@ USAGE = (
     "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] [--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
+    " [--output CELL_ID:N]"
 )
 
 
@@ -51,6 +52,7 @@ class Options:
     path: str | None = None  # %grok record/replay/export FILE
     data: tuple[str, ...] = ()  # tables to attach (and for the data toolset), besides the prompt's {name}s
     image: tuple[str, ...] = ()
+    output: tuple[str, ...] = ()  # notebook outputs the page sends ("Ask about this"): CELL_ID:N
     budget: int | None = None
     schema_only: bool = False
     exclude: tuple[str, ...] = ()  # column names or globs never sent, nor read by the data toolset
@@ -136,7 +138,7 @@ def _comma_list(text: str) -> list[str]:
 
 _comma_list.__name__ = "comma-separated list"
 
-_LISTS = ("data", "image", "exclude")
+_LISTS = ("data", "image", "exclude", "output")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -178,6 +180,7 @@ def _parser() -> _Parser:
     p.add_argument("--fallthrough", action="store_true")  # for `%grok replay`
     p.add_argument("--data", action="extend", type=_comma_list)
     p.add_argument("--image", action="extend", type=_comma_list)
+    p.add_argument("--output", action="extend", type=_comma_list)  # needs the notebook page (grok_magics.page)
     p.add_argument("--budget", type=_positive_int)
     p.add_argument("--schema-only", dest="schema_only", action="store_true")
     p.add_argument("--exclude", action="extend", type=_comma_list)

@@ -40,6 +40,8 @@ Options
   --data NAME[,NAME]              attach tables (DataFrame, Series, polars, numpy, records); with
                                   --tools data, the frames the tools may read
   --image REF[,REF]               attach images (variable, file path, http(s) URL; plt = current figure)
+  --output CELL_ID:N              attach output N of that notebook cell (what "Ask about this" writes;
+                                  needs the JupyterLab / Notebook 7 page extension)
   --budget N                      token budget of each table's block (default 2,000)
   --schema-only                   tables without any cell value (names, dtypes, counts)
   --exclude COL[,COL]             leave these columns (names or globs) out of blocks and tools

@@ -176,6 +176,8 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                PYTHONUNBUFFERED="1", JUPYTERLAB_SETTINGS_DIR=str(settings))
     lab_only = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
                 "--LabApp.extension_manager=readonly"] if kind == "lab" else []
+    # window.jupyterapp, so a test can run the page extension's commands as the command palette would
+    lab_only.append(f"--{'LabApp' if kind == 'lab' else 'JupyterNotebookApp'}.expose_app_in_browser=True")
     port = free_port()
     log = base / "jupyterlab.log"
     with log.open("wb") as out:
@@ -638,4 +640,227 @@ def use_tools(page: Any, fake: Any, kind: str) -> None:
     outputs(page, ask + 1).filter(has_text="['orders']").wait_for()
     shown = cell(page, ask).locator(".jp-OutputArea").inner_text()
     assert "&lt;details" not in shown and "<details" not in shown
+    assert_no_canary(page.locator("body").inner_text())
+
+
+# --------------------------------------------------------------------------- the page extension
+
+
+PROSE = ("Is the p-value in the data or in the model? Explain it as a teacher would to a class that has seen "
+         "1 - 0.95 = 0.05 and thinks that is the p-value, with a coin that lands heads in 58 of 100 flips "
+         "(58 heads is not proof of anything), and say what would change with 580 of 1000.")
+CONTROL = "hits = [n for n in range(10) if n in (2, 3)]"
+FAILING = "values = [1, 2, 3]\nvalues[10]"
+FIXED = "values = [1, 2, 3]\nprint(values[-1])"
+TOOL_JSON = '{"items": 3}'
+FIX_ANSWER = ("The list has 3 items, so index 10 is out of range.\n\n"
+              f"```python\n{FIXED}\n```\n\nWhat `len` says:\n\n```json\n{TOOL_JSON}\n```\n")
+MEAN = "mean = 4.2"
+# the same word, "in": bold keyword colour in Python, plain text colour in a %%grok cell (read as prose)
+WORD_COLOUR = """cell => {
+  const content = cell.querySelector('.cm-content');
+  const walker = document.createTreeWalker(content, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (/(^|\\W)in(\\W|$)/.test(n.textContent)) return getComputedStyle(n.parentElement).color;
+  }
+  return null;
+}"""
+
+
+def word_colour(page: Any, index: int) -> str:
+    return cell(page, index).evaluate(WORD_COLOUR)
+
+
+def text_colour(page: Any, index: int) -> str:
+    """The editor's colour for plain text."""
+    return cell(page, index).locator(".cm-content").evaluate("e => getComputedStyle(e).color")
+
+
+def is_prose(page: Any, index: int) -> bool:
+    return "grok-prose-cell" in (cell(page, index).get_attribute("class") or "")
+
+
+def reveal(page: Any, index: int) -> Any:
+    """Scroll the notebook to cell ``index``, as a person does (notebook windowing may not draw it before)."""
+    page.evaluate("i => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'center')", index)
+    cell(page, index).scroll_into_view_if_needed()
+    return cell(page, index)
+
+
+def source_of(page: Any, index: int) -> str:
+    """The cell's source as the notebook model holds it."""
+    return page.evaluate("i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()",
+                         index).strip()
+
+
+def wait_requests(fake: Any, count: int) -> None:
+    wait_until(lambda: len(fake.requests) >= count, f"request {count} at the fake server", WAIT_MS / 1000)
+
+
+def last_user_content(fake: Any) -> list[dict[str, Any]]:
+    body = fake.requests[-1].body
+    return [item for item in body["input"] if item.get("role") == "user"][-1]["content"]
+
+
+def code_tools(page: Any, index: int, text: str) -> Any:
+    return cell(page, index).locator("pre", has_text=text).locator(".grok-tools")
+
+
+def assert_answer_buttons(page: Any, index: int) -> None:
+    """Python gets Copy and Insert, JSON only Copy; each block has one bar (no second set from the script)."""
+    python, data = code_tools(page, index, "print(values[-1])"), code_tools(page, index, '"items"')
+    python.locator("button", has_text="Insert").wait_for()
+    assert python.count() == 1 and data.count() == 1, "doubled buttons"
+    assert python.locator(".grok-lang").inner_text() == "python" and data.locator(".grok-lang").inner_text() == "json"
+    assert python.locator("button", has_text="Copy").count() == 1
+    assert data.locator("button", has_text="Copy").count() == 1
+    assert data.locator("button", has_text="Insert").count() == 0, "Insert offered on a JSON block"
+    footer = cell(page, index).locator(".grok-answer-actions")
+    assert footer.count() == 1 and footer.locator("button", has_text="Retry").count() == 1
+    assert footer.locator("button", has_text="Continue").count() == 1
+
+
+def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any, lab: Lab, page: Any) -> None:
+    """%%grok cells read as prose; "Ask Grok" on a traceback and "Ask about this" on a picture and a value
+    ask in new cells; the kernel pulls the cells above over the comm; the page asks the kernel for its chats.
+    Then the saved notebook, copied (so untrusted) and reopened in a new kernel: Copy, Insert, Retry and
+    Continue, the chat's name, and "Ask Grok" on a traceback that this kernel never saw."""
+    kind = lab.kind
+    fake.script(Reply(text=FIX_ANSWER), Reply(text="A small red rectangle."), Reply(text="The mean is 4.2."),
+                Reply(text="A p-value is a tail probability."))
+    path = make_notebook(
+        lab.root, "extension.ipynb",
+        "%load_ext grok_magics\nfrom PIL import Image\nfrom grok_magics import page as grok_page",
+        f"%%grok\n{PROSE}", CONTROL, FAILING, "Image.new('RGB', (40, 30), (220, 20, 20))",
+        f"'{MEAN}'", "cells = await grok_page.cells_above()\nprint(len(cells), repr(cells[0]['source']))",
+        "%%grok --chat stats\nOne line on p-values.")
+    open_notebook(page, lab, path.name)
+    assert page.evaluate("document.body.dataset.grokMagics") == "0.1.0", "the extension did not load"
+
+    # 1. prose: the %%grok cell is Markdown and wraps; "in" has the keyword colour only in Python
+    assert is_prose(page, 1) and not is_prose(page, 2)
+    # the editor loads each language asynchronously: wait until the control cell is highlighted as Python
+    wait_until(lambda: word_colour(page, 2) != text_colour(page, 2), "Python highlighting in the control cell")
+    keyword = word_colour(page, 2)
+    wait_until(lambda: word_colour(page, 1) == text_colour(page, 1), "the %%grok cell's language to settle")
+    assert word_colour(page, 1) == text_colour(page, 1) != keyword, "'in' in a %%grok cell reads as a keyword"
+    assert cell(page, 1).locator(".cm-content.cm-lineWrapping").count() == 1, "the %%grok cell does not wrap"
+    lines = cell(page, 1).locator(".cm-line")
+    assert lines.nth(1).bounding_box()["height"] > 1.5 * lines.nth(0).bounding_box()["height"], "no soft wrap"
+    assert "58 heads" in cell(page, 1).locator(".cm-content").inner_text()
+    cell(page, 1).scroll_into_view_if_needed()
+    shot(page, f"extension-{kind}-1-prose.png")
+    # switching live: the first line becomes the magic and the cell turns prose; removed, it is Python again
+    cell(page, 2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.type("%%grok\n")
+    wait_until(lambda: is_prose(page, 2) and word_colour(page, 2) != keyword, "the cell to turn prose as typed")
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Backspace")
+    wait_until(lambda: not is_prose(page, 2) and word_colour(page, 2) == keyword, "the cell to be Python again")
+    assert source_of(page, 2) == CONTROL
+    page.keyboard.press("Escape")
+
+    # 2. "Ask Grok" on a real traceback: a %%grok fix cell below, run, answered about that cell
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    run(page, 3)
+    wait_finished(page, 3, 2)
+    ask = cell(page, 3).locator(".grok-output-actions button", has_text="Ask Grok")
+    assert ask.count() == 1 and cell(page, 3).locator(".grok-output-actions").count() == 1
+    ask.click()
+    answer(page, 4).filter(has_text="out of range").first.wait_for()
+    wait_finished(page, 4, 3)
+    assert source_of(page, 4).startswith("%%grok fix") and is_prose(page, 4)
+    sent = user_texts(fake.requests[0].body)[-1]
+    assert "values[10]" in sent and "IndexError" in sent, sent
+    assert_answer_buttons(page, 4)
+    assert cell(page, 4).locator(".grok-output-actions").count() == 0, "answers get no Ask about this"
+    assert cell(page, 4).locator(".grok-chat").count() == 0, "the default chat is not labelled"
+    assert outputs(page, 4).count() == answer(page, 4).count(), "the script's carrier output shows"
+    carrier = cell(page, 4).locator(".jp-OutputArea-child.grok-carrier")
+    assert carrier.evaluate("e => e.style.display") == "none", "the script shipped in the answer did not run"
+    assert page.evaluate("window.__grokMagics === undefined"), "the script did not stand down"
+    cell(page, 4).scroll_into_view_if_needed()
+    shot(page, f"extension-{kind}-2-ask-grok.png")
+
+    # 3. "Ask about this" on a picture and on a value: the kernel attaches the output itself
+    run(page, 5)
+    wait_finished(page, 5, 4)
+    cell(page, 5).locator(".grok-output-actions button", has_text="Ask about this").click()
+    answer(page, 6).filter(has_text="red rectangle").first.wait_for()
+    assert re.match(r"%%grok --output \S+:0", source_of(page, 6)), source_of(page, 6)
+    images = [part for part in last_user_content(fake) if part["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,")
+    run(page, 7)
+    wait_finished(page, 7, 6)
+    cell(page, 7).locator(".grok-output-actions button", has_text="Ask about this").click()
+    answer(page, 8).filter(has_text="The mean is 4.2").first.wait_for()
+    assert MEAN in user_texts(fake.requests[-1].body)[-1]
+
+    # 4. the channel: an async cell pulls the cells above from the page; the page asks the kernel for its chats
+    run(page, 9)
+    outputs(page, 9).filter(has_text="%%grok --output").wait_for()
+    printed = cell(page, 9).locator(".jp-OutputArea-output").inner_text().strip()
+    assert re.match(r"^9 '%%grok --output \S+:0\\nWhat does this output show\?'$", printed), printed
+    run(page, 10)
+    answer(page, 10).filter(has_text="tail probability").first.wait_for()
+    chats = page.evaluate("window.jupyterapp.commands.execute('grok-magics:chats')")
+    assert {c["name"]: c["turns"] for c in chats} == {"default": 3, "stats": 1}, chats
+    assert cell(page, 10).locator(".grok-chat").inner_text() == "chat: stats"
+    cell(page, 10).scroll_into_view_if_needed()
+    shot(page, f"extension-{kind}-4-about-and-chat.png")
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")  # as Ctrl+S does
+    wait_until(lambda: all(t in path.read_text() for t in ("tail probability", "red rectangle")), "the save")
+
+    # 5. the same notebook, untrusted (a copy someone downloaded), in a new kernel
+    untrusted = nbformat.read(path, as_version=4)
+    untrusted.metadata["downloaded"] = True  # another signature: Jupyter no longer trusts it
+    nbformat.write(untrusted, lab.root / "downloaded.ipynb")
+    stop_kernels(lab)
+    open_notebook(page, lab, "downloaded.ipynb")
+    answer(page, 4).filter(has_text="out of range").first.wait_for()
+    trusted = page.evaluate("window.jupyterapp.shell.currentWidget.content.model.cells.get(4).trusted")
+    assert trusted is False, "the copy should be untrusted"
+    assert_answer_buttons(page, 4)
+    assert outputs(page, 4).count() == answer(page, 4).count(), "the untrusted carrier output shows"
+    code_tools(page, 4, "print(values[-1])").locator("button", has_text="Copy").click()
+    wait_until(lambda: clipboard(page) == FIXED, "the code on the clipboard")
+    code_tools(page, 4, "print(values[-1])").locator("button", has_text="Insert").click()
+    wait_until(lambda: source_of(page, 5) == FIXED, "the inserted cell")
+    assert prompt_of(page, 5) == "[ ]:", "Insert must not run the cell"
+    cell(page, 4).scroll_into_view_if_needed()
+    shot(page, f"extension-{kind}-3-untrusted.png")
+
+    # Continue: a new %%grok cell below, in the answer's chat, ready to type into
+    reveal(page, 11).locator(".grok-answer-actions button", has_text="Continue").click()
+    wait_until(lambda: source_of(page, 12) == "%%grok --chat stats", "the Continue cell")
+    assert is_prose(page, 12) and prompt_of(page, 12) == "[ ]:"
+    page.keyboard.press("Escape")
+
+    # Retry re-runs the asking cell: the picture and the value it asks about now come from the page (this
+    # kernel never made them)
+    reveal(page, 0)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    fake.script(Reply(text="Still red."), Reply(text="Still 4.2."),
+                Reply(text="Index 10 does not exist: the list has 3 items."))
+    before = len(fake.requests)
+    reveal(page, 7).locator(".grok-answer-actions button", has_text="Retry").click()
+    answer(page, 7).filter(has_text="Still red").first.wait_for()
+    wait_requests(fake, before + 1)
+    images = [part for part in last_user_content(fake) if part["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,")
+    before = len(fake.requests)
+    reveal(page, 9).locator(".grok-answer-actions button", has_text="Retry").click()
+    answer(page, 9).filter(has_text="Still 4.2").first.wait_for()
+    wait_requests(fake, before + 1)
+    assert MEAN in user_texts(fake.requests[-1].body)[-1]
+
+    # "Ask Grok" on a saved traceback: this kernel never ran that cell, the page sends it
+    reveal(page, 3).locator(".grok-output-actions button", has_text="Ask Grok").click()
+    answer(page, 4).filter(has_text="does not exist").first.wait_for()
+    sent = user_texts(fake.requests[-1].body)[-1]
+    assert "values[10]" in sent and "IndexError" in sent, sent
     assert_no_canary(page.locator("body").inner_text())

@@ -73,8 +73,10 @@ def build(
     data: Sequence[str] = (),
     images: Sequence[str] = (),
     preamble: str = "",
+    attachments: Mapping[str, Any] | None = None,
 ) -> Built:
-    """``preamble`` is literal text put before the prompt (``%grok fix``'s cell and traceback)."""
+    """``preamble`` is literal text put before the prompt (``%grok fix``'s cell and traceback);
+    ``attachments`` are images by label that are not variables (``--output``: a notebook output's bytes)."""
     found = Found()
     prompt = expand_text(text, namespace, _attachable, found)
     if preamble:
@@ -87,6 +89,8 @@ def build(
         tables.setdefault(ref, _data_value(ref, namespace))
     for ref in images:
         pictures.setdefault(ref, _image_value(ref, namespace))
+    for ref, value in (attachments or {}).items():
+        pictures.setdefault(ref, value)
     if pictures and settings.images_refused:
         raise ContextError(settings.images_refused)
     parts: list[Part] = [TextPart(prompt)]

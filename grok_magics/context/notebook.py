@@ -26,7 +26,8 @@ TAIL_LINES = 40
 class Failure:
     source: str
     count: int | None
-    error: BaseException
+    error: BaseException | None
+    shown: str = ""  # the traceback as the page showed it (a failure this kernel did not see itself)
 
 
 def failure_of(result: Any) -> Failure | None:
@@ -96,7 +97,7 @@ def _fence(text: str) -> str:
 def fix_prompt(failure: Failure) -> str:
     """Literal text (never reference-expanded): the failing cell and its error, and what to answer."""
     label = f"In [{failure.count}]" if failure.count is not None else "the cell"
-    error = traceback_text(failure.error)
+    error = failure.shown or (traceback_text(failure.error) if failure.error is not None else "")
     code_fence, error_fence = _fence(failure.source), _fence(error)
     return (
         "This notebook cell failed. Say briefly what caused the error, then give the corrected cell "
@@ -107,3 +108,19 @@ def fix_prompt(failure: Failure) -> str:
 
 
 NO_FAILURE = "No cell has failed in this kernel yet, so there is nothing to fix; nothing was sent."
+
+
+def page_failure(context: Any) -> Failure | None:
+    """The cell right above the asking one, when the page shows it ending in an error (``Ask Grok``)."""
+    above = getattr(context, "above", ())
+    cell = above[0] if above else None
+    if not cell or cell.get("cell_type") != "code" or _OWN_CELL.match(str(cell.get("source", ""))):
+        return None
+    error = next((o for o in cell.get("outputs") or () if o.get("output_type") == "error"), None)
+    if error is None:
+        return None
+    lines = [str(line) for line in error.get("traceback") or ()] or [f"{error.get('ename')}: {error.get('evalue')}"]
+    shown = "\n".join(strip_ansi(redact("\n".join(lines))).rstrip("\n").splitlines())
+    count = cell.get("execution_count")
+    return Failure(source=str(cell.get("source", "")), count=count if isinstance(count, int) else None, error=None,
+                   shown="\n".join(trim_middle(shown.splitlines())))

@@ -1,10 +1,12 @@
 // grok-magics front end, shipped in the package (no CDN): Copy / Insert buttons on the code blocks of
 // answers, and following the stream while the reader is at the bottom. Runs once per page; answers are
 // found by their status line (.grok-status), so it keeps working after a reload, without the kernel.
+// It is the fallback where the page extension is absent (VS Code, exported HTML, trusted notebooks only).
 (() => {
   const me = document.currentScript && document.currentScript.closest(".jp-OutputArea-child, .output_area");
   if (me) me.style.display = "none";  // this output is only a carrier
-  if (window.__grokMagics) return;
+  // the grok-magics page extension marks the page and draws these buttons itself: stand down (no doubles)
+  if (window.__grokMagics || document.body.dataset.grokMagics) return;
   const G = (window.__grokMagics = { following: true, area: null });
   const css = document.createElement("style");
   css.textContent = `

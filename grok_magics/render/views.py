@@ -427,7 +427,7 @@ class LiveView:
         if self.handle is None:
             self._open(data)
         else:
-            self.handle.update(data, raw=True)
+            self.handle.update(data, raw=True, metadata=self._part())
         self.handle = None
 
     def _send_tail(self, reply: Reply, tail: str) -> None:
@@ -435,14 +435,19 @@ class LiveView:
         if self.handle is None:
             self.handle = self._open(data)
         else:
-            self.handle.update(data, raw=True)
+            self.handle.update(data, raw=True, metadata=self._part())
         self.sent_length = self.pending_length
 
     def _open(self, data: dict[str, str], metadata: dict[str, Any] | None = None) -> Any:
         from IPython.display import display
 
         self.outputs += 1
-        return display(data, raw=True, display_id=True, metadata=metadata)
+        return display(data, raw=True, display_id=True, metadata=metadata or self._part())
+
+    def _part(self) -> dict[str, Any]:
+        """Blocks shown while streaming say whose they are (the page extension puts Copy/Insert on them);
+        only the finished answer carries ``grok_magics`` provenance."""
+        return {"grok_magics_part": {"chat": self.header.chat if self.header is not None else "default"}}
 
     def _tail(self, reply: Reply, tail: str) -> dict[str, str]:
         assert self.header is not None

@@ -1,0 +1,52 @@
+/**
+ * While an answer streams, the view follows its growing edge as long as the reader stays at the bottom,
+ * and stops once the reader scrolls up (as chat apps do). The script answers ship does this where the
+ * extension is absent; here the extension does it, and that script stands down.
+ */
+export function followStreams(): void {
+  let following = true;
+  let area: Element | null = null;
+  let autoAt = 0;
+  const lastLive = (): HTMLElement | undefined => {
+    const all = document.querySelectorAll<HTMLElement>('.grok-live');
+    return all[all.length - 1];
+  };
+  const atBottom = (el: HTMLElement): boolean => {
+    const box = el.closest('.jp-WindowedPanel-outer, .jp-NotebookPanel, body') || document.body;
+    const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
+    return el.getBoundingClientRect().bottom <= limit + 48;
+  };
+  let queued = false;
+  const check = (): void => {
+    queued = false;
+    const live = lastLive();
+    const liveArea = live?.closest('.jp-OutputArea') ?? null;
+    if (liveArea && liveArea !== area) {
+      area = liveArea; // a new answer: follow it
+      following = true;
+    }
+    if (live && following && !atBottom(live)) {
+      autoAt = performance.now();
+      live.scrollIntoView({ block: 'end' });
+    }
+  };
+  const stop = (): void => {
+    following = false;
+  };
+  addEventListener('wheel', e => e.deltaY < 0 && stop(), { passive: true, capture: true });
+  addEventListener('keydown', e => ['PageUp', 'ArrowUp', 'Home'].includes(e.key) && stop(), true);
+  addEventListener('scroll', () => {
+    const live = lastLive();
+    if (live && atBottom(live)) {
+      following = true;
+    } else if (live && performance.now() - autoAt > 200) {
+      stop();
+    }
+  }, { passive: true, capture: true });
+  new MutationObserver(() => {
+    if (!queued && document.querySelector('.grok-live')) {
+      queued = true;
+      requestAnimationFrame(check);
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}
