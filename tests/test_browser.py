@@ -863,4 +863,16 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     answer(page, 4).filter(has_text="does not exist").first.wait_for()
     sent = user_texts(fake.requests[-1].body)[-1]
     assert "values[10]" in sent and "IndexError" in sent, sent
+
+    # after a kernel restart the channel comes back (here once the magics load again, as autoload is off)
+    page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    wait_for_kernel(page, lab)
+    reveal(page, 0)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    reveal(page, 11)
+    run(page, 11)
+    wait_finished(page, 11, 2)
+    printed = cell(page, 11).locator(".jp-OutputArea-output").inner_text().strip()
+    assert re.match(r"^11 '%%grok --output \S+:0\\nWhat does this output show\?'$", printed), printed
     assert_no_canary(page.locator("body").inner_text())
