@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grok_magics.context.frames import Privacy, build_block
+from grok_magics.context.tables import Privacy, build_block
 
 BUDGET = 2_000
 

@@ -192,9 +192,9 @@ def bench_data_toolset(repeat: int, rows: int = 10_000_000) -> Result:
     import numpy as np
     import pandas as pd
 
-    from grok_magics.datatools import DataToolset
-    from grok_magics.events import ToolCall
-    from grok_magics.tools import run_call
+    from grok_magics.model.events import ToolCall
+    from grok_magics.tools.data import DataToolset
+    from grok_magics.tools.functions import run_call
 
     rng = np.random.default_rng(1)
     orders = pd.DataFrame({

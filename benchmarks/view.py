@@ -18,8 +18,8 @@ import io
 import json
 import os
 import statistics
-import threading
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from grok_magics.render import views
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
 from fake_grok import FakeGrok, Reply  # noqa: E402
 

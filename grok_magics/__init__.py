@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from grok_magics.errors import GrokError
+from grok_magics.version import __version__
+
+__all__ = ["__version__", "GrokError", "load_ipython_extension", "map", "tool", "unload_ipython_extension"]
 
 
 def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None) -> Any:
     """Mark a function as a tool for ``--tools``: ``@grok_magics.tool(side_effects=True)`` asks before each run."""
-    from .tools import tool as mark
+    from grok_magics.tools.functions import tool as mark
 
     return mark(fn, side_effects=side_effects, name=name)
 def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
@@ -23,7 +26,7 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
     confirm=None, progress=True``. See the README, "%grok map".
     """
-    from .mapping import map_frame
+    from grok_magics.mapping import map_frame
 
     return map_frame(df, template, **options)
 
@@ -34,8 +37,8 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(shell: Any) -> None:
-    from .inputs import protect_question_marks
-    from .magics import GrokMagics
+    from grok_magics.magics.grok import GrokMagics
+    from grok_magics.magics.inputs import protect_question_marks
 
     if getattr(shell, "_grok_magics", None) is not None:
         return  # auto-loaded at start-up: a later %load_ext is a silent no-op
@@ -48,7 +51,7 @@ def load_ipython_extension(shell: Any) -> None:
     shell.input_transformers_cleanup.append(protect_question_marks)
     shell._grok_magics = magics
     if getattr(shell, "kernel", None) is not None:  # the channel to the notebook page exists only in a kernel
-        from .page import attach
+        from grok_magics.page import attach
 
         attach(shell)
 
@@ -71,11 +74,11 @@ def unload_ipython_extension(shell: Any) -> None:
             shell.events.unregister(event, getattr(magics, event))
         except ValueError:
             pass
-    from .inputs import protect_question_marks
+    from grok_magics.magics.inputs import protect_question_marks
 
     cleanup = shell.input_transformers_cleanup
     cleanup[:] = [t for t in cleanup if t is not protect_question_marks]
-    from .page import detach
+    from grok_magics.page import detach
 
     detach(shell)
     magics.close()

@@ -1,7 +1,23 @@
-"""Failures as one line a person can act on: what failed, the provider's own words, what to do.
+"""Every exception a user can meet, and failures turned into one line a person can act on: what failed,
+the provider's own words, what to do.
 
 Exceptions from the SDK and the transport never reach IPython's traceback printer: their frames
 hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` renders as one line.
+
+    GrokError                  what a cell ends with: one line (the magics turn every error below into it)
+    ├── GrokDebugError         an internal error, with its redacted traceback, under GrokMagics.debug
+    └── PageUnavailable        a feature that needs the notebook page, where none answers
+    GrokInterrupted            (a KeyboardInterrupt) the ■ line of an interrupted ask
+    ConfigError                something that cannot work, found before anything is sent
+    ├── ContextError           a reference, table or image that cannot be sent
+    │   └── ImageError
+    └── Refused                the gate out refused a request (a key in it)
+        └── OverCap            a classroom cap refused it: no later request may go either
+    SchemaError                a schema we cannot use, or an answer that does not match it
+    CassetteError              a cassette that cannot be read (file and line)
+    ToolError                  a tool name or definition that cannot work
+    DataError                  a data-tool argument that does not fit the data (the model reads it)
+    StreamError, Malformed, StreamCut   what a stream did wrong; always turned into a GrokError
 """
 
 from __future__ import annotations
@@ -11,11 +27,11 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from .secrets import mask_url, redact
+from grok_magics.privacy.redaction import mask_url, origin, redact
 
 if TYPE_CHECKING:
-    from .client import Transport
-    from .providers import Endpoint
+    from grok_magics.providers.client import Transport
+    from grok_magics.providers.table import Endpoint
 
 _RED = "\x1b[31m"
 _RESET = "\x1b[0m"
@@ -95,6 +111,46 @@ class Malformed(Exception):
 
 class StreamCut(Exception):
     """The stream ended without the provider's end-of-reply marker: the connection was cut."""
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which one and how to fix it."""
+
+
+class ContextError(ConfigError):
+    """A reference, table or image that cannot be sent; raised before any request leaves the kernel."""
+
+
+class ImageError(ContextError):
+    """An image that cannot be sent; the message says which and why, in one line."""
+
+
+class Refused(ConfigError):
+    """A request the gate did not let out; nothing was sent."""
+
+
+class OverCap(Refused):
+    """A classroom cap (budget, calls per hour, unknown price) refused it: no later request may go either."""
+
+
+class SchemaError(ValueError):
+    """A schema we cannot use, or an answer that does not match it; the message is one line."""
+
+
+class CassetteError(ValueError):
+    """The cassette cannot be read; the message names the file and line."""
+
+
+class ToolError(ValueError):
+    """A tool name or definition that cannot work; the message says which and what to do."""
+
+
+class DataError(ValueError):
+    """A tool argument that does not fit the data; the model reads the message and can try again."""
+
+
+class PageUnavailable(GrokError):
+    """A feature that needs the notebook page, used where no page answers."""
 
 
 def one_line(text: str, limit: int = 600) -> str:
@@ -258,14 +314,13 @@ def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | 
 
 def _redirect_target(response: object, endpoint: "Endpoint") -> str:
     """The URL of the last hop when a redirect left the base URL's origin, else ''."""
-    from .client import _origin
 
     history = getattr(response, "history", None) or ()
     request = getattr(response, "request", None)
     if not history or request is None:
         return ""
     url = str(request.url)
-    return url if _origin(url) != _origin(endpoint.base_url) else ""
+    return url if origin(url) != origin(endpoint.base_url) else ""
 
 
 def _base_url_source(endpoint: "Endpoint") -> str:

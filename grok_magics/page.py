@@ -28,8 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import __version__
-from .errors import GrokError
+from grok_magics.errors import PageUnavailable
+from grok_magics.version import __version__
 
 TARGET = "grok_magics"
 VERSION = 1
@@ -39,10 +39,6 @@ KEEP_PUSHED = 16  # contexts kept (one per Grok cell run)
 PUSH_WAIT = 1.0  # seconds a magic waits for its cell's context (JupyterLab ≥ 4.6 sends comms on a subshell)
 MAX_CELLS = 200  # cells above kept from one message
 MAX_TEXT = 200_000  # characters of one string field kept from one message
-
-
-class PageUnavailable(GrokError):
-    """A feature that needs the notebook page, used where no page answers."""
 
 
 def needs_page(what: str, instead: str = "") -> PageUnavailable:

@@ -30,11 +30,10 @@ sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import pytest  # noqa: E402
+from fake_grok import FakeGrok
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
-
-from fake_grok import FakeGrok
 
 CANARY = "xai-CANARY-7f3c9e1d5b2a4c6e8f0a1b2c"
 KEY_VARS = ("XAI_API_KEY", "AWS_BEARER_TOKEN_BEDROCK", "AIGATEWAY_API_KEY", "AZURE_AI_API_KEY", "OPENAI_API_KEY")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import uuid
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.util import run_sync
-
 
 # Test kernels talk over IPC sockets. Over TCP, jupyter_client picks free ports for a kernel that binds them
 # a moment later; with several test workers starting kernels at once, another kernel can take one first

@@ -16,10 +16,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
-from fake_grok import Reply
-
 from conftest import Harness, assert_no_canary, user_texts
+from fake_grok import Reply
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -315,7 +313,7 @@ def test_a_cassette_line_nested_too_deep_or_a_request_of_the_wrong_shape(shell: 
 
 def test_a_huge_pause_in_a_cassette_is_capped(shell: Harness, fake: Any, cassette: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from grok_magics.cassette import MAX_PAUSE, Cassette
+    from grok_magics.teaching.cassette import MAX_PAUSE, Cassette
 
     edited(cassette, lambda r: {**r, "t": 1e9} if r["type"] == "TextDelta" else None)
     fake.stop()

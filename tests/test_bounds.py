@@ -16,12 +16,11 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 import pytest
+from conftest import CANARY, Harness, assert_no_canary, user_texts, wait_until
+from fake_grok import FakeGrok, Reply
 
 import grok_magics
 from grok_magics.errors import GrokError
-from fake_grok import FakeGrok, Reply
-
-from conftest import CANARY, Harness, assert_no_canary, user_texts, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -220,9 +219,8 @@ def test_a_batch_status_it_cannot_read_is_one_line_naming_the_fields(shell: Harn
 def llmock_url() -> Iterator[str]:
     """llmock's app (FastAPI) under uvicorn on a loopback socket of our own, its batches done in 0.2 s."""
     pytest.importorskip("llmock.main", reason="llmock (and fastapi, uvicorn) not installed")
-    import uvicorn
-
     import llmock.routers.batch as llmock_batch
+    import uvicorn
     from llmock.main import app
 
     llmock_batch._BATCH_DELAY = 0.2

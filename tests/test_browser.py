@@ -34,10 +34,15 @@ from typing import Any, Iterator
 
 import nbformat
 import pytest
-
+from conftest import (
+    CANARY,
+    assert_no_canary,
+    fail_on_shut_gates,
+    isolated_environ,
+    user_texts,
+    wait_until,
+)
 from fake_grok import FakeGrok, Reply
-
-from conftest import CANARY, assert_no_canary, fail_on_shut_gates, isolated_environ, user_texts, wait_until
 from kernels import notebook
 
 pytestmark = pytest.mark.timeout(300)

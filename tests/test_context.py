@@ -17,11 +17,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from PIL import Image
-
-from fake_grok import Reply, image_urls
-
 from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, user_texts
+from fake_grok import Reply, image_urls
+from PIL import Image
 
 SENTINEL = "ZQXSENTINEL"
 
@@ -450,7 +448,6 @@ def test_history_replays_the_parts_sent_and_lists_them_in_one_line(shell: Harnes
 def test_data_analysis_notebook_runs_against_the_fake_server(fake, tmp_path) -> None:
     """notebooks/data-analysis.ipynb, as shipped, in a real kernel: what each ask sent, and what it did not."""
     import nbformat
-
     from kernels import LabLikeClient
 
     source = Path(__file__).parent.parent / "notebooks" / "data-analysis.ipynb"
@@ -522,9 +519,10 @@ def test_image_files_of_every_documented_format_become_png_or_jpeg(shell: Harnes
 
 def test_blocks_never_exceed_their_budget() -> None:
     """Any shape, any budget from 100 tokens up: the block fits (4 characters a token)."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
-    from grok_magics.context.frames import Privacy, build_block
+    from grok_magics.context.tables import Privacy, build_block
 
     @settings(max_examples=40, deadline=None)
     @given(rows=st.integers(0, 60), cols=st.integers(0, 120), budget=st.integers(100, 3000),

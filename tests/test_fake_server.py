@@ -10,10 +10,8 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import openai
 import pytest
-
-from fake_grok import PROFILES, FakeGrok, Recorded, Reply
-
 from conftest import CANARY
+from fake_grok import PROFILES, FakeGrok, Recorded, Reply
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -18,10 +18,17 @@ from typing import Any
 
 import nbformat
 import pytest
-
+from conftest import (
+    CANARY,
+    Harness,
+    Ran,
+    assert_no_canary,
+    poll,
+    send_sigint,
+    user_texts,
+    watch,
+)
 from fake_grok import Reply
-
-from conftest import CANARY, Harness, Ran, assert_no_canary, poll, send_sigint, user_texts, watch
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -265,7 +272,7 @@ def test_debug_mode_and_verbose_tracebacks_never_show_the_key(shell: Harness, fa
 def test_debug_tracebacks_of_internal_errors_have_no_locals(shell: Harness, fake: Any, caplog: Any,
                                                             monkeypatch: Any) -> None:
     """An internal error deep in a request (a bug of ours in the transport hook) while the SDK holds the key."""
-    import grok_magics.client as client
+    import grok_magics.providers.client as client
 
     def broken(response: Any) -> None:
         headers = dict(response.request.headers)  # a local that holds the key, as SDK frames do
@@ -495,7 +502,7 @@ def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(md: Ha
     under two busy loops, a real kernel once ran the handler more than a second late and lost its reply."""
     import signal
 
-    from grok_magics import guard
+    from grok_magics.engine import guard
 
     monkeypatch.setattr(guard, "LATE_GRACE", grace)
     usual = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite was started in the background (`cmd &`)
@@ -765,9 +772,8 @@ def test_grok_ids_on_generic_rows_are_estimated(shell: Harness, generic: Any) ->
 
 @pytest.mark.timeout(240)
 def test_faults_in_a_real_kernel_leave_a_clean_saved_notebook(fake: Any, tmp_path: Any) -> None:
-    from nbconvert import HTMLExporter
-
     from kernels import LabLikeClient, notebook
+    from nbconvert import HTMLExporter
 
     fake.script(Reply(text='Answer <script>alert("saved")</script> end', finish_reason="MAX_TOKENS"),
                 Reply(status=502, raw_body=PAGE),

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import Harness, assert_no_canary
+from fake_grok import Reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from grok_magics.errors import GrokError
-from fake_grok import Reply
-
-from conftest import Harness, assert_no_canary
 
 pytestmark = pytest.mark.timeout(120)
 

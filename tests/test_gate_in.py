@@ -19,13 +19,12 @@ from typing import Any, Callable
 
 import nbformat
 import pytest
+from conftest import Harness, assert_no_canary
+from fake_grok import Reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grok_magics.render.sanitise import Code, Markup, link, markdown, page, plain
-from fake_grok import Reply
-
-from conftest import Harness, assert_no_canary
 
 
 def hostile(tag: str) -> str:
@@ -330,11 +329,10 @@ def markdown_sent(client: Any) -> list[str]:
 @pytest.mark.timeout(300)
 def test_hostile_text_on_every_channel_stays_text_in_the_notebook_its_html_and_every_export(
         shell: Harness, fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernels import notebook, run_notebook
     from nbconvert import HTMLExporter
 
     from grok_magics.render.frontend import script
-
-    from kernels import notebook, run_notebook
 
     hostile_cassette(shell, fake, tmp_path / "lesson.jsonl")
     fake.clear()

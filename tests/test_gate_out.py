@@ -9,12 +9,11 @@ from typing import Any, Iterator
 
 import pandas as pd
 import pytest
+from conftest import CANARY, Harness, assert_no_canary, user_texts
+from fake_grok import Reply
 
 import grok_magics
 from grok_magics.mapping.rate import Throttle
-from fake_grok import Reply
-
-from conftest import CANARY, Harness, assert_no_canary, user_texts
 
 XAI_SHAPED = "xai-" + "Zx9" * 10  # key-shaped, not the canary: the scan must catch shapes, not only the active key
 

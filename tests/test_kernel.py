@@ -13,12 +13,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbconvert import HTMLExporter
-
-from fake_grok import Reply
-
 from conftest import CANARY, assert_no_canary, user_texts, watch
+from fake_grok import Reply
 from kernels import LabLikeClient, answer_of, notebook, run_notebook, start_kernel
+from nbconvert import HTMLExporter
 
 pytestmark = pytest.mark.timeout(240)
 

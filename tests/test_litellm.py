@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from conftest import Harness, assert_no_canary, poll
 
 pytestmark = pytest.mark.timeout(240)

@@ -8,10 +8,16 @@ import threading
 from typing import Callable
 
 import pytest
-
+from conftest import (
+    CANARY,
+    Harness,
+    assert_no_canary,
+    in_fresh_ipython,
+    send_sigint,
+    user_texts,
+    watch,
+)
 from fake_grok import Reply
-
-from conftest import CANARY, Harness, assert_no_canary, in_fresh_ipython, send_sigint, user_texts, watch
 
 
 def open_gate_when(condition: Callable[[], bool], gate: threading.Event) -> threading.Event:

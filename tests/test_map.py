@@ -10,14 +10,13 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import CANARY, assert_no_canary, send_sigint, user_texts, watch
+from fake_grok import FakeGrok, Reply
 from pydantic import BaseModel
 
 import grok_magics
 from grok_magics.errors import GrokError
 from grok_magics.mapping.rate import Throttle
-from fake_grok import FakeGrok, Reply
-
-from conftest import CANARY, assert_no_canary, send_sigint, user_texts, watch
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -330,7 +329,6 @@ def test_provider_row_is_honoured_azure_key_header_and_chat(fake_factory: Any,
 def test_map_notebook_runs_with_a_progress_bar(fake: FakeGrok, tmp_path: Path) -> None:
     """notebooks/map.ipynb runs as shipped in a real kernel: a progress-bar widget and 300 rows per map."""
     import nbformat
-
     from kernels import run_notebook
 
     source = Path(__file__).parent.parent / "notebooks" / "map.ipynb"

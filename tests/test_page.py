@@ -14,12 +14,11 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import Harness, assert_no_canary, user_texts
+from fake_grok import Reply
+from kernels import notebook, run_notebook, start_kernel
 
 from grok_magics.page import Bridge, Context
-from fake_grok import Reply
-
-from conftest import Harness, assert_no_canary, user_texts
-from kernels import notebook, run_notebook, start_kernel
 
 pytestmark = pytest.mark.timeout(180)
 

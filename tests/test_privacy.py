@@ -15,11 +15,10 @@ from typing import Any
 import pandas as pd
 import polars as pl
 import pytest
-
-from grok_magics.keys import MASK
+from conftest import CANARY, Harness, assert_no_canary
 from fake_grok import Reply
 
-from conftest import CANARY, Harness, assert_no_canary
+from grok_magics.privacy.key_shapes import MASK
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -277,7 +276,6 @@ def test_allow_key_keeps_tool_results_as_they_are(shell: Harness, fake) -> None:
 def test_the_saved_notebook_keeps_no_hidden_index_and_no_key(fake, tmp_path, monkeypatch) -> None:
     """The same through a real kernel: what nbclient saves holds neither the SSNs nor the keys."""
     import nbformat
-
     from kernels import run_notebook
 
     fake.script(
@@ -340,7 +338,7 @@ def test_map_never_reads_the_index_and_masks_keys_in_rows(shell: Harness, fake) 
 
 def test_a_key_at_the_edge_of_a_cut_tool_result_leaks_no_part_of_it(shell: Harness, fake) -> None:
     """Results are cut at 8,000 characters; the mask runs first, so the cut cannot keep a key's first characters."""
-    from grok_magics.datatools import MAX_RESULT_CHARS
+    from grok_magics.tools.data import MAX_RESULT_CHARS
 
     head = json.dumps({"distinct": 2, "counts": [["", 2], [LONG_KEY, 1]]}, ensure_ascii=False)
     before_key = head.index(LONG_KEY)  # where the key starts when the filler is empty

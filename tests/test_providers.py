@@ -9,11 +9,10 @@ header and model that provider expects and rejects anything else.
 from __future__ import annotations
 
 import pytest
-
-from grok_magics.providers import PROVIDERS, resolve
+from conftest import CANARY, Harness, assert_no_canary, user_texts
 from fake_grok import PROFILES, Reply
 
-from conftest import CANARY, Harness, assert_no_canary, user_texts
+from grok_magics.providers.table import PROVIDERS, resolve
 
 ROWS = [(name, api) for name, provider in PROVIDERS.items() for api in provider.apis]
 ENV = {

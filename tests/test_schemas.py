@@ -8,7 +8,8 @@ from typing import Literal, Optional
 import pytest
 from pydantic import BaseModel
 
-from grok_magics.schemas import Schema, SchemaError, compile_schema
+from grok_magics.errors import SchemaError
+from grok_magics.structured.schemas import Schema, compile_schema
 
 
 def _closed_everywhere(schema: object) -> None:

@@ -12,10 +12,8 @@ from typing import Any
 import pandas as pd
 import polars as pl
 import pytest
-
-from fake_grok import Reply
-
 from conftest import CANARY, Harness, assert_no_canary, user_texts
+from fake_grok import Reply
 
 APIS = ["responses", "chat"]
 CITIES = [{"city": "Lyon", "pop": 522_000}, {"city": "Graz", "pop": 291_000}]

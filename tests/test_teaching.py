@@ -13,13 +13,12 @@ from typing import Any, Iterator
 
 import nbformat
 import pytest
+from conftest import CANARY, Harness, RecordingPublisher, assert_no_canary, user_texts
+from fake_grok import Reply
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from grok_magics.cassette import Cassette, canonical, fingerprint
-from fake_grok import Reply
-
-from conftest import CANARY, Harness, RecordingPublisher, assert_no_canary, user_texts
+from grok_magics.teaching.cassette import Cassette, canonical, fingerprint
 
 CONCEPT = "A **p-value** is how surprising the data would be if the null hypothesis were true."
 FOLLOW_UP = "Example: 58 heads in 100 fair tosses gives p = 0.13, not surprising enough to doubt the coin."
@@ -46,7 +45,7 @@ SEEN: list[tuple[float, str]] = []  # every text delta a view was handed, with i
 def seen_deltas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Watch the text deltas at the view's door: the chunking and pacing a replay must reproduce (the text
     view itself coalesces its writes, so stdout would not show them)."""
-    from grok_magics.events import TextDelta
+    from grok_magics.model.events import TextDelta
     from grok_magics.render import views
 
     original = views.TextView.update
@@ -265,8 +264,8 @@ def test_fingerprint_hashes_images_and_bytes_and_ignores_cache_keys() -> None:
 
 
 def test_unknown_event_types_and_new_fields_round_trip(tmp_path: Path) -> None:
-    from grok_magics.cassette import event_from_json, event_to_json
-    from grok_magics.events import Finished
+    from grok_magics.model.events import Finished
+    from grok_magics.teaching.cassette import event_from_json, event_to_json
 
     finished = Finished(reason="stop", complete=True, items=({"type": "message", "content": [1, 2]},))
     assert event_from_json(event_to_json(finished)) == finished
@@ -325,9 +324,9 @@ def test_export_notebook_markdown_and_json(shell: Harness, fake, tmp_path: Path)
 def test_export_names_attached_parts_of_any_type(tmp_path: Path) -> None:
     from dataclasses import dataclass
 
-    from grok_magics import export
-    from grok_magics.parts import TextPart
-    from grok_magics.request import Turn
+    from grok_magics.model.parts import TextPart
+    from grok_magics.model.request import Turn
+    from grok_magics.teaching import export
 
     @dataclass(frozen=True)
     class DataPart:  # the shape issue 6's parts take: read generically, by field name
@@ -548,8 +547,8 @@ def test_a_teachers_kernel_config_file_sets_caps_and_locks(fake, tmp_path: Path,
 
 
 def test_calls_age_out_of_the_hourly_window() -> None:
-    from grok_magics.caps import Caps, Ledger, check_before_sending
-    from grok_magics.providers import ConfigError
+    from grok_magics.errors import ConfigError
+    from grok_magics.teaching.caps import Caps, Ledger, check_before_sending
 
     caps, ledger = Caps(max_calls_per_hour=2), Ledger()
     ledger.note_sent(now=100.0)

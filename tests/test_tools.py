@@ -8,11 +8,9 @@ import threading
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
-
-from fake_grok import Reply
-
 from conftest import CANARY, Harness, assert_no_canary, send_sigint, wait_until
+from fake_grok import Reply
+from pydantic import BaseModel, Field
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -402,9 +400,9 @@ def test_data_toolset_needs_a_frame(tools_shell: Harness, fake) -> None:
 
 def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     """notebooks/tools.ipynb in a real kernel (nbclient), answered by scripted fake replies."""
-    import nbformat
     from pathlib import Path
 
+    import nbformat
     from kernels import run_notebook
 
     monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")  # loaded as installed
@@ -470,8 +468,8 @@ def distance(a: Point, b: Point, unit: Literal["m", "km"] = "m",
 
 
 def test_schema_from_a_signature_with_a_pydantic_model_and_docstring() -> None:
-    from grok_magics.events import ToolCall
-    from grok_magics.tools import from_function, run_call
+    from grok_magics.model.events import ToolCall
+    from grok_magics.tools.functions import from_function, run_call
 
     made = from_function(distance)
     schema = made.spec.parameters
@@ -490,7 +488,7 @@ def test_schema_from_a_signature_with_a_pydantic_model_and_docstring() -> None:
 
 def test_hidden_columns_use_the_context_blocks_case_insensitive_globs() -> None:
     from grok_magics.context.references import referenced_names
-    from grok_magics.datatools import hidden
+    from grok_magics.tools.data import hidden
 
     assert hidden("card_number", ["card_*"]) and hidden("email", ["email"]) and hidden("Email", ["*EMAIL*"])
     assert not hidden("amount", ["card_*", "email"]) and hidden(3, ["3"])
@@ -509,9 +507,9 @@ def test_terminal_prints_each_call_and_search(shell: Harness, fake) -> None:
 
 
 def test_live_status_says_what_is_running() -> None:
-    from grok_magics.events import SearchProgress, ToolCall, ToolResult
+    from grok_magics.model.events import SearchProgress, ToolCall, ToolResult
+    from grok_magics.model.reply import Reply as Answer
     from grok_magics.render.status import Header, status_line
-    from grok_magics.reply import Reply as Answer
 
     header = Header(model="grok-4.3", provider="xai", api="responses")
     reply = Answer()

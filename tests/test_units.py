@@ -6,11 +6,12 @@ import pytest
 from IPython.core.error import UsageError
 
 from grok_magics.context.references import expand_text
-from grok_magics.events import Usage
-from grok_magics.options import parse_cell_line, parse_line, subcommand
-from grok_magics.providers import PROVIDERS, ConfigError, api_for, resolve
+from grok_magics.errors import ConfigError
+from grok_magics.magics.options import parse_cell_line, parse_line, subcommand
+from grok_magics.model.events import Usage
+from grok_magics.model.usage import estimate_cost
+from grok_magics.providers.table import PROVIDERS, api_for, resolve
 from grok_magics.render.markdown import close_fences, to_html
-from grok_magics.usage import estimate_cost
 
 NS = {"name": "Ada", "n": 3, "ratio": 0.5, "items": [1, 2]}
 
@@ -113,7 +114,7 @@ def test_open_fence_is_closed_and_html_is_escaped() -> None:
 
 
 def test_key_shapes_are_found_and_prose_is_not() -> None:
-    from grok_magics.keys import key_shape
+    from grok_magics.privacy.key_shapes import key_shape
 
     for text in ("use xai-A1b2C3d4E5f6G7h8I9j0K1l2 now", "sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2",
                  "sk-aig-Z1x2C3v4B5n6M7q8W9e0", "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt", "AKIAIOSFODNN7EXAMPLE"):
@@ -157,9 +158,9 @@ def test_one_line_cuts_in_the_middle() -> None:
 
 
 def test_finish_kinds_and_list_prices() -> None:
-    from grok_magics.events import Usage
-    from grok_magics.usage import cost_of
-    from grok_magics.wire.chat import finish_kind
+    from grok_magics.model.events import Usage
+    from grok_magics.model.usage import cost_of
+    from grok_magics.wire.chat_completions import finish_kind
 
     assert [finish_kind(r) for r in ("stop", "end_turn", "tool_calls", "MAX_TOKENS", "length", "error", "SAFETY",
                                      "weird")] == ["complete"] * 3 + ["length", "length", "provider-error",
@@ -171,7 +172,7 @@ def test_finish_kinds_and_list_prices() -> None:
 
 
 def test_key_masking_counts_distinct_values_and_never_shows_a_key() -> None:
-    from grok_magics.keys import MASK, KeyMasker, mask_keys
+    from grok_magics.privacy.key_shapes import MASK, KeyMasker, mask_keys
 
     active = "3f9a0c7e3f9a0c7e"  # no known shape: masked as the key in use
     text = f"a xai-A1b2C3d4E5f6G7h8I9j0K1l2 b {active} c xai-A1b2C3d4E5f6G7h8I9j0K1l2 d sk-learn"

@@ -11,15 +11,18 @@ import threading
 import time
 
 import pytest
-
-from grok_magics.render.blocks import HeadingShift, code_blocks, hide_unfinished, split_finished
-from grok_magics.render.views import Throttle
-from grok_magics.reply import Reply as Accumulated
-from grok_magics.events import ReasoningDelta, TextDelta
+from conftest import Harness, watch
 from fake_grok import Reply
 
-from conftest import Harness, watch
-
+from grok_magics.model.events import ReasoningDelta, TextDelta
+from grok_magics.model.reply import Reply as Accumulated
+from grok_magics.render.blocks import (
+    HeadingShift,
+    code_blocks,
+    hide_unfinished,
+    split_finished,
+)
+from grok_magics.render.views import Throttle
 
 # -- blocks ----------------------------------------------------------------------------------------
 

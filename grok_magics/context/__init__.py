@@ -1,6 +1,6 @@
 """Turning a cell and the user's variables into message parts: references, tables, images, notebook."""
 
-from .attach import Built, ContextSettings, build
-from .errors import ContextError
+from grok_magics.context.attach import Built, ContextSettings, build
+from grok_magics.errors import ContextError
 
 __all__ = ["Built", "ContextError", "ContextSettings", "build"]

@@ -11,11 +11,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..parts import DataPart, ImagePart, Part, Parts, TextPart
-from .errors import ContextError
-from .frames import Privacy, build_block, is_table
-from .images import image_part, is_image, is_url, looks_like_image_path
-from .references import Found, expand_text, is_missing, resolve
+from grok_magics.context.images import (
+    image_part,
+    is_image,
+    is_url,
+    looks_like_image_path,
+)
+from grok_magics.context.references import Found, expand_text, is_missing, resolve
+from grok_magics.context.tables import Privacy, build_block, is_table
+from grok_magics.errors import ContextError
+from grok_magics.model.parts import DataPart, ImagePart, Part, Parts, TextPart
 
 
 @dataclass(frozen=True)

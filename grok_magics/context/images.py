@@ -12,16 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..parts import ImagePart
-from .errors import ContextError
-from .kinds import family
+from grok_magics.context.kinds import family
+from grok_magics.errors import ImageError
+from grok_magics.model.parts import ImagePart
 
 MAX_BYTES = 20 * 1024 * 1024
 FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
-
-
-class ImageError(ContextError):
-    """An image that cannot be sent; the message says which and why, in one line."""
 
 
 def is_image(value: Any) -> bool:

@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from ..secrets import redact
+from grok_magics.privacy.redaction import redact
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _OWN_CELL = re.compile(r"^\s*%%?grok\b")

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .errors import ContextError
-from .frames import is_table
-from .images import is_image
-from .notebook import strip_ansi
+from grok_magics.context.images import is_image
+from grok_magics.context.notebook import strip_ansi
+from grok_magics.context.tables import is_table
+from grok_magics.errors import ContextError
 
 _REF = re.compile(r"^(?P<cell>[^\s:]+):(?P<index>\d+)$")
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")

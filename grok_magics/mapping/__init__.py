@@ -12,16 +12,23 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from ..errors import GrokError
-from . import frames
-from .batch_job import run_batch
-from .cost import budget_allows, confirm_cost
-from .outcomes import Outcome, Progress
-from .plan import compile_for_map, fill_from_cache, make_plan, prompt_cache_key, settings, validator
-from .progress import Bar
-from .requests import MAP_SYSTEM, RowSpec, request_for
-from .results import columns, summary, why_not_run
-from .runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
+from grok_magics.errors import GrokError
+from grok_magics.mapping import table_io as frames
+from grok_magics.mapping.batch_job import run_batch
+from grok_magics.mapping.cost import budget_allows, confirm_cost
+from grok_magics.mapping.outcomes import Outcome, Progress
+from grok_magics.mapping.plan import (
+    compile_for_map,
+    fill_from_cache,
+    make_plan,
+    prompt_cache_key,
+    settings,
+    validator,
+)
+from grok_magics.mapping.progress import Bar
+from grok_magics.mapping.results import columns, summary, why_not_run
+from grok_magics.mapping.row_requests import MAP_SYSTEM, RowSpec, request_for
+from grok_magics.mapping.runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
 
 __all__ = ["map_frame", "budget_allows", "MAP_SYSTEM"]
 
@@ -62,12 +69,13 @@ def map_frame(
     ``batch_deadline``: seconds to wait for a batch (None: ``GrokMagics.batch_deadline``); then the job
     returns with those rows not run, and the batch can be collected later by its id.
     """
-    from ..ask import active_keys, effort_for, endpoint_for
-    from ..caps import check_locks
-    from ..keys import KeyMasker
-    from ..options import Options
-    from ..policy import refuse_keys, settle
-    from ..providers import ConfigError, api_key_for
+    from grok_magics.engine.ask import active_keys, effort_for, endpoint_for
+    from grok_magics.engine.policy import refuse_keys, settle
+    from grok_magics.errors import ConfigError
+    from grok_magics.magics.options import Options
+    from grok_magics.privacy.key_shapes import KeyMasker
+    from grok_magics.providers.table import api_key_for
+    from grok_magics.teaching.caps import check_locks
 
     if not frames.is_frame(df):
         raise GrokError(f"map needs a pandas or polars DataFrame, got {type(df).__name__}")

@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..errors import GrokError, from_exception
-from ..providers import ConfigError
-from .requests import Answer, RowSpec, chat_endpoint, kwargs_for, read_json
+from grok_magics.errors import ConfigError, GrokError, from_exception
+from grok_magics.mapping.row_requests import (
+    Answer,
+    RowSpec,
+    chat_endpoint,
+    kwargs_for,
+    read_json,
+)
 
 ADD_CHUNK = 500  # requests per "add requests" call
 PAGE = 100  # results per page

@@ -10,17 +10,17 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .cost import confirm_cost
-from .outcomes import Outcome, Progress
-from .plan import Plan
-from .progress import Bar
-from .requests import Answer, RowSpec, request_for
+from grok_magics.mapping.cost import confirm_cost
+from grok_magics.mapping.outcomes import Outcome, Progress
+from grok_magics.mapping.plan import Plan
+from grok_magics.mapping.progress import Bar
+from grok_magics.mapping.row_requests import Answer, RowSpec, request_for
 
 
 def admit_rows(gate: Any, spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome | None],
                progress: Progress) -> list[int]:
     """Each row of a batch passes the gate as a live row would; refused rows fail, a cap stops the rest."""
-    from ..policy import OverCap, Refused
+    from grok_magics.errors import OverCap, Refused
 
     admitted = []
     for i in todo:
@@ -44,8 +44,8 @@ def run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome
               confirm: Any, show: bool, poll_every: float, use_cache: bool, out_col: str, gate: Any,
               deadline: float = 3600.0) -> str:
     """The rows' outcomes are filled in place; the note says why rows were left unrun ("" for none)."""
-    from ..client import Clients
-    from . import batch as xai_batch
+    from grok_magics.mapping import batch as xai_batch
+    from grok_magics.providers.client import Clients
 
     xai_batch.check_supported(spec)
     clients = Clients()
@@ -79,7 +79,7 @@ def run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome
 def _wait(client: Any, spec: RowSpec, transport: Any, batch_id: str, bar: Bar, poll_every: float,
           deadline: float) -> bool:
     """Poll until the batch is done (True) or the deadline passed (False), saying what it waits for."""
-    from . import batch as xai_batch
+    from grok_magics.mapping import batch as xai_batch
 
     start = time.monotonic()
     end = start + deadline
@@ -119,10 +119,9 @@ def _collect(client: Any, spec: RowSpec, transport: Any, batch_id: str, plan: Pl
 
     Rows picked up by --batch-id were counted as sent by the kernel that submitted them; their cost is
     booked here, in the kernel that collects the answers."""
-    from .runner import LEDGER_CHAT
-
-    from . import batch as xai_batch
-    from .cache import Cache
+    from grok_magics.mapping import batch as xai_batch
+    from grok_magics.mapping.cache import Cache
+    from grok_magics.mapping.runner import LEDGER_CHAT
 
     store = Cache() if use_cache else None
     nameless: list[str] = []

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..events import Usage
+from grok_magics.model.events import Usage
 
 FILE = "map-cache.sqlite3"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import GrokError
-from ..events import Usage
-from ..parts import estimate_tokens
-from ..usage import PriceTable, estimate_cost, price_of
-from .plan import Plan
-from .requests import RowSpec
+from grok_magics.errors import GrokError
+from grok_magics.mapping.plan import Plan
+from grok_magics.mapping.row_requests import RowSpec
+from grok_magics.model.events import Usage
+from grok_magics.model.parts import estimate_tokens
+from grok_magics.model.usage import PriceTable, estimate_cost, price_of
 
 ESTIMATE_ROWS = 5  # rows rendered to estimate input tokens
 OUTPUT_GUESS = 300  # output tokens assumed per row when no --max-tokens bounds it

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import Usage
-from ..usage import PriceTable, cost_of
+from grok_magics.model.events import Usage
+from grok_magics.model.usage import PriceTable, cost_of
 
 
 @dataclass

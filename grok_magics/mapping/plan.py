@@ -10,10 +10,10 @@ from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import GrokError
-from . import frames
-from .outcomes import Outcome, Progress
-from .requests import Answer, RowSpec
+from grok_magics.errors import GrokError
+from grok_magics.mapping import table_io as frames
+from grok_magics.mapping.outcomes import Outcome, Progress
+from grok_magics.mapping.row_requests import Answer, RowSpec
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
@@ -26,31 +26,18 @@ class Plan:
     masked: int = 0  # key-shaped values masked in the rows' data
 
 
-_PROCESS_BOOKS: list[Any] = []  # outside IPython: one Session per process keeps map's books
-
-
 def settings() -> tuple[Any, Any]:
-    """(settings, session): the %config settings and the kernel's books (classroom ledger, usage) when the
-    extension is loaded in this kernel, else the built-in defaults and this process's own books."""
-    from ..ask import Defaults, Session
+    """(settings, session) of the kernel this runs in: the magics layer knows them (``magics.kernel``)."""
+    from grok_magics.magics.kernel import current
 
-    try:
-        from IPython import get_ipython
-
-        magics = getattr(get_ipython(), "_grok_magics", None)
-    except ImportError:
-        magics = None
-    if magics is not None:
-        return magics.defaults(), magics.session
-    if not _PROCESS_BOOKS:
-        _PROCESS_BOOKS.append(Session())
-    return Defaults(), _PROCESS_BOOKS[0]
+    return current()
 
 
 def compile_for_map(schema: Any) -> Any:
     if schema is None:
         return None
-    from ..schemas import SchemaError, compile_schema
+    from grok_magics.errors import SchemaError
+    from grok_magics.structured.schemas import compile_schema
 
     try:
         return compile_schema(schema)
@@ -62,9 +49,9 @@ def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any
               mask: Any = None) -> Plan:
     """``redact`` (``redact_columns``): a template reading such a column is refused — masking it would send
     one identical, useless prompt per row. ``mask`` (``keys.KeyMasker``) masks key-shaped cell values."""
-    from ..context.frames import column_matches
-    from ..context.references import expand_text
-    from .cache import row_key
+    from grok_magics.context.references import expand_text
+    from grok_magics.context.tables import column_matches
+    from grok_magics.mapping.cache import row_key
 
     available = frames.columns_of(df)
     named = list(dict.fromkeys(_NAME.findall(template)))
@@ -105,7 +92,7 @@ def prompt_cache_key(spec: RowSpec, template: str) -> str:
 def validator(schema: Any) -> Callable[[Answer], Outcome]:
     """How an answer becomes a row's outcome; whatever the answer holds, a bad one is that row's error
     (the job goes on: the live engine, the batch collector and the cache all read answers through here)."""
-    from ..schemas import SchemaError
+    from grok_magics.errors import SchemaError
 
     def validate(answer: Answer) -> Outcome:
         if answer.cut_short:
@@ -125,7 +112,7 @@ def fill_from_cache(plan: Plan, spec: RowSpec, outcomes: list[Outcome | None], p
                     use_cache: bool) -> None:
     if not use_cache:
         return
-    from .cache import Cache
+    from grok_magics.mapping.cache import Cache
 
     store = Cache()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .outcomes import Progress
+from grok_magics.mapping.outcomes import Progress
 
 
 class Bar:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import frames
-from .outcomes import Outcome, Progress
+from grok_magics.mapping import table_io as frames
+from grok_magics.mapping.outcomes import Outcome, Progress
 
 
 def why_not_run(progress: Progress, note: str) -> str:

@@ -14,15 +14,21 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from ..client import Transport
-from ..errors import from_exception
-from ..policy import Gate, OverCap, Refused, estimated_usage
-from ..providers import api_key_for
-from .cache import Cache
-from .cost import budget_allows
-from .outcomes import Outcome, Progress
-from .rate import Throttle
-from .requests import Answer, RowSpec, kwargs_for, request_for, send
+from grok_magics.engine.policy import Gate, estimated_usage
+from grok_magics.errors import OverCap, Refused, from_exception
+from grok_magics.mapping.cache import Cache
+from grok_magics.mapping.cost import budget_allows
+from grok_magics.mapping.outcomes import Outcome, Progress
+from grok_magics.mapping.rate import Throttle
+from grok_magics.mapping.row_requests import (
+    Answer,
+    RowSpec,
+    kwargs_for,
+    request_for,
+    send,
+)
+from grok_magics.providers.client import Transport
+from grok_magics.providers.table import api_key_for
 
 RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again (--retries)
 TRANSIENT_RETRIES = 2  # 5xx, dropped connections, timeouts

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .views import Header, View, make_view
+from grok_magics.render.views import Header, View, make_view
 
 __all__ = ["Header", "View", "make_view"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .markdown import close_fences
+from grok_magics.render.markdown import close_fences
 
 _BLOCK_OPENERS = {"paragraph_open", "heading_open", "bullet_list_open", "ordered_list_open", "blockquote_open",
                   "table_open", "fence", "code_block", "hr", "html_block"}

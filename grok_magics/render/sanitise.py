@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Union
 
-from ..secrets import redact
-from .markdown import close_fences
+from grok_magics.privacy.redaction import redact
+from grok_magics.render.markdown import close_fences
 
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes in CommonMark
 _TAG_CHAR = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/!?")  # after "<": a tag could start

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..reply import Reply
-from ..usage import NO_PRICES, PriceTable, cost_of
+from grok_magics.model.reply import Reply
+from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,35 @@ import threading
 import time
 from typing import Any, Callable, Protocol, TextIO
 
-from .. import __version__
-from ..events import Event, ReasoningDelta, Retrying, SearchProgress, Started, TextDelta, ToolCall, ToolResult
-from ..reply import Reply
-from . import sanitise
-from .blocks import HeadingShift, hide_unfinished, split_finished
-from .markdown import close_fences, pretty
-from .sanitise import Block, Code, Markup, Text, plain
-from .status import Header, outcome_note, status_line
-from .tools import (
-    call_blocks, final_blocks, limit_note, limit_words, live_blocks, plain_text, signature, sources_markdown, tools_metadata,
+from grok_magics.model.events import (
+    Event,
+    ReasoningDelta,
+    Retrying,
+    SearchProgress,
+    Started,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+)
+from grok_magics.model.reply import Reply
+from grok_magics.render import sanitise
+from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished
+from grok_magics.render.markdown import close_fences, pretty
+from grok_magics.render.sanitise import Block, Code, Markup, Text, plain
+from grok_magics.render.status import Header, outcome_note, status_line
+from grok_magics.render.tool_calls import (
+    call_blocks,
+    final_blocks,
+    limit_note,
+    limit_words,
+    live_blocks,
+    plain_text,
+    signature,
+    sources_markdown,
+    tools_metadata,
     unrun_calls,
 )
+from grok_magics.version import __version__
 
 CURSOR = " ▍"
 FRAME = 0.12  # about 8 renders a second; a render may send 2 messages (a finished block, the tail): ≤ 20 a second
@@ -234,7 +251,7 @@ class TextView:
             self.thinking_said = True
             text = "(thinking…)\n"
         elif isinstance(event, Retrying):
-            from .status import live_state
+            from grok_magics.render.status import live_state
 
             text = f"({live_state(reply)})\n"
         elif isinstance(event, ToolResult):
@@ -350,7 +367,7 @@ class LiveView:
 
         self.header = header
         if self.tools:
-            from .frontend import bundle
+            from grok_magics.render.frontend import bundle
 
             display(bundle(), raw=True)
         self.reply = Reply()

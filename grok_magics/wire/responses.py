@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from ..errors import StreamCut, StreamError
-from ..events import Citation, Event, Finished, ReasoningDelta, SearchProgress, Started, TextDelta, ToolCall
-from ..parts import ImagePart, Parts
-from ..request import OutputFormat, Request, Round, Turn
-from ..usage import responses_usage
-from . import dig, post_stream, readable
+from grok_magics.errors import StreamCut, StreamError
+from grok_magics.model.events import (
+    Citation,
+    Event,
+    Finished,
+    ReasoningDelta,
+    SearchProgress,
+    Started,
+    TextDelta,
+    ToolCall,
+)
+from grok_magics.model.json_path import dig
+from grok_magics.model.parts import ImagePart, Parts
+from grok_magics.model.request import OutputFormat, Request, Round, Turn
+from grok_magics.model.usage import responses_usage
+from grok_magics.wire.posting import post_stream, readable
 
 PATH = "/responses"
 _REASONING_DELTAS = {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}

@@ -6,8 +6,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-
 from .bodies import _DEFAULT_MESSAGES
+
 if TYPE_CHECKING:
     from .exchange import _Exchange
 

@@ -7,7 +7,6 @@ import json
 import uuid
 from typing import Any, NamedTuple
 
-
 from .profiles import Profile
 from .scripting import Reply
 

@@ -11,9 +11,32 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-
 from .batch import _BatchDesk
-from .bodies import _Abort, _ClientGone, _DEFAULT_MESSAGES, _DONE, _Frame, _GateTimeout, _SEARCH_TICKS, _call_args, _call_ids, _chat_rounds_problem, _chat_usage, _error_body, _hex, _image_problem, _items, _pieces, _responses_rounds_problem, _responses_usage, _sse_data, _sse_event, _token_counts, _tool_definition_problem, image_urls
+from .bodies import (
+    _DEFAULT_MESSAGES,
+    _DONE,
+    _SEARCH_TICKS,
+    _Abort,
+    _call_args,
+    _call_ids,
+    _chat_rounds_problem,
+    _chat_usage,
+    _ClientGone,
+    _error_body,
+    _Frame,
+    _GateTimeout,
+    _hex,
+    _image_problem,
+    _items,
+    _pieces,
+    _responses_rounds_problem,
+    _responses_usage,
+    _sse_data,
+    _sse_event,
+    _token_counts,
+    _tool_definition_problem,
+    image_urls,
+)
 from .scripting import Recorded, Reply
 from .sse import _Wire
 

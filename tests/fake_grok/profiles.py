@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-
-
-
 @dataclass(frozen=True)
 class Profile:
     """One provider's wire differences, as data, so the server code has no provider branches."""

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
-
 @dataclass
 class Reply:
     """What the next request gets; every field has a harmless default so tests name only the point."""

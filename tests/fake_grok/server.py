@@ -14,8 +14,14 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-
-from .bodies import _Abort, _ClientGone, _GateTimeout, _asked_schema, _example, _last_user_text
+from .bodies import (
+    _Abort,
+    _asked_schema,
+    _ClientGone,
+    _example,
+    _GateTimeout,
+    _last_user_text,
+)
 from .exchange import _Exchange
 from .profiles import PROFILES, Profile
 from .scripting import Recorded, Reply

@@ -8,8 +8,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-
 from .bodies import _Abort, _ClientGone
+
 if TYPE_CHECKING:
     from .server import _Handler
 

@@ -1,0 +1,54 @@
+"""A last line of defence: any text we show passes through ``redact`` first.
+
+Keys are handed to the HTTP client and never formatted into messages on purpose; this catches
+the accidental case (a provider echoing a key back in an error body, say). Credentials written
+into a base URL (``http://user:KEY@host``) count as keys too, and URLs are shown masked.
+"""
+
+from __future__ import annotations
+
+import re
+
+_seen: set[str] = set()
+_MASK = "***"
+_USERINFO = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@"  # compiled on first use: loading stays light
+
+
+def remember(secret: str) -> None:
+    if len(secret) >= 8:
+        _seen.add(secret)
+
+
+def remember_url(url: str) -> None:
+    """The user and password parts of a URL are secrets wherever they later show up."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    for piece in (parts.username, parts.password):
+        if piece:
+            remember(piece)
+            remember(unquote(piece))
+
+
+def mask_url(url: str) -> str:
+    """``http://user:KEY@host/v1`` → ``http://***@host/v1``: the URL stays recognisable, the secret does not."""
+    return re.sub(_USERINFO, lambda m: f"{m['scheme']}{_MASK}@", url)
+
+
+def redact(text: str) -> str:
+    for secret in _seen:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return mask_url(text)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port: where a key may be sent is decided by this."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default

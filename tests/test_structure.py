@@ -1,0 +1,113 @@
+"""The package's shape, checked: no import cycles (imports inside functions count), a public surface that
+says what users may import, and only the magics layer reaching into IPython's running shell."""
+
+from __future__ import annotations
+
+import ast
+import re
+import importlib.util
+from pathlib import Path
+
+import grok_magics
+
+PACKAGE = Path(grok_magics.__file__).parent
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """Every package module ``name`` imports, at the top or inside a function (TYPE_CHECKING blocks excepted:
+    they never run)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(block.test) for node in ast.walk(block)}
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only or not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        else:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            # ``from pkg import sub`` imports the submodule; ``from pkg import name`` the package itself
+            targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in known else module for a in node.names]
+        for target in targets:
+            while target and target not in known and "." in target:
+                target = target.rpartition(".")[0]
+            if target in known and target != name:
+                found.add(target)
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_counting_imports_inside_functions() -> None:
+    known = modules()
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_sees_a_cycle_made_of_an_import_inside_a_function() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_public_surface_is_what_all_names() -> None:
+    assert sorted(grok_magics.__all__) == sorted(
+        ["__version__", "GrokError", "load_ipython_extension", "map", "tool", "unload_ipython_extension"])
+    for name in grok_magics.__all__:
+        assert getattr(grok_magics, name) is not None
+    public = {n for n in vars(grok_magics) if not n.startswith("_")} - set(grok_magics.__all__)
+    submodules = {n for n in public if importlib.util.find_spec(f"grok_magics.{n}") is not None}
+    assert public - submodules <= {"annotations", "Any"}  # subpackages appear once imported; nothing else
+
+
+def test_only_the_magics_layer_reads_the_settings_off_the_running_shell() -> None:
+    """Settings flow one way, magics → engine: nothing below the magics layer looks them up on the shell."""
+    reaching = sorted(name for name, path in modules().items()
+                      if re.search(r"_grok_magics\b", path.read_text()) and not name.startswith("grok_magics.magics")
+                      and name != "grok_magics")  # the package registers the extension on the shell
+    assert reaching == []
