@@ -103,7 +103,8 @@ class CpuMeter:
 def metered(meter: CpuMeter):
     """Every view class's start/update/finish and the flush timer are metered while the block runs."""
     patched = []
-    for cls, names in ((views.LiveView, ("start", "update", "finish")), (views.MarkdownView, ("start", "update", "finish")),
+    for cls, names in ((views.LiveView, ("start", "update", "finish")),
+                       (views.MarkdownView, ("start", "update", "finish")),
                        (views.TextView, ("start", "update", "finish")), (views.Coalescer, ("_flush",))):
         for name in names:
             original = getattr(cls, name)

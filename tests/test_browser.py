@@ -639,7 +639,8 @@ def use_tools(page: Any, fake: Any, kind: str) -> None:
     result.last.filter(has_text="42").wait_for()
     cell(page, ask).scroll_into_view_if_needed()
     shot(page, f"tools-{kind}-expanded.png")
-    sent = {i["call_id"]: i["output"] for i in fake.requests[-1].body["input"] if i.get("type") == "function_call_output"}
+    items = fake.requests[-1].body["input"]
+    sent = {i["call_id"]: i["output"] for i in items if i.get("type") == "function_call_output"}
     assert sent == {"a1": "42", "w1": "wiped"}, sent
     write_and_run(page, ask + 1, "print(wiped)")
     outputs(page, ask + 1).filter(has_text="['orders']").wait_for()

@@ -831,7 +831,7 @@ def test_two_interrupts_a_millisecond_apart_in_a_real_kernel(fake: Any, tmp_path
 
     def interrupt_each() -> None:
         for index in (1, 2, 3):
-            if not poll(lambda: partial(index), timeout=60):
+            if not poll(lambda: partial(index), timeout=60):  # noqa: B023 - polled before the loop moves on
                 return  # (the assertion below names the cell that never showed its first words)
             client.interrupt()
             time.sleep(0.001)  # the gap between the two clicks: the point of the test, not a wait

@@ -57,4 +57,5 @@ def test_the_wheel_holds_no_sources_tests_or_build_leftovers(wheel: zipfile.ZipF
         pytest.skip("not a git checkout: the tracked files cannot be compared")
     expected = {n for n in tracked.stdout.split() if not n.endswith(".pyc")}
     shipped = {n for n in names if n.startswith("grok_magics/")}
-    assert shipped == expected, f"only in the wheel: {sorted(shipped - expected)}; missing: {sorted(expected - shipped)}"
+    extra, missing = sorted(shipped - expected), sorted(expected - shipped)
+    assert shipped == expected, f"only in the wheel: {extra}; missing: {missing}"

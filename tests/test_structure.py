@@ -4,8 +4,8 @@ says what users may import, and only the magics layer reaching into IPython's ru
 from __future__ import annotations
 
 import ast
-import re
 import importlib.util
+import re
 from pathlib import Path
 
 import grok_magics

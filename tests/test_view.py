@@ -244,7 +244,8 @@ def test_history_is_one_line_per_turn_with_full_on_request(shell: Harness, fake)
 
 
 def test_code_option_puts_the_answers_code_in_the_next_cell(shell: Harness, fake) -> None:
-    fake.script(Reply(text="Do this:\n\n```python\nimport pandas as pd\n```\n\nand\n\n```python\npd.read_csv('a.csv')\n```"))
+    fake.script(Reply(text="Do this:\n\n```python\nimport pandas as pd\n```\n\n"
+                           "and\n\n```python\npd.read_csv('a.csv')\n```"))
     assert shell.run("%grok --code load a csv").success
     assert shell.shell.rl_next_input == "import pandas as pd\n\npd.read_csv('a.csv')"
 

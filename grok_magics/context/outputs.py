@@ -64,7 +64,8 @@ def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]]
     setting is on (``--schema-only``, ``--exclude``, ``redact_columns``), which text of a table cannot honour."""
     attached = Attached()
     blocks: list[str] = []
-    out = namespace.get("Out") if isinstance(namespace.get("Out"), Mapping) else {}
+    held = namespace.get("Out")
+    out: Mapping[Any, Any] = held if isinstance(held, Mapping) else {}
     for ref in refs:
         if not _REF.match(ref):
             raise ContextError(f"--output {ref}: expected CELL_ID:N (what \"Ask about this\" writes)")
@@ -72,7 +73,7 @@ def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]]
         if output is None:
             raise ContextError(f"--output {ref}: the page sent no such output (the cell is gone, or its outputs "
                                "changed); click \"Ask about this\" on the output again")
-        cell = (cells or {}).get(ref.split(":")[0]) or {}
+        cell: Mapping[str, Any] = (cells or {}).get(ref.split(":")[0]) or {}
         count = output.get("execution_count")
         label = f"Out[{count}]" if isinstance(count, int) else (
             f"an output of In [{cell['execution_count']}]" if isinstance(cell.get("execution_count"), int)
@@ -103,6 +104,7 @@ def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]]
         if not text.strip():
             raise ContextError(f"--output {ref}: the output holds no text or image to send")
         fence = _fence(text)
-        blocks.append(f"The notebook output ({label}, {output.get('output_type', 'output')}):\n{fence}text\n{text}\n{fence}")
+        kind = output.get("output_type", "output")
+        blocks.append(f"The notebook output ({label}, {kind}):\n{fence}text\n{text}\n{fence}")
     attached.preamble = "\n\n".join(blocks)
     return attached

@@ -415,7 +415,8 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         if full:
             break
     done = set(summarised)
-    unsummarised = [cell_text(table.names[j], CELL_CHARS, privacy.mask_keys) for j in visible if j not in done]
+    unsummarised: list[Any] = [cell_text(table.names[j], CELL_CHARS, privacy.mask_keys)
+                               for j in visible if j not in done]
     if unsummarised:
         left_out.append(f"{len(unsummarised):,} more columns not described ({_name_range(unsummarised)})")
     if dropped:
@@ -524,7 +525,7 @@ def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: rando
         table_lines, kept = _row_lines(header, cells["head"], width)
         out += [f"First {_rows(len(head))}:"] + table_lines
     if "sample" in cells:
-        table_lines, kept_sample = _row_lines(header[:kept], cells["sample"][:kept], width)
+        table_lines, _ = _row_lines(header[:kept], cells["sample"][:kept], width)
         out += [f"{len(sample)} random {_rows(len(sample))[len(str(len(sample))) + 1:]} (seed {SEED}):"] + table_lines
     out, _ = _take_lines(out, allowance)
     return out, len(header) - kept

@@ -178,7 +178,7 @@ class GrokMagics(Magics):
 
             self._session = Session()
             if self.shell is not None:
-                self.shell._grok_magics_session = self._session
+                setattr(self.shell, "_grok_magics_session", self._session)  # noqa: B010 - IPython declares no such field
         return self._session
 
     @default("record")
@@ -401,7 +401,7 @@ class GrokMagics(Magics):
             from grok_magics.render.blocks import code_blocks
 
             code = "\n\n".join(code_blocks(reply.text))
-            if code:
+            if code and shell is not None:
                 shell.set_next_input(code, replace=False)  # a new cell below, never run by us
         if reply.error is not None or reply.interrupted:  # the cell ends in error; the sentence shows once
             from grok_magics.render.status import outcome_note

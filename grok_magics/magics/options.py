@@ -26,7 +26,8 @@ SEARCHES = {"web": "web_search", "x": "x_search"}
 
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high|default] [--api responses|chat] "
-    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] [--allow-key] "
+    "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
+    "[--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
     " [--output CELL_ID:N]"

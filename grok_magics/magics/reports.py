@@ -185,7 +185,8 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
     replay = "off"
     if defaults.replay:
         speed = "fast" if defaults.replay_speed <= 0 else f"x{defaults.replay_speed:g}"
-        replay = f"{defaults.replay}, speed {speed}" + (", falls through to live" if defaults.replay_fallthrough else "")
+        live = ", falls through to live" if defaults.replay_fallthrough else ""
+        replay = f"{defaults.replay}, speed {speed}{live}"
     lines = [
         line("replay", replay, "replay"),
         line("record", defaults.record or "off", "record"),

@@ -30,8 +30,8 @@ def admit_rows(gate: Any, spec: RowSpec, plan: Plan, todo: list[int], outcomes: 
             progress.stopped_by = str(exc)
             break
         except Refused as exc:
-            outcomes[i] = Outcome(error=str(exc))
-            progress.add(outcomes[i])
+            refused = outcomes[i] = Outcome(error=str(exc))
+            progress.add(refused)
             continue
         admitted.append(i)
     return admitted

@@ -30,7 +30,6 @@ class Progress:
     tokens: int = 0
     cost: float = 0.0
     rate_limited: int = 0
-    lowest_window: float = 0.0
     stopped_by_cost: bool = False
     stopped_by: str = ""  # the gate's one line when a classroom cap stopped the job
     interrupted: bool = False

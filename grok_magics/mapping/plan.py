@@ -8,7 +8,7 @@ import json
 import re
 from collections import ChainMap
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, MutableMapping, Sequence, cast
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
@@ -70,7 +70,7 @@ def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any
         values = {c: frames.as_text(row.get(c)) for c in columns}
         if mask is not None:
             values = {c: mask(v) for c, v in values.items()}
-        prompts.append(expand_text(template, ChainMap(values, namespace)))
+        prompts.append(expand_text(template, ChainMap(values, cast(MutableMapping[str, Any], namespace))))
         keys.append(row_key(params, template, values))
     return Plan(columns, prompts, keys, masked=(mask.count - before) if mask is not None else 0)
 

@@ -23,7 +23,6 @@ class Throttle:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
         self.window = float(self.ceiling)
-        self.lowest = self.window  # the smallest window reached: shows the job adapted
         self.in_flight = 0
         self.rps = rps if rps and rps > 0 else None
         self._clock = clock
@@ -56,7 +55,6 @@ class Throttle:
             if limited and now >= self._cooldown_until:
                 self._recover_to = 0.9 * self.window
                 self.window = max(1.0, self.window / 2)
-                self.lowest = min(self.lowest, self.window)
                 self._cooldown_until = now + max(retry_after, MIN_COOLDOWN)
             elif ok:
                 step = 1.0 if self.window < self._recover_to else 1.0 / self.window

@@ -77,7 +77,6 @@ class Engine:
 
             await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(todo)) or 1)))
         finally:
-            self.progress.lowest_window = throttle.lowest
             if cache is not None:
                 cache.close()
             await client.close()

@@ -49,7 +49,6 @@ class Usage:
         )
 
 
-FINISH_KINDS = ("complete", "length", "filter", "provider-error", "cut-off", "other")
 
 
 @dataclass(frozen=True)

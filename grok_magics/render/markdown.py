@@ -1,26 +1,11 @@
 """Markdown helpers. Answers are shown as Markdown that each frontend renders; what came from outside
-passes ``sanitise`` first. ``to_html`` is for places that need HTML of our own, so raw HTML from the model
-is escaped (``html: False``).
-"""
+passes ``sanitise`` first."""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
-
-
-def to_html(text: str) -> str:
-    return _parser().render(close_fences(text))
 
 
 def close_fences(text: str) -> str:

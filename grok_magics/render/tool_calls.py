@@ -50,7 +50,8 @@ def call_blocks(call: ToolCall, result: ToolResult | None) -> list[Block]:
 def _calls(calls: list[ToolCall] | tuple[ToolCall, ...], results: Any) -> list[Block]:
     """Calls a per-round limit answered unrun are left out: ``limit_note`` sums them up in one line."""
     by_id = {r.call_id: r for r in results}
-    return [block for c in calls if not _limited(by_id.get(c.call_id)) for block in call_blocks(c, by_id.get(c.call_id))]
+    shown = [(c, by_id.get(c.call_id)) for c in calls if not _limited(by_id.get(c.call_id))]
+    return [block for call, result in shown for block in call_blocks(call, result)]
 
 
 def _limited(result: ToolResult | None) -> bool:
@@ -152,7 +153,7 @@ def limit_note(reply: Reply) -> str:
 def tools_metadata(reply: Reply) -> dict[str, Any]:
     """What the output's metadata keeps about tools, searches and sources (saved in the notebook, so
     secrets are masked here too; metadata is data, never rendered, so it is not escaped)."""
-    calls = []
+    calls: list[dict[str, Any]] = []
     for done in reply.rounds:
         by_id = {r.call_id: r for r in done.results}
         calls.extend({"name": c.name, "arguments": redact(c.arguments), "result": redact(by_id[c.call_id].output),

@@ -357,7 +357,6 @@ class LiveView:
         self.sent_length = -1  # pending_length when the tail was last sent
         self.committed_length = 0  # characters of the answer already in finished outputs
         self.thought_done = False
-        self.outputs = 0
         self.rounds_seen = 0  # tool rounds: each starts its text from zero
         self.reply: Reply | None = None
         self.coalescer = Coalescer(self._render, interval)
@@ -458,7 +457,6 @@ class LiveView:
     def _open(self, data: dict[str, str], metadata: dict[str, Any] | None = None) -> Any:
         from IPython.display import display
 
-        self.outputs += 1
         return display(data, raw=True, display_id=True, metadata=metadata or self._part())
 
     def _part(self) -> dict[str, Any]:
@@ -494,7 +492,6 @@ class LiveView:
             self.handle.update(data, raw=True, metadata=metadata)
 
 
-WidgetView = LiveView  # the name the view had when it was an ipywidgets box; ``display='widget'`` still works
 
 
 def _auto_mode(shell: Any) -> str:

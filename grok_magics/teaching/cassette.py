@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, cast
 
 from grok_magics.errors import CassetteError
 from grok_magics.model import events as events_module
@@ -151,7 +151,7 @@ def event_from_json(record: dict[str, Any]) -> Event | None:
                 raise CassetteError(f"{cls.__name__}.{f.name} must be {_describe(hints[f.name])}, not "
                                     f"{_brief(value)}")
             kwargs[f.name] = tuple(value) if isinstance(value, list) and str(f.type).startswith("tuple") else value
-    return cls(**kwargs)
+    return cast(Event, cls(**kwargs))
 
 
 @lru_cache(maxsize=None)

@@ -59,7 +59,8 @@ def attachments(turn: Turn) -> tuple[str, ...]:
     for part in turn.user:
         if isinstance(part, TextPart):
             continue
-        fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(part)} if dataclasses.is_dataclass(part) else {}
+        is_data = dataclasses.is_dataclass(part)
+        fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(part)} if is_data else {}
         words = [f"{k} {v}" for k, v in fields.items()
                  if k in ("name", "label", "kind", "shape", "mime", "width", "height", "url") and v not in (None, "")]
         out.append(f"{type(part).__name__}: " + (", ".join(words) or "attached"))

@@ -79,7 +79,7 @@ def from_function(fn: Callable[..., Any]) -> Tool:
     from pydantic import ConfigDict, Field, create_model
 
     marks = getattr(fn, _MARK, {})
-    name = marks.get("name") or getattr(fn, "__name__", "")
+    name = str(marks.get("name") or getattr(fn, "__name__", ""))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name):
         raise ToolError(f"{name!r} cannot be a tool name: use letters, digits, _ or - (at most 64)")
     summary, described = _docs(fn)
@@ -103,7 +103,7 @@ def from_function(fn: Callable[..., Any]) -> Tool:
         checked = model.model_validate(arguments)
         return fn(**{key: getattr(checked, key) for key in fields})
 
-    spec = ToolSpec(name=name, description=summary or name, parameters=schema)
+    spec = ToolSpec(name=name, description=str(summary or name), parameters=schema)
     return Tool(spec=spec, call=call, side_effects=bool(marks.get("side_effects")))
 
 

@@ -153,7 +153,8 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
     usage = None
     started = False
     calls: dict[int, dict[str, str]] = {}
-    for chunk in _chunks(stream, lambda: finish is not None and usage is not None):
+    # the lambda reads finish and usage as they are when _chunks asks, late binding on purpose
+    for chunk in _chunks(stream, lambda: finish is not None and usage is not None):  # noqa: B023
         if not started:
             started = True
             yield Started(str(dig(chunk, "id") or ""))

@@ -156,7 +156,7 @@ _LENGTH_REASONS = {"max_output_tokens", "max_prompt_tokens", "max_tokens", "leng
 def final_text(items: tuple[dict[str, Any], ...]) -> str | None:
     """The answer as the final response states it: every output_text of every message item."""
     texts = [
-        part.get("text") if isinstance(part.get("text"), str) else ""
+        text if isinstance(text := part.get("text"), str) else ""
         for item in items
         if item.get("type") == "message"
         for part in objects(item.get("content"))
