@@ -111,3 +111,11 @@ def test_only_the_magics_layer_reads_the_settings_off_the_running_shell() -> Non
                       if re.search(r"_grok_magics\b", path.read_text()) and not name.startswith("grok_magics.magics")
                       and name != "grok_magics")  # the package registers the extension on the shell
     assert reaching == []
+
+
+def test_a_reply_changes_only_through_its_events() -> None:
+    """As the openai SDK's stream state does: ``Reply.add`` is the one door, so every view sees every change."""
+    writes = re.compile(r"\breply\.\w+(\.(append|extend)\(|\s*(\+|-)?=(?!=))")
+    found = [f"{name}: {line.strip()}" for name, path in modules().items() if name != "grok_magics.model.reply"
+             for line in path.read_text().splitlines() if writes.search(line)]
+    assert found == []

@@ -25,7 +25,7 @@ from grok_magics.errors import (
 from grok_magics.magics.options import Options
 from grok_magics.model.choices import DEFAULT_SYSTEM
 from grok_magics.model.conversation import CellKey, Chats, Conversation, turn_tokens
-from grok_magics.model.events import Event, Retrying
+from grok_magics.model.events import Activity, Ended, Event, Failed, Interrupted, Note, Retrying, RoundLimitReached
 from grok_magics.model.parts import ImagePart, estimate_tokens, parts_tokens, text_of
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round, Turn
@@ -448,16 +448,16 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
             view.update(reply, event)
     except DeadlineExceeded as exc:
         timed_out = headers_timeout if exc.what == "headers" else None
-        reply.error = (timed_out(request.endpoint, transport.timeout) if timed_out is not None
-                       else deadline_error(request.endpoint, transport.deadline))
+        reply.add(Failed(timed_out(request.endpoint, transport.timeout) if timed_out is not None
+                         else deadline_error(request.endpoint, transport.deadline)))
     except KeyboardInterrupt:
-        reply.interrupted = True
+        reply.add(Interrupted())
         guard.caught()
     except ConfigError as exc:  # the gate refused this request (a cap, a key): nothing was sent
-        reply.error = GrokError(str(exc))
+        reply.add(Failed(GrokError(str(exc))))
     except Exception as exc:  # SDK, transport and protocol failures all become one line
-        reply.error = from_exception(exc, request.endpoint, transport, mid_stream=stream is not None,
-                                     retries=max(attempts - 1, 0))
+        reply.add(Failed(from_exception(exc, request.endpoint, transport, mid_stream=stream is not None,
+                                        retries=max(attempts - 1, 0))))
     finally:
         RESPONDED.reset(token)
         _close(stream)
@@ -485,17 +485,18 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
         for index, call in enumerate(reply.tool_calls):
             if not bounds.runs(index):
                 break
-            reply.activity = f"running {call.name}…"
+            reply.add(Activity(f"running {call.name}…"))
             view.update(reply, call)
             result = bounds.kept(run_call(call, toolbox, confirm or ask_user, masker))
             reply.add(result)
             view.update(reply, result)
     except KeyboardInterrupt:
-        reply.interrupted = True
+        reply.add(Interrupted())
         return None
     for call in reply.tool_calls[bounds.max_calls:]:  # not shown one by one: the note below sums them up
         reply.add(bounds.refused(call, asked))
-    reply.tool_limits.extend(bounds.notes(asked))
+    for note in bounds.notes(asked):
+        reply.add(Note(note, tool_limit=True))
     provider = request.endpoint.provider
     keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
     return Round(text=reply.text, calls=tuple(reply.tool_calls), results=tuple(reply.tool_results),
@@ -525,22 +526,22 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
             if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
                 break
             if len(reply.rounds) >= max_rounds:
-                reply.round_limit = max_rounds
+                reply.add(RoundLimitReached(max_rounds))
                 break
             done = _run_tools(request, reply, view, toolbox or {}, confirm, tool_limits, masker)
             if done is None:
                 break
-            reply.next_round(done)
+            reply.add(done)
             request = replace(request, rounds=request.rounds + (done,))
             guard.wait_for_headers_again(0.0)  # the next request gets its own header deadline
     finally:
         guard.end()
     if masker is not None and masker.count:
-        reply.notes.append(masker.note("tool results"))
-    reply.ended = time.monotonic()
+        reply.add(Note(masker.note("tool results")))
+    reply.add(Ended(time.monotonic()))
     if reply.error is None and not reply.interrupted and not reply.text.strip() and not reply.rounds \
             and not reply.tool_calls:
-        reply.error = _empty_answer(request, reply)
+        reply.add(Failed(_empty_answer(request, reply)))
     view.finish(reply)
     return reply
 
@@ -648,11 +649,11 @@ def ask(
             try:
                 store(structure, options, reply.text, namespace)  # the turn is kept either way: the model answered
             except GrokError as exc:
-                reply.error = exc
+                reply.add(Failed(exc))
         elif options.out and reply.text and reply.error is None:
             namespace[options.out] = reply.text
         if reply.error is not None and had_turn and turn is None:
-            reply.error = GrokError(
+            reply.add(Failed(GrokError(
                 f"{reply.error.message} This cell's earlier answer stays in the conversation.", reply.error.status
-            )
+            )))
     return reply

@@ -7,7 +7,9 @@ sees an SDK object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Union, get_args
+
+from grok_magics.errors import GrokError
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,51 @@ class Retrying:
 
 Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation,
               Retrying]
+WIRE_EVENTS: dict[str, type] = {cls.__name__: cls for cls in get_args(Event)}  # what a stream (or cassette) holds
+
+
+# -- what the ask itself adds to a reply: every change to a Reply is an event (``Reply.add``) ------------------
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The ask ends in this one line (the gate, the provider, the stream, or an answer that does not fit)."""
+
+    error: GrokError
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """Ctrl-C or ■ stopped the ask; what arrived stays."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What is happening now (a tool running), for the live status line; "" when it is done."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RoundLimitReached:
+    """The tool loop stopped after this many rounds; the calls of the last response did not run."""
+
+    rounds: int
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for under the answer: a per-round tool limit reached (``tool_limit``), or one for the status line."""
+
+    text: str
+    tool_limit: bool = False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The ask is over (monotonic time), whatever ended it."""
+
+    at: float
+
+
+TurnEvent = Union[Failed, Interrupted, Activity, RoundLimitReached, Note, Ended]

@@ -8,16 +8,23 @@ from typing import Any
 
 from grok_magics.errors import GrokError
 from grok_magics.model.events import (
+    Activity,
     Citation,
+    Ended,
     Event,
+    Failed,
     Finished,
+    Interrupted,
+    Note,
     ReasoningDelta,
     Retrying,
+    RoundLimitReached,
     SearchProgress,
     Started,
     TextDelta,
     ToolCall,
     ToolResult,
+    TurnEvent,
     Usage,
 )
 from grok_magics.model.request import Round
@@ -78,7 +85,15 @@ class Reply:
         end = self.first_token or self.reasoning_ended or self.ended or time.monotonic()
         return max(0.0, end - self.started)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event | TurnEvent | Round) -> None:
+        """The one way a reply changes: what the stream said, and what the ask did about it (a finished tool
+        ``Round`` starts the next response)."""
+        if isinstance(event, Round):
+            self._next_round(event)
+            return
+        if isinstance(event, (Failed, Interrupted, Activity, RoundLimitReached, Note, Ended)):
+            self._add_turn(event)
+            return
         if isinstance(event, TextDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
@@ -112,6 +127,20 @@ class Reply:
         elif isinstance(event, Retrying):
             self.retrying = event
 
+    def _add_turn(self, event: TurnEvent) -> None:
+        if isinstance(event, Failed):
+            self.error = event.error
+        elif isinstance(event, Interrupted):
+            self.interrupted = True
+        elif isinstance(event, Activity):
+            self.activity = event.text
+        elif isinstance(event, RoundLimitReached):
+            self.round_limit = event.rounds
+        elif isinstance(event, Note):
+            (self.tool_limits if event.tool_limit else self.notes).append(event.text)
+        elif isinstance(event, Ended):
+            self.ended = event.at
+
     def _track_search(self, event: SearchProgress) -> None:
         known = [i for i, s in enumerate(self.searches) if event.item_id and s.item_id == event.item_id]
         if known:
@@ -123,7 +152,7 @@ class Reply:
         where = "X" if running and running[-1].kind == "x" else "the web"
         self.activity = f"searching {where}…" if running else ""
 
-    def next_round(self, finished: Round) -> None:
+    def _next_round(self, finished: Round) -> None:
         """The tools have answered: keep the round and start reading the model's next response."""
         self.rounds.append(finished)
         self._usage_before = self.usage

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, cast
 
 from grok_magics.errors import CassetteError
-from grok_magics.model import events as events_module
-from grok_magics.model.events import Event
+from grok_magics.model.events import WIRE_EVENTS, Event
 
 VERSION = 1
 MAX_PAUSE = 10.0  # seconds: the longest pause replay keeps between two events (cassettes are shared files)
@@ -136,7 +135,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
 def event_from_json(record: dict[str, Any]) -> Event | None:
     """The event a cassette line holds; None for a type this version does not know. ``CassetteError``
     (without a place: the caller adds it) when a field does not hold what the event type says."""
-    cls = getattr(events_module, str(record.get("type", "")), None)
+    cls = WIRE_EVENTS.get(str(record.get("type", "")))
     if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
         return None  # an event type this version does not know
     data = record.get("data") or {}
