@@ -1,1 +1,1 @@
-"""privacy"""
+"""Keys and secrets: key shapes refused or masked before sending, known secrets redacted in whatever is shown."""

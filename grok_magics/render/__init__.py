@@ -1,4 +1,6 @@
-"""Views: consumers of stream events. Pick one with ``make_view``; the ask loop never knows which."""
+"""Views that consume events (live Markdown blocks, one Markdown display, text; pick one with ``make_view``, the
+ask loop never knows which), the one sanitiser for text from outside, the status line, tool calls, the dry
+run."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""tools"""
+"""Functions Grok may call (``functions``) and the read-only data toolset (``data``)."""
