@@ -16,6 +16,8 @@ def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None)
     from .tools import tool as mark
 
     return mark(fn, side_effects=side_effects, name=name)
+
+
 def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
     """Run ``template`` once per row of ``df`` (pandas or polars) and return a new frame with the results.
 
@@ -26,6 +28,32 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     from .mapping import map_frame
 
     return map_frame(df, template, **options)
+
+
+def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
+    """The rows of ``df`` for which a yes/no ``question`` (with ``{column}`` names) holds.
+
+    Options as for ``map``, plus ``reason=False`` (a ``keep_reason`` column), ``keep_all=False`` (every row
+    with its verdict), ``sample=None`` (run N seeded rows first and print projections). See the README.
+    """
+    from .operators.filter import filter_frame
+
+    return filter_frame(df, question, **options)
+
+
+def reduce(df: Any, instruction: str, **options: Any) -> Any:
+    """One answer over a whole column (or per group, ``by=``), however many rows: chunks that fit the context
+    window are summarised, and the summaries combined level by level. Returns a ``Reduction``."""
+    from .operators.reduce import reduce_frame
+
+    return reduce_frame(df, instruction, **options)
+
+
+def topk(df: Any, criterion: str, k: int = 10, **options: Any) -> Any:
+    """The ``k`` rows that best match ``criterion``, ranked by a listwise tournament in bounded calls."""
+    from .operators.topk import topk_frame
+
+    return topk_frame(df, criterion, k, **options)
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -32,3 +32,15 @@ def map_distributed(df: Any, template: str, **options: Any) -> Any:
     from .partitions import map_partitioned
 
     return map_partitioned(df, kind, template, **options)
+
+
+def reduce_distributed(df: Any, kind: str, instruction: str, columns: Any, by: Any, job: Any, settings: Any,
+                       pace: Any, max_cost: float, sample: Any, seed: int) -> Any:
+    """The first level of a reduce inside the engine (per partition); the trees to combine on the driver."""
+    if kind == "polars-lazy":
+        from .lazy import reduce_trees
+
+        return reduce_trees(df, instruction, columns, by, job, sample, seed)
+    from .partitions import reduce_partitioned
+
+    return reduce_partitioned(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed)

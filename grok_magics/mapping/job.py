@@ -80,3 +80,49 @@ def open_job(verb: str, *, model: str | None = None, provider: str | None = None
                    max_tokens=max_tokens, schema=compiled, cache_key="")
     masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
     return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a job's requests go out: the same knobs as map's (concurrency window, RPS, retries, cache, bar)."""
+
+    concurrency: int = 8
+    rps: float | None = None
+    retries: int = 8
+    cache: bool = True
+    progress: bool = True
+
+
+def prompt_keys(spec: RowSpec, template: str, prompts: list[str]) -> list[str]:
+    """Cache keys for whole prompts (a reduce chunk, a topk group), on the same terms as a map row's."""
+    from .cache import row_key
+    from .plan import _job_params
+
+    params = _job_params(spec)
+    return [row_key(params, template, {"prompt": p}) for p in prompts]
+
+
+def run_prompts(job: Job, spec: RowSpec, prompts: list[str], keys: list[str], validate: Any, pace: Pace,
+                max_cost: float, unit: str = "call", desc: str = "") -> tuple[list[Any], Any]:
+    """Send ``prompts`` (those the cache lacks) through map's engine; (outcomes, progress) in prompt order.
+
+    ``max_cost`` is what this batch of prompts may still spend (the caller subtracts earlier spending)."""
+    from ..providers import ConfigError
+    from .outcomes import Outcome, Progress
+    from .plan import Plan, fill_from_cache
+    from .progress import Bar
+    from .runner import Engine, run_in_thread
+
+    outcomes: list[Outcome | None] = [None] * len(prompts)
+    progress = Progress(total=len(prompts), model=spec.endpoint.model, prices=job.defaults.prices)
+    fill_from_cache(Plan([], prompts, keys), spec, outcomes, progress, pace.cache)
+    todo = [i for i, o in enumerate(outcomes) if o is None]
+    if todo:
+        engine = Engine(spec, prompts, keys, validate, pace.concurrency, pace.rps, max_cost, job.defaults.transport,
+                        pace.cache, outcomes, progress, job.gate, pace.retries, ledger_chat=f"%grok {job.verb}")
+        try:
+            with Bar(progress, pace.progress, unit=unit, desc=desc or f"grok {job.verb}") as bar:
+                run_in_thread(engine, todo, bar.tick)
+        except ConfigError as exc:
+            raise GrokError(str(exc)) from None
+    return outcomes, progress

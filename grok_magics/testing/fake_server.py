@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["FakeGrok", "Reply", "Recorded", "Profile", "PROFILES", "image_urls"]
+__all__ = ["FakeGrok", "Reply", "Recorded", "Profile", "PROFILES", "image_urls", "fake_tokens"]
 
 
 # --------------------------------------------------------------------------- profiles
@@ -59,13 +59,14 @@ class Profile:
     tools: bool = True  # accepts function tools (AIgateway: "Tool calling — no")
     server_search: bool = False  # accepts xAI's web_search / x_search tools on Responses
     batches: bool = False  # xAI's own Batch API (/batches...), not OpenAI's files+batches
+    tokenizer: bool = False  # xAI's POST /tokenize-text
 
 
 PROFILES: dict[str, Profile] = {
     "xai": Profile(
         name="xai", prefix="/v1", models=("grok-4.3", "grok-4.3-latest"), error_style="xai",
         chat_id_suffix="_us-east-1", thinking_chunks=True, output_includes_reasoning=False,
-        cost_ticks=True, responses_done=True, server_search=True, batches=True,
+        cost_ticks=True, responses_done=True, server_search=True, batches=True, tokenizer=True,
     ),
     "bedrock": Profile(name="bedrock", prefix="/openai/v1", models=("xai.grok-4.3",)),
     "aigateway": Profile(
@@ -185,6 +186,13 @@ _OPENAI_KINDS = {
     500: ("server_error", "internal_error"), 503: ("server_error", "service_unavailable"),
 }
 _TICKS_PER_TOKEN = {"input": 12_500, "cached": 2_000, "output": 25_000}  # grok-4.3 list price, 1 USD = 1e10 ticks
+
+
+def fake_tokens(text: str) -> list[str]:
+    """The fake tokenizer: a word or a punctuation mark is a token (so "a, b, c" is 5, not 7 characters / 4)."""
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", text)
 
 
 def _hex(n: int = 24) -> str:
@@ -553,6 +561,11 @@ class _Exchange:
         if self.route == "batch":
             _BatchDesk(self).answer()
             return
+        if self.route == "tokenize":
+            self._send_json(200, {"token_ids": [
+                {"token_id": i, "string_token": piece, "token_bytes": list(piece.encode())}
+                for i, piece in enumerate(fake_tokens(self.body["text"]))]})
+            return
         if self.route != "models" and self.fake._take_rate_limit():
             self._send_error(429, None, self.fake.rate_limit_retry_after)
             return
@@ -572,6 +585,9 @@ class _Exchange:
             return 401, _DEFAULT_MESSAGES[401]
         if self.route in ("models", "batch"):
             return None
+        if self.route == "tokenize":
+            text = self.body.get("text") if isinstance(self.rec.body, dict) else None
+            return (400, "text must be a string") if not isinstance(text, str) else None
         if not isinstance(self.rec.body, dict):
             return 400, "Request body must be a JSON object"
         if not self.model:
@@ -1226,6 +1242,9 @@ class FakeGrok:
         self._random = random.Random(seed)
         self.batch_polls = batch_polls
         self.batch_dialect = batch_dialect
+        # answers chosen from the request (after scripted replies): body -> Reply, or None for the default echo.
+        # For jobs whose requests arrive in no fixed order (a map over Spark partitions, a reduce's chunks).
+        self.responder: Callable[[Any], Reply | None] | None = None
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> its record (see _BatchDesk)
         self.in_flight = 0
         self._counted: set[int] = set()
@@ -1354,6 +1373,9 @@ class FakeGrok:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        chosen = self.responder(body) if self.responder is not None else None
+        if chosen is not None:
+            return chosen
         schema = _asked_schema(body)
         if schema is not None:  # structured output asked for: a (fake) instance of the schema
             return replace(Reply(), text=json.dumps(_example(schema, schema.get("$defs", {}))))
@@ -1367,6 +1389,8 @@ class FakeGrok:
             return "models", None
         if self.profile.batches and (path == prefix + "/batches" or path.startswith(prefix + "/batches/")):
             return "batch", None
+        if self.profile.tokenizer and path == prefix + "/tokenize-text" and method == "POST":
+            return "tokenize", None
         for api, suffix in (("chat", "/chat/completions"), ("responses", "/responses")):
             if path == prefix + suffix:
                 ok = method == "POST" and api in self.profile.apis
