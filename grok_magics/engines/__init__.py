@@ -35,12 +35,15 @@ def map_distributed(df: Any, template: str, **options: Any) -> Any:
 
 
 def reduce_distributed(df: Any, kind: str, instruction: str, columns: Any, by: Any, job: Any, settings: Any,
-                       pace: Any, max_cost: float, sample: Any, seed: int) -> Any:
-    """The first level of a reduce inside the engine (per partition); the trees to combine on the driver."""
+                       pace: Any, max_cost: float, sample: Any, seed: int, confirm: Any) -> Any:
+    """(trees to combine on the driver, (calls, tokens, dollars) spent inside the engine).
+
+    Spark and Dask run the first level in their tasks; a polars LazyFrame is read in slices into the trees."""
     if kind == "polars-lazy":
         from .lazy import reduce_trees
 
-        return reduce_trees(df, instruction, columns, by, job, sample, seed)
+        return reduce_trees(df, instruction, columns, by, job, sample, seed), None
     from .partitions import reduce_partitioned
 
-    return reduce_partitioned(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed)
+    return reduce_partitioned(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed,
+                              confirm)

@@ -18,7 +18,8 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
     name, opts, template = parse_map(line, cell is not None)
     frame = namespace.get(name)
     if not is_frame(frame):
-        raise UsageError(f"map: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy frame) in this notebook")
+        raise UsageError(f"map: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
+                         "frame) in this notebook")
     template = _trim(cell) if cell is not None else template
     if not template:
         raise UsageError("map: write the template (with {column} names) in the cell below %%grok map")

@@ -47,11 +47,12 @@ class Engine:
     retries: int = RATE_LIMIT_RETRIES
     ledger_chat: str = LEDGER_CHAT  # where the job's calls are booked ("%grok reduce", ...)
     api_key: str | None = None  # given on Spark/Dask workers, which do not have the kernel's environment
+    cache_dir: Any = None  # the cache's folder on such workers (the kernel's, not the worker's environment's)
 
     async def run(self, todo: list[int], stop: threading.Event) -> None:
         client = _async_client(self.spec, self.transport, self.api_key)
         throttle = Throttle(self.concurrency, self.rps)
-        cache = Cache() if self.use_cache else None
+        cache = Cache(self.cache_dir) if self.use_cache else None
         queue = deque(todo)
         try:
             async def worker() -> None:

@@ -28,7 +28,8 @@ def run_operator_magic(verb: str, line: str, cell: str | None, namespace: Mutabl
     name, opts, text = parse_operator(verb, line, cell is not None)
     frame = namespace.get(name)
     if not is_table(frame):
-        raise UsageError(f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy frame) in this notebook")
+        raise UsageError(f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
+                         "frame) in this notebook")
     text = _trim(cell) if cell is not None else text
     if not text:
         raise UsageError(f"{verb}: write the {_WHAT[verb]} in the cell below %%grok {verb}")

@@ -187,15 +187,21 @@ def reduce_frame(df: Any, instruction: str, *, by: str | None = None, columns: l
     settings = Settings(task, _budget(job, chunk_tokens), job.spec.max_tokens)
     pace = Pace(concurrency, rps, retries, cache, progress)
     kind = engines.kind_of(df)
+    spent_inside = None
     if kind is not None:
         from ..engines import reduce_distributed
 
-        groups = reduce_distributed(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed)
+        groups, spent_inside = reduce_distributed(df, kind, instruction, columns, by, job, settings, pace, max_cost,
+                                                  sample, seed, confirm)
+        if spent_inside is not None:
+            confirm = True  # the whole job's estimate was confirmed before the engine ran its level
     else:
         if not frames.is_frame(df):
             raise GrokError(f"reduce needs a DataFrame (pandas, polars, Spark or Dask), got {type(df).__name__}")
         groups = trees_of(df, instruction, columns, by, job, sample, seed)
     runner = Reducer(job, settings, pace, max_cost, confirm, stream=stream and by is None, by=by)
+    if spent_inside is not None:
+        runner.calls, runner.tokens, runner.cost = spent_inside
     trees = runner.run(groups)
     print(runner.summary(trees))
     if by is None:

@@ -84,13 +84,16 @@ def projection(verb: str, outcomes: list[Any], progress: Any, total: int, qualit
 
 
 def calibrate_map(df: Any, template: str, n: int, seed: int, *, verb: str = "map", out_col: str = "grok",
-                  max_cost: float = 1.0, reason: bool = False, keep_all: bool = False, **options: Any) -> Any:
-    """Map or filter on N seeded rows; the sample's result (filter: every sampled row with its verdict)."""
+                  max_cost: float = 1.0, reason: bool = False, keep_all: bool = False, total: int | None = None,
+                  **options: Any) -> Any:
+    """Map or filter on N seeded rows; the sample's result (filter: every sampled row with its verdict).
+
+    ``total``: the whole frame's rows when ``df`` is already the sample (drawn by Spark or Dask)."""
     from ..mapping import run_map
     from ..mapping.results import columns, summary, why_not_run
 
-    total = rows_in(df)
-    part = sample_of(df, n, seed)
+    part = sample_of(df, n, seed) if total is None else df
+    total = rows_in(df) if total is None else total
     print(f"grok {verb} --sample {n}: {rows_in(part):,} of {total:,} rows, seed {seed}")
     quality: list[str] = []
     if verb == "filter":
