@@ -34,7 +34,9 @@ REQUIRED = os.environ.get("GROK_REQUIRE_ENGINES") == "1"  # .ci/run: these tests
 
 def need(module: str) -> Any:
     if REQUIRED:
-        return __import__(module)
+        import importlib
+
+        return importlib.import_module(module)
     return pytest.importorskip(module)
 
 
