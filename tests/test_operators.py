@@ -294,6 +294,9 @@ def test_topk_a_bad_ranking_loses_that_group_and_says_so(grok: FakeGrok, capsys:
                            progress=False)
     assert len(out) == 2
     assert "1 failed (their 10 rows left the tournament)" in capsys.readouterr().out
+    again = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1,
+                             progress=False)
+    assert again["score"].tolist() == [59, 58] and "failed" not in capsys.readouterr().out  # not cached: asked again
 
 
 def test_topk_refuses_groups_too_small_to_narrow(grok: FakeGrok) -> None:

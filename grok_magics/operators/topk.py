@@ -207,7 +207,6 @@ class Tournament:
 
     def run(self) -> list[int]:
         from ..mapping.job import prompt_keys, run_prompts
-        from ..mapping.plan import validator
 
         candidates = list(range(len(self.texts)))
         while True:
@@ -218,7 +217,8 @@ class Tournament:
             keeps = [min(self.k, len(g)) for g in groups]
             prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
             keys = prompt_keys(self.spec, self.task, prompts)
-            outcomes, progress = run_prompts(self.job, self.spec, prompts, keys, validator(self.spec.schema), self.pace,
+            outcomes, progress = run_prompts(self.job, self.spec, prompts, keys, self._validator(max(map(len, groups))),
+                                             self.pace,
                                              self.max_cost - self.spent, unit="group",
                                              desc=f"grok topk, round {self.rounds}")
             self.outcomes, self.last_progress = outcomes, progress
@@ -250,6 +250,26 @@ class Tournament:
                 self.stopped = f"every group failed in round {self.rounds}"
                 return []
             candidates = winners
+
+    def _validator(self, largest: int) -> Any:
+        """The schema's check, then ids within the round's groups: a ranking naming no row of any group is that
+        call's error (and never cached), not a silently shorter ranking."""
+        from ..mapping.outcomes import Outcome
+        from ..mapping.plan import validator
+        from ..schemas import SchemaError
+
+        check = validator(self.spec.schema)
+
+        def validate(answer: Any) -> Outcome:
+            outcome = check(answer)
+            if outcome.error is None:
+                try:
+                    read_ranking(outcome.text or "", largest, largest)
+                except SchemaError as exc:
+                    return Outcome(error=str(exc), usage=outcome.usage)
+            return outcome
+
+        return validate
 
     def summary(self) -> str:
         import time
