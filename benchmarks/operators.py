@@ -108,6 +108,8 @@ def bench_reduce(n: int, latency: float, concurrency: int) -> None:
             planned["at"] = time.perf_counter()
             original(self, *args)
 
+        with contextlib.redirect_stdout(io.StringIO()):  # warm-up: imports, the SDK's first client
+            grok_magics.reduce(df.head(10), "warm-up {review}", cache=False, progress=False)
         reducing.Reducer._estimate = timed  # type: ignore[method-assign]
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()) as printed:
@@ -126,7 +128,7 @@ def bench_reduce(n: int, latency: float, concurrency: int) -> None:
           f"ideal ÷ ours {ideal / wall:.2f}; ideal ÷ (ours − planning) {ideal / max(wall - plan, 1e-9):.2f}; "
           f"peak in flight {seen['peak']} (budget {concurrency})")
     last = [line for line in printed.getvalue().splitlines() if line.startswith("grok reduce:")]
-    print("    " + (last[0] if last else ""))
+    print("    " + (last[-1] if last else ""))
 
 
 def bench_engines(n: int, latency: float, concurrency: int) -> None:
@@ -170,13 +172,15 @@ def bench_engines(n: int, latency: float, concurrency: int) -> None:
             sdf = spark.createDataFrame(df).repartition(4).cache()
             sdf.count()
             started = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
-                out = grok_magics.map(sdf, "Sentiment of: {review}", concurrency=concurrency, cache=False,
-                                      progress=False, max_cost=1000, confirm=True)
-                out.write.format("noop").mode("overwrite").save()
-            rows.append(("Spark (local[2], 4 partitions)", time.perf_counter() - t0,
-                         f"session start-up {started:.1f} s apart"))
+            for run in ("first job", "again"):
+                t0 = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    out = grok_magics.map(sdf, f"Sentiment ({run}) of: {{review}}", concurrency=concurrency,
+                                          cache=False, progress=False, max_cost=1000, confirm=True)
+                    out.write.format("noop").mode("overwrite").save()
+                rows.append((f"Spark (local[2], 4 partitions), {run}", time.perf_counter() - t0,
+                             f"session start-up {started:.1f} s apart" if run == "first job" else
+                             "Python workers already up"))
             spark.stop()
         except ImportError:
             rows.append(("Spark", float("nan"), "not installed"))

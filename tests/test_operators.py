@@ -190,6 +190,17 @@ def test_reduce_rerun_comes_from_the_cache_and_by_groups(grok: FakeGrok, capsys:
     assert not any(r.body.get("stream") for r in model_requests(grok)[sent:])  # per group: no streaming
 
 
+def test_reduce_chunks_fit_by_exact_counts_where_the_estimate_is_short(grok: FakeGrok) -> None:
+    from grok_magics.testing import fake_tokens
+
+    df = pd.DataFrame({"review": [",".join(["ab"] * 120) + f" {i}" for i in range(60)]})  # ~240 tokens, ~90 by /4
+    r = grok_magics.reduce(df, "complaints in {review}", chunk_tokens=1500, max_cost=5, progress=False)
+    assert r.text == "covers 60 rows" and r.exact_tokens
+    first_level = [user_texts(q.body)[-1] for q in model_requests(grok) if "<rows>" in user_texts(q.body)[-1]]
+    sizes = [len(fake_tokens(p)) for p in first_level]
+    assert len(first_level) >= 10 and max(sizes) <= 1500  # by characters / 4 they would be 4 chunks of ~5,000
+
+
 def test_reduce_without_a_tokenizer_estimates_and_a_failing_tokenizer_falls_back(
         fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     server = fake_factory("azure")

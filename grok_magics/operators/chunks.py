@@ -49,17 +49,29 @@ def pack(items: list[str], build: Callable[[list[int]], str], budget: int,
         used += size
     if current:
         groups.append(current)
+    prompts = [build(group) for group in groups]
+    if count is None:
+        sizes = [estimate_tokens(p) for p in prompts]
+    else:  # one tokenizer call per chunk, several at a time: the calls are independent
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=COUNTING) as pool:
+            sizes = list(pool.map(count, prompts))
     settled = Packed([], [], [])
-    for group in groups:
-        _settle(group, build, budget, count, settled)
+    for group, prompt, n in zip(groups, prompts, sizes):
+        _settle(group, build, budget, count, settled, (prompt, n))
     return settled
 
 
+COUNTING = 8  # tokenizer calls in flight while packing
+
+
 def _settle(group: list[int], build: Callable[[list[int]], str], budget: int,
-            count: Callable[[str], int] | None, out: Packed) -> None:
+            count: Callable[[str], int] | None, out: Packed, counted: tuple[str, int] | None = None) -> None:
     """Count the chunk's prompt; over the budget, halve it and settle each half."""
-    prompt = build(group)
-    n = count(prompt) if count is not None else estimate_tokens(prompt)
+    prompt, n = counted if counted is not None else (build(group), 0)
+    if counted is None:
+        n = count(prompt) if count is not None else estimate_tokens(prompt)
     if n > budget and len(group) > 1:
         half = len(group) // 2
         _settle(group[:half], build, budget, count, out)
