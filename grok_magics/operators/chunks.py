@@ -52,11 +52,12 @@ def pack(items: list[str], build: Callable[[list[int]], str], budget: int,
     prompts = [build(group) for group in groups]
     if count is None:
         sizes = [estimate_tokens(p) for p in prompts]
-    else:  # one tokenizer call per chunk, several at a time: the calls are independent
+    else:  # one tokenizer call per chunk; the first alone (a tokenizer that fails is asked once), then several
         from concurrent.futures import ThreadPoolExecutor
 
+        sizes = [count(prompts[0])] if prompts else []
         with ThreadPoolExecutor(max_workers=COUNTING) as pool:
-            sizes = list(pool.map(count, prompts))
+            sizes += list(pool.map(count, prompts[1:]))
     settled = Packed([], [], [])
     for group, prompt, n in zip(groups, prompts, sizes):
         _settle(group, build, budget, count, settled, (prompt, n))
