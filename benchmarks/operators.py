@@ -58,8 +58,8 @@ print(server.base_url, flush=True)
 sys.stdin.read()
 calls = [r for r in server.api_requests]
 tokens = sum(len(str(r.body)) // 4 for r in calls)
-print(len(calls), tokens, server.peak_concurrency, len([r for r in server.requests if r.path.endswith("tokenize-text")]),
-      flush=True)
+tokenized = len([r for r in server.requests if r.path.endswith("tokenize-text")])
+print(len(calls), tokens, server.peak_concurrency, tokenized, flush=True)
 server.stop()
 """
 

@@ -27,8 +27,9 @@ from grok_magics.testing import FakeGrok, Reply
 
 from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, user_texts
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::FutureWarning"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore:.*copy keyword")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::FutureWarning"),  # pyspark on pandas 3
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:.*copy keyword")]
 REQUIRED = os.environ.get("GROK_REQUIRE_ENGINES") == "1"  # .ci/run: these tests must run, not skip
 
 

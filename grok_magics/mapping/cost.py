@@ -57,7 +57,8 @@ def confirm_spend(verb: str, what: str, units: str, guess: float | None, model: 
         question = (f"{verb}: no price is known for {model}, so --max-cost ${max_cost:.2f} can only count costs the "
                     f"server reports; run {units}? [y/N] ")
         refused = (f"{verb}: no price is known for {model}; nothing was sent. Pass --yes to run anyway, or set "
-                   f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} (USD per million tokens)")
+                   f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} "
+                   "(USD per million tokens)")
     else:
         question = (f"{verb}: about ${guess:.2f} for {units}, above --max-cost ${max_cost:.2f}; "
                     f"run until ${max_cost:.2f} is spent? [y/N] ")

@@ -181,7 +181,8 @@ class Tournament:
         out = self.spec.max_tokens or 300
         prices = price_of(self.spec.endpoint.model, self.job.defaults.prices)
         cost = None if prices is None else estimate_cost(Usage(input=tokens_in, output=out * sum(calls)), prices)
-        what = (f"{len(self.texts):,} rows, groups of ≤{self.group}, {len(calls)} round{'s' if len(calls) > 1 else ''}"
+        rounds = f"{len(calls)} round{'s' if len(calls) > 1 else ''}"
+        what = (f"{len(self.texts):,} rows, groups of ≤{self.group}, {rounds}"
                 f", ~{sum(calls):,} calls to keep the top {self.k}")
         confirm_spend("topk", what, f"~{sum(calls):,} calls", cost, self.spec.endpoint.model, self.max_cost,
                       confirm, self.job.defaults.prices)
