@@ -492,7 +492,7 @@ class Reducer:
             parts.append(f"stopped: {failed[0]}")
         seconds = time.monotonic() - self.started
         money = f"${self.cost:.4f}"
-        return (f"grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {money}, "
+        return ("grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {money}, "
                 f"{seconds:.1f} s")
 
     def result(self, tree: Tree) -> Reduction:

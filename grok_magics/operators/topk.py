@@ -108,7 +108,6 @@ def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str
         raise GrokError("topk: write the criterion (e.g. the most detailed complaint about {review})")
     job.refuse_keys_in(task)
     total = len(df) if frames._kind(df) == "pandas" else df.height
-    source = df
     if sample is not None:
         from .sample import sample_of
 
