@@ -24,7 +24,7 @@ def kind_of(value: Any) -> str | None:
 
 
 def map_distributed(df: Any, template: str, **options: Any) -> Any:
-    kind = kind_of(df)
+    kind = kind_of(df) or ""
     if kind == "polars-lazy":
         from .lazy import map_lazy
 

@@ -431,7 +431,7 @@ class Reducer:
         store = Cache() if self.pace.cache else None
         try:
             found = store.get_many([key]).get(key) if store is not None else None
-            recorded = [Started(), TextDelta(found[0]), Finished()] if found else None
+            recorded: list[Any] | None = [Started(), TextDelta(found[0]), Finished()] if found else None
             rows = sum(tree.covered)
             note = (f"reduce: {rows:,} rows, {level} level{'s' if level > 1 else ''}, "
                     f"{self.calls + (0 if found else 1):,} calls" + (" · from the cache" if found else ""))
