@@ -333,3 +333,10 @@ def test_sample_runs_n_seeded_rows_and_projects_the_whole_frame(grok: FakeGrok, 
     assert len(mapped) == 5 and "grok map --sample: 5 rows, 0 failed" in capsys.readouterr().out
     grok_magics.topk(scored(300), "highest score in {text}", k=2, group_size=10, sample=40, progress=False)
     assert "grok topk --sample: the whole job" in capsys.readouterr().out
+    r = grok_magics.reduce(many_reviews(400), "complaints in {review}", sample=100, chunk_tokens=1500, max_cost=5,
+                           progress=False)
+    assert r.text == "covers 100 rows"
+    printed = capsys.readouterr().out
+    assert "grok reduce --sample 100: 100 of 400 rows, seed 0" in printed
+    assert re.search(r"grok reduce --sample: 100 rows, 1 of 1 answered, \d+ characters; the whole job, 400 rows: "
+                     r"~\d+ calls in \d+ levels, ~[\d,]+ tokens, ~\$[\d.]+ at this sample's rate", printed), printed

@@ -388,6 +388,7 @@ def reduce_partitioned(df: Any, kind: str, instruction: str, columns: Any, by: A
 
         part = adapter.sample(sample, seed, total)
         print(f"grok reduce --sample {sample}: {len(part):,} of {total:,} rows, seed {seed}")
+        job.rows = total
         return trees_of(pd.DataFrame(part), instruction, read, by, job, None, seed), (0, 0, 0.0)
     parallel, per_task, per_rps = budget(adapter, pace.concurrency, pace.rps)
     spec = job.keyed(settings.task)

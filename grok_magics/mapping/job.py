@@ -24,6 +24,7 @@ class Job:
     gate: Any  # policy.Gate
     masker: Any  # keys.KeyMasker
     allow_key: bool
+    rows: int = 0  # the whole frame's rows, when a --sample runs on fewer (for the projection)
 
     @property
     def endpoint(self) -> Any:

@@ -204,6 +204,8 @@ def reduce_frame(df: Any, instruction: str, *, by: str | None = None, columns: l
         runner.calls, runner.tokens, runner.cost = spent_inside
     trees = runner.run(groups)
     print(runner.summary(trees))
+    if sample is not None and job.rows:
+        print(runner.projection(trees, job.rows))
     if by is None:
         return runner.result(trees[0])
     return runner.frame(df, by, trees)
@@ -233,6 +235,7 @@ def trees_of(df: Any, instruction: str, columns: list[str] | None, by: str | Non
         total = rows_in(df)
         df = sample_of(df, sample, seed)
         print(f"grok reduce --sample {sample}: {rows_in(df):,} of {total:,} rows, seed {seed}")
+        job.rows = total
     wanted = read + ([by] if by is not None and by not in read else [])
     order: dict[Any, Tree] = {}
     for row in frames.rows_of(df, wanted):
@@ -472,6 +475,20 @@ class Reducer:
         tree.level = level
 
     # -- results
+
+    def projection(self, trees: list[Tree], total: int) -> str:
+        """The whole job at the sample's rate: level 1 grows with the rows, the levels above far more slowly."""
+        rows = sum(t.rows for t in trees)
+        first = sum(len(t.summaries[0]) if t.summaries else 0 for t in trees)
+        scale = total / max(rows, 1)
+        calls = math.ceil(first * scale)
+        ahead = levels_ahead(calls, self.settings.budget, 200, self.settings.output or SUMMARY_GUESS)
+        answered = sum(1 for t in trees if t.text)
+        quality = (f"{answered:,} of {len(trees):,} answered" + (f", {len(trees[0].text):,} characters"
+                   if len(trees) == 1 and trees[0].text else ""))
+        return (f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: ~{calls + sum(ahead):,} "
+                f"calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, ~${self.cost * scale:,.2f} at "
+                "this sample's rate (an upper bound: the levels above the first grow more slowly than the rows)")
 
     def summary(self, trees: list[Tree]) -> str:
         import time
