@@ -486,8 +486,8 @@ class Reducer:
         answered = sum(1 for t in trees if t.text)
         quality = (f"{answered:,} of {len(trees):,} answered" + (f", {len(trees[0].text):,} characters"
                    if len(trees) == 1 and trees[0].text else ""))
-        return (f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: ~{calls + sum(ahead):,} "
-                f"calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, ~${self.cost * scale:,.2f} at "
+        return (f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: "
+                f"~{calls + sum(ahead):,} calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, ~${self.cost * scale:,.2f} at "
                 "this sample's rate (an upper bound: the levels above the first grow more slowly than the rows)")
 
     def summary(self, trees: list[Tree]) -> str:
