@@ -11,7 +11,8 @@ from typing import Any
 from grok_magics.errors import GrokError
 from grok_magics.version import __version__
 
-__all__ = ["__version__", "GrokError", "load_ipython_extension", "map", "tool", "unload_ipython_extension"]
+__all__ = ["__version__", "GrokError", "filter", "load_ipython_extension", "map", "reduce", "tool", "topk",
+           "unload_ipython_extension"]
 
 
 def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None) -> Any:
@@ -19,6 +20,8 @@ def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None)
     from grok_magics.tools.functions import tool as mark
 
     return mark(fn, side_effects=side_effects, name=name)
+
+
 def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
     """Run ``template`` once per row of ``df`` (pandas or polars) and return a new frame with the results.
 
@@ -29,6 +32,32 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     from grok_magics.mapping import map_frame
 
     return map_frame(df, template, **options)
+
+
+def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
+    """The rows of ``df`` for which a yes/no ``question`` (with ``{column}`` names) holds.
+
+    Options as for ``map``, plus ``reason=False`` (a ``keep_reason`` column), ``keep_all=False`` (every row
+    with its verdict), ``sample=None`` (run N seeded rows first and print projections). See the README.
+    """
+    from grok_magics.operators.filter import filter_frame
+
+    return filter_frame(df, question, **options)
+
+
+def reduce(df: Any, instruction: str, **options: Any) -> Any:
+    """One answer over a whole column (or per group, ``by=``), however many rows: chunks that fit the context
+    window are summarised, and the summaries combined level by level. Returns a ``Reduction``."""
+    from grok_magics.operators.reduce import reduce_frame
+
+    return reduce_frame(df, instruction, **options)
+
+
+def topk(df: Any, criterion: str, k: int = 10, **options: Any) -> Any:
+    """The ``k`` rows that best match ``criterion``, ranked by a listwise tournament in bounded calls."""
+    from grok_magics.operators.topk import topk_frame
+
+    return topk_frame(df, criterion, k, **options)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -61,6 +61,8 @@ def worker_group(nodeid: str) -> str:
         return "browser-" + nodeid.rpartition("[")[2].rstrip("]")
     if nodeid.startswith("tests/test_litellm.py::"):
         return "litellm"
+    if nodeid.startswith("tests/test_engines.py::"):
+        return "engines"  # one Spark JVM and one Dask cluster for the module
     return nodeid
 
 

@@ -133,6 +133,12 @@ class Gate:
             then()
         self.ledger.note_sent(now)
 
+    def admit_free(self, request: Request) -> None:
+        """A request that runs no model and costs nothing (the provider's tokenizer): the key scan only, since
+        it carries the same text a model request would; no cap applies and no call is counted."""
+        if not self.allow_key:
+            refuse_keys(request)
+
     def book(self, chat: str, request: Request, usage: Usage | None, received: str, replayed: bool = False) -> None:
         """What one request cost: replays cost nothing; no usage reported means an estimate, marked as such."""
         endpoint = request.endpoint

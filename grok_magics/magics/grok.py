@@ -411,26 +411,26 @@ class GrokMagics(Magics):
             raise GrokInterrupted(outcome_note(reply))
 
     def _is_map(self, line: str, cell: str | None) -> bool:
-        """``%%grok map DF`` always; ``%grok map DF ...`` only when DF is a frame ("map the ..." is a prompt)."""
-        words = line.split(maxsplit=2)
-        if not words or words[0] != "map":
-            return False
-        if cell is not None:
-            return True
-        from grok_magics.mapping.table_io import is_frame
+        """``%%grok map DF`` always; ``%grok map|filter|reduce|topk DF ...`` (and their cell forms but map's) only
+        when DF is a frame ("map the ...", "filter this list" are prompts)."""
+        from grok_magics.operators.magic import OPERATORS, is_table
 
+        words = line.split(maxsplit=2)
+        if not words or words[0] not in OPERATORS:
+            return False
+        if cell is not None and words[0] == "map":
+            return True
         namespace = self.shell.user_ns if self.shell is not None else {}
-        return len(words) > 1 and is_frame(namespace.get(words[1]))
+        return len(words) > 1 and is_table(namespace.get(words[1]))
 
     def _map(self, line: str, cell: str | None) -> Any:
-        from grok_magics.magics.map_command import run_map_magic
-        from grok_magics.mapping.table_io import is_frame
+        from grok_magics.operators.magic import run_operator_magic
 
         shell = self.shell
         assert shell is not None, "GrokMagics needs a shell"
         failure: BaseException | None = None
         try:
-            return run_map_magic(line, cell, shell.user_ns, is_frame)
+            return run_operator_magic(line.split(maxsplit=1)[0], line, cell, shell.user_ns)
         except KeyboardInterrupt:
             failure = GrokInterrupted()
         except (GrokError, UsageError) as exc:

@@ -19,7 +19,8 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
     name, opts, template = parse_map(line, cell is not None)
     frame = namespace.get(name)
     if not is_frame(frame):
-        raise UsageError(f"map: {name} is not a pandas or polars DataFrame in this notebook")
+        raise UsageError(f"map: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
+                         "frame) in this notebook")
     template = _trim(cell) if cell is not None else template
     if not template:
         raise UsageError("map: write the template (with {column} names) in the cell below %%grok map")
@@ -33,6 +34,7 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
         temperature=opts.temperature, max_tokens=opts.max_tokens, max_cost=opts.max_cost, rps=opts.rps,
         cache=not opts.no_cache, batch=opts.batch, batch_id=opts.batch_id, confirm=True if opts.yes else None,
         namespace=namespace, poll_every=opts.poll_every, retries=opts.retries, allow_key=opts.allow_key,
+        sample=opts.sample, seed=opts.seed,
     )
     if opts.out:
         namespace[opts.out] = result

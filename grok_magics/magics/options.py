@@ -336,6 +336,8 @@ class MapOptions:
     max_tokens: int | None = None
     retries: int = 8
     allow_key: bool = False
+    sample: int | None = None
+    seed: int = 0
 
 
 class _MapParser(_Parser):
@@ -366,6 +368,8 @@ def _map_parser() -> _MapParser:
     p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
     p.add_argument("--retries", type=_non_negative_int, default=8)
     p.add_argument("--allow-key", dest="allow_key", action="store_true")
+    p.add_argument("--sample", type=_positive_int)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     return p
 
 
@@ -384,3 +388,78 @@ def parse_map(line: str, cell: bool) -> tuple[str, MapOptions, str]:
         tokens, template = split_line(rest, takes_value)
     namespace = _map_parser().parse_args(tokens)
     return frame, MapOptions(**vars(namespace)), template
+
+
+# --------------------------------------------------------------------------- %grok filter, reduce, topk
+
+_COMMON_USAGE = ("[--concurrency N] [--rps R] [--max-cost USD] [--yes] [--no-cache] [--sample N] [--seed S] [-o VAR] "
+                 "[-m MODEL] [--provider NAME] [--api responses|chat] [--effort E] [--system TEXT] [--temperature T] "
+                 "[--max-tokens N] [--retries N] [--allow-key]")
+OPERATOR_USAGE = {
+    "filter": "%%grok filter FRAME [--reason] [--keep-all] [--out-col NAME] [--batch | --batch-id ID] "
+              + _COMMON_USAGE + "  (the cell is a yes/no question; {column} is a row's value)",
+    "reduce": "%%grok reduce FRAME [--by COL] [--col COL[,COL]] [--chunk-tokens N] " + _COMMON_USAGE
+              + "  (the cell is the task; {column} names a column to read)",
+    "topk": "%%grok topk FRAME [-k N] [--group N] [--col COL[,COL]] [--chunk-tokens N] " + _COMMON_USAGE
+            + "  (the cell is the criterion; {column} names a column to read)",
+}
+
+
+def _operator_parser(verb: str) -> _Parser:
+    usage = OPERATOR_USAGE[verb]
+
+    class Parser(_Parser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{message}. Usage: {usage}")
+
+    p = Parser(prog=f"%grok {verb}", add_help=False, allow_abbrev=False)
+    p.add_argument("--concurrency", type=_positive_int, default=8)
+    p.add_argument("--rps", type=_positive_float)
+    p.add_argument("--max-cost", dest="max_cost", type=_positive_float, default=1.0)
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--no-cache", dest="no_cache", action="store_true")
+    p.add_argument("--sample", type=_positive_int)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("-o", "--out", type=_identifier)
+    p.add_argument("-m", "--model")
+    p.add_argument("--provider")
+    p.add_argument("--api", choices=APIS)
+    p.add_argument("--effort", choices=EFFORTS)
+    p.add_argument("--system")
+    p.add_argument("--temperature", type=_finite_float)
+    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
+    p.add_argument("--retries", type=_non_negative_int, default=8)
+    p.add_argument("--allow-key", dest="allow_key", action="store_true")
+    if verb == "filter":
+        p.add_argument("--out-col", dest="out_col", default="keep")
+        p.add_argument("--reason", action="store_true")
+        p.add_argument("--keep-all", dest="keep_all", action="store_true")
+        p.add_argument("--batch", action="store_true")
+        p.add_argument("--batch-id", dest="batch_id")
+        p.add_argument("--poll-every", dest="poll_every", type=_positive_float, default=10.0)
+    else:
+        p.add_argument("--col", dest="columns", type=_comma_list)
+        p.add_argument("--chunk-tokens", dest="chunk_tokens", type=_positive_int)
+    if verb == "reduce":
+        p.add_argument("--by")
+    if verb == "topk":
+        p.add_argument("-k", "--k", dest="k", type=_positive_int, default=10)
+        p.add_argument("--group", dest="group_size", type=_positive_int)
+    return p
+
+
+def parse_operator(verb: str, line: str, cell: bool) -> tuple[str, dict[str, Any], str]:
+    """``VERB FRAME [options] [TEXT]`` → (frame name, options as keyword arguments, text on the line or "")."""
+    words = line.split(maxsplit=2)
+    if len(words) < 2 or words[0] != verb or words[1].startswith("-"):
+        raise UsageError(f"name the DataFrame after {verb}. Usage: {OPERATOR_USAGE[verb]}")
+    frame, rest = words[1], words[2] if len(words) > 2 else ""
+    parser = _operator_parser(verb)
+    if cell:
+        tokens, text = _tokens(rest), ""
+    else:
+        takes_value = frozenset(flag for action in parser._actions
+                                if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
+                                for flag in action.option_strings)
+        tokens, text = split_line(rest, takes_value)
+    return frame, vars(parser.parse_args(tokens)), text

@@ -70,6 +70,11 @@ Subcommands
 Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)
   %%grok map FRAME [--out-col NAME] [--schema S] [--concurrency N] [--rps R] [--max-cost USD] [--yes]
                    [--no-cache] [--batch | --batch-id ID] [-o VAR]   (or grok_magics.map(df, template))
+  %%grok filter FRAME [--reason] [--keep-all]      the rows for which the cell's yes/no question holds
+  %%grok reduce FRAME [--by COL] [--col C]         one answer over every row (or per group), past the window
+  %%grok topk FRAME [-k N] [--group G] [--col C]   the k rows that best match the cell's criterion, ranked
+  every operator: --sample N [--seed S] runs N seeded rows first and projects the cost; FRAME may be pandas,
+  polars (or a LazyFrame), Spark or Dask (see docs/operators.md)
 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,

@@ -43,8 +43,8 @@ def row_key(job_params: dict[str, Any], template: str, values: dict[str, Any]) -
 class Cache:
     """A tiny key → (text, usage) store; one connection per thread that uses it."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or cache_dir()
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.directory = Path(directory) if directory else cache_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / FILE
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)

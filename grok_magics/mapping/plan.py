@@ -109,12 +109,13 @@ def validator(schema: Any) -> Callable[[Answer], Outcome]:
 
 
 def fill_from_cache(plan: Plan, spec: RowSpec, outcomes: list[Outcome | None], progress: Progress,
-                    use_cache: bool) -> None:
+                    use_cache: bool, directory: Any = None) -> None:
+    """``directory``: the cache's folder when not this process's own (a Spark or Dask worker's is the kernel's)."""
     if not use_cache:
         return
     from grok_magics.mapping.cache import Cache
 
-    store = Cache()
+    store = Cache(directory)
     try:
         found = store.get_many(plan.keys)
     finally:

@@ -11,8 +11,9 @@ from grok_magics.mapping.outcomes import Progress
 class Bar:
     """tqdm.auto: a widget in Jupyter, text in a terminal; refreshed by the watching thread only."""
 
-    def __init__(self, progress: Progress, show: bool, unit: str = "row") -> None:
+    def __init__(self, progress: Progress, show: bool, unit: str = "row", desc: str = "grok map") -> None:
         self.progress = progress
+        self.desc = desc
         self.show = show
         self.unit = unit
         self.bar: Any = None
@@ -23,7 +24,7 @@ class Bar:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=self.progress.total, initial=self.progress.cached, unit=self.unit,
-                            desc="grok map", file=sys.stdout, dynamic_ncols=True)
+                            desc=self.desc, file=sys.stdout, dynamic_ncols=True)
             self.seen = self.progress.cached
         return self
 

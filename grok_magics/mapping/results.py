@@ -37,7 +37,8 @@ def columns(df: Any, outcomes: list[Outcome | None], schema: Any, out_col: str,
     return columns
 
 
-def summary(progress: Progress, outcomes: list[Outcome | None], out_col: str, max_cost: float, note: str) -> str:
+def summary(progress: Progress, outcomes: list[Outcome | None], out_col: str, max_cost: float, note: str,
+            verb: str = "map", unit: str = "rows") -> str:
     not_run = sum(1 for o in outcomes if o is None)
     parts = [f"{progress.done:,} done" + (f" ({progress.cached:,} from cache)" if progress.cached else "")]
     if progress.failed:
@@ -49,5 +50,5 @@ def summary(progress: Progress, outcomes: list[Outcome | None], out_col: str, ma
     if progress.rate_limited:
         parts.append(f"{progress.rate_limited:,} rate-limited and retried")
     seconds = time.monotonic() - progress.started
-    return (f"grok map: {len(outcomes):,} rows — " + ", ".join(parts)
+    return (f"grok {verb}: {len(outcomes):,} {unit} — " + ", ".join(parts)
             + f"; {progress.tokens:,} tokens, {progress.money()}, {seconds:.1f} s")

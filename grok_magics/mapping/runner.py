@@ -51,11 +51,14 @@ class Engine:
     progress: Progress
     gate: Gate
     retries: int = RATE_LIMIT_RETRIES
+    ledger_chat: str = LEDGER_CHAT  # where the job's calls are booked ("%grok reduce", ...)
+    api_key: str | None = None  # given on Spark/Dask workers, which do not have the kernel's environment
+    cache_dir: Any = None  # the cache's folder on such workers (the kernel's, not the worker's environment's)
 
     async def run(self, todo: list[int], stop: threading.Event) -> None:
-        client = _async_client(self.spec, self.transport)
+        client = _async_client(self.spec, self.transport, self.api_key)
         throttle = Throttle(self.concurrency, self.rps)
-        cache = Cache() if self.use_cache else None
+        cache = Cache(self.cache_dir) if self.use_cache else None
         queue = deque(todo)
         try:
             async def worker() -> None:
@@ -92,7 +95,7 @@ class Engine:
         answer = await self._send(client, throttle, request)
         if isinstance(answer, Outcome):
             return answer
-        self.gate.book(LEDGER_CHAT, request, answer.usage, answer.text)
+        self.gate.book(self.ledger_chat, request, answer.usage, answer.text)
         if answer.usage is None:  # --max-cost must hold behind servers that report no usage
             answer = replace(answer, usage=estimated_usage(request, answer.text))
         return self.validate(answer)
@@ -144,12 +147,12 @@ def _retry_after(exc: Any) -> float:
     return min(max(value, 0.0), 60.0)
 
 
-def _async_client(spec: RowSpec, transport: Transport) -> Any:
+def _async_client(spec: RowSpec, transport: Transport, key: str | None = None) -> Any:
     """One client (one connection pool) for the whole job; retries are ours, so 429s reach the throttle."""
     import openai
 
     endpoint = spec.endpoint
-    key = api_key_for(endpoint.provider)
+    key = key or api_key_for(endpoint.provider)
     headers: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
     if endpoint.provider.auth_header != "authorization":
         headers[endpoint.provider.auth_header] = key

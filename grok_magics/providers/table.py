@@ -41,6 +41,7 @@ class Provider:
     key_hint: str = ""
     base_url_example: str = ""
     batch_path: str = ""  # the provider's own Batch API, relative to the base URL ("": none)
+    tokenize_path: str = ""  # exact token counts (xAI: POST /tokenize-text), relative to the base URL ("": none)
     # A generic server may reject parameters it does not know (LiteLLM: UnsupportedParamsError), so on
     # such rows we send reasoning effort only when the user set one, and no prompt-cache key.
     sends_effort_by_default: bool = True
@@ -62,6 +63,7 @@ PROVIDERS: dict[str, Provider] = {
             server_search=True,
             key_hint="create one at https://console.x.ai",
             batch_path="/batches",
+            tokenize_path="/tokenize-text",
         ),
         Provider(
             name="bedrock",

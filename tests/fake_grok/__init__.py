@@ -14,9 +14,9 @@ inspect every request afterwards (``Recorded``). Standard library only.
 - ``server``: the HTTP server and ``FakeGrok``.
 """
 
-from .bodies import image_urls
+from .bodies import fake_tokens, image_urls
 from .profiles import PROFILES, Profile
 from .scripting import Recorded, Reply
 from .server import FakeGrok
 
-__all__ = ["FakeGrok", "Reply", "PROFILES", "Profile", "Recorded", "image_urls"]
+__all__ = ["FakeGrok", "Reply", "PROFILES", "Profile", "Recorded", "fake_tokens", "image_urls"]

@@ -49,6 +49,13 @@ _OPENAI_KINDS = {
 _TICKS_PER_TOKEN = {"input": 12_500, "cached": 2_000, "output": 25_000}  # grok-4.3 list price, 1 USD = 1e10 ticks
 
 
+def fake_tokens(text: str) -> list[str]:
+    """The fake tokenizer: a word or a punctuation mark is a token (so "a, b, c" is 5, not 7 characters / 4)."""
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
 def _hex(n: int = 24) -> str:
     return uuid.uuid4().hex[:n]
 

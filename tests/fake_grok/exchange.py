@@ -35,6 +35,7 @@ from .bodies import (
     _sse_event,
     _token_counts,
     _tool_definition_problem,
+    fake_tokens,
     image_urls,
 )
 from .scripting import Recorded, Reply
@@ -71,6 +72,11 @@ class _Exchange:
         if self.route == "batch":
             _BatchDesk(self).answer()
             return
+        if self.route == "tokenize":
+            self._send_json(200, {"token_ids": [
+                {"token_id": i, "string_token": piece, "token_bytes": list(piece.encode())}
+                for i, piece in enumerate(fake_tokens(self.body["text"]))]})
+            return
         if self.route != "models" and self.fake._take_rate_limit():
             self._send_error(429, None, self.fake.rate_limit_retry_after)
             return
@@ -90,6 +96,9 @@ class _Exchange:
             return 401, _DEFAULT_MESSAGES[401]
         if self.route in ("models", "batch"):
             return None
+        if self.route == "tokenize":
+            text = self.body.get("text") if isinstance(self.rec.body, dict) else None
+            return (400, "text must be a string") if not isinstance(text, str) else None
         if not isinstance(self.rec.body, dict):
             return 400, "Request body must be a JSON object"
         if not self.model:

@@ -27,13 +27,14 @@ class Profile:
     tools: bool = True  # accepts function tools (AIgateway: "Tool calling — no")
     server_search: bool = False  # accepts xAI's web_search / x_search tools on Responses
     batches: bool = False  # xAI's own Batch API (/batches...), not OpenAI's files+batches
+    tokenizer: bool = False  # xAI's POST /tokenize-text
 
 
 PROFILES: dict[str, Profile] = {
     "xai": Profile(
         name="xai", prefix="/v1", models=("grok-4.3", "grok-4.3-latest"), error_style="xai",
         chat_id_suffix="_us-east-1", thinking_chunks=True, output_includes_reasoning=False,
-        cost_ticks=True, responses_done=True, server_search=True, batches=True,
+        cost_ticks=True, responses_done=True, server_search=True, batches=True, tokenizer=True,
     ),
     "bedrock": Profile(name="bedrock", prefix="/openai/v1", models=("xai.grok-4.3",)),
     "aigateway": Profile(

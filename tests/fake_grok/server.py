@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .bodies import (
@@ -118,6 +118,9 @@ class FakeGrok:
         self._random = random.Random(seed)
         self.batch_polls = batch_polls
         self.batch_dialect = batch_dialect
+        # answers chosen from the request (after scripted replies): body -> Reply, or None for the default echo.
+        # For jobs whose requests arrive in no fixed order (a map over Spark partitions, a reduce's chunks).
+        self.responder: Callable[[Any], Reply | None] | None = None
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> its record (see _BatchDesk)
         self.in_flight = 0
         self._counted: set[int] = set()
@@ -246,6 +249,9 @@ class FakeGrok:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        chosen = self.responder(body) if self.responder is not None else None
+        if chosen is not None:
+            return chosen
         schema = _asked_schema(body)
         if schema is not None:  # structured output asked for: a (fake) instance of the schema
             return replace(Reply(), text=json.dumps(_example(schema, schema.get("$defs", {}))))
@@ -259,6 +265,8 @@ class FakeGrok:
             return "models", None
         if self.profile.batches and (path == prefix + "/batches" or path.startswith(prefix + "/batches/")):
             return "batch", None
+        if self.profile.tokenizer and path == prefix + "/tokenize-text" and method == "POST":
+            return "tokenize", None
         for api, suffix in (("chat", "/chat/completions"), ("responses", "/responses")):
             if path == prefix + suffix:
                 ok = method == "POST" and api in self.profile.apis

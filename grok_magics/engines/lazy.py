@@ -1,0 +1,139 @@
+"""A polars LazyFrame, read in slices (``collect_batches``), never collected whole.
+
+Map and filter run slice by slice through one job: one estimate (rows counted by the query, the
+first rows rendered), one progress bar and one running cost across slices, each slice's rows sent
+through map's engine. The result is a LazyFrame over the finished slices (a filter keeps only its
+rows). A reduce reads the slices into its items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grok_magics.errors import GrokError
+
+SLICE = 10_000  # rows per slice: enough to keep the engine's window full, little memory
+
+
+def map_lazy(lf: Any, template: str, *, verb: str = "map", out_col: str = "grok", max_cost: float = 1.0,
+             sample: int | None = None, seed: int = 0, schema: Any = None, keep_all: bool = False,
+             reason: bool = False, concurrency: int = 8, rps: float | None = None, cache: bool = True,
+             batch: bool = False, batch_id: str | None = None, confirm: Any = None, progress: bool = True,
+             namespace: Any = None, retries: int = 8, allow_key: bool = False, model: str | None = None,
+             provider: str | None = None, api: str | None = None, effort: str | None = None,
+             system: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
+             poll_every: float = 10.0, batch_deadline: float | None = None, default_system: str | None = None) -> Any:
+    import polars as pl
+
+    from grok_magics.mapping.cost import confirm_spend, estimate
+    from grok_magics.mapping.job import open_job
+    from grok_magics.mapping.outcomes import Outcome, Progress
+    from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
+    from grok_magics.mapping.progress import Bar
+    from grok_magics.mapping.results import summary, why_not_run
+    from grok_magics.mapping.row_requests import MAP_SYSTEM
+    from grok_magics.mapping.runner import Engine, run_in_thread
+    from grok_magics.providers.table import ConfigError
+
+    if batch or batch_id:
+        raise GrokError(f"{verb} --batch on a LazyFrame: collect it first (lf.collect()), or drop --batch")
+    total = int(lf.select(pl.len()).collect().item())
+    if sample is not None:
+        from grok_magics.operators.sample import calibrate_map
+
+        extra = {"schema": schema} if verb == "map" else {}
+        part = lf.head(0).collect() if total == 0 else _sample(lf, sample, seed, total)
+        return calibrate_map(part, template, sample, seed, verb=verb, out_col=out_col, max_cost=max_cost,
+                             reason=reason, keep_all=keep_all, total=total, concurrency=concurrency, rps=rps,
+                             cache=cache, confirm=confirm, progress=progress, namespace=namespace, retries=retries,
+                             allow_key=allow_key, model=model, provider=provider, api=api, effort=effort,
+                             system=system, temperature=temperature, max_tokens=max_tokens, **extra)
+    job = open_job(verb, model=model, provider=provider, api=api, effort=effort, system=system,
+                   temperature=temperature, max_tokens=max_tokens, schema=schema, allow_key=allow_key,
+                   default_system=default_system or MAP_SYSTEM)
+    job.refuse_keys_in(template)
+    spec = job.keyed(template)
+    head = make_plan(lf.head(5).collect(), template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
+    confirm_spend(verb, f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",
+                  f"{total:,} rows", estimate(spec, head, range(total), job.defaults.prices),  # type: ignore[arg-type]
+                  spec.endpoint.model, max_cost, confirm, job.defaults.prices)
+    progress_state = Progress(total=total, model=spec.endpoint.model, prices=job.defaults.prices)
+    validate = validator(spec.schema)
+    results: list[Any] = []
+    every: list[Outcome | None] = []
+    try:
+        with Bar(progress_state, progress, desc=f"grok {verb}") as bar:
+            for part in lf.collect_batches(chunk_size=SLICE):
+                plan = make_plan(part, template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
+                outcomes: list[Outcome | None] = [None] * len(plan.prompts)
+                fill_from_cache(plan, spec, outcomes, progress_state, cache)
+                todo = [i for i, o in enumerate(outcomes) if o is None]
+                stopped = progress_state.interrupted or progress_state.stopped_by or progress_state.stopped_by_cost
+                if todo and not stopped:
+                    engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost,
+                                    job.defaults.transport, cache, outcomes, progress_state, job.gate, retries,
+                                    ledger_chat=f"%grok {verb}")
+                    run_in_thread(engine, todo, bar.tick)
+                results.append(_shaped(verb, part, outcomes, spec.schema, out_col, reason, keep_all,
+                                       why_not_run(progress_state, "")))
+                every.extend(outcomes)
+    except ConfigError as exc:
+        raise GrokError(str(exc)) from None
+    print(summary(progress_state, every, out_col, max_cost, "", verb=verb))
+    if not results:
+        return lf.head(0)
+    return pl.concat(results, how="vertical_relaxed").lazy()
+
+
+def _shaped(verb: str, part: Any, outcomes: list[Any], schema: Any, out_col: str, reason: bool, keep_all: bool,
+            not_run: str) -> Any:
+    from grok_magics.mapping import table_io as frames
+    from grok_magics.mapping.results import columns
+
+    if verb != "filter":
+        return frames.with_columns(part, columns(part, outcomes, schema, out_col, not_run))
+    from grok_magics.operators.filter import kept_rows, verdict_columns
+
+    cols = verdict_columns(outcomes, out_col, reason, not_run)
+    if keep_all:
+        return frames.with_columns(part, cols)
+    picked = {f"{out_col}_reason": cols[f"{out_col}_reason"]} if reason else {}
+    return kept_rows(frames.with_columns(part, picked) if picked else part, [v is True for v in cols[out_col]])
+
+
+def _sample(lf: Any, n: int, seed: int, total: int) -> Any:
+    """N seeded rows, chosen by row number, read slice by slice."""
+    import random
+
+    import polars as pl
+
+    chosen = sorted(random.Random(seed).sample(range(total), min(n, total)))
+    return lf.with_row_index("__grok_row").filter(pl.col("__grok_row").is_in(chosen)).drop("__grok_row").collect()
+
+
+def reduce_trees(lf: Any, instruction: str, columns: Any, by: Any, job: Any, sample: Any, seed: int) -> list[Any]:
+    """The reduce's items, read slice by slice (only the columns it reads)."""
+    import polars as pl
+
+    from grok_magics.operators.reduce import read_columns, trees_of
+
+    read = read_columns(list(lf.collect_schema().names()), instruction, columns, job.defaults.redact_columns)
+    wanted = list(dict.fromkeys(read + ([by] if by else [])))
+    if sample is not None:
+        total = int(lf.select(pl.len()).collect().item())
+        return trees_of(_sample(lf.select(wanted), sample, seed, total), instruction, read, by, job, None, seed)
+    merged: dict[Any, Any] = {}
+    order: list[Any] = []
+    for part in lf.select(wanted).collect_batches(chunk_size=SLICE):
+        for tree in trees_of(part, instruction, read, by, job, None, seed):
+            if tree.key in merged:
+                base = merged[tree.key]
+                base.items.extend(tree.items)
+                base.covered.extend(tree.covered)
+                base.rows += tree.rows
+            else:
+                merged[tree.key] = tree
+                order.append(tree.key)
+    if not order:
+        raise GrokError("reduce: the frame has no rows")
+    return [merged[k] for k in order]

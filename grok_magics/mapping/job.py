@@ -1,0 +1,129 @@
+"""What every row operator (map, filter, reduce, topk) settles once per job, before its first request.
+
+The settings and the kernel's books, locked settings, the endpoint, the output cap the classroom
+allows, a key that must exist, the schema, the one gate out and the masker for key-shaped data. A
+new operator opens a ``Job`` and sends its prompts through the same engine, cache and cost check
+as map: it chooses prompts and validators, never how requests leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from grok_magics.errors import GrokError
+from grok_magics.mapping.row_requests import MAP_SYSTEM, RowSpec, request_for
+
+
+@dataclass
+class Job:
+    verb: str  # "map", "filter", "reduce", "topk": how the job names itself in every line it prints
+    defaults: Any  # ask.Defaults
+    session: Any  # ask.Session (the kernel's books)
+    spec: RowSpec  # what every request shares; cache_key is set per template (``keyed``)
+    gate: Any  # policy.Gate
+    masker: Any  # keys.KeyMasker
+    allow_key: bool
+    rows: int = 0  # the whole frame's rows, when a --sample runs on fewer (for the projection)
+
+    @property
+    def endpoint(self) -> Any:
+        return self.spec.endpoint
+
+    def refuse_keys_in(self, text: str, spec: RowSpec | None = None) -> None:
+        """Text every request carries (a template, an instruction, the system prompt): a key refuses the job."""
+        if self.allow_key:
+            return
+        from grok_magics.engine.policy import refuse_keys
+        from grok_magics.providers.table import ConfigError
+
+        try:
+            refuse_keys(request_for(spec or self.spec, text))
+        except ConfigError as exc:
+            raise GrokError(f"{self.verb}: {exc}") from None
+
+    def keyed(self, template: str, spec: RowSpec | None = None) -> RowSpec:
+        from grok_magics.mapping.plan import prompt_cache_key
+
+        spec = spec or self.spec
+        return replace(spec, cache_key=prompt_cache_key(spec, template))
+
+    def context_window(self) -> int:
+        return int(self.defaults.context_window or self.endpoint.provider.context_window)
+
+
+def open_job(verb: str, *, model: str | None = None, provider: str | None = None, api: str | None = None,
+             effort: str | None = None, system: str | None = None, temperature: float | None = None,
+             max_tokens: int | None = None, schema: Any = None, allow_key: bool = False,
+             default_system: str = MAP_SYSTEM) -> Job:
+    """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
+    from grok_magics.engine.ask import active_keys, effort_for, endpoint_for
+    from grok_magics.engine.policy import settle
+    from grok_magics.magics.options import Options
+    from grok_magics.mapping.plan import compile_for_map, settings
+    from grok_magics.privacy.key_shapes import KeyMasker
+    from grok_magics.providers.table import ConfigError, api_key_for
+    from grok_magics.teaching.caps import check_locks
+
+    defaults, session = settings()
+    try:
+        check_locks(defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort,
+                                    "system": system})
+        endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
+        temperature = temperature if temperature is not None else defaults.temperature
+        max_tokens = settle(defaults.caps, endpoint, max_tokens, defaults.max_tokens, temperature)
+        api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
+    except ConfigError as exc:
+        raise GrokError(str(exc)) from None
+    compiled = compile_for_map(schema)
+    spec = RowSpec(endpoint=endpoint, system=default_system if system is None else system,
+                   effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature,
+                   max_tokens=max_tokens, schema=compiled, cache_key="")
+    masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
+    return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a job's requests go out: the same knobs as map's (concurrency window, RPS, retries, cache, bar)."""
+
+    concurrency: int = 8
+    rps: float | None = None
+    retries: int = 8
+    cache: bool = True
+    progress: bool = True
+
+
+def prompt_keys(spec: RowSpec, template: str, prompts: list[str]) -> list[str]:
+    """Cache keys for whole prompts (a reduce chunk, a topk group), on the same terms as a map row's."""
+    from grok_magics.mapping.cache import row_key
+    from grok_magics.mapping.plan import _job_params
+
+    params = _job_params(spec)
+    return [row_key(params, template, {"prompt": p}) for p in prompts]
+
+
+def run_prompts(job: Job, spec: RowSpec, prompts: list[str], keys: list[str], validate: Any, pace: Pace,
+                max_cost: float, unit: str = "call", desc: str = "") -> tuple[list[Any], Any]:
+    """Send ``prompts`` (those the cache lacks) through map's engine; (outcomes, progress) in prompt order.
+
+    ``max_cost`` is what this batch of prompts may still spend (the caller subtracts earlier spending)."""
+    from grok_magics.mapping.outcomes import Outcome, Progress
+    from grok_magics.mapping.plan import Plan, fill_from_cache
+    from grok_magics.mapping.progress import Bar
+    from grok_magics.mapping.runner import Engine, run_in_thread
+    from grok_magics.providers.table import ConfigError
+
+    outcomes: list[Outcome | None] = [None] * len(prompts)
+    progress = Progress(total=len(prompts), model=spec.endpoint.model, prices=job.defaults.prices)
+    fill_from_cache(Plan([], prompts, keys), spec, outcomes, progress, pace.cache)
+    todo = [i for i, o in enumerate(outcomes) if o is None]
+    if todo:
+        engine = Engine(spec, prompts, keys, validate, pace.concurrency, pace.rps, max_cost, job.defaults.transport,
+                        pace.cache, outcomes, progress, job.gate, pace.retries, ledger_chat=f"%grok {job.verb}")
+        try:
+            with Bar(progress, pace.progress, unit=unit, desc=desc or f"grok {job.verb}") as bar:
+                run_in_thread(engine, todo, bar.tick)
+        except ConfigError as exc:
+            raise GrokError(str(exc)) from None
+    return outcomes, progress

@@ -1,0 +1,60 @@
+"""``%%grok filter|reduce|topk FRAME [options]``: the magics' thin layer over the operators' functions."""
+
+from __future__ import annotations
+
+from typing import Any, MutableMapping
+
+from IPython.core.error import UsageError
+
+OPERATORS = ("map", "filter", "reduce", "topk")
+
+
+def is_table(value: Any) -> bool:
+    """A frame an operator takes: pandas, polars (eager or lazy), Spark or Dask (recognised without importing them)."""
+    from grok_magics.engines import kind_of
+    from grok_magics.mapping.table_io import is_frame
+
+    return is_frame(value) or kind_of(value) is not None
+
+
+def run_operator_magic(verb: str, line: str, cell: str | None, namespace: MutableMapping[str, Any]) -> Any:
+    from grok_magics.magics.inputs import trim_blank_lines as _trim
+    from grok_magics.magics.options import parse_operator
+
+    if verb == "map":
+        from grok_magics.magics.map_command import run_map_magic
+
+        return run_map_magic(line, cell, namespace, is_table)
+    name, opts, text = parse_operator(verb, line, cell is not None)
+    frame = namespace.get(name)
+    if not is_table(frame):
+        raise UsageError(f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
+                         "frame) in this notebook")
+    text = _trim(cell) if cell is not None else text
+    if not text:
+        raise UsageError(f"{verb}: write the {_WHAT[verb]} in the cell below %%grok {verb}")
+    out = opts.pop("out")
+    opts["confirm"] = True if opts.pop("yes") else None
+    opts["cache"] = not opts.pop("no_cache")
+    result = _run(verb, frame, text, opts, namespace)
+    if out:
+        namespace[out] = result
+    return None if verb == "reduce" and not opts.get("by") else result  # a reduce's answer was streamed already
+
+
+_WHAT = {"filter": "yes/no question (with {column} names)", "reduce": "task (e.g. the three main complaints "
+         "in {review})", "topk": "criterion (e.g. the most detailed bug report in {text})"}
+
+
+def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any) -> Any:
+    if verb == "filter":
+        from grok_magics.operators.filter import filter_frame
+
+        return filter_frame(frame, text, namespace=namespace, **opts)
+    if verb == "reduce":
+        from grok_magics.operators.reduce import reduce_frame
+
+        return reduce_frame(frame, text, namespace=namespace, **opts)
+    from grok_magics.operators.topk import topk_frame
+
+    return topk_frame(frame, text, opts.pop("k"), namespace=namespace, **opts)

@@ -1,0 +1,285 @@
+"""``%grok topk`` / ``grok_magics.topk``: the k rows that best match a criterion, by a listwise tournament.
+
+Method. The candidates (every row at first) are shuffled with a seeded RNG — so no row is favoured
+by its position in the frame or in a prompt — and cut into groups of at most ``group_size`` rows
+(fewer when their text would not fit ``chunk_tokens``). One call per group ranks it listwise and
+returns, by structured output, the ids of its best ``min(k, group)`` rows in order; those advance.
+When the candidates fit one group, one last call ranks them: its order is the ranking kept in the
+``rank`` column. Every call goes through map's engine (window, AIMD, RPS, retries, cache, cap, bar).
+
+Cost. With N rows, groups of g and k kept per group, round r has about N·(k/g)^r / g calls, so the
+whole tournament is about N / (g − k) calls (for N = 100,000, g = 50, k = 10: about 2,500 calls in 6
+rounds, each call reading g rows) — linear in N, where sorting by pairwise comparisons would take
+N·log N calls. A group whose call failed loses its rows (the summary line counts them).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from grok_magics.errors import GrokError
+from grok_magics.mapping import table_io as frames
+from grok_magics.operators.reduce import item_of, read_columns, task_text
+
+TOPK_SYSTEM = (
+    "You are Grok, ranking rows of a table for a data analyst. Rank the items by how well they match the "
+    "criterion, best first, and answer with the JSON the schema asks for: the ids of the best items, in order."
+)
+DEFAULT_GROUP = 50
+DEFAULT_CHUNK_TOKENS = 32_000
+
+
+def ranking_schema() -> dict[str, Any]:
+    return {"title": "ranking", "type": "object",
+            "properties": {"ranking": {"type": "array", "items": {"type": "integer"}}}}
+
+
+def group_prompt(criterion: str, texts: list[str], keep: int) -> str:
+    lines = "\n".join(f"[{i + 1}] {t}" for i, t in enumerate(texts))
+    return (f"Criterion: {criterion}\n\nRank these {len(texts)} items by how well they match the criterion. "
+            f"Answer with the ids of the best {keep} of them, best first.\n\n<items>\n{lines}\n</items>")
+
+
+@dataclass
+class Call:
+    round: int
+    rows: list[int]  # the group's rows (positions in the frame), as numbered in the prompt (id = index + 1)
+    ranking: list[int] = field(default_factory=list)  # the rows it put first, best first
+    error: str | None = None
+
+
+def plan_calls(n: int, group: int, k: int) -> list[int]:
+    """Calls per round for n candidates (the estimate; the token budget may make groups smaller)."""
+    calls: list[int] = []
+    while True:
+        if n <= group:
+            calls.append(1)
+            return calls
+        groups = math.ceil(n / group)
+        calls.append(groups)
+        n = sum(min(k, group) for _ in range(groups - 1)) + min(k, n - group * (groups - 1))
+
+
+def read_ranking(text: str, size: int, keep: int) -> list[int]:
+    """Ids (1-based) of the group's best rows; ``SchemaError`` when they are not ids of this group."""
+    from grok_magics.structured.schemas import SchemaError, load_json
+
+    data = load_json(text)
+    ids = data.get("ranking") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not ids:
+        raise SchemaError("the answer holds no ranking")
+    seen: list[int] = []
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= size:
+            raise SchemaError(f"the ranking names {i!r}, not an id from 1 to {size}")
+        if i not in seen:
+            seen.append(i)
+    return seen[:keep]
+
+
+def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str | None = None,
+               group_size: int | None = None, chunk_tokens: int | None = None, seed: int = 0,
+               concurrency: int = 8, rps: float | None = None, max_cost: float = 1.0, cache: bool = True,
+               confirm: Any = None, progress: bool = True, retries: int = 8, allow_key: bool = False,
+               sample: int | None = None, model: str | None = None, provider: str | None = None,
+               api: str | None = None, effort: str | None = None, system: str | None = None,
+               temperature: float | None = None, max_tokens: int | None = None, namespace: Any = None) -> Any:
+    """The top ``k`` rows of ``df`` (pandas or polars), best first, with a ``rank`` column; see the module."""
+    from grok_magics.mapping.job import Pace, open_job
+
+    if not frames.is_frame(df):
+        raise GrokError(f"topk needs a pandas or polars DataFrame, got {type(df).__name__}")
+    if k < 1:
+        raise GrokError("topk: k must be at least 1")
+    group = group_size or max(DEFAULT_GROUP, 2 * k)
+    if group < 2 * k:
+        raise GrokError(f"topk: a group must hold at least 2·k rows to narrow them down (k={k}); "
+                        f"raise --group to {2 * k} or more")
+    if isinstance(columns, str):
+        columns = [c.strip() for c in columns.split(",") if c.strip()]
+    job = open_job("topk", model=model, provider=provider, api=api, effort=effort, system=system,
+                   temperature=temperature, max_tokens=max_tokens, schema=ranking_schema(), allow_key=allow_key,
+                   default_system=TOPK_SYSTEM)
+    task = task_text(criterion)
+    if not task:
+        raise GrokError("topk: write the criterion (e.g. the most detailed complaint about {review})")
+    job.refuse_keys_in(task)
+    total = len(df) if frames._kind(df) == "pandas" else df.height
+    if sample is not None:
+        from grok_magics.operators.sample import sample_of
+
+        df = sample_of(df, sample, seed)
+        print(f"grok topk --sample {sample}: {len(df) if frames._kind(df) == 'pandas' else df.height:,} of "
+              f"{total:,} rows, seed {seed}")
+    read = read_columns(frames.columns_of(df), criterion, columns, job.defaults.redact_columns, verb="topk")
+    texts = [item_of(row, read, job.masker) for row in frames.rows_of(df, read)]
+    if not texts:
+        raise GrokError("topk: the frame has no rows")
+    if job.masker.count:
+        print(f"grok topk: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
+              "masked before sending.")
+    from grok_magics.operators.reduce import _budget
+
+    tournament = Tournament(job, task, texts, k, group, _budget(job, chunk_tokens or DEFAULT_CHUNK_TOKENS), seed,
+                            Pace(concurrency, rps, retries, cache, progress), max_cost)
+    tournament.estimate(confirm)
+    order = tournament.run()
+    print(tournament.summary())
+    if sample is not None:
+        from grok_magics.operators.sample import projection
+
+        print(projection("topk", tournament.outcomes, tournament.last_progress, total, [],
+                         concurrency, per="call", units=sum(plan_calls(total, group, k))))
+    return ranked(df, order, tournament)
+
+
+def ranked(df: Any, order: list[int], tournament: "Tournament") -> Any:
+    if frames._kind(df) == "pandas":
+        out = df.iloc[order].copy()
+        out["rank"] = list(range(1, len(order) + 1))
+        out.attrs["grok_topk"] = tournament.calls
+        return out
+    import polars as pl
+
+    picked = df[order] if order else df.head(0)
+    return picked.with_columns(pl.Series("rank", list(range(1, len(order) + 1)), dtype=pl.Int64))
+
+
+class Tournament:
+    def __init__(self, job: Any, task: str, texts: list[str], k: int, group: int, budget: int, seed: int,
+                 pace: Any, max_cost: float) -> None:
+        self.job, self.task, self.texts, self.k, self.group = job, task, texts, k, group
+        self.budget, self.pace, self.max_cost = budget, pace, max_cost
+        self.rng = random.Random(seed)
+        self.spec = job.keyed(task)
+        self.calls: list[Call] = []
+        self.outcomes: list[Any] = []
+        self.last_progress: Any = None
+        self.spent = 0.0
+        self.tokens = 0
+        self.lost = 0
+        self.stopped = ""
+        self.rounds = 0
+        import time
+
+        self.started = time.monotonic()
+
+    def estimate(self, confirm: Any) -> None:
+        from grok_magics.mapping.cost import confirm_spend
+        from grok_magics.model.events import Usage
+        from grok_magics.model.parts import estimate_tokens
+        from grok_magics.model.usage import estimate_cost, price_of
+
+        calls = plan_calls(len(self.texts), self.group, self.k)
+        per_row = sum(estimate_tokens(t) for t in self.texts[:200]) / min(len(self.texts), 200) + 3
+        head = estimate_tokens(self.spec.system) + estimate_tokens(group_prompt(self.task, [], self.k))
+        tokens_in = int(sum(c * (head + min(self.group, len(self.texts)) * per_row) for c in calls))
+        out = self.spec.max_tokens or 300
+        prices = price_of(self.spec.endpoint.model, self.job.defaults.prices)
+        cost = None if prices is None else estimate_cost(Usage(input=tokens_in, output=out * sum(calls)), prices)
+        rounds = f"{len(calls)} round{'s' if len(calls) > 1 else ''}"
+        what = (f"{len(self.texts):,} rows, groups of ≤{self.group}, {rounds}"
+                f", ~{sum(calls):,} calls to keep the top {self.k}")
+        confirm_spend("topk", what, f"~{sum(calls):,} calls", cost, self.spec.endpoint.model, self.max_cost,
+                      confirm, self.job.defaults.prices)
+
+    def _groups(self, candidates: list[int]) -> list[list[int]]:
+        """Groups of at most ``group`` rows whose prompt fits the budget (by the estimate)."""
+        from grok_magics.model.parts import estimate_tokens
+
+        head = estimate_tokens(group_prompt(self.task, [], self.k))
+        groups: list[list[int]] = []
+        current: list[int] = []
+        used = head
+        for row in candidates:
+            size = estimate_tokens(self.texts[row]) + 3
+            if current and (len(current) >= self.group or used + size > self.budget):
+                groups.append(current)
+                current, used = [], head
+            current.append(row)
+            used += size
+        if current:
+            groups.append(current)
+        return groups
+
+    def run(self) -> list[int]:
+        from grok_magics.mapping.job import prompt_keys, run_prompts
+
+        candidates = list(range(len(self.texts)))
+        while True:
+            self.rounds += 1
+            self.rng.shuffle(candidates)
+            groups = self._groups(candidates)
+            final = len(groups) == 1
+            keeps = [min(self.k, len(g)) for g in groups]
+            prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
+            keys = prompt_keys(self.spec, self.task, prompts)
+            outcomes, progress = run_prompts(self.job, self.spec, prompts, keys, self._validator(max(map(len, groups))),
+                                             self.pace,
+                                             self.max_cost - self.spent, unit="group",
+                                             desc=f"grok topk, round {self.rounds}")
+            self.outcomes, self.last_progress = outcomes, progress
+            self.spent += progress.cost
+            self.tokens += progress.tokens
+            winners: list[int] = []
+            for g, keep, outcome in zip(groups, keeps, outcomes):
+                call = Call(self.rounds, g)
+                self.calls.append(call)
+                if outcome is None or outcome.error is not None:
+                    call.error = outcome.error if outcome is not None else "not run"
+                    self.lost += len(g)
+                    continue
+                try:
+                    ids = read_ranking(outcome.text or "", len(g), keep)
+                except ValueError as exc:
+                    call.error = str(exc)
+                    self.lost += len(g)
+                    continue
+                call.ranking = [g[i - 1] for i in ids]
+                winners.extend(call.ranking)
+            if progress.interrupted or progress.stopped_by or progress.stopped_by_cost:
+                self.stopped = ("interrupted" if progress.interrupted else progress.stopped_by
+                                or f"--max-cost ${self.max_cost:.2f} reached in round {self.rounds}")
+                return []
+            if final:
+                return winners
+            if not winners:
+                self.stopped = f"every group failed in round {self.rounds}"
+                return []
+            candidates = winners
+
+    def _validator(self, largest: int) -> Any:
+        """The schema's check, then ids within the round's groups: a ranking naming no row of any group is that
+        call's error (and never cached), not a silently shorter ranking."""
+        from grok_magics.mapping.outcomes import Outcome
+        from grok_magics.mapping.plan import validator
+        from grok_magics.structured.schemas import SchemaError
+
+        check = validator(self.spec.schema)
+
+        def validate(answer: Any) -> Outcome:
+            outcome = check(answer)
+            if outcome.error is None:
+                try:
+                    read_ranking(outcome.text or "", largest, largest)
+                except SchemaError as exc:
+                    return Outcome(error=str(exc), usage=outcome.usage)
+            return outcome
+
+        return validate
+
+    def summary(self) -> str:
+        import time
+
+        failed = sum(1 for c in self.calls if c.error)
+        parts = [f"{len(self.texts):,} rows, {self.rounds} round{'s' if self.rounds != 1 else ''}, "
+                 f"{len(self.calls):,} calls"]
+        if failed:
+            parts.append(f"{failed:,} failed (their {self.lost:,} rows left the tournament)")
+        if self.stopped:
+            parts.append(f"stopped: {self.stopped}")
+        seconds = time.monotonic() - self.started
+        return "grok topk: " + "; ".join(parts) + f"; {self.tokens:,} tokens, ${self.spent:.4f}, {seconds:.1f} s"

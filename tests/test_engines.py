@@ -1,0 +1,258 @@
+"""map, filter and reduce on Spark (local mode), Dask (threads and a distributed LocalCluster) and polars
+LazyFrames, against the fake Grok server: the engine's own workers send the requests.
+
+The budget is the job's total: the fake server's observed peak of requests in flight never exceeds the
+``concurrency`` asked for, across all partitions. The key reaches workers that do not have it in their
+environment (Spark's JVM and Dask's worker processes are started without it), and is in no plan or graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+import polars as pl
+import pytest
+from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, user_texts
+from fake_grok import FakeGrok, Reply
+
+import grok_magics
+from grok_magics.errors import GrokError
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::FutureWarning"),  # pyspark on pandas 3
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:.*copy keyword")]
+REQUIRED = os.environ.get("GROK_REQUIRE_ENGINES") == "1"  # .ci/run: these tests must run, not skip
+
+
+def need(module: str) -> Any:
+    if REQUIRED:
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
+
+@contextlib.contextmanager
+def without_keys() -> Iterator[None]:
+    """Start a JVM or worker processes without any key in their environment: only the job can bring it."""
+    saved = {k: os.environ.pop(k) for k in KEY_VARS if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    need("pyspark")
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this interpreter (openai, grok_magics)
+    with without_keys():
+        session = (SparkSession.builder.master("local[2]").appName("grok-magics-tests")
+                   .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
+                   .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+                   .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    need("distributed")
+    from distributed import Client, LocalCluster
+
+    with without_keys():
+        local = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+                             host="127.0.0.1", worker_dashboard_address=None)
+    client = Client(local)
+    yield client
+    client.close()
+    local.close()
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    directory = tmp_path / "map-cache"
+    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
+    yield directory
+
+
+def judge(body: dict[str, Any]) -> Reply | None:
+    text = user_texts(body)[-1]
+    if "<rows>" in text:
+        return Reply(text=f"covers {text.count(chr(10) + '- ')} rows")
+    if "<parts>" in text:
+        n = sum(int(x.replace(",", "")) for x in re.findall(r'<part rows="([0-9,]+)">', text))
+        return Reply(text=f"covers {n} rows")
+    schema = json.dumps(body.get("text") or body.get("response_format") or {})
+    if '"keep"' in schema:
+        return Reply(text=json.dumps({"keep": "broken" in text}))
+    if '"score"' in schema:
+        return Reply(text=json.dumps({"label": text[-6:], "score": len(text)}))
+    return None
+
+
+@pytest.fixture
+def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
+    server = fake_factory("xai", latency=0.15)
+    server.responder = judge
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    return server
+
+
+def rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"review": [f"review {i}: {'broken' if i % 3 == 0 else 'fine'}" for i in range(n)],
+                         "product": [f"p{i % 2}" for i in range(n)], "n": list(range(n))})
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def test_spark_map_is_lazy_within_the_budget_and_the_key_is_in_no_plan(spark: Any, grok: FakeGrok,
+                                                                       capsys: Any) -> None:
+    sdf = spark.createDataFrame(rows(40)).repartition(4)
+    out = grok_magics.map(sdf, "Tag {review}", concurrency=3, progress=False)
+    assert type(out).__name__ == "DataFrame" and type(out).__module__.startswith("pyspark")
+    assert grok.api_requests == []  # lazy: nothing sent until the frame is computed
+    printed = capsys.readouterr().out
+    assert "grok map: 40 rows on Spark, 2 tasks at once × 1 request in flight (budget 3)" in printed
+    plan = out._jdf.queryExecution().toString()
+    got = out.toPandas().sort_values("n")
+    assert got["grok"].tolist() == [f"You said: Tag review {i}: {'broken' if i % 3 == 0 else 'fine'}"
+                                    for i in range(40)]
+    assert got["grok_error"].isna().all() and len(grok.api_requests) == 40
+    assert 1 <= grok.peak_concurrency <= 3  # the job's budget, across both tasks
+    assert all(r.headers["authorization"] == f"Bearer {CANARY}" for r in grok.api_requests)  # the key got there
+    assert_no_canary(plan, printed, repr(out), pickle.dumps(out.schema))
+
+
+def test_spark_filter_and_structured_map_with_faults_fail_per_row(spark: Any, fake_factory: Callable[..., FakeGrok],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    server = fake_factory("xai", latency=0.1, rate_limit_fraction=0.2, rate_limit_retry_after=0.05, seed=4)
+    server.responder = judge
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    sdf = spark.createDataFrame(rows(30)).repartition(3)
+    kept = grok_magics.filter(sdf, "Defect? {review}", concurrency=4, api="chat", progress=False)
+    assert sorted(r["n"] for r in kept.collect()) == list(range(0, 30, 3)) and server.rate_limited > 0
+    assert server.peak_concurrency <= 4
+    server.script(Reply(status=400, error_message="no such thing"))
+    scored = grok_magics.map(sdf, "Score {review}", schema={"label": str, "score": int}, concurrency=4,
+                             cache=False, progress=False).toPandas()
+    assert dict(scored.dtypes)["score"] in ("int64", "float64") and len(scored) == 30
+    errors = scored["grok_error"].dropna().tolist()
+    assert len(errors) == 1 and "no such thing" in errors[0]
+    assert server.peak_concurrency <= 4
+
+
+def test_spark_reduce_chunks_in_the_engine_and_combines_on_the_driver(spark: Any, grok: FakeGrok,
+                                                                     capsys: Any) -> None:
+    sdf = spark.createDataFrame(rows(90)).repartition(3)
+    by = grok_magics.reduce(sdf, "complaints in {review}", by="product", concurrency=2, progress=False)
+    assert sorted(zip(by["product"], by["answer"])) == [("p0", "covers 45 rows"), ("p1", "covers 45 rows")]
+    assert grok.peak_concurrency <= 2
+    one = grok_magics.reduce(sdf, "complaints in {review}", concurrency=2, progress=False)
+    assert one.text == "covers 90 rows" and one.levels == 2 and sum(one.covered[0]) == 90
+    assert "level 1 on Spark" in capsys.readouterr().out
+
+
+def test_spark_is_refused_under_a_classroom_cap(spark: Any, shell: Harness, grok: FakeGrok) -> None:
+    shell.shell.user_ns["sdf"] = spark.createDataFrame(rows(4))
+    shell.run("%config GrokMagics.max_calls_per_hour = 100")
+    ran = shell.run("%%grok map sdf -o out\nTag {review}")
+    assert not ran.success and "classroom caps" in str(ran.error) and "df.toPandas()" in str(ran.error)
+    ran = shell.run("%%grok reduce sdf\ncomplaints in {review}")
+    assert not ran.success and "classroom caps" in str(ran.error)
+    assert grok.api_requests == []
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+@pytest.fixture
+def threads() -> Iterator[None]:
+    need("dask.dataframe")
+    import dask
+
+    with dask.config.set(scheduler="threads", num_workers=4):
+        yield
+
+
+def test_dask_threads_map_and_filter_stay_within_the_budget(grok: FakeGrok, threads: None) -> None:
+    dd = need("dask.dataframe")
+    ddf = dd.from_pandas(rows(40), npartitions=8)
+    out = grok_magics.map(ddf, "Tag {review}", concurrency=6, progress=False)
+    assert grok.api_requests == []
+    got = out.compute()
+    assert len(got) == 40 and got["grok_error"].isna().all() and list(got["n"]) == list(range(40))
+    assert 1 <= grok.peak_concurrency <= 6
+    kept = grok_magics.filter(ddf, "Defect? {review}", reason=False, concurrency=2, progress=False).compute()
+    assert list(kept["n"]) == list(range(0, 40, 3)) and grok.peak_concurrency <= 6
+
+
+def test_dask_distributed_workers_get_the_key_by_scatter_not_in_the_graph(cluster: Any, grok: FakeGrok) -> None:
+    dd = need("dask.dataframe")
+    ddf = dd.from_pandas(rows(32), npartitions=4)
+    out = grok_magics.map(ddf, "Tag {review}", concurrency=4, progress=False)
+    graph = out.__dask_graph__()
+    assert_no_canary(repr(dict(graph)))
+    got = cluster.compute(out).result()
+    assert len(got) == 32 and got["grok_error"].isna().all()
+    assert grok.peak_concurrency <= 4  # 2 workers × 2 threads: one request in flight per task
+    r = grok_magics.reduce(ddf, "complaints in {review}", concurrency=4, progress=False)
+    assert r.text == "covers 32 rows"
+    assert grok.peak_concurrency <= 4
+
+
+def test_dask_budget_below_the_tasks_narrows_the_frame(grok: FakeGrok, threads: None, capsys: Any) -> None:
+    dd = need("dask.dataframe")
+    ddf = dd.from_pandas(rows(20), npartitions=5)
+    out = grok_magics.map(ddf, "Tag {review}", concurrency=1, progress=False)
+    assert out.npartitions == 1 and "1 task at once × 1 request in flight (budget 1)" in capsys.readouterr().out
+    assert len(out.compute()) == 20 and grok.peak_concurrency == 1
+
+
+# --------------------------------------------------------------------------- polars LazyFrame
+
+
+def test_polars_lazyframe_is_read_in_slices_and_stays_lazy(grok: FakeGrok, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grok_magics.engines import lazy
+
+    monkeypatch.setattr(lazy, "SLICE", 7)
+    seen: list[int] = []
+    original = pl.LazyFrame.collect
+
+    def collect(self: Any, *args: Any, **kwargs: Any) -> Any:
+        frame = original(self, *args, **kwargs)
+        seen.append(frame.height)
+        return frame
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", collect)
+    lf = pl.from_pandas(rows(30)).lazy()
+    kept = grok_magics.filter(lf, "Defect? {review}", concurrency=4, progress=False)
+    assert isinstance(kept, pl.LazyFrame)
+    assert max(seen) <= 5  # the count (one row) and the estimate's first rows: never the whole frame
+    assert original(kept)["n"].to_list() == list(range(0, 30, 3)) and len(grok.api_requests) == 30
+    r = grok_magics.reduce(lf, "complaints in {review}", progress=False)
+    assert r.text == "covers 30 rows"
+
+
+# --------------------------------------------------------------------------- shared refusals
+
+
+def test_batch_on_an_engine_frame_is_refused_in_one_line(grok: FakeGrok) -> None:
+    lf = pl.from_pandas(rows(3)).lazy()
+    with pytest.raises(GrokError, match="collect it first"):
+        grok_magics.map(lf, "Tag {review}", batch=True)
+    assert grok.api_requests == []
