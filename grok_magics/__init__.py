@@ -29,7 +29,7 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
     confirm=None, progress=True``. See the README, "%grok map".
     """
-    from grok_magics.mapping import map_frame
+    from grok_magics.operators.map import map_frame
 
     return map_frame(df, template, **options)
 

@@ -97,7 +97,8 @@ def test_the_cycle_check_sees_a_cycle_made_of_an_import_inside_a_function() -> N
 
 def test_the_public_surface_is_what_all_names() -> None:
     assert sorted(grok_magics.__all__) == sorted(
-        ["__version__", "GrokError", "load_ipython_extension", "map", "tool", "unload_ipython_extension"])
+        ["__version__", "GrokError", "filter", "load_ipython_extension", "map", "reduce", "tool", "topk",
+         "unload_ipython_extension"])
     for name in grok_magics.__all__:
         assert getattr(grok_magics, name) is not None
     public = {n for n in vars(grok_magics) if not n.startswith("_")} - set(grok_magics.__all__)

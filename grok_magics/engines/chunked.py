@@ -42,7 +42,7 @@ def reduce_rows(task: ReduceTask, pdf: Any, key: str | None) -> Any:
     from grok_magics.mapping.runner import Engine
     from grok_magics.model.usage import cost_of
     from grok_magics.operators.chunks import fit_item, pack
-    from grok_magics.operators.reduce import item_of, rows_prompt
+    from grok_magics.operators.reducing import item_of, rows_prompt
     from grok_magics.privacy.key_shapes import KeyMasker
     from grok_magics.teaching.caps import Caps, Ledger
 

@@ -92,7 +92,7 @@ def _shaped(verb: str, part: Any, outcomes: list[Any], schema: Any, out_col: str
 
     if verb != "filter":
         return frames.with_columns(part, columns(part, outcomes, schema, out_col, not_run))
-    from grok_magics.operators.filter import kept_rows, verdict_columns
+    from grok_magics.operators.filtering import kept_rows, verdict_columns
 
     cols = verdict_columns(outcomes, out_col, reason, not_run)
     if keep_all:
@@ -115,7 +115,7 @@ def reduce_trees(lf: Any, instruction: str, columns: Any, by: Any, job: Any, sam
     """The reduce's items, read slice by slice (only the columns it reads)."""
     import polars as pl
 
-    from grok_magics.operators.reduce import read_columns, trees_of
+    from grok_magics.operators.reducing import read_columns, trees_of
 
     read = read_columns(list(lf.collect_schema().names()), instruction, columns, job.defaults.redact_columns)
     wanted = list(dict.fromkeys(read + ([by] if by else [])))

@@ -373,7 +373,7 @@ def reduce_partitioned(df: Any, kind: str, instruction: str, columns: Any, by: A
     driver gets one small row per chunk and builds the trees the ``Reducer`` combines."""
     from grok_magics.engines.chunked import ReduceTask
     from grok_magics.mapping.cache import cache_dir
-    from grok_magics.operators.reduce import Tree, read_columns, trees_of
+    from grok_magics.operators.reducing import Tree, read_columns, trees_of
     from grok_magics.providers.table import api_key_for
 
     adapter = adapter_for(df, kind)
@@ -429,7 +429,7 @@ def _reduce_estimate(job: Any, spec: Any, adapter: Any, read: list[str], total: 
     from grok_magics.model.events import Usage
     from grok_magics.model.parts import estimate_tokens
     from grok_magics.model.usage import estimate_cost, price_of
-    from grok_magics.operators.reduce import SUMMARY_GUESS, item_of, levels_ahead
+    from grok_magics.operators.reducing import SUMMARY_GUESS, item_of, levels_ahead
 
     head = adapter.head(50)
     items = [item_of(r, read, None) for r in head.to_dict("records")] or [""]

@@ -96,7 +96,7 @@ def run_rows(task: RowTask, pdf: Any, key: str | None) -> Any:
         _run(engine, todo)
     not_run = why_not_run(progress, "")
     if task.verb == "filter":
-        from grok_magics.operators.filter import kept_rows, verdict_columns
+        from grok_magics.operators.filtering import kept_rows, verdict_columns
 
         cols = verdict_columns(outcomes, task.out_col, task.reason, not_run)
         if task.keep_all:

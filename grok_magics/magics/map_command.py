@@ -14,7 +14,7 @@ from grok_magics.structured.schemas import schema_from
 
 def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, Any],
                   is_frame: Callable[[Any], bool]) -> Any:
-    from grok_magics.mapping import map_frame
+    from grok_magics.operators.map import map_frame
 
     name, opts, template = parse_map(line, cell is not None)
     frame = namespace.get(name)

@@ -20,12 +20,11 @@ from grok_magics.mapping.job import Job, open_job
 from grok_magics.mapping.outcomes import Outcome, Progress
 from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
 from grok_magics.mapping.progress import Bar
-from grok_magics.mapping.results import columns, summary, why_not_run
 from grok_magics.mapping.row_requests import MAP_SYSTEM
 from grok_magics.mapping.runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
 from grok_magics.providers.table import ConfigError
 
-__all__ = ["map_frame", "run_map", "MapRun", "budget_allows", "MAP_SYSTEM"]
+__all__ = ["run_map", "MapRun", "budget_allows", "MAP_SYSTEM"]
 
 
 @dataclass
@@ -37,35 +36,6 @@ class MapRun:
     progress: Progress
     note: str
     schema: Any
-
-
-def map_frame(df: Any, template: str, *, out_col: str = "grok", max_cost: float = 1.0, sample: int | None = None,
-              seed: int = 0, **options: Any) -> Any:
-    """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
-
-    ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
-    ``out_col``; with ``schema`` each field gets its own column. Failures land in ``<out_col>_error``.
-    Every row passes the same gate as an ask (locks, classroom caps, the key scan) and is booked in
-    the kernel's ledger and ``%grok usage``.
-    ``batch_deadline``: seconds to wait for a batch (None: ``GrokMagics.batch_deadline``); then the job
-    returns with those rows not run, and the batch can be collected later by its id.
-    ``sample=N``: run N seeded rows only and print what the whole frame would cost (``operators.sample``).
-    Spark and Dask frames are mapped by their own engines (``engines``); a polars LazyFrame is read in slices.
-    """
-    from grok_magics import engines
-
-    if engines.kind_of(df) is not None:
-        return engines.map_distributed(df, template, out_col=out_col, max_cost=max_cost, sample=sample,
-                                       seed=seed, verb="map", **options)
-    if sample is not None:
-        from grok_magics.operators.sample import calibrate_map
-
-        return calibrate_map(df, template, sample, seed, out_col=out_col, max_cost=max_cost, **options)
-    ran = run_map(df, template, out_col=out_col, max_cost=max_cost, **options)
-    result = frames.with_columns(df, columns(df, ran.outcomes, ran.schema, out_col,
-                                             why_not_run(ran.progress, ran.note)))
-    print(summary(ran.progress, ran.outcomes, out_col, max_cost, ran.note))
-    return result
 
 
 def run_map(

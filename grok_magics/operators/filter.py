@@ -10,49 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grok_magics.mapping import table_io as frames
-
-FILTER_SYSTEM = (
-    "You are Grok, judging one row of a table at a time for a data analyst. Decide whether the user's question "
-    "holds for this row, and answer with the JSON the schema asks for: keep is true when it holds, false when it "
-    "does not."
-)
-REASON_NOTE = " Give a one-sentence reason."
-
-
-def filter_schema(reason: bool) -> dict[str, Any]:
-    """A JSON schema, not a pydantic model: nothing to generate, and it pickles to Spark and Dask workers."""
-    properties: dict[str, Any] = {"keep": {"type": "boolean"}}
-    if reason:
-        properties["reason"] = {"type": "string"}
-    return {"title": "filter", "type": "object", "properties": properties}
-
-
-def verdicts(outcomes: list[Any]) -> list[bool | None]:
-    """True/False per judged row, None for a row that failed or did not run."""
-    out: list[bool | None] = []
-    for o in outcomes:
-        value = o.value if o is not None and o.error is None else None
-        out.append(bool(value["keep"]) if isinstance(value, dict) and "keep" in value else None)
-    return out
-
-
-def verdict_columns(outcomes: list[Any], out_col: str, reason: bool, not_run: str) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {out_col: verdicts(outcomes)}
-    if reason:
-        cols[f"{out_col}_reason"] = [o.value.get("reason") if o is not None and o.error is None
-                                     and isinstance(o.value, dict) else None for o in outcomes]
-    cols[f"{out_col}_error"] = [o.error if o is not None else not_run for o in outcomes]
-    return cols
-
-
-def kept_rows(df: Any, mask: list[bool]) -> Any:
-    """The rows of ``df`` where ``mask`` holds, in order, keeping pandas' index."""
-    if frames._kind(df) == "pandas":
-        return df[[bool(m) for m in mask]]
-    import polars as pl
-
-    return df.filter(pl.Series([bool(m) for m in mask], dtype=pl.Boolean))
+from grok_magics.operators.filtering import _system, filter_schema, run_filter
 
 
 def filter_frame(df: Any, question: str, *, reason: bool = False, keep_all: bool = False, out_col: str = "keep",
@@ -76,34 +34,3 @@ def filter_frame(df: Any, question: str, *, reason: bool = False, keep_all: bool
                              reason=reason, keep_all=keep_all, **options)
     return run_filter(df, question, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost,
                       **options)[0]
-
-
-def _system(system: str | None, reason: bool) -> str:
-    return system if system is not None else FILTER_SYSTEM + (REASON_NOTE if reason else "")
-
-
-def run_filter(df: Any, question: str, *, reason: bool, keep_all: bool, out_col: str, max_cost: float,
-               **options: Any) -> tuple[Any, Any]:
-    """(result frame, the map run), printing the summary line."""
-    from grok_magics.mapping import run_map
-    from grok_magics.mapping.results import summary, why_not_run
-
-    options.setdefault("system", _system(None, reason))
-    ran = run_map(df, question, out_col=out_col, max_cost=max_cost, schema=filter_schema(reason), verb="filter",
-                  **options)
-    cols = verdict_columns(ran.outcomes, out_col, reason, why_not_run(ran.progress, ran.note))
-    marked = frames.with_columns(df, cols)
-    judged = cols[out_col]
-    kept = sum(1 for v in judged if v is True)
-    failed = sum(1 for o in ran.outcomes if o is not None and o.error is not None)
-    if keep_all:
-        result = marked
-    else:
-        with_reason = frames.with_columns(df, {f"{out_col}_reason": cols[f"{out_col}_reason"]}) if reason else df
-        result = kept_rows(with_reason, [v is True for v in judged])
-    line = summary(ran.progress, ran.outcomes, f"{out_col}", max_cost, ran.note, verb="filter")
-    line += f"; {kept:,} kept, {sum(1 for v in judged if v is False):,} dropped"
-    if failed and not keep_all:
-        line += f" ({failed:,} failed rows left out: keep_all=True shows them with {out_col}_error)"
-    print(line)
-    return result, ran

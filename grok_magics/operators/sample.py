@@ -97,7 +97,7 @@ def calibrate_map(df: Any, template: str, n: int, seed: int, *, verb: str = "map
     print(f"grok {verb} --sample {n}: {rows_in(part):,} of {total:,} rows, seed {seed}")
     quality: list[str] = []
     if verb == "filter":
-        from grok_magics.operators.filter import run_filter, verdicts
+        from grok_magics.operators.filtering import run_filter, verdicts
 
         result, ran = run_filter(part, template, reason=reason, keep_all=True, out_col=out_col, max_cost=max_cost,
                                  **options)

@@ -22,7 +22,7 @@ from typing import Any
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
-from grok_magics.operators.reduce import item_of, read_columns, task_text
+from grok_magics.operators.reducing import item_of, read_columns, task_text
 
 TOPK_SYSTEM = (
     "You are Grok, ranking rows of a table for a data analyst. Rank the items by how well they match the "
@@ -121,7 +121,7 @@ def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str
     if job.masker.count:
         print(f"grok topk: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
               "masked before sending.")
-    from grok_magics.operators.reduce import _budget
+    from grok_magics.operators.reducing import _budget
 
     tournament = Tournament(job, task, texts, k, group, _budget(job, chunk_tokens or DEFAULT_CHUNK_TOKENS), seed,
                             Pace(concurrency, rps, retries, cache, progress), max_cost)
