@@ -231,7 +231,8 @@ def provider_message(body: str) -> str:
 _HINTS: dict[int, str] = {
     400: "check the options you passed (--effort, --max-tokens, --temperature)",
     402: "add credits or check billing for this account",
-    403: "this key has no access to {model}; check its permissions or region",
+    403: "this key has no access to {model}: check its permissions or region, or use another key "
+         "(%grok key --new, or set {key_env})",
     404: "check the model id ({model}) and the base URL ({base_url})",
     408: "re-run the cell",
     413: "the prompt is too large; shorten it or %grok reset",

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # jsonschema (under nbformat and nbclient) imports rfc3987-syntax when it is installed, which builds a Lark
@@ -106,6 +107,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, ipython_dir: str) -> None:
         monkeypatch.delenv(name, raising=False)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own %grok map cache, so no run resumes another test's rows."""
+    directory = tmp_path / "map-cache"
+    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
+    return directory
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pandas as pd
@@ -136,13 +135,6 @@ def test_limits_are_checked_when_set(shell: Harness, caplog: pytest.LogCaptureFi
 
 
 # -- waiting for a map batch ------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "map-cache"
-    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
-    return directory
 
 
 def serve(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> FakeGrok:

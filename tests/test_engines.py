@@ -14,7 +14,6 @@ import os
 import pickle
 import re
 import sys
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pandas as pd
@@ -78,13 +77,6 @@ def cluster() -> Iterator[Any]:
     yield client
     client.close()
     local.close()
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    directory = tmp_path / "map-cache"
-    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
-    yield directory
 
 
 def judge(body: dict[str, Any]) -> Reply | None:

@@ -4,8 +4,7 @@ refused or counted by the same policy check, against the fake server (real SDK, 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,13 +17,6 @@ from grok_magics.mapping.rate import Throttle
 XAI_SHAPED = "xai-" + "Zx9" * 10  # key-shaped, not the canary: the scan must catch shapes, not only the active key
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    directory = tmp_path / "map-cache"
-    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
-    yield directory
 
 
 def reviews(n: int) -> pd.DataFrame:
@@ -199,6 +191,12 @@ def test_a_refused_key_that_is_set_points_to_key_new(shell: Harness, fake) -> No
     fake.script(Reply(status=401, error_message="Incorrect API key provided"))
     ran = shell.run("%grok hi")
     assert "%grok key --new (or set XAI_API_KEY)" in ran.stdout
+
+
+def test_a_forbidden_key_points_to_key_new_too(shell: Harness, fake) -> None:
+    fake.script(Reply(status=403, error_message="Forbidden: this team has no access"))
+    ran = shell.run("%grok hi")
+    assert "HTTP 403" in ran.stdout and "%grok key --new, or set XAI_API_KEY" in ran.stdout
 
 
 def test_a_server_error_after_retries_says_how_often_it_was_tried(shell: Harness, fake) -> None:

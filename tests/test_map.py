@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pandas as pd
 import polars as pl
@@ -19,14 +19,6 @@ from grok_magics.errors import GrokError
 from grok_magics.mapping.rate import Throttle
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own map cache, so no run resumes another test's rows."""
-    directory = tmp_path / "map-cache"
-    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
-    yield directory
 
 
 def serve(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> FakeGrok:

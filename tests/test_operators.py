@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pandas as pd
 import polars as pl
@@ -24,13 +23,6 @@ from grok_magics.errors import GrokError
 
 pytestmark = pytest.mark.timeout(120)
 XAI_SHAPED = "xai-" + "Qw7" * 10
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    directory = tmp_path / "map-cache"
-    monkeypatch.setenv("GROK_MAGICS_CACHE_DIR", str(directory))
-    yield directory
 
 
 def judge(body: dict[str, Any]) -> Reply | None:
