@@ -350,14 +350,22 @@ def _map_parser() -> _MapParser:
     p = _MapParser(prog="%grok map", add_help=False, allow_abbrev=False)
     p.add_argument("--out-col", dest="out_col", default="grok")
     p.add_argument("--schema")
+    _add_job_options(p)
+    p.add_argument("--batch", action="store_true")
+    p.add_argument("--batch-id", dest="batch_id")
+    p.add_argument("--poll-every", dest="poll_every", type=_positive_float, default=10.0)
+    return p
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    """What every row job (map, filter, reduce, topk) takes: its budget, pacing, model and retries."""
     p.add_argument("--concurrency", type=_positive_int, default=8)
     p.add_argument("--rps", type=_positive_float)
     p.add_argument("--max-cost", dest="max_cost", type=_positive_float, default=1.0)
     p.add_argument("--yes", action="store_true")
     p.add_argument("--no-cache", dest="no_cache", action="store_true")
-    p.add_argument("--batch", action="store_true")
-    p.add_argument("--batch-id", dest="batch_id")
-    p.add_argument("--poll-every", dest="poll_every", type=_positive_float, default=10.0)
+    p.add_argument("--sample", type=_positive_int)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("-m", "--model")
     p.add_argument("--provider")
@@ -368,9 +376,6 @@ def _map_parser() -> _MapParser:
     p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
     p.add_argument("--retries", type=_non_negative_int, default=8)
     p.add_argument("--allow-key", dest="allow_key", action="store_true")
-    p.add_argument("--sample", type=_positive_int)
-    p.add_argument("--seed", type=_non_negative_int, default=0)
-    return p
 
 
 def parse_map(line: str, cell: bool) -> tuple[str, MapOptions, str]:
@@ -413,23 +418,7 @@ def _operator_parser(verb: str) -> _Parser:
             raise UsageError(f"{message}. Usage: {usage}")
 
     p = Parser(prog=f"%grok {verb}", add_help=False, allow_abbrev=False)
-    p.add_argument("--concurrency", type=_positive_int, default=8)
-    p.add_argument("--rps", type=_positive_float)
-    p.add_argument("--max-cost", dest="max_cost", type=_positive_float, default=1.0)
-    p.add_argument("--yes", action="store_true")
-    p.add_argument("--no-cache", dest="no_cache", action="store_true")
-    p.add_argument("--sample", type=_positive_int)
-    p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("-o", "--out", type=_identifier)
-    p.add_argument("-m", "--model")
-    p.add_argument("--provider")
-    p.add_argument("--api", choices=APIS)
-    p.add_argument("--effort", choices=EFFORTS)
-    p.add_argument("--system")
-    p.add_argument("--temperature", type=_finite_float)
-    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
-    p.add_argument("--retries", type=_non_negative_int, default=8)
-    p.add_argument("--allow-key", dest="allow_key", action="store_true")
+    _add_job_options(p)
     if verb == "filter":
         p.add_argument("--out-col", dest="out_col", default="keep")
         p.add_argument("--reason", action="store_true")
