@@ -8,18 +8,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
-def is_frame(value: Any) -> bool:
-    return _kind(value) is not None
+from grok_magics.context.kinds import family, is_frame
 
 
 def _kind(value: Any) -> str | None:
-    module = type(value).__module__.split(".")[0]
-    if module == "pandas" and hasattr(value, "to_dict") and hasattr(value, "columns"):
-        return "pandas"
-    if module == "polars" and hasattr(value, "to_dicts"):
-        return "polars"
-    return None
+    return family(value)[0] if is_frame(value) else None
 
 
 def columns_of(frame: Any) -> list[str]:

@@ -12,6 +12,7 @@ Polars frames are converted to pandas (visible columns only) the first time a to
 import json
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional
 
+from grok_magics.context.kinds import is_frame
 from grok_magics.errors import DataError
 from grok_magics.tools.functions import Tool, from_function, result_text
 
@@ -27,11 +28,6 @@ def hidden(column: Any, patterns: Iterable[str]) -> bool:
     from grok_magics.context.tables import column_matches
 
     return column_matches(str(column), tuple(patterns))
-
-
-def is_frame(value: Any) -> bool:
-    module = type(value).__module__
-    return type(value).__name__ == "DataFrame" and module.split(".")[0] in ("pandas", "polars")
 
 
 def frames_for(namespace: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
