@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, MutableMapping
 
 from grok_magics.context import ContextSettings, build
 from grok_magics.engine.guard import AskGuard, DeadlineExceeded
-from grok_magics.engine.policy import Gate, refuse_keys, settle
+from grok_magics.engine.policy import Gate, active_keys, refuse_keys, settle
 from grok_magics.errors import (
     ConfigError,
     GrokError,
@@ -30,7 +30,7 @@ from grok_magics.model.parts import ImagePart, estimate_tokens, parts_tokens, te
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round, Turn
 from grok_magics.model.usage import NO_PRICES, PriceTable, Tally
-from grok_magics.privacy.key_shapes import KeyMasker, key_shape, refusal
+from grok_magics.privacy.key_shapes import KeyMasker
 from grok_magics.providers.client import (
     RESPONDED,
     Clients,
@@ -158,18 +158,6 @@ def check_text(text: str, where: str) -> None:
             f"the {where} holds a character that is not valid Unicode (a lone surrogate at position {exc.start}); "
             "remove it and re-run"
         ) from None
-
-
-def check_no_key(text: str, where: str, provider: Provider, env: Mapping[str, str] | None = None) -> None:
-    label = key_shape(text, active_keys(provider, env))
-    if label is not None:
-        raise ConfigError(refusal(where, label))
-
-
-def active_keys(provider: Provider, env: Mapping[str, str] | None = None) -> list[str]:
-    """The key this ask would use (if any): it counts as key-shaped wherever it turns up."""
-    env = os.environ if env is None else env
-    return [env.get(provider.key_env, "").strip()]
 
 
 def data_masker(options: Options, provider: Provider) -> KeyMasker:

@@ -89,14 +89,23 @@ def carried(request: Request) -> Iterator[tuple[str, str]]:
         yield "output schema", json.dumps(request.output.schema)
 
 
-def refuse_keys(request: Request, env: Mapping[str, str] | None = None) -> None:
-    """Raise Refused when anything the request carries looks like an API key (the active one above all)."""
+def active_keys(provider: Provider, env: Mapping[str, str] | None = None) -> list[str]:
+    """The key an ask to ``provider`` would use (if any): it counts as key-shaped wherever it turns up."""
     env = os.environ if env is None else env
-    active = [env.get(request.endpoint.provider.key_env, "").strip()]
+    return [env.get(provider.key_env, "").strip()]
+
+
+def refuse_key_in(text: str, where: str, provider: Provider, env: Mapping[str, str] | None = None) -> None:
+    """Raise Refused when ``text`` looks like an API key (the active one above all), naming ``where`` it was."""
+    label = key_shape(text, active_keys(provider, env))
+    if label is not None:
+        raise Refused(refusal(where, label))
+
+
+def refuse_keys(request: Request, env: Mapping[str, str] | None = None) -> None:
+    """Raise Refused when anything the request carries looks like an API key."""
     for where, text in carried(request):
-        label = key_shape(text, active)
-        if label is not None:
-            raise Refused(refusal(where, label))
+        refuse_key_in(text, where, request.endpoint.provider, env)
 
 
 def estimated_usage(request: Request, received: str) -> Usage:

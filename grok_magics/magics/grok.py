@@ -359,7 +359,7 @@ class GrokMagics(Magics):
 
     def _refuse_keys(self, line: str, options: Options) -> None:
         """A key on the magic line (in --system, say) would be sent; the prompt is checked in ask.prepare."""
-        from grok_magics.engine.ask import check_no_key
+        from grok_magics.engine.policy import refuse_key_in
         from grok_magics.errors import ConfigError
         from grok_magics.providers.table import PROVIDERS, choose_provider
 
@@ -368,7 +368,7 @@ class GrokMagics(Magics):
         except ConfigError:
             provider = PROVIDERS["xai"]
         try:
-            check_no_key(line, "magic line", provider)
+            refuse_key_in(line, "magic line", provider)
         except ConfigError as exc:
             raise GrokError(str(exc)) from None
 

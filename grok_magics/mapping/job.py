@@ -57,8 +57,8 @@ def open_job(verb: str, *, model: str | None = None, provider: str | None = None
              max_tokens: int | None = None, schema: Any = None, allow_key: bool = False,
              default_system: str = MAP_SYSTEM) -> Job:
     """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
-    from grok_magics.engine.ask import active_keys, effort_for, endpoint_for
-    from grok_magics.engine.policy import settle
+    from grok_magics.engine.ask import effort_for, endpoint_for
+    from grok_magics.engine.policy import active_keys, settle
     from grok_magics.magics.options import Options
     from grok_magics.mapping.plan import compile_for_map, settings
     from grok_magics.privacy.key_shapes import KeyMasker
