@@ -8,7 +8,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +33,7 @@ sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import pytest  # noqa: E402
-from fake_grok import FakeGrok
+from fake_grok import FakeGrok, Reply
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
@@ -363,3 +365,24 @@ def user_texts(body: dict[str, Any]) -> list[str]:
     return [item["content"][0]["text"] for item in body["input"] if item.get("role") == "user"]
 
 
+def operator_judge(body: dict[str, Any]) -> Reply | None:
+    """The fake model: filter says yes to rows mentioning "broken"; reduce counts the rows it was given;
+    topk ranks items by the number after "score"."""
+    text = user_texts(body)[-1]
+    if "<items>" in text:
+        items = re.findall(r"^\[(\d+)\] .*?score (\d+)", text, re.M)
+        keep = int(re.search(r"best (\d+) of them", text).group(1))  # type: ignore[union-attr]
+        best = sorted(items, key=lambda x: -int(x[1]))[:keep]
+        return Reply(text=json.dumps({"ranking": [int(i) for i, _ in best]}))
+    if "<rows>" in text:
+        return Reply(text=f"covers {text.count(chr(10) + '- ')} rows")
+    if "<parts>" in text:
+        n = sum(int(x.replace(",", "")) for x in re.findall(r'<part rows="([0-9,]+)">', text))
+        return Reply(text=f"covers {n} rows")
+    schema = json.dumps(body.get("text") or body.get("response_format") or {})
+    if '"keep"' in schema:
+        verdict: dict[str, Any] = {"keep": "broken" in text}
+        if '"reason"' in schema:
+            verdict["reason"] = "it says broken" if verdict["keep"] else "nothing broken"
+        return Reply(text=json.dumps(verdict))
+    return None

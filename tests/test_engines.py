@@ -12,14 +12,13 @@ import contextlib
 import json
 import os
 import pickle
-import re
 import sys
 from typing import Any, Callable, Iterator
 
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, user_texts
+from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, operator_judge, user_texts
 from fake_grok import FakeGrok, Reply
 
 import grok_magics
@@ -80,18 +79,13 @@ def cluster() -> Iterator[Any]:
 
 
 def judge(body: dict[str, Any]) -> Reply | None:
-    text = user_texts(body)[-1]
-    if "<rows>" in text:
-        return Reply(text=f"covers {text.count(chr(10) + '- ')} rows")
-    if "<parts>" in text:
-        n = sum(int(x.replace(",", "")) for x in re.findall(r'<part rows="([0-9,]+)">', text))
-        return Reply(text=f"covers {n} rows")
+    """The row operators' fake model (conftest), plus map's structured rows: a label and a score."""
+    reply = operator_judge(body)
     schema = json.dumps(body.get("text") or body.get("response_format") or {})
-    if '"keep"' in schema:
-        return Reply(text=json.dumps({"keep": "broken" in text}))
-    if '"score"' in schema:
+    if reply is None and '"score"' in schema:
+        text = user_texts(body)[-1]
         return Reply(text=json.dumps({"label": text[-6:], "score": len(text)}))
-    return None
+    return reply
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ every row exactly once however many levels it took, a topk returns the true top 
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from typing import Any, Callable
@@ -15,7 +14,7 @@ from typing import Any, Callable
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import CANARY, Harness, assert_no_canary, user_texts
+from conftest import CANARY, Harness, assert_no_canary, operator_judge, user_texts
 from fake_grok import FakeGrok, Reply
 
 import grok_magics
@@ -25,33 +24,10 @@ pytestmark = pytest.mark.timeout(120)
 XAI_SHAPED = "xai-" + "Qw7" * 10
 
 
-def judge(body: dict[str, Any]) -> Reply | None:
-    """The fake model: filter says yes to rows mentioning "broken"; reduce counts the rows it was given;
-    topk ranks items by the number after "score"."""
-    text = user_texts(body)[-1]
-    if "<items>" in text:
-        items = re.findall(r"^\[(\d+)\] .*?score (\d+)", text, re.M)
-        keep = int(re.search(r"best (\d+) of them", text).group(1))  # type: ignore[union-attr]
-        best = sorted(items, key=lambda x: -int(x[1]))[:keep]
-        return Reply(text=json.dumps({"ranking": [int(i) for i, _ in best]}))
-    if "<rows>" in text:
-        return Reply(text=f"covers {text.count(chr(10) + '- ')} rows")
-    if "<parts>" in text:
-        n = sum(int(x.replace(",", "")) for x in re.findall(r'<part rows="([0-9,]+)">', text))
-        return Reply(text=f"covers {n} rows")
-    schema = json.dumps(body.get("text") or body.get("response_format") or {})
-    if '"keep"' in schema:
-        verdict: dict[str, Any] = {"keep": "broken" in text}
-        if '"reason"' in schema:
-            verdict["reason"] = "it says broken" if verdict["keep"] else "nothing broken"
-        return Reply(text=json.dumps(verdict))
-    return None
-
-
 @pytest.fixture
 def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
     server = fake_factory("xai")
-    server.responder = judge
+    server.responder = operator_judge
     monkeypatch.setenv("XAI_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", server.base_url)
     return server
@@ -195,7 +171,7 @@ def test_reduce_chunks_fit_by_exact_counts_where_the_estimate_is_short(grok: Fak
 def test_reduce_without_a_tokenizer_estimates_and_a_failing_tokenizer_falls_back(
         fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     server = fake_factory("azure")
-    server.responder = judge
+    server.responder = operator_judge
     monkeypatch.setenv("AZURE_AI_API_KEY", CANARY)
     monkeypatch.setenv("AZURE_AI_ENDPOINT", server.base_url)
     r = grok_magics.reduce(many_reviews(200), "complaints in {review}", provider="azure", chunk_tokens=1500,
@@ -221,7 +197,7 @@ def test_reduce_tokenizer_failure_is_said_once_and_counts_fall_back(grok: FakeGr
 def test_reduce_faults_are_retried_and_nothing_is_lost(fake_factory: Callable[..., FakeGrok],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     server = fake_factory("xai", rate_limit_fraction=0.3, rate_limit_retry_after=0.05, seed=5, latency=0.02)
-    server.responder = judge
+    server.responder = operator_judge
     monkeypatch.setenv("XAI_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", server.base_url)
     server.script(Reply(status=500), Reply(disconnect_after=0))
