@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import tempfile
@@ -9,7 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 from nbclient import NotebookClient
@@ -56,8 +57,13 @@ class LabLikeClient(NotebookClient):
         self.log_messages: list[tuple[float, int, dict[str, Any]]] = []
         self.current_cell_id: str | None = None
         self.lock = threading.Lock()
+        # Called (in a worker thread) before each cell is sent: a test that acts on one cell from another
+        # thread can hold the next cell back until it is done, as a person does before running the next.
+        self.before_cell: Callable[[int], None] | None = None
 
     async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        if self.before_cell is not None:
+            await asyncio.to_thread(self.before_cell, cell_index)
         self.current_cell_id = cell.get("id")
         return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
