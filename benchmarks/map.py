@@ -41,9 +41,13 @@ server.stop()
 def server_process(latency: float, limited: float, retry_after: float) -> Iterator[str]:
     """The fake server in its own process, so it does not share a GIL with the client being measured."""
     root = str(Path(__file__).resolve().parents[1])
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, KEY, str(latency), str(limited), str(retry_after), TESTS],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": root})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, KEY, str(latency), str(limited), str(retry_after), TESTS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": root},
+    )
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()
@@ -64,8 +68,9 @@ def ours(base_url: str, rows: int, concurrency: int) -> tuple[float, int]:
         grok_magics.map(df.head(4).assign(text="warm-up"), "{text}", cache=False, progress=False)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        out = grok_magics.map(df, "Label: {text}", concurrency=concurrency, cache=False, progress=False,
-                              max_cost=1000, confirm=True)
+        out = grok_magics.map(
+            df, "Label: {text}", concurrency=concurrency, cache=False, progress=False, max_cost=1000, confirm=True
+        )
     return time.perf_counter() - t0, int(out["grok_error"].notna().sum())
 
 
@@ -82,8 +87,9 @@ def bare_sdk(base_url: str, rows: int, concurrency: int) -> float:
 
         async def one(i: int) -> None:
             async with gate:
-                await client.responses.create(model="grok-4.3", input=f"Label: row {i}", store=False,
-                                              reasoning={"effort": "low"})
+                await client.responses.create(
+                    model="grok-4.3", input=f"Label: row {i}", store=False, reasoning={"effort": "low"}
+                )
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(rows)))
@@ -111,8 +117,10 @@ def main() -> None:
         ratio = ideal / elapsed
         ok = "ok" if ratio >= goal and not failed else "MISSED"
         name = f"map {rows:,} rows, 50 ms latency, concurrency 32, {label}"
-        print(f"{name:<58} {elapsed:>6.2f}s {ideal:>6.2f}s {ratio:>6.2f}  ≥ {goal:<5g}{ok:<7} "
-              f"({bare:.2f}s, {ideal / bare:.2f})" + (f"  {failed} rows failed" if failed else ""))
+        print(
+            f"{name:<58} {elapsed:>6.2f}s {ideal:>6.2f}s {ratio:>6.2f}  ≥ {goal:<5g}{ok:<7} "
+            f"({bare:.2f}s, {ideal / bare:.2f})" + (f"  {failed} rows failed" if failed else "")
+        )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,13 @@ server.stop()
 @contextlib.contextmanager
 def server_process(latency: float) -> Iterator[dict[str, Any]]:
     root = str(Path(__file__).resolve().parents[1])
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, KEY, str(latency), TESTS], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": root})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, KEY, str(latency), TESTS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": root},
+    )
     seen: dict[str, Any] = {}
     try:
         assert proc.stdout is not None
@@ -90,10 +95,24 @@ def reviews(n: int) -> Any:
     import pandas as pd
 
     rng = random.Random(7)
-    topics = ["delivery was late", "battery died in a week", "great value", "screen scratched", "works as described",
-              "support never answered", "arrived broken", "too loud", "fits perfectly", "colour differs from photo"]
-    return pd.DataFrame({"review": [f"{rng.choice(topics)}; {rng.choice(topics)} (order {i})" for i in range(n)],
-                         "product": [f"product {i % 20}" for i in range(n)]})
+    topics = [
+        "delivery was late",
+        "battery died in a week",
+        "great value",
+        "screen scratched",
+        "works as described",
+        "support never answered",
+        "arrived broken",
+        "too loud",
+        "fits perfectly",
+        "colour differs from photo",
+    ]
+    return pd.DataFrame(
+        {
+            "review": [f"{rng.choice(topics)}; {rng.choice(topics)} (order {i})" for i in range(n)],
+            "product": [f"product {i % 20}" for i in range(n)],
+        }
+    )
 
 
 def bench_reduce(n: int, latency: float, concurrency: int) -> None:
@@ -115,20 +134,31 @@ def bench_reduce(n: int, latency: float, concurrency: int) -> None:
         reducing.Reducer._estimate = timed  # type: ignore[method-assign]
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()) as printed:
-            r = grok_magics.reduce(df, "The three main complaints in these {review}s", concurrency=concurrency,
-                                   cache=False, progress=False, max_cost=1000, confirm=True)
+            r = grok_magics.reduce(
+                df,
+                "The three main complaints in these {review}s",
+                concurrency=concurrency,
+                cache=False,
+                progress=False,
+                max_cost=1000,
+                confirm=True,
+            )
         wall = time.perf_counter() - t0
         reducing.Reducer._estimate = original  # type: ignore[method-assign]
     per_level = [len(level) for level in r.summaries]
     ideal = sum(math.ceil(c / concurrency) for c in per_level) * latency
     plan = planned.get("at", t0) - t0
-    print(f"reduce {n:,} reviews, {latency * 1000:.0f} ms latency, concurrency {concurrency}: "
-          f"{r.rows:,} rows → {' → '.join(f'{c:,}' for c in per_level)} ({r.levels} levels), "
-          f"{seen['calls']:,} calls, ~{seen['tokens']:,} tokens sent, {seen['tokenizer']:,} tokenizer calls; "
-          f"answer covers all rows: {r.text.startswith(f'covers {n} rows')}")
-    print(f"    wall {wall:.2f} s (planning {plan:.2f} s: items, packing, exact counts), ideal {ideal:.2f} s, "
-          f"ideal ÷ ours {ideal / wall:.2f}; ideal ÷ (ours − planning) {ideal / max(wall - plan, 1e-9):.2f}; "
-          f"peak in flight {seen['peak']} (budget {concurrency})")
+    print(
+        f"reduce {n:,} reviews, {latency * 1000:.0f} ms latency, concurrency {concurrency}: "
+        f"{r.rows:,} rows → {' → '.join(f'{c:,}' for c in per_level)} ({r.levels} levels), "
+        f"{seen['calls']:,} calls, ~{seen['tokens']:,} tokens sent, {seen['tokenizer']:,} tokenizer calls; "
+        f"answer covers all rows: {r.text.startswith(f'covers {n} rows')}"
+    )
+    print(
+        f"    wall {wall:.2f} s (planning {plan:.2f} s: items, packing, exact counts), ideal {ideal:.2f} s, "
+        f"ideal ÷ ours {ideal / wall:.2f}; ideal ÷ (ours − planning) {ideal / max(wall - plan, 1e-9):.2f}; "
+        f"peak in flight {seen['peak']} (budget {concurrency})"
+    )
     last = [line for line in printed.getvalue().splitlines() if line.startswith("grok reduce:")]
     print("    " + (last[-1] if last else ""))
 
@@ -146,8 +176,15 @@ def bench_engines(n: int, latency: float, concurrency: int) -> None:
             grok_magics.map(df.head(4), "warm-up {review}", cache=False, progress=False)
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            grok_magics.map(df, "Sentiment of: {review}", concurrency=concurrency, cache=False, progress=False,
-                            max_cost=1000, confirm=True)
+            grok_magics.map(
+                df,
+                "Sentiment of: {review}",
+                concurrency=concurrency,
+                cache=False,
+                progress=False,
+                max_cost=1000,
+                confirm=True,
+            )
         rows.append(("pandas", time.perf_counter() - t0, ""))
         try:
             import dask
@@ -157,8 +194,15 @@ def bench_engines(n: int, latency: float, concurrency: int) -> None:
             with dask.config.set(scheduler="threads", num_workers=2):
                 t0 = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):
-                    out = grok_magics.map(ddf, "Sentiment of: {review}", concurrency=concurrency, cache=False,
-                                          progress=False, max_cost=1000, confirm=True)
+                    out = grok_magics.map(
+                        ddf,
+                        "Sentiment of: {review}",
+                        concurrency=concurrency,
+                        cache=False,
+                        progress=False,
+                        max_cost=1000,
+                        confirm=True,
+                    )
                     out.compute()
                 rows.append(("Dask (threads, 2 workers, 4 partitions)", time.perf_counter() - t0, ""))
         except ImportError:
@@ -168,8 +212,12 @@ def bench_engines(n: int, latency: float, concurrency: int) -> None:
             from pyspark.sql import SparkSession
 
             t0 = time.perf_counter()
-            spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-                     .config("spark.driver.host", "127.0.0.1").getOrCreate())
+            spark = (
+                SparkSession.builder.master("local[2]")
+                .config("spark.ui.enabled", "false")
+                .config("spark.driver.host", "127.0.0.1")
+                .getOrCreate()
+            )
             spark.sparkContext.setLogLevel("ERROR")
             sdf = spark.createDataFrame(df).repartition(4).cache()
             sdf.count()
@@ -177,21 +225,38 @@ def bench_engines(n: int, latency: float, concurrency: int) -> None:
             for run in ("first job", "again"):
                 t0 = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):
-                    out = grok_magics.map(sdf, f"Sentiment ({run}) of: {{review}}", concurrency=concurrency,
-                                          cache=False, progress=False, max_cost=1000, confirm=True)
+                    out = grok_magics.map(
+                        sdf,
+                        f"Sentiment ({run}) of: {{review}}",
+                        concurrency=concurrency,
+                        cache=False,
+                        progress=False,
+                        max_cost=1000,
+                        confirm=True,
+                    )
                     out.write.format("noop").mode("overwrite").save()
-                rows.append((f"Spark (local[2], 4 partitions), {run}", time.perf_counter() - t0,
-                             f"session start-up {started:.1f} s apart" if run == "first job" else
-                             "Python workers already up"))
+                rows.append(
+                    (
+                        f"Spark (local[2], 4 partitions), {run}",
+                        time.perf_counter() - t0,
+                        f"session start-up {started:.1f} s apart"
+                        if run == "first job"
+                        else "Python workers already up",
+                    )
+                )
             spark.stop()
         except ImportError:
             rows.append(("Spark", float("nan"), "not installed"))
     base = rows[0][1]
-    print(f"map {n:,} rows, {latency * 1000:.0f} ms latency, budget {concurrency} in flight: ideal {ideal:.2f} s; "
-          f"peak in flight at the server {seen['peak']}")
+    print(
+        f"map {n:,} rows, {latency * 1000:.0f} ms latency, budget {concurrency} in flight: ideal {ideal:.2f} s; "
+        f"peak in flight at the server {seen['peak']}"
+    )
     for name, wall, note in rows:
-        print(f"    {name:<42} {wall:7.2f} s  ideal ÷ it {ideal / wall:5.2f}  ÷ pandas {wall / base:5.2f}"
-              + (f"  ({note})" if note else ""))
+        print(
+            f"    {name:<42} {wall:7.2f} s  ideal ÷ it {ideal / wall:5.2f}  ÷ pandas {wall / base:5.2f}"
+            + (f"  ({note})" if note else "")
+        )
 
 
 def main() -> None:

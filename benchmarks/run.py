@@ -43,16 +43,26 @@ class Result:
         if self.limit is not None:
             ok = "ok" if self.ours <= self.limit else "MISSED"
             base = f"{self.baseline:>9.1f}" if self.baseline else f"{'-':>9}"
-            return (f"{self.name:<52} {self.ours:>9.1f} {base} {self.unit:<3} {'':>7}  "
-                    f"goal ≤{self.limit:g} {self.unit} {ok}")
+            return (
+                f"{self.name:<52} {self.ours:>9.1f} {base} {self.unit:<3} {'':>7}  "
+                f"goal ≤{self.limit:g} {self.unit} {ok}"
+            )
         ok = "ok" if self.ratio <= self.goal else "MISSED"
-        return (f"{self.name:<52} {self.ours:>9.1f} {self.baseline:>9.1f} {self.unit:<3} "
-                f"{self.ratio:>6.2f}x  goal ≤{self.goal:<5g} {ok}")
+        return (
+            f"{self.name:<52} {self.ours:>9.1f} {self.baseline:>9.1f} {self.unit:<3} "
+            f"{self.ratio:>6.2f}x  goal ≤{self.goal:<5g} {ok}"
+        )
 
 
 def _python(code: str, env: dict[str, str] | None = None) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})}, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+        timeout=120,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -70,8 +80,12 @@ print(json.dumps({"shell": (t1 - t0) * 1000, "load": (t2 - t1) * 1000}))
 
 def bench_load(repeat: int) -> Result:
     runs = [_python(LOAD, {"GROK_MAGICS_AUTOLOAD": "0"}) for _ in range(repeat)]
-    return Result("%load_ext vs creating the IPython shell", statistics.median(r["load"] for r in runs),
-                  statistics.median(r["shell"] for r in runs), goal=0.10)
+    return Result(
+        "%load_ext vs creating the IPython shell",
+        statistics.median(r["load"] for r in runs),
+        statistics.median(r["shell"] for r in runs),
+        goal=0.10,
+    )
 
 
 FIRST_SDK = """
@@ -110,8 +124,9 @@ def bench_first_token(server: FakeGrok, repeat: int) -> Result:
     for _ in range(repeat):
         sdk.append(_python(FIRST_SDK.format(key=KEY, url=server.base_url))["first"])
         ours.append(_python(FIRST_OURS.format(), env)["first"])
-    return Result("first answer text in a fresh process vs SDK", statistics.median(ours), statistics.median(sdk),
-                  goal=1.5)
+    return Result(
+        "first answer text in a fresh process vs SDK", statistics.median(ours), statistics.median(sdk), goal=1.5
+    )
 
 
 def _drain_sdk(server: FakeGrok) -> float:
@@ -143,8 +158,9 @@ def bench_throughput(server: FakeGrok, repeat: int, display: str) -> Result:
         with contextlib.redirect_stdout(io.StringIO()):
             sh.run_cell("%grok --no-history hi")
         ours.append((time.perf_counter() - t0) * 1000)
-    return Result(f"2,500-delta answer, {display} view, vs SDK loop", statistics.median(ours),
-                  statistics.median(sdk), goal=1.5)
+    return Result(
+        f"2,500-delta answer, {display} view, vs SDK loop", statistics.median(ours), statistics.median(sdk), goal=1.5
+    )
 
 
 INTERRUPT = """
@@ -177,11 +193,14 @@ def bench_interrupt(server: FakeGrok, repeat: int) -> Result:
     env = {"XAI_API_KEY": KEY, "GROK_BASE_URL": server.base_url, "GROK_MAGICS_AUTOLOAD": "0"}
     runs = []
     for _ in range(repeat):
-        server.script(Reply(text="Once upon a time there was a long story", chunk=4, stall_after=3,
-                            stall_seconds=60))
+        server.script(Reply(text="Once upon a time there was a long story", chunk=4, stall_after=3, stall_seconds=60))
         runs.append(_python(INTERRUPT, env))
-    return Result("kernel interrupt mid-stream vs time.sleep", statistics.median(r["grok"] for r in runs),
-                  statistics.median(r["sleep"] for r in runs), goal=3.0)
+    return Result(
+        "kernel interrupt mid-stream vs time.sleep",
+        statistics.median(r["grok"] for r in runs),
+        statistics.median(r["sleep"] for r in runs),
+        goal=3.0,
+    )
 
 
 def bench_data_toolset(repeat: int, rows: int = 10_000_000) -> Result:
@@ -197,13 +216,18 @@ def bench_data_toolset(repeat: int, rows: int = 10_000_000) -> Result:
     from grok_magics.tools.functions import run_call
 
     rng = np.random.default_rng(1)
-    orders = pd.DataFrame({
-        "region": pd.Categorical.from_codes(rng.integers(0, 4, rows), ["north", "south", "east", "west"]),
-        "amount": rng.uniform(1, 1000, rows),
-        "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 730, rows), unit="D"),
-    })
-    filters = [{"column": "amount", "op": ">", "value": 500}, {"column": "region", "op": "==", "value": "north"},
-               {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]}]
+    orders = pd.DataFrame(
+        {
+            "region": pd.Categorical.from_codes(rng.integers(0, 4, rows), ["north", "south", "east", "west"]),
+            "amount": rng.uniform(1, 1000, rows),
+            "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 730, rows), unit="D"),
+        }
+    )
+    filters = [
+        {"column": "amount", "op": ">", "value": 500},
+        {"column": "region", "op": "==", "value": "north"},
+        {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]},
+    ]
     call = ToolCall("1", "count_rows", json.dumps({"frame": "orders", "filters": filters}))
     ours, hand = [], []
     tools = {t.name: t for t in DataToolset({"orders": orders}).tools()}
@@ -217,8 +241,11 @@ def bench_data_toolset(repeat: int, rows: int = 10_000_000) -> Result:
         assert json.loads(result.output) == {"rows": expected}, result
         ours.append((t1 - t0) * 1000)
         hand.append((t2 - t1) * 1000)
-    return Result(f"data toolset count_rows, {rows:,} rows, vs pandas", statistics.median(ours),
-                  statistics.median(hand), goal=1.5)
+    return Result(
+        f"data toolset count_rows, {rows:,} rows, vs pandas", statistics.median(ours), statistics.median(hand), goal=1.5
+    )
+
+
 LOAD_RSS = """
 import json, sys, time
 def rss():
@@ -238,8 +265,14 @@ def _load_figures(extension: str, repeat: int) -> tuple[float, float]:
     code = LOAD_RSS.format(page=os.sysconf("SC_PAGE_SIZE"))
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code, extension], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "GROK_MAGICS_AUTOLOAD": "0"}, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, extension],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "GROK_MAGICS_AUTOLOAD": "0"},
+            check=True,
+        )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return statistics.median(r["ms"] for r in runs), statistics.median(r["mib"] for r in runs)
 
@@ -255,8 +288,10 @@ def bench_load_absolute(repeat: int) -> list[Result]:
         note = "baseline: jupyter-ai-magics"
     else:
         note = "jupyter-ai-magics not installed"
-    return [Result(f"%load_ext time ({note})", ms, other_ms, goal=0, limit=50),
-            Result(f"%load_ext RSS growth ({note})", mib, other_mib, goal=0, unit="MiB", limit=10)]
+    return [
+        Result(f"%load_ext time ({note})", ms, other_ms, goal=0, limit=50),
+        Result(f"%load_ext RSS growth ({note})", mib, other_mib, goal=0, unit="MiB", limit=10),
+    ]
 
 
 KERNEL_STREAM = """
@@ -295,8 +330,9 @@ def bench_kernel_stream(server: FakeGrok, repeat: int) -> list[Result]:
     pace = 2 / 5000  # seconds per delta for ~5,000 tokens/s
     env = {**os.environ, "XAI_API_KEY": KEY, "GROK_BASE_URL": server.base_url, "GROK_MAGICS_AUTOLOAD": "0"}
     code = KERNEL_STREAM.format(key=KEY, url=server.base_url, repeat=repeat)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdin is not None and proc.stdout is not None
     firsts = []
     for _ in range(repeat):
@@ -306,16 +342,23 @@ def bench_kernel_stream(server: FakeGrok, repeat: int) -> list[Result]:
             proc.stdin.flush()
     out, _ = proc.communicate(timeout=600)
     runs = json.loads(out.strip().splitlines()[-1])
-    streamed = [r for r in server.requests if r.first_delta_at is not None][-2 * repeat:]
+    streamed = [r for r in server.requests if r.first_delta_at is not None][-2 * repeat :]
     ours_recs = streamed[1::2]
     for run, rec in zip(runs, ours_recs):
         if run["first"] is not None and rec.first_delta_at is not None:
             firsts.append((run["first"] - rec.first_delta_at) * 1000)
-    results = [Result("%%grok cell (widget, kernel) vs bare SDK, 5k tok/s", statistics.median(r["ours"] for r in runs)
-                      * 1000, statistics.median(r["sdk"] for r in runs) * 1000, goal=1.05)]
+    results = [
+        Result(
+            "%%grok cell (widget, kernel) vs bare SDK, 5k tok/s",
+            statistics.median(r["ours"] for r in runs) * 1000,
+            statistics.median(r["sdk"] for r in runs) * 1000,
+            goal=1.05,
+        )
+    ]
     if firsts:
-        results.append(Result("first content chunk → first frontend update", statistics.median(firsts), 0,
-                              goal=0, limit=20))
+        results.append(
+            Result("first content chunk → first frontend update", statistics.median(firsts), 0, goal=0, limit=20)
+        )
     return results
 
 

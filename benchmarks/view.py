@@ -42,8 +42,16 @@ class CountingPublisher(DisplayPublisher):
         self.messages = 0
         self.bytes = 0
 
-    def publish(self, data: Any, metadata: Any = None, source: Any = None, *, transient: Any = None,
-                update: bool = False, **kwargs: Any) -> None:
+    def publish(
+        self,
+        data: Any,
+        metadata: Any = None,
+        source: Any = None,
+        *,
+        transient: Any = None,
+        update: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.messages += 1
         self.bytes += len(json.dumps({"data": data, "metadata": metadata or {}}, ensure_ascii=False).encode())
 
@@ -96,6 +104,7 @@ class CpuMeter:
                 if outer:
                     with self.lock:
                         self.total += time.thread_time() - began
+
         return timed
 
 
@@ -103,9 +112,12 @@ class CpuMeter:
 def metered(meter: CpuMeter):
     """Every view class's start/update/finish and the flush timer are metered while the block runs."""
     patched = []
-    for cls, names in ((views.LiveView, ("start", "update", "finish")),
-                       (views.MarkdownView, ("start", "update", "finish")),
-                       (views.TextView, ("start", "update", "finish")), (views.Coalescer, ("_flush",))):
+    for cls, names in (
+        (views.LiveView, ("start", "update", "finish")),
+        (views.MarkdownView, ("start", "update", "finish")),
+        (views.TextView, ("start", "update", "finish")),
+        (views.Coalescer, ("_flush",)),
+    ):
         for name in names:
             original = getattr(cls, name)
             patched.append((cls, name, original))
@@ -123,8 +135,10 @@ def answer_text(chars: int) -> str:
     n = 0
     while sum(map(len, pieces)) < chars:
         n += 1
-        pieces.append(f"## Part {n}\n\nThe estimate $\\hat\\beta_{n} = (X^T X)^{{-1}} X^T y$ is unbiased when "
-                      "the errors have mean zero; **its variance** shrinks as $n$ grows. " * 3 + "\n\n")
+        pieces.append(
+            f"## Part {n}\n\nThe estimate $\\hat\\beta_{n} = (X^T X)^{{-1}} X^T y$ is unbiased when "
+            "the errors have mean zero; **its variance** shrinks as $n$ grows. " * 3 + "\n\n"
+        )
         pieces.append("- first point about the data\n- second point, with `code`\n\n")
         pieces.append(f"```python\nbeta_{n} = np.linalg.solve(X.T @ X, X.T @ y)\nprint(beta_{n})\n```\n\n")
     return "".join(pieces)[:chars]
@@ -175,12 +189,16 @@ def main() -> None:
             wall = statistics.median(r.seconds for r in runs[view])
             goals = "ok" if pick.per_second <= 20 and pick.bytes <= 3 * len(text) and pick.cpu <= 0.5 else "MISSED"
             label = "live (default)" if view == "live" else view
-            print(f"{label:<14} {wall:>7.2f} {pick.messages:>8,} {pick.per_second:>6.1f} {pick.bytes:>11,} "
-                  f"{pick.bytes / len(text):>8.2f}x {pick.cpu:>11.3f}   {goals if view != 'markdown' else ''}")
+            print(
+                f"{label:<14} {wall:>7.2f} {pick.messages:>8,} {pick.per_second:>6.1f} {pick.bytes:>11,} "
+                f"{pick.bytes / len(text):>8.2f}x {pick.cpu:>11.3f}   {goals if view != 'markdown' else ''}"
+            )
     finally:
         fake.stop()
-    print("targets: ≤ 20 updates/s, bytes ≤ 3x the answer, view CPU ≤ 0.5 s "
-          "(the markdown fallback re-sends the whole answer by design)")
+    print(
+        "targets: ≤ 20 updates/s, bytes ≤ 3x the answer, view CPU ≤ 0.5 s "
+        "(the markdown fallback re-sends the whole answer by design)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,17 @@ from typing import Any
 from grok_magics.errors import GrokError
 from grok_magics.version import __version__
 
-__all__ = ["__version__", "GrokError", "filter", "load_ipython_extension", "map", "reduce", "tool", "topk",
-           "unload_ipython_extension"]
+__all__ = [
+    "__version__",
+    "GrokError",
+    "filter",
+    "load_ipython_extension",
+    "map",
+    "reduce",
+    "tool",
+    "topk",
+    "unload_ipython_extension",
+]
 
 
 def tool(fn: Any = None, *, side_effects: bool = False, name: str | None = None) -> Any:

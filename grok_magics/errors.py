@@ -232,7 +232,7 @@ _HINTS: dict[int, str] = {
     400: "check the options you passed (--effort, --max-tokens, --temperature)",
     402: "add credits or check billing for this account",
     403: "this key has no access to {model}: check its permissions or region, or use another key "
-         "(%grok key --new, or set {key_env})",
+    "(%grok key --new, or set {key_env})",
     404: "check the model id ({model}) and the base URL ({base_url})",
     408: "re-run the cell",
     413: "the prompt is too large; shorten it or %grok reset",
@@ -290,8 +290,7 @@ def hint_for(status: int, endpoint: "Endpoint", said: str = "", retries: int = 0
         tried = f" (tried {retries + 1} times)" if retries else ""
         return f"the provider had a server error{tried}; re-run in a moment"
     template = _HINTS.get(status, "")
-    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url,
-                           retries=retries)
+    return template.format(key_env=endpoint.provider.key_env, model=endpoint.model, base_url=base_url, retries=retries)
 
 
 def _sentence(text: str) -> str:
@@ -299,15 +298,23 @@ def _sentence(text: str) -> str:
     return f"{text[:1].upper()}{text[1:]}." if text else ""
 
 
-def http_error(status: int, body: str, endpoint: "Endpoint", retry_after: str | None = None,
-               redirected_to: str = "", retries: int = 0, advice: str = "") -> GrokError:
+def http_error(
+    status: int,
+    body: str,
+    endpoint: "Endpoint",
+    retry_after: str | None = None,
+    redirected_to: str = "",
+    retries: int = 0,
+    advice: str = "",
+) -> GrokError:
     said = provider_message(body)
     wait = f" (Retry-After: {retry_after}s)" if retry_after else ""
     where = f"{endpoint.model} on {endpoint.provider.title}"
     if redirected_to:
         return GrokError(
             f"{where}: the server redirected to another origin ({_public_url(redirected_to)}), which answered "
-            f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.", status
+            f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.",
+            status,
         )
     hint = hint_for(status, endpoint, said, retries, advice)
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
@@ -362,8 +369,14 @@ def _is_connect_timeout(exc: BaseException) -> bool:
     return any(type(e).__name__ == "ConnectTimeout" for e in (exc, exc.__cause__, exc.__context__) if e is not None)
 
 
-def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transport",
-                   mid_stream: bool = False, advice: str = "", retries: int | None = None) -> GrokError:
+def from_exception(
+    exc: BaseException,
+    endpoint: "Endpoint",
+    transport: "Transport",
+    mid_stream: bool = False,
+    advice: str = "",
+    retries: int | None = None,
+) -> GrokError:
     """Map anything the SDK or transport raised to one actionable line.
 
     ``retries``: how often the request was tried again before this (the SDK's ``max_retries`` for asks);
@@ -379,8 +392,15 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
         status = response.status_code
         retried = transport.max_retries if retries is None else retries
         retried = retried if status in (408, 409, 429) or status >= 500 else 0  # the SDK retries only these
-        return http_error(status, _body_text(response), endpoint, response.headers.get("retry-after"),
-                          _redirect_target(response, endpoint), retried, advice)
+        return http_error(
+            status,
+            _body_text(response),
+            endpoint,
+            response.headers.get("retry-after"),
+            _redirect_target(response, endpoint),
+            retried,
+            advice,
+        )
     if _is_connect_timeout(exc):
         return GrokError(
             f"{where}: could not connect to {_public_url(endpoint.base_url)} within {transport.connect_timeout:g} s. "
@@ -411,13 +431,15 @@ def from_exception(exc: BaseException, endpoint: "Endpoint", transport: "Transpo
     if isinstance(exc, UnicodeDecodeError):
         return GrokError(f"{where}: the provider sent bytes that are not UTF-8 mid-answer. Re-run the cell.")
     if isinstance(exc, UnicodeEncodeError):
-        return GrokError(f"{where}: the request holds text that is not valid Unicode (a lone surrogate?); "
-                         "remove it and re-run.")
+        return GrokError(
+            f"{where}: the request holds text that is not valid Unicode (a lone surrogate?); remove it and re-run."
+        )
     if isinstance(exc, StreamCut):
         return GrokError(f"{where}: the stream ended before the answer was complete. Re-run the cell.")
     if isinstance(exc, Malformed):
-        return GrokError(f"{where}: the provider sent an event that could not be read ({exc}) mid-answer. "
-                         "Re-run the cell.")
+        return GrokError(
+            f"{where}: the provider sent an event that could not be read ({exc}) mid-answer. Re-run the cell."
+        )
     if isinstance(exc, json.JSONDecodeError):
         return GrokError(f"{where}: the provider sent a malformed event mid-answer. Re-run the cell.")
     if isinstance(exc, RecursionError):  # the SDK's JSON reader on an answer nested past Python's limit

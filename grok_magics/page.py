@@ -131,8 +131,12 @@ class Bridge:
     def _receive(self, comm: Any, data: Mapping[str, Any]) -> None:
         if not isinstance(data, Mapping) or data.get("v") != VERSION:
             if isinstance(data, Mapping) and data.get("type") == "request":
-                self._reply(comm, data.get("id"), error=f"the kernel speaks grok-magics protocol {VERSION}, not "
-                                                        f"{data.get('v')}: install the same grok-magics version")
+                self._reply(
+                    comm,
+                    data.get("id"),
+                    error=f"the kernel speaks grok-magics protocol {VERSION}, not "
+                    f"{data.get('v')}: install the same grok-magics version",
+                )
             return
         self.unanswered = False
         kind = data.get("type")
@@ -190,15 +194,18 @@ class Bridge:
         future = asyncio.get_running_loop().create_future()
         request_id = f"kernel-{next(self.ids)}"
         self.pending[request_id] = future
-        self.comms[-1].send({"v": VERSION, "type": "request", "id": request_id, "method": method,
-                             "params": dict(params)})
+        self.comms[-1].send(
+            {"v": VERSION, "type": "request", "id": request_id, "method": method, "params": dict(params)}
+        )
         wait = min(timeout, QUIET_TIMEOUT) if self.unanswered else timeout
         try:
             ok, value = await asyncio.wait_for(future, wait)
         except asyncio.TimeoutError:
             self.unanswered = True
-            raise PageUnavailable(f"the page did not answer {method} within {wait:g} s (is the notebook still open? "
-                                  "only an async cell can wait for it: use await)") from None
+            raise PageUnavailable(
+                f"the page did not answer {method} within {wait:g} s (is the notebook still open? "
+                "only an async cell can wait for it: use await)"
+            ) from None
         finally:
             self.pending.pop(request_id, None)
         if not ok:
@@ -217,8 +224,10 @@ def chats(shell: Any) -> list[dict[str, Any]]:
     if session is None:
         return []
     found = session.chats
-    return [{"name": name, "turns": len(found.get(name).turns), "tokens": found.get(name).tokens()}
-            for name in found.names()]
+    return [
+        {"name": name, "turns": len(found.get(name).turns), "tokens": found.get(name).tokens()}
+        for name in found.names()
+    ]
 
 
 # -- the kernel shell's bridge ----------------------------------------------------------------------------

@@ -40,16 +40,18 @@ class Counter:
         except Exception as exc:  # any failure: estimates from here on, said once by the caller
             from grok_magics.errors import from_exception
 
-            self.failed = (from_exception(exc, self.endpoint, self.transport).message if _is_http(exc)
-                           else str(exc)[:160])
+            self.failed = (
+                from_exception(exc, self.endpoint, self.transport).message if _is_http(exc) else str(exc)[:160]
+            )
             return estimate_tokens(text)
 
     def _tokenize(self, text: str) -> int:
         if self.gate is not None:
             self.gate.admit_free(Request(endpoint=self.endpoint, user=(TextPart(text),)))
         self.calls += 1
-        answer = self.client.post(self.endpoint.provider.tokenize_path, cast_to=object,
-                                  body={"text": text, "model": self.endpoint.model})
+        answer = self.client.post(
+            self.endpoint.provider.tokenize_path, cast_to=object, body={"text": text, "model": self.endpoint.model}
+        )
         tokens = answer.get("token_ids") if isinstance(answer, dict) else None
         if not isinstance(tokens, list):
             raise ValueError("the tokenizer answered without token_ids")

@@ -41,8 +41,15 @@ from traitlets.config import Config
 CANARY = "xai-CANARY-7f3c9e1d5b2a4c6e8f0a1b2c"
 KEY_VARS = ("XAI_API_KEY", "AWS_BEARER_TOKEN_BEDROCK", "AIGATEWAY_API_KEY", "AZURE_AI_API_KEY", "OPENAI_API_KEY")
 ENV_VARS = KEY_VARS + (
-    "GROK_BASE_URL", "GROK_PROVIDER", "AWS_REGION", "AZURE_AI_ENDPOINT", "AZURE_GROK_DEPLOYMENT", "OPENAI_BASE_URL",
-    "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_LOG",
+    "GROK_BASE_URL",
+    "GROK_PROVIDER",
+    "AWS_REGION",
+    "AZURE_AI_ENDPOINT",
+    "AZURE_GROK_DEPLOYMENT",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "OPENAI_LOG",
 )
 
 
@@ -160,10 +167,23 @@ class RecordingPublisher(DisplayPublisher):
         self.lock = threading.Lock()
         self.on_publish: Callable[[dict[str, Any]], None] | None = None  # runs on the publishing thread
 
-    def publish(self, data: Any, metadata: Any = None, source: Any = None, *, transient: Any = None,
-                update: bool = False, **kwargs: Any) -> None:
-        message = {"data": dict(data), "metadata": dict(metadata or {}), "transient": dict(transient or {}),
-                   "update": update, "time": time.monotonic()}
+    def publish(
+        self,
+        data: Any,
+        metadata: Any = None,
+        source: Any = None,
+        *,
+        transient: Any = None,
+        update: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        message = {
+            "data": dict(data),
+            "metadata": dict(metadata or {}),
+            "transient": dict(transient or {}),
+            "update": update,
+            "time": time.monotonic(),
+        }
         with self.lock:
             self.messages.append(message)
         if self.on_publish is not None:
@@ -210,8 +230,13 @@ class Harness:
         self.last_stdout = out
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             result = self.shell.run_cell(code, store_history=True, cell_id=cell_id)
-        return Ran(result.success, out.getvalue(), err.getvalue(), self.publisher.messages[start:],
-                   result.error_in_exec or result.error_before_exec)
+        return Ran(
+            result.success,
+            out.getvalue(),
+            err.getvalue(),
+            self.publisher.messages[start:],
+            result.error_in_exec or result.error_before_exec,
+        )
 
     @property
     def magics(self) -> Any:
@@ -268,8 +293,9 @@ class Watcher:
 _watchers: list[Watcher] = []
 
 
-def watch(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0,
-          what: str = "") -> threading.Event:
+def watch(
+    condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60.0, what: str = ""
+) -> threading.Event:
     """In the background: once `condition` holds, call `then` (`gate.set`, `send_sigint`, an interrupt).
 
     `then` runs only if the condition held — never on a timeout — and never after the test's body ended: the
@@ -343,10 +369,12 @@ def send_sigint() -> None:
 def in_fresh_ipython(code: str, timeout: float = 60) -> str:
     """The output of ``code`` run after a new InteractiveShell loaded the extension, in a Python process of
     its own (so ``sys.modules`` holds only what that took)."""
-    prelude = ("import sys\n"
-               "from IPython.core.interactiveshell import InteractiveShell\n"
-               "sh = InteractiveShell.instance()\n"
-               "sh.run_line_magic('load_ext', 'grok_magics')\n")
+    prelude = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'grok_magics')\n"
+    )
     out = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -360,8 +388,11 @@ def assert_no_canary(*texts: Any) -> None:
 def user_texts(body: dict[str, Any]) -> list[str]:
     """The user turns of a recorded request, for either wire API."""
     if "messages" in body:
-        return [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"]
-                for m in body["messages"] if m["role"] == "user"]
+        return [
+            m["content"] if isinstance(m["content"], str) else m["content"][0]["text"]
+            for m in body["messages"]
+            if m["role"] == "user"
+        ]
     return [item["content"][0]["text"] for item in body["input"] if item.get("role") == "user"]
 
 

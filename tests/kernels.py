@@ -78,11 +78,22 @@ class LabLikeClient(NotebookClient):
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
 
-        def execute(code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
-                    allow_stdin: Any = None, stop_on_error: bool = True) -> str:
-            content = {"code": code, "silent": silent, "store_history": store_history,
-                       "user_expressions": user_expressions or {}, "allow_stdin": False,
-                       "stop_on_error": stop_on_error}
+        def execute(
+            code: str,
+            silent: bool = False,
+            store_history: bool = True,
+            user_expressions: Any = None,
+            allow_stdin: Any = None,
+            stop_on_error: bool = True,
+        ) -> str:
+            content = {
+                "code": code,
+                "silent": silent,
+                "store_history": store_history,
+                "user_expressions": user_expressions or {},
+                "allow_stdin": False,
+                "stop_on_error": stop_on_error,
+            }
             msg = kc.session.msg("execute_request", content, metadata={"cellId": self.current_cell_id})
             kc.shell_channel.send(msg)
             return msg["header"]["msg_id"]
@@ -110,17 +121,17 @@ def notebook(*sources: str) -> Any:
     return nb
 
 
-
-
 def run_notebook(nb: Any, cwd: Path, timeout: int = 120, **kwargs: Any) -> LabLikeClient:
     """Execute every cell of ``nb`` in a fresh kernel started in ``cwd`` (outputs land in ``nb``)."""
-    client = LabLikeClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-                           **kwargs)
+    client = LabLikeClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}, **kwargs
+    )
     client.execute()
     return client
 
 
 def answer_of(cell: Any) -> str:
     """An answer is a run of Markdown outputs (finished blocks, then the last part with the status line)."""
-    return "\n\n".join(o.data["text/markdown"] for o in cell.outputs
-                         if o.output_type == "display_data" and "text/markdown" in o.data)
+    return "\n\n".join(
+        o.data["text/markdown"] for o in cell.outputs if o.output_type == "display_data" and "text/markdown" in o.data
+    )

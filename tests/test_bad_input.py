@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(90)
 DEEP = '{"a": ' + "[" * 5000 + "]" * 5000 + "}"  # past Python's recursion limit: json.loads raises RecursionError
 SHALLOW_DEEP = '{"a": ' + "[" * 900 + "]" * 900 + "}"  # readable, but too deep for pydantic to dump back
 
-SCHEMAS = '''
+SCHEMAS = """
 from pydantic import BaseModel, field_validator
 
 class Verdict(BaseModel):
@@ -40,7 +40,7 @@ class Picky(BaseModel):
         return {"ok": "OK"}[value]  # a KeyError for any other label: the user's own validator has a bug
 
 nested = {"a": list}
-'''
+"""
 
 
 def whole(text: str) -> Reply:
@@ -109,13 +109,19 @@ def test_an_answer_too_deep_to_dump_back_or_a_validator_that_raises_is_a_mismatc
     assert md.shell.user_ns["p"].label == "OK"
 
 
-@pytest.mark.parametrize("answer, holds", [('{"label": "x", "score": NaN}', "NaN"),
-                                           ('{"label": "x", "score": Infinity}', "Infinity"),
-                                           ('{"label": "x", "score": -Infinity}', "-Infinity"),
-                                           ('{"label": "x", "score": 1e999}', "1e999")])
+@pytest.mark.parametrize(
+    "answer, holds",
+    [
+        ('{"label": "x", "score": NaN}', "NaN"),
+        ('{"label": "x", "score": Infinity}', "Infinity"),
+        ('{"label": "x", "score": -Infinity}', "-Infinity"),
+        ('{"label": "x", "score": 1e999}', "1e999"),
+    ],
+)
 @pytest.mark.parametrize("option", ["--json", "--schema Verdict"])
-def test_nan_and_infinity_are_a_mismatch_not_a_value(md: Harness, fake: Any, option: str, answer: str,
-                                                     holds: str) -> None:
+def test_nan_and_infinity_are_a_mismatch_not_a_value(
+    md: Harness, fake: Any, option: str, answer: str, holds: str
+) -> None:
     fake.script(whole(answer))
     ran = md.run(f"%grok {option} -o v score it")
     one_clear_line(ran, "not strict JSON", f"holds {holds}", "v_raw")
@@ -178,8 +184,9 @@ def test_a_bad_map_row_is_that_rows_error_and_the_job_goes_on(shell: Harness, fa
     assert "(KeyError: 'surprise')" in shell.shell.user_ns["picked"]["grok_error"][1]
 
 
-def test_provider_json_nested_too_deep_is_one_line_in_asks_and_map_rows(shell: Harness, fake: Any,
-                                                                        map_cache: None) -> None:
+def test_provider_json_nested_too_deep_is_one_line_in_asks_and_map_rows(
+    shell: Harness, fake: Any, map_cache: None
+) -> None:
     nest = "[" * 5000 + "]" * 5000
     fake.script(Reply(raw_events=['{"choices":[{"index":0,"delta":{"content":"hi"}}],"x":' + nest + "}"]))
     one_clear_line(shell.run("%grok --api chat hi"), "the provider sent JSON nested too deeply to read")
@@ -212,6 +219,7 @@ def test_tool_arguments_nested_too_deep_are_an_error_the_model_reads(md: Harness
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims a size: all Pillow needs to refuse it as a decompression bomb before decoding."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -234,8 +242,10 @@ def test_a_decompression_bomb_is_refused_in_one_line(shell: Harness, fake: Any, 
 
 
 def test_ipython_images_holding_a_missing_name_or_a_local_url(shell: Harness, fake: Any) -> None:
-    shell.run("from IPython.display import Image\nplot = Image('missing.png')\n"
-              "local = Image(url='file:///tmp/cat.png')\nremote = Image(url='https://example.com/cat.png')")
+    shell.run(
+        "from IPython.display import Image\nplot = Image('missing.png')\n"
+        "local = Image(url='file:///tmp/cat.png')\nremote = Image(url='https://example.com/cat.png')"
+    )
     one_clear_line(shell.run("%grok what is {plot}?"), "image plot", "'missing.png'", "check the path")
     one_clear_line(shell.run("%grok what is {local}?"), "image local", "not an http(s) URL", "never fetches URLs")
     assert fake.requests == []
@@ -280,18 +290,29 @@ def usage(set_to: dict[str, Any]) -> Any:
     return lambda r: {**r, "data": {**r["data"], **set_to}} if r["type"] == "Usage" else None
 
 
-@pytest.mark.parametrize("change, said", [
-    (lambda r: json.dumps(r).replace(f'"t": {json.dumps(r["t"])}', '"t": Infinity') if r["type"] == "TextDelta"
-     else None, "the time 't' must be a finite number of seconds, 0 or more, not Infinity"),
-    (text_delta({"t": -1}), "the time 't' must be a finite number of seconds, 0 or more, not -1"),
-    (lambda r: {**r, "data": {"text": 12345}} if r["type"] == "TextDelta" else None,
-     "TextDelta.text must be a string, not 12345"),
-    (usage({"input": "lots"}), 'Usage.input must be a whole number, not "lots"'),
-    (usage({"cost_usd": "free"}), 'Usage.cost_usd must be a finite number or null, not "free"'),
-])
-def test_a_hostile_cassette_is_refused_with_its_line_number(shell: Harness, fake: Any, cassette: Path,
-                                                            monkeypatch: pytest.MonkeyPatch, change: Any,
-                                                            said: str) -> None:
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (
+            lambda r: (
+                json.dumps(r).replace(f'"t": {json.dumps(r["t"])}', '"t": Infinity')
+                if r["type"] == "TextDelta"
+                else None
+            ),
+            "the time 't' must be a finite number of seconds, 0 or more, not Infinity",
+        ),
+        (text_delta({"t": -1}), "the time 't' must be a finite number of seconds, 0 or more, not -1"),
+        (
+            lambda r: {**r, "data": {"text": 12345}} if r["type"] == "TextDelta" else None,
+            "TextDelta.text must be a string, not 12345",
+        ),
+        (usage({"input": "lots"}), 'Usage.input must be a whole number, not "lots"'),
+        (usage({"cost_usd": "free"}), 'Usage.cost_usd must be a finite number or null, not "free"'),
+    ],
+)
+def test_a_hostile_cassette_is_refused_with_its_line_number(
+    shell: Harness, fake: Any, cassette: Path, monkeypatch: pytest.MonkeyPatch, change: Any, said: str
+) -> None:
     number = edited(cassette, change)
     fake.stop()
     monkeypatch.delenv("XAI_API_KEY")
@@ -299,8 +320,9 @@ def test_a_hostile_cassette_is_refused_with_its_line_number(shell: Harness, fake
     one_clear_line(ran, f"{cassette}, line {number}: {said}", "fix or re-record that line")
 
 
-def test_a_cassette_line_nested_too_deep_or_a_request_of_the_wrong_shape(shell: Harness, fake: Any, cassette: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cassette_line_nested_too_deep_or_a_request_of_the_wrong_shape(
+    shell: Harness, fake: Any, cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake.stop()
     monkeypatch.delenv("XAI_API_KEY")
     number = edited(cassette, lambda r: "[" * 5000 + "]" * 5000)
@@ -311,8 +333,9 @@ def test_a_cassette_line_nested_too_deep_or_a_request_of_the_wrong_shape(shell: 
     one_clear_line(shell.run(f"%grok replay {cassette}"), "line 2: the request's 'options' must be an object")
 
 
-def test_a_huge_pause_in_a_cassette_is_capped(shell: Harness, fake: Any, cassette: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_huge_pause_in_a_cassette_is_capped(
+    shell: Harness, fake: Any, cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from grok_magics.teaching.cassette import MAX_PAUSE, Cassette
 
     edited(cassette, lambda r: {**r, "t": 1e9} if r["type"] == "TextDelta" else None)

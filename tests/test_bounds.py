@@ -77,8 +77,10 @@ def test_calls_past_the_limit_are_answered_with_an_error_and_summed_up(tools: Ha
     assert refused.startswith("not run: this response asked for 300 tool calls and at most 5 run per round")
     md = final_markdown(ran)
     assert md.count("<details>") == 5, "the 295 refused calls must not be listed one by one"
-    assert ("⚠ Grok asked for 300 tool calls in one response: 5 ran, the other 295 were answered with an error "
-            "(limit: %config GrokMagics.max_tool_calls).") in md
+    assert (
+        "⚠ Grok asked for 300 tool calls in one response: 5 ran, the other 295 were answered with an error "
+        "(limit: %config GrokMagics.max_tool_calls)."
+    ) in md
     assert "Counted." in md
     assert len(ran.displays[-1]["metadata"]["grok_magics"]["tool_calls"]) == 5
     fake.script(Reply(text="Next."))
@@ -107,27 +109,40 @@ def test_results_past_the_byte_limit_are_answered_with_an_error(tools: Harness, 
     assert outputs["c0"] == outputs["c1"] == "x" * 9_000  # ... two fit in 20,000 bytes ...
     for late in ("c2", "c3"):  # ... the other two are an error the model can act on
         said = json.loads(outputs[late])["error"]
-        assert said.startswith("result not sent: its 9,000 bytes would take this round's tool results past "
-                               "20,000 bytes")
+        assert said.startswith(
+            "result not sent: its 9,000 bytes would take this round's tool results past 20,000 bytes"
+        )
     assert sum(len(o) for o in outputs.values()) < 20_000 + 1_000
     md = final_markdown(ran)
     assert md.count("<details>") == 4  # these ran: each is listed, two with their error
-    assert ("⚠ 2 tool result(s) were not sent back: this round's results reached the 20,000-byte limit "
-            "(%config GrokMagics.max_tool_result_bytes).") in md
+    assert (
+        "⚠ 2 tool result(s) were not sent back: this round's results reached the 20,000-byte limit "
+        "(%config GrokMagics.max_tool_result_bytes)."
+    ) in md
 
 
 def test_config_shows_the_limits(shell: Harness) -> None:
     shell.run("%config GrokMagics.max_tool_calls = 7")
     shown = shell.run("%grok config").stdout
-    assert ("limits          8 tool rounds per ask; per round 7 tool calls, 200,000 bytes of results; map --batch "
-            "waits 3600 s at most") in shown
+    assert (
+        "limits          8 tool rounds per ask; per round 7 tool calls, 200,000 bytes of results; map --batch "
+        "waits 3600 s at most"
+    ) in shown
     assert "max_tool_calls, max_tool_result_bytes, batch_deadline" in " ".join(shell.run("%grok help").stdout.split())
 
 
-@pytest.mark.parametrize("setting, value", [("max_tool_calls", "0"), ("max_tool_result_bytes", "-1"),
-                                            ("batch_deadline", "0"), ("batch_deadline", "float('inf')")])
-def test_limits_are_checked_when_set(shell: Harness, caplog: pytest.LogCaptureFixture, setting: str,
-                                     value: str) -> None:
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("max_tool_calls", "0"),
+        ("max_tool_result_bytes", "-1"),
+        ("batch_deadline", "0"),
+        ("batch_deadline", "float('inf')"),
+    ],
+)
+def test_limits_are_checked_when_set(
+    shell: Harness, caplog: pytest.LogCaptureFixture, setting: str, value: str
+) -> None:
     before = getattr(shell.magics, setting)
     shell.run(f"%config GrokMagics.{setting} = {value}")  # %config logs a refused value, as IPython does
     assert f"GrokMagics.{setting} must be" in caplog.text
@@ -149,7 +164,8 @@ def reviews(n: int) -> pd.DataFrame:
 
 
 def test_batch_wait_has_a_deadline_says_what_it_waits_for_and_can_be_collected_later(
-        shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from grok_magics.mapping import batch_job
 
     monkeypatch.setattr(batch_job, "SAY_EVERY", 0.05)  # 30 s in real use; the wait must wake up to say it
@@ -160,8 +176,10 @@ def test_batch_wait_has_a_deadline_says_what_it_waits_for_and_can_be_collected_l
     assert ran.success, ran.everything
     (batch_id,) = server.batches
     assert ran.stdout.count(f"waiting for batch {batch_id}: 3 of 3 requests pending") >= 2
-    note = (f"batch {batch_id} still running after the 1 s wait (GrokMagics.batch_deadline); collect it later "
-            f"with --batch-id {batch_id}")
+    note = (
+        f"batch {batch_id} still running after the 1 s wait (GrokMagics.batch_deadline); collect it later "
+        f"with --batch-id {batch_id}"
+    )
     assert note in ran.stdout  # the summary line says it
     out = shell.shell.user_ns["out"]
     assert out["grok_error"].tolist() == [f"not run: {note}"] * 3
@@ -171,34 +189,39 @@ def test_batch_wait_has_a_deadline_says_what_it_waits_for_and_can_be_collected_l
     assert shell.shell.user_ns["out"]["grok"].tolist() == [f"You said: B: review number {i}" for i in range(3)]
 
 
-def test_a_batch_in_another_implementations_shape_ends_with_one_line(fake_factory: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_in_another_implementations_shape_ends_with_one_line(
+    fake_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = serve(fake_factory, monkeypatch, batch_polls=2, batch_dialect="llmock")
     out = grok_magics.map(reviews(3), "B: {review}", batch=True, poll_every=0.01, progress=False)
     (batch_id,) = server.batches
     polls = [r for r in server.requests if r.method == "GET" and r.path == f"/v1/batches/{batch_id}"]
     assert len(polls) == 3  # PENDING was read as pending, COMPLETED as done
-    note = (f"batch {batch_id} answered 3 results that name no row: they carry no batch_request_id (fields seen: "
-            "custom_id, error, request_id, response, state), so this server does not answer in the xAI Batch "
-            "API's shape")
+    note = (
+        f"batch {batch_id} answered 3 results that name no row: they carry no batch_request_id (fields seen: "
+        "custom_id, error, request_id, response, state), so this server does not answer in the xAI Batch "
+        "API's shape"
+    )
     assert out["grok_error"].tolist() == [f"not run: {note}"] * 3
     printed = capsys.readouterr().out
     assert f"waiting for batch {batch_id}: 3 of 3 requests pending (status PENDING)" in printed
     assert f"3 not run ({note})" in printed
 
 
-def test_a_batch_status_it_cannot_read_is_one_line_naming_the_fields(shell: Harness, fake_factory: Any,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_status_it_cannot_read_is_one_line_naming_the_fields(
+    shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = serve(fake_factory, monkeypatch, batch_dialect="opaque")
     shell.shell.user_ns["df"] = reviews(2)
     ran = shell.run("%%grok map df --batch --poll-every 0.01\nB: {review}")
     assert not ran.success
     (batch_id,) = server.batches
     message = str(ran.error)
-    assert message == (f"xAI API: cannot read the status of batch {batch_id} (fields seen: batch_id, name, "
-                       "state.percent, state.phase); expected state.num_requests and state.num_pending, as xAI's "
-                       "Batch API sends. Stopped waiting; check the base URL")
+    assert message == (
+        f"xAI API: cannot read the status of batch {batch_id} (fields seen: batch_id, name, "
+        "state.percent, state.phase); expected state.num_requests and state.num_pending, as xAI's "
+        "Batch API sends. Stopped waiting; check the base URL"
+    )
     assert "internal error" not in ran.everything and "Traceback" not in ran.stdout + ran.stderr
     polls = [r for r in server.requests if r.method == "GET" and r.path == f"/v1/batches/{batch_id}"]
     assert len(polls) == 1  # not polled again as if it were pending
@@ -228,15 +251,18 @@ def llmock_url() -> Iterator[str]:
     sock.close()
 
 
-def test_map_batch_against_llmock_ends_with_one_line(llmock_url: str, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_map_batch_against_llmock_ends_with_one_line(
+    llmock_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("XAI_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", llmock_url)
     out = grok_magics.map(reviews(3), "B: {review}", batch=True, poll_every=0.05, progress=False)
     errors = out["grok_error"].tolist()
     assert len(set(errors)) == 1 and errors[0].startswith("not run: batch ")
-    assert "results that name no row: they carry no batch_request_id (fields seen: custom_id, error, request_id, " \
-           "response, state)" in errors[0]
+    assert (
+        "results that name no row: they carry no batch_request_id (fields seen: custom_id, error, request_id, "
+        "response, state)" in errors[0]
+    )
     printed = capsys.readouterr().out
     assert "(status PENDING)" in printed and "3 not run (batch " in printed
     assert_no_canary(printed, errors)

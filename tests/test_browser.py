@@ -48,13 +48,22 @@ from kernels import notebook
 pytestmark = pytest.mark.timeout(300)
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-TOOLS = ("import grok_magics\nwiped = []\n"
-         "def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\n\n"
-         "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
-         "    wiped.append(table)\n    return 'wiped'")
+TOOLS = (
+    "import grok_magics\nwiped = []\n"
+    "def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\n\n"
+    "@grok_magics.tool(side_effects=True)\ndef wipe(table: str) -> str:\n    'Delete a table.'\n"
+    "    wiped.append(table)\n    return 'wiped'"
+)
 WAIT_MS = 60_000  # generous: a cold JupyterLab plus a kernel start can take a while on a busy CI machine
 
 ASK_1 = "Explain a p-value to a first-year student."
@@ -162,12 +171,14 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     check_browser()
     base = tmp_path_factory.mktemp(f"jupyter-{kind}")
     root, config, runtime, data, ipython, settings = (
-        base / d for d in ("root", "config", "runtime", "data", "ipython", "settings"))
+        base / d for d in ("root", "config", "runtime", "data", "ipython", "settings")
+    )
     for path in (root, config / "labconfig", runtime, data, ipython, settings / "@jupyterlab" / "apputils-extension"):
         path.mkdir(parents=True)
     theme = "JupyterLab Dark" if kind == "notebook" else "JupyterLab Light"
     (settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings").write_text(
-        json.dumps({"theme": theme}))
+        json.dumps({"theme": theme})
+    )
     # no "Would you like to receive official Jupyter news?" popup over the notebook
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
@@ -176,22 +187,53 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     hidden, isolated = isolated_environ(ipython_dir)
     env = {name: value for name, value in os.environ.items() if name not in hidden}
     # JUPYTER_DATA_DIR only hides the user's own data dir; kernel spec and widget extensions come from sys.prefix
-    env.update(isolated, XAI_API_KEY=CANARY, GROK_BASE_URL=fake.base_url, JUPYTER_CONFIG_DIR=str(config),
-               JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_DATA_DIR=str(data), IPYTHONDIR=str(ipython),
-               PYTHONUNBUFFERED="1", JUPYTERLAB_SETTINGS_DIR=str(settings))
-    lab_only = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
-                "--LabApp.extension_manager=readonly"] if kind == "lab" else []
+    env.update(
+        isolated,
+        XAI_API_KEY=CANARY,
+        GROK_BASE_URL=fake.base_url,
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTER_DATA_DIR=str(data),
+        IPYTHONDIR=str(ipython),
+        PYTHONUNBUFFERED="1",
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+    )
+    lab_only = (
+        [
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.news_url=None",
+            "--LabApp.extension_manager=readonly",
+        ]
+        if kind == "lab"
+        else []
+    )
     # window.jupyterapp, so a test can run the page extension's commands as the command palette would
     lab_only.append(f"--{'LabApp' if kind == 'lab' else 'JupyterNotebookApp'}.expose_app_in_browser=True")
     port = free_port()
     log = base / "jupyterlab.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab" if kind == "lab" else "notebook", "--no-browser",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-             "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.allow_root=True",
-             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}", *lab_only],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab" if kind == "lab" else "notebook",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                "--ServerApp.allow_root=True",
+                "--ServerApp.disable_check_xsrf=True",
+                f"--ServerApp.root_dir={root}",
+                *lab_only,
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     server = Lab(f"http://127.0.0.1:{port}", root, log, process, fake, kind)
     try:
@@ -239,8 +281,12 @@ def browser(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp(f"chromium-{lab.kind}")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+            str(tmp_path_factory.mktemp(f"chromium-{lab.kind}")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
         try:
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
             yield context
@@ -291,8 +337,11 @@ def wait_for_kernel(page: Any, lab: Lab) -> None:
         page.locator("#jp-main-statusbar .jp-StatusBar-TextItem", has_text=KERNEL_IDLE).wait_for()
     else:
         page.locator(".jp-Toolbar-kernelName", has_text="Python 3 (ipykernel)").wait_for()
-        wait_until(lambda: any(s["kernel"]["execution_state"] == "idle" for s in get_json(lab.url + "/api/sessions")),
-                   "the kernel to start", WAIT_MS / 1000)
+        wait_until(
+            lambda: any(s["kernel"]["execution_state"] == "idle" for s in get_json(lab.url + "/api/sessions")),
+            "the kernel to start",
+            WAIT_MS / 1000,
+        )
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
 
@@ -334,8 +383,11 @@ def prompt_of(page: Any, index: int) -> str:
 
 def wait_finished(page: Any, index: int, count: int) -> None:
     """The cell's prompt shows its execution count: the kernel has answered this run."""
-    wait_until(lambda: prompt_of(page, index) == f"[{count}]:",
-               f"cell {index} to finish as [{count}] (prompt is {prompt_of(page, index)!r})", WAIT_MS / 1000)
+    wait_until(
+        lambda: prompt_of(page, index) == f"[{count}]:",
+        f"cell {index} to finish as [{count}] (prompt is {prompt_of(page, index)!r})",
+        WAIT_MS / 1000,
+    )
 
 
 def notebook_text(page: Any) -> str:
@@ -405,13 +457,25 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     gate = threading.Event()
     fake.script(
         # All of the answer's text, then the server holds back the end of the reply until the gate opens.
-        Reply(text=ANSWER, reasoning="Think of coins.", chunk=CHUNK, pace=0.01, gate_after=ALL_DELTAS, gate=gate,
-              gate_seconds=240),
+        Reply(
+            text=ANSWER,
+            reasoning="Think of coins.",
+            chunk=CHUNK,
+            pace=0.01,
+            gate_after=ALL_DELTAS,
+            gate=gate,
+            gate_seconds=240,
+        ),
         Reply(text=EXAMPLE, reasoning="Pick numbers a student can check."),
         Reply(text=EXAMPLE_AGAIN, reasoning="Use a die this time."),
     )
-    path = make_notebook(lab.root, "pvalues.ipynb", "%load_ext grok_magics\n" + TOOLS, f"%%grok\n{ASK_1}",
-                         f"%%grok --effort high\n{ASK_2}")
+    path = make_notebook(
+        lab.root,
+        "pvalues.ipynb",
+        "%load_ext grok_magics\n" + TOOLS,
+        f"%%grok\n{ASK_1}",
+        f"%%grok --effort high\n{ASK_2}",
+    )
     open_notebook(page, lab, path.name)
 
     run(page, 0)
@@ -497,7 +561,9 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     assert "Traceback" not in text and status(page, 3).count() == 0
     assert outputs(page, 3).count() == 1 or all(
         (outputs(page, 3).nth(i).bounding_box() or {"height": 0})["height"] < 2
-        for i in range(outputs(page, 3).count()) if "HTTP 401" not in outputs(page, 3).nth(i).inner_text())
+        for i in range(outputs(page, 3).count())
+        if "HTTP 401" not in outputs(page, 3).nth(i).inner_text()
+    )
     cell(page, 3).scroll_into_view_if_needed()
     shot(page, f"browser-{kind}-3-failure.png")
 
@@ -618,8 +684,13 @@ def scroll_top(page: Any, locator: Any) -> float:
 
 def use_tools(page: Any, fake: Any, kind: str) -> None:
     fake.script(
-        Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}, "id": "a1"},
-                                   {"name": "wipe", "arguments": {"table": "orders"}, "id": "w1"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "add", "arguments": {"a": 20, "b": 22}, "id": "a1"},
+                {"name": "wipe", "arguments": {"table": "orders"}, "id": "w1"},
+            ],
+        ),
         Reply(text="The sum is **42** and the table is gone."),
     )
     ask = page.locator(".jp-Notebook .jp-Cell").count() - 1
@@ -652,15 +723,19 @@ def use_tools(page: Any, fake: Any, kind: str) -> None:
 # --------------------------------------------------------------------------- the page extension
 
 
-PROSE = ("Is the p-value in the data or in the model? Explain it as a teacher would to a class that has seen "
-         "1 - 0.95 = 0.05 and thinks that is the p-value, with a coin that lands heads in 58 of 100 flips "
-         "(58 heads is not proof of anything), and say what would change with 580 of 1000.")
+PROSE = (
+    "Is the p-value in the data or in the model? Explain it as a teacher would to a class that has seen "
+    "1 - 0.95 = 0.05 and thinks that is the p-value, with a coin that lands heads in 58 of 100 flips "
+    "(58 heads is not proof of anything), and say what would change with 580 of 1000."
+)
 CONTROL = "hits = [n for n in range(10) if n in (2, 3)]"
 FAILING = "values = [1, 2, 3]\nvalues[10]"
 FIXED = "values = [1, 2, 3]\nprint(values[-1])"
 TOOL_JSON = '{"items": 3}'
-FIX_ANSWER = ("The list has 3 items, so index 10 is out of range.\n\n"
-              f"```python\n{FIXED}\n```\n\nWhat `len` says:\n\n```json\n{TOOL_JSON}\n```\n")
+FIX_ANSWER = (
+    "The list has 3 items, so index 10 is out of range.\n\n"
+    f"```python\n{FIXED}\n```\n\nWhat `len` says:\n\n```json\n{TOOL_JSON}\n```\n"
+)
 MEAN = "mean = 4.2"
 # the same word, "in": bold keyword colour in Python, plain text colour in a %%grok cell (read as prose)
 WORD_COLOUR = """cell => {
@@ -695,8 +770,9 @@ def reveal(page: Any, index: int) -> Any:
 
 def source_of(page: Any, index: int) -> str:
     """The cell's source as the notebook model holds it."""
-    return page.evaluate("i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()",
-                         index).strip()
+    return page.evaluate(
+        "i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()", index
+    ).strip()
 
 
 def wait_requests(fake: Any, count: int) -> None:
@@ -732,14 +808,24 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     Then the saved notebook, copied (so untrusted) and reopened in a new kernel: Copy, Insert, Retry and
     Continue, the chat's name, and "Ask Grok" on a traceback that this kernel never saw."""
     kind = lab.kind
-    fake.script(Reply(text=FIX_ANSWER), Reply(text="A small red rectangle."), Reply(text="The mean is 4.2."),
-                Reply(text="A p-value is a tail probability."))
+    fake.script(
+        Reply(text=FIX_ANSWER),
+        Reply(text="A small red rectangle."),
+        Reply(text="The mean is 4.2."),
+        Reply(text="A p-value is a tail probability."),
+    )
     path = make_notebook(
-        lab.root, "extension.ipynb",
+        lab.root,
+        "extension.ipynb",
         "%load_ext grok_magics\nfrom PIL import Image\nfrom grok_magics import page as grok_page",
-        f"%%grok\n{PROSE}", CONTROL, FAILING, "Image.new('RGB', (40, 30), (220, 20, 20))",
-        f"'{MEAN}'", "cells = await grok_page.cells_above()\nprint(len(cells), repr(cells[0]['source']))",
-        "%%grok --chat stats\nOne line on p-values.")
+        f"%%grok\n{PROSE}",
+        CONTROL,
+        FAILING,
+        "Image.new('RGB', (40, 30), (220, 20, 20))",
+        f"'{MEAN}'",
+        "cells = await grok_page.cells_above()\nprint(len(cells), repr(cells[0]['source']))",
+        "%%grok --chat stats\nOne line on p-values.",
+    )
     open_notebook(page, lab, path.name)
     assert page.evaluate("document.body.dataset.grokMagics") == "0.1.0", "the extension did not load"
 
@@ -850,8 +936,9 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     reveal(page, 0)
     run(page, 0)
     wait_finished(page, 0, 1)
-    fake.script(Reply(text="Still red."), Reply(text="Still 4.2."),
-                Reply(text="Index 10 does not exist: the list has 3 items."))
+    fake.script(
+        Reply(text="Still red."), Reply(text="Still 4.2."), Reply(text="Index 10 does not exist: the list has 3 items.")
+    )
     before = len(fake.requests)
     reveal(page, 7).locator(".grok-answer-actions button", has_text="Retry").click()
     answer(page, 7).filter(has_text="Still red").first.wait_for()

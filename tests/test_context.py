@@ -55,7 +55,7 @@ def fenced(block: str) -> str:
     assert fence, block[:200]
     end = f"</data {fence.group(1)}>"
     assert block.endswith("\n" + end) and block.count("\n" + end) == 1
-    return block[fence.end(): -len(end)]
+    return block[fence.end() : -len(end)]
 
 
 def decode(url: str) -> Image.Image:
@@ -65,12 +65,14 @@ def decode(url: str) -> Image.Image:
 
 
 def sales_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "region": pd.Categorical(["North", "South", "North", "East"] * 25),
-        "revenue": np.arange(100, dtype=float) * 1.5,
-        "units": pd.array([1, None, 3, 4] * 25, dtype="Int64"),
-        "day": pd.date_range("2024-01-01", periods=100, tz="Europe/Paris"),
-    })
+    return pd.DataFrame(
+        {
+            "region": pd.Categorical(["North", "South", "North", "East"] * 25),
+            "revenue": np.arange(100, dtype=float) * 1.5,
+            "units": pd.array([1, None, 3, 4] * 25, dtype="Int64"),
+            "day": pd.date_range("2024-01-01", periods=100, tz="Europe/Paris"),
+        }
+    )
 
 
 # -- references --------------------------------------------------------------------------------------
@@ -103,27 +105,40 @@ def test_attribute_key_index_and_out_references_resolve_without_eval(shell: Harn
     assert shell.run("pd_value = 41 + 1").success
     shell.run("import pandas as pd\npd.DataFrame({'z': [7]})")
     out_n = max(ns["Out"])
-    prompt = (f"%%grok --api {api}\n{{h.frame}} {{d['k']}} {{xs[0]}} {{d[1]}} {{Out[{out_n}]}} {{In[1]}} "
-              "{h._secret} {d['missing']} {h.frame.__class__} {d[__import__('os')]}")
+    prompt = (
+        f"%%grok --api {api}\n{{h.frame}} {{d['k']}} {{xs[0]}} {{d[1]}} {{Out[{out_n}]}} {{In[1]}} "
+        "{h._secret} {d['missing']} {h.frame.__class__} {d[__import__('os')]}"
+    )
     assert shell.run(prompt).success
     body = fake.requests[-1].body
-    assert texts(body)[0] == (f"`h.frame` `d['k']` `xs[0]` one `Out[{out_n}]` pd_value = 41 + 1 "
-                              "{h._secret} {d['missing']} {h.frame.__class__} {d[__import__('os')]}")
+    assert texts(body)[0] == (
+        f"`h.frame` `d['k']` `xs[0]` one `Out[{out_n}]` pd_value = 41 + 1 "
+        "{h._secret} {d['missing']} {h.frame.__class__} {d[__import__('os')]}"
+    )
     kinds = [re.match(r'<data name="([^"]+)" type="([^"]+)"', b).groups() for b in blocks(body)]
-    assert kinds == [("h.frame", "pandas.DataFrame"), ("d['k']", "pandas.Series"), ("xs[0]", "numpy.ndarray"),
-                     (f"Out[{out_n}]", "pandas.DataFrame")]
+    assert kinds == [
+        ("h.frame", "pandas.DataFrame"),
+        ("d['k']", "pandas.Series"),
+        ("xs[0]", "numpy.ndarray"),
+        (f"Out[{out_n}]", "pandas.DataFrame"),
+    ]
 
 
 def test_data_option_attaches_without_mention_and_unknown_names_say_did_you_mean(shell: Harness, fake) -> None:
     ns = shell.shell.user_ns
-    ns.update(sales=sales_frame(), records=[{"id": 1, "name": "Ann"}, {"id": 2, "name": "Bob"}],
-              cols={"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    ns.update(
+        sales=sales_frame(),
+        records=[{"id": 1, "name": "Ann"}, {"id": 2, "name": "Bob"}],
+        cols={"x": [1, 2, 3], "y": ["a", "b", "c"]},
+    )
     ran = shell.run("%%grok --data records,cols\nWhat is in {sale}?")
     assert ran.success
     body = fake.requests[-1].body
     assert texts(body)[0] == "What is in {sale}?"
     assert [re.match(r'<data name="(\w+)" type="([^"]+)"', b).groups() for b in blocks(body)] == [
-        ("records", "list of records"), ("cols", "dict of columns")]
+        ("records", "list of records"),
+        ("cols", "dict of columns"),
+    ]
     assert "| 2 | Bob |" in blocks(body)[0]
     assert "did you mean {sales}?" in ran.stdout + repr(ran.displays)
     bad = shell.run("%grok --data nothing_here what?")
@@ -133,12 +148,15 @@ def test_data_option_attaches_without_mention_and_unknown_names_say_did_you_mean
 
 def test_braces_in_code_json_fstrings_and_latex_stay_untouched(shell: Harness, fake) -> None:
     shell.shell.user_ns.update(df=pd.DataFrame({"a": [1]}), n=3)
-    cell = ("%%grok\nf\"{n:.2f}\" and {{df}} and $\\frac{a}{b}$ and {\"k\": {\"df\": 1}}\n"
-            "```python\nprint(f'{df}')\n```\ninline `{df}`")
+    cell = (
+        '%%grok\nf"{n:.2f}" and {{df}} and $\\frac{a}{b}$ and {"k": {"df": 1}}\n'
+        "```python\nprint(f'{df}')\n```\ninline `{df}`"
+    )
     assert shell.run(cell).success
     body = fake.requests[-1].body
-    assert texts(body) == ["f\"{n:.2f}\" and {df} and $\\frac{a}{b}$ and {\"k\": {\"df\": 1}}\n"
-                           "```python\nprint(f'{df}')\n```\ninline `{df}`"]
+    assert texts(body) == [
+        'f"{n:.2f}" and {df} and $\\frac{a}{b}$ and {"k": {"df": 1}}\n```python\nprint(f\'{df}\')\n```\ninline `{df}`'
+    ]
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -166,12 +184,15 @@ def test_huge_frame_is_summarised_from_a_sample_and_says_so(shell: Harness, fake
 
 
 def test_schema_only_sends_no_cell_value(shell: Harness, fake) -> None:
-    frame = pd.DataFrame({
-        "text": [SENTINEL + "a", "b", "c"],
-        "cat": pd.Categorical([SENTINEL + "c", "x", "x"]),
-        "num": [987654321.5, 1.0, 2.0],
-        "when": pd.to_datetime(["1999-12-31", "2000-01-01", "2000-01-02"]),
-    }, index=[SENTINEL + "i", "j", "k"])
+    frame = pd.DataFrame(
+        {
+            "text": [SENTINEL + "a", "b", "c"],
+            "cat": pd.Categorical([SENTINEL + "c", "x", "x"]),
+            "num": [987654321.5, 1.0, 2.0],
+            "when": pd.to_datetime(["1999-12-31", "2000-01-01", "2000-01-02"]),
+        },
+        index=[SENTINEL + "i", "j", "k"],
+    )
     shell.shell.user_ns["private"] = frame
     assert shell.run("%%grok --schema-only\nDescribe {private}").success
     sent = json.dumps(fake.requests[-1].body)
@@ -182,8 +203,14 @@ def test_schema_only_sends_no_cell_value(shell: Harness, fake) -> None:
 
 
 def test_excluded_and_redacted_columns_are_absent(shell: Harness, fake) -> None:
-    frame = pd.DataFrame({"name": ["Ann", "Bob"], "ssn": [SENTINEL + "1", SENTINEL + "2"],
-                          "user_email": [SENTINEL + "@x", SENTINEL + "@y"], "salary": [SENTINEL, SENTINEL]})
+    frame = pd.DataFrame(
+        {
+            "name": ["Ann", "Bob"],
+            "ssn": [SENTINEL + "1", SENTINEL + "2"],
+            "user_email": [SENTINEL + "@x", SENTINEL + "@y"],
+            "salary": [SENTINEL, SENTINEL],
+        }
+    )
     shell.shell.user_ns["people"] = frame
     shell.run("%config GrokMagics.redact_columns = ['*ssn*', '*EMAIL*']")
     assert shell.run("%%grok --exclude salary\nWho is in {people}?").success
@@ -218,9 +245,11 @@ def test_other_table_kinds(shell: Harness, fake) -> None:
         pl_df=pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}),
         lazy=pl.LazyFrame({"a": [1, 2]}).with_columns(pl.col("a").map_elements(boom, return_dtype=pl.Int64)),
         arr=np.arange(12.0).reshape(3, 4),
-        multi=pd.DataFrame(np.arange(8).reshape(2, 4),
-                           columns=pd.MultiIndex.from_product([["a", "b"], ["x", "y"]]),
-                           index=pd.Index(["r1", "r2"], name="row")),
+        multi=pd.DataFrame(
+            np.arange(8).reshape(2, 4),
+            columns=pd.MultiIndex.from_product([["a", "b"], ["x", "y"]]),
+            index=pd.Index(["r1", "r2"], name="row"),
+        ),
         series=pd.Series([1.5, None], name="price"),
     )
     assert shell.run("%grok {pl_df} {lazy} {arr} {multi} {series}").success
@@ -284,8 +313,7 @@ def test_corrupt_or_missing_image_is_refused_before_sending(shell: Harness, fake
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_figure_and_pil_image_give_two_image_parts(shell: Harness, fake, api: str) -> None:
-    shell.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=50)\n"
-              "ax.plot([1, 2, 3])")
+    shell.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=50)\nax.plot([1, 2, 3])")
     shell.shell.user_ns["photo"] = Image.new("RGBA", (300, 200), (0, 255, 0, 128))
     assert shell.run(f"%%grok --api {api}\nCompare {{fig}} with {{photo}}").success
     body = fake.requests[-1].body
@@ -295,15 +323,18 @@ def test_figure_and_pil_image_give_two_image_parts(shell: Harness, fake, api: st
     assert decode(urls[0]).format == "PNG"
     kind = "image_url" if api == "chat" else "input_image"
     assert [p["type"] for p in last_user_content(body)] == ["text" if api == "chat" else "input_text"] * 1 + [
-        "text" if api == "chat" else "input_text", kind] * 2
+        "text" if api == "chat" else "input_text",
+        kind,
+    ] * 2
     assert texts(body)[0] == "Compare `fig` with `photo`"
     assert texts(body)[1].startswith("Image `fig` (PNG ")
 
 
 def test_current_figure_ipython_image_bytes_and_urls(shell: Harness, fake) -> None:
     shell.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([1, 2])")
-    shell.shell.user_ns.update(ipy=__import__("IPython.display", fromlist=["Image"]).Image(data=png_bytes((10, 20))),
-                               raw=png_bytes((30, 10)))
+    shell.shell.user_ns.update(
+        ipy=__import__("IPython.display", fromlist=["Image"]).Image(data=png_bytes((10, 20))), raw=png_bytes((30, 10))
+    )
     assert shell.run("%grok --image plt,ipy,raw,https://example.com/cat.png what are these?").success
     urls = image_urls(fake.requests[-1].body)
     assert urls[3] == "https://example.com/cat.png"
@@ -318,8 +349,9 @@ def test_current_figure_ipython_image_bytes_and_urls(shell: Harness, fake) -> No
     assert len(fake.requests) == 2
 
 
-def test_aigateway_refuses_images_before_sending_and_azure_takes_them(shell: Harness, fake_factory,
-                                                                      monkeypatch) -> None:
+def test_aigateway_refuses_images_before_sending_and_azure_takes_them(
+    shell: Harness, fake_factory, monkeypatch
+) -> None:
     gateway = fake_factory("aigateway", pace=0.0)
     monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", gateway.base_url)
@@ -391,8 +423,16 @@ def test_dry_run_sends_nothing_needs_no_key_and_shows_everything(shell: Harness,
     out = ran.stdout
     assert len(fake.requests) == 1
     assert "Dry run — nothing was sent" in out and "/responses" in out
-    expected = ("[1] system:", "Be brief.", "[2] user:", "first question", "[3] ", "What about `sales` and `photo`?",
-                '<data name="sales"', "[image photo: PNG 640×480")
+    expected = (
+        "[1] system:",
+        "Be brief.",
+        "[2] user:",
+        "first question",
+        "[3] ",
+        "What about `sales` and `photo`?",
+        '<data name="sales"',
+        "[image photo: PNG 640×480",
+    )
     order = [out.index(s) for s in expected]
     assert order == sorted(order)
     assert "- revenue (float64)" in out and "640×480" in out
@@ -436,8 +476,10 @@ def test_history_replays_the_parts_sent_and_lists_them_in_one_line(shell: Harnes
     replayed = [item for item in items if item.get("role") == "user"][0]["content"]
     assert replayed == first
     you = shell.run("%grok history").stdout.splitlines()[1]
-    assert you.startswith("[1] You: what about `sales` and `photo`? [data sales: pandas.DataFrame, 100 rows × 4 "
-                          "columns] [image photo: PNG 64×32, ")
+    assert you.startswith(
+        "[1] You: what about `sales` and `photo`? [data sales: pandas.DataFrame, 100 rows × 4 "
+        "columns] [image photo: PNG 64×32, "
+    )
     assert "<data" not in you
 
 
@@ -469,8 +511,9 @@ def test_data_analysis_notebook_runs_against_the_fake_server(fake, tmp_path) -> 
     assert_no_canary(saved)
 
 
-def test_images_in_earlier_turns_are_refused_for_a_provider_without_vision(shell: Harness, fake, fake_factory,
-                                                                          monkeypatch) -> None:
+def test_images_in_earlier_turns_are_refused_for_a_provider_without_vision(
+    shell: Harness, fake, fake_factory, monkeypatch
+) -> None:
     shell.shell.user_ns["photo"] = Image.new("RGB", (10, 10))
     assert shell.run("%grok what is in {photo}?").success
     gateway = fake_factory("aigateway", pace=0.0)
@@ -506,10 +549,12 @@ def test_context_building_imports_only_what_the_object_needs() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("fmt,suffix", [("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tiff"),
-                                        ("PNG", "png"), ("JPEG", "jpeg")])
-def test_image_files_of_every_documented_format_become_png_or_jpeg(shell: Harness, fake, tmp_path, fmt: str,
-                                                                   suffix: str) -> None:
+@pytest.mark.parametrize(
+    "fmt,suffix", [("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tiff"), ("PNG", "png"), ("JPEG", "jpeg")]
+)
+def test_image_files_of_every_documented_format_become_png_or_jpeg(
+    shell: Harness, fake, tmp_path, fmt: str, suffix: str
+) -> None:
     path = tmp_path / f"picture.{suffix}"
     Image.new("RGB", (40, 30), "green").save(path, format=fmt)
     assert shell.run(f"%grok --image {path} what colour?").success
@@ -525,11 +570,20 @@ def test_blocks_never_exceed_their_budget() -> None:
     from grok_magics.context.tables import Privacy, build_block
 
     @settings(max_examples=40, deadline=None)
-    @given(rows=st.integers(0, 60), cols=st.integers(0, 120), budget=st.integers(100, 3000),
-           text=st.text(min_size=0, max_size=200), schema_only=st.booleans())
+    @given(
+        rows=st.integers(0, 60),
+        cols=st.integers(0, 120),
+        budget=st.integers(100, 3000),
+        text=st.text(min_size=0, max_size=200),
+        schema_only=st.booleans(),
+    )
     def check(rows: int, cols: int, budget: int, text: str, schema_only: bool) -> None:
-        frame = pd.DataFrame({f"c{j}" if j % 3 else text + str(j): [text * (j % 2)] * rows if j % 4 == 1
-                              else np.arange(rows) * j for j in range(cols)})
+        frame = pd.DataFrame(
+            {
+                f"c{j}" if j % 3 else text + str(j): [text * (j % 2)] * rows if j % 4 == 1 else np.arange(rows) * j
+                for j in range(cols)
+            }
+        )
         block = build_block("f", frame, budget, Privacy(schema_only=schema_only))
         assert len(block.text) <= budget * 4, (rows, cols, budget, len(block.text))
 

@@ -24,9 +24,12 @@ from fake_grok import FakeGrok, Reply
 import grok_magics
 from grok_magics.errors import GrokError
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::FutureWarning"),  # pyspark on pandas 3
-              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:.*copy keyword")]
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),  # pyspark on pandas 3
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*copy keyword"),
+]
 REQUIRED = os.environ.get("GROK_REQUIRE_ENGINES") == "1"  # .ci/run: these tests must run, not skip
 
 
@@ -55,10 +58,15 @@ def spark() -> Iterator[Any]:
 
     os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this interpreter (openai, grok_magics)
     with without_keys():
-        session = (SparkSession.builder.master("local[2]").appName("grok-magics-tests")
-                   .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-                   .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-                   .getOrCreate())
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("grok-magics-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+            .getOrCreate()
+        )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -70,8 +78,14 @@ def cluster() -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     with without_keys():
-        local = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
-                             host="127.0.0.1", worker_dashboard_address=None)
+        local = LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            worker_dashboard_address=None,
+        )
     client = Client(local)
     yield client
     client.close()
@@ -98,15 +112,19 @@ def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch)
 
 
 def rows(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"review": [f"review {i}: {'broken' if i % 3 == 0 else 'fine'}" for i in range(n)],
-                         "product": [f"p{i % 2}" for i in range(n)], "n": list(range(n))})
+    return pd.DataFrame(
+        {
+            "review": [f"review {i}: {'broken' if i % 3 == 0 else 'fine'}" for i in range(n)],
+            "product": [f"p{i % 2}" for i in range(n)],
+            "n": list(range(n)),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- Spark
 
 
-def test_spark_map_is_lazy_within_the_budget_and_the_key_is_in_no_plan(spark: Any, grok: FakeGrok,
-                                                                       capsys: Any) -> None:
+def test_spark_map_is_lazy_within_the_budget_and_the_key_is_in_no_plan(spark: Any, grok: FakeGrok, capsys: Any) -> None:
     sdf = spark.createDataFrame(rows(40)).repartition(4)
     out = grok_magics.map(sdf, "Tag {review}", concurrency=3, progress=False)
     assert type(out).__name__ == "DataFrame" and type(out).__module__.startswith("pyspark")
@@ -115,16 +133,18 @@ def test_spark_map_is_lazy_within_the_budget_and_the_key_is_in_no_plan(spark: An
     assert "grok map: 40 rows on Spark, 2 tasks at once × 1 request in flight (budget 3)" in printed
     plan = out._jdf.queryExecution().toString()
     got = out.toPandas().sort_values("n")
-    assert got["grok"].tolist() == [f"You said: Tag review {i}: {'broken' if i % 3 == 0 else 'fine'}"
-                                    for i in range(40)]
+    assert got["grok"].tolist() == [
+        f"You said: Tag review {i}: {'broken' if i % 3 == 0 else 'fine'}" for i in range(40)
+    ]
     assert got["grok_error"].isna().all() and len(grok.api_requests) == 40
     assert 1 <= grok.peak_concurrency <= 3  # the job's budget, across both tasks
     assert all(r.headers["authorization"] == f"Bearer {CANARY}" for r in grok.api_requests)  # the key got there
     assert_no_canary(plan, printed, repr(out), pickle.dumps(out.schema))
 
 
-def test_spark_filter_and_structured_map_with_faults_fail_per_row(spark: Any, fake_factory: Callable[..., FakeGrok],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spark_filter_and_structured_map_with_faults_fail_per_row(
+    spark: Any, fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = fake_factory("xai", latency=0.1, rate_limit_fraction=0.2, rate_limit_retry_after=0.05, seed=4)
     server.responder = judge
     monkeypatch.setenv("XAI_API_KEY", CANARY)
@@ -134,16 +154,16 @@ def test_spark_filter_and_structured_map_with_faults_fail_per_row(spark: Any, fa
     assert sorted(r["n"] for r in kept.collect()) == list(range(0, 30, 3)) and server.rate_limited > 0
     assert server.peak_concurrency <= 4
     server.script(Reply(status=400, error_message="no such thing"))
-    scored = grok_magics.map(sdf, "Score {review}", schema={"label": str, "score": int}, concurrency=4,
-                             cache=False, progress=False).toPandas()
+    scored = grok_magics.map(
+        sdf, "Score {review}", schema={"label": str, "score": int}, concurrency=4, cache=False, progress=False
+    ).toPandas()
     assert dict(scored.dtypes)["score"] in ("int64", "float64") and len(scored) == 30
     errors = scored["grok_error"].dropna().tolist()
     assert len(errors) == 1 and "no such thing" in errors[0]
     assert server.peak_concurrency <= 4
 
 
-def test_spark_reduce_chunks_in_the_engine_and_combines_on_the_driver(spark: Any, grok: FakeGrok,
-                                                                     capsys: Any) -> None:
+def test_spark_reduce_chunks_in_the_engine_and_combines_on_the_driver(spark: Any, grok: FakeGrok, capsys: Any) -> None:
     sdf = spark.createDataFrame(rows(90)).repartition(3)
     by = grok_magics.reduce(sdf, "complaints in {review}", by="product", concurrency=2, progress=False)
     assert sorted(zip(by["product"], by["answer"])) == [("p0", "covers 45 rows"), ("p1", "covers 45 rows")]

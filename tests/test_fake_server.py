@@ -16,8 +16,13 @@ from fake_grok import PROFILES, FakeGrok, Recorded, Reply
 pytestmark = pytest.mark.timeout(20)
 
 KEY = CANARY
-MODEL = {"xai": "grok-4.3", "bedrock": "xai.grok-4.3", "aigateway": "xai/grok-4.3",
-         "azure": "grok-4.3", "openai": "gpt-anything"}
+MODEL = {
+    "xai": "grok-4.3",
+    "bedrock": "xai.grok-4.3",
+    "aigateway": "xai/grok-4.3",
+    "azure": "grok-4.3",
+    "openai": "gpt-anything",
+}
 RESPONSES_PROFILES = ["xai", "bedrock", "azure", "openai"]
 TEXT = "The quick brown fox jumps over the lazy dog."  # 45 chars -> 6 deltas of 8
 
@@ -43,8 +48,9 @@ def client_for(server: FakeGrok, key: str = KEY, **kwargs: Any) -> openai.OpenAI
 
 
 def chat(client: openai.OpenAI, model: str, text: str = "hello", **kwargs: Any) -> Any:
-    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
-                                          stream=True, **kwargs)
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], stream=True, **kwargs
+    )
 
 
 def chat_text(stream: Any) -> tuple[list[str], Any]:
@@ -71,8 +77,12 @@ def raw_post(server: FakeGrok, path: str, body: dict[str, Any]) -> Raw:
     """One request over a fresh http.client connection, read to the end and closed."""
     conn = http.client.HTTPConnection("127.0.0.1", int(server.origin.rsplit(":", 1)[1]), timeout=10)
     try:
-        conn.request("POST", path, body=json.dumps(body),
-                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         return Raw(response.status, response.headers, response.read())
     finally:
@@ -91,8 +101,12 @@ def test_chat_stream_text_arrives_in_several_deltas_with_usage(fake_factory: Fac
     assert len(deltas) == 6 and "".join(deltas) == TEXT
     assert usage is not None and usage.completion_tokens == len(TEXT) // 4 + 1
     rec = server.requests[0]
-    assert (rec.path, rec.api, rec.status, rec.completed) == (server.profile.prefix + "/chat/completions",
-                                                             "chat", 200, True)
+    assert (rec.path, rec.api, rec.status, rec.completed) == (
+        server.profile.prefix + "/chat/completions",
+        "chat",
+        200,
+        True,
+    )
 
 
 @pytest.mark.parametrize("profile", RESPONSES_PROFILES)
@@ -123,14 +137,20 @@ def test_responses_event_order_with_reasoning(fake_factory: Factory) -> None:
     events = list(client_for(server).responses.create(model="grok-4.3", input="q", stream=True))
     kinds = [e.type for e in events]
     assert kinds == [
-        "response.created", "response.in_progress",
-        "response.output_item.added", "response.reasoning_summary_part.added",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
         *["response.reasoning_summary_text.delta"] * 3,
-        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
         "response.output_item.done",
-        "response.output_item.added", "response.content_part.added",
+        "response.output_item.added",
+        "response.content_part.added",
         *["response.output_text.delta"] * 2,
-        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
         "response.completed",
     ]
     assert [e.sequence_number for e in events] == list(range(len(events)))
@@ -144,8 +164,9 @@ def test_responses_event_order_with_reasoning(fake_factory: Factory) -> None:
 def test_encrypted_reasoning_only_when_included(fake_factory: Factory) -> None:
     server = fake_factory("xai")
     server.script(Reply(reasoning="secret thoughts"))
-    response = client_for(server).responses.create(model="grok-4.3", input="q",
-                                                   include=["reasoning.encrypted_content"], store=False)
+    response = client_for(server).responses.create(
+        model="grok-4.3", input="q", include=["reasoning.encrypted_content"], store=False
+    )
     item = response.output[0]
     assert item.type == "reasoning" and isinstance(item.encrypted_content, str) and item.encrypted_content
 
@@ -179,8 +200,9 @@ def test_aigateway_chunk_shape_and_reasoning_content(fake_factory: Factory) -> N
     server.script(Reply(text="ok", reasoning="pondering deeply"))
     chunks = list(chat(client_for(server), "xai/grok-4.3", stream_options={"include_usage": True}))
     assert all(c.id is None and c.model is None for c in chunks)
-    reasoning = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "")
-                        for c in chunks if c.choices)
+    reasoning = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in chunks if c.choices
+    )
     assert reasoning == "pondering deeply"
     assert chunks[-1].choices is None and chunks[-1].usage.prompt_tokens >= 1
 
@@ -188,12 +210,16 @@ def test_aigateway_chunk_shape_and_reasoning_content(fake_factory: Factory) -> N
 def test_default_reply_echoes_last_user_text(fake_factory: Factory) -> None:
     server = fake_factory("xai")
     client = client_for(server)
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "You said: first"},
-                {"role": "user", "content": [{"type": "text", "text": "second"}]}]
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "You said: first"},
+        {"role": "user", "content": [{"type": "text", "text": "second"}]},
+    ]
     deltas, _ = chat_text(client.chat.completions.create(model="grok-4.3", messages=messages, stream=True))
     assert "".join(deltas) == "You said: second"
-    response = client.responses.create(model="grok-4.3", input=[
-        {"role": "user", "content": [{"type": "input_text", "text": "third"}]}])
+    response = client.responses.create(
+        model="grok-4.3", input=[{"role": "user", "content": [{"type": "input_text", "text": "third"}]}]
+    )
     assert response.output_text == "You said: third"
 
 
@@ -303,8 +329,11 @@ def test_malformed_line_raises_json_error(fake_factory: Factory, api: str) -> No
     server = fake_factory("xai")
     server.script(Reply(text=TEXT, malformed_after=2))
     client = client_for(server)
-    stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
-        model="grok-4.3", input="hi", stream=True)
+    stream = (
+        chat(client, "grok-4.3")
+        if api == "chat"
+        else client.responses.create(model="grok-4.3", input="hi", stream=True)
+    )
     seen = []
     with pytest.raises(json.JSONDecodeError):
         for item in stream:
@@ -344,11 +373,15 @@ def test_stall_then_client_close_is_seen_as_disconnect(fake_factory: Factory, ap
     server = fake_factory("xai")
     server.script(Reply(text=TEXT, stall_after=1, stall_seconds=10))
     client = client_for(server)
-    stream = chat(client, "grok-4.3") if api == "chat" else client.responses.create(
-        model="grok-4.3", input="hi", stream=True)
+    stream = (
+        chat(client, "grok-4.3")
+        if api == "chat"
+        else client.responses.create(model="grok-4.3", input="hi", stream=True)
+    )
     for item in stream:
         if getattr(item, "type", "") == "response.output_text.delta" or (
-                getattr(item, "choices", None) and item.choices[0].delta.content):
+            getattr(item, "choices", None) and item.choices[0].delta.content
+        ):
             break
     assert not server.wait_for_disconnect(timeout=0.2)  # still stalling, client still there
     stream.close()
@@ -432,8 +465,11 @@ def test_close_mode_wire_format(fake_factory: Factory) -> None:
 
 def test_chat_always_ends_with_done(fake_factory: Factory) -> None:
     server = fake_factory("aigateway")
-    response = raw_post(server, "/v1/chat/completions",
-                        {"model": "xai/grok-4.3", "messages": [{"role": "user", "content": "x"}], "stream": True})
+    response = raw_post(
+        server,
+        "/v1/chat/completions",
+        {"model": "xai/grok-4.3", "messages": [{"role": "user", "content": "x"}], "stream": True},
+    )
     blocks = response.events()
     assert blocks[-1] == "data: [DONE]" and all(b.startswith("data: ") for b in blocks)
 
@@ -443,8 +479,13 @@ def test_chat_always_ends_with_done(fake_factory: Factory) -> None:
 
 def test_recording_captures_body_headers_and_timing(fake_factory: Factory) -> None:
     server = fake_factory("xai")
-    client_for(server).responses.create(model="grok-4.3", input="remember me", prompt_cache_key="conv-1",
-                                        reasoning={"effort": "low"}, extra_headers={"X-Grok-Conv-Id": "conv-1"})
+    client_for(server).responses.create(
+        model="grok-4.3",
+        input="remember me",
+        prompt_cache_key="conv-1",
+        reasoning={"effort": "low"},
+        extra_headers={"X-Grok-Conv-Id": "conv-1"},
+    )
     assert server.wait_for_requests(1, timeout=1)
     rec: Recorded = server.requests[0]
     assert rec.method == "POST" and rec.path == "/v1/responses"
@@ -503,14 +544,20 @@ def test_a_gate_nobody_opens_cuts_the_reply_and_is_recorded() -> None:
         gate.set()
         deltas, _ = chat_text(chat(client_for(server), "grok-4.3"))
         assert "".join(deltas) == TEXT and not server.requests[-1].gate_timed_out
+
+
 # --------------------------------------------------------------------------- images
 
-PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 def image_message(url: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                         {"type": "image_url", "image_url": {"url": url}}]}]
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": url}}],
+        }
+    ]
 
 
 def test_images_are_accepted_and_listed_on_both_apis(fake_factory: Factory) -> None:
@@ -520,9 +567,21 @@ def test_images_are_accepted_and_listed_on_both_apis(fake_factory: Factory) -> N
     url = "data:image/png;base64," + PNG_1PX
     client = client_for(server)
     list(client.chat.completions.create(model="grok-4.3", messages=image_message(url), stream=True))
-    list(client.responses.create(model="grok-4.3", stream=True, input=[
-        {"role": "user", "content": [{"type": "input_text", "text": "and this?"},
-                                     {"type": "input_image", "image_url": "https://example.com/a.png"}]}]))
+    list(
+        client.responses.create(
+            model="grok-4.3",
+            stream=True,
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "and this?"},
+                        {"type": "input_image", "image_url": "https://example.com/a.png"},
+                    ],
+                }
+            ],
+        )
+    )
     assert [r.status for r in server.requests] == [200, 200]
     assert image_urls(server.requests[0].body) == [url]
     assert image_urls(server.requests[1].body) == ["https://example.com/a.png"]
@@ -532,10 +591,14 @@ def test_aigateway_rejects_images_and_bad_image_data_is_a_400(fake_factory: Fact
     gateway = fake_factory("aigateway", key=KEY)
     with pytest.raises(openai.BadRequestError, match="image"):
         client_for(gateway).chat.completions.create(
-            model="xai/grok-4.3", messages=image_message("data:image/png;base64," + PNG_1PX), stream=True)
+            model="xai/grok-4.3", messages=image_message("data:image/png;base64," + PNG_1PX), stream=True
+        )
     xai = fake_factory("xai", key=KEY)
-    for url in ("data:image/png;base64,not*base64", "data:image/gif;base64," + PNG_1PX,
-                "data:image/jpeg;base64," + PNG_1PX):
+    for url in (
+        "data:image/png;base64,not*base64",
+        "data:image/gif;base64," + PNG_1PX,
+        "data:image/jpeg;base64," + PNG_1PX,
+    ):
         with pytest.raises(openai.BadRequestError):
             client_for(xai).chat.completions.create(model="grok-4.3", messages=image_message(url), stream=True)
 
@@ -544,8 +607,10 @@ def test_aigateway_rejects_images_and_bad_image_data_is_a_400(fake_factory: Fact
 
 FN_TOOL_CHAT = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
 FN_TOOL_RESPONSES = {"type": "function", "name": "add", "parameters": {"type": "object"}}
-TWO_CALLS = [{"name": "add", "arguments": {"a": 1, "b": 2}, "id": "c1"},
-             {"name": "add", "arguments": {"a": 3, "b": 4}, "id": "c2"}]
+TWO_CALLS = [
+    {"name": "add", "arguments": {"a": 1, "b": 2}, "id": "c1"},
+    {"name": "add", "arguments": {"a": 3, "b": 4}, "id": "c2"},
+]
 
 
 def test_chat_streams_tool_calls_by_index_and_finishes_with_tool_calls(fake_factory: Factory) -> None:
@@ -566,7 +631,9 @@ def test_chat_streams_tool_calls_by_index_and_finishes_with_tool_calls(fake_fact
                 call["args"] += piece.function.arguments or ""
     assert finish == "tool_calls"
     assert [(c["id"], c["name"], json.loads(c["args"])) for c in calls.values()] == [
-        ("c1", "add", {"a": 1, "b": 2}), ("c2", "add", {"a": 3, "b": 4})]
+        ("c1", "add", {"a": 1, "b": 2}),
+        ("c2", "add", {"a": 3, "b": 4}),
+    ]
     assert pieces > 4  # arguments arrive in pieces, to be accumulated by index
 
 
@@ -579,7 +646,9 @@ def test_responses_streams_function_calls_and_no_empty_message(fake_factory: Fac
     assert "response.function_call_arguments.delta" in kinds and "response.output_text.delta" not in kinds
     done = [e.item for e in events if e.type == "response.output_item.done"]
     assert [(i.type, i.call_id, i.name, json.loads(i.arguments)) for i in done] == [
-        ("function_call", "c1", "add", {"a": 1, "b": 2}), ("function_call", "c2", "add", {"a": 3, "b": 4})]
+        ("function_call", "c1", "add", {"a": 1, "b": 2}),
+        ("function_call", "c2", "add", {"a": 3, "b": 4}),
+    ]
     final = events[-1].response
     assert [o.type for o in final.output] == ["function_call", "function_call"]
 
@@ -587,8 +656,11 @@ def test_responses_streams_function_calls_and_no_empty_message(fake_factory: Fac
 def test_tool_round_pairs_are_checked_on_both_apis(fake_factory: Factory) -> None:
     server = fake_factory("xai")
     call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
-    good_chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]},
-                 {"role": "tool", "tool_call_id": "c1", "content": "3"}]
+    good_chat = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "3"},
+    ]
     assert raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": good_chat}).status == 200
     unanswered = good_chat[:2] + [{"role": "user", "content": "and?"}]
     stray = [good_chat[0], {"role": "tool", "tool_call_id": "nope", "content": "3"}]
@@ -616,16 +688,24 @@ def test_tools_refused_where_the_provider_has_none(fake_factory: Factory) -> Non
 
 def test_searches_citations_and_server_side_tool_usage(fake_factory: Factory) -> None:
     server = fake_factory("xai")
-    server.script(Reply(text="Grok 4.3 is out.", searches=[{"type": "web_search", "query": "grok 4.3"},
-                                                        {"type": "x_search", "query": "from:xai"}],
-                        citations=[{"url": "https://x.ai/news", "title": "xAI news"}]))
-    stream = client_for(server).responses.create(model="grok-4.3", input="news?", stream=True,
-                                                 tools=[{"type": "web_search"}, {"type": "x_search"}])
+    server.script(
+        Reply(
+            text="Grok 4.3 is out.",
+            searches=[{"type": "web_search", "query": "grok 4.3"}, {"type": "x_search", "query": "from:xai"}],
+            citations=[{"url": "https://x.ai/news", "title": "xAI news"}],
+        )
+    )
+    stream = client_for(server).responses.create(
+        model="grok-4.3", input="news?", stream=True, tools=[{"type": "web_search"}, {"type": "x_search"}]
+    )
     events = list(stream)
     kinds = [e.type for e in events]
     for kind in ("web_search_call", "x_search_call"):
         assert [k for k in kinds if k.startswith(f"response.{kind}.")] == [
-            f"response.{kind}.in_progress", f"response.{kind}.searching", f"response.{kind}.completed"]
+            f"response.{kind}.in_progress",
+            f"response.{kind}.searching",
+            f"response.{kind}.completed",
+        ]
     assert "response.output_text.annotation.added" in kinds
     final = events[-1].response
     assert [o.type for o in final.output] == ["web_search_call", "x_search_call", "message"]
@@ -670,8 +750,9 @@ def test_injected_429s_are_a_seeded_fraction_with_retry_after(fake_factory: Fact
     server = fake_factory("xai", rate_limit_fraction=0.3, rate_limit_retry_after=0.5, seed=7)
     statuses = []
     for _ in range(40):
-        raw = raw_post(server, "/v1/chat/completions", {"model": "grok-4.3", "messages": [{"role": "user",
-                                                                                          "content": "x"}]})
+        raw = raw_post(
+            server, "/v1/chat/completions", {"model": "grok-4.3", "messages": [{"role": "user", "content": "x"}]}
+        )
         statuses.append(raw.status)
         if raw.status == 429:
             assert raw.headers["Retry-After"] == "0.5"
@@ -679,8 +760,9 @@ def test_injected_429s_are_a_seeded_fraction_with_retry_after(fake_factory: Fact
     limited = statuses.count(429)
     assert limited == server.rate_limited and 4 <= limited <= 20  # seeded: the same every run
     again = fake_factory("xai", rate_limit_fraction=0.3, seed=7)
-    assert [raw_post(again, "/v1/chat/completions", {"model": "grok-4.3", "messages": []}).status
-            for _ in range(40)] == statuses
+    assert [
+        raw_post(again, "/v1/chat/completions", {"model": "grok-4.3", "messages": []}).status for _ in range(40)
+    ] == statuses
 
 
 def poll_true(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -696,9 +778,10 @@ def poll_true(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def _batch_item(request_id: str, text: str, model: str = "grok-4.3") -> dict[str, Any]:
-    return {"batch_request_id": request_id,
-            "batch_request": {"chat_get_completion": {"model": model,
-                                                      "messages": [{"role": "user", "content": text}]}}}
+    return {
+        "batch_request_id": request_id,
+        "batch_request": {"chat_get_completion": {"model": model, "messages": [{"role": "user", "content": text}]}},
+    }
 
 
 def test_batch_create_add_poll_and_page_results(fake_factory: Factory) -> None:
@@ -712,15 +795,23 @@ def test_batch_create_add_poll_and_page_results(fake_factory: Factory) -> None:
     client.post(f"/batches/{batch_id}/requests", body={"batch_requests": items}, cast_to=object)
     states = [client.get(f"/batches/{batch_id}", cast_to=object)["state"] for _ in range(3)]
     assert [s["num_pending"] for s in states] == [3, 3, 0]
-    assert states[-1] | {} == {"num_requests": 3, "num_pending": 0, "num_success": 2, "num_error": 1,
-                               "num_cancelled": 0}
+    assert states[-1] | {} == {
+        "num_requests": 3,
+        "num_pending": 0,
+        "num_success": 2,
+        "num_error": 1,
+        "num_cancelled": 0,
+    }
     page = client.get(f"/batches/{batch_id}/results", options={"params": {"limit": 2}}, cast_to=object)
     assert [r["batch_request_id"] for r in page["results"]] == ["r0", "r1"] and page["pagination_token"]
     first = page["results"][0]["batch_result"]["response"]["chat_get_completion"]
     assert first["choices"][0]["message"]["content"] == "first" and first["usage"]["cost_in_usd_ticks"] > 0
     assert page["results"][1]["batch_result"]["error"]["message"] == "bad row"
-    rest = client.get(f"/batches/{batch_id}/results",
-                      options={"params": {"limit": 2, "pagination_token": page["pagination_token"]}}, cast_to=object)
+    rest = client.get(
+        f"/batches/{batch_id}/results",
+        options={"params": {"limit": 2, "pagination_token": page["pagination_token"]}},
+        cast_to=object,
+    )
     assert [r["batch_request_id"] for r in rest["results"]] == ["r2"] and rest["pagination_token"] is None
     third = rest["results"][0]["batch_result"]["response"]["chat_get_completion"]
     assert third["choices"][0]["message"]["content"] == "You said: c"
@@ -750,23 +841,34 @@ def test_batch_api_only_where_the_profile_has_one(fake_factory: Factory) -> None
 def test_structured_requests_get_a_fake_instance_of_their_schema(fake_factory: Factory) -> None:
     server = fake_factory("xai")
     client = client_for(server)
-    schema = {"type": "object", "properties": {
-        "label": {"type": "string", "enum": ["pos", "neg"]}, "score": {"type": "number"},
-        "tags": {"type": "array", "items": {"type": "string"}}, "city": {"$ref": "#/$defs/City"},
-        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
-        "$defs": {"City": {"type": "object", "properties": {"pop": {"type": "integer"}}}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["pos", "neg"]},
+            "score": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "city": {"$ref": "#/$defs/City"},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+        "$defs": {"City": {"type": "object", "properties": {"pop": {"type": "integer"}}}},
+    }
     expected = {"label": "pos", "score": 0.5, "tags": ["fake"], "city": {"pop": 1}, "note": "fake"}
     chat_answer = client.chat.completions.create(
-        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
-        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": True}})
+        model="grok-4.3",
+        messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": True}},
+    )
     assert json.loads(chat_answer.choices[0].message.content) == expected
     responses_answer = client.responses.create(
-        model="grok-4.3", input="x", text={"format": {"type": "json_schema", "name": "r", "schema": schema}})
+        model="grok-4.3", input="x", text={"format": {"type": "json_schema", "name": "r", "schema": schema}}
+    )
     assert json.loads(responses_answer.output_text) == expected
     server.script(Reply(text="scripted wins"))
     again = client.chat.completions.create(
-        model="grok-4.3", messages=[{"role": "user", "content": "x"}],
-        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
+        model="grok-4.3",
+        messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
+    )
     assert again.choices[0].message.content == "scripted wins"
 
 
@@ -779,6 +881,8 @@ def test_first_delta_time_is_recorded_for_streams_only(fake_factory: Factory) ->
     assert streamed.first_delta_at is not None and streamed.ended_at is not None
     assert streamed.started_at <= streamed.first_delta_at <= streamed.ended_at
     assert whole.first_delta_at is None
+
+
 # --------------------------------------------------------------------------- faults of OpenAI-compatible servers
 
 
@@ -786,11 +890,19 @@ def _stream_post(server: FakeGrok, api: str, timeout: float = 10) -> tuple[int, 
     """POST a streaming request with http.client; (status, body read so far, whether it ended cleanly)."""
     conn = http.client.HTTPConnection("127.0.0.1", int(server.origin.rsplit(":", 1)[1]), timeout=timeout)
     path = server.profile.prefix + ("/chat/completions" if api == "chat" else "/responses")
-    body = {"model": "grok-4.3", "stream": True, "stream_options": {"include_usage": True},
-            "messages" if api == "chat" else "input": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "grok-4.3",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages" if api == "chat" else "input": [{"role": "user", "content": "hi"}],
+    }
     try:
-        conn.request("POST", path, body=json.dumps(body),
-                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         try:
             return response.status, response.read(), True
@@ -817,8 +929,11 @@ def test_drop_before_done_sends_every_event_then_cuts(fake_factory: Factory, api
     status, body, clean = _stream_post(server, api)
     assert status == 200 and not clean
     assert b"[DONE]" not in body
-    assert (b'"finish_reason":"stop"' in body and b'"usage":{' in body) if api == "chat" else \
-        b"event: response.completed" in body
+    assert (
+        (b'"finish_reason":"stop"' in body and b'"usage":{' in body)
+        if api == "chat"
+        else b"event: response.completed" in body
+    )
 
 
 def test_redirect_points_at_the_other_origin(fake_factory: Factory) -> None:
@@ -880,5 +995,4 @@ def test_raw_events_are_streamed_verbatim(fake_factory: Factory) -> None:
     server.script(Reply(raw_events=['{"choices":[{"index":0,"delta":{"content":42}}]}', "not json"]))
     status, body, clean = _stream_post(server, "chat")
     assert status == 200 and clean
-    assert body == (b'data: {"choices":[{"index":0,"delta":{"content":42}}]}\n\ndata: not json\n\n'
-                    b"data: [DONE]\n\n")
+    assert body == (b'data: {"choices":[{"index":0,"delta":{"content":42}}]}\n\ndata: not json\n\ndata: [DONE]\n\n')

@@ -81,11 +81,13 @@ def saved(ran: Ran, source: str) -> tuple[str, str]:
     finals: dict[str, dict[str, Any]] = {}
     for message in ran.displays:
         finals[message["transient"].get("display_id", str(len(finals)))] = message
-    cell.outputs = [nbformat.v4.new_output("display_data", data=m["data"], metadata=m["metadata"])
-                    for m in finals.values()]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=m["data"], metadata=m["metadata"]) for m in finals.values()
+    ]
     if not ran.success:
-        cell.outputs.append(nbformat.v4.new_output("error", ename="GrokError", evalue="",
-                                                   traceback=ran.stdout.splitlines()))
+        cell.outputs.append(
+            nbformat.v4.new_output("error", ename="GrokError", evalue="", traceback=ran.stdout.splitlines())
+        )
     nb = nbformat.v4.new_notebook(cells=[cell])
     return nbformat.writes(nb), _exporter().from_notebook_node(nb)[0]
 
@@ -101,14 +103,21 @@ def ask(shell: Harness, caplog: pytest.LogCaptureFixture, source: str, cell_id: 
 
 def rendered_outputs(html: str) -> str:
     """The HTML nbconvert made of the Markdown outputs (not its own page scripts)."""
-    return "".join(part.split('<div class="jp-OutputArea-child', 1)[0].split("</main>", 1)[0]
-                   for part in html.split('data-mime-type="text/markdown"')[1:])
+    return "".join(
+        part.split('<div class="jp-OutputArea-child', 1)[0].split("</main>", 1)[0]
+        for part in html.split('data-mime-type="text/markdown"')[1:]
+    )
 
 
 def assert_clean(seen: Seen) -> None:
     assert "Traceback" not in seen.ran.stdout + seen.ran.stderr, seen.ran.stdout
-    assert_no_canary(seen.ran.everything, seen.logs, seen.notebook, seen.html, _exception_text(sys.last_value)
-                     if hasattr(sys, "last_value") else "")
+    assert_no_canary(
+        seen.ran.everything,
+        seen.logs,
+        seen.notebook,
+        seen.html,
+        _exception_text(sys.last_value) if hasattr(sys, "last_value") else "",
+    )
 
 
 def turns(shell: Harness, chat: str = "default") -> list[Any]:
@@ -133,8 +142,9 @@ def md(shell: Harness, fake: Any) -> Harness:
 
 
 @pytest.mark.parametrize("reason", ["error", "max_tokens", "MAX_TOKENS", "content_filter", "weird_new_reason"])
-def test_chat_finish_reasons_other_than_good_endings_are_marked(md: Harness, fake: Any, caplog: Any,
-                                                                 reason: str) -> None:
+def test_chat_finish_reasons_other_than_good_endings_are_marked(
+    md: Harness, fake: Any, caplog: Any, reason: str
+) -> None:
     fake.script(Reply(text="A partial answer", finish_reason=reason))
     seen = ask(md, caplog, "%grok --api chat hi", cell_id="c")
     assert seen.ran.success
@@ -228,8 +238,9 @@ def test_drop_mid_answer_is_still_cut_off(md: Harness, fake: Any, caplog: Any, a
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("provider", ["azure", "xai"])
-def test_redirect_to_another_origin_carries_no_key(shell: Harness, fake_factory: Any, monkeypatch: Any,
-                                                   caplog: Any, provider: str, api: str) -> None:
+def test_redirect_to_another_origin_carries_no_key(
+    shell: Harness, fake_factory: Any, monkeypatch: Any, caplog: Any, provider: str, api: str
+) -> None:
     home = fake_factory(provider)
     elsewhere = fake_factory(provider, key=None)  # would accept anything: it must simply never see the key
     monkeypatch.setenv("GROK_BASE_URL", home.base_url)
@@ -256,8 +267,7 @@ def test_same_origin_redirect_still_works_with_the_key(shell: Harness, fake: Any
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_debug_mode_and_verbose_tracebacks_never_show_the_key(shell: Harness, fake: Any, caplog: Any,
-                                                              api: str) -> None:
+def test_debug_mode_and_verbose_tracebacks_never_show_the_key(shell: Harness, fake: Any, caplog: Any, api: str) -> None:
     """Before: a lone surrogate failed deep in the SDK; debug mode + %xmode Verbose printed `key = 'xai-…'`."""
     shell.run("%xmode Verbose")
     shell.run("%config GrokMagics.debug = True")
@@ -269,8 +279,9 @@ def test_debug_mode_and_verbose_tracebacks_never_show_the_key(shell: Harness, fa
     next_ask_works(shell, fake, api)
 
 
-def test_debug_tracebacks_of_internal_errors_have_no_locals(shell: Harness, fake: Any, caplog: Any,
-                                                            monkeypatch: Any) -> None:
+def test_debug_tracebacks_of_internal_errors_have_no_locals(
+    shell: Harness, fake: Any, caplog: Any, monkeypatch: Any
+) -> None:
     """An internal error deep in a request (a bug of ours in the transport hook) while the SDK holds the key."""
     import grok_magics.providers.client as client
 
@@ -305,11 +316,16 @@ KEYS = {
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("shape", list(KEYS))
-def test_prompts_and_lines_holding_a_key_are_refused(shell: Harness, fake: Any, caplog: Any, api: str,
-                                                     shape: str) -> None:
+def test_prompts_and_lines_holding_a_key_are_refused(
+    shell: Harness, fake: Any, caplog: Any, api: str, shape: str
+) -> None:
     key = KEYS[shape]
-    for source in (f"%grok --api {api} why does {key} fail?", f"%%grok --api {api}\nmy key is {key}",
-                   f"%grok --api {api} --system 'use {key}' hi", f"%grok --api {api} my key: {CANARY}"):
+    for source in (
+        f"%grok --api {api} why does {key} fail?",
+        f"%%grok --api {api}\nmy key is {key}",
+        f"%grok --api {api} --system 'use {key}' hi",
+        f"%grok --api {api} my key: {CANARY}",
+    ):
         seen = ask(shell, caplog, source)
         assert not seen.ran.success and "shaped like" in seen.ran.stdout and "--allow-key" in seen.ran.stdout
         assert key not in seen.ran.stdout and CANARY not in seen.ran.stdout
@@ -345,8 +361,10 @@ def test_credentials_in_base_urls_are_masked(shell: Harness, fake: Any, caplog: 
 
 # -- 3. provider text is inert --------------------------------------------------------------------------
 
-PAGE = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title><script>alert('x')</script></head>"
-        "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+PAGE = (
+    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title><script>alert('x')</script></head>"
+    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -362,8 +380,9 @@ def test_html_error_pages_are_reduced_to_their_title(md: Harness, fake: Any, cap
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_raw_html_in_answers_and_errors_is_never_live_in_saved_html(md: Harness, fake: Any, caplog: Any,
-                                                                    api: str) -> None:
+def test_raw_html_in_answers_and_errors_is_never_live_in_saved_html(
+    md: Harness, fake: Any, caplog: Any, api: str
+) -> None:
     evil = 'Here: <script>alert("pwned")</script> and <img src=x onerror="alert(1)"> done'
     answer = f"**Bold** text.\n\n{evil}\n\n```html\n<script>kept as code</script>\n```\n\nInline `<b>code</b>`."
     fake.script(Reply(text=answer))
@@ -381,8 +400,9 @@ def test_raw_html_in_answers_and_errors_is_never_live_in_saved_html(md: Harness,
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_sse_framed_and_non_json_error_bodies_give_their_message(md: Harness, fake_factory: Any, monkeypatch: Any,
-                                                                 caplog: Any, api: str) -> None:
+def test_sse_framed_and_non_json_error_bodies_give_their_message(
+    md: Harness, fake_factory: Any, monkeypatch: Any, caplog: Any, api: str
+) -> None:
     server = fake_factory("openai")
     monkeypatch.delenv("GROK_BASE_URL")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -390,8 +410,11 @@ def test_sse_framed_and_non_json_error_bodies_give_their_message(md: Harness, fa
     sse = 'data: {"error": {"message": "The upstream model is overloaded."}}\n\ndata: [DONE]\n\n'
     server.script(Reply(status=400, raw_body=sse, raw_content_type="text/event-stream"))
     seen = ask(md, caplog, f"%grok --provider openai -m some-model --api {api} hi")
-    line = [x for x in seen.ran.stdout.splitlines() if "HTTP 400" in x][0] if "HTTP 400" in seen.ran.stdout else \
-        seen.ran.stdout
+    line = (
+        [x for x in seen.ran.stdout.splitlines() if "HTTP 400" in x][0]
+        if "HTTP 400" in seen.ran.stdout
+        else seen.ran.stdout
+    )
     assert "The upstream model is overloaded." in line and "data:" not in line and ".." not in line
     assert_clean(seen)
     next_ask_works(md, server, api, "--provider openai -m some-model ")
@@ -447,8 +470,7 @@ def raised_here(send: Any) -> bool:
     return False
 
 
-def test_second_interrupt_during_the_ending_is_held_until_it_is_done(md: Harness, fake: Any,
-                                                                     monkeypatch: Any) -> None:
+def test_second_interrupt_during_the_ending_is_held_until_it_is_done(md: Harness, fake: Any, monkeypatch: Any) -> None:
     """Deterministic: the second SIGINT arrives exactly while the final view is being published."""
     fake.script(LONG)
     publish = md.publisher.publish
@@ -492,9 +514,9 @@ def test_a_held_second_interrupt_is_delivered_when_the_first_was_swallowed(md: H
 
 
 @pytest.mark.parametrize("grace", [60.0, 0.0], ids=["within-the-second", "starved-past-the-second"])
-def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(md: Harness, fake: Any,
-                                                                           monkeypatch: pytest.MonkeyPatch,
-                                                                           grace: float) -> None:
+def test_the_other_half_of_a_double_click_after_the_ask_ended_is_absorbed(
+    md: Harness, fake: Any, monkeypatch: pytest.MonkeyPatch, grace: float
+) -> None:
     """A second Ctrl-C that arrives just after an interrupted ask ended would land in the kernel's own reply
     to the cell; it is absorbed for a moment, and the next cell has the usual handler back. The moment is a
     second of wall time (60 here: getting from the ask's end to the next line can take longer on a loaded
@@ -540,8 +562,22 @@ def test_two_interrupts_a_millisecond_apart(md: Harness, fake: Any, gap_ms: int)
     _assert_interrupted_ask_finished(md, fake, ran)
 
 
-@pytest.mark.parametrize("name", ["get_ipython", "__builtins__", "In", "Out", "class", "exit", "quit", "print",
-                                  "_private", "not-an-identifier", "1x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "get_ipython",
+        "__builtins__",
+        "In",
+        "Out",
+        "class",
+        "exit",
+        "quit",
+        "print",
+        "_private",
+        "not-an-identifier",
+        "1x",
+    ],
+)
 def test_out_refuses_names_that_would_break_the_session(shell: Harness, fake: Any, name: str) -> None:
     ran = shell.run(f"%grok -o {name} hi")
     assert not ran.success and "UsageError" in ran.stdout + ran.stderr
@@ -578,12 +614,15 @@ def test_reloading_the_extension_keeps_chats_and_usage(shell: Harness, fake: Any
     assert user_texts(fake.requests[-1].body) == ["hi", "again"]
 
 
-@pytest.mark.parametrize("source, says", [
-    ("%grok --temperature nan hi", "finite number"),
-    ("%grok --temperature inf hi", "finite number"),
-    ("%grok --temperature 7 hi", "from 0 to 2"),
-    ("%grok --max-tokens 0 hi", "positive integer"),
-])
+@pytest.mark.parametrize(
+    "source, says",
+    [
+        ("%grok --temperature nan hi", "finite number"),
+        ("%grok --temperature inf hi", "finite number"),
+        ("%grok --temperature 7 hi", "from 0 to 2"),
+        ("%grok --max-tokens 0 hi", "positive integer"),
+    ],
+)
 def test_bad_options_are_one_line_messages(shell: Harness, fake: Any, source: str, says: str) -> None:
     ran = shell.run(source)
     assert not ran.success and says in ran.stdout + ran.stderr
@@ -591,17 +630,21 @@ def test_bad_options_are_one_line_messages(shell: Harness, fake: Any, source: st
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("setting, value, says", [
-    ("timeout", "-1", "positive number of seconds"),
-    ("timeout", "float('nan')", "positive number of seconds"),
-    ("connect_timeout", "0", "positive number of seconds"),
-    ("deadline", "-5", "positive number of seconds"),
-    ("max_retries", "-1", "0 or more"),
-    ("temperature", "float('nan')", "from 0 to 2"),
-    ("max_tokens", "0", "positive number of tokens"),
-])
-def test_bad_settings_are_refused_with_one_line(shell: Harness, fake: Any, caplog: Any, setting: str, value: str,
-                                                says: str) -> None:
+@pytest.mark.parametrize(
+    "setting, value, says",
+    [
+        ("timeout", "-1", "positive number of seconds"),
+        ("timeout", "float('nan')", "positive number of seconds"),
+        ("connect_timeout", "0", "positive number of seconds"),
+        ("deadline", "-5", "positive number of seconds"),
+        ("max_retries", "-1", "0 or more"),
+        ("temperature", "float('nan')", "from 0 to 2"),
+        ("max_tokens", "0", "positive number of tokens"),
+    ],
+)
+def test_bad_settings_are_refused_with_one_line(
+    shell: Harness, fake: Any, caplog: Any, setting: str, value: str, says: str
+) -> None:
     before = getattr(shell.magics, setting)
     ran = shell.run(f"%config GrokMagics.{setting} = {value}")
     shown = ran.stdout + ran.stderr + caplog.text  # IPython's %config reports through logging (stderr)
@@ -641,8 +684,9 @@ def test_keepalive_comments_cannot_extend_the_deadline(md: Harness, fake: Any, c
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_server_that_never_sends_headers_is_not_retried_for_ages(md: Harness, fake: Any, caplog: Any,
-                                                                   api: str) -> None:
+def test_a_server_that_never_sends_headers_is_not_retried_for_ages(
+    md: Harness, fake: Any, caplog: Any, api: str
+) -> None:
     md.run("%config GrokMagics.timeout = 0.5")
     md.run("%config GrokMagics.max_retries = 5")
     fake.script(*[Reply(no_headers=True, stall_seconds=30) for _ in range(6)])
@@ -719,22 +763,29 @@ def test_effort_default_sends_nothing_on_every_row(shell: Harness, fake: Any, ap
 
 def test_missing_responses_endpoint_suggests_api_chat(shell: Harness, generic: Any, caplog: Any) -> None:
     shell.run("%config GrokMagics.max_retries = 0")
-    generic.script(Reply(status=404, raw_body='{"error":"Not Found","message":"Cannot POST /v1/responses"}',
-                         raw_content_type="application/json"))
+    generic.script(
+        Reply(
+            status=404,
+            raw_body='{"error":"Not Found","message":"Cannot POST /v1/responses"}',
+            raw_content_type="application/json",
+        )
+    )
     seen = ask(shell, caplog, "%grok -m llama --api responses hi")
     assert "Cannot POST /v1/responses" in seen.ran.stdout and "--api chat" in seen.ran.stdout
     assert_clean(seen)
     next_ask_works(shell, generic, "chat", "-m llama ")
 
 
-@pytest.mark.parametrize("message, advice", [
-    ("litellm.BadRequestError: Invalid model name passed in model=llama", "check the model id (llama)"),
-    ("Authentication Error, Invalid proxy server token passed", "%grok key --new (or set OPENAI_API_KEY)"),
-    ("No connected db.", "%grok key --new (or set OPENAI_API_KEY)"),  # LiteLLM, for a key it cannot look up
-    ("UnsupportedParamsError: openai does not support parameters: ['reasoning_effort']", "--effort default"),
-])
-def test_advice_matches_the_cause_not_just_the_status(shell: Harness, generic: Any, message: str,
-                                                      advice: str) -> None:
+@pytest.mark.parametrize(
+    "message, advice",
+    [
+        ("litellm.BadRequestError: Invalid model name passed in model=llama", "check the model id (llama)"),
+        ("Authentication Error, Invalid proxy server token passed", "%grok key --new (or set OPENAI_API_KEY)"),
+        ("No connected db.", "%grok key --new (or set OPENAI_API_KEY)"),  # LiteLLM, for a key it cannot look up
+        ("UnsupportedParamsError: openai does not support parameters: ['reasoning_effort']", "--effort default"),
+    ],
+)
+def test_advice_matches_the_cause_not_just_the_status(shell: Harness, generic: Any, message: str, advice: str) -> None:
     shell.run("%config GrokMagics.max_retries = 0")
     generic.script(Reply(status=400, error_message=message))
     ran = shell.run("%grok -m llama --api chat hi")
@@ -750,8 +801,11 @@ def test_refused_connection_names_the_variable_really_used(shell: Harness, monke
 
 
 def test_server_cost_is_used_and_other_models_have_no_list_price(shell: Harness, generic: Any) -> None:
-    generic.script(Reply(text="priced", usage_extra={"cost": 0.0123}), Reply(text="unpriced"),
-                   Reply(text="silent", omit_usage=True))
+    generic.script(
+        Reply(text="priced", usage_extra={"cost": 0.0123}),
+        Reply(text="unpriced"),
+        Reply(text="silent", omit_usage=True),
+    )
     ran = shell.run("%grok -m llama --api chat one")
     assert "$0.012" in ran.stdout and "~$" not in ran.stdout  # the server's own figure, not an estimate
     ran = shell.run("%grok -m llama --api chat two")
@@ -775,10 +829,12 @@ def test_faults_in_a_real_kernel_leave_a_clean_saved_notebook(fake: Any, tmp_pat
     from kernels import LabLikeClient, notebook
     from nbconvert import HTMLExporter
 
-    fake.script(Reply(text='Answer <script>alert("saved")</script> end', finish_reason="MAX_TOKENS"),
-                Reply(status=502, raw_body=PAGE),
-                Reply(text=""),
-                Reply(text="Last answer.", drop_before_done=True))
+    fake.script(
+        Reply(text='Answer <script>alert("saved")</script> end', finish_reason="MAX_TOKENS"),
+        Reply(status=502, raw_body=PAGE),
+        Reply(text=""),
+        Reply(text="Last answer.", drop_before_done=True),
+    )
     nb = notebook(
         "%load_ext grok_magics\n%config GrokMagics.max_retries = 0\n%config GrokMagics.debug = True\n%xmode Verbose",
         "%grok --api chat first",
@@ -815,8 +871,12 @@ def test_two_interrupts_a_millisecond_apart_in_a_real_kernel(fake: Any, tmp_path
     """What the ■ button does twice in quick succession, three times over: each ask still ends whole."""
     from kernels import LabLikeClient, notebook
 
-    fake.script(*[Reply(text=f"The beginning of story {n}, which goes on", chunk=5, stall_after=2,
-                        stall_seconds=60) for n in range(3)])
+    fake.script(
+        *[
+            Reply(text=f"The beginning of story {n}, which goes on", chunk=5, stall_after=2, stall_seconds=60)
+            for n in range(3)
+        ]
+    )
     cells = [f"%%grok --chat c{n}\ntell me long story {n}" for n in range(3)]
     nb = notebook("%load_ext grok_magics\n%config GrokMagics.display = 'markdown'", *cells, "%grok chats")
     for cell in nb.cells[1:4]:
@@ -826,9 +886,11 @@ def test_two_interrupts_a_millisecond_apart_in_a_real_kernel(fake: Any, tmp_path
     def partial(index: int) -> bool:
         # the first words, in the first display or an update of it: on a busy machine the first deltas can
         # arrive together and be shown at once, with no update until the stall ends
-        return any(m["msg_type"] in ("display_data", "update_display_data")
-                   and "The b" in m["content"].get("data", {}).get("text/markdown", "")
-                   for m in client.messages(index))
+        return any(
+            m["msg_type"] in ("display_data", "update_display_data")
+            and "The b" in m["content"].get("data", {}).get("text/markdown", "")
+            for m in client.messages(index)
+        )
 
     interrupted: list[int] = []
     clicked = {index: threading.Event() for index in (1, 2, 3)}

@@ -20,18 +20,94 @@ from grok_magics.errors import GrokError
 
 pytestmark = pytest.mark.timeout(120)
 
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-FLAGS = ["-m", "--model", "--provider", "--effort", "--api", "--chat", "--new", "--system", "--temperature",
-         "--max-tokens", "-o", "--out", "--no-history", "--allow-key", "--", "--bogus", "-x", "help", "key",
-         "reset", "history", "usage", "config", "chats"]
-VALUES = ["low", "default", "none", "chat", "responses", "xai", "openai", "nope", "nan", "-1", "1e309", "0.5",
-          "3", "answer", "In", "class", "_x", "'quoted value'", '"double"', "'unclosed", "{name}", "{{name}}",
-          "x" * 300, "grok-4.3", "é✓😀", "\ud800"]
-SNIPPETS = ["{name}", "{{name}}", "{missing}", "`{name}`", "```\n{name}\n```", "f'{x!r}'", "{", "}", "$x",
-            "?", "\\", "'", '"', "\ud800", "\udfff", "é", "😀", "\u202e", "\x00", "<script>alert(1)</script>",
-            "%grok", "--effort", "xai-", "-"]
+FLAGS = [
+    "-m",
+    "--model",
+    "--provider",
+    "--effort",
+    "--api",
+    "--chat",
+    "--new",
+    "--system",
+    "--temperature",
+    "--max-tokens",
+    "-o",
+    "--out",
+    "--no-history",
+    "--allow-key",
+    "--",
+    "--bogus",
+    "-x",
+    "help",
+    "key",
+    "reset",
+    "history",
+    "usage",
+    "config",
+    "chats",
+]
+VALUES = [
+    "low",
+    "default",
+    "none",
+    "chat",
+    "responses",
+    "xai",
+    "openai",
+    "nope",
+    "nan",
+    "-1",
+    "1e309",
+    "0.5",
+    "3",
+    "answer",
+    "In",
+    "class",
+    "_x",
+    "'quoted value'",
+    '"double"',
+    "'unclosed",
+    "{name}",
+    "{{name}}",
+    "x" * 300,
+    "grok-4.3",
+    "é✓😀",
+    "\ud800",
+]
+SNIPPETS = [
+    "{name}",
+    "{{name}}",
+    "{missing}",
+    "`{name}`",
+    "```\n{name}\n```",
+    "f'{x!r}'",
+    "{",
+    "}",
+    "$x",
+    "?",
+    "\\",
+    "'",
+    '"',
+    "\ud800",
+    "\udfff",
+    "é",
+    "😀",
+    "\u202e",
+    "\x00",
+    "<script>alert(1)</script>",
+    "%grok",
+    "--effort",
+    "xai-",
+    "-",
+]
 
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines() splits on all: IPython's cell, not ours
 
@@ -41,8 +117,13 @@ def one_line(text: str) -> str:
 
 
 pairs = st.tuples(st.sampled_from(FLAGS), st.sampled_from(VALUES)).map(" ".join)  # an option and a value
-words = st.one_of(pairs, pairs, st.sampled_from(FLAGS), st.sampled_from(VALUES),
-                  st.text(st.characters(blacklist_characters=LINE_BREAKS), max_size=12))
+words = st.one_of(
+    pairs,
+    pairs,
+    st.sampled_from(FLAGS),
+    st.sampled_from(VALUES),
+    st.text(st.characters(blacklist_characters=LINE_BREAKS), max_size=12),
+)
 text = st.lists(st.one_of(st.sampled_from(SNIPPETS), st.text(max_size=20)), max_size=8).map("".join)
 huge = st.sampled_from(["word " * 60_000, "{name} " * 20_000, "😀" * 50_000])
 
@@ -88,42 +169,82 @@ def test_fuzzed_cells(fuzz_shell: Harness, fake: Any, parts: list[str], body: st
 
 # -- what a server sends back: odd values in every field end in an answer or one line ---------------
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**40), st.floats(allow_nan=False),
-                    st.text(max_size=12), st.sampled_from(["stop", "length", "MAX_TOKENS", "error", "\ud800", ""]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                      max_leaves=6)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["stop", "length", "MAX_TOKENS", "error", "\ud800", ""]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
 CHAT_FIELDS = ("content", "reasoning_content", "role", "refusal")
 
 
 @st.composite
 def chat_chunk(draw: Any) -> dict[str, Any]:
     delta = {name: draw(values) for name in draw(st.lists(st.sampled_from(CHAT_FIELDS), max_size=3, unique=True))}
-    choice: dict[str, Any] = {"index": draw(st.one_of(st.just(0), values)), "delta": draw(st.one_of(st.just(delta),
-                                                                                                     values))}
+    choice: dict[str, Any] = {
+        "index": draw(st.one_of(st.just(0), values)),
+        "delta": draw(st.one_of(st.just(delta), values)),
+    }
     if draw(st.booleans()):
         choice["finish_reason"] = draw(values)
-    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "choices": draw(st.one_of(
-        st.just([choice]), values))}
+    chunk: dict[str, Any] = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": draw(st.one_of(st.just([choice]), values)),
+    }
     if draw(st.booleans()):
-        chunk["usage"] = draw(st.one_of(values, st.fixed_dictionaries({
-            "prompt_tokens": values, "completion_tokens": values, "total_tokens": values, "cost": values})))
+        chunk["usage"] = draw(
+            st.one_of(
+                values,
+                st.fixed_dictionaries(
+                    {"prompt_tokens": values, "completion_tokens": values, "total_tokens": values, "cost": values}
+                ),
+            )
+        )
     return chunk
 
 
 @st.composite
 def responses_event(draw: Any) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["response.created", "response.output_text.delta", "response.output_item.done",
-                                 "response.completed", "response.incomplete", "response.failed", "error",
-                                 "response.reasoning_summary_text.delta", "response.weird"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "response.created",
+                "response.output_text.delta",
+                "response.output_item.done",
+                "response.completed",
+                "response.incomplete",
+                "response.failed",
+                "error",
+                "response.reasoning_summary_text.delta",
+                "response.weird",
+            ]
+        )
+    )
     event: dict[str, Any] = {"type": kind, "sequence_number": draw(values)}
-    for name in draw(st.lists(st.sampled_from(["delta", "item", "response", "code", "message"]), max_size=3,
-                              unique=True)):
+    for name in draw(
+        st.lists(st.sampled_from(["delta", "item", "response", "code", "message"]), max_size=3, unique=True)
+    ):
         event[name] = draw(values)
     if kind in ("response.completed", "response.incomplete") and draw(st.booleans()):
-        event["response"] = {"id": "r", "status": draw(values), "output": draw(st.one_of(st.just([
-            {"type": "message", "content": [{"type": "output_text", "text": draw(values)}]}]), values)),
-            "usage": draw(values), "incomplete_details": draw(values)}
+        event["response"] = {
+            "id": "r",
+            "status": draw(values),
+            "output": draw(
+                st.one_of(
+                    st.just([{"type": "message", "content": [{"type": "output_text", "text": draw(values)}]}]), values
+                )
+            ),
+            "usage": draw(values),
+            "incomplete_details": draw(values),
+        }
     return event
 
 
@@ -133,8 +254,13 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-SERVER_FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SERVER_FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @SERVER_FUZZ

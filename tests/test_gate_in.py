@@ -30,21 +30,45 @@ from grok_magics.render.sanitise import Code, Markup, link, markdown, page, plai
 def hostile(tag: str) -> str:
     """What a model, a web page or a shared cassette could say: a script, an event handler, a javascript:
     link, and URLs with ``"`` and ``>`` meant to end their markup early."""
-    return (f'Say <script>alert("{tag}-s")</script> and <img src=x onerror=alert("{tag}-i")>. '
-            f'See [docs](javascript:alert("{tag}-j")), [go](https://x.test/{tag}"onmouseover="alert(1)) '
-            f'and <https://x.test/{tag}>b">.')
+    return (
+        f'Say <script>alert("{tag}-s")</script> and <img src=x onerror=alert("{tag}-i")>. '
+        f'See [docs](javascript:alert("{tag}-j")), [go](https://x.test/{tag}"onmouseover="alert(1)) '
+        f'and <https://x.test/{tag}>b">.'
+    )
 
 
 def visible_marks(tag: str) -> list[str]:
     """What of ``hostile(tag)`` must still be read, as text."""
-    return [f'<script>alert("{tag}-s")</script>', f'<img src=x onerror=alert("{tag}-i")>',
-            f'[docs](javascript:alert("{tag}-j"))']
+    return [
+        f'<script>alert("{tag}-s")</script>',
+        f'<img src=x onerror=alert("{tag}-i")>',
+        f'[docs](javascript:alert("{tag}-j"))',
+    ]
 
 
 # -- reading HTML the way a browser acts on it ------------------------------------------------------------
 
-_ACTIVE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math", "style",
-                "base", "form", "meta", "link", "template", "noscript", "textarea", "select", "option"}
+_ACTIVE_TAGS = {
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "style",
+    "base",
+    "form",
+    "meta",
+    "link",
+    "template",
+    "noscript",
+    "textarea",
+    "select",
+    "option",
+}
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "srcset"}
 _SAFE_URL = re.compile(r"(?i)(https?://|mailto:|#)")
 
@@ -140,16 +164,18 @@ def commonmark_html(text: str) -> str:
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(text)
 
 
-_MATH_TOKENS = re.compile(r"(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n\s*)+|@@\d+@@|\\\\(?:\(|\)|\[|\]))",
-                          re.IGNORECASE)
+_MATH_TOKENS = re.compile(
+    r"(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n\s*)+|@@\d+@@|\\\\(?:\(|\)|\[|\]))", re.IGNORECASE
+)
 
 
 def jupyterlab_html(text: str) -> str:
     """JupyterLab's order of work: math delimiters are paired on the raw source (not through a blank line;
     ``$`` in one-line code spans ignored) and lifted out, the rest is rendered with raw HTML on (trusted
     outputs), and the math goes back into the HTML with only ``&<>`` escaped."""
-    hidden = re.sub(r"(^|[^\\])(`+)([^\n]*?[^`\n])\2(?!`)", lambda m: m.group(0).replace("$", "\x00"), text,
-                    flags=re.MULTILINE)
+    hidden = re.sub(
+        r"(^|[^\\])(`+)([^\n]*?[^`\n])\2(?!`)", lambda m: m.group(0).replace("$", "\x00"), text, flags=re.MULTILINE
+    )
     pieces = _MATH_TOKENS.split(hidden)
     math: list[str] = []
     start: int | None = None
@@ -158,8 +184,8 @@ def jupyterlab_html(text: str) -> str:
         piece = pieces[i]
         if start is not None:
             if piece == end:
-                math.append("".join(pieces[start:i + 1]))
-                pieces[start:i + 1] = [f"@@{len(math) - 1}@@"] + [""] * (i - start)
+                math.append("".join(pieces[start : i + 1]))
+                pieces[start : i + 1] = [f"@@{len(math) - 1}@@"] + [""] * (i - start)
                 start = None
             elif re.search(r"\n.*\n", piece):
                 start = None
@@ -175,7 +201,9 @@ def jupyterlab_html(text: str) -> str:
 
 
 RENDERERS: dict[str, Callable[[str], str]] = {
-    "nbconvert": nbconvert_html, "commonmark": commonmark_html, "jupyterlab": jupyterlab_html,
+    "nbconvert": nbconvert_html,
+    "commonmark": commonmark_html,
+    "jupyterlab": jupyterlab_html,
 }
 
 
@@ -192,12 +220,17 @@ def assert_markdown_inert(text: str, where: str) -> str:
 
 
 def test_hostile_markdown_stays_text_and_legit_markdown_still_renders() -> None:
-    answer = "\n\n".join([
-        "## Result", hostile("ans"), "**Bold**, *em* and `<b>code</b>`; a < b and 2 > 1.",
-        "| col | val |\n|---|---|\n| <b>x</b> | $a<b$ |",
-        "$$\\sum_{i<n} x_i$$", "```html\n<script>kept as code</script>\n```",
-        "[site](https://example.org/a_(b)) and <https://example.org/auto>.",
-    ])
+    answer = "\n\n".join(
+        [
+            "## Result",
+            hostile("ans"),
+            "**Bold**, *em* and `<b>code</b>`; a < b and 2 > 1.",
+            "| col | val |\n|---|---|\n| <b>x</b> | $a<b$ |",
+            "$$\\sum_{i<n} x_i$$",
+            "```html\n<script>kept as code</script>\n```",
+            "[site](https://example.org/a_(b)) and <https://example.org/auto>.",
+        ]
+    )
     out = markdown(answer)
     for name, render in RENDERERS.items():
         html = render(out)
@@ -236,25 +269,27 @@ def test_plain_text_has_no_markup_of_its_own() -> None:
 # Each of these goes live in at least one renderer when the rule named with it is taken out of the
 # sanitiser (checked by hand, one rule at a time), or went through the gate this replaces.
 BYPASSES = {
-    "a javascript: link": '[docs](javascript:alert(1))',
-    "a reference definition": '[a]: javascript:alert(1)\n\n[x][a]',
-    "an entity-encoded scheme": '[a](&#106;avascript:alert(1))',
-    "an angle-bracket destination": '[a](<javascript:alert(1)>) ![i](<data:image/svg+xml,x>)',
-    "an image source": '![i](javascript:alert(1)) ![j](data:image/svg+xml,<svg onload=alert(1)>)',
-    "backtick runs of different lengths": '``<script>alert(1)</script>`',
-    "an escaped backtick": '\\`<img src=x onerror=alert(1)>`',
-    "a code span over two lines": '`a\nb` <img src=x onerror=alert(1)> `c`',
-    "a code span holding a link opener": '[a `x\ny` ](javascript:alert(1)) `z`',
-    "an escaped bracket after a bare URL": '[a http://x\\](javascript:alert(1))',
-    "an escaped < after a bare URL": '\t\\\\1. \\\\]\nhttps://x.ai\\<script>alert(1)</script>```',
-    "an autolink after backslashes": ('  \\([x]: ![a](javascript:x)\\end{x}x$x`\\\\<http://a.b/"onx=1>}<div>\n\n```\n'
-                                      'x$\\\\(<http://a.b/"onx=1>\\\\]<script>alert(1)</script>\\['),
-    "a fence JupyterLab's inline math reaches": 'text $x\n```\n$ <img src=x onerror=alert(1)>\n```',
-    "a fence nbconvert's display math reaches": '$$ a\n\n```\n$$ <img src=x onerror=alert(1)>\n```\n',
-    "a fence after a fence read two ways": 'x $a\n```\n$\n```\n\n```\n<img src=x onerror=alert(1)>\n```',
+    "a javascript: link": "[docs](javascript:alert(1))",
+    "a reference definition": "[a]: javascript:alert(1)\n\n[x][a]",
+    "an entity-encoded scheme": "[a](&#106;avascript:alert(1))",
+    "an angle-bracket destination": "[a](<javascript:alert(1)>) ![i](<data:image/svg+xml,x>)",
+    "an image source": "![i](javascript:alert(1)) ![j](data:image/svg+xml,<svg onload=alert(1)>)",
+    "backtick runs of different lengths": "``<script>alert(1)</script>`",
+    "an escaped backtick": "\\`<img src=x onerror=alert(1)>`",
+    "a code span over two lines": "`a\nb` <img src=x onerror=alert(1)> `c`",
+    "a code span holding a link opener": "[a `x\ny` ](javascript:alert(1)) `z`",
+    "an escaped bracket after a bare URL": "[a http://x\\](javascript:alert(1))",
+    "an escaped < after a bare URL": "\t\\\\1. \\\\]\nhttps://x.ai\\<script>alert(1)</script>```",
+    "an autolink after backslashes": (
+        '  \\([x]: ![a](javascript:x)\\end{x}x$x`\\\\<http://a.b/"onx=1>}<div>\n\n```\n'
+        'x$\\\\(<http://a.b/"onx=1>\\\\]<script>alert(1)</script>\\['
+    ),
+    "a fence JupyterLab's inline math reaches": "text $x\n```\n$ <img src=x onerror=alert(1)>\n```",
+    "a fence nbconvert's display math reaches": "$$ a\n\n```\n$$ <img src=x onerror=alert(1)>\n```\n",
+    "a fence after a fence read two ways": "x $a\n```\n$\n```\n\n```\n<img src=x onerror=alert(1)>\n```",
     "quotes carried by math into an attribute": '![$x" onerror="alert(1)$](https://x.test/i.png)',
     "math in a fence's language": 'a\n\n```$\n" onmouseover=alert(1) x="\n$\n```\n',
-    "lone CRs shifting line numbers": 'a\rb\rc\n```\n\n```\n<img src=x onerror=alert(1)>\nz\n\n',
+    "lone CRs shifting line numbers": "a\rb\rc\n```\n\n```\n<img src=x onerror=alert(1)>\nz\n\n",
 }
 
 
@@ -264,28 +299,120 @@ def test_known_bypasses_stay_text(case: str) -> None:
 
 
 FRAGMENTS = [
-    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg/onload=alert(1)>", "<a href=javascript:x>",
-    "<b>", "</details>", "<!--", "<?", "<![CDATA[", "<x:y>", "<https://x.test/\"onx=1>", "<javascript:alert(1)>",
-    "`", "``", "```", "~~~", "```js", "```x`", "\\", "\\\\", "$", "$$", "$x", "x$", "\\\\(", "\\\\)", "\\\\[",
-    "\\\\]", "\\begin{x}", "\\end{x}", "[", "]", "(", ")", "](", "]:", "[x]", "[x]: ", "![", "[a](<javascript:x>)",
-    "![a](javascript:x)", "[a](https://x.test \"t\")", "javascript:alert(1)", "java", "script:", "&#106;",
-    "&lt;", "&#60;script&#62;", "javascript&colon;", "https://x.test", "http://", "mailto:", "!", "*", "_", "#",
-    "|", "|---|", "=", "{", "}", "~", "'", "\"", ":", " ", "  ", "    ", "\t", "a", "x", "\u00a0",
-    "\n", "\n", "\n\n", "\r", "\r\n", "\n- ", "\n1. ", "\n> ", "\n> > ", "\n    ", "\n  ", "\n===", "\n---",
-    "\n```\n", "\n\n```\n", "\n```\n\n", "\n> ```\n", "\n- ```\n", "\n   ```\n", "\n    ```\n",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<a href=javascript:x>",
+    "<b>",
+    "</details>",
+    "<!--",
+    "<?",
+    "<![CDATA[",
+    "<x:y>",
+    '<https://x.test/"onx=1>',
+    "<javascript:alert(1)>",
+    "`",
+    "``",
+    "```",
+    "~~~",
+    "```js",
+    "```x`",
+    "\\",
+    "\\\\",
+    "$",
+    "$$",
+    "$x",
+    "x$",
+    "\\\\(",
+    "\\\\)",
+    "\\\\[",
+    "\\\\]",
+    "\\begin{x}",
+    "\\end{x}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "](",
+    "]:",
+    "[x]",
+    "[x]: ",
+    "![",
+    "[a](<javascript:x>)",
+    "![a](javascript:x)",
+    '[a](https://x.test "t")',
+    "javascript:alert(1)",
+    "java",
+    "script:",
+    "&#106;",
+    "&lt;",
+    "&#60;script&#62;",
+    "javascript&colon;",
+    "https://x.test",
+    "http://",
+    "mailto:",
+    "!",
+    "*",
+    "_",
+    "#",
+    "|",
+    "|---|",
+    "=",
+    "{",
+    "}",
+    "~",
+    "'",
+    '"',
+    ":",
+    " ",
+    "  ",
+    "    ",
+    "\t",
+    "a",
+    "x",
+    "\u00a0",
+    "\n",
+    "\n",
+    "\n\n",
+    "\r",
+    "\r\n",
+    "\n- ",
+    "\n1. ",
+    "\n> ",
+    "\n> > ",
+    "\n    ",
+    "\n  ",
+    "\n===",
+    "\n---",
+    "\n```\n",
+    "\n\n```\n",
+    "\n```\n\n",
+    "\n> ```\n",
+    "\n- ```\n",
+    "\n   ```\n",
+    "\n    ```\n",
     "\n\n```html\n<b>x</b>\n```\n\n",
 ]
 pieces = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=30).map("".join)
-blocks = st.lists(st.one_of(
-    pieces,
-    st.builds(Code, st.sampled_from(["json", ""]), pieces),
-    pieces.map(lambda t: [Markup("<details><summary>Thought</summary>"), t, Markup("</details>")]),
-    pieces.map(lambda t: Markup(f'<sub class="grok-status">{plain(t)}</sub>')),
-), min_size=1, max_size=5)
+blocks = st.lists(
+    st.one_of(
+        pieces,
+        st.builds(Code, st.sampled_from(["json", ""]), pieces),
+        pieces.map(lambda t: [Markup("<details><summary>Thought</summary>"), t, Markup("</details>")]),
+        pieces.map(lambda t: Markup(f'<sub class="grok-status">{plain(t)}</sub>')),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(text=pieces, parts=blocks)
 def test_no_renderer_finds_live_html_in_anything_the_gate_lets_out(text: str, parts: list[Any]) -> None:
     """Differential: whatever the pieces, and however answers, code blocks, reasoning and status lines share
@@ -310,10 +437,15 @@ def hostile_cassette(shell: Harness, fake: Any, path: Path) -> None:
         if line.get("type") != "TextDelta":
             edited.append(line)
         elif not any(e.get("type") == "TextDelta" for e in edited):  # the first delta says it all; the rest go
-            edited += [{**line, "type": "ReasoningDelta", "data": {"text": hostile("tape-think")}},
-                       {**line, "data": {"text": hostile("tape")}},
-                       {**line, "type": "Citation",
-                        "data": {"url": 'javascript:alert("tape-url")', "title": hostile("tape-cite")}}]
+            edited += [
+                {**line, "type": "ReasoningDelta", "data": {"text": hostile("tape-think")}},
+                {**line, "data": {"text": hostile("tape")}},
+                {
+                    **line,
+                    "type": "Citation",
+                    "data": {"url": 'javascript:alert("tape-url")', "title": hostile("tape-cite")},
+                },
+            ]
     assert any(e.get("type") == "TextDelta" for e in edited)
     path.write_text("\n".join(json.dumps(line) for line in edited) + "\n")
 
@@ -322,13 +454,17 @@ def markdown_sent(client: Any) -> list[str]:
     """Every text/markdown payload the kernel sent the frontend: finished blocks and every live tail."""
     with client.lock:
         messages = [m for _, _, m in client.log_messages]
-    return [m["content"]["data"]["text/markdown"] for m in messages
-            if m["msg_type"] in ("display_data", "update_display_data") and "text/markdown" in m["content"]["data"]]
+    return [
+        m["content"]["data"]["text/markdown"]
+        for m in messages
+        if m["msg_type"] in ("display_data", "update_display_data") and "text/markdown" in m["content"]["data"]
+    ]
 
 
 @pytest.mark.timeout(300)
 def test_hostile_text_on_every_channel_stays_text_in_the_notebook_its_html_and_every_export(
-        shell: Harness, fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell: Harness, fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kernels import notebook, run_notebook
     from nbconvert import HTMLExporter
 
@@ -339,10 +475,15 @@ def test_hostile_text_on_every_channel_stays_text_in_the_notebook_its_html_and_e
     fake.script(
         Reply(text="", tool_calls=[{"name": "lookup", "arguments": {"q": hostile("arg")}, "id": "t1"}]),
         Reply(text=hostile("ans"), reasoning=hostile("think")),
-        Reply(text="Found it [1][2][3].", searches=[{"type": "web_search", "query": hostile("query")}],
-              citations=[{"url": 'javascript:alert("cite-url")', "title": hostile("cite")},
-                         {"url": 'https://x.test/a>b"c<script>alert("cite-gt")</script>', "title": "gt"},
-                         {"url": "https://ok.test/page", "title": "A fine page"}]),
+        Reply(
+            text="Found it [1][2][3].",
+            searches=[{"type": "web_search", "query": hostile("query")}],
+            citations=[
+                {"url": 'javascript:alert("cite-url")', "title": hostile("cite")},
+                {"url": 'https://x.test/a>b"c<script>alert("cite-gt")</script>', "title": "gt"},
+                {"url": "https://ok.test/page", "title": "A fine page"},
+            ],
+        ),
         Reply(text=hostile("md")),
         Reply(status=400, error_message=hostile("err")),
     )
@@ -395,7 +536,7 @@ def test_hostile_text_on_every_channel_stays_text_in_the_notebook_its_html_and_e
         text = (tmp_path / name).read_text()
         assert_no_canary(text)
         shown = assert_markdown_inert(text, name)
-        for tag in (("ans", "md") if name == "out.md" else ("tape",)):
+        for tag in ("ans", "md") if name == "out.md" else ("tape",):
             for mark in visible_marks(tag):
                 assert mark in shown, (name, tag, mark)
     data = json.loads((tmp_path / "out.json").read_text())  # data, never rendered: the text as it was said

@@ -66,8 +66,7 @@ def test_map_stops_when_the_classroom_budget_is_spent(shell: Harness, fake) -> N
     assert "budget: $0.0000 of $0.001 left" in shell.run("%grok usage").stdout
 
 
-def test_a_key_in_the_template_or_system_refuses_the_job_and_a_key_in_a_row_never_leaves(shell: Harness,
-                                                                                          fake) -> None:
+def test_a_key_in_the_template_or_system_refuses_the_job_and_a_key_in_a_row_never_leaves(shell: Harness, fake) -> None:
     df = reviews(3)
     df.loc[1, "review"] = f"my token is {XAI_SHAPED}"
     shell.shell.user_ns["df"] = df

@@ -28,15 +28,19 @@ ANSWER = (
 
 def markdown_values(msgs: list[dict[str, Any]]) -> list[str]:
     """The Markdown of every display and display update the kernel sent for a cell, in order."""
-    return [m["content"]["data"].get("text/markdown", "") for m in msgs
-            if m["msg_type"] in ("display_data", "update_display_data")]
+    return [
+        m["content"]["data"].get("text/markdown", "")
+        for m in msgs
+        if m["msg_type"] in ("display_data", "update_display_data")
+    ]
 
 
 def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_path: Path) -> None:
     gate = threading.Event()
-    fake.script(Reply(text=ANSWER, chunk=6, gate_after=4, gate=gate, gate_seconds=120, pace=0.01,
-                      reasoning="Think of coins."),
-                Reply(text="Flip a coin 100 times and get 60 heads: p ≈ 0.057."))
+    fake.script(
+        Reply(text=ANSWER, chunk=6, gate_after=4, gate=gate, gate_seconds=120, pace=0.01, reasoning="Think of coins."),
+        Reply(text="Flip a coin 100 times and get 60 heads: p ≈ 0.057."),
+    )
     nb = notebook(
         "%load_ext grok_magics",
         "%%grok\nExplain a p-value to a first-year student.",
@@ -67,8 +71,10 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
     assert len([v for v in updates if "is the pro" in v and "Large p" not in v]) >= 1
 
     first, second = fake.requests
-    assert user_texts(second.body) == ["Explain a p-value to a first-year student.",
-                                       "Now give a worked example with numbers."]
+    assert user_texts(second.body) == [
+        "Explain a p-value to a first-year student.",
+        "Now give a worked example with numbers.",
+    ]
     assert second.body["reasoning"] == {"effort": "high"}
 
     path = tmp_path / "saved.ipynb"
@@ -89,7 +95,7 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
 
     html, _ = HTMLExporter().from_notebook_node(saved)
     assert "<strong>p-value</strong>" in html and "Loading widget" not in html and "model not found" not in html
-    assert "▍" not in html, html[html.find("▍") - 400: html.find("▍") + 40]
+    assert "▍" not in html, html[html.find("▍") - 400 : html.find("▍") + 40]
     assert "grok-status grok-live" not in html, "a live tail was left in the saved notebook"
     assert_no_canary(html)
 
@@ -97,10 +103,15 @@ def test_notebook_streams_persists_markdown_and_continues_the_chat(fake, tmp_pat
 def test_headless_runs_leave_no_widget_state_and_show_failures_once(fake, tmp_path: Path) -> None:
     """nbclient/papermill/nbconvert --execute: final Markdown only; a failure is one line, once, in the
     saved notebook and in its HTML; the cell still ends in error."""
-    fake.script(*[Reply(text=f"Answer {n} with $x_{n}$ and `code`.") for n in range(4)],
-                Reply(text="partial text before", disconnect_after=1))
-    nb = notebook("%load_ext grok_magics\n%config GrokMagics.max_retries = 0",
-                  *[f"%grok question {n}" for n in range(4)], "%grok this one fails")
+    fake.script(
+        *[Reply(text=f"Answer {n} with $x_{n}$ and `code`.") for n in range(4)],
+        Reply(text="partial text before", disconnect_after=1),
+    )
+    nb = notebook(
+        "%load_ext grok_magics\n%config GrokMagics.max_retries = 0",
+        *[f"%grok question {n}" for n in range(4)],
+        "%grok this one fails",
+    )
     nb.cells[-1].metadata["tags"] = ["raises-exception"]
     LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = nbformat.writes(nb)
@@ -137,14 +148,19 @@ def test_markdown_display_mode_sends_display_updates(fake, tmp_path: Path) -> No
     client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
 
     def partial_update() -> bool:
-        return any(m["msg_type"] == "update_display_data" and "p-val" in m["content"]["data"]["text/markdown"]
-                   and "Large p" not in m["content"]["data"]["text/markdown"] for m in client.messages(1))
+        return any(
+            m["msg_type"] == "update_display_data"
+            and "p-val" in m["content"]["data"]["text/markdown"]
+            and "Large p" not in m["content"]["data"]["text/markdown"]
+            for m in client.messages(1)
+        )
 
     seen = watch(partial_update, gate.set)
     client.execute()
     assert seen.is_set()
-    updates = [m["content"]["data"]["text/markdown"] for m in client.messages(1)
-               if m["msg_type"] == "update_display_data"]
+    updates = [
+        m["content"]["data"]["text/markdown"] for m in client.messages(1) if m["msg_type"] == "update_display_data"
+    ]
     assert len([u for u in updates if "Large p" not in u]) >= 2 and "Large p" in updates[-1]
     (output,) = nb.cells[1].outputs
     assert output.data["text/markdown"].startswith(ANSWER.rstrip())
@@ -164,8 +180,10 @@ def test_rerun_cell_replaces_its_turn(fake, tmp_path: Path) -> None:
 
 
 def test_interrupt_stops_the_stream_and_the_next_cell_works(fake, tmp_path: Path) -> None:
-    fake.script(Reply(text="Once upon a time, in a very long story", chunk=5, stall_after=3, stall_seconds=120),
-                Reply(text="Short answer."))
+    fake.script(
+        Reply(text="Once upon a time, in a very long story", chunk=5, stall_after=3, stall_seconds=120),
+        Reply(text="Short answer."),
+    )
     nb = notebook("%load_ext grok_magics", "%%grok\nTell me a very long story.", "%grok Next question")
     nb.cells[1].metadata["tags"] = ["raises-exception"]
     client = LabLikeClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})

@@ -63,15 +63,37 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "config.yaml").write_text(CONFIG)
     port = _free_port()
     nowhere = "http://127.0.0.1:9"  # any outbound call fails at once, on this machine
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
-           "HTTP_PROXY": nowhere, "HTTPS_PROXY": nowhere, "ALL_PROXY": nowhere, "http_proxy": nowhere,
-           "https_proxy": nowhere, "all_proxy": nowhere, "NO_PROXY": "127.0.0.1,localhost",
-           "no_proxy": "127.0.0.1,localhost"}
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_TELEMETRY": "False",
+        "HTTP_PROXY": nowhere,
+        "HTTPS_PROXY": nowhere,
+        "ALL_PROXY": nowhere,
+        "http_proxy": nowhere,
+        "https_proxy": nowhere,
+        "all_proxy": nowhere,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
     log = open(folder / "proxy.log", "wb")
     proc = subprocess.Popen(
-        [python, "-m", "litellm.proxy.proxy_cli", "--config", str(folder / "config.yaml"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            python,
+            "-m",
+            "litellm.proxy.proxy_cli",
+            "--config",
+            str(folder / "config.yaml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -84,6 +84,7 @@ def test_markdown_view_updates_in_place_then_saves_full_markdown(shell: Harness,
     gate = threading.Event()
     answer = "## Title\n\nSome **bold** text and a list:\n\n- one\n- two\n- three\n- four\n"
     fake.script(Reply(text=answer, chunk=4, gate_after=3, gate=gate, pace=0.05))
+
     def partial() -> bool:
         return any(m["update"] and "## T" in m["data"].get("text/markdown", "") for m in shell.publisher.messages)
 
@@ -314,8 +315,9 @@ def test_missing_key_is_reported_before_any_request(shell: Harness, fake, monkey
     ],
 )
 @pytest.mark.parametrize("api", ["responses", "chat"])
-def test_stream_failures_keep_partial_text_and_explain(shell: Harness, fake, reply: Reply, expected: str,
-                                                       api: str) -> None:
+def test_stream_failures_keep_partial_text_and_explain(
+    shell: Harness, fake, reply: Reply, expected: str, api: str
+) -> None:
     fake.script(reply)
     ran = shell.run(f"%grok --api {api} hi", cell_id="z")
     assert not ran.success

@@ -59,8 +59,11 @@ def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) 
     df = pl.DataFrame({"city": ["Oslo", "Lima", None]})
     out = grok_magics.map(df, "Country of {city}?", out_col="country", progress=False)
     assert isinstance(out, pl.DataFrame) and out.columns == ["city", "country", "country_error"]
-    assert out["country"].to_list() == ["You said: Country of Oslo?", "You said: Country of Lima?",
-                                        "You said: Country of ?"]
+    assert out["country"].to_list() == [
+        "You said: Country of Oslo?",
+        "You said: Country of Lima?",
+        "You said: Country of ?",
+    ]
     printed = capsys.readouterr().out
     assert "grok map: 3 rows to run, about $0.00 at list prices (cap $1.00)" in printed
     assert "grok map: 3 rows — 3 done" in printed
@@ -69,8 +72,7 @@ def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) 
 def test_structured_columns_through_the_magic(shell: Any, fake: FakeGrok) -> None:
     fake.script(*[Reply(text=f'{{"label": "pos", "score": 0.{i}}}') for i in range(3)])
     shell.shell.user_ns.update(df=reviews(3), Sentiment=Sentiment)
-    ran = shell.run("%%grok map df --out-col s --schema Sentiment --concurrency 1 -o scored\n"
-                    "Sentiment of: {review}")
+    ran = shell.run("%%grok map df --out-col s --schema Sentiment --concurrency 1 -o scored\nSentiment of: {review}")
     assert ran.success, ran.error
     scored = shell.shell.user_ns["scored"]
     assert list(scored.columns) == ["review", "stars", "label", "score", "s_error"]
@@ -85,8 +87,7 @@ def test_structured_columns_through_the_magic(shell: Any, fake: FakeGrok) -> Non
 def test_structured_polars_shorthand_on_chat_and_a_mismatch_is_a_row_error(fake: FakeGrok) -> None:
     fake.script(Reply(text='{"city": "Oslo", "pop": 700000}'), Reply(text='{"city": "Lima"}'))
     df = pl.DataFrame({"q": ["a", "b"]})
-    out = grok_magics.map(df, "Where {q}", schema={"city": str, "pop": int}, api="chat", concurrency=1,
-                          progress=False)
+    out = grok_magics.map(df, "Where {q}", schema={"city": str, "pop": int}, api="chat", concurrency=1, progress=False)
     assert out.columns == ["q", "city", "pop", "grok_error"]
     assert out["city"].to_list() == ["Oslo", None] and out["pop"].to_list() == [700000, None]
     assert "pop" in out["grok_error"][1] and "schema" in out["grok_error"][1]
@@ -104,9 +105,9 @@ def test_concurrency_is_bounded(fake_factory: Any, monkeypatch: pytest.MonkeyPat
     assert 2 <= server.peak_concurrency <= 4
 
 
-def test_429s_are_retried_after_retry_after_and_the_job_finishes(fake_factory: Any,
-                                                                monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_429s_are_retried_after_retry_after_and_the_job_finishes(
+    fake_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = serve(fake_factory, monkeypatch, rate_limit_fraction=0.3, rate_limit_retry_after=0.2, seed=3)
     out = grok_magics.map(reviews(20), "{review}", concurrency=4, progress=False)
     assert out["grok_error"].isna().all() and server.rate_limited > 0
@@ -222,17 +223,25 @@ def test_estimate_above_the_cap_needs_a_yes(shell: Any, fake: FakeGrok) -> None:
     assert "50 rows to run, about $12.50 at list prices (cap $0.50)" in ran.stdout
     asked: list[str] = []
     with pytest.raises(GrokError):
-        grok_magics.map(reviews(50), "{review}", max_tokens=100_000, max_cost=0.5, progress=False,
-                        confirm=lambda q: asked.append(q) or False)
+        grok_magics.map(
+            reviews(50),
+            "{review}",
+            max_tokens=100_000,
+            max_cost=0.5,
+            progress=False,
+            confirm=lambda q: asked.append(q) or False,
+        )
     assert "run until $0.50 is spent?" in asked[0] and fake.api_requests == []
 
 
 def test_usage_errors_are_one_line(shell: Any, fake: FakeGrok) -> None:
     shell.shell.user_ns.update(df=reviews(2), notframe=[1, 2])
-    for line, expected in (("%%grok map notframe\n{x}", "not a pandas or polars DataFrame"),
-                           ("%%grok map df\nno columns here", "names no column"),
-                           ("%%grok map df --concurrency 0\n{review}", "concurrency"),
-                           ("%%grok map df --schema Missing\n{review}", "no such variable")):
+    for line, expected in (
+        ("%%grok map notframe\n{x}", "not a pandas or polars DataFrame"),
+        ("%%grok map df\nno columns here", "names no column"),
+        ("%%grok map df --concurrency 0\n{review}", "concurrency"),
+        ("%%grok map df --schema Missing\n{review}", "no such variable"),
+    ):
         ran = shell.run(line)
         assert not ran.success and expected in str(ran.error), (line, ran.error)
         assert "\n" not in str(ran.error)
@@ -258,8 +267,9 @@ def test_line_magic_map_returns_the_frame(shell: Any, fake: FakeGrok) -> None:
 # --------------------------------------------------------------------------- batch
 
 
-def test_batch_submitted_polled_collected_and_resumable(fake_factory: Any, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_batch_submitted_polled_collected_and_resumable(
+    fake_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = serve(fake_factory, monkeypatch, batch_polls=2)
     server.script(Reply(text="a0"), Reply(status=400, error_message="nope"), Reply(text="a2"))
     df = reviews(3)
@@ -302,8 +312,7 @@ def test_cache_file_holds_no_key(fake: FakeGrok, cache_dir: Path) -> None:
     assert_no_canary(rows)
 
 
-def test_provider_row_is_honoured_azure_key_header_and_chat(fake_factory: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_row_is_honoured_azure_key_header_and_chat(fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     server = fake_factory("azure")
     monkeypatch.setenv("AZURE_AI_API_KEY", CANARY)
     monkeypatch.setenv("AZURE_AI_ENDPOINT", server.base_url)
@@ -346,7 +355,8 @@ def test_map_notebook_runs_with_a_progress_bar(fake: FakeGrok, tmp_path: Path) -
 
 
 def test_interrupting_the_batch_wait_leaves_it_running_and_says_how_to_collect(
-        shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = serve(fake_factory, monkeypatch, batch_polls=10_000)
     shell.shell.user_ns["df"] = reviews(4)
     polls = lambda: sum(1 for r in server.requests if r.method == "GET")  # noqa: E731
@@ -357,25 +367,28 @@ def test_interrupting_the_batch_wait_leaves_it_running_and_says_how_to_collect(
     assert f"collect it later with --batch-id {batch_id}" in ran.stdout
     waiting = shell.shell.user_ns["waiting"]
     assert waiting["grok"].isna().all()
-    assert waiting["grok_error"].tolist() == [f"not run: batch {batch_id} still running; collect it later with "
-                                              f"--batch-id {batch_id}"] * 4
+    assert (
+        waiting["grok_error"].tolist()
+        == [f"not run: batch {batch_id} still running; collect it later with --batch-id {batch_id}"] * 4
+    )
     assert not any(r.path.endswith(":cancel") for r in server.requests)
 
 
 def test_list_schema_fills_one_column_and_clashing_fields_are_prefixed(fake: FakeGrok) -> None:
-    fake.script(Reply(text='{"items": [{"city": "Oslo"}, {"city": "Lima"}]}'),
-                Reply(text='{"review": "short", "stars": 4}'))
+    fake.script(
+        Reply(text='{"items": [{"city": "Oslo"}, {"city": "Lima"}]}'), Reply(text='{"review": "short", "stars": 4}')
+    )
     df = reviews(1)
     cities = grok_magics.map(df, "Cities in {review}", schema=[{"city": str}], out_col="cities", progress=False)
     assert cities["cities"].tolist() == [[{"city": "Oslo"}, {"city": "Lima"}]]
-    clash = grok_magics.map(df, "Again {review}", schema={"review": str, "stars": int}, out_col="g",
-                            progress=False)
+    clash = grok_magics.map(df, "Again {review}", schema={"review": str, "stars": int}, out_col="g", progress=False)
     assert list(clash.columns) == ["review", "stars", "g_review", "g_stars", "g_error"]
     assert clash["g_review"].tolist() == ["short"] and clash["review"].tolist() == ["review number 0"]
 
 
 def test_a_bad_key_fails_rows_with_a_one_line_hint_and_never_shows_the_key(
-        shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell: Any, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = fake_factory("xai", key="the-right-key")
     monkeypatch.setenv("XAI_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", server.base_url)
@@ -389,8 +402,9 @@ def test_a_bad_key_fails_rows_with_a_one_line_hint_and_never_shows_the_key(
     assert_no_canary(ran.everything, shell.shell.user_ns["failed"].to_csv())
 
 
-def test_a_missing_key_stops_the_job_before_anything_is_sent(fake: FakeGrok, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_key_stops_the_job_before_anything_is_sent(
+    fake: FakeGrok, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("XAI_API_KEY")
     with pytest.raises(GrokError, match="no API key for xAI API: set XAI_API_KEY"):
         grok_magics.map(reviews(3), "{review}", progress=False)
@@ -401,5 +415,7 @@ def test_a_template_ending_in_a_question_mark_is_not_a_help_request(shell: Any, 
     shell.shell.user_ns["df"] = reviews(2)
     ran = shell.run("%%grok map df -o asked\nWhich product is {review} about?")
     assert ran.success, ran.error
-    assert sorted(prompts_sent(fake)) == ["Which product is review number 0 about?",
-                                          "Which product is review number 1 about?"]
+    assert sorted(prompts_sent(fake)) == [
+        "Which product is review number 0 about?",
+        "Which product is review number 1 about?",
+    ]

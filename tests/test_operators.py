@@ -34,8 +34,12 @@ def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch)
 
 
 def reviews(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"review": [f"review {i}: {'broken on arrival' if i % 3 == 0 else 'works fine'}"
-                                    for i in range(n)], "product": [f"p{i % 4}" for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "review": [f"review {i}: {'broken on arrival' if i % 3 == 0 else 'works fine'}" for i in range(n)],
+            "product": [f"p{i % 4}" for i in range(n)],
+        }
+    )
 
 
 def model_requests(server: FakeGrok) -> list[Any]:
@@ -50,8 +54,9 @@ def tokenizer_requests(server: FakeGrok) -> list[Any]:
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
-def test_filter_keeps_the_rows_the_model_says_yes_to_with_a_strict_boolean_schema(grok: FakeGrok, api: str,
-                                                                                 capsys: Any) -> None:
+def test_filter_keeps_the_rows_the_model_says_yes_to_with_a_strict_boolean_schema(
+    grok: FakeGrok, api: str, capsys: Any
+) -> None:
     df = reviews(12)
     out = grok_magics.filter(df, "Does this review report a defect? {review}", api=api, progress=False)
     assert list(out.index) == [0, 3, 6, 9] and list(out.columns) == ["review", "product"]
@@ -114,16 +119,19 @@ def test_filter_refuses_a_schema(grok: FakeGrok) -> None:
 
 
 def many_reviews(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"review": [f"review {i} " + "word " * 30 for i in range(n)],
-                         "product": [f"p{i % 3}" for i in range(n)]})
+    return pd.DataFrame(
+        {"review": [f"review {i} " + "word " * 30 for i in range(n)], "product": [f"p{i % 3}" for i in range(n)]}
+    )
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
-def test_reduce_covers_every_row_once_over_levels_and_streams_the_last_level(shell: Harness, grok: FakeGrok,
-                                                                           api: str) -> None:
+def test_reduce_covers_every_row_once_over_levels_and_streams_the_last_level(
+    shell: Harness, grok: FakeGrok, api: str
+) -> None:
     shell.shell.user_ns["df"] = many_reviews(600)
-    ran = shell.run(f"%%grok reduce df --chunk-tokens 1500 --api {api} --max-cost 5 -o r\n"
-                    "The main complaints in these {review}s")
+    ran = shell.run(
+        f"%%grok reduce df --chunk-tokens 1500 --api {api} --max-cost 5 -o r\nThe main complaints in these {{review}}s"
+    )
     assert ran.success, ran.everything
     r = shell.shell.user_ns["r"]
     assert r.text == "covers 600 rows" and r.rows == 600 and r.levels == 2 and r.error is None
@@ -149,8 +157,7 @@ def test_reduce_rerun_comes_from_the_cache_and_by_groups(grok: FakeGrok, capsys:
     again = grok_magics.reduce(df, "complaints in {review}", chunk_tokens=1500, max_cost=5, progress=False)
     assert again.text == first.text == "covers 300 rows" and len(model_requests(grok)) == sent
     assert "from the cache" in capsys.readouterr().out
-    by = grok_magics.reduce(df, "complaints in {review}", by="product", chunk_tokens=1500, max_cost=5,
-                            progress=False)
+    by = grok_magics.reduce(df, "complaints in {review}", by="product", chunk_tokens=1500, max_cost=5, progress=False)
     assert by["product"].tolist() == ["p0", "p1", "p2"]
     assert by["answer"].tolist() == ["covers 100 rows"] * 3 and by["rows"].tolist() == [100] * 3
     assert by.attrs["grok_reduce"]["p1"].summaries[-1] == ["covers 100 rows"]
@@ -169,48 +176,60 @@ def test_reduce_chunks_fit_by_exact_counts_where_the_estimate_is_short(grok: Fak
 
 
 def test_reduce_without_a_tokenizer_estimates_and_a_failing_tokenizer_falls_back(
-        fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
     server = fake_factory("azure")
     server.responder = operator_judge
     monkeypatch.setenv("AZURE_AI_API_KEY", CANARY)
     monkeypatch.setenv("AZURE_AI_ENDPOINT", server.base_url)
-    r = grok_magics.reduce(many_reviews(200), "complaints in {review}", provider="azure", chunk_tokens=1500,
-                           max_cost=5, progress=False)
+    r = grok_magics.reduce(
+        many_reviews(200), "complaints in {review}", provider="azure", chunk_tokens=1500, max_cost=5, progress=False
+    )
     assert r.text == "covers 200 rows" and not r.exact_tokens
     assert "(estimated, characters / 4)" in capsys.readouterr().out and not tokenizer_requests(server)
 
 
-def test_reduce_tokenizer_failure_is_said_once_and_counts_fall_back(grok: FakeGrok, capsys: Any,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reduce_tokenizer_failure_is_said_once_and_counts_fall_back(
+    grok: FakeGrok, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from grok_magics.providers.table import PROVIDERS
 
-    monkeypatch.setitem(PROVIDERS, "xai", __import__("dataclasses").replace(PROVIDERS["xai"],
-                                                                            tokenize_path="/no-such-tokenizer"))
-    r = grok_magics.reduce(many_reviews(200), "complaints in {review}", chunk_tokens=1500, max_cost=5,
-                           progress=False)
+    monkeypatch.setitem(
+        PROVIDERS, "xai", __import__("dataclasses").replace(PROVIDERS["xai"], tokenize_path="/no-such-tokenizer")
+    )
+    r = grok_magics.reduce(many_reviews(200), "complaints in {review}", chunk_tokens=1500, max_cost=5, progress=False)
     assert r.text == "covers 200 rows" and not r.exact_tokens
     printed = capsys.readouterr().out
     assert "the tokenizer failed (" in printed and "so counts are estimates" in printed
     assert len([q for q in grok.requests if q.path.endswith("/no-such-tokenizer")]) == 1
 
 
-def test_reduce_faults_are_retried_and_nothing_is_lost(fake_factory: Callable[..., FakeGrok],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reduce_faults_are_retried_and_nothing_is_lost(
+    fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = fake_factory("xai", rate_limit_fraction=0.3, rate_limit_retry_after=0.05, seed=5, latency=0.02)
     server.responder = operator_judge
     monkeypatch.setenv("XAI_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", server.base_url)
     server.script(Reply(status=500), Reply(disconnect_after=0))
-    r = grok_magics.reduce(many_reviews(400), "complaints in {review}", chunk_tokens=1500, max_cost=5,
-                           concurrency=4, progress=False)
+    r = grok_magics.reduce(
+        many_reviews(400), "complaints in {review}", chunk_tokens=1500, max_cost=5, concurrency=4, progress=False
+    )
     assert r.text == "covers 400 rows" and server.rate_limited > 0
     assert 1 <= server.peak_concurrency <= 4
 
 
 def test_reduce_stops_at_the_cap_and_keeps_what_it_has(grok: FakeGrok, capsys: Any) -> None:
     grok.script(*[Reply(text="covers 1 rows", usage_extra={"cost_in_usd_ticks": 2_000_000_000}) for _ in range(3)])
-    r = grok_magics.reduce(many_reviews(300), "complaints in {review}", chunk_tokens=1500, max_cost=0.5,
-                           concurrency=1, confirm=True, progress=False)
+    r = grok_magics.reduce(
+        many_reviews(300),
+        "complaints in {review}",
+        chunk_tokens=1500,
+        max_cost=0.5,
+        concurrency=1,
+        confirm=True,
+        progress=False,
+    )
     assert r.error and "--max-cost $0.50 reached" in r.error and r.text == ""
     assert len(model_requests(grok)) == 3  # $0.20 a call: the cap stopped the 4th
     assert "stopped: --max-cost" in capsys.readouterr().out
@@ -268,12 +287,10 @@ def test_topk_polars_through_the_magic(shell: Harness, grok: FakeGrok) -> None:
 
 def test_topk_a_bad_ranking_loses_that_group_and_says_so(grok: FakeGrok, capsys: Any) -> None:
     grok.script(Reply(text='{"ranking": [99]}'))
-    out = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1,
-                           progress=False)
+    out = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1, progress=False)
     assert len(out) == 2
     assert "1 failed (their 10 rows left the tournament)" in capsys.readouterr().out
-    again = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1,
-                             progress=False)
+    again = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1, progress=False)
     assert again["score"].tolist() == [59, 58] and "failed" not in capsys.readouterr().out  # not cached: asked again
 
 
@@ -300,10 +317,14 @@ def test_sample_runs_n_seeded_rows_and_projects_the_whole_frame(grok: FakeGrok, 
     assert len(mapped) == 5 and "grok map --sample: 5 rows, 0 failed" in capsys.readouterr().out
     grok_magics.topk(scored(300), "highest score in {text}", k=2, group_size=10, sample=40, progress=False)
     assert "grok topk --sample: the whole job" in capsys.readouterr().out
-    r = grok_magics.reduce(many_reviews(400), "complaints in {review}", sample=100, chunk_tokens=1500, max_cost=5,
-                           progress=False)
+    r = grok_magics.reduce(
+        many_reviews(400), "complaints in {review}", sample=100, chunk_tokens=1500, max_cost=5, progress=False
+    )
     assert r.text == "covers 100 rows"
     printed = capsys.readouterr().out
     assert "grok reduce --sample 100: 100 of 400 rows, seed 0" in printed
-    assert re.search(r"grok reduce --sample: 100 rows, 1 of 1 answered, \d+ characters; the whole job, 400 rows: "
-                     r"~\d+ calls in \d+ levels, ~[\d,]+ tokens, ~\$[\d.]+ at this sample's rate", printed), printed
+    assert re.search(
+        r"grok reduce --sample: 100 rows, 1 of 1 answered, \d+ characters; the whole job, 400 rows: "
+        r"~\d+ calls in \d+ levels, ~[\d,]+ tokens, ~\$[\d.]+ at this sample's rate",
+        printed,
+    ), printed

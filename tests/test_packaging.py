@@ -25,8 +25,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         pytest.fail("the page extension is not built: pip install -e '.[test]' builds it (Node.js needed)")
     out = tmp_path_factory.mktemp("wheel")
     env = dict(os.environ, HATCH_JUPYTER_BUILDER_SKIP_NPM="1")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(out), str(ROOT)], capture_output=True, text=True, env=env, timeout=300)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (path,) = out.glob("grok_magics-*.whl")
     return zipfile.ZipFile(path)

@@ -39,9 +39,18 @@ class Page:
         self.send("comm_msg", {"comm_id": self.comm_id, "data": data})
 
     def run(self, code: str, cell_id: str = "") -> str:
-        return self.send("execute_request", {"code": code, "silent": False, "store_history": True,
-                                             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-                         cell_id or str(uuid.uuid4()))
+        return self.send(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            cell_id or str(uuid.uuid4()),
+        )
 
     def iopub_until(self, done: Any, timeout: float = 60) -> list[dict[str, Any]]:
         """iopub messages until ``done(msg)`` holds for one of them (which is included)."""
@@ -58,8 +67,14 @@ class Page:
         pytest.fail(f"no such iopub message within {timeout} s; saw {[m['msg_type'] for m in seen]}")
 
     def idle_after(self, msg_id: str, timeout: float = 60) -> list[dict[str, Any]]:
-        return self.iopub_until(lambda m: m["parent_header"].get("msg_id") == msg_id
-                                and m["msg_type"] == "status" and m["content"]["execution_state"] == "idle", timeout)
+        return self.iopub_until(
+            lambda m: (
+                m["parent_header"].get("msg_id") == msg_id
+                and m["msg_type"] == "status"
+                and m["content"]["execution_state"] == "idle"
+            ),
+            timeout,
+        )
 
     def comm_data(self, timeout: float = 30) -> dict[str, Any]:
         msgs = self.iopub_until(lambda m: m["msg_type"] == "comm_msg", timeout)
@@ -102,10 +117,24 @@ def test_the_kernel_greets_answers_takes_a_push_and_is_pulled_from_an_async_cell
 
     # before a Grok cell runs, the page pushes the output it names; the kernel attaches it
     fake.script(Reply(text="It is the mean."))
-    page.say({"v": 1, "type": "context", "cell_id": "ask", "notebook": {"path": "a.ipynb", "metadata": {}},
-              "above": [{"id": "c1", "cell_type": "code", "source": "print(m)", "execution_count": 3,
-                         "outputs": [{"output_type": "stream", "text": "mean = 4.2\n"}]}],
-              "outputs": {"c1:0": {"output_type": "stream", "text": "mean = 4.2\n"}}})
+    page.say(
+        {
+            "v": 1,
+            "type": "context",
+            "cell_id": "ask",
+            "notebook": {"path": "a.ipynb", "metadata": {}},
+            "above": [
+                {
+                    "id": "c1",
+                    "cell_type": "code",
+                    "source": "print(m)",
+                    "execution_count": 3,
+                    "outputs": [{"output_type": "stream", "text": "mean = 4.2\n"}],
+                }
+            ],
+            "outputs": {"c1:0": {"output_type": "stream", "text": "mean = 4.2\n"}},
+        }
+    )
     msgs = page.idle_after(page.run("%%grok --output c1:0\nWhat is this number?", "ask"))
     assert not errors(msgs), errors(msgs)
     sent = user_texts(fake.requests[-1].body)[-1]
@@ -114,23 +143,29 @@ def test_the_kernel_greets_answers_takes_a_push_and_is_pulled_from_an_async_cell
     assert [(c["name"], c["turns"]) for c in page.comm_data()["result"]] == [("default", 1)]
 
     # an async cell pulls the cells above; the kernel's request reaches the page while the cell awaits
-    ask = page.run("from grok_magics import page\ncells = await page.cells_above()\nprint(cells[0]['source'])",
-                   "pull")
+    ask = page.run("from grok_magics import page\ncells = await page.cells_above()\nprint(cells[0]['source'])", "pull")
     request = page.comm_data()
     assert request["type"] == "request" and request["method"] == "cells_above"
     assert request["params"] == {"cell_id": "pull"}
-    page.say({"v": 1, "type": "reply", "id": request["id"], "ok": True,
-              "result": {"cell_id": "pull", "cells": [{"id": "c9", "cell_type": "code", "source": "x = 41"}]}})
+    page.say(
+        {
+            "v": 1,
+            "type": "reply",
+            "id": request["id"],
+            "ok": True,
+            "result": {"cell_id": "pull", "cells": [{"id": "c9", "cell_type": "code", "source": "x = 41"}]},
+        }
+    )
     msgs = page.idle_after(ask)
     assert printed(msgs) == "x = 41\n" and not errors(msgs)
 
     # nobody answers: a short, clean failure; once unanswered, the next wait is shorter
     started = time.monotonic()
-    msgs = page.idle_after(page.run("try:\n    await page.notebook()\nexcept page.PageUnavailable as e:\n"
-                                    "    print(e)"))
+    msgs = page.idle_after(page.run("try:\n    await page.notebook()\nexcept page.PageUnavailable as e:\n    print(e)"))
     assert "the page did not answer notebook within 2 s" in printed(msgs)
-    msgs = page.idle_after(page.run("try:\n    await page.notebook(timeout=5)\nexcept page.PageUnavailable as e:\n"
-                                    "    print(e)"))
+    msgs = page.idle_after(
+        page.run("try:\n    await page.notebook(timeout=5)\nexcept page.PageUnavailable as e:\n    print(e)")
+    )
     assert "within 0.5 s" in printed(msgs), printed(msgs)
     assert time.monotonic() - started < 60
     assert_no_canary(repr(msgs))
@@ -149,8 +184,9 @@ def test_without_a_page_every_magic_works_and_page_features_say_so(fake: Any, tm
     run_notebook(nb, tmp_path)
     (error,) = nb.cells[1].outputs
     assert error.output_type == "error" and "\n" not in error.evalue
-    assert error.evalue.startswith('--output ("Ask about this") needs the notebook page with the grok-magics '
-                                   "extension"), error.evalue
+    assert error.evalue.startswith(
+        '--output ("Ask about this") needs the notebook page with the grok-magics extension'
+    ), error.evalue
     assert "nothing was sent" in error.evalue
     text = nb.cells[2].outputs[0].text
     assert text.startswith("False None\n") and "asking the page for cells_above needs the notebook page" in text
@@ -171,8 +207,11 @@ def test_an_output_goes_through_the_privacy_rules_and_the_key_scan(shell: Harnes
 
     frame = pd.DataFrame({"name": ["Ann", "Bob"], "ssn": ["123-45-6789", "987-65-4321"]})
     shell.shell.user_ns["Out"][5] = frame
-    table = {"output_type": "execute_result", "execution_count": 5,
-             "data": {"text/plain": frame.to_string(), "text/html": frame.to_html()}}
+    table = {
+        "output_type": "execute_result",
+        "execution_count": 5,
+        "data": {"text/plain": frame.to_string(), "text/html": frame.to_html()},
+    }
     shell.run("%config GrokMagics.redact_columns = ['ssn']")
 
     # a table the kernel still holds: the frame builder sends it, redacted
@@ -198,7 +237,7 @@ def test_an_output_goes_through_the_privacy_rules_and_the_key_scan(shell: Harnes
 
     # an output the page did not send: one line saying what to do
     ran = shell.run("%%grok --output gone:0\nAnd this?", cell_id="c")
-    assert not ran.success and "click \"Ask about this\"" in str(ran.error)
+    assert not ran.success and 'click "Ask about this"' in str(ran.error)
 
 
 class _Comm:
@@ -219,8 +258,14 @@ def test_a_push_that_lands_after_its_cell_started_is_waited_for(shell: Harness, 
     bridge = Bridge(shell.shell, manager=None)
     bridge.comms.append(_Comm())
     shell.shell._grok_page = bridge
-    push = {"v": 1, "type": "context", "cell_id": "late", "notebook": {}, "above": [],
-            "outputs": {"p:0": {"output_type": "stream", "text": "p = 0.057\n"}}}
+    push = {
+        "v": 1,
+        "type": "context",
+        "cell_id": "late",
+        "notebook": {},
+        "above": [],
+        "outputs": {"p:0": {"output_type": "stream", "text": "p = 0.057\n"}},
+    }
     asked = threading.Event()
     looked_up = bridge.context
 

@@ -45,12 +45,14 @@ def ssns(n: int = ROWS) -> list[str]:
 
 
 def people(index: str = "ssn") -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "name": [f"person {i}" for i in range(ROWS)],
-        "amount": [float((i * 37) % 1000) for i in range(ROWS)],
-        "region": [("north", "south", "east", "west")[i % 4] for i in range(ROWS)],
-        "ssn": ssns(),
-    })
+    frame = pd.DataFrame(
+        {
+            "name": [f"person {i}" for i in range(ROWS)],
+            "amount": [float((i * 37) % 1000) for i in range(ROWS)],
+            "region": [("north", "south", "east", "west")[i % 4] for i in range(ROWS)],
+            "ssn": ssns(),
+        }
+    )
     if index == "multi":
         return frame.set_index(["region", "ssn"])
     return frame.set_index("ssn")
@@ -96,8 +98,9 @@ def redact_or_exclude(shell: Harness, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["redact", "exclude"])
-def test_an_index_named_like_a_hidden_column_is_hidden_in_blocks_and_the_dry_run(shell: Harness, fake,
-                                                                              how: str) -> None:
+def test_an_index_named_like_a_hidden_column_is_hidden_in_blocks_and_the_dry_run(
+    shell: Harness, fake, how: str
+) -> None:
     shell.shell.user_ns["people"] = people()
     option = redact_or_exclude(shell, how)
     assert shell.run(f"%%grok{option}\nWho is in {{people}}?").success
@@ -203,14 +206,25 @@ def test_data_tools_never_return_a_hidden_index_or_key_column(shell: Harness, fa
     shell.run("%config GrokMagics.display = 'markdown'")
     option = redact_or_exclude(shell, how)
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "top_rows", "arguments": {"frame": "people", "by": "amount", "n": 20}, "id": "top"},
-            {"name": "top_rows", "arguments": {"frame": "people", "by": "amount", "columns": ["name"]}, "id": "named"},
-            {"name": "value_counts", "arguments": {"frame": "people", "column": "ssn"}, "id": "counts"},
-            {"name": "aggregate", "arguments": {"frame": "people", "function": "count", "group_by": ["ssn"]},
-             "id": "grouped"},
-            {"name": "describe", "arguments": {"frame": "people"}, "id": "describe"},
-            {"name": "list_frames", "arguments": {}, "id": "list"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "top_rows", "arguments": {"frame": "people", "by": "amount", "n": 20}, "id": "top"},
+                {
+                    "name": "top_rows",
+                    "arguments": {"frame": "people", "by": "amount", "columns": ["name"]},
+                    "id": "named",
+                },
+                {"name": "value_counts", "arguments": {"frame": "people", "column": "ssn"}, "id": "counts"},
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "people", "function": "count", "group_by": ["ssn"]},
+                    "id": "grouped",
+                },
+                {"name": "describe", "arguments": {"frame": "people"}, "id": "describe"},
+                {"name": "list_frames", "arguments": {}, "id": "list"},
+            ],
+        ),
         Reply(text="done"),
     )
     ran = shell.run(f"%%grok --tools data{option}\nWho paid most in {{people}}?")
@@ -232,9 +246,13 @@ def test_key_shaped_values_in_tool_results_are_masked_where_sent_and_shown(shell
     shell.shell.user_ns["notes"] = with_keys()
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "top_rows", "arguments": {"frame": "notes", "by": "amount", "n": 20}, "id": "top"},
-            {"name": "value_counts", "arguments": {"frame": "notes", "column": "note"}, "id": "counts"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "top_rows", "arguments": {"frame": "notes", "by": "amount", "n": 20}, "id": "top"},
+                {"name": "value_counts", "arguments": {"frame": "notes", "column": "note"}, "id": "counts"},
+            ],
+        ),
         Reply(text="done"),
     )
     ran = shell.run("%%grok --tools data\nWhat do the notes in {notes} say?")
@@ -249,8 +267,7 @@ def test_key_shaped_values_in_tool_results_are_masked_where_sent_and_shown(shell
 
 
 def test_a_key_returned_by_the_users_own_tool_is_masked_too(shell: Harness, fake) -> None:
-    assert shell.run(f'def read_config() -> str:\n    "The service settings."\n    return "token = {XAI_LIKE}"'
-                     ).success
+    assert shell.run(f'def read_config() -> str:\n    "The service settings."\n    return "token = {XAI_LIKE}"').success
     shell.run("%config GrokMagics.display = 'markdown'")
     fake.script(Reply(text="", tool_calls=[{"name": "read_config", "arguments": {}, "id": "r"}]), Reply(text="done"))
     ran = shell.run("%%grok --tools read_config\nWhich token is configured?")
@@ -263,9 +280,13 @@ def test_a_key_returned_by_the_users_own_tool_is_masked_too(shell: Harness, fake
 def test_allow_key_keeps_tool_results_as_they_are(shell: Harness, fake) -> None:
     frame = with_keys()
     shell.shell.user_ns["notes"] = frame[frame["note"] != CANARY]
-    fake.script(Reply(text="", tool_calls=[
-        {"name": "value_counts", "arguments": {"frame": "notes", "column": "note"}, "id": "counts"}]),
-        Reply(text="done"))
+    fake.script(
+        Reply(
+            text="",
+            tool_calls=[{"name": "value_counts", "arguments": {"frame": "notes", "column": "note"}, "id": "counts"}],
+        ),
+        Reply(text="done"),
+    )
     ran = shell.run("%%grok --tools data --allow-key\nWhat do the notes in {notes} say?")
     assert ran.success, ran.error
     output = tool_outputs(fake.requests[1].body)["counts"]
@@ -279,22 +300,30 @@ def test_the_saved_notebook_keeps_no_hidden_index_and_no_key(fake, tmp_path, mon
     from kernels import run_notebook
 
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "top_rows", "arguments": {"frame": "people", "by": "amount", "n": 20}, "id": "p"},
-            {"name": "top_rows", "arguments": {"frame": "notes", "by": "amount", "n": 20}, "id": "n"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "top_rows", "arguments": {"frame": "people", "by": "amount", "n": 20}, "id": "p"},
+                {"name": "top_rows", "arguments": {"frame": "notes", "by": "amount", "n": 20}, "id": "n"},
+            ],
+        ),
         Reply(text="done"),
     )
-    setup = ("import pandas as pd\n"  # the SSNs are made in the kernel: the cell's source holds none
-             "ssn = [f'{s[:3]}-{s[3:5]}-{s[5:]}' for s in (f'{123000000 + i * 7:09d}' for i in range(40))]\n"
-             "people = pd.DataFrame({'ssn': ssn, 'amount': [float(i) for i in range(40)]}).set_index('ssn')\n"
-             f"notes = pd.DataFrame({{'note': [{XAI_LIKE!r}, {AWS_LIKE!r}, {LONG_KEY!r}, 'plain'] * 10, "
-             "'amount': [float(i) for i in range(40)]})")
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("%load_ext grok_magics"),
-        nbformat.v4.new_code_cell(setup),
-        nbformat.v4.new_code_cell("%config GrokMagics.redact_columns = ['*ssn*']"),
-        nbformat.v4.new_code_cell("%%grok --tools data\nWho paid most in {people}, and what do {notes} say?"),
-    ])
+    setup = (
+        "import pandas as pd\n"  # the SSNs are made in the kernel: the cell's source holds none
+        "ssn = [f'{s[:3]}-{s[3:5]}-{s[5:]}' for s in (f'{123000000 + i * 7:09d}' for i in range(40))]\n"
+        "people = pd.DataFrame({'ssn': ssn, 'amount': [float(i) for i in range(40)]}).set_index('ssn')\n"
+        f"notes = pd.DataFrame({{'note': [{XAI_LIKE!r}, {AWS_LIKE!r}, {LONG_KEY!r}, 'plain'] * 10, "
+        "'amount': [float(i) for i in range(40)]})"
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%load_ext grok_magics"),
+            nbformat.v4.new_code_cell(setup),
+            nbformat.v4.new_code_cell("%config GrokMagics.redact_columns = ['*ssn*']"),
+            nbformat.v4.new_code_cell("%%grok --tools data\nWho paid most in {people}, and what do {notes} say?"),
+        ]
+    )
     monkeypatch.delenv("GROK_MAGICS_AUTOLOAD")
     run_notebook(nb, tmp_path)
     saved = nbformat.writes(nb)
@@ -316,7 +345,8 @@ def test_map_refuses_a_template_reading_a_redacted_column(shell: Harness, fake) 
     ran = shell.run("%%grok map people --yes\nIs {ssn} a valid number for {name}?")
     assert not ran.success and fake.requests == []
     assert "the template reads {ssn}, a column %config GrokMagics.redact_columns hides; nothing was sent" in str(
-        ran.error)
+        ran.error
+    )
     assert_no_ssn(ran.everything)
 
 
@@ -344,8 +374,12 @@ def test_a_key_at_the_edge_of_a_cut_tool_result_leaks_no_part_of_it(shell: Harne
     before_key = head.index(LONG_KEY)  # where the key starts when the filler is empty
     filler = "x" * (MAX_RESULT_CHARS - 12 - before_key)  # the cut lands 12 characters into the key
     shell.shell.user_ns["blobs"] = pd.DataFrame({"blob": [filler, filler, LONG_KEY], "n": [1, 2, 3]})
-    fake.script(Reply(text="", tool_calls=[
-        {"name": "value_counts", "arguments": {"frame": "blobs", "column": "blob"}, "id": "v"}]), Reply(text="done"))
+    fake.script(
+        Reply(
+            text="", tool_calls=[{"name": "value_counts", "arguments": {"frame": "blobs", "column": "blob"}, "id": "v"}]
+        ),
+        Reply(text="done"),
+    )
     ran = shell.run("%%grok --tools data\nWhat is in {blobs}?")
     assert ran.success, ran.error
     output = tool_outputs(fake.requests[1].body)["v"]

@@ -104,8 +104,9 @@ def test_openai_compatible_needs_base_url_and_model(shell: Harness, fake_factory
     assert server.requests[-1].body["model"] == "local-grok"
 
 
-def test_switching_provider_mid_chat_replays_text_not_foreign_reasoning(shell: Harness, fake_factory,
-                                                                         monkeypatch) -> None:
+def test_switching_provider_mid_chat_replays_text_not_foreign_reasoning(
+    shell: Harness, fake_factory, monkeypatch
+) -> None:
     xai = fake_factory("xai")
     bedrock = fake_factory("bedrock")
     monkeypatch.setenv("XAI_API_KEY", CANARY)
@@ -123,16 +124,16 @@ def test_switching_provider_mid_chat_replays_text_not_foreign_reasoning(shell: H
 
 
 @pytest.mark.parametrize("provider", ["xai", "azure"])
-def test_debug_logging_never_contains_the_key(shell: Harness, fake_factory, monkeypatch, caplog,
-                                              provider: str) -> None:
+def test_debug_logging_never_contains_the_key(shell: Harness, fake_factory, monkeypatch, caplog, provider: str) -> None:
     """Even with every logger at DEBUG (what OPENAI_LOG=debug does), the key stays out of the logs."""
     import logging
 
     server = fake_factory(provider)
     point_at(server, provider, monkeypatch)
     shell.run("%config GrokMagics.max_retries = 1")
-    server.script(Reply(text="fine"), Reply(status=401, error_message=f"bad key {CANARY}"),
-                  Reply(status=500), Reply(status=500))
+    server.script(
+        Reply(text="fine"), Reply(status=401, error_message=f"bad key {CANARY}"), Reply(status=500), Reply(status=500)
+    )
     with caplog.at_level(logging.DEBUG):
         for _ in range(3):
             shell.run(f"%grok --provider {provider} hi")

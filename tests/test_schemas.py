@@ -80,8 +80,10 @@ def test_nested_shorthand_and_literal() -> None:
 
 
 def test_json_schema_dict_is_closed_and_checked() -> None:
-    raw = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]},
-                                            "n": {"type": "integer", "default": 3}}}
+    raw = {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": ["a", "b"]}, "n": {"type": "integer", "default": 3}},
+    }
     schema = compile_schema(raw)
     _closed_everywhere(schema.json_schema)
     assert "additionalProperties" not in raw  # the caller's dict is left alone

@@ -27,8 +27,12 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """Every package module ``name`` imports, at the top or inside a function (TYPE_CHECKING blocks excepted:
     they never run)."""
     tree = ast.parse(path.read_text())
-    typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
-                   and "TYPE_CHECKING" in ast.unparse(block.test) for node in ast.walk(block)}
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
@@ -97,8 +101,18 @@ def test_the_cycle_check_sees_a_cycle_made_of_an_import_inside_a_function() -> N
 
 def test_the_public_surface_is_what_all_names() -> None:
     assert sorted(grok_magics.__all__) == sorted(
-        ["__version__", "GrokError", "filter", "load_ipython_extension", "map", "reduce", "tool", "topk",
-         "unload_ipython_extension"])
+        [
+            "__version__",
+            "GrokError",
+            "filter",
+            "load_ipython_extension",
+            "map",
+            "reduce",
+            "tool",
+            "topk",
+            "unload_ipython_extension",
+        ]
+    )
     for name in grok_magics.__all__:
         assert getattr(grok_magics, name) is not None
     public = {n for n in vars(grok_magics) if not n.startswith("_")} - set(grok_magics.__all__)
@@ -108,15 +122,24 @@ def test_the_public_surface_is_what_all_names() -> None:
 
 def test_only_the_magics_layer_reads_the_settings_off_the_running_shell() -> None:
     """Settings flow one way, magics → engine: nothing below the magics layer looks them up on the shell."""
-    reaching = sorted(name for name, path in modules().items()
-                      if re.search(r"_grok_magics\b", path.read_text()) and not name.startswith("grok_magics.magics")
-                      and name != "grok_magics")  # the package registers the extension on the shell
+    reaching = sorted(
+        name
+        for name, path in modules().items()
+        if re.search(r"_grok_magics\b", path.read_text())
+        and not name.startswith("grok_magics.magics")
+        and name != "grok_magics"
+    )  # the package registers the extension on the shell
     assert reaching == []
 
 
 def test_a_reply_changes_only_through_its_events() -> None:
     """As the openai SDK's stream state does: ``Reply.add`` is the one door, so every view sees every change."""
     writes = re.compile(r"\breply\.\w+(\.(append|extend)\(|\s*(\+|-)?=(?!=))")
-    found = [f"{name}: {line.strip()}" for name, path in modules().items() if name != "grok_magics.model.reply"
-             for line in path.read_text().splitlines() if writes.search(line)]
+    found = [
+        f"{name}: {line.strip()}"
+        for name, path in modules().items()
+        if name != "grok_magics.model.reply"
+        for line in path.read_text().splitlines()
+        if writes.search(line)
+    ]
     assert found == []

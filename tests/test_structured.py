@@ -18,7 +18,7 @@ from fake_grok import Reply
 APIS = ["responses", "chat"]
 CITIES = [{"city": "Lyon", "pop": 522_000}, {"city": "Graz", "pop": 291_000}]
 
-MODEL_CELL = '''
+MODEL_CELL = """
 from pydantic import BaseModel
 
 class Verdict(BaseModel):
@@ -27,7 +27,7 @@ class Verdict(BaseModel):
 
 shorthand = [{"city": str, "pop": int}]
 json_schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
-'''
+"""
 
 
 def sent_format(body: dict[str, Any]) -> dict[str, Any]:
@@ -104,15 +104,19 @@ def test_the_live_view_shows_json_growing_in_a_code_block_pretty_at_the_end(obje
     assert final.startswith('```json\n{\n  "label": "positive",\n  "score": 0.5\n}\n```')
 
 
-def test_refused_where_the_provider_has_no_json_mode_and_when_options_clash(objects: Harness, fake_factory: Any,
-                                                                           monkeypatch: Any) -> None:
+def test_refused_where_the_provider_has_no_json_mode_and_when_options_clash(
+    objects: Harness, fake_factory: Any, monkeypatch: Any
+) -> None:
     gateway = fake_factory("aigateway")
     monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
     monkeypatch.setenv("GROK_BASE_URL", gateway.base_url)
     ran = objects.run("%grok --provider aigateway --schema Verdict -o v rate it")
     assert not ran.success and "JSON mode — no" in ran.stdout and gateway.requests == []
-    for line, said in (("--json --schema Verdict", "use one of them"), ("--to-df", "add --schema"),
-                       ("--schema Nope", "no such variable")):
+    for line, said in (
+        ("--json --schema Verdict", "use one of them"),
+        ("--to-df", "add --schema"),
+        ("--schema Nope", "no such variable"),
+    ):
         ran = objects.run(f"%grok {line} -o v rate it")
         assert not ran.success and said in ran.stdout, ran.stdout
     assert gateway.requests == [] and fake_factory  # nothing reached any server

@@ -117,8 +117,7 @@ def test_fast_replay_skips_the_pauses(shell: Harness, fake, recorded, monkeypatc
         assert gaps(now) < 0.25 * gaps(was)
 
 
-def test_a_request_with_no_match_names_the_closest_prompt_and_what_differs(shell, fake, recorded,
-                                                                            monkeypatch) -> None:
+def test_a_request_with_no_match_names_the_closest_prompt_and_what_differs(shell, fake, recorded, monkeypatch) -> None:
     path, _ = recorded
     go_offline(fake, monkeypatch)
     shell.run(f"%grok replay {path}")
@@ -126,8 +125,10 @@ def test_a_request_with_no_match_names_the_closest_prompt_and_what_differs(shell
     assert not ran.success
     message = str(ran.error)
     assert message.startswith("no recorded answer in lesson.cassette.jsonl, so nothing was sent: ")
-    assert "closest recorded prompt 'Explain a p-value.' differs in the prompt (recorded 'Explain a p-value.', " \
-           "now 'Explain a p value.')" in message
+    assert (
+        "closest recorded prompt 'Explain a p-value.' differs in the prompt (recorded 'Explain a p-value.', "
+        "now 'Explain a p value.')" in message
+    )
     assert message.endswith("Re-record it, or add --fallthrough to %grok replay (with a key set) to ask live.")
     assert "\n" not in message and "…" not in message  # short enough to read whole
     ran = shell.run("%%grok --effort high\nExplain a p-value.")
@@ -233,8 +234,10 @@ def test_env_variable_turns_replay_on_for_the_whole_class(shell, fake, recorded,
     with fresh_shell() as student:
         replayed = lesson(student)
         assert "".join(t for _, t in replayed[1]) == FOLLOW_UP
-        assert f"replay          {path}, speed fast  (environment, GROK_MAGICS_REPLAY)" in student.run(
-            "%grok config").stdout
+        assert (
+            f"replay          {path}, speed fast  (environment, GROK_MAGICS_REPLAY)"
+            in student.run("%grok config").stdout
+        )
 
 
 def test_fingerprint_hashes_images_and_bytes_and_ignores_cache_keys() -> None:
@@ -243,11 +246,18 @@ def test_fingerprint_hashes_images_and_bytes_and_ignores_cache_keys() -> None:
 
     def body(url: str, cache: str) -> dict[str, Any]:
         content = [{"type": "input_text", "text": "What does this show?"}, {"type": "input_image", "image_url": url}]
-        return {"model": "grok-4.3", "input": [{"role": "user", "content": content}], "prompt_cache_key": cache,
-                "stream": True, "reasoning": {"effort": "low"}}
+        return {
+            "model": "grok-4.3",
+            "input": [{"role": "user", "content": content}],
+            "prompt_cache_key": cache,
+            "stream": True,
+            "reasoning": {"effort": "low"},
+        }
 
-    a, b, c = (fingerprint("xai", "grok-4.3", "responses", body(u, k))
-               for u, k in ((image, "grok-magics-1"), (image, "grok-magics-2"), (other, "grok-magics-1")))
+    a, b, c = (
+        fingerprint("xai", "grok-4.3", "responses", body(u, k))
+        for u, k in ((image, "grok-magics-1"), (image, "grok-magics-2"), (other, "grok-magics-1"))
+    )
     assert a.key == b.key and a.key != c.key
     assert a.prompt == "What does this show?\n[input_image]"
     assert "iVBORw0KGgo" not in json.dumps(canonical(body(image, "k")))
@@ -261,7 +271,10 @@ def test_fingerprint_hashes_images_and_bytes_and_ignores_cache_keys() -> None:
         data: bytes
 
     assert canonical(FuturePart("fig", b"\x89PNG")) == {
-        "type": "FuturePart", "name": "fig", "data": "sha256:" + __import__("hashlib").sha256(b"\x89PNG").hexdigest()}
+        "type": "FuturePart",
+        "name": "fig",
+        "data": "sha256:" + __import__("hashlib").sha256(b"\x89PNG").hexdigest(),
+    }
 
 
 def test_unknown_event_types_and_new_fields_round_trip(tmp_path: Path) -> None:
@@ -336,8 +349,10 @@ def test_export_names_attached_parts_of_any_type(tmp_path: Path) -> None:
         shape: tuple[int, int]
         text: str
 
-    turn = Turn(user=(TextPart("What is odd about {sales}?"), DataPart("sales", "DataFrame", (3, 2), "| a | b |")),
-                answer="Row 2.")
+    turn = Turn(
+        user=(TextPart("What is odd about {sales}?"), DataPart("sales", "DataFrame", (3, 2), "| a | b |")),
+        answer="Row 2.",
+    )
     items = export.exchanges([turn], {})
     assert items[0].attached == ("DataPart: name sales, kind DataFrame, shape (3, 2)",)
     md = export.to_markdown("default", items)
@@ -428,8 +443,11 @@ def test_lock_from_a_config_file_pins_settings_against_magic_options(fake) -> No
     config.GrokMagics.lock = ["model", "effort", "system"]
     config.GrokMagics.effort = "high"
     with fresh_shell(config) as sh:
-        for line, flag in (("%grok --effort none hi", "--effort"), ("%grok -m grok-4.3-latest hi", "--model"),
-                           ("%grok --system 'be a pirate' hi", "--system")):
+        for line, flag in (
+            ("%grok --effort none hi", "--effort"),
+            ("%grok -m grok-4.3-latest hi", "--model"),
+            ("%grok --system 'be a pirate' hi", "--system"),
+        ):
             ran = sh.run(line)
             assert not ran.success and f"{flag} is locked in this classroom" in str(ran.error)
         assert not fake.requests
@@ -461,9 +479,17 @@ def test_no_canary_anywhere_in_teaching_outputs(shell: Harness, fake, recorded, 
     path, _ = recorded
     shell.run(f"%grok replay {path}")
     lesson(shell)
-    outputs = [shell.run(line).everything for line in (
-        "%xmode Verbose", "%grok config", "%grok usage", f"%grok export {tmp_path / 'e.ipynb'}",
-        "%grok replay missing.jsonl", "%grok never recorded")]
+    outputs = [
+        shell.run(line).everything
+        for line in (
+            "%xmode Verbose",
+            "%grok config",
+            "%grok usage",
+            f"%grok export {tmp_path / 'e.ipynb'}",
+            "%grok replay missing.jsonl",
+            "%grok never recorded",
+        )
+    ]
     assert_no_canary(*outputs, path.read_text(), (tmp_path / "e.ipynb").read_text())
     exported = nbformat.read(tmp_path / "e.ipynb", as_version=4)
     assert "2 of them replayed from a cassette" in exported.cells[0].source
@@ -480,8 +506,11 @@ def answers(nb: Any) -> list[str]:
     """The saved answer of every ask (its Markdown outputs, joined, minus the status line)."""
     from kernels import answer_of
 
-    return [_STATUS.sub("", answer_of(cell)).strip() for cell in nb.cells
-            if cell.cell_type == "code" and _STATUS.search(answer_of(cell))]
+    return [
+        _STATUS.sub("", answer_of(cell)).strip()
+        for cell in nb.cells
+        if cell.cell_type == "code" and _STATUS.search(answer_of(cell))
+    ]
 
 
 def status_lines(nb: Any) -> list[str]:
@@ -505,8 +534,12 @@ def test_replay_after_a_kernel_restart_matches_by_content(fake, tmp_path: Path, 
     run_notebook(second, tmp_path)  # a new kernel: nothing in memory, new cache keys, new cell ids
     assert answers(second) == [CONCEPT, FOLLOW_UP]
     assert all(line.endswith("replayed") for line in status_lines(second))
-    saved = [o.metadata["grok_magics"] for c in second.cells for o in c.get("outputs", [])
-             if "grok_magics" in o.get("metadata", {})]
+    saved = [
+        o.metadata["grok_magics"]
+        for c in second.cells
+        for o in c.get("outputs", [])
+        if "grok_magics" in o.get("metadata", {})
+    ]
     assert len(saved) == 2 and all(m["replayed"] for m in saved)  # the saved output's provenance says so too
     assert_no_canary(nbformat.writes(first), nbformat.writes(second), (tmp_path / "lesson.jsonl").read_text())
 
@@ -536,7 +569,8 @@ def test_a_teachers_kernel_config_file_sets_caps_and_locks(fake, tmp_path: Path,
     profile = tmp_path / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_kernel_config.py").write_text(
-        'c.GrokMagics.lock = ["model", "effort"]\nc.GrokMagics.max_output_tokens = 200\n')
+        'c.GrokMagics.lock = ["model", "effort"]\nc.GrokMagics.max_output_tokens = 200\n'
+    )
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     nb = notebook("%load_ext grok_magics", "%grok config", "%grok --effort high hi", "%grok hi")
     run_notebook(nb, tmp_path, allow_errors=True)

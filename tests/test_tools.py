@@ -72,24 +72,31 @@ def tool_outputs(body: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api: str) -> None:
     fake.script(
-        Reply(text="Let me compute.", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "c1"},
-                                                 {"name": "shout", "arguments": {"text": "hi"}, "id": "c2"}]),
+        Reply(
+            text="Let me compute.",
+            tool_calls=[
+                {"name": "add", "arguments": {"a": 2, "b": 3}, "id": "c1"},
+                {"name": "shout", "arguments": {"text": "hi"}, "id": "c2"},
+            ],
+        ),
         Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 5, "b": 10}, "id": "c3"}]),
         Reply(text="The sum is 15 and HI."),
     )
     ran = tools_shell.run(f"%%grok --api {api} --tools add,shout\nAdd 2 and 3, then add 10; shout hi", cell_id="t")
     assert ran.success, ran.stdout
     first, second, third = (r.body for r in fake.requests)
-    names = ([t["function"]["name"] for t in first["tools"]] if api == "chat" else [t["name"] for t in first["tools"]])
+    names = [t["function"]["name"] for t in first["tools"]] if api == "chat" else [t["name"] for t in first["tools"]]
     assert names == ["add", "shout"]
     schema = first["tools"][0]["function"]["parameters"] if api == "chat" else first["tools"][0]["parameters"]
     assert schema["required"] == ["a", "b"] and schema["properties"]["a"] == {
-        "type": "integer", "description": "the first number"}
+        "type": "integer",
+        "description": "the first number",
+    }
     assert tool_outputs(second) == {"c1": "5", "c2": "HI"}  # both calls of round one (strings go as they are)
     assert tool_outputs(third) == {"c1": "5", "c2": "HI", "c3": "15"}
     shown = final(ran)
     assert shown.index("Let me compute.") < shown.index("<details><summary>⚙ add(") < shown.index("The sum is 15")
-    assert shown.count("<details>") == 3 and "shout({\"text\": \"hi\"})" in shown
+    assert shown.count("<details>") == 3 and 'shout({"text": "hi"})' in shown
     assert [c["name"] for c in metadata(ran)["tool_calls"]] == ["add", "shout", "add"]
     turn = tools_shell.magics.session.chats.get("default").turns[0]
     assert turn.answer == "The sum is 15 and HI." and len(turn.rounds) == 2
@@ -98,10 +105,17 @@ def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api:
 
 
 def test_a_tool_that_raises_answers_the_model_with_the_error(tools_shell: Harness, fake) -> None:
-    fake.script(Reply(text="", tool_calls=[{"name": "broken", "arguments": {"x": 7}, "id": "c1"},
-                                           {"name": "add", "arguments": {"a": "not a number", "b": 1}, "id": "c2"},
-                                           {"name": "missing", "arguments": {}, "id": "c3"}]),
-                Reply(text="That tool failed."))
+    fake.script(
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "broken", "arguments": {"x": 7}, "id": "c1"},
+                {"name": "add", "arguments": {"a": "not a number", "b": 1}, "id": "c2"},
+                {"name": "missing", "arguments": {}, "id": "c3"},
+            ],
+        ),
+        Reply(text="That tool failed."),
+    )
     ran = tools_shell.run("%%grok --tools broken,add\ntry it")
     assert ran.success, ran.stdout
     outputs = tool_outputs(fake.requests[1].body)
@@ -143,8 +157,12 @@ def test_interrupt_during_a_tool_stops_the_ask(tools_shell: Harness, fake) -> No
 
 def test_interrupt_between_rounds_sends_nothing_more(tools_shell: Harness, fake) -> None:
     tools_shell.run("def stop(n: int) -> int:\n    'Stops.'\n    raise KeyboardInterrupt\n")
-    fake.script(Reply(text="", tool_calls=[{"name": "stop", "arguments": {"n": 1}},
-                                           {"name": "add", "arguments": {"a": 1, "b": 2}}]))
+    fake.script(
+        Reply(
+            text="",
+            tool_calls=[{"name": "stop", "arguments": {"n": 1}}, {"name": "add", "arguments": {"a": 1, "b": 2}}],
+        )
+    )
     ran = tools_shell.run("%%grok --tools stop,add\ngo")
     assert isinstance(ran.error, KeyboardInterrupt) and len(fake.requests) == 1
     shown = final(ran)
@@ -157,9 +175,12 @@ def test_interrupt_between_rounds_sends_nothing_more(tools_shell: Harness, fake)
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_history_replays_a_tool_turn_and_a_rerun_replaces_it(tools_shell: Harness, fake, api: str) -> None:
-    fake.script(Reply(text="", reasoning="I should add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2},
-                                                                       "id": "c1"}]),
-                Reply(text="It is 3."))
+    fake.script(
+        Reply(
+            text="", reasoning="I should add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}, "id": "c1"}]
+        ),
+        Reply(text="It is 3."),
+    )
     assert tools_shell.run(f"%%grok --api {api} --tools add\n1+2?", cell_id="a").success
     fake.script(Reply(text="Yes."))
     assert tools_shell.run(f"%%grok --api {api}\nsure?", cell_id="b").success
@@ -175,8 +196,9 @@ def test_history_replays_a_tool_turn_and_a_rerun_replaces_it(tools_shell: Harnes
     assert tool_outputs(body) == {"c1": "3"}
     assert "Tools: add" in tools_shell.run("%grok history").stdout
     # re-running the first cell replaces its tool rounds instead of adding more
-    fake.script(Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 2}, "id": "c9"}]),
-                Reply(text="It is 4."))
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 2}, "id": "c9"}]), Reply(text="It is 4.")
+    )
     assert tools_shell.run(f"%%grok --api {api} --tools add\n2+2?", cell_id="a").success
     turns = tools_shell.magics.session.chats.get("default").turns
     assert [t.answer for t in turns] == ["It is 4.", "Yes."]
@@ -201,8 +223,10 @@ def test_chat_tools_subcommand_adds_lists_and_removes(tools_shell: Harness, fake
 
 
 def test_side_effect_tool_is_refused_without_a_way_to_confirm(tools_shell: Harness, fake) -> None:
-    fake.script(Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
-                Reply(text="Could not delete."))
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
+        Reply(text="Could not delete."),
+    )
     ran = tools_shell.run("%%grok --tools delete_file\ndelete /tmp/x")  # pytest's stdin cannot be read
     assert ran.success
     assert "cannot ask the user to confirm" in tool_outputs(fake.requests[1].body)["d"]
@@ -212,8 +236,10 @@ def test_side_effect_tool_is_refused_without_a_way_to_confirm(tools_shell: Harne
 @pytest.mark.parametrize("answer,runs", [("y\n", True), ("n\n", False)])
 def test_side_effect_tool_asks_first(tools_shell: Harness, fake, monkeypatch, answer: str, runs: bool) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(answer))  # what a person types at the prompt
-    fake.script(Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
-                Reply(text="Done."))
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "delete_file", "arguments": {"path": "/tmp/x"}, "id": "d"}]),
+        Reply(text="Done."),
+    )
     ran = tools_shell.run("%%grok --tools delete_file\ndelete /tmp/x")
     assert ran.success and "Grok wants to run delete_file" in ran.stdout
     assert tools_shell.shell.user_ns["deleted"] == (["/tmp/x"] if runs else [])
@@ -255,12 +281,19 @@ def test_search_needs_xai_and_responses(tools_shell: Harness, fake_factory, monk
 
 def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, fake) -> None:
     gate = threading.Event()
-    fake.script(Reply(text="Grok 4.3 shipped [1] and people on X liked it [2].", gate_after=0, gate=gate,
-                      searches=[{"type": "web_search", "query": "grok 4.3 release"},
-                                {"type": "x_search", "query": "grok 4.3"}],
-                      citations=[{"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"},
-                                 {"url": "https://x.com/xai/status/1", "title": "xAI on X"},
-                                 {"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"}]))
+    fake.script(
+        Reply(
+            text="Grok 4.3 shipped [1] and people on X liked it [2].",
+            gate_after=0,
+            gate=gate,
+            searches=[{"type": "web_search", "query": "grok 4.3 release"}, {"type": "x_search", "query": "grok 4.3"}],
+            citations=[
+                {"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"},
+                {"url": "https://x.com/xai/status/1", "title": "xAI on X"},
+                {"url": "https://x.ai/news/grok-4-3", "title": "Grok 4.3"},
+            ],
+        )
+    )
 
     def searched() -> bool:
         return any("Searched X: grok 4.3" in m["data"].get("text/markdown", "") for m in tools_shell.publisher.messages)
@@ -271,8 +304,9 @@ def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, 
     body = fake.requests[0].body
     assert body["tools"] == [{"type": "web_search"}, {"type": "x_search"}]
     shown = final(ran)
-    assert "**Sources**\n\n1. [Grok 4.3](https://x.ai/news/grok-4-3)\n2. [xAI on X](https://x.com/xai/status/1)" \
-        in shown
+    assert (
+        "**Sources**\n\n1. [Grok 4.3](https://x.ai/news/grok-4-3)\n2. [xAI on X](https://x.com/xai/status/1)" in shown
+    )
     assert "3." not in shown.split("**Sources**")[1].split("<sub>")[0]  # one number per URL
     assert "2 server-side tool calls" in shown
     meta = metadata(ran)
@@ -284,7 +318,7 @@ def test_search_request_shape_progress_citations_and_cost(tools_shell: Harness, 
 
 # -- the data toolset --------------------------------------------------------------------------------
 
-ORDERS_CELL = '''
+ORDERS_CELL = """
 import numpy as np, pandas as pd
 rng = np.random.default_rng(7)
 n = 200_000
@@ -295,10 +329,13 @@ orders = pd.DataFrame({
     "email": [f"customer{i}@secret.example" for i in range(n)],
     "card_number": [f"4111-{i:08d}" for i in range(n)],
 })
-'''
+"""
 
-NORTH_MARCH = [{"column": "amount", "op": ">", "value": 500}, {"column": "region", "op": "==", "value": "north"},
-               {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]}]
+NORTH_MARCH = [
+    {"column": "amount", "op": ">", "value": 500},
+    {"column": "region", "op": "==", "value": "north"},
+    {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]},
+]
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
@@ -309,14 +346,23 @@ def test_data_toolset_answers_on_all_rows_without_sending_them(tools_shell: Harn
     expected = int(((orders["amount"] > 500) & (orders["region"] == "north") & march).sum())
     total = round(float(orders.loc[orders["region"] == "north", "amount"].sum()), 2)
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "count_rows", "arguments": {"frame": "orders", "filters": NORTH_MARCH}, "id": "c1"},
-            {"name": "aggregate", "arguments": {"frame": "orders", "function": "sum", "column": "amount",
-                                                "group_by": ["region"]}, "id": "c2"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "count_rows", "arguments": {"frame": "orders", "filters": NORTH_MARCH}, "id": "c1"},
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "orders", "function": "sum", "column": "amount", "group_by": ["region"]},
+                    "id": "c2",
+                },
+            ],
+        ),
         Reply(text=f"{expected} orders."),
     )
-    ran = tools_shell.run(f"%%grok --api {api} --tools data\nHow many orders over $500 came from the north region "
-                          "last March in {orders}?")
+    ran = tools_shell.run(
+        f"%%grok --api {api} --tools data\nHow many orders over $500 came from the north region "
+        "last March in {orders}?"
+    )
     assert ran.success, ran.stdout
     outputs = tool_outputs(fake.requests[1].body)
     assert json.loads(outputs["c1"]) == {"rows": expected}  # exact, on all 200,000 rows
@@ -333,21 +379,42 @@ def test_data_toolset_answers_on_all_rows_without_sending_them(tools_shell: Harn
 def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None:
     assert tools_shell.run(ORDERS_CELL).success
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "top_rows", "arguments": {"frame": "orders", "by": "amount", "n": 5}, "id": "t"},
-            {"name": "value_counts", "arguments": {"frame": "orders", "column": "email"}, "id": "v"},
-            {"name": "count_rows", "arguments": {"frame": "orders", "filters": [
-                {"column": "card_number", "op": "contains", "value": "4111"}]}, "id": "f"},
-            {"name": "describe", "arguments": {"frame": "orders"}, "id": "d"},
-            {"name": "aggregate", "arguments": {"frame": "orders", "function": "count",
-                                                "group_by": ["email"]}, "id": "g"},
-            {"name": "list_frames", "arguments": {}, "id": "l"},
-            {"name": "top_rows", "arguments": {"frame": "orders", "by": "amount", "columns": ["email"]}, "id": "t2"},
-            {"name": "top_rows", "arguments": {"frame": "orders", "by": "card_number"}, "id": "t3"},
-            {"name": "aggregate", "arguments": {"frame": "orders", "function": "max", "column": "email"}, "id": "m"},
-            {"name": "quantiles", "arguments": {"frame": "orders", "column": "card_number"}, "id": "q"},
-            {"name": "correlation", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "c"},
-            {"name": "describe", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "d2"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "top_rows", "arguments": {"frame": "orders", "by": "amount", "n": 5}, "id": "t"},
+                {"name": "value_counts", "arguments": {"frame": "orders", "column": "email"}, "id": "v"},
+                {
+                    "name": "count_rows",
+                    "arguments": {
+                        "frame": "orders",
+                        "filters": [{"column": "card_number", "op": "contains", "value": "4111"}],
+                    },
+                    "id": "f",
+                },
+                {"name": "describe", "arguments": {"frame": "orders"}, "id": "d"},
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "orders", "function": "count", "group_by": ["email"]},
+                    "id": "g",
+                },
+                {"name": "list_frames", "arguments": {}, "id": "l"},
+                {
+                    "name": "top_rows",
+                    "arguments": {"frame": "orders", "by": "amount", "columns": ["email"]},
+                    "id": "t2",
+                },
+                {"name": "top_rows", "arguments": {"frame": "orders", "by": "card_number"}, "id": "t3"},
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "orders", "function": "max", "column": "email"},
+                    "id": "m",
+                },
+                {"name": "quantiles", "arguments": {"frame": "orders", "column": "card_number"}, "id": "q"},
+                {"name": "correlation", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "c"},
+                {"name": "describe", "arguments": {"frame": "orders", "columns": ["email"]}, "id": "d2"},
+            ],
+        ),
         Reply(text="done"),
     )
     ran = tools_shell.run("%%grok --tools data --data orders --exclude email,card_*\nwho are the top customers?")
@@ -361,9 +428,13 @@ def test_excluded_columns_are_never_returned(tools_shell: Harness, fake) -> None
     assert "secret.example" not in sent and "4111-" not in sent
     assert "email" not in outputs["d"] + outputs["l"] and "card_number" not in outputs["d"] + outputs["l"]
     # a follow-up in the same chat, without repeating --exclude or {orders}, still cannot read them
-    fake.script(Reply(text="", tool_calls=[{"name": "value_counts", "arguments": {"frame": "orders",
-                                                                                 "column": "email"}, "id": "v"}]),
-                Reply(text="done"))
+    fake.script(
+        Reply(
+            text="",
+            tool_calls=[{"name": "value_counts", "arguments": {"frame": "orders", "column": "email"}, "id": "v"}],
+        ),
+        Reply(text="done"),
+    )
     assert tools_shell.run("%%grok --tools data\nand their emails?").success
     assert "has no column" in tool_outputs(fake.requests[-1].body)["v"]
     assert "secret.example" not in json.dumps(fake.requests[-1].body)
@@ -373,14 +444,27 @@ def test_data_toolset_reads_polars_and_validates_arguments(tools_shell: Harness,
     made = tools_shell.run("import polars as pl\nsales = pl.DataFrame({'shop': ['a', 'b', 'a'], 'n': [1, 2, 3]})")
     assert made.success
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "aggregate", "arguments": {"frame": "sales", "function": "sum", "column": "n",
-                                                "group_by": ["shop"]}, "id": "ok"},
-            {"name": "count_rows", "arguments": {"frame": "sales", "filters": [
-                {"column": "n", "op": "; import os", "value": 1}]}, "id": "op"},
-            {"name": "aggregate", "arguments": {"frame": "sales", "function": "__import__", "column": "n"},
-             "id": "fn"},
-            {"name": "count_rows", "arguments": {"frame": "other"}, "id": "frame"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "sales", "function": "sum", "column": "n", "group_by": ["shop"]},
+                    "id": "ok",
+                },
+                {
+                    "name": "count_rows",
+                    "arguments": {"frame": "sales", "filters": [{"column": "n", "op": "; import os", "value": 1}]},
+                    "id": "op",
+                },
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "sales", "function": "__import__", "column": "n"},
+                    "id": "fn",
+                },
+                {"name": "count_rows", "arguments": {"frame": "other"}, "id": "frame"},
+            ],
+        ),
         Reply(text="done"),
     )
     assert tools_shell.run("%%grok --tools data\nsales per shop in {sales}?").success
@@ -409,19 +493,37 @@ def test_tools_notebook_runs_top_to_bottom(fake, tmp_path, monkeypatch) -> None:
     source = Path(__file__).parent.parent / "notebooks" / "tools.ipynb"
     nb = nbformat.read(source, as_version=4)
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
-    north_march = [{"column": "amount", "op": ">", "value": 500}, {"column": "region", "op": "==", "value": "north"},
-                   {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]}]
+    north_march = [
+        {"column": "amount", "op": ">", "value": 500},
+        {"column": "region", "op": "==", "value": "north"},
+        {"column": "date", "op": "between", "value": ["2026-03-01", "2026-03-31 23:59:59"]},
+    ]
     fake.script(
-        Reply(text="", tool_calls=[
-            {"name": "count_rows", "arguments": {"frame": "orders", "filters": north_march}, "id": "n"},
-            {"name": "aggregate", "arguments": {"frame": "orders", "function": "sum", "column": "amount",
-                                                "group_by": ["region"]}, "id": "s"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "count_rows", "arguments": {"frame": "orders", "filters": north_march}, "id": "n"},
+                {
+                    "name": "aggregate",
+                    "arguments": {"frame": "orders", "function": "sum", "column": "amount", "group_by": ["region"]},
+                    "id": "s",
+                },
+            ],
+        ),
         Reply(text="(fake reply) The count and the totals per region are in the tool results above."),
-        Reply(text="", tool_calls=[{"name": "fx_rate", "arguments": {"currency": "EUR"}, "id": "e"},
-                                   {"name": "fx_rate", "arguments": {"currency": "GBP"}, "id": "g"}]),
+        Reply(
+            text="",
+            tool_calls=[
+                {"name": "fx_rate", "arguments": {"currency": "EUR"}, "id": "e"},
+                {"name": "fx_rate", "arguments": {"currency": "GBP"}, "id": "g"},
+            ],
+        ),
         Reply(text="(fake reply) 250 × 1.08 + 100 × 1.27 = $397.00"),
-        Reply(text="(fake reply) Grok 4.3 is out [1].", searches=[{"type": "web_search", "query": "xAI Grok 4.3"}],
-              citations=[{"url": "https://x.ai/news", "title": "xAI news"}]),
+        Reply(
+            text="(fake reply) Grok 4.3 is out [1].",
+            searches=[{"type": "web_search", "query": "xAI Grok 4.3"}],
+            citations=[{"url": "https://x.ai/news", "title": "xAI news"}],
+        ),
     )
     run_notebook(nb, tmp_path)
     errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "error"]
@@ -454,8 +556,12 @@ class Point(BaseModel):
     y: float
 
 
-def distance(a: Point, b: Point, unit: Literal["m", "km"] = "m",
-             scale: Annotated[float, Field(gt=0, description="multiplier")] = 1.0) -> float:
+def distance(
+    a: Point,
+    b: Point,
+    unit: Literal["m", "km"] = "m",
+    scale: Annotated[float, Field(gt=0, description="multiplier")] = 1.0,
+) -> float:
     """Distance between two points.
 
     Args:
@@ -481,8 +587,14 @@ def test_schema_from_a_signature_with_a_pydantic_model_and_docstring() -> None:
     tools = {made.name: made}
     ok = run_call(ToolCall("1", "distance", '{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}, "scale": 2}'), tools)
     assert (ok.output, ok.error) == ("10.0", False)
-    for bad in ('{"a": {"x": 0}, "b": {"x": 3, "y": 4}}', '{"a": 1}', "[1, 2]", "not json",
-                '{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}, "scale": -1}', '{"a": {}, "b": {}, "rm": 1}'):
+    for bad in (
+        '{"a": {"x": 0}, "b": {"x": 3, "y": 4}}',
+        '{"a": 1}',
+        "[1, 2]",
+        "not json",
+        '{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}, "scale": -1}',
+        '{"a": {}, "b": {}, "rm": 1}',
+    ):
         assert run_call(ToolCall("2", "distance", bad), tools).error, bad
 
 
@@ -497,8 +609,10 @@ def test_hidden_columns_use_the_context_blocks_case_insensitive_globs() -> None:
 
 def test_terminal_prints_each_call_and_search(shell: Harness, fake) -> None:
     assert shell.run(TOOLS_CELL).success
-    fake.script(Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}}]),
-                Reply(text="42, and the web agrees.", searches=[{"type": "web_search", "query": "20+22"}]))
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}}]),
+        Reply(text="42, and the web agrees.", searches=[{"type": "web_search", "query": "20+22"}]),
+    )
     ran = shell.run("%%grok --tools add --search web\n20+22?")
     assert ran.success, ran.stdout
     assert '[tool] add({"a": 20, "b": 22}) → 42' in ran.stdout and "[search web] 20+22" in ran.stdout
@@ -537,8 +651,10 @@ def test_side_effect_tool_is_refused_in_a_kernel_without_stdin(fake, tmp_path) -
         "%%grok --tools wipe\nwipe the orders table",
         "print(done)",
     )
-    fake.script(Reply(text="", tool_calls=[{"name": "wipe", "arguments": {"table": "orders"}, "id": "w"}]),
-                Reply(text="I could not wipe it."))
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "wipe", "arguments": {"table": "orders"}, "id": "w"}]),
+        Reply(text="I could not wipe it."),
+    )
     run_notebook(nb, tmp_path)
     assert "cannot ask the user to confirm" in tool_outputs(fake.requests[1].body)["w"]
     assert nb.cells[2].outputs[0].text.strip() == "[]"

@@ -74,8 +74,12 @@ def test_cost_uses_list_prices_and_long_prompt_tier() -> None:
 
 
 def test_provider_urls_and_models() -> None:
-    env = {"AWS_REGION": "eu-central-1", "AZURE_AI_ENDPOINT": "https://r.services.ai.azure.com/openai/v1/",
-           "AZURE_GROK_DEPLOYMENT": "my-grok", "OPENAI_BASE_URL": "http://localhost:8000/v1"}
+    env = {
+        "AWS_REGION": "eu-central-1",
+        "AZURE_AI_ENDPOINT": "https://r.services.ai.azure.com/openai/v1/",
+        "AZURE_GROK_DEPLOYMENT": "my-grok",
+        "OPENAI_BASE_URL": "http://localhost:8000/v1",
+    }
     assert resolve(PROVIDERS["xai"], env={}).base_url == "https://api.x.ai/v1"
     assert resolve(PROVIDERS["bedrock"], env={}).base_url == "https://bedrock-mantle.us-west-2.api.aws/openai/v1"
     assert resolve(PROVIDERS["bedrock"], env=env).base_url == "https://bedrock-mantle.eu-central-1.api.aws/openai/v1"
@@ -84,8 +88,13 @@ def test_provider_urls_and_models() -> None:
     assert (azure.base_url, azure.model) == ("https://r.services.ai.azure.com/openai/v1", "my-grok")
     assert resolve(PROVIDERS["openai"], model="m", env=env).base_url == "http://localhost:8000/v1"
     models = {name: resolve(p, model=None if p.model else "x", env=env).model for name, p in PROVIDERS.items()}
-    assert models == {"xai": "grok-4.3", "bedrock": "xai.grok-4.3", "aigateway": "xai/grok-4.3",
-                      "azure": "my-grok", "openai": "x"}
+    assert models == {
+        "xai": "grok-4.3",
+        "bedrock": "xai.grok-4.3",
+        "aigateway": "xai/grok-4.3",
+        "azure": "my-grok",
+        "openai": "x",
+    }
     assert resolve(PROVIDERS["bedrock"], env={"GROK_BASE_URL": "http://proxy/v1/"}).base_url == "http://proxy/v1"
 
 
@@ -114,11 +123,20 @@ def test_open_fence_is_closed_and_html_is_escaped() -> None:
 def test_key_shapes_are_found_and_prose_is_not() -> None:
     from grok_magics.privacy.key_shapes import key_shape
 
-    for text in ("use xai-A1b2C3d4E5f6G7h8I9j0K1l2 now", "sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2",
-                 "sk-aig-Z1x2C3v4B5n6M7q8W9e0", "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt", "AKIAIOSFODNN7EXAMPLE"):
+    for text in (
+        "use xai-A1b2C3d4E5f6G7h8I9j0K1l2 now",
+        "sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2",
+        "sk-aig-Z1x2C3v4B5n6M7q8W9e0",
+        "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt",
+        "AKIAIOSFODNN7EXAMPLE",
+    ):
         assert key_shape(text) is not None, text
-    for text in ("sk-learn and xai-grok-4.3 are names", "a task-based approach-with-many-hyphenated-words",
-                 "sk-this-is-a-very-long-hyphenated-name", "grok-4.3 on xai"):
+    for text in (
+        "sk-learn and xai-grok-4.3 are names",
+        "a task-based approach-with-many-hyphenated-words",
+        "sk-this-is-a-very-long-hyphenated-name",
+        "grok-4.3 on xai",
+    ):
         assert key_shape(text) is None, text
     assert key_shape("my secret is hunter2hunter2", ["hunter2hunter2"]) == "the active provider's API key"
 
@@ -132,15 +150,20 @@ def test_inert_markdown_escapes_tags_outside_code_only() -> None:
     assert "<b>code</b>" in out and "<code>&lt;i&gt;span&lt;/i&gt;</code>" in out and "&lt;img src=1>" in out
 
 
-@pytest.mark.parametrize("body, said", [
-    ('{"error": {"message": "Bad thing."}}', "Bad thing"),
-    ('{"code": "Client specified an invalid argument", "error": "Model not found"}', "Model not found"),
-    ('{"error":"Not Found","message":"Cannot POST /v1/responses"}', "Not Found — Cannot POST /v1/responses"),
-    ('data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n', "overloaded"),
-    ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>x</body></html>",
-     "an HTML page: 502 Bad Gateway"),
-    ("plain text failure", "plain text failure"),
-])
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        ('{"error": {"message": "Bad thing."}}', "Bad thing"),
+        ('{"code": "Client specified an invalid argument", "error": "Model not found"}', "Model not found"),
+        ('{"error":"Not Found","message":"Cannot POST /v1/responses"}', "Not Found — Cannot POST /v1/responses"),
+        ('data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n', "overloaded"),
+        (
+            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>x</body></html>",
+            "an HTML page: 502 Bad Gateway",
+        ),
+        ("plain text failure", "plain text failure"),
+    ],
+)
 def test_provider_message_reads_every_shape(body: str, said: str) -> None:
     from grok_magics.errors import provider_message
 
@@ -160,9 +183,9 @@ def test_finish_kinds_and_list_prices() -> None:
     from grok_magics.model.usage import cost_of
     from grok_magics.wire.chat_completions import finish_kind
 
-    assert [finish_kind(r) for r in ("stop", "end_turn", "tool_calls", "MAX_TOKENS", "length", "error", "SAFETY",
-                                     "weird")] == ["complete"] * 3 + ["length", "length", "provider-error",
-                                                                      "filter", "other"]
+    assert [
+        finish_kind(r) for r in ("stop", "end_turn", "tool_calls", "MAX_TOKENS", "length", "error", "SAFETY", "weird")
+    ] == ["complete"] * 3 + ["length", "length", "provider-error", "filter", "other"]
     usage = Usage(input=1000, output=100)
     assert cost_of(usage, "grok-4.3")[1] == "estimated" and cost_of(usage, "xai/grok-4.3")[1] == "estimated"
     assert cost_of(usage, "llama-3")[0] is None

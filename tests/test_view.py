@@ -122,8 +122,9 @@ def test_live_view_sends_finished_blocks_once_and_re_sends_only_the_tail(shell: 
     assert "grok-live" not in last and "grok-status" in last
     final_part = last.split("<sub")[0]  # what arrived after the last frame is drawn with the final status line
     shown = "".join(finished) + final_part
-    assert "".join(shown.split()) == "".join("".join(paragraphs).split()), \
+    assert "".join(shown.split()) == "".join("".join(paragraphs).split()), (
         "every block is sent exactly once, in order: finished blocks, then the last part"
+    )
     assert len(finished) >= 5, "finished blocks should go out while the answer streams"
     total = sum(len(json.dumps(m["data"], ensure_ascii=False).encode()) for m in sent[1:])
     # each block once as Markdown and as text, plus tail re-sends that grow at least by a third each time:
@@ -138,13 +139,24 @@ def test_live_view_sends_finished_blocks_once_and_re_sends_only_the_tail(shell: 
 def test_live_tail_hides_unfinished_markup_and_shows_what_happens(shell: Harness, fake) -> None:
     shell.run("%config GrokMagics.display = 'live'")
     gate = threading.Event()
-    fake.script(Reply(text="Some **bold claim** here", chunk=4, gate_after=2, gate=gate, pace=0.01,
-                      reasoning="Let me think about this carefully.", ))
+    fake.script(
+        Reply(
+            text="Some **bold claim** here",
+            chunk=4,
+            gate_after=2,
+            gate=gate,
+            pace=0.01,
+            reasoning="Let me think about this carefully.",
+        )
+    )
     tails: list[str] = []
 
     def tail_with_partial_bold() -> bool:
-        tails[:] = [m["data"]["text/markdown"] for m in shell.publisher.messages
-                    if "grok-live" in m["data"].get("text/markdown", "")]
+        tails[:] = [
+            m["data"]["text/markdown"]
+            for m in shell.publisher.messages
+            if "grok-live" in m["data"].get("text/markdown", "")
+        ]
         return any("Some" in t for t in tails)
 
     seen = watch(tail_with_partial_bold, gate.set, timeout=15)
@@ -244,8 +256,9 @@ def test_history_is_one_line_per_turn_with_full_on_request(shell: Harness, fake)
 
 
 def test_code_option_puts_the_answers_code_in_the_next_cell(shell: Harness, fake) -> None:
-    fake.script(Reply(text="Do this:\n\n```python\nimport pandas as pd\n```\n\n"
-                           "and\n\n```python\npd.read_csv('a.csv')\n```"))
+    fake.script(
+        Reply(text="Do this:\n\n```python\nimport pandas as pd\n```\n\nand\n\n```python\npd.read_csv('a.csv')\n```")
+    )
     assert shell.run("%grok --code load a csv").success
     assert shell.shell.rl_next_input == "import pandas as pd\n\npd.read_csv('a.csv')"
 
@@ -267,8 +280,11 @@ def test_every_notebook_view_moves_headings_below_the_notebooks_sections(shell: 
     shell.run(f"%config GrokMagics.display = '{display}'")
     fake.script(Reply(text="# Answer\n\nText.\n\n## Details\n\nMore.\n"))
     ran = shell.run("%grok explain")
-    saved = "\n\n".join(m["data"].get("text/markdown", "") for m in ran.displays if "grok-live" not in
-                         m["data"].get("text/markdown", "grok-live"))
+    saved = "\n\n".join(
+        m["data"].get("text/markdown", "")
+        for m in ran.displays
+        if "grok-live" not in m["data"].get("text/markdown", "grok-live")
+    )
     assert "#### Answer" in saved and "##### Details" in saved and "\n# Answer" not in "\n" + saved
     shell.run("%config GrokMagics.headings = 0")
     fake.script(Reply(text="# Answer\n\nText.\n"))

@@ -49,8 +49,10 @@ def _data_value(ref: str, namespace: Mapping[str, Any]) -> Any:
     if not is_table(value):
         kind = type(value).__name__
         article = "an" if kind[:1].lower() in "aeiou" else "a"
-        raise ContextError(f"--data {ref}: {article} {kind} is not a table (DataFrame, Series, polars "
-                           "frame, numpy array or list of records); put it in the prompt as {" + ref + "} instead")
+        raise ContextError(
+            f"--data {ref}: {article} {kind} is not a table (DataFrame, Series, polars "
+            "frame, numpy array or list of records); put it in the prompt as {" + ref + "} instead"
+        )
     return value
 
 

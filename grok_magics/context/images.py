@@ -75,8 +75,10 @@ def _source(name: str, value: Any) -> bytes | str:
         return b""  # handled by the caller, already decoded
     kind = type(value).__name__
     article = "an" if kind[:1].lower() in "aeiou" else "a"
-    raise ImageError(f"image {name}: {article} {kind} is not an image (use a path, URL, PIL image, "
-                     "matplotlib figure, IPython Image or bytes)")
+    raise ImageError(
+        f"image {name}: {article} {kind} is not an image (use a path, URL, PIL image, "
+        "matplotlib figure, IPython Image or bytes)"
+    )
 
 
 def _ipython_source(name: str, value: Any) -> bytes | str:
@@ -85,16 +87,20 @@ def _ipython_source(name: str, value: Any) -> bytes | str:
     IPython keeps a file name it could not find as the image's *text* data, so text here is a path."""
     data, url = getattr(value, "data", None), getattr(value, "url", None)
     if isinstance(data, str) and data:
-        raise ImageError(f"image {name}: the IPython Image holds the text {data[:80]!r}, not image bytes "
-                         f"(IPython keeps a file name it cannot find as text); check the path (relative to "
-                         f"{os.getcwd()})")
+        raise ImageError(
+            f"image {name}: the IPython Image holds the text {data[:80]!r}, not image bytes "
+            f"(IPython keeps a file name it cannot find as text); check the path (relative to "
+            f"{os.getcwd()})"
+        )
     if isinstance(data, (bytes, bytearray, memoryview)) and data:
         return bytes(data)
     if isinstance(url, str) and url:
         if is_url(url):
             return url
-        raise ImageError(f"image {name}: the IPython Image points at {url[:80]!r}, which is not an http(s) URL, "
-                         "and grok-magics never fetches URLs itself; pass the file's path or its bytes instead")
+        raise ImageError(
+            f"image {name}: the IPython Image points at {url[:80]!r}, which is not an http(s) URL, "
+            "and grok-magics never fetches URLs itself; pass the file's path or its bytes instead"
+        )
     raise ImageError(f"image {name}: the IPython Image holds no data")
 
 
@@ -107,8 +113,10 @@ def _open(name: str, data: bytes) -> Any:
     except Image.DecompressionBombError as exc:
         raise ImageError(_bomb(name, exc)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"image {name}: cannot be read ({type(exc).__name__}: {exc}); "
-                         "is it a complete png, jpeg, gif, webp, bmp or tiff file?") from None
+        raise ImageError(
+            f"image {name}: cannot be read ({type(exc).__name__}: {exc}); "
+            "is it a complete png, jpeg, gif, webp, bmp or tiff file?"
+        ) from None
     return image
 
 
@@ -121,9 +129,11 @@ def _bomb(name: str, exc: Exception) -> str:
     found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
     size = f"{int(found.group(1)):,} pixels" if found else "its size"
     limit = int(found.group(2)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
-    return (f"image {name}: {size} is over Pillow's limit of {limit:,} pixels (a decompression-bomb guard), so it "
-            "was not opened and nothing was sent; downscale it first, or raise PIL.Image.MAX_IMAGE_PIXELS if you "
-            "trust the file")
+    return (
+        f"image {name}: {size} is over Pillow's limit of {limit:,} pixels (a decompression-bomb guard), so it "
+        "was not opened and nothing was sent; downscale it first, or raise PIL.Image.MAX_IMAGE_PIXELS if you "
+        "trust the file"
+    )
 
 
 def _encode(image: Any, photo: bool) -> tuple[str, bytes]:
@@ -142,8 +152,9 @@ def _sendable_as_is(image: Any, data: bytes, max_side: int) -> bool:
     """A PNG or JPEG file that needs no rotation, scaling or frame picking goes out byte for byte."""
     upright = image.getexif().get(0x0112, 1) == 1
     still = getattr(image, "n_frames", 1) == 1
-    return (image.format in ("PNG", "JPEG") and upright and still and max(image.size) <= max_side
-            and len(data) <= MAX_BYTES)
+    return (
+        image.format in ("PNG", "JPEG") and upright and still and max(image.size) <= max_side and len(data) <= MAX_BYTES
+    )
 
 
 def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
@@ -178,6 +189,8 @@ def image_part(name: str, value: Any, max_side: int = 2048) -> ImagePart:
     if len(data) > MAX_BYTES and mime == "image/png":
         mime, data = _encode(image, True)
     if len(data) > MAX_BYTES:
-        raise ImageError(f"image {name}: {len(data) / 2**20:.1f} MiB after conversion, over the 20 MiB limit; "
-                         "lower %config GrokMagics.image_max_side")
+        raise ImageError(
+            f"image {name}: {len(data) / 2**20:.1f} MiB after conversion, over the 20 MiB limit; "
+            "lower %config GrokMagics.image_max_side"
+        )
     return ImagePart(name=name, mime=mime, data=data, width=image.size[0], height=image.size[1])

@@ -122,5 +122,9 @@ def page_failure(context: Any) -> Failure | None:
     lines = [str(line) for line in error.get("traceback") or ()] or [f"{error.get('ename')}: {error.get('evalue')}"]
     shown = "\n".join(strip_ansi(redact("\n".join(lines))).rstrip("\n").splitlines())
     count = cell.get("execution_count")
-    return Failure(source=str(cell.get("source", "")), count=count if isinstance(count, int) else None, error=None,
-                   shown="\n".join(trim_middle(shown.splitlines())))
+    return Failure(
+        source=str(cell.get("source", "")),
+        count=count if isinstance(count, int) else None,
+        error=None,
+        shown="\n".join(trim_middle(shown.splitlines())),
+    )

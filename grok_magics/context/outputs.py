@@ -58,8 +58,14 @@ def _looks_like_table(output: Mapping[str, Any]) -> bool:
     return isinstance(html, str) and "<table" in html
 
 
-def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]], namespace: Mapping[str, Any],
-                   text_budget: int, private: bool, cells: Mapping[str, Mapping[str, Any]] | None = None) -> Attached:
+def attach_outputs(
+    refs: Sequence[str],
+    outputs: Mapping[str, Mapping[str, Any]],
+    namespace: Mapping[str, Any],
+    text_budget: int,
+    private: bool,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Attached:
     """``refs`` as typed on the magic line; ``outputs`` as the page pushed them; ``private``: a privacy
     setting is on (``--schema-only``, ``--exclude``, ``redact_columns``), which text of a table cannot honour."""
     attached = Attached()
@@ -68,16 +74,24 @@ def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]]
     out: Mapping[Any, Any] = held if isinstance(held, Mapping) else {}
     for ref in refs:
         if not _REF.match(ref):
-            raise ContextError(f"--output {ref}: expected CELL_ID:N (what \"Ask about this\" writes)")
+            raise ContextError(f'--output {ref}: expected CELL_ID:N (what "Ask about this" writes)')
         output = outputs.get(ref)
         if output is None:
-            raise ContextError(f"--output {ref}: the page sent no such output (the cell is gone, or its outputs "
-                               "changed); click \"Ask about this\" on the output again")
+            raise ContextError(
+                f"--output {ref}: the page sent no such output (the cell is gone, or its outputs "
+                'changed); click "Ask about this" on the output again'
+            )
         cell: Mapping[str, Any] = (cells or {}).get(ref.split(":")[0]) or {}
         count = output.get("execution_count")
-        label = f"Out[{count}]" if isinstance(count, int) else (
-            f"an output of In [{cell['execution_count']}]" if isinstance(cell.get("execution_count"), int)
-            else "a notebook output")
+        label = (
+            f"Out[{count}]"
+            if isinstance(count, int)
+            else (
+                f"an output of In [{cell['execution_count']}]"
+                if isinstance(cell.get("execution_count"), int)
+                else "a notebook output"
+            )
+        )
         live = out.get(count) if isinstance(count, int) else None
         if live is not None and is_table(live):
             attached.data.append(f"Out[{count}]")  # the table builder: budget and privacy rules apply
@@ -94,12 +108,16 @@ def attach_outputs(refs: Sequence[str], outputs: Mapping[str, Mapping[str, Any]]
                 raise ContextError(f"--output {ref}: the image is not valid base64; re-run its cell") from None
             continue
         if output.get("too_large"):
-            raise ContextError(f"--output {ref}: the image is too large to send from the page; save it to a file "
-                               "and attach it with --image PATH")
+            raise ContextError(
+                f"--output {ref}: the image is too large to send from the page; save it to a file "
+                "and attach it with --image PATH"
+            )
         if private and _looks_like_table(output):
-            raise ContextError(f"--output {ref}: this table is only text on the page, so --schema-only, --exclude "
-                               "and redact_columns cannot be applied to it; nothing was sent. Ask about the "
-                               "DataFrame itself with {name}")
+            raise ContextError(
+                f"--output {ref}: this table is only text on the page, so --schema-only, --exclude "
+                "and redact_columns cannot be applied to it; nothing was sent. Ask about the "
+                "DataFrame itself with {name}"
+            )
         text = _trim(strip_ansi(_text(output)).rstrip(), text_budget)
         if not text.strip():
             raise ContextError(f"--output {ref}: the output holds no text or image to send")

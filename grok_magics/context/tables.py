@@ -116,8 +116,11 @@ class PandasTable(Table):
         import pandas as pd
 
         self.kind = f"pandas.{type(value).__name__}"
-        frame = value.to_frame(name=value.name if value.name is not None else "value") if isinstance(
-            value, pd.Series) else value
+        frame = (
+            value.to_frame(name=value.name if value.name is not None else "value")
+            if isinstance(value, pd.Series)
+            else value
+        )
         self.frame = frame
         self.rows = len(frame)
         self.names = [_flat(c) for c in frame.columns]
@@ -308,8 +311,9 @@ def summary_line(name: str, dtype: str, values: list[Any], privacy: Privacy) -> 
     if numbers is not None:
         words.extend(_numeric_words(numbers))
     elif _comparable(present) and not isinstance(present[0], str):
-        words.append(f"min {cell_text(min(present), VALUE_CHARS, mask)}, "
-                     f"max {cell_text(max(present), VALUE_CHARS, mask)}")
+        words.append(
+            f"min {cell_text(min(present), VALUE_CHARS, mask)}, max {cell_text(max(present), VALUE_CHARS, mask)}"
+        )
     top = Counter(present).most_common(TOP_VALUES) if distinct is not None and distinct <= LOW_CARDINALITY else []
     if top and top[0][1] > 1:  # only when values repeat: a list of unique values is not "top"
         words.append("top " + ", ".join(f"{cell_text(v, VALUE_CHARS, mask)!s} ×{n:,}" for v, n in top))
@@ -400,12 +404,15 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
     summarised: list[int] = []
     batch = 16  # summarise a few columns at a time, stopping once the budget is spent
     for start in range(0, len(visible), batch):
-        chunk = visible[start:start + batch]
+        chunk = visible[start : start + batch]
         values = table.column_values(stats_at, chunk) if stats_at else [[] for _ in chunk]
         full = False
         for j, column in zip(chunk, values):
-            line = summary_line(table.names[j], table.dtypes[j], column, privacy) if stats_at else \
-                f"- {cell_text(table.names[j], VALUE_CHARS, privacy.mask_keys)} ({table.dtypes[j]})"
+            line = (
+                summary_line(table.names[j], table.dtypes[j], column, privacy)
+                if stats_at
+                else f"- {cell_text(table.names[j], VALUE_CHARS, privacy.mask_keys)} ({table.dtypes[j]})"
+            )
             if used + len(line) + 1 > schema_allowance:
                 full = True
                 break
@@ -415,8 +422,9 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
         if full:
             break
     done = set(summarised)
-    unsummarised: list[Any] = [cell_text(table.names[j], CELL_CHARS, privacy.mask_keys)
-                               for j in visible if j not in done]
+    unsummarised: list[Any] = [
+        cell_text(table.names[j], CELL_CHARS, privacy.mask_keys) for j in visible if j not in done
+    ]
     if unsummarised:
         left_out.append(f"{len(unsummarised):,} more columns not described ({_name_range(unsummarised)})")
     if dropped:
@@ -446,17 +454,20 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
             summarised.pop()
         done = set(summarised)
         unsummarised = [j for j in visible if j not in done]
-        left_out[0:1 if left_out and "more columns" in left_out[0] else 0] = [
-            f"{len(unsummarised):,} more columns not described"]
+        left_out[0 : 1 if left_out and "more columns" in left_out[0] else 0] = [
+            f"{len(unsummarised):,} more columns not described"
+        ]
         text = _assemble(name, kind, shape, intro, lines, row_sections, left_out)
     return Block(kind=kind, shape=shape, text=text)
 
 
-def _assemble(name: str, kind: str, shape: str, intro: list[str], lines: list[str], row_sections: list[str],
-              left_out: list[str]) -> str:
+def _assemble(
+    name: str, kind: str, shape: str, intro: list[str], lines: list[str], row_sections: list[str], left_out: list[str]
+) -> str:
     body = "\n".join(
         intro
-        + ["Columns — name (dtype): nulls, distinct, summary:"] + lines
+        + ["Columns — name (dtype): nulls, distinct, summary:"]
+        + lines
         + row_sections
         + ["Left out: " + "; ".join(left_out) + "."]
     )
@@ -480,20 +491,25 @@ def _index_column(table: Table, privacy: Privacy, positions: list[int]) -> tuple
     if not levels:
         return None
     named = [table.index_names[k] for k in levels if table.index_names[k] is not None]
-    label = "(index: " + ", ".join(cell_text(n, CELL_CHARS, privacy.mask_keys) for n in named) + ")" \
-        if named else "(index)"
+    label = (
+        "(index: " + ", ".join(cell_text(n, CELL_CHARS, privacy.mask_keys) for n in named) + ")" if named else "(index)"
+    )
     columns = []
     for k, values in zip(levels, table.index_values(positions, levels)):
         name = table.index_names[k]
-        columns.append(["[redacted]"] * len(positions) if name is not None and privacy.redacted(name) else
-                       [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in values])
+        columns.append(
+            ["[redacted]"] * len(positions)
+            if name is not None and privacy.redacted(name)
+            else [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in values]
+        )
     if len(columns) == 1:
         return label, columns[0]
     return label, ["(" + ", ".join(cells) + ")" for cells in zip(*columns)]
 
 
-def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: random.Random, allowance: int,
-                  stats_at: list[int]) -> tuple[list[str], int]:
+def _rows_section(
+    table: Table, columns: list[int], privacy: Privacy, rng: random.Random, allowance: int, stats_at: list[int]
+) -> tuple[list[str], int]:
     rows = table.rows or 0
     head = list(range(min(HEAD_ROWS, rows)))
     rest = [p for p in stats_at if p >= len(head)] if rows > len(head) else []
@@ -506,8 +522,9 @@ def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: rando
             continue
         values = table.column_values(positions, columns)
         formatted = [
-            ["[redacted]"] * len(positions) if privacy.redacted(table.names[j]) else
-            [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in column]
+            ["[redacted]"] * len(positions)
+            if privacy.redacted(table.names[j])
+            else [cell_text(v, CELL_CHARS, privacy.mask_keys) for v in column]
             for j, column in zip(columns, values)
         ]
         index = _index_column(table, privacy, positions)
@@ -526,6 +543,6 @@ def _rows_section(table: Table, columns: list[int], privacy: Privacy, rng: rando
         out += [f"First {_rows(len(head))}:"] + table_lines
     if "sample" in cells:
         table_lines, _ = _row_lines(header[:kept], cells["sample"][:kept], width)
-        out += [f"{len(sample)} random {_rows(len(sample))[len(str(len(sample))) + 1:]} (seed {SEED}):"] + table_lines
+        out += [f"{len(sample)} random {_rows(len(sample))[len(str(len(sample))) + 1 :]} (seed {SEED}):"] + table_lines
     out, _ = _take_lines(out, allowance)
     return out, len(header) - kept

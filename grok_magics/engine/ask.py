@@ -185,13 +185,23 @@ def _images_refused(endpoint: Endpoint) -> str:
     return f"{provider.title} takes no images{why}; nothing was sent. Use --provider with one of {takers}"
 
 
-def _context_settings(options: Options, defaults: Defaults, endpoint: Endpoint, used: int,
-                      data_tools: bool = False, masker: KeyMasker | None = None) -> ContextSettings:
+def _context_settings(
+    options: Options,
+    defaults: Defaults,
+    endpoint: Endpoint,
+    used: int,
+    data_tools: bool = False,
+    masker: KeyMasker | None = None,
+) -> ContextSettings:
     """With the data toolset on, tables go as schema only: answers come from the tools, not from rows."""
     from grok_magics.context.tables import Privacy
 
-    privacy = Privacy(schema_only=options.schema_only or data_tools, exclude=options.exclude,
-                      redact=defaults.redact_columns, mask_keys=masker)
+    privacy = Privacy(
+        schema_only=options.schema_only or data_tools,
+        exclude=options.exclude,
+        redact=defaults.redact_columns,
+        mask_keys=masker,
+    )
     return ContextSettings(
         budget=options.budget or defaults.context_tokens,
         room=context_window(endpoint, defaults) - used,
@@ -217,13 +227,20 @@ def _check_history_images(endpoint: Endpoint, history: tuple[Turn, ...]) -> None
     """Earlier turns replay their images too, so a provider without vision cannot take this chat."""
     refused = _images_refused(endpoint)
     if refused and any(isinstance(part, ImagePart) for turn in history for part in turn.user):
-        raise ConfigError(f"{refused}; earlier turns of this chat carry images: use --new, --no-history or "
-                          "another --chat")
+        raise ConfigError(
+            f"{refused}; earlier turns of this chat carry images: use --new, --no-history or another --chat"
+        )
 
 
 def prepare(
-    session: Session, defaults: Defaults, options: Options, prompt: str, namespace: MutableMapping[str, Any],
-    cell_key: CellKey | None, preamble: str = "", page: Any = None,
+    session: Session,
+    defaults: Defaults,
+    options: Options,
+    prompt: str,
+    namespace: MutableMapping[str, Any],
+    cell_key: CellKey | None,
+    preamble: str = "",
+    page: Any = None,
 ) -> tuple[Request, Conversation]:
     """Everything that can fail before a request is sent fails here (ConfigError).
 
@@ -239,8 +256,11 @@ def prepare(
     fresh = options.new and options.dry_run
     if options.new and not options.dry_run:
         chat.reset()
-    system = options.system if options.system is not None else (
-        defaults.system if fresh else _system_for(options, chat, defaults))
+    system = (
+        options.system
+        if options.system is not None
+        else (defaults.system if fresh else _system_for(options, chat, defaults))
+    )
     if options.system is not None and not options.no_history and not options.dry_run:
         chat.system = options.system  # --system sticks to the chat, like a persona
     used = estimate_tokens(system) + estimate_tokens(preamble + prompt) + (max_tokens or 0)
@@ -253,9 +273,14 @@ def prepare(
 
         privacy = settings.privacy
         cells = {str(c.get("id")): c for c in page.above} if page is not None else {}
-        attached = attach_outputs(options.output, page.outputs if page is not None else {}, namespace,
-                                  settings.budget * 4, bool(privacy.schema_only or privacy.exclude or privacy.redact),
-                                  cells)
+        attached = attach_outputs(
+            options.output,
+            page.outputs if page is not None else {},
+            namespace,
+            settings.budget * 4,
+            bool(privacy.schema_only or privacy.exclude or privacy.redact),
+            cells,
+        )
         preamble = "\n\n".join(p for p in (preamble, attached.preamble) if p)
         data, attachments = (*data, *attached.data), attached.images
     built = build(prompt, namespace, settings, data, options.image, preamble, attachments)
@@ -282,8 +307,14 @@ def prepare(
 
 
 def with_tools(
-    session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], request: Request, chat: str,
-    redact: tuple[str, ...] = (), masker: KeyMasker | None = None,
+    session: Session,
+    options: Options,
+    prompt: str,
+    namespace: Mapping[str, Any],
+    request: Request,
+    chat: str,
+    redact: tuple[str, ...] = (),
+    masker: KeyMasker | None = None,
 ) -> tuple[Request, dict[str, Any]]:
     """Tools and searches for this ask, refused before sending where the provider has none."""
     names = list(dict.fromkeys([*session.chat_tools.get(chat, []), *(options.tools or ())]))
@@ -293,11 +324,15 @@ def with_tools(
     endpoint = request.endpoint
     provider = endpoint.provider
     if names and not provider.tools:
-        raise ConfigError(f"{provider.title} does not offer tool calling (its model card: \"Tool calling — no\"): "
-                          "drop --tools or use another --provider")
+        raise ConfigError(
+            f'{provider.title} does not offer tool calling (its model card: "Tool calling — no"): '
+            "drop --tools or use another --provider"
+        )
     if search and not provider.server_search:
-        raise ConfigError(f"--search is not available on {provider.title}: web and X search are xAI server-side "
-                          "tools; use --provider xai")
+        raise ConfigError(
+            f"--search is not available on {provider.title}: web and X search are xAI server-side "
+            "tools; use --provider xai"
+        )
     if search and endpoint.api != "responses":
         raise ConfigError("--search runs on the Responses API: drop --api chat")
     toolbox = _toolbox(session, options, prompt, namespace, names, chat, redact, masker)
@@ -305,8 +340,16 @@ def with_tools(
     return replace(request, tools=specs, search=tuple(search)), toolbox
 
 
-def _toolbox(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], names: list[str],
-             chat: str, redact: tuple[str, ...], masker: KeyMasker | None = None) -> dict[str, Any]:
+def _toolbox(
+    session: Session,
+    options: Options,
+    prompt: str,
+    namespace: Mapping[str, Any],
+    names: list[str],
+    chat: str,
+    redact: tuple[str, ...],
+    masker: KeyMasker | None = None,
+) -> dict[str, Any]:
     from grok_magics.errors import ToolError
     from grok_magics.tools.functions import resolve
 
@@ -320,8 +363,15 @@ def _toolbox(session: Session, options: Options, prompt: str, namespace: Mapping
     return {t.name: t for t in found}
 
 
-def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapping[str, Any], chat: str,
-                redact: tuple[str, ...], masker: KeyMasker | None = None) -> list[Any]:
+def _data_tools(
+    session: Session,
+    options: Options,
+    prompt: str,
+    namespace: Mapping[str, Any],
+    chat: str,
+    redact: tuple[str, ...],
+    masker: KeyMasker | None = None,
+) -> list[Any]:
     """Frames from the prompt's ``{name}`` references and ``--data``, and those this chat used before.
 
     Excluded and redacted columns do not exist for the tools."""
@@ -345,12 +395,19 @@ def _data_tools(session: Session, options: Options, prompt: str, namespace: Mapp
 def header_for(request: Request, chat: str, prices: PriceTable = NO_PRICES) -> Header:
     endpoint = request.endpoint
     note = " · ".join(n for n in (endpoint.api_note, *request.notes) if n)
-    return Header(model=endpoint.model, provider=endpoint.provider.name, api=endpoint.api, chat=chat, note=note,
-                  title=short_title(endpoint.provider.title), prices=prices)
+    return Header(
+        model=endpoint.model,
+        provider=endpoint.provider.name,
+        api=endpoint.api,
+        chat=chat,
+        note=note,
+        title=short_title(endpoint.provider.title),
+        prices=prices,
+    )
 
 
 def short_title(title: str) -> str:
-    """"xAI API" → "xAI", "Amazon Bedrock (bedrock-mantle)" → "Amazon Bedrock": a name for the status line."""
+    """ "xAI API" → "xAI", "Amazon Bedrock (bedrock-mantle)" → "Amazon Bedrock": a name for the status line."""
     return title.split(" (")[0].removesuffix(" API")
 
 
@@ -389,9 +446,18 @@ class Books:
     first_admitted: bool = False
 
 
-def _stream_round(request: Request, connect: Callable[[], Any], view: View, reply: Reply, transport: Transport,
-                  guard: AskGuard, tape: Tape | None = None, recorded: Iterable[Event] | None = None,
-                  books: Books | None = None, admitted: bool = False) -> None:
+def _stream_round(
+    request: Request,
+    connect: Callable[[], Any],
+    view: View,
+    reply: Reply,
+    transport: Transport,
+    guard: AskGuard,
+    tape: Tape | None = None,
+    recorded: Iterable[Event] | None = None,
+    books: Books | None = None,
+    admitted: bool = False,
+) -> None:
     """One request and its stream: events go into ``reply`` and the view as they arrive.
 
     ``recorded`` (or the tape's answer for this request) replays; otherwise the request passes the gate
@@ -436,16 +502,26 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
             view.update(reply, event)
     except DeadlineExceeded as exc:
         timed_out = headers_timeout if exc.what == "headers" else None
-        reply.add(Failed(timed_out(request.endpoint, transport.timeout) if timed_out is not None
-                         else deadline_error(request.endpoint, transport.deadline)))
+        reply.add(
+            Failed(
+                timed_out(request.endpoint, transport.timeout)
+                if timed_out is not None
+                else deadline_error(request.endpoint, transport.deadline)
+            )
+        )
     except KeyboardInterrupt:
         reply.add(Interrupted())
         guard.caught()
     except ConfigError as exc:  # the gate refused this request (a cap, a key): nothing was sent
         reply.add(Failed(GrokError(str(exc))))
     except Exception as exc:  # SDK, transport and protocol failures all become one line
-        reply.add(Failed(from_exception(exc, request.endpoint, transport, mid_stream=stream is not None,
-                                        retries=max(attempts - 1, 0))))
+        reply.add(
+            Failed(
+                from_exception(
+                    exc, request.endpoint, transport, mid_stream=stream is not None, retries=max(attempts - 1, 0)
+                )
+            )
+        )
     finally:
         RESPONDED.reset(token)
         _close(stream)
@@ -457,9 +533,15 @@ def _stream_round(request: Request, connect: Callable[[], Any], view: View, repl
         tape.keep(request)
 
 
-def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str, Any],
-               confirm: Callable[[str], bool | None] | None, limits: ToolLimits = (20, 200_000),
-               masker: KeyMasker | None = None) -> Round | None:
+def _run_tools(
+    request: Request,
+    reply: Reply,
+    view: View,
+    toolbox: Mapping[str, Any],
+    confirm: Callable[[str], bool | None] | None,
+    limits: ToolLimits = (20, 200_000),
+    masker: KeyMasker | None = None,
+) -> Round | None:
     """Run the round's calls in order; None when the user interrupted (between or during a call).
 
     Within ``limits`` (calls run, bytes of results kept); every call past them is answered with an
@@ -481,21 +563,37 @@ def _run_tools(request: Request, reply: Reply, view: View, toolbox: Mapping[str,
     except KeyboardInterrupt:
         reply.add(Interrupted())
         return None
-    for call in reply.tool_calls[bounds.max_calls:]:  # not shown one by one: the note below sums them up
+    for call in reply.tool_calls[bounds.max_calls :]:  # not shown one by one: the note below sums them up
         reply.add(bounds.refused(call, asked))
     for note in bounds.notes(asked):
         reply.add(Note(note, tool_limit=True))
     provider = request.endpoint.provider
     keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
-    return Round(text=reply.text, calls=tuple(reply.tool_calls), results=tuple(reply.tool_results),
-                 items=reply.items if keep else (), items_provider=provider.name if keep else "")
+    return Round(
+        text=reply.text,
+        calls=tuple(reply.tool_calls),
+        results=tuple(reply.tool_results),
+        items=reply.items if keep else (),
+        items_provider=provider.name if keep else "",
+    )
 
 
-def run(request: Request, connect: Callable[[], Any], view: View, header: Header, transport: Transport,
-        guard: AskGuard | None = None, toolbox: Mapping[str, Any] | None = None, max_rounds: int = 8,
-        confirm: Callable[[str], bool | None] | None = None, tape: Tape | None = None,
-        recorded: Iterable[Event] | None = None, books: Books | None = None,
-        masker: KeyMasker | None = None, tool_limits: ToolLimits = (20, 200_000)) -> Reply:
+def run(
+    request: Request,
+    connect: Callable[[], Any],
+    view: View,
+    header: Header,
+    transport: Transport,
+    guard: AskGuard | None = None,
+    toolbox: Mapping[str, Any] | None = None,
+    max_rounds: int = 8,
+    confirm: Callable[[str], bool | None] | None = None,
+    tape: Tape | None = None,
+    recorded: Iterable[Event] | None = None,
+    books: Books | None = None,
+    masker: KeyMasker | None = None,
+    tool_limits: ToolLimits = (20, 200_000),
+) -> Reply:
     """Ask; while the model calls tools, run them and ask again with their results, up to ``max_rounds``.
 
     ``connect`` gives the SDK client when a request goes live; ``recorded`` replays the first request.
@@ -508,8 +606,18 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
     try:
         while True:
             first = not reply.rounds
-            _stream_round(request, connect, view, reply, transport, guard, tape, recorded, books,
-                          admitted=first and books is not None and books.first_admitted)
+            _stream_round(
+                request,
+                connect,
+                view,
+                reply,
+                transport,
+                guard,
+                tape,
+                recorded,
+                books,
+                admitted=first and books is not None and books.first_admitted,
+            )
             recorded = None
             if reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete:
                 break
@@ -527,8 +635,13 @@ def run(request: Request, connect: Callable[[], Any], view: View, header: Header
     if masker is not None and masker.count:
         reply.add(Note(masker.note("tool results")))
     reply.add(Ended(time.monotonic()))
-    if reply.error is None and not reply.interrupted and not reply.text.strip() and not reply.rounds \
-            and not reply.tool_calls:
+    if (
+        reply.error is None
+        and not reply.interrupted
+        and not reply.text.strip()
+        and not reply.rounds
+        and not reply.tool_calls
+    ):
         reply.add(Failed(_empty_answer(request, reply)))
     view.finish(reply)
     return reply
@@ -552,8 +665,11 @@ def conclude(
     reasoning = usage.reasoning if usage is not None and items else 0
     answer = reply.text or ("(stopped: tool round limit)" if reply.round_limit else "(interrupted)")
     rounds = tuple(reply.rounds)
-    round_tokens = sum(estimate_tokens(c.arguments) + estimate_tokens(r.output)
-                       for done in rounds for c, r in zip(done.calls, done.results))
+    round_tokens = sum(
+        estimate_tokens(c.arguments) + estimate_tokens(r.output)
+        for done in rounds
+        for c, r in zip(done.calls, done.results)
+    )
     turn = Turn(
         user=request.user,
         answer=answer,
@@ -577,11 +693,20 @@ def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, sou
         return
     from grok_magics.teaching.export import Meta
 
-    session.notes[id(turn)] = (turn, Meta(
-        chat=header.chat, model=header.model, provider=header.provider, api=header.api, source=source,
-        usage=reply.usage, finish=reply.finish.reason if reply.finish else None, replayed=replayed,
-        response_id=reply.response_id,
-    ))
+    session.notes[id(turn)] = (
+        turn,
+        Meta(
+            chat=header.chat,
+            model=header.model,
+            provider=header.provider,
+            api=header.api,
+            source=source,
+            usage=reply.usage,
+            finish=reply.finish.reason if reply.finish else None,
+            replayed=replayed,
+            response_id=reply.response_id,
+        ),
+    )
 
 
 def ask(
@@ -608,8 +733,9 @@ def ask(
         print(preview_text(request))
         return Reply()
     masker = data_masker(options, request.endpoint.provider)
-    request, toolbox = with_tools(session, options, prompt, namespace, request, chat.name, defaults.redact_columns,
-                                  masker)
+    request, toolbox = with_tools(
+        session, options, prompt, namespace, request, chat.name, defaults.redact_columns, masker
+    )
     header = header_for(request, chat.name, defaults.prices)
     if structure is not None:
         header = replace(header, fence="json")
@@ -626,9 +752,21 @@ def ask(
     transport = defaults.transport
     had_turn = not options.no_history and chat.position(cell_key) is not None
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
-        reply = run(request, connect, view, _replayed(header) if tape.replayed else header, transport, guard,
-                    toolbox, defaults.max_tool_rounds, tape=tape, recorded=recorded, books=books,
-                    masker=masker, tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes))
+        reply = run(
+            request,
+            connect,
+            view,
+            _replayed(header) if tape.replayed else header,
+            transport,
+            guard,
+            toolbox,
+            defaults.max_tool_rounds,
+            tape=tape,
+            recorded=recorded,
+            books=books,
+            masker=masker,
+            tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes),
+        )
         if not options.no_history and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)
@@ -641,7 +779,12 @@ def ask(
         elif options.out and reply.text and reply.error is None:
             namespace[options.out] = reply.text
         if reply.error is not None and had_turn and turn is None:
-            reply.add(Failed(GrokError(
-                f"{reply.error.message} This cell's earlier answer stays in the conversation.", reply.error.status
-            )))
+            reply.add(
+                Failed(
+                    GrokError(
+                        f"{reply.error.message} This cell's earlier answer stays in the conversation.",
+                        reply.error.status,
+                    )
+                )
+            )
     return reply

@@ -39,8 +39,9 @@ from grok_magics.teaching.caps import (
 __all__ = ["Gate", "OverCap", "Refused", "carried", "check_locks", "refuse_keys", "settle"]
 
 
-def settle(caps: Caps, endpoint: Endpoint, max_tokens: int | None, default_max_tokens: int | None,
-           temperature: float | None) -> int | None:
+def settle(
+    caps: Caps, endpoint: Endpoint, max_tokens: int | None, default_max_tokens: int | None, temperature: float | None
+) -> int | None:
     """The output tokens to ask for; refuses what the classroom or the provider does not allow."""
     tokens = effective_max_tokens(caps, max_tokens)
     if max_tokens is None and default_max_tokens is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def kind_of(value: Any) -> str | None:
-    """"spark", "dask", "polars-lazy", or None for anything else (pandas and polars frames run in the kernel)."""
+    """ "spark", "dask", "polars-lazy", or None for anything else (pandas and polars frames run in the kernel)."""
     module = type(value).__module__
     root = module.split(".")[0]
     name = type(value).__name__
@@ -34,8 +34,20 @@ def map_distributed(df: Any, template: str, **options: Any) -> Any:
     return map_partitioned(df, kind, template, **options)
 
 
-def reduce_distributed(df: Any, kind: str, instruction: str, columns: Any, by: Any, job: Any, settings: Any,
-                       pace: Any, max_cost: float, sample: Any, seed: int, confirm: Any) -> Any:
+def reduce_distributed(
+    df: Any,
+    kind: str,
+    instruction: str,
+    columns: Any,
+    by: Any,
+    job: Any,
+    settings: Any,
+    pace: Any,
+    max_cost: float,
+    sample: Any,
+    seed: int,
+    confirm: Any,
+) -> Any:
     """(trees to combine on the driver, (calls, tokens, dollars) spent inside the engine).
 
     Spark and Dask run the first level in their tasks; a polars LazyFrame is read in slices into the trees."""
@@ -45,5 +57,4 @@ def reduce_distributed(df: Any, kind: str, instruction: str, columns: Any, by: A
         return reduce_trees(df, instruction, columns, by, job, sample, seed), None
     from grok_magics.engines.partitions import reduce_partitioned
 
-    return reduce_partitioned(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed,
-                              confirm)
+    return reduce_partitioned(df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed, confirm)

@@ -72,16 +72,39 @@ def reduce_rows(task: ReduceTask, pdf: Any, key: str | None) -> Any:
     if todo:
         gate = Gate(Caps(), Ledger(), {}, task.prices, task.allow_key)
         share = task.max_cost * len(pdf) / max(task.total_rows, 1)
-        engine = Engine(task.spec, prompts, keys, validator(None), task.concurrency, task.rps, share, task.transport,
-                        task.cache, outcomes, progress, gate, task.retries, ledger_chat="%grok reduce", api_key=key,
-                        cache_dir=task.cache_dir)
+        engine = Engine(
+            task.spec,
+            prompts,
+            keys,
+            validator(None),
+            task.concurrency,
+            task.rps,
+            share,
+            task.transport,
+            task.cache,
+            outcomes,
+            progress,
+            gate,
+            task.retries,
+            ledger_chat="%grok reduce",
+            api_key=key,
+            cache_dir=task.cache_dir,
+        )
         _run(engine, todo)
     rows: list[dict[str, Any]] = []
     for (group, covered), outcome in zip(owners, outcomes):
         usage = outcome.usage if outcome is not None and not outcome.cached else None
         tokens = usage.input + usage.output + usage.reasoning if usage is not None else 0
         dollars = (cost_of(usage, task.spec.endpoint.model, task.prices)[0] or 0.0) if usage is not None else 0.0
-        error = (outcome.error if outcome is not None else "not run: --max-cost reached")
-        rows.append({"group": group, "text": outcome.text if outcome is not None and outcome.error is None else None,
-                     "rows": covered, "tokens": tokens, "cost": dollars, "error": error})
+        error = outcome.error if outcome is not None else "not run: --max-cost reached"
+        rows.append(
+            {
+                "group": group,
+                "text": outcome.text if outcome is not None and outcome.error is None else None,
+                "rows": covered,
+                "tokens": tokens,
+                "cost": dollars,
+                "error": error,
+            }
+        )
     return pd.DataFrame(rows, columns=["group", "text", "rows", "tokens", "cost", "error"])

@@ -15,14 +15,39 @@ from grok_magics.errors import GrokError
 SLICE = 10_000  # rows per slice: enough to keep the engine's window full, little memory
 
 
-def map_lazy(lf: Any, template: str, *, verb: str = "map", out_col: str = "grok", max_cost: float = 1.0,
-             sample: int | None = None, seed: int = 0, schema: Any = None, keep_all: bool = False,
-             reason: bool = False, concurrency: int = 8, rps: float | None = None, cache: bool = True,
-             batch: bool = False, batch_id: str | None = None, confirm: Any = None, progress: bool = True,
-             namespace: Any = None, retries: int = 8, allow_key: bool = False, model: str | None = None,
-             provider: str | None = None, api: str | None = None, effort: str | None = None,
-             system: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
-             poll_every: float = 10.0, batch_deadline: float | None = None, default_system: str | None = None) -> Any:
+def map_lazy(
+    lf: Any,
+    template: str,
+    *,
+    verb: str = "map",
+    out_col: str = "grok",
+    max_cost: float = 1.0,
+    sample: int | None = None,
+    seed: int = 0,
+    schema: Any = None,
+    keep_all: bool = False,
+    reason: bool = False,
+    concurrency: int = 8,
+    rps: float | None = None,
+    cache: bool = True,
+    batch: bool = False,
+    batch_id: str | None = None,
+    confirm: Any = None,
+    progress: bool = True,
+    namespace: Any = None,
+    retries: int = 8,
+    allow_key: bool = False,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    poll_every: float = 10.0,
+    batch_deadline: float | None = None,
+    default_system: str | None = None,
+) -> Any:
     import polars as pl
 
     from grok_magics.mapping.cost import confirm_spend, estimate
@@ -43,20 +68,60 @@ def map_lazy(lf: Any, template: str, *, verb: str = "map", out_col: str = "grok"
 
         extra = {"schema": schema} if verb == "map" else {}
         part = lf.head(0).collect() if total == 0 else _sample(lf, sample, seed, total)
-        return calibrate_map(part, template, sample, seed, verb=verb, out_col=out_col, max_cost=max_cost,
-                             reason=reason, keep_all=keep_all, total=total, concurrency=concurrency, rps=rps,
-                             cache=cache, confirm=confirm, progress=progress, namespace=namespace, retries=retries,
-                             allow_key=allow_key, model=model, provider=provider, api=api, effort=effort,
-                             system=system, temperature=temperature, max_tokens=max_tokens, **extra)
-    job = open_job(verb, model=model, provider=provider, api=api, effort=effort, system=system,
-                   temperature=temperature, max_tokens=max_tokens, schema=schema, allow_key=allow_key,
-                   default_system=default_system or MAP_SYSTEM)
+        return calibrate_map(
+            part,
+            template,
+            sample,
+            seed,
+            verb=verb,
+            out_col=out_col,
+            max_cost=max_cost,
+            reason=reason,
+            keep_all=keep_all,
+            total=total,
+            concurrency=concurrency,
+            rps=rps,
+            cache=cache,
+            confirm=confirm,
+            progress=progress,
+            namespace=namespace,
+            retries=retries,
+            allow_key=allow_key,
+            model=model,
+            provider=provider,
+            api=api,
+            effort=effort,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            **extra,
+        )
+    job = open_job(
+        verb,
+        model=model,
+        provider=provider,
+        api=api,
+        effort=effort,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema=schema,
+        allow_key=allow_key,
+        default_system=default_system or MAP_SYSTEM,
+    )
     job.refuse_keys_in(template)
     spec = job.keyed(template)
     head = make_plan(lf.head(5).collect(), template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
-    confirm_spend(verb, f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",
-                  f"{total:,} rows", estimate(spec, head, range(total), job.defaults.prices),  # type: ignore[arg-type]
-                  spec.endpoint.model, max_cost, confirm, job.defaults.prices)
+    confirm_spend(
+        verb,
+        f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",
+        f"{total:,} rows",
+        estimate(spec, head, range(total), job.defaults.prices),  # type: ignore[arg-type]
+        spec.endpoint.model,
+        max_cost,
+        confirm,
+        job.defaults.prices,
+    )
     progress_state = Progress(total=total, model=spec.endpoint.model, prices=job.defaults.prices)
     validate = validator(spec.schema)
     results: list[Any] = []
@@ -70,12 +135,28 @@ def map_lazy(lf: Any, template: str, *, verb: str = "map", out_col: str = "grok"
                 todo = [i for i, o in enumerate(outcomes) if o is None]
                 stopped = progress_state.interrupted or progress_state.stopped_by or progress_state.stopped_by_cost
                 if todo and not stopped:
-                    engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost,
-                                    job.defaults.transport, cache, outcomes, progress_state, job.gate, retries,
-                                    ledger_chat=f"%grok {verb}")
+                    engine = Engine(
+                        spec,
+                        plan.prompts,
+                        plan.keys,
+                        validate,
+                        concurrency,
+                        rps,
+                        max_cost,
+                        job.defaults.transport,
+                        cache,
+                        outcomes,
+                        progress_state,
+                        job.gate,
+                        retries,
+                        ledger_chat=f"%grok {verb}",
+                    )
                     run_in_thread(engine, todo, bar.tick)
-                results.append(_shaped(verb, part, outcomes, spec.schema, out_col, reason, keep_all,
-                                       why_not_run(progress_state, "")))
+                results.append(
+                    _shaped(
+                        verb, part, outcomes, spec.schema, out_col, reason, keep_all, why_not_run(progress_state, "")
+                    )
+                )
                 every.extend(outcomes)
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
@@ -85,8 +166,9 @@ def map_lazy(lf: Any, template: str, *, verb: str = "map", out_col: str = "grok"
     return pl.concat(results, how="vertical_relaxed").lazy()
 
 
-def _shaped(verb: str, part: Any, outcomes: list[Any], schema: Any, out_col: str, reason: bool, keep_all: bool,
-            not_run: str) -> Any:
+def _shaped(
+    verb: str, part: Any, outcomes: list[Any], schema: Any, out_col: str, reason: bool, keep_all: bool, not_run: str
+) -> Any:
     from grok_magics.mapping import table_io as frames
     from grok_magics.mapping.results import columns
 

@@ -72,8 +72,11 @@ class Spark:
             per_task = int(conf.get("spark.task.cpus", "1"))
             dynamic = conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true"
             executors = conf.get("spark.dynamicAllocation.maxExecutors" if dynamic else "spark.executor.instances")
-            slots = (int(executors) * cores // per_task if executors and executors.isdigit() and int(executors) < 10**6
-                     else self.session.sparkContext.defaultParallelism)
+            slots = (
+                int(executors) * cores // per_task
+                if executors and executors.isdigit() and int(executors) < 10**6
+                else self.session.sparkContext.defaultParallelism
+            )
         if conf.get("spark.speculation", "false").lower() == "true":
             slots *= 2  # a speculative copy of a task runs beside the original
         return max(1, slots)
@@ -106,9 +109,16 @@ class Spark:
         from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
         group_type = self.df.schema[by].dataType if by is not None else StringType()
-        schema = StructType([StructField("group", group_type, True), StructField("text", StringType(), True),
-                             StructField("rows", LongType(), True), StructField("tokens", LongType(), True),
-                             StructField("cost", DoubleType(), True), StructField("error", StringType(), True)])
+        schema = StructType(
+            [
+                StructField("group", group_type, True),
+                StructField("text", StringType(), True),
+                StructField("rows", LongType(), True),
+                StructField("tokens", LongType(), True),
+                StructField("cost", DoubleType(), True),
+                StructField("error", StringType(), True),
+            ]
+        )
         picked = list(dict.fromkeys(columns + ([by] if by else [])))
         return self.df.select(*picked).mapInPandas(_spark_reduce(task, key), schema).toPandas()
 
@@ -141,8 +151,7 @@ def _spark_reduce(task: Any, key: Any) -> Any:
     return run
 
 
-_LOCAL_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "sync", "synchronous",
-                     "single-threaded")
+_LOCAL_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "sync", "synchronous", "single-threaded")
 
 
 class Dask:
@@ -217,9 +226,16 @@ class Dask:
         import pandas as pd
 
         picked = list(dict.fromkeys(columns + ([by] if by else [])))
-        meta = pd.DataFrame({"group": pd.Series([], dtype=object), "text": pd.Series([], dtype=object),
-                             "rows": pd.Series([], dtype="int64"), "tokens": pd.Series([], dtype="int64"),
-                             "cost": pd.Series([], dtype="float64"), "error": pd.Series([], dtype=object)})
+        meta = pd.DataFrame(
+            {
+                "group": pd.Series([], dtype=object),
+                "text": pd.Series([], dtype=object),
+                "rows": pd.Series([], dtype="int64"),
+                "tokens": pd.Series([], dtype="int64"),
+                "cost": pd.Series([], dtype="float64"),
+                "error": pd.Series([], dtype=object),
+            }
+        )
         return self.df[picked].map_partitions(_dask_reduce, task, key, meta=meta).compute()
 
 
@@ -269,21 +285,48 @@ def _plain_values(template: str, columns: list[str], namespace: Any, verb: str) 
             continue
         value = namespace[name]
         if not isinstance(value, (str, int, float, bool)):
-            raise GrokError(f"{verb}: {{{name}}} is a {type(value).__name__} from the notebook; on a Spark or Dask "
-                            "frame a template reads columns and plain values (str, numbers) only")
+            raise GrokError(
+                f"{verb}: {{{name}}} is a {type(value).__name__} from the notebook; on a Spark or Dask "
+                "frame a template reads columns and plain values (str, numbers) only"
+            )
         values[name] = str(value)
     return values
 
 
-def map_partitioned(df: Any, kind: str, template: str, *, verb: str = "map", out_col: str = "grok",
-                    max_cost: float = 1.0, sample: int | None = None, seed: int = 0, schema: Any = None,
-                    keep_all: bool = False, reason: bool = False, concurrency: int = 8, rps: float | None = None,
-                    cache: bool = True, batch: bool = False, batch_id: str | None = None, confirm: Any = None,
-                    progress: bool = True, namespace: Any = None, retries: int = 8, allow_key: bool = False,
-                    model: str | None = None, provider: str | None = None, api: str | None = None,
-                    effort: str | None = None, system: str | None = None, temperature: float | None = None,
-                    max_tokens: int | None = None, poll_every: float = 10.0, batch_deadline: float | None = None,
-                    default_system: str | None = None) -> Any:
+def map_partitioned(
+    df: Any,
+    kind: str,
+    template: str,
+    *,
+    verb: str = "map",
+    out_col: str = "grok",
+    max_cost: float = 1.0,
+    sample: int | None = None,
+    seed: int = 0,
+    schema: Any = None,
+    keep_all: bool = False,
+    reason: bool = False,
+    concurrency: int = 8,
+    rps: float | None = None,
+    cache: bool = True,
+    batch: bool = False,
+    batch_id: str | None = None,
+    confirm: Any = None,
+    progress: bool = True,
+    namespace: Any = None,
+    retries: int = 8,
+    allow_key: bool = False,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    poll_every: float = 10.0,
+    batch_deadline: float | None = None,
+    default_system: str | None = None,
+) -> Any:
     """A map or filter over a Spark or Dask frame: the same kind of frame back, computed by that engine."""
     from grok_magics.context.tables import column_matches
     from grok_magics.mapping.job import open_job
@@ -292,24 +335,38 @@ def map_partitioned(df: Any, kind: str, template: str, *, verb: str = "map", out
 
     adapter = adapter_for(df, kind)
     if batch or batch_id:
-        raise GrokError(f"{verb} --batch runs from the kernel: collect the rows first ({adapter.collect}), or drop "
-                        "--batch to run on the engine")
+        raise GrokError(
+            f"{verb} --batch runs from the kernel: collect the rows first ({adapter.collect}), or drop "
+            "--batch to run on the engine"
+        )
     if concurrency < 1:
         raise GrokError(f"{verb}: concurrency must be at least 1")
-    job = open_job(verb, model=model, provider=provider, api=api, effort=effort, system=system,
-                   temperature=temperature, max_tokens=max_tokens, schema=schema, allow_key=allow_key,
-                   default_system=default_system or MAP_SYSTEM)
+    job = open_job(
+        verb,
+        model=model,
+        provider=provider,
+        api=api,
+        effort=effort,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema=schema,
+        allow_key=allow_key,
+        default_system=default_system or MAP_SYSTEM,
+    )
     refuse_under_caps(job, adapter)
     job.refuse_keys_in(template)
     available = adapter.columns()
     named = [c for c in dict.fromkeys(_NAME.findall(template)) if c in available]
     if not named:
-        raise GrokError(f"the template names no column: write {{column}} for a row's value (columns: "
-                        f"{', '.join(available[:12])})")
+        raise GrokError(
+            f"the template names no column: write {{column}} for a row's value (columns: {', '.join(available[:12])})"
+        )
     private = [c for c in named if column_matches(c, tuple(job.defaults.redact_columns))]
     if private:
-        raise GrokError(f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; "
-                        "nothing was sent")
+        raise GrokError(
+            f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; nothing was sent"
+        )
     values = _plain_values(template, named, namespace, verb)
     total = adapter.count()
     if sample is not None:
@@ -317,23 +374,66 @@ def map_partitioned(df: Any, kind: str, template: str, *, verb: str = "map", out
 
         part = adapter.sample(sample, seed, total)
         extra = {"schema": schema} if verb == "map" else {}
-        return calibrate_map(part, template, sample, seed, verb=verb, out_col=out_col, max_cost=max_cost,
-                             reason=reason, keep_all=keep_all, total=total, concurrency=concurrency, rps=rps,
-                             cache=cache, confirm=confirm, progress=progress, namespace=namespace, retries=retries,
-                             allow_key=allow_key, model=model, provider=provider, api=api, effort=effort,
-                             system=system, temperature=temperature, max_tokens=max_tokens, **extra)
+        return calibrate_map(
+            part,
+            template,
+            sample,
+            seed,
+            verb=verb,
+            out_col=out_col,
+            max_cost=max_cost,
+            reason=reason,
+            keep_all=keep_all,
+            total=total,
+            concurrency=concurrency,
+            rps=rps,
+            cache=cache,
+            confirm=confirm,
+            progress=progress,
+            namespace=namespace,
+            retries=retries,
+            allow_key=allow_key,
+            model=model,
+            provider=provider,
+            api=api,
+            effort=effort,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            **extra,
+        )
     parallel, per_task, per_rps = budget(adapter, concurrency, rps)
     spec = job.keyed(template)
     _estimate(job, spec, adapter, template, values, total, parallel, per_task, concurrency, rps, max_cost, confirm)
     from grok_magics.mapping.cache import cache_dir
 
-    task = RowTask(verb, template, _without_schema(spec), spec.schema.json_schema if spec.schema else None,
-                   spec.schema.name if spec.schema else "result", out_col, values, per_task, per_rps, retries,
-                   max_cost, total, cache, str(cache_dir()), job.defaults.transport, job.defaults.prices, allow_key,
-                   reason, keep_all, text_json=kind == "spark")
+    task = RowTask(
+        verb,
+        template,
+        _without_schema(spec),
+        spec.schema.json_schema if spec.schema else None,
+        spec.schema.name if spec.schema else "result",
+        out_col,
+        values,
+        per_task,
+        per_rps,
+        retries,
+        max_cost,
+        total,
+        cache,
+        str(cache_dir()),
+        job.defaults.transport,
+        job.defaults.prices,
+        allow_key,
+        reason,
+        keep_all,
+        text_json=kind == "spark",
+    )
     key = adapter.ship_key(api_key_for(spec.endpoint.provider))
-    print(f"grok {verb}: on {adapter.name}, lazily: requests leave when the frame is computed; their cost is not in "
-          "%grok usage (the workers cannot reach this kernel's books)")
+    print(
+        f"grok {verb}: on {adapter.name}, lazily: requests leave when the frame is computed; their cost is not in "
+        "%grok usage (the workers cannot reach this kernel's books)"
+    )
     return adapter.map(task, key)
 
 
@@ -343,8 +443,20 @@ def _without_schema(spec: Any) -> Any:
     return replace(spec, schema=None)
 
 
-def _estimate(job: Any, spec: Any, adapter: Any, template: str, values: dict[str, str], total: int, parallel: int,
-              per_task: int, concurrency: int, rps: float | None, max_cost: float, confirm: Any) -> None:
+def _estimate(
+    job: Any,
+    spec: Any,
+    adapter: Any,
+    template: str,
+    values: dict[str, str],
+    total: int,
+    parallel: int,
+    per_task: int,
+    concurrency: int,
+    rps: float | None,
+    max_cost: float,
+    confirm: Any,
+) -> None:
     from grok_magics.mapping.cost import OUTPUT_GUESS, confirm_spend
     from grok_magics.mapping.plan import make_plan
     from grok_magics.model.events import Usage
@@ -353,22 +465,39 @@ def _estimate(job: Any, spec: Any, adapter: Any, template: str, values: dict[str
 
     head = adapter.head(5)
     plan = make_plan(head, template, spec, values, (), job.masker) if len(head) else None
-    tokens_in = (sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in plan.prompts) / len(plan.prompts)
-                 if plan else 0)
+    tokens_in = (
+        sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in plan.prompts) / len(plan.prompts) if plan else 0
+    )
     prices = price_of(spec.endpoint.model, job.defaults.prices)
-    guess = (None if prices is None else
-             total * estimate_cost(Usage(input=int(tokens_in), output=spec.max_tokens or OUTPUT_GUESS), prices))
+    guess = (
+        None
+        if prices is None
+        else total * estimate_cost(Usage(input=int(tokens_in), output=spec.max_tokens or OUTPUT_GUESS), prices)
+    )
     pace = f", ≤{rps / parallel:g}/s each" if rps else ""
-    what = (f"{total:,} rows on {adapter.name}, {parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "
-            f"request{'s' if per_task > 1 else ''} in flight{pace} (budget {concurrency}"
-            + (f", {rps:g}/s" if rps else "") + ")")
-    confirm_spend(job.verb, what, f"{total:,} rows", guess, spec.endpoint.model, max_cost, confirm,
-                  job.defaults.prices)
+    what = (
+        f"{total:,} rows on {adapter.name}, {parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "
+        f"request{'s' if per_task > 1 else ''} in flight{pace} (budget {concurrency}"
+        + (f", {rps:g}/s" if rps else "")
+        + ")"
+    )
+    confirm_spend(job.verb, what, f"{total:,} rows", guess, spec.endpoint.model, max_cost, confirm, job.defaults.prices)
 
 
-def reduce_partitioned(df: Any, kind: str, instruction: str, columns: Any, by: Any, job: Any, settings: Any,
-                       pace: Any, max_cost: float, sample: Any, seed: int, confirm: Any
-                       ) -> tuple[list[Any], tuple[int, int, float]]:
+def reduce_partitioned(
+    df: Any,
+    kind: str,
+    instruction: str,
+    columns: Any,
+    by: Any,
+    job: Any,
+    settings: Any,
+    pace: Any,
+    max_cost: float,
+    sample: Any,
+    seed: int,
+    confirm: Any,
+) -> tuple[list[Any], tuple[int, int, float]]:
     """The first level inside the engine: each partition packs its rows into chunks and answers them; the
     driver gets one small row per chunk and builds the trees the ``Reducer`` combines."""
     from grok_magics.engines.chunked import ReduceTask
@@ -393,12 +522,28 @@ def reduce_partitioned(df: Any, kind: str, instruction: str, columns: Any, by: A
     parallel, per_task, per_rps = budget(adapter, pace.concurrency, pace.rps)
     spec = job.keyed(settings.task)
     _reduce_estimate(job, spec, adapter, read, total, settings, parallel, max_cost, confirm)
-    task = ReduceTask(settings.task, read, by, _without_schema(spec), settings.budget, per_task, per_rps,
-                      pace.retries, max_cost, total, pace.cache, str(cache_dir()), job.defaults.transport,
-                      job.defaults.prices, job.allow_key)
+    task = ReduceTask(
+        settings.task,
+        read,
+        by,
+        _without_schema(spec),
+        settings.budget,
+        per_task,
+        per_rps,
+        pace.retries,
+        max_cost,
+        total,
+        pace.cache,
+        str(cache_dir()),
+        job.defaults.transport,
+        job.defaults.prices,
+        job.allow_key,
+    )
     key = adapter.ship_key(api_key_for(spec.endpoint.provider))
-    print(f"grok reduce: level 1 on {adapter.name} ({parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "
-          "in flight); its cost is not in %grok usage")
+    print(
+        f"grok reduce: level 1 on {adapter.name} ({parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "
+        "in flight); its cost is not in %grok usage"
+    )
     level = adapter.reduce_level(task, key, read, by)
     trees: dict[Any, Tree] = {}
     for row in level.to_dict("records"):
@@ -423,8 +568,17 @@ def reduce_partitioned(df: Any, kind: str, instruction: str, columns: Any, by: A
     return list(trees.values()), (ran, int(level["tokens"].sum()), float(level["cost"].sum()))
 
 
-def _reduce_estimate(job: Any, spec: Any, adapter: Any, read: list[str], total: int, settings: Any, parallel: int,
-                     max_cost: float, confirm: Any) -> None:
+def _reduce_estimate(
+    job: Any,
+    spec: Any,
+    adapter: Any,
+    read: list[str],
+    total: int,
+    settings: Any,
+    parallel: int,
+    max_cost: float,
+    confirm: Any,
+) -> None:
     from grok_magics.mapping.cost import confirm_spend
     from grok_magics.model.events import Usage
     from grok_magics.model.parts import estimate_tokens
@@ -440,9 +594,18 @@ def _reduce_estimate(job: Any, spec: Any, adapter: Any, read: list[str], total: 
     ahead = levels_ahead(chunks, settings.budget, 200, guess)
     calls = chunks + sum(ahead)
     prices = price_of(spec.endpoint.model, job.defaults.prices)
-    cost = None if prices is None else estimate_cost(
-        Usage(input=int(rows_tokens + calls * 300 + sum(ahead) * settings.budget // 2), output=calls * guess), prices)
-    what = (f"{total:,} rows on {adapter.name}, ~{chunks:,} chunks of ≤{settings.budget:,} tokens (estimated, "
-            f"characters / 4), {1 + len(ahead)} levels, ~{calls:,} calls")
-    confirm_spend("reduce", what, f"~{calls:,} calls", cost, spec.endpoint.model, max_cost, confirm,
-                  job.defaults.prices)
+    cost = (
+        None
+        if prices is None
+        else estimate_cost(
+            Usage(input=int(rows_tokens + calls * 300 + sum(ahead) * settings.budget // 2), output=calls * guess),
+            prices,
+        )
+    )
+    what = (
+        f"{total:,} rows on {adapter.name}, ~{chunks:,} chunks of ≤{settings.budget:,} tokens (estimated, "
+        f"characters / 4), {1 + len(ahead)} levels, ~{calls:,} calls"
+    )
+    confirm_spend(
+        "reduce", what, f"~{calls:,} calls", cost, spec.endpoint.model, max_cost, confirm, job.defaults.prices
+    )

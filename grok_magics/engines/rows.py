@@ -90,9 +90,24 @@ def run_rows(task: RowTask, pdf: Any, key: str | None) -> Any:
     share = task.max_cost * len(pdf) / max(task.total_rows, 1)
     if todo:
         gate = Gate(Caps(), Ledger(), {}, task.prices, task.allow_key)  # classroom caps were refused on the driver
-        engine = Engine(spec, plan.prompts, plan.keys, validator(schema), task.concurrency, task.rps, share,
-                        task.transport, task.cache, outcomes, progress, gate, task.retries,
-                        ledger_chat=f"%grok {task.verb}", api_key=key, cache_dir=task.cache_dir)
+        engine = Engine(
+            spec,
+            plan.prompts,
+            plan.keys,
+            validator(schema),
+            task.concurrency,
+            task.rps,
+            share,
+            task.transport,
+            task.cache,
+            outcomes,
+            progress,
+            gate,
+            task.retries,
+            ledger_chat=f"%grok {task.verb}",
+            api_key=key,
+            cache_dir=task.cache_dir,
+        )
         _run(engine, todo)
     not_run = why_not_run(progress, "")
     if task.verb == "filter":
@@ -167,7 +182,8 @@ def result_types(task: RowTask, existing: list[str]) -> dict[str, str]:
         props = (schema.json_schema.get("properties") or {}) if schema is not None else {}
         for field, name in zip(_fields(task), names):
             kinds[name] = {"boolean": "boolean", "integer": "long", "number": "double"}.get(
-                str((props.get(field) or {}).get("type")), "string")
+                str((props.get(field) or {}).get("type")), "string"
+            )
     return kinds
 
 

@@ -35,8 +35,9 @@ def _record(magics: Any, path: str) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot record to {path}: {exc.strerror or exc}") from None
     magics.record = path
-    return (f"Recording every live exchange to {path} (appended; no keys or headers are written). "
-            "%grok record off stops.")
+    return (
+        f"Recording every live exchange to {path} (appended; no keys or headers are written). %grok record off stops."
+    )
 
 
 def _replay(magics: Any, path: str, options: Options) -> str:
@@ -53,8 +54,10 @@ def _replay(magics: Any, path: str, options: Options) -> str:
     pace = "no pauses" if speed <= 0 else "the recorded pacing" + ("" if speed == 1 else f" x{speed:g}")
     options = replace(options, fallthrough=magics.replay_fallthrough)
     miss = "asked live (a key is needed)" if options.fallthrough else "refused with the closest recorded prompt"
-    return (f"Replaying from {os.path.basename(path)}: {len(cassette.exchanges)} recorded exchange(s), {pace}; "
-            f"no key or network needed. Requests it does not hold are {miss}. %grok replay off stops.")
+    return (
+        f"Replaying from {os.path.basename(path)}: {len(cassette.exchanges)} recorded exchange(s), {pace}; "
+        f"no key or network needed. Requests it does not hold are {miss}. %grok replay off stops."
+    )
 
 
 def _export(magics: Any, path: str, chat_name: str, force: bool = False) -> str:

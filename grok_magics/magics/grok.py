@@ -41,7 +41,8 @@ class GrokMagics(Magics):
     )
     model = Unicode("", help="Model id (empty: the provider's Grok 4.3 id)").tag(config=True)
     effort = Enum(
-        ("",) + EFFORTS, default_value="",
+        ("",) + EFFORTS,
+        default_value="",
         help="Reasoning effort (empty: low where the provider takes one; 'default': send none)",
     ).tag(config=True)
     api = Enum(("",) + APIS, default_value="", help="responses or chat (empty: the provider's default)").tag(
@@ -50,17 +51,13 @@ class GrokMagics(Magics):
     system = Unicode(DEFAULT_SYSTEM, help="System prompt for chats that have not set their own").tag(config=True)
     temperature = Float(None, allow_none=True, help="Sampling temperature (unset: the provider's)").tag(config=True)
     max_tokens = Int(None, allow_none=True, help="Output token cap (unset: the provider's)").tag(config=True)
-    history_tokens = Int(100_000, help="Budget for earlier turns sent along; oldest are dropped first").tag(
-        config=True
-    )
+    history_tokens = Int(100_000, help="Budget for earlier turns sent along; oldest are dropped first").tag(config=True)
     timeout = Float(900.0, help="Seconds to wait for data from the provider (reasoning can be slow)").tag(config=True)
     connect_timeout = Float(10.0, help="Seconds to wait for a connection").tag(config=True)
     max_retries = Int(2, help="Retries for failures before the answer starts (429 honours Retry-After)").tag(
         config=True
     )
-    deadline = Float(3600.0, help="Seconds an ask may take in all (keep-alives and retries included)").tag(
-        config=True
-    )
+    deadline = Float(3600.0, help="Seconds an ask may take in all (keep-alives and retries included)").tag(config=True)
     display = Enum(DISPLAY_MODES, default_value="auto", help="auto, live, markdown or text").tag(config=True)
     headings = Int(4, help="Level of an answer's top heading (0: as the model wrote it), below your own sections").tag(
         config=True
@@ -70,22 +67,16 @@ class GrokMagics(Magics):
     record = Unicode(help="Cassette file every live exchange is appended to (empty: off)").tag(config=True)
     replay = Unicode(help="Cassette file that answers matching requests, offline (empty: off)").tag(config=True)
     replay_speed = Float(help="Replay pacing: 1 = as recorded, 2 = twice as fast, 0 = no pauses").tag(config=True)
-    replay_fallthrough = Bool(help="Ask the provider live (key needed) when the cassette has no match").tag(
-        config=True
-    )
+    replay_fallthrough = Bool(help="Ask the provider live (key needed) when the cassette has no match").tag(config=True)
     max_cost_usd = Float(None, allow_none=True, help="Refuse calls once this kernel has spent this much").tag(
         config=True
     )
-    max_output_tokens = Int(None, allow_none=True, help="Output token cap per call (also the default)").tag(
-        config=True
-    )
+    max_output_tokens = Int(None, allow_none=True, help="Output token cap per call (also the default)").tag(config=True)
     max_calls_per_hour = Int(None, allow_none=True, help="Refuse calls beyond this many in an hour").tag(config=True)
     lock = List(Unicode(), help="Settings magic-line options may not change: provider, model, effort, system, api").tag(
         config=True
     )
-    context_tokens = Int(2_000, help="Token budget of each table's context block (--budget overrides)").tag(
-        config=True
-    )
+    context_tokens = Int(2_000, help="Token budget of each table's context block (--budget overrides)").tag(config=True)
     redact_columns = List(Unicode(), help="Column names or globs (e.g. '*ssn*') whose values are never sent").tag(
         config=True
     )
@@ -96,15 +87,21 @@ class GrokMagics(Magics):
         config=True
     )
     max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
-    prices = Dict(help="Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, "
-                       "'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)").tag(config=True)
+    prices = Dict(
+        help="Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, "
+        "'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)"
+    ).tag(config=True)
     max_tool_calls = Int(20, help="Tool calls of one response that run; the rest are answered with an error").tag(
         config=True
     )
-    max_tool_result_bytes = Int(200_000, help="Bytes of tool results one round may send back; results past it are "
-                                "answered with an error").tag(config=True)
-    batch_deadline = Float(3600.0, help="Seconds %grok map --batch waits for a batch; then it returns, and the "
-                           "batch can be collected later with --batch-id").tag(config=True)
+    max_tool_result_bytes = Int(
+        200_000, help="Bytes of tool results one round may send back; results past it are answered with an error"
+    ).tag(config=True)
+    batch_deadline = Float(
+        3600.0,
+        help="Seconds %grok map --batch waits for a batch; then it returns, and the "
+        "batch can be collected later with --batch-id",
+    ).tag(config=True)
 
     @validate("max_tool_calls", "max_tool_result_bytes")
     def _positive_bound(self, proposal: Any) -> int:
@@ -385,8 +382,18 @@ class GrokMagics(Magics):
                 from grok_magics.page import needs_page
 
                 raise needs_page('--output ("Ask about this")', "Attach a value with {name} or --image instead.")
-            reply = ask(self.session, self.defaults(), options, prompt, shell.user_ns, self._cell_key(), shell,
-                        source, preamble, page)
+            reply = ask(
+                self.session,
+                self.defaults(),
+                options,
+                prompt,
+                shell.user_ns,
+                self._cell_key(),
+                shell,
+                source,
+                preamble,
+                page,
+            )
         except KeyboardInterrupt:
             failure = GrokInterrupted()
         except ConfigError as exc:

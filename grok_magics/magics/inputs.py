@@ -22,7 +22,7 @@ def protect_question_marks(lines: list[str]) -> list[str]:
         if match is None:
             out.append(line)
             continue
-        ending = line[len(body):]
+        ending = line[len(body) :]
         out.append(f"{match['indent']}get_ipython().run_line_magic('grok', {match['prompt']!r}){ending}")
     return out
 

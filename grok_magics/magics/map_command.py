@@ -12,15 +12,17 @@ from grok_magics.magics.options import parse_map
 from grok_magics.structured.schemas import schema_from
 
 
-def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, Any],
-                  is_frame: Callable[[Any], bool]) -> Any:
+def run_map_magic(
+    line: str, cell: str | None, namespace: MutableMapping[str, Any], is_frame: Callable[[Any], bool]
+) -> Any:
     from grok_magics.operators.map import map_frame
 
     name, opts, template = parse_map(line, cell is not None)
     frame = namespace.get(name)
     if not is_frame(frame):
-        raise UsageError(f"map: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
-                         "frame) in this notebook")
+        raise UsageError(
+            f"map: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy frame) in this notebook"
+        )
     template = _trim(cell) if cell is not None else template
     if not template:
         raise UsageError("map: write the template (with {column} names) in the cell below %%grok map")
@@ -29,12 +31,30 @@ def run_map_magic(line: str, cell: str | None, namespace: MutableMapping[str, An
     except SchemaError as exc:
         raise UsageError(str(exc)) from None
     result = map_frame(
-        frame, template, concurrency=opts.concurrency, out_col=opts.out_col, schema=schema,
-        model=opts.model, provider=opts.provider, api=opts.api, effort=opts.effort, system=opts.system,
-        temperature=opts.temperature, max_tokens=opts.max_tokens, max_cost=opts.max_cost, rps=opts.rps,
-        cache=not opts.no_cache, batch=opts.batch, batch_id=opts.batch_id, confirm=True if opts.yes else None,
-        namespace=namespace, poll_every=opts.poll_every, retries=opts.retries, allow_key=opts.allow_key,
-        sample=opts.sample, seed=opts.seed,
+        frame,
+        template,
+        concurrency=opts.concurrency,
+        out_col=opts.out_col,
+        schema=schema,
+        model=opts.model,
+        provider=opts.provider,
+        api=opts.api,
+        effort=opts.effort,
+        system=opts.system,
+        temperature=opts.temperature,
+        max_tokens=opts.max_tokens,
+        max_cost=opts.max_cost,
+        rps=opts.rps,
+        cache=not opts.no_cache,
+        batch=opts.batch,
+        batch_id=opts.batch_id,
+        confirm=True if opts.yes else None,
+        namespace=namespace,
+        poll_every=opts.poll_every,
+        retries=opts.retries,
+        allow_key=opts.allow_key,
+        sample=opts.sample,
+        seed=opts.seed,
     )
     if opts.out:
         namespace[opts.out] = result

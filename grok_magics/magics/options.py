@@ -102,8 +102,13 @@ _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display
 
 def _identifier(text: str) -> str:
     """A variable the user may own: not a keyword, not private, not a built-in or one of IPython's."""
-    if (not text.isidentifier() or keyword.iskeyword(text)
-            or text.startswith("_") or text in _IPYTHON_NAMES or hasattr(builtins, text)):
+    if (
+        not text.isidentifier()
+        or keyword.iskeyword(text)
+        or text.startswith("_")
+        or text in _IPYTHON_NAMES
+        or hasattr(builtins, text)
+    ):
         raise ValueError(text)
     return text
 
@@ -283,8 +288,10 @@ def subcommand(rest: str) -> tuple[str, Options] | None:
         return None
     tail = words[1] if len(words) > 1 else ""
     if words[0] == "key" and tail and not tail.startswith("-"):
-        raise UsageError("%grok key takes no text (nothing was sent): run %grok key alone, and type the key "
-                         "into the password box it opens")
+        raise UsageError(
+            "%grok key takes no text (nothing was sent): run %grok key alone, and type the key "
+            "into the password box it opens"
+        )
     if words[0] in PATH_SUBCOMMANDS:
         return _path_subcommand(words[0], tail)
     if tail and not tail.startswith("-"):
@@ -304,6 +311,8 @@ def _path_subcommand(name: str, tail: str) -> tuple[str, Options] | None:
     if rest and not rest.startswith("-"):
         return None
     return name, replace(parse_options(_tokens(rest)), path=path)
+
+
 # --------------------------------------------------------------------------- %grok map
 
 MAP_USAGE = (
@@ -387,9 +396,12 @@ def parse_map(line: str, cell: bool) -> tuple[str, MapOptions, str]:
     if cell:
         tokens, template = _tokens(rest), ""
     else:
-        takes_value = frozenset(flag for action in _map_parser()._actions
-                                if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
-                                for flag in action.option_strings)
+        takes_value = frozenset(
+            flag
+            for action in _map_parser()._actions
+            if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
+            for flag in action.option_strings
+        )
         tokens, template = split_line(rest, takes_value)
     namespace = _map_parser().parse_args(tokens)
     return frame, MapOptions(**vars(namespace)), template
@@ -397,16 +409,21 @@ def parse_map(line: str, cell: bool) -> tuple[str, MapOptions, str]:
 
 # --------------------------------------------------------------------------- %grok filter, reduce, topk
 
-_COMMON_USAGE = ("[--concurrency N] [--rps R] [--max-cost USD] [--yes] [--no-cache] [--sample N] [--seed S] [-o VAR] "
-                 "[-m MODEL] [--provider NAME] [--api responses|chat] [--effort E] [--system TEXT] [--temperature T] "
-                 "[--max-tokens N] [--retries N] [--allow-key]")
+_COMMON_USAGE = (
+    "[--concurrency N] [--rps R] [--max-cost USD] [--yes] [--no-cache] [--sample N] [--seed S] [-o VAR] "
+    "[-m MODEL] [--provider NAME] [--api responses|chat] [--effort E] [--system TEXT] [--temperature T] "
+    "[--max-tokens N] [--retries N] [--allow-key]"
+)
 OPERATOR_USAGE = {
     "filter": "%%grok filter FRAME [--reason] [--keep-all] [--out-col NAME] [--batch | --batch-id ID] "
-              + _COMMON_USAGE + "  (the cell is a yes/no question; {column} is a row's value)",
-    "reduce": "%%grok reduce FRAME [--by COL] [--col COL[,COL]] [--chunk-tokens N] " + _COMMON_USAGE
-              + "  (the cell is the task; {column} names a column to read)",
-    "topk": "%%grok topk FRAME [-k N] [--group N] [--col COL[,COL]] [--chunk-tokens N] " + _COMMON_USAGE
-            + "  (the cell is the criterion; {column} names a column to read)",
+    + _COMMON_USAGE
+    + "  (the cell is a yes/no question; {column} is a row's value)",
+    "reduce": "%%grok reduce FRAME [--by COL] [--col COL[,COL]] [--chunk-tokens N] "
+    + _COMMON_USAGE
+    + "  (the cell is the task; {column} names a column to read)",
+    "topk": "%%grok topk FRAME [-k N] [--group N] [--col COL[,COL]] [--chunk-tokens N] "
+    + _COMMON_USAGE
+    + "  (the cell is the criterion; {column} names a column to read)",
 }
 
 
@@ -447,8 +464,11 @@ def parse_operator(verb: str, line: str, cell: bool) -> tuple[str, dict[str, Any
     if cell:
         tokens, text = _tokens(rest), ""
     else:
-        takes_value = frozenset(flag for action in parser._actions
-                                if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
-                                for flag in action.option_strings)
+        takes_value = frozenset(
+            flag
+            for action in parser._actions
+            if action.nargs is None and not isinstance(action, argparse._StoreTrueAction)
+            for flag in action.option_strings
+        )
         tokens, text = split_line(rest, takes_value)
     return frame, vars(parser.parse_args(tokens)), text

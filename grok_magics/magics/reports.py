@@ -196,12 +196,21 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
         line("replay", replay, "replay"),
         line("record", defaults.record or "off", "record"),
         line("locked", ", ".join(caps.locked) or "nothing", "lock"),
-        line("max cost", "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
-             "max_cost_usd"),
-        line("max output", "none" if caps.max_output_tokens is None else f"{caps.max_output_tokens:,} tokens per call",
-             "max_output_tokens"),
-        line("max calls", "none" if caps.max_calls_per_hour is None else f"{caps.max_calls_per_hour} per hour",
-             "max_calls_per_hour"),
+        line(
+            "max cost",
+            "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
+            "max_cost_usd",
+        ),
+        line(
+            "max output",
+            "none" if caps.max_output_tokens is None else f"{caps.max_output_tokens:,} tokens per call",
+            "max_output_tokens",
+        ),
+        line(
+            "max calls",
+            "none" if caps.max_calls_per_hour is None else f"{caps.max_calls_per_hour} per hour",
+            "max_calls_per_hour",
+        ),
     ]
     return "\n".join(lines)
 
@@ -210,6 +219,8 @@ def ledger_text(caps: "Caps", ledger: "Ledger") -> str:
     from grok_magics.teaching.caps import budget_lines, ledger_lines
 
     return "\n".join(ledger_lines(ledger) + budget_lines(caps, ledger))
+
+
 def _window(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> str:
     if defaults.context_window:
         return f"{defaults.context_window:,} tokens (configured)"

@@ -74,15 +74,27 @@ def run_map(
         raise GrokError(f"{verb}: concurrency must be at least 1")
     if batch_deadline is not None and not (math.isfinite(batch_deadline) and batch_deadline > 0):
         raise GrokError(f"{verb}: batch_deadline must be a positive number of seconds, not {batch_deadline}")
-    job = open_job(verb, model=model, provider=provider, api=api, effort=effort, system=system,
-                   temperature=temperature, max_tokens=max_tokens, schema=schema, allow_key=allow_key,
-                   default_system=default_system)
+    job = open_job(
+        verb,
+        model=model,
+        provider=provider,
+        api=api,
+        effort=effort,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema=schema,
+        allow_key=allow_key,
+        default_system=default_system,
+    )
     defaults, spec, compiled = job.defaults, job.spec, job.spec.schema
     job.refuse_keys_in(template)  # the template and system prompt go with every row: refuse the job, not each row
     plan = make_plan(df, template, spec, namespace or {}, defaults.redact_columns, job.masker)
     if plan.masked:
-        print(f"grok {verb}: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "
-              "before sending.")
+        print(
+            f"grok {verb}: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "
+            "before sending."
+        )
     spec = job.keyed(template)
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
     progress_state = Progress(total=len(plan.prompts), model=spec.endpoint.model, prices=defaults.prices)
@@ -93,13 +105,41 @@ def run_map(
     note = ""
     try:
         if batch_id or batch:
-            note = run_batch(spec, plan, todo, outcomes, progress_state, validate, defaults.transport, batch_id,
-                             max_cost, confirm, progress, poll_every, cache, out_col, gate,
-                             defaults.batch_deadline if batch_deadline is None else batch_deadline)
+            note = run_batch(
+                spec,
+                plan,
+                todo,
+                outcomes,
+                progress_state,
+                validate,
+                defaults.transport,
+                batch_id,
+                max_cost,
+                confirm,
+                progress,
+                poll_every,
+                cache,
+                out_col,
+                gate,
+                defaults.batch_deadline if batch_deadline is None else batch_deadline,
+            )
         elif todo:
             confirm_cost(spec, plan, todo, max_cost, confirm, defaults.prices, verb=verb)
-            engine = Engine(spec, plan.prompts, plan.keys, validate, concurrency, rps, max_cost, defaults.transport,
-                            cache, outcomes, progress_state, gate, retries)
+            engine = Engine(
+                spec,
+                plan.prompts,
+                plan.keys,
+                validate,
+                concurrency,
+                rps,
+                max_cost,
+                defaults.transport,
+                cache,
+                outcomes,
+                progress_state,
+                gate,
+                retries,
+            )
             with Bar(progress_state, progress, desc=f"grok {verb}") as bar:
                 run_in_thread(engine, todo, bar.tick)
     except ConfigError as exc:

@@ -51,8 +51,9 @@ def _call(method: Any, spec: RowSpec, transport: Any, *args: Any, **kwargs: Any)
         raise from_exception(exc, spec.endpoint, transport) from None
 
 
-def submit(client: Any, spec: RowSpec, transport: Any, prompts: list[str], keys: list[str], todo: list[int],
-           name: str) -> str:
+def submit(
+    client: Any, spec: RowSpec, transport: Any, prompts: list[str], keys: list[str], todo: list[int], name: str
+) -> str:
     path = check_supported(spec)
     batch = _call(client.post, spec, transport, path, body={"name": name})
     batch_id = batch.get("batch_id") or batch.get("id") if isinstance(batch, dict) else None
@@ -61,7 +62,7 @@ def submit(client: Any, spec: RowSpec, transport: Any, prompts: list[str], keys:
     endpoint = chat_endpoint(spec.endpoint)
     for start in range(0, len(todo), ADD_CHUNK):
         items = []
-        for i in todo[start:start + ADD_CHUNK]:
+        for i in todo[start : start + ADD_CHUNK]:
             body = kwargs_for(spec, prompts[i], endpoint)
             body.pop("stream", None)
             body.pop("extra_headers", None)
@@ -144,8 +145,9 @@ def status(client: Any, spec: RowSpec, transport: Any, batch_id: str) -> BatchSt
     return state
 
 
-def results(client: Any, spec: RowSpec, transport: Any, batch_id: str
-            ) -> Iterator[tuple[str | None, Answer | None, str]]:
+def results(
+    client: Any, spec: RowSpec, transport: Any, batch_id: str
+) -> Iterator[tuple[str | None, Answer | None, str]]:
     """(request id, answer or None, error text) for every finished request, page by page; a result that
     names no request comes as (None, None, the fields it holds), so the caller can say so."""
     path = f"{check_supported(spec)}/{batch_id}/results"
@@ -156,8 +158,9 @@ def results(client: Any, spec: RowSpec, transport: Any, batch_id: str
             params["pagination_token"] = token
         page = _call(client.get, spec, transport, path, options={"params": params})
         if not isinstance(page, dict):
-            raise GrokError(f"{spec.endpoint.provider.title}: cannot read the results of batch {batch_id} "
-                            f"({fields_seen(page)})")
+            raise GrokError(
+                f"{spec.endpoint.provider.title}: cannot read the results of batch {batch_id} ({fields_seen(page)})"
+            )
         for item in page.get("results") or page.get("batch_results") or []:
             rid = item.get("batch_request_id") if isinstance(item, dict) else None
             if not isinstance(rid, str) or not rid:

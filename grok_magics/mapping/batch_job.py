@@ -17,8 +17,9 @@ from grok_magics.mapping.progress import Bar
 from grok_magics.mapping.row_requests import Answer, RowSpec, request_for
 
 
-def admit_rows(gate: Any, spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome | None],
-               progress: Progress) -> list[int]:
+def admit_rows(
+    gate: Any, spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome | None], progress: Progress
+) -> list[int]:
     """Each row of a batch passes the gate as a live row would; refused rows fail, a cap stops the rest."""
     from grok_magics.errors import OverCap, Refused
 
@@ -36,13 +37,28 @@ def admit_rows(gate: Any, spec: RowSpec, plan: Plan, todo: list[int], outcomes: 
         admitted.append(i)
     return admitted
 
+
 SAY_EVERY = 30.0  # seconds between two "waiting for …" messages, at most
 
 
-def run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome | None], progress: Progress,
-              validate: Callable[[Answer], Outcome], transport: Any, batch_id: str | None, max_cost: float,
-              confirm: Any, show: bool, poll_every: float, use_cache: bool, out_col: str, gate: Any,
-              deadline: float = 3600.0) -> str:
+def run_batch(
+    spec: RowSpec,
+    plan: Plan,
+    todo: list[int],
+    outcomes: list[Outcome | None],
+    progress: Progress,
+    validate: Callable[[Answer], Outcome],
+    transport: Any,
+    batch_id: str | None,
+    max_cost: float,
+    confirm: Any,
+    show: bool,
+    poll_every: float,
+    use_cache: bool,
+    out_col: str,
+    gate: Any,
+    deadline: float = 3600.0,
+) -> str:
     """The rows' outcomes are filled in place; the note says why rows were left unrun ("" for none)."""
     from grok_magics.mapping import batch as xai_batch
     from grok_magics.providers.client import Clients
@@ -58,16 +74,27 @@ def run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome
             todo = admit_rows(gate, spec, plan, todo, outcomes, progress)
             if not todo:
                 return ""
-            batch_id = xai_batch.submit(client, spec, transport, plan.prompts, plan.keys, todo,
-                                        name=f"grok-magics map: {len(todo)} rows into {out_col}")
-            print(f"map: batch {batch_id} submitted ({len(todo):,} rows). If this kernel stops, collect it "
-                  f"from any kernel with --batch-id {batch_id} (or batch_id='{batch_id}').")
+            batch_id = xai_batch.submit(
+                client,
+                spec,
+                transport,
+                plan.prompts,
+                plan.keys,
+                todo,
+                name=f"grok-magics map: {len(todo)} rows into {out_col}",
+            )
+            print(
+                f"map: batch {batch_id} submitted ({len(todo):,} rows). If this kernel stops, collect it "
+                f"from any kernel with --batch-id {batch_id} (or batch_id='{batch_id}')."
+            )
         later = f"collect it later with --batch-id {batch_id}"
         try:
             with Bar(progress, show, unit="req") as bar:
                 if not _wait(client, spec, transport, batch_id, bar, poll_every, deadline):
-                    return (f"batch {batch_id} still running after the {_duration(deadline)} wait "
-                            f"(GrokMagics.batch_deadline); {later}")
+                    return (
+                        f"batch {batch_id} still running after the {_duration(deadline)} wait "
+                        f"(GrokMagics.batch_deadline); {later}"
+                    )
         except KeyboardInterrupt:  # stop waiting; the batch itself runs on at the provider
             progress.interrupted = True
             return f"batch {batch_id} still running; {later}"
@@ -76,8 +103,9 @@ def run_batch(spec: RowSpec, plan: Plan, todo: list[int], outcomes: list[Outcome
         clients.close()
 
 
-def _wait(client: Any, spec: RowSpec, transport: Any, batch_id: str, bar: Bar, poll_every: float,
-          deadline: float) -> bool:
+def _wait(
+    client: Any, spec: RowSpec, transport: Any, batch_id: str, bar: Bar, poll_every: float, deadline: float
+) -> bool:
     """Poll until the batch is done (True) or the deadline passed (False), saying what it waits for."""
     from grok_magics.mapping import batch as xai_batch
 
@@ -95,8 +123,10 @@ def _wait(client: Any, spec: RowSpec, transport: Any, batch_id: str, bar: Bar, p
             if now >= end:
                 return False
             if said is None or now - said >= SAY_EVERY:
-                bar.say(f"map: waiting for batch {batch_id}: {state.waiting_for()} · "
-                        f"{_duration(now - start)} so far, stops waiting in {_duration(end - now)}")
+                bar.say(
+                    f"map: waiting for batch {batch_id}: {state.waiting_for()} · "
+                    f"{_duration(now - start)} so far, stops waiting in {_duration(end - now)}"
+                )
                 said = now
             if now >= next_poll:
                 break
@@ -112,9 +142,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def _collect(client: Any, spec: RowSpec, transport: Any, batch_id: str, plan: Plan,
-             outcomes: list[Outcome | None], progress: Progress, validate: Callable[[Answer], Outcome],
-             use_cache: bool, gate: Any) -> str:
+def _collect(
+    client: Any,
+    spec: RowSpec,
+    transport: Any,
+    batch_id: str,
+    plan: Plan,
+    outcomes: list[Outcome | None],
+    progress: Progress,
+    validate: Callable[[Answer], Outcome],
+    use_cache: bool,
+    gate: Any,
+) -> str:
     """Results into rows; results that name no row are counted, and the note names the fields they hold.
 
     Rows picked up by --batch-id were counted as sent by the kernel that submitted them; their cost is
@@ -145,6 +184,8 @@ def _collect(client: Any, spec: RowSpec, transport: Any, batch_id: str, plan: Pl
             store.close()
     if not nameless:
         return ""
-    return (f"batch {batch_id} answered {len(nameless):,} results that name no row: they carry no "
-            f"batch_request_id (fields seen: {nameless[0]}), so this server does not answer in the xAI Batch "
-            "API's shape")
+    return (
+        f"batch {batch_id} answered {len(nameless):,} results that name no row: they carry no "
+        f"batch_request_id (fields seen: {nameless[0]}), so this server does not answer in the xAI Batch "
+        "API's shape"
+    )

@@ -35,8 +35,12 @@ def cache_dir() -> Path:
 
 
 def row_key(job_params: dict[str, Any], template: str, values: dict[str, Any]) -> str:
-    payload = json.dumps({"v": 1, "job": job_params, "template": template, "row": values},
-                         sort_keys=True, default=str, separators=(",", ":"))
+    payload = json.dumps(
+        {"v": 1, "job": job_params, "template": template, "row": values},
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -55,17 +59,19 @@ class Cache:
         found: dict[str, tuple[str, Usage]] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
-            chunk = unique[start:start + 500]
+            chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, text, usage in self._db.execute(f"SELECT key, text, usage FROM rows WHERE key IN ({marks})",
-                                                     chunk):
+            for key, text, usage in self._db.execute(
+                f"SELECT key, text, usage FROM rows WHERE key IN ({marks})", chunk
+            ):
                 found[key] = (text, Usage(**json.loads(usage or "{}")))
         return found
 
     def put(self, key: str, text: str, usage: Usage | None) -> None:
         fields = vars(usage) if usage is not None else {}
-        self._db.execute("INSERT OR REPLACE INTO rows (key, text, usage) VALUES (?, ?, ?)",
-                         (key, text, json.dumps(fields)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO rows (key, text, usage) VALUES (?, ?, ?)", (key, text, json.dumps(fields))
+        )
 
     def close(self) -> None:
         self._db.close()

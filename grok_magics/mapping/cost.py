@@ -33,18 +33,40 @@ def estimate(spec: RowSpec, plan: Plan, todo: list[int], table: PriceTable | Non
     return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out), prices)
 
 
-def confirm_cost(spec: RowSpec, plan: Plan, todo: list[int], max_cost: float,
-                 confirm: bool | Callable[[str], bool] | None, table: PriceTable | None = None,
-                 verb: str = "map") -> None:
+def confirm_cost(
+    spec: RowSpec,
+    plan: Plan,
+    todo: list[int],
+    max_cost: float,
+    confirm: bool | Callable[[str], bool] | None,
+    table: PriceTable | None = None,
+    verb: str = "map",
+) -> None:
     """Say what the job will roughly cost; above the cap, or at a price nobody knows, go on only with a yes."""
     cached = len(plan.prompts) - len(todo)
     what = f"{len(todo):,} rows to run" + (f" ({cached:,} from cache)" if cached else "")
-    confirm_spend(verb, what, f"{len(todo):,} rows", estimate(spec, plan, todo, table), spec.endpoint.model,
-                  max_cost, confirm, table)
+    confirm_spend(
+        verb,
+        what,
+        f"{len(todo):,} rows",
+        estimate(spec, plan, todo, table),
+        spec.endpoint.model,
+        max_cost,
+        confirm,
+        table,
+    )
 
 
-def confirm_spend(verb: str, what: str, units: str, guess: float | None, model: str, max_cost: float,
-                  confirm: bool | Callable[[str], bool] | None, table: PriceTable | None = None) -> None:
+def confirm_spend(
+    verb: str,
+    what: str,
+    units: str,
+    guess: float | None,
+    model: str,
+    max_cost: float,
+    confirm: bool | Callable[[str], bool] | None,
+    table: PriceTable | None = None,
+) -> None:
     """The one estimate line every operator prints before its first request, and the one question above the cap.
 
     ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls")."""
@@ -54,16 +76,24 @@ def confirm_spend(verb: str, what: str, units: str, guess: float | None, model: 
     if (guess is not None and guess <= max_cost) or confirm is True:
         return
     if guess is None:
-        question = (f"{verb}: no price is known for {model}, so --max-cost ${max_cost:.2f} can only count costs the "
-                    f"server reports; run {units}? [y/N] ")
-        refused = (f"{verb}: no price is known for {model}; nothing was sent. Pass --yes to run anyway, or set "
-                   f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} "
-                   "(USD per million tokens)")
+        question = (
+            f"{verb}: no price is known for {model}, so --max-cost ${max_cost:.2f} can only count costs the "
+            f"server reports; run {units}? [y/N] "
+        )
+        refused = (
+            f"{verb}: no price is known for {model}; nothing was sent. Pass --yes to run anyway, or set "
+            f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} "
+            "(USD per million tokens)"
+        )
     else:
-        question = (f"{verb}: about ${guess:.2f} for {units}, above --max-cost ${max_cost:.2f}; "
-                    f"run until ${max_cost:.2f} is spent? [y/N] ")
-        refused = (f"{verb}: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
-                   f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it")
+        question = (
+            f"{verb}: about ${guess:.2f} for {units}, above --max-cost ${max_cost:.2f}; "
+            f"run until ${max_cost:.2f} is spent? [y/N] "
+        )
+        refused = (
+            f"{verb}: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
+            f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it"
+        )
     answer = _ask(question) if confirm is None else (confirm(question) if callable(confirm) else False)
     if not answer:
         raise GrokError(refused)

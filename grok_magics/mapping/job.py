@@ -52,10 +52,20 @@ class Job:
         return int(self.defaults.context_window or self.endpoint.provider.context_window)
 
 
-def open_job(verb: str, *, model: str | None = None, provider: str | None = None, api: str | None = None,
-             effort: str | None = None, system: str | None = None, temperature: float | None = None,
-             max_tokens: int | None = None, schema: Any = None, allow_key: bool = False,
-             default_system: str = MAP_SYSTEM) -> Job:
+def open_job(
+    verb: str,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    schema: Any = None,
+    allow_key: bool = False,
+    default_system: str = MAP_SYSTEM,
+) -> Job:
     """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
     from grok_magics.engine.ask import effort_for, endpoint_for
     from grok_magics.engine.policy import active_keys, settle
@@ -67,8 +77,9 @@ def open_job(verb: str, *, model: str | None = None, provider: str | None = None
 
     defaults, session = settings()
     try:
-        check_locks(defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort,
-                                    "system": system})
+        check_locks(
+            defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
+        )
         endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
         temperature = temperature if temperature is not None else defaults.temperature
         max_tokens = settle(defaults.caps, endpoint, max_tokens, defaults.max_tokens, temperature)
@@ -76,9 +87,15 @@ def open_job(verb: str, *, model: str | None = None, provider: str | None = None
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
-    spec = RowSpec(endpoint=endpoint, system=default_system if system is None else system,
-                   effort=effort_for(effort or defaults.effort, endpoint.provider), temperature=temperature,
-                   max_tokens=max_tokens, schema=compiled, cache_key="")
+    spec = RowSpec(
+        endpoint=endpoint,
+        system=default_system if system is None else system,
+        effort=effort_for(effort or defaults.effort, endpoint.provider),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema=compiled,
+        cache_key="",
+    )
     masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
     return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)
 
@@ -103,8 +120,17 @@ def prompt_keys(spec: RowSpec, template: str, prompts: list[str]) -> list[str]:
     return [row_key(params, template, {"prompt": p}) for p in prompts]
 
 
-def run_prompts(job: Job, spec: RowSpec, prompts: list[str], keys: list[str], validate: Any, pace: Pace,
-                max_cost: float, unit: str = "call", desc: str = "") -> tuple[list[Any], Any]:
+def run_prompts(
+    job: Job,
+    spec: RowSpec,
+    prompts: list[str],
+    keys: list[str],
+    validate: Any,
+    pace: Pace,
+    max_cost: float,
+    unit: str = "call",
+    desc: str = "",
+) -> tuple[list[Any], Any]:
     """Send ``prompts`` (those the cache lacks) through map's engine; (outcomes, progress) in prompt order.
 
     ``max_cost`` is what this batch of prompts may still spend (the caller subtracts earlier spending)."""
@@ -119,8 +145,22 @@ def run_prompts(job: Job, spec: RowSpec, prompts: list[str], keys: list[str], va
     fill_from_cache(Plan([], prompts, keys), spec, outcomes, progress, pace.cache)
     todo = [i for i, o in enumerate(outcomes) if o is None]
     if todo:
-        engine = Engine(spec, prompts, keys, validate, pace.concurrency, pace.rps, max_cost, job.defaults.transport,
-                        pace.cache, outcomes, progress, job.gate, pace.retries, ledger_chat=f"%grok {job.verb}")
+        engine = Engine(
+            spec,
+            prompts,
+            keys,
+            validate,
+            pace.concurrency,
+            pace.rps,
+            max_cost,
+            job.defaults.transport,
+            pace.cache,
+            outcomes,
+            progress,
+            job.gate,
+            pace.retries,
+            ledger_chat=f"%grok {job.verb}",
+        )
         try:
             with Bar(progress, pace.progress, unit=unit, desc=desc or f"grok {job.verb}") as bar:
                 run_in_thread(engine, todo, bar.tick)

@@ -45,8 +45,9 @@ def compile_for_map(schema: Any) -> Any:
         raise GrokError(f"--schema: {exc}") from None
 
 
-def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (),
-              mask: Any = None) -> Plan:
+def make_plan(
+    df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (), mask: Any = None
+) -> Plan:
     """``redact`` (``redact_columns``): a template reading such a column is refused — masking it would send
     one identical, useless prompt per row. ``mask`` (``keys.KeyMasker``) masks key-shaped cell values."""
     from grok_magics.context.references import expand_text
@@ -61,8 +62,10 @@ def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any
         raise GrokError(f"the template names no column: write {{column}} for a row's value (columns: {shown})")
     private = [c for c in columns if column_matches(c, tuple(redact))]
     if private:
-        raise GrokError(f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; "
-                        "nothing was sent. Take it out of the template (or its pattern out of redact_columns)")
+        raise GrokError(
+            f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; "
+            "nothing was sent. Take it out of the template (or its pattern out of redact_columns)"
+        )
     params = _job_params(spec)
     prompts, keys = [], []
     before = mask.count if mask is not None else 0
@@ -78,9 +81,16 @@ def make_plan(df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any
 def _job_params(spec: RowSpec) -> dict[str, Any]:
     """Everything besides the prompt that changes an answer (never a key or a URL)."""
     endpoint = spec.endpoint
-    return {"provider": endpoint.provider.name, "model": endpoint.model, "api": endpoint.api,
-            "system": spec.system, "effort": spec.effort, "temperature": spec.temperature,
-            "max_tokens": spec.max_tokens, "schema": spec.schema.json_schema if spec.schema else None}
+    return {
+        "provider": endpoint.provider.name,
+        "model": endpoint.model,
+        "api": endpoint.api,
+        "system": spec.system,
+        "effort": spec.effort,
+        "temperature": spec.temperature,
+        "max_tokens": spec.max_tokens,
+        "schema": spec.schema.json_schema if spec.schema else None,
+    }
 
 
 def prompt_cache_key(spec: RowSpec, template: str) -> str:
@@ -96,8 +106,11 @@ def validator(schema: Any) -> Callable[[Answer], Outcome]:
 
     def validate(answer: Answer) -> Outcome:
         if answer.cut_short:
-            return Outcome(text=None, error=f"the answer was cut short ({answer.cut_short}); raise --max-tokens",
-                           usage=answer.usage)
+            return Outcome(
+                text=None,
+                error=f"the answer was cut short ({answer.cut_short}); raise --max-tokens",
+                usage=answer.usage,
+            )
         if schema is None:
             return Outcome(text=answer.text, value=answer.text, usage=answer.usage)
         try:
@@ -108,8 +121,14 @@ def validator(schema: Any) -> Callable[[Answer], Outcome]:
     return validate
 
 
-def fill_from_cache(plan: Plan, spec: RowSpec, outcomes: list[Outcome | None], progress: Progress,
-                    use_cache: bool, directory: Any = None) -> None:
+def fill_from_cache(
+    plan: Plan,
+    spec: RowSpec,
+    outcomes: list[Outcome | None],
+    progress: Progress,
+    use_cache: bool,
+    directory: Any = None,
+) -> None:
     """``directory``: the cache's folder when not this process's own (a Spark or Dask worker's is the kernel's)."""
     if not use_cache:
         return

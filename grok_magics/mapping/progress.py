@@ -23,8 +23,14 @@ class Bar:
         if self.show:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.progress.total, initial=self.progress.cached, unit=self.unit,
-                            desc=self.desc, file=sys.stdout, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.progress.total,
+                initial=self.progress.cached,
+                unit=self.unit,
+                desc=self.desc,
+                file=sys.stdout,
+                dynamic_ncols=True,
+            )
             self.seen = self.progress.cached
         return self
 

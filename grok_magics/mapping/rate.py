@@ -19,8 +19,7 @@ MIN_COOLDOWN = 1.0
 
 
 class Throttle:
-    def __init__(self, ceiling: int, rps: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ceiling: int, rps: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
         self.window = float(self.ceiling)
         self.in_flight = 0

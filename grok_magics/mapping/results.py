@@ -21,8 +21,7 @@ def why_not_run(progress: Progress, note: str) -> str:
     return "not run"
 
 
-def columns(df: Any, outcomes: list[Outcome | None], schema: Any, out_col: str,
-             not_run: str) -> dict[str, list[Any]]:
+def columns(df: Any, outcomes: list[Outcome | None], schema: Any, out_col: str, not_run: str) -> dict[str, list[Any]]:
     existing = set(frames.columns_of(df))
     errors = [o.error if o is not None else not_run for o in outcomes]
     if schema is None or not schema.fields:
@@ -37,18 +36,31 @@ def columns(df: Any, outcomes: list[Outcome | None], schema: Any, out_col: str,
     return columns
 
 
-def summary(progress: Progress, outcomes: list[Outcome | None], out_col: str, max_cost: float, note: str,
-            verb: str = "map", unit: str = "rows") -> str:
+def summary(
+    progress: Progress,
+    outcomes: list[Outcome | None],
+    out_col: str,
+    max_cost: float,
+    note: str,
+    verb: str = "map",
+    unit: str = "rows",
+) -> str:
     not_run = sum(1 for o in outcomes if o is None)
     parts = [f"{progress.done:,} done" + (f" ({progress.cached:,} from cache)" if progress.cached else "")]
     if progress.failed:
         parts.append(f"{progress.failed:,} failed (see column {out_col}_error)")
     if not_run:
-        why = note or ("interrupted" if progress.interrupted else progress.stopped_by or
-                       (f"--max-cost ${max_cost:.2f} reached" if progress.stopped_by_cost else ""))
+        why = note or (
+            "interrupted"
+            if progress.interrupted
+            else progress.stopped_by or (f"--max-cost ${max_cost:.2f} reached" if progress.stopped_by_cost else "")
+        )
         parts.append(f"{not_run:,} not run" + (f" ({why})" if why else ""))
     if progress.rate_limited:
         parts.append(f"{progress.rate_limited:,} rate-limited and retried")
     seconds = time.monotonic() - progress.started
-    return (f"grok {verb}: {len(outcomes):,} {unit} — " + ", ".join(parts)
-            + f"; {progress.tokens:,} tokens, {progress.money()}, {seconds:.1f} s")
+    return (
+        f"grok {verb}: {len(outcomes):,} {unit} — "
+        + ", ".join(parts)
+        + f"; {progress.tokens:,} tokens, {progress.money()}, {seconds:.1f} s"
+    )

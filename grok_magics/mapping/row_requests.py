@@ -43,9 +43,16 @@ class RowSpec:
 def request_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> Request:
     """A row as the one request type every path sends, so the gate reads it like any ask."""
     output = OutputFormat(spec.schema.name, spec.schema.json_schema) if spec.schema is not None else None
-    return Request(endpoint=endpoint or spec.endpoint, user=(TextPart(prompt),), system=spec.system,
-                   effort=spec.effort, temperature=spec.temperature, max_tokens=spec.max_tokens,
-                   cache_key=spec.cache_key, output=output)
+    return Request(
+        endpoint=endpoint or spec.endpoint,
+        user=(TextPart(prompt),),
+        system=spec.system,
+        effort=spec.effort,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        cache_key=spec.cache_key,
+        output=output,
+    )
 
 
 def kwargs_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> dict[str, Any]:
@@ -75,8 +82,11 @@ def read_chat(completion: Any) -> Answer:
     text = dig(choice, "message", "content")
     usage = dig(completion, "usage")
     finish = dig(choice, "finish_reason") or ""
-    return Answer(text if isinstance(text, str) else "", chat_usage(usage) if usage is not None else None,
-                  finish if finish in ("length", "content_filter") else "")
+    return Answer(
+        text if isinstance(text, str) else "",
+        chat_usage(usage) if usage is not None else None,
+        finish if finish in ("length", "content_filter") else "",
+    )
 
 
 def read_responses(response: Any) -> Answer:

@@ -61,6 +61,7 @@ class Engine:
         cache = Cache(self.cache_dir) if self.use_cache else None
         queue = deque(todo)
         try:
+
             async def worker() -> None:
                 while queue and not stop.is_set():
                     if not budget_allows(self.progress.cost, self.max_cost):
@@ -116,16 +117,20 @@ class Engine:
                 self.progress.rate_limited += 1
                 limited += 1
                 if limited > self.retries:
-                    return self._failure(exc, f"rate limited {limited} times in a row; lower --concurrency or "
-                                              f"--rps, or raise --retries (now {self.retries})")
+                    return self._failure(
+                        exc,
+                        f"rate limited {limited} times in a row; lower --concurrency or "
+                        f"--rps, or raise --retries (now {self.retries})",
+                    )
                 await asyncio.sleep(wait)
                 continue
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
                 await throttle.release()
                 transient += 1
                 if transient > TRANSIENT_RETRIES:
-                    return self._failure(exc, f"tried {transient} times; re-run the map later: rows that "
-                                              "finished are cached")
+                    return self._failure(
+                        exc, f"tried {transient} times; re-run the map later: rows that finished are cached"
+                    )
                 await asyncio.sleep(0.5 * 2 ** (transient - 1))
                 continue
             except Exception as exc:  # 4xx and anything else: this row fails, the job goes on
@@ -157,7 +162,10 @@ def _async_client(spec: RowSpec, transport: Transport, key: str | None = None) -
     if endpoint.provider.auth_header != "authorization":
         headers[endpoint.provider.auth_header] = key
     return openai.AsyncOpenAI(
-        api_key=key, base_url=endpoint.base_url, default_headers=headers, max_retries=0,
+        api_key=key,
+        base_url=endpoint.base_url,
+        default_headers=headers,
+        max_retries=0,
         timeout=openai.Timeout(transport.timeout, connect=transport.connect_timeout),
     )
 

@@ -51,8 +51,6 @@ class Usage:
         )
 
 
-
-
 @dataclass(frozen=True)
 class Finished:
     """How the provider ended the reply. Only a known-good ending is ``complete``; ``kind`` says what
@@ -115,8 +113,9 @@ class Retrying:
     wait: float | None = None  # seconds, from Retry-After when the provider sent it
 
 
-Event = Union[Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation,
-              Retrying]
+Event = Union[
+    Started, TextDelta, ReasoningDelta, Usage, Finished, ToolCall, ToolResult, SearchProgress, Citation, Retrying
+]
 WIRE_EVENTS: dict[str, type] = {cls.__name__: cls for cls in get_args(Event)}  # what a stream (or cassette) holds
 
 

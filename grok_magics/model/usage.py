@@ -48,8 +48,14 @@ def normalise(usage: Any, *, input_name: str, output_name: str, details_in: str,
     reasoning_excluded = total == prompt + completion + reasoning
     visible = completion if reasoning_excluded else max(completion - reasoning, 0)
     server_tools = _int(dig(usage, "num_server_side_tools_used"))  # xAI web/X search calls, in the cost
-    return Usage(input=prompt, cached=cached, output=visible, reasoning=reasoning, cost_usd=reported_cost(usage),
-                 server_tools=server_tools)
+    return Usage(
+        input=prompt,
+        cached=cached,
+        output=visible,
+        reasoning=reasoning,
+        cost_usd=reported_cost(usage),
+        server_tools=server_tools,
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -141,10 +147,15 @@ def parse_prices(raw: Mapping[str, Any]) -> dict[str, Prices]:
     """
     table = {}
     for model, entry in raw.items():
-        if not isinstance(entry, Mapping) or not {"input", "output"} <= set(entry) or \
-                not set(entry) <= {"input", "output", "cached"}:
-            raise ValueError(f"prices[{model!r}] must be a dict with 'input' and 'output' (and optionally 'cached') "
-                             "in USD per million tokens, e.g. {'input': 0.5, 'output': 1.5}")
+        if (
+            not isinstance(entry, Mapping)
+            or not {"input", "output"} <= set(entry)
+            or not set(entry) <= {"input", "output", "cached"}
+        ):
+            raise ValueError(
+                f"prices[{model!r}] must be a dict with 'input' and 'output' (and optionally 'cached') "
+                "in USD per million tokens, e.g. {'input': 0.5, 'output': 1.5}"
+            )
         rates: dict[str, float] = {}
         for name, value in entry.items():
             rate = _number(value)
@@ -153,8 +164,14 @@ def parse_prices(raw: Mapping[str, Any]) -> dict[str, Prices]:
             rates[name] = rate
         cached = rates.get("cached", rates["input"])
         table[str(model).strip()] = Prices(
-            input=rates["input"], cached=cached, output=rates["output"], long_prompt=10**12,
-            long_input=rates["input"], long_cached=cached, long_output=rates["output"])
+            input=rates["input"],
+            cached=cached,
+            output=rates["output"],
+            long_prompt=10**12,
+            long_input=rates["input"],
+            long_cached=cached,
+            long_output=rates["output"],
+        )
     return table
 
 

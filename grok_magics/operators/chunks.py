@@ -31,8 +31,9 @@ def fit_item(text: str, room: int) -> tuple[str, bool]:
     return text[: max(room * 4 - len(CUT) - 8, 0)] + CUT, True
 
 
-def pack(items: list[str], build: Callable[[list[int]], str], budget: int,
-         count: Callable[[str], int] | None = None) -> Packed:
+def pack(
+    items: list[str], build: Callable[[list[int]], str], budget: int, count: Callable[[str], int] | None = None
+) -> Packed:
     """Chunks of ``items`` whose prompt (``build(indices)``) is at most ``budget`` tokens.
 
     ``items`` must already fit one by one (``fit_item``); ``count`` is the exact counter, if any."""
@@ -67,8 +68,14 @@ def pack(items: list[str], build: Callable[[list[int]], str], budget: int,
 COUNTING = 8  # tokenizer calls in flight while packing
 
 
-def _settle(group: list[int], build: Callable[[list[int]], str], budget: int,
-            count: Callable[[str], int] | None, out: Packed, counted: tuple[str, int] | None = None) -> None:
+def _settle(
+    group: list[int],
+    build: Callable[[list[int]], str],
+    budget: int,
+    count: Callable[[str], int] | None,
+    out: Packed,
+    counted: tuple[str, int] | None = None,
+) -> None:
     """Count the chunk's prompt; over the budget, halve it and settle each half."""
     prompt, n = counted if counted is not None else (build(group), 0)
     if counted is None:

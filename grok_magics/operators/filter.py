@@ -13,8 +13,18 @@ from typing import Any
 from grok_magics.operators.filtering import _system, filter_schema, run_filter
 
 
-def filter_frame(df: Any, question: str, *, reason: bool = False, keep_all: bool = False, out_col: str = "keep",
-                 max_cost: float = 1.0, sample: int | None = None, seed: int = 0, **options: Any) -> Any:
+def filter_frame(
+    df: Any,
+    question: str,
+    *,
+    reason: bool = False,
+    keep_all: bool = False,
+    out_col: str = "keep",
+    max_cost: float = 1.0,
+    sample: int | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> Any:
     """The rows of ``df`` for which ``question`` (with ``{column}`` names) holds; see the module docstring."""
     from grok_magics import engines
 
@@ -24,13 +34,32 @@ def filter_frame(df: Any, question: str, *, reason: bool = False, keep_all: bool
         raise GrokError("filter: the answer is a yes/no verdict; --schema is for map")
     options["system"] = _system(options.get("system"), reason)
     if engines.kind_of(df) is not None:
-        return engines.map_distributed(df, question, out_col=out_col, max_cost=max_cost, sample=sample, seed=seed,
-                                       verb="filter", schema=filter_schema(reason), keep_all=keep_all,
-                                       reason=reason, **options)
+        return engines.map_distributed(
+            df,
+            question,
+            out_col=out_col,
+            max_cost=max_cost,
+            sample=sample,
+            seed=seed,
+            verb="filter",
+            schema=filter_schema(reason),
+            keep_all=keep_all,
+            reason=reason,
+            **options,
+        )
     if sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        return calibrate_map(df, question, sample, seed, out_col=out_col, max_cost=max_cost, verb="filter",
-                             reason=reason, keep_all=keep_all, **options)
-    return run_filter(df, question, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost,
-                      **options)[0]
+        return calibrate_map(
+            df,
+            question,
+            sample,
+            seed,
+            out_col=out_col,
+            max_cost=max_cost,
+            verb="filter",
+            reason=reason,
+            keep_all=keep_all,
+            **options,
+        )
+    return run_filter(df, question, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options)[0]

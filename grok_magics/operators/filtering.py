@@ -35,8 +35,10 @@ def verdicts(outcomes: list[Any]) -> list[bool | None]:
 def verdict_columns(outcomes: list[Any], out_col: str, reason: bool, not_run: str) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {out_col: verdicts(outcomes)}
     if reason:
-        cols[f"{out_col}_reason"] = [o.value.get("reason") if o is not None and o.error is None
-                                     and isinstance(o.value, dict) else None for o in outcomes]
+        cols[f"{out_col}_reason"] = [
+            o.value.get("reason") if o is not None and o.error is None and isinstance(o.value, dict) else None
+            for o in outcomes
+        ]
     cols[f"{out_col}_error"] = [o.error if o is not None else not_run for o in outcomes]
     return cols
 
@@ -54,15 +56,17 @@ def _system(system: str | None, reason: bool) -> str:
     return system if system is not None else FILTER_SYSTEM + (REASON_NOTE if reason else "")
 
 
-def run_filter(df: Any, question: str, *, reason: bool, keep_all: bool, out_col: str, max_cost: float,
-               **options: Any) -> tuple[Any, Any]:
+def run_filter(
+    df: Any, question: str, *, reason: bool, keep_all: bool, out_col: str, max_cost: float, **options: Any
+) -> tuple[Any, Any]:
     """(result frame, the map run), printing the summary line."""
     from grok_magics.mapping import run_map
     from grok_magics.mapping.results import summary, why_not_run
 
     options.setdefault("system", _system(None, reason))
-    ran = run_map(df, question, out_col=out_col, max_cost=max_cost, schema=filter_schema(reason), verb="filter",
-                  **options)
+    ran = run_map(
+        df, question, out_col=out_col, max_cost=max_cost, schema=filter_schema(reason), verb="filter", **options
+    )
     cols = verdict_columns(ran.outcomes, out_col, reason, why_not_run(ran.progress, ran.note))
     marked = frames.with_columns(df, cols)
     judged = cols[out_col]

@@ -28,8 +28,10 @@ def run_operator_magic(verb: str, line: str, cell: str | None, namespace: Mutabl
     name, opts, text = parse_operator(verb, line, cell is not None)
     frame = namespace.get(name)
     if not is_table(frame):
-        raise UsageError(f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
-                         "frame) in this notebook")
+        raise UsageError(
+            f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
+            "frame) in this notebook"
+        )
     text = _trim(cell) if cell is not None else text
     if not text:
         raise UsageError(f"{verb}: write the {_WHAT[verb]} in the cell below %%grok {verb}")
@@ -42,8 +44,11 @@ def run_operator_magic(verb: str, line: str, cell: str | None, namespace: Mutabl
     return None if verb == "reduce" and not opts.get("by") else result  # a reduce's answer was streamed already
 
 
-_WHAT = {"filter": "yes/no question (with {column} names)", "reduce": "task (e.g. the three main complaints "
-         "in {review})", "topk": "criterion (e.g. the most detailed bug report in {text})"}
+_WHAT = {
+    "filter": "yes/no question (with {column} names)",
+    "reduce": "task (e.g. the three main complaints in {review})",
+    "topk": "criterion (e.g. the most detailed bug report in {text})",
+}
 
 
 def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any) -> Any:

@@ -11,8 +11,16 @@ from grok_magics.mapping import table_io as frames
 from grok_magics.mapping.results import columns, summary, why_not_run
 
 
-def map_frame(df: Any, template: str, *, out_col: str = "grok", max_cost: float = 1.0, sample: int | None = None,
-              seed: int = 0, **options: Any) -> Any:
+def map_frame(
+    df: Any,
+    template: str,
+    *,
+    out_col: str = "grok",
+    max_cost: float = 1.0,
+    sample: int | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> Any:
     """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
 
     ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
@@ -27,14 +35,16 @@ def map_frame(df: Any, template: str, *, out_col: str = "grok", max_cost: float 
     from grok_magics import engines
 
     if engines.kind_of(df) is not None:
-        return engines.map_distributed(df, template, out_col=out_col, max_cost=max_cost, sample=sample,
-                                       seed=seed, verb="map", **options)
+        return engines.map_distributed(
+            df, template, out_col=out_col, max_cost=max_cost, sample=sample, seed=seed, verb="map", **options
+        )
     if sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
         return calibrate_map(df, template, sample, seed, out_col=out_col, max_cost=max_cost, **options)
     ran = run_map(df, template, out_col=out_col, max_cost=max_cost, **options)
-    result = frames.with_columns(df, columns(df, ran.outcomes, ran.schema, out_col,
-                                             why_not_run(ran.progress, ran.note)))
+    result = frames.with_columns(
+        df, columns(df, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
+    )
     print(summary(ran.progress, ran.outcomes, out_col, max_cost, ran.note))
     return result

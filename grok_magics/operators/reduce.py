@@ -22,13 +22,33 @@ from grok_magics.mapping import table_io as frames
 from grok_magics.operators.reducing import REDUCE_SYSTEM, Reducer, Settings, _budget, task_text, trees_of
 
 
-def reduce_frame(df: Any, instruction: str, *, by: str | None = None, columns: list[str] | str | None = None,
-                 chunk_tokens: int | None = None, concurrency: int = 8, rps: float | None = None,
-                 max_cost: float = 1.0, cache: bool = True, confirm: Any = None, progress: bool = True,
-                 retries: int = 8, allow_key: bool = False, sample: int | None = None, seed: int = 0,
-                 model: str | None = None, provider: str | None = None, api: str | None = None,
-                 effort: str | None = None, system: str | None = None, temperature: float | None = None,
-                 max_tokens: int | None = None, stream: bool = True, namespace: Any = None) -> Any:
+def reduce_frame(
+    df: Any,
+    instruction: str,
+    *,
+    by: str | None = None,
+    columns: list[str] | str | None = None,
+    chunk_tokens: int | None = None,
+    concurrency: int = 8,
+    rps: float | None = None,
+    max_cost: float = 1.0,
+    cache: bool = True,
+    confirm: Any = None,
+    progress: bool = True,
+    retries: int = 8,
+    allow_key: bool = False,
+    sample: int | None = None,
+    seed: int = 0,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stream: bool = True,
+    namespace: Any = None,
+) -> Any:
     """See the module docstring. Returns a ``Reduction`` (with ``by``: a frame, one row per group)."""
     from grok_magics import engines
     from grok_magics.mapping.job import Pace, open_job
@@ -37,9 +57,18 @@ def reduce_frame(df: Any, instruction: str, *, by: str | None = None, columns: l
         columns = [c.strip() for c in columns.split(",") if c.strip()]
     if concurrency < 1:
         raise GrokError("reduce: concurrency must be at least 1")
-    job = open_job("reduce", model=model, provider=provider, api=api, effort=effort, system=system,
-                   temperature=temperature, max_tokens=max_tokens, allow_key=allow_key,
-                   default_system=REDUCE_SYSTEM)
+    job = open_job(
+        "reduce",
+        model=model,
+        provider=provider,
+        api=api,
+        effort=effort,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        allow_key=allow_key,
+        default_system=REDUCE_SYSTEM,
+    )
     task = task_text(instruction)
     if not task:
         raise GrokError("reduce: write the task (e.g. the three main complaints in {review})")
@@ -51,8 +80,9 @@ def reduce_frame(df: Any, instruction: str, *, by: str | None = None, columns: l
     if kind is not None:
         from grok_magics.engines import reduce_distributed
 
-        groups, spent_inside = reduce_distributed(df, kind, instruction, columns, by, job, settings, pace, max_cost,
-                                                  sample, seed, confirm)
+        groups, spent_inside = reduce_distributed(
+            df, kind, instruction, columns, by, job, settings, pace, max_cost, sample, seed, confirm
+        )
         if spent_inside is not None:
             confirm = True  # the whole job's estimate was confirmed before the engine ran its level
     else:

@@ -40,15 +40,18 @@ class Reduction:
 
     def __repr__(self) -> str:
         state = f"error={self.error!r}" if self.error else f"{len(self.text):,} characters"
-        return (f"Reduction({self.rows:,} rows, {self.levels} level{'s' if self.levels != 1 else ''}, "
-                f"{self.calls:,} calls, {state}; .text, .summaries)")
+        return (
+            f"Reduction({self.rows:,} rows, {self.levels} level{'s' if self.levels != 1 else ''}, "
+            f"{self.calls:,} calls, {state}; .text, .summaries)"
+        )
 
 
 # --------------------------------------------------------------------------- items and prompts
 
 
-def read_columns(df_columns: list[str], instruction: str, columns: list[str] | None, redact: tuple[str, ...],
-                 verb: str = "reduce") -> list[str]:
+def read_columns(
+    df_columns: list[str], instruction: str, columns: list[str] | None, redact: tuple[str, ...], verb: str = "reduce"
+) -> list[str]:
     """The columns whose values become items: ``columns``, else those the instruction names as ``{col}``,
     else the frame's only column."""
     from grok_magics.context.tables import column_matches
@@ -56,15 +59,18 @@ def read_columns(df_columns: list[str], instruction: str, columns: list[str] | N
     named = [c for c in dict.fromkeys(_NAME.findall(instruction)) if c in df_columns]
     chosen = list(columns or named or (df_columns if len(df_columns) == 1 else []))
     if not chosen:
-        raise GrokError(f"{verb}: name the column(s) to read, as {{column}} in the instruction or with --col "
-                        f"(columns: {', '.join(df_columns[:12])})")
+        raise GrokError(
+            f"{verb}: name the column(s) to read, as {{column}} in the instruction or with --col "
+            f"(columns: {', '.join(df_columns[:12])})"
+        )
     missing = [c for c in chosen if c not in df_columns]
     if missing:
         raise GrokError(f"{verb}: no column {missing[0]!r} (columns: {', '.join(df_columns[:12])})")
     private = [c for c in chosen if column_matches(c, redact)]
     if private:
-        raise GrokError(f"{verb}: {{{private[0]}}} is a column %config GrokMagics.redact_columns hides; nothing was "
-                        "sent")
+        raise GrokError(
+            f"{verb}: {{{private[0]}}} is a column %config GrokMagics.redact_columns hides; nothing was sent"
+        )
     return chosen
 
 
@@ -84,17 +90,22 @@ def item_of(row: Mapping[str, Any], columns: list[str], mask: Any) -> str:
 
 def rows_prompt(task: str, items: list[str], total: int, group: str) -> str:
     scope = "all" if len(items) == total else f"{len(items):,} of the {total:,}"
-    return (f"Task: {task}\n\nBelow are {scope} rows{group}, one per line.\n\n<rows>\n"
-            + "\n".join(f"- {t}" for t in items) + "\n</rows>")
+    return (
+        f"Task: {task}\n\nBelow are {scope} rows{group}, one per line.\n\n<rows>\n"
+        + "\n".join(f"- {t}" for t in items)
+        + "\n</rows>"
+    )
 
 
 def combine_prompt(task: str, parts: list[str], covered: list[int], total: int, group: str) -> str:
     rows = sum(covered)
     scope = "all" if rows == total else f"{rows:,} of the {total:,}"
     body = "\n".join(f'<part rows="{n:,}">\n{p}\n</part>' for p, n in zip(parts, covered))
-    return (f"Task: {task}\n\nBelow are answers to this task, each written for one part of {scope} rows{group}. "
-            f"Combine them into one answer for all of these rows: merge what repeats, keep what is specific, add up "
-            f"counts.\n\n<parts>\n{body}\n</parts>")
+    return (
+        f"Task: {task}\n\nBelow are answers to this task, each written for one part of {scope} rows{group}. "
+        f"Combine them into one answer for all of these rows: merge what repeats, keep what is specific, add up "
+        f"counts.\n\n<parts>\n{body}\n</parts>"
+    )
 
 
 # --------------------------------------------------------------------------- one group's hierarchy
@@ -156,13 +167,16 @@ def _budget(job: Any, chunk_tokens: int | None) -> int:
     room = window - reserve
     budget = min(chunk_tokens or DEFAULT_CHUNK_TOKENS, room)
     if budget < 1_000:
-        raise GrokError(f"reduce: the context window ({window:,} tokens) leaves {room:,} for rows after the answer "
-                        "(--max-tokens); lower --max-tokens or raise %config GrokMagics.context_window")
+        raise GrokError(
+            f"reduce: the context window ({window:,} tokens) leaves {room:,} for rows after the answer "
+            "(--max-tokens); lower --max-tokens or raise %config GrokMagics.context_window"
+        )
     return budget
 
 
-def trees_of(df: Any, instruction: str, columns: list[str] | None, by: str | None, job: Any,
-             sample: int | None, seed: int) -> list[Tree]:
+def trees_of(
+    df: Any, instruction: str, columns: list[str] | None, by: str | None, job: Any, sample: int | None, seed: int
+) -> list[Tree]:
     """Every group's rows as items (one tree without ``by``)."""
     available = frames.columns_of(df)
     read = read_columns(available, instruction, columns, job.defaults.redact_columns)
@@ -189,16 +203,19 @@ def trees_of(df: Any, instruction: str, columns: list[str] | None, by: str | Non
     if not order:
         raise GrokError("reduce: the frame has no rows")
     if job.masker.count:
-        print(f"grok reduce: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
-              "masked before sending.")
+        print(
+            f"grok reduce: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
+            "masked before sending."
+        )
     return list(order.values())
 
 
 class Reducer:
     """Runs the levels of every tree: all trees' chunks of a level in one engine pass, the last call streamed."""
 
-    def __init__(self, job: Any, settings: Settings, pace: Any, max_cost: float, confirm: Any, stream: bool,
-                 by: str | None) -> None:
+    def __init__(
+        self, job: Any, settings: Settings, pace: Any, max_cost: float, confirm: Any, stream: bool, by: str | None
+    ) -> None:
         from grok_magics.tokens import Counter
 
         self.job, self.settings, self.pace, self.max_cost, self.confirm = job, settings, pace, max_cost, confirm
@@ -239,8 +256,10 @@ class Reducer:
             for t in trees:
                 p = packed.get(id(t))
                 if p is not None and len(p.groups) == len(t.items) > 1:
-                    t.error = (f"the partial answers at level {t.level} are too long to combine (one per chunk); "
-                               "set --max-tokens for shorter ones or raise --chunk-tokens")
+                    t.error = (
+                        f"the partial answers at level {t.level} are too long to combine (one per chunk); "
+                        "set --max-tokens for shorter ones or raise --chunk-tokens"
+                    )
 
     # -- packing and the estimate
 
@@ -280,14 +299,24 @@ class Reducer:
         chunks = sum(len(packed[id(t)].groups) for t in trees)
         counted = "exact counts" if self.counter.exact else "estimated, characters / 4"
         groups = f" in {len(trees):,} groups" if self.by is not None else ""
-        what = (f"{rows:,} rows{groups} in {chunks:,} chunk{'s' if chunks != 1 else ''} of ≤{self.settings.budget:,} "
-                f"tokens ({counted}), {levels} level{'s' if levels != 1 else ''}, ~{calls:,} calls")
+        what = (
+            f"{rows:,} rows{groups} in {chunks:,} chunk{'s' if chunks != 1 else ''} of ≤{self.settings.budget:,} "
+            f"tokens ({counted}), {levels} level{'s' if levels != 1 else ''}, ~{calls:,} calls"
+        )
         if cut:
             what += f"; {cut:,} rows too long for a chunk were cut"
         if self.counter.failed:
             what += f"; the tokenizer failed ({self.counter.failed}), so counts are estimates"
-        confirm_spend("reduce", what, f"~{calls:,} calls", cost, self.spec.endpoint.model, self.max_cost,
-                      self.confirm, self.job.defaults.prices)
+        confirm_spend(
+            "reduce",
+            what,
+            f"~{calls:,} calls",
+            cost,
+            self.spec.endpoint.model,
+            self.max_cost,
+            self.confirm,
+            self.job.defaults.prices,
+        )
 
     # -- a level through map's engine
 
@@ -304,9 +333,17 @@ class Reducer:
         level = max(t.level for t in active) + 1
         keys = prompt_keys(self.spec, self.settings.task, prompts)
         try:
-            outcomes, progress = run_prompts(self.job, self.spec, prompts, keys, validator(None), self.pace,
-                                             self.max_cost - self.cost, unit="chunk",
-                                             desc=f"grok reduce, level {level}")
+            outcomes, progress = run_prompts(
+                self.job,
+                self.spec,
+                prompts,
+                keys,
+                validator(None),
+                self.pace,
+                self.max_cost - self.cost,
+                unit="chunk",
+                desc=f"grok reduce, level {level}",
+            )
         except KeyboardInterrupt:
             self.interrupted = True
             return
@@ -335,8 +372,10 @@ class Reducer:
             tree.level += 1
             tree.items, tree.covered = items, covered
             if not items:
-                failure = next((o.error for (t, _), o in zip(owners, outcomes) if t is tree and o is not None
-                                and o.error), "no answer")
+                failure = next(
+                    (o.error for (t, _), o in zip(owners, outcomes) if t is tree and o is not None and o.error),
+                    "no answer",
+                )
                 tree.error = f"every chunk failed at level {tree.level}: {failure}"
             elif len(items) == 1 and (len(packed[id(tree)].groups) == 1):
                 tree.text = items[0]
@@ -375,8 +414,10 @@ class Reducer:
             found = store.get_many([key]).get(key) if store is not None else None
             recorded: list[Any] | None = [Started(), TextDelta(found[0]), Finished()] if found else None
             rows = sum(tree.covered)
-            note = (f"reduce: {rows:,} rows, {level} level{'s' if level > 1 else ''}, "
-                    f"{self.calls + (0 if found else 1):,} calls" + (" · from the cache" if found else ""))
+            note = (
+                f"reduce: {rows:,} rows, {level} level{'s' if level > 1 else ''}, "
+                f"{self.calls + (0 if found else 1):,} calls" + (" · from the cache" if found else "")
+            )
             if tree.lost_rows:
                 note += f" · {tree.lost_rows:,} rows lost to failed chunks"
             request = replace(request_for(self.spec, prompt), notes=(note,))
@@ -389,8 +430,16 @@ class Reducer:
 
             view = make_view(defaults.display, _shell(), defaults.headings)
             with AskGuard(transport.timeout, transport.deadline) as guard:
-                reply = run_ask(request, connect, view, header, transport, guard, recorded=recorded,
-                                books=Books(job.gate, "%grok reduce"))
+                reply = run_ask(
+                    request,
+                    connect,
+                    view,
+                    header,
+                    transport,
+                    guard,
+                    recorded=recorded,
+                    books=Books(job.gate, "%grok reduce"),
+                )
             if reply.error is not None:
                 tree.error = reply.error.message
             elif reply.interrupted:
@@ -423,12 +472,15 @@ class Reducer:
         calls = math.ceil(first * scale)
         ahead = levels_ahead(calls, self.settings.budget, 200, self.settings.output or SUMMARY_GUESS)
         answered = sum(1 for t in trees if t.text)
-        quality = (f"{answered:,} of {len(trees):,} answered" + (f", {len(trees[0].text):,} characters"
-                   if len(trees) == 1 and trees[0].text else ""))
-        return (f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: "
-                f"~{calls + sum(ahead):,} calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, "
-                f"~${self.cost * scale:,.2f} at "
-                "this sample's rate (an upper bound: the levels above the first grow more slowly than the rows)")
+        quality = f"{answered:,} of {len(trees):,} answered" + (
+            f", {len(trees[0].text):,} characters" if len(trees) == 1 and trees[0].text else ""
+        )
+        return (
+            f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: "
+            f"~{calls + sum(ahead):,} calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, "
+            f"~${self.cost * scale:,.2f} at "
+            "this sample's rate (an upper bound: the levels above the first grow more slowly than the rows)"
+        )
 
     def summary(self, trees: list[Tree]) -> str:
         import time
@@ -436,8 +488,9 @@ class Reducer:
         rows = sum(t.rows for t in trees)
         done = [t for t in trees if t.text]
         levels = max((t.level for t in trees), default=0)
-        shape = " → ".join(f"{sum(len(t.summaries[i]) if i < len(t.summaries) else 0 for t in trees):,}"
-                           for i in range(levels))
+        shape = " → ".join(
+            f"{sum(len(t.summaries[i]) if i < len(t.summaries) else 0 for t in trees):,}" for i in range(levels)
+        )
         parts = [f"{rows:,} rows → {shape} ({levels} level{'s' if levels != 1 else ''})"]
         if self.by is not None:
             parts.append(f"{len(done):,} of {len(trees):,} groups answered")
@@ -449,17 +502,33 @@ class Reducer:
             parts.append(f"stopped: {failed[0]}")
         seconds = time.monotonic() - self.started
         money = f"${self.cost:.4f}"
-        return ("grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {money}, "
-                f"{seconds:.1f} s")
+        return (
+            "grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {money}, "
+            f"{seconds:.1f} s"
+        )
 
     def result(self, tree: Tree) -> Reduction:
-        return Reduction(tree.text, tree.rows, tree.level, self.calls, self.tokens, self.cost, tree.summaries,
-                         tree.behind, self.counter.exact, tree.error)
+        return Reduction(
+            tree.text,
+            tree.rows,
+            tree.level,
+            self.calls,
+            self.tokens,
+            self.cost,
+            tree.summaries,
+            tree.behind,
+            self.counter.exact,
+            tree.error,
+        )
 
     def frame(self, df: Any, by: str, trees: list[Tree]) -> Any:
-        values = {by: [t.key for t in trees], "answer": [t.text or None for t in trees],
-                  "rows": [t.rows for t in trees], "levels": [t.level for t in trees],
-                  "error": [t.error for t in trees]}
+        values = {
+            by: [t.key for t in trees],
+            "answer": [t.text or None for t in trees],
+            "rows": [t.rows for t in trees],
+            "levels": [t.level for t in trees],
+            "error": [t.error for t in trees],
+        }
         if frames._kind(df) == "polars" or type(df).__module__.split(".")[0] == "polars":
             import polars as pl
 

@@ -57,8 +57,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def projection(verb: str, outcomes: list[Any], progress: Any, total: int, quality: list[str],
-               concurrency: int, per: str = "row", units: int | None = None) -> str:
+def projection(
+    verb: str,
+    outcomes: list[Any],
+    progress: Any,
+    total: int,
+    quality: list[str],
+    concurrency: int,
+    per: str = "row",
+    units: int | None = None,
+) -> str:
     """Two lines: the sample's quality, and the whole job at the sample's rate.
 
     ``units``: how many of ``per`` the whole job needs (rows for map and filter; calls for reduce and topk)."""
@@ -73,19 +81,31 @@ def projection(verb: str, outcomes: list[Any], progress: Any, total: int, qualit
         money = f"~${dollars * scale:,.2f}" if dollars is not None else "price unknown"
         ran = n - progress.cached
         seconds = time.monotonic() - progress.started
-        pace = (f"; ~{_duration(seconds / ran * whole)} at --concurrency {concurrency}" if ran and seconds > 0
-                else "")
-        lines.append(f"grok {verb} --sample: the whole job, {whole:,} {per}s: ~{per_tokens * whole:,.0f} tokens, "
-                     f"{money} at this sample's rate ({per_tokens:,.0f} tokens a {per}){pace}. "
-                     "The sample's answers are cached: the full run pays only for the rest.")
+        pace = f"; ~{_duration(seconds / ran * whole)} at --concurrency {concurrency}" if ran and seconds > 0 else ""
+        lines.append(
+            f"grok {verb} --sample: the whole job, {whole:,} {per}s: ~{per_tokens * whole:,.0f} tokens, "
+            f"{money} at this sample's rate ({per_tokens:,.0f} tokens a {per}){pace}. "
+            "The sample's answers are cached: the full run pays only for the rest."
+        )
     else:
         lines.append(f"grok {verb} --sample: no answer came back with usage, so nothing to project from")
     return "\n".join(lines)
 
 
-def calibrate_map(df: Any, template: str, n: int, seed: int, *, verb: str = "map", out_col: str = "grok",
-                  max_cost: float = 1.0, reason: bool = False, keep_all: bool = False, total: int | None = None,
-                  **options: Any) -> Any:
+def calibrate_map(
+    df: Any,
+    template: str,
+    n: int,
+    seed: int,
+    *,
+    verb: str = "map",
+    out_col: str = "grok",
+    max_cost: float = 1.0,
+    reason: bool = False,
+    keep_all: bool = False,
+    total: int | None = None,
+    **options: Any,
+) -> Any:
     """Map or filter on N seeded rows; the sample's result (filter: every sampled row with its verdict).
 
     ``total``: the whole frame's rows when ``df`` is already the sample (drawn by Spark or Dask)."""
@@ -99,16 +119,18 @@ def calibrate_map(df: Any, template: str, n: int, seed: int, *, verb: str = "map
     if verb == "filter":
         from grok_magics.operators.filtering import run_filter, verdicts
 
-        result, ran = run_filter(part, template, reason=reason, keep_all=True, out_col=out_col, max_cost=max_cost,
-                                 **options)
+        result, ran = run_filter(
+            part, template, reason=reason, keep_all=True, out_col=out_col, max_cost=max_cost, **options
+        )
         judged = [v for v in verdicts(ran.outcomes) if v is not None]
         if judged:
             share = sum(judged) / len(judged)
             quality.append(f"{100 * share:.0f}% kept (~{share * total:,.0f} of {total:,} rows)")
     else:
         ran = run_map(part, template, out_col=out_col, max_cost=max_cost, **options)
-        result = frames.with_columns(part, columns(part, ran.outcomes, ran.schema, out_col,
-                                                   why_not_run(ran.progress, ran.note)))
+        result = frames.with_columns(
+            part, columns(part, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
+        )
         print(summary(ran.progress, ran.outcomes, out_col, max_cost, ran.note))
         texts = [o.text for o in ran.outcomes if o is not None and o.error is None and o.text]
         if texts:

@@ -33,14 +33,19 @@ DEFAULT_CHUNK_TOKENS = 32_000
 
 
 def ranking_schema() -> dict[str, Any]:
-    return {"title": "ranking", "type": "object",
-            "properties": {"ranking": {"type": "array", "items": {"type": "integer"}}}}
+    return {
+        "title": "ranking",
+        "type": "object",
+        "properties": {"ranking": {"type": "array", "items": {"type": "integer"}}},
+    }
 
 
 def group_prompt(criterion: str, texts: list[str], keep: int) -> str:
     lines = "\n".join(f"[{i + 1}] {t}" for i, t in enumerate(texts))
-    return (f"Criterion: {criterion}\n\nRank these {len(texts)} items by how well they match the criterion. "
-            f"Answer with the ids of the best {keep} of them, best first.\n\n<items>\n{lines}\n</items>")
+    return (
+        f"Criterion: {criterion}\n\nRank these {len(texts)} items by how well they match the criterion. "
+        f"Answer with the ids of the best {keep} of them, best first.\n\n<items>\n{lines}\n</items>"
+    )
 
 
 @dataclass
@@ -80,13 +85,33 @@ def read_ranking(text: str, size: int, keep: int) -> list[int]:
     return seen[:keep]
 
 
-def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str | None = None,
-               group_size: int | None = None, chunk_tokens: int | None = None, seed: int = 0,
-               concurrency: int = 8, rps: float | None = None, max_cost: float = 1.0, cache: bool = True,
-               confirm: Any = None, progress: bool = True, retries: int = 8, allow_key: bool = False,
-               sample: int | None = None, model: str | None = None, provider: str | None = None,
-               api: str | None = None, effort: str | None = None, system: str | None = None,
-               temperature: float | None = None, max_tokens: int | None = None, namespace: Any = None) -> Any:
+def topk_frame(
+    df: Any,
+    criterion: str,
+    k: int = 10,
+    *,
+    columns: list[str] | str | None = None,
+    group_size: int | None = None,
+    chunk_tokens: int | None = None,
+    seed: int = 0,
+    concurrency: int = 8,
+    rps: float | None = None,
+    max_cost: float = 1.0,
+    cache: bool = True,
+    confirm: Any = None,
+    progress: bool = True,
+    retries: int = 8,
+    allow_key: bool = False,
+    sample: int | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    api: str | None = None,
+    effort: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    namespace: Any = None,
+) -> Any:
     """The top ``k`` rows of ``df`` (pandas or polars), best first, with a ``rank`` column; see the module."""
     from grok_magics.mapping.job import Pace, open_job
 
@@ -96,13 +121,24 @@ def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str
         raise GrokError("topk: k must be at least 1")
     group = group_size or max(DEFAULT_GROUP, 2 * k)
     if group < 2 * k:
-        raise GrokError(f"topk: a group must hold at least 2·k rows to narrow them down (k={k}); "
-                        f"raise --group to {2 * k} or more")
+        raise GrokError(
+            f"topk: a group must hold at least 2·k rows to narrow them down (k={k}); raise --group to {2 * k} or more"
+        )
     if isinstance(columns, str):
         columns = [c.strip() for c in columns.split(",") if c.strip()]
-    job = open_job("topk", model=model, provider=provider, api=api, effort=effort, system=system,
-                   temperature=temperature, max_tokens=max_tokens, schema=ranking_schema(), allow_key=allow_key,
-                   default_system=TOPK_SYSTEM)
+    job = open_job(
+        "topk",
+        model=model,
+        provider=provider,
+        api=api,
+        effort=effort,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        schema=ranking_schema(),
+        allow_key=allow_key,
+        default_system=TOPK_SYSTEM,
+    )
     task = task_text(criterion)
     if not task:
         raise GrokError("topk: write the criterion (e.g. the most detailed complaint about {review})")
@@ -112,27 +148,50 @@ def topk_frame(df: Any, criterion: str, k: int = 10, *, columns: list[str] | str
         from grok_magics.operators.sample import sample_of
 
         df = sample_of(df, sample, seed)
-        print(f"grok topk --sample {sample}: {len(df) if frames._kind(df) == 'pandas' else df.height:,} of "
-              f"{total:,} rows, seed {seed}")
+        print(
+            f"grok topk --sample {sample}: {len(df) if frames._kind(df) == 'pandas' else df.height:,} of "
+            f"{total:,} rows, seed {seed}"
+        )
     read = read_columns(frames.columns_of(df), criterion, columns, job.defaults.redact_columns, verb="topk")
     texts = [item_of(row, read, job.masker) for row in frames.rows_of(df, read)]
     if not texts:
         raise GrokError("topk: the frame has no rows")
     if job.masker.count:
-        print(f"grok topk: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
-              "masked before sending.")
+        print(
+            f"grok topk: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
+            "masked before sending."
+        )
     from grok_magics.operators.reducing import _budget
 
-    tournament = Tournament(job, task, texts, k, group, _budget(job, chunk_tokens or DEFAULT_CHUNK_TOKENS), seed,
-                            Pace(concurrency, rps, retries, cache, progress), max_cost)
+    tournament = Tournament(
+        job,
+        task,
+        texts,
+        k,
+        group,
+        _budget(job, chunk_tokens or DEFAULT_CHUNK_TOKENS),
+        seed,
+        Pace(concurrency, rps, retries, cache, progress),
+        max_cost,
+    )
     tournament.estimate(confirm)
     order = tournament.run()
     print(tournament.summary())
     if sample is not None:
         from grok_magics.operators.sample import projection
 
-        print(projection("topk", tournament.outcomes, tournament.last_progress, total, [],
-                         concurrency, per="call", units=sum(plan_calls(total, group, k))))
+        print(
+            projection(
+                "topk",
+                tournament.outcomes,
+                tournament.last_progress,
+                total,
+                [],
+                concurrency,
+                per="call",
+                units=sum(plan_calls(total, group, k)),
+            )
+        )
     return ranked(df, order, tournament)
 
 
@@ -149,8 +208,18 @@ def ranked(df: Any, order: list[int], tournament: "Tournament") -> Any:
 
 
 class Tournament:
-    def __init__(self, job: Any, task: str, texts: list[str], k: int, group: int, budget: int, seed: int,
-                 pace: Any, max_cost: float) -> None:
+    def __init__(
+        self,
+        job: Any,
+        task: str,
+        texts: list[str],
+        k: int,
+        group: int,
+        budget: int,
+        seed: int,
+        pace: Any,
+        max_cost: float,
+    ) -> None:
         self.job, self.task, self.texts, self.k, self.group = job, task, texts, k, group
         self.budget, self.pace, self.max_cost = budget, pace, max_cost
         self.rng = random.Random(seed)
@@ -181,10 +250,20 @@ class Tournament:
         prices = price_of(self.spec.endpoint.model, self.job.defaults.prices)
         cost = None if prices is None else estimate_cost(Usage(input=tokens_in, output=out * sum(calls)), prices)
         rounds = f"{len(calls)} round{'s' if len(calls) > 1 else ''}"
-        what = (f"{len(self.texts):,} rows, groups of ≤{self.group}, {rounds}"
-                f", ~{sum(calls):,} calls to keep the top {self.k}")
-        confirm_spend("topk", what, f"~{sum(calls):,} calls", cost, self.spec.endpoint.model, self.max_cost,
-                      confirm, self.job.defaults.prices)
+        what = (
+            f"{len(self.texts):,} rows, groups of ≤{self.group}, {rounds}"
+            f", ~{sum(calls):,} calls to keep the top {self.k}"
+        )
+        confirm_spend(
+            "topk",
+            what,
+            f"~{sum(calls):,} calls",
+            cost,
+            self.spec.endpoint.model,
+            self.max_cost,
+            confirm,
+            self.job.defaults.prices,
+        )
 
     def _groups(self, candidates: list[int]) -> list[list[int]]:
         """Groups of at most ``group`` rows whose prompt fits the budget (by the estimate)."""
@@ -217,10 +296,17 @@ class Tournament:
             keeps = [min(self.k, len(g)) for g in groups]
             prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
             keys = prompt_keys(self.spec, self.task, prompts)
-            outcomes, progress = run_prompts(self.job, self.spec, prompts, keys, self._validator(max(map(len, groups))),
-                                             self.pace,
-                                             self.max_cost - self.spent, unit="group",
-                                             desc=f"grok topk, round {self.rounds}")
+            outcomes, progress = run_prompts(
+                self.job,
+                self.spec,
+                prompts,
+                keys,
+                self._validator(max(map(len, groups))),
+                self.pace,
+                self.max_cost - self.spent,
+                unit="group",
+                desc=f"grok topk, round {self.rounds}",
+            )
             self.outcomes, self.last_progress = outcomes, progress
             self.spent += progress.cost
             self.tokens += progress.tokens
@@ -241,8 +327,11 @@ class Tournament:
                 call.ranking = [g[i - 1] for i in ids]
                 winners.extend(call.ranking)
             if progress.interrupted or progress.stopped_by or progress.stopped_by_cost:
-                self.stopped = ("interrupted" if progress.interrupted else progress.stopped_by
-                                or f"--max-cost ${self.max_cost:.2f} reached in round {self.rounds}")
+                self.stopped = (
+                    "interrupted"
+                    if progress.interrupted
+                    else progress.stopped_by or f"--max-cost ${self.max_cost:.2f} reached in round {self.rounds}"
+                )
                 return []
             if final:
                 return winners
@@ -275,8 +364,9 @@ class Tournament:
         import time
 
         failed = sum(1 for c in self.calls if c.error)
-        parts = [f"{len(self.texts):,} rows, {self.rounds} round{'s' if self.rounds != 1 else ''}, "
-                 f"{len(self.calls):,} calls"]
+        parts = [
+            f"{len(self.texts):,} rows, {self.rounds} round{'s' if self.rounds != 1 else ''}, {len(self.calls):,} calls"
+        ]
         if failed:
             parts.append(f"{failed:,} failed (their {self.lost:,} rows left the tournament)")
         if self.stopped:

@@ -47,8 +47,7 @@ def refusal(where: str, label: str) -> str:
 MASK = "[key masked]"
 
 
-def mask_keys(text: str, known_keys: Iterable[str] = (),
-              found: Callable[[str], None] | None = None) -> tuple[str, int]:
+def mask_keys(text: str, known_keys: Iterable[str] = (), found: Callable[[str], None] | None = None) -> tuple[str, int]:
     """``text`` with every key-shaped run (and the active key itself) replaced by ``MASK``; how many were.
 
     Data is not the user's own words: a key in a cell is masked where the cell becomes text, not refused,

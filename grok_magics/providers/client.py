@@ -47,8 +47,12 @@ class Clients:
         provider = endpoint.provider
         remember_url(endpoint.base_url)
         slot = (endpoint.base_url, provider.auth_header)
-        signature = (_fingerprint(api_key_for(provider)), transport.timeout, transport.connect_timeout,
-                     transport.max_retries)
+        signature = (
+            _fingerprint(api_key_for(provider)),
+            transport.timeout,
+            transport.connect_timeout,
+            transport.max_retries,
+        )
         cached = self._cache.get(slot)
         if cached is not None and cached[0] == signature:
             return cached[1]
@@ -161,4 +165,3 @@ def add_headers(kwargs: dict[str, Any], headers: dict[str, Any]) -> dict[str, An
     if not headers:
         return kwargs
     return {**kwargs, "extra_headers": {**kwargs.get("extra_headers", {}), **headers}}
-

@@ -16,8 +16,18 @@ from typing import Any
 
 from grok_magics.render.markdown import close_fences
 
-_BLOCK_OPENERS = {"paragraph_open", "heading_open", "bullet_list_open", "ordered_list_open", "blockquote_open",
-                  "table_open", "fence", "code_block", "hr", "html_block"}
+_BLOCK_OPENERS = {
+    "paragraph_open",
+    "heading_open",
+    "bullet_list_open",
+    "ordered_list_open",
+    "blockquote_open",
+    "table_open",
+    "fence",
+    "code_block",
+    "hr",
+    "html_block",
+}
 _ATX = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 HIDE_AT_MOST = 200  # an opener left unclosed this long is probably literal ("costs $5"): show it
@@ -36,8 +46,11 @@ def split_finished(text: str) -> int:
     A block is finished once the next top-level block has begun: nothing that arrives later can
     change it (a list only ends when an unindented block starts, an open fence runs to the end).
     """
-    starts = [tok.map[0] for tok in _parser().parse(text) if tok.level == 0 and tok.type in _BLOCK_OPENERS
-              and tok.map is not None]
+    starts = [
+        tok.map[0]
+        for tok in _parser().parse(text)
+        if tok.level == 0 and tok.type in _BLOCK_OPENERS and tok.map is not None
+    ]
     if len(starts) < 2:
         return 0
     lines = text.splitlines(keepends=True)
@@ -143,7 +156,7 @@ class HeadingShift:
             match = _ATX.match(line)
             if match:
                 level = self._level(len(match.group(2)), provisional)
-                out.append(match.group(1) + "#" * level + line[match.end():])
+                out.append(match.group(1) + "#" * level + line[match.end() :])
             elif out and index > 0 and _SETEXT.match(line) and lines[index - 1].strip() and _plain(out[-1]):
                 out[-1] = "#" * self._level(1 if line.strip()[0] == "=" else 2, provisional) + " " + out[-1].strip()
             else:
@@ -167,7 +180,7 @@ def _fence_state(line: str, fence: str | None) -> str | None:
     marker = match.group(1)
     if fence is None:
         return marker
-    if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
+    if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :].strip():
         return None
     return fence
 

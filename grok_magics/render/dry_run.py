@@ -47,8 +47,9 @@ def _describe_part(part: dict[str, Any], images: dict[str, ImagePart]) -> tuple[
         url = _image_url(part)
         image = images.get(url)
         if image is not None and image.data is not None:
-            return (f"    [image {image.name}: {image.size}, sent inline as a base64 data URL of "
-                    f"{len(url):,} characters]"), image_tokens(image)
+            return (
+                f"    [image {image.name}: {image.size}, sent inline as a base64 data URL of {len(url):,} characters]"
+            ), image_tokens(image)
         return f"    [image URL {url}, fetched by the provider]", image_tokens(ImagePart(name="", url=url))
     raw = json.dumps(part)
     return _indent(raw), estimate_tokens(raw)

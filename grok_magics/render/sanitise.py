@@ -247,7 +247,8 @@ def _fences(lines: list[str], text: str) -> tuple[frozenset[int], frozenset[int]
         reached = bool(opens) and opens[0] < start and bool(closes) and closes[-1] >= start
         alike = bounded and _ALONE.match(body[0]) is not None and not reached  # first column: top level
         danger = any(_DANGER.search(line) for line in body) or (
-            any('"' in line for line in body) and _math_reaches(lines, start))
+            any('"' in line for line in body) and _math_reaches(lines, start)
+        )
         if not danger or (alike and agreed):
             kept.update(range(start, end))
         else:
@@ -272,7 +273,7 @@ def _defuse(line: str) -> str:
     """A line outside fences never opens one in any renderer (its first fence character is escaped), so
     no renderer's fence can swallow, or end inside, a kept one."""
     match = _FENCE_LIKE.match(line)
-    return line if match is None else line[:match.end(1)] + "\\" + line[match.end(1):]
+    return line if match is None else line[: match.end(1)] + "\\" + line[match.end(1) :]
 
 
 def _line(line: str, state: _State) -> str:
@@ -313,11 +314,11 @@ def _line(line: str, state: _State) -> str:
 def _escape(line: str, j: int, out: list[str]) -> int:
     """A backslash escape is kept, except before "<", "[" and "]", which become entities: mistune's
     bare-URL links swallow the backslash, and the character would be live again."""
-    nxt = line[j + 1:j + 2]
+    nxt = line[j + 1 : j + 2]
     if nxt in ("<", "[", "]"):
         out.append(_ENTITIES[nxt])
     elif nxt and nxt in _PUNCT:
-        out.append(line[j:j + 2])
+        out.append(line[j : j + 2])
     else:
         out.append("\\")
         return j + 1
@@ -347,7 +348,7 @@ def _code(line: str, j: int, ticks: dict[int, list[int]], out: list[str], quotes
     close = starts[k]
     content = line[end:close]
     convert = _needs_html(content) or (quotes and '"' in content)
-    out.append(_html_code(_strip_one(content)) if convert else line[j:close + length])
+    out.append(_html_code(_strip_one(content)) if convert else line[j : close + length])
     return close + length
 
 
@@ -384,15 +385,15 @@ def _dollar(line: str, j: int, state: _State, out: list[str]) -> int:
         close = _display_close(line, j + 2)
         if close < 0:
             state.display = True
-            out.append("$$" + _math(line[j + 2:]))
+            out.append("$$" + _math(line[j + 2 :]))
             return len(line)
-        out.append("$$" + _math(line[j + 2:close]) + "$$")
+        out.append("$$" + _math(line[j + 2 : close]) + "$$")
         return close + 2
     close = _inline_close(line, j, state)
     if close < 0:
         out.append("$")
         return j + 1
-    out.append("$" + _math(line[j + 1:close]) + "$")
+    out.append("$" + _math(line[j + 1 : close]) + "$")
     return close + 1
 
 
@@ -402,8 +403,17 @@ def _inline_close(line: str, j: int, state: _State) -> int:
     if j + 1 >= len(line) or line[j + 1].isspace() or line[j + 1] == "$":
         return -1
     if state.closers is None or state.closers[0] is not line:
-        state.closers = (line, [k for k in range(1, len(line)) if line[k] == "$" and line[k - 1] != "\\"
-                                and not line[k - 1].isspace() and not line[k + 1:k + 2].isdigit()])
+        state.closers = (
+            line,
+            [
+                k
+                for k in range(1, len(line))
+                if line[k] == "$"
+                and line[k - 1] != "\\"
+                and not line[k - 1].isspace()
+                and not line[k + 1 : k + 2].isdigit()
+            ],
+        )
     closers = state.closers[1]
     k = bisect_right(closers, j)
     return closers[k] if k < len(closers) and closers[k] - j < _MATH_REACH else -1
@@ -411,7 +421,7 @@ def _inline_close(line: str, j: int, state: _State) -> int:
 
 def _angle(line: str, j: int, out: list[str]) -> int:
     auto = _AUTOLINK.match(line, j)
-    if auto is not None and not line[j - 1:j] == "\\":  # "\\[" would open math for nbconvert
+    if auto is not None and not line[j - 1 : j] == "\\":  # "\\[" would open math for nbconvert
         url = auto.group(1)
         target = href(url)
         if target is not None:
@@ -426,7 +436,7 @@ def _angle(line: str, j: int, out: list[str]) -> int:
 
 def _bracket(line: str, j: int, out: list[str]) -> int:
     """``](`` and ``]:``: kept only before an allowed URL; otherwise the ``(`` or ``:`` is escaped."""
-    after = line[j + 1:j + 2]
+    after = line[j + 1 : j + 2]
     if after not in ("(", ":"):
         out.append("]")
         return j + 1
@@ -435,13 +445,13 @@ def _bracket(line: str, j: int, out: list[str]) -> int:
         start += 1
     if line.startswith("<", start):  # an angle-bracket destination: rewritten plainly, encoded
         close = line.find(">", start + 1, start + _PEEK * 16)
-        inner = line[start + 1:close] if close > 0 else ""
+        inner = line[start + 1 : close] if close > 0 else ""
         target = href(_decode(inner)) if close > 0 and "<" not in inner else None
         if target is not None:
-            out.append("]" + after + line[j + 2:start] + target)
+            out.append("]" + after + line[j + 2 : start] + target)
             return close + 1
-    elif start < len(line) and _allowed(line[start:start + _PEEK]):
-        out.append("]" + after + line[j + 2:start])  # the destination itself is scanned as text next
+    elif start < len(line) and _allowed(line[start : start + _PEEK]):
+        out.append("]" + after + line[j + 2 : start])  # the destination itself is scanned as text next
         return start
     out.append("]" + _NOT_SYNTAX[after])  # an entity: the same character, but never link syntax
     return j + 2

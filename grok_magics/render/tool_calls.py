@@ -40,8 +40,11 @@ def call_blocks(call: ToolCall, result: ToolResult | None) -> list[Block]:
     mark = "⚠" if result is None or result.error else "⚙"  # both in DejaVu Sans; emoji show as boxes on stock fonts
     outcome = "not run" if result is None else ("error" if result.error else "result")
     label = f"{mark} {signature(call)}" + ("" if outcome == "result" else f" — {outcome}")
-    blocks: list[Block] = [Markup(f"<details><summary>{html_text(label)}</summary>"), Markup("arguments"),
-                           Code("json", pretty(call.arguments))]
+    blocks: list[Block] = [
+        Markup(f"<details><summary>{html_text(label)}</summary>"),
+        Markup("arguments"),
+        Code("json", pretty(call.arguments)),
+    ]
     if result is not None:
         blocks += [Markup(outcome), Code("json", pretty(result.output))]
     return [*blocks, Markup("</details>")]
@@ -140,8 +143,10 @@ def limit_words(reply: Reply) -> str:
     notes = list(reply.tool_limits)
     if reply.round_limit is not None:
         wanted = ", ".join(dict.fromkeys(c.name for c in reply.tool_calls))
-        notes.append(f"⚠ Stopped after {reply.round_limit} tool rounds: Grok still wanted to call {wanted}. "
-                     "Raise %config GrokMagics.max_tool_rounds to allow more.")
+        notes.append(
+            f"⚠ Stopped after {reply.round_limit} tool rounds: Grok still wanted to call {wanted}. "
+            "Raise %config GrokMagics.max_tool_rounds to allow more."
+        )
     return "\n\n".join(notes)
 
 
@@ -156,9 +161,16 @@ def tools_metadata(reply: Reply) -> dict[str, Any]:
     calls: list[dict[str, Any]] = []
     for done in reply.rounds:
         by_id = {r.call_id: r for r in done.results}
-        calls.extend({"name": c.name, "arguments": redact(c.arguments), "result": redact(by_id[c.call_id].output),
-                      "error": by_id[c.call_id].error} for c in done.calls
-                     if c.call_id in by_id and not by_id[c.call_id].limited)
+        calls.extend(
+            {
+                "name": c.name,
+                "arguments": redact(c.arguments),
+                "result": redact(by_id[c.call_id].output),
+                "error": by_id[c.call_id].error,
+            }
+            for c in done.calls
+            if c.call_id in by_id and not by_id[c.call_id].limited
+        )
     meta: dict[str, Any] = {}
     if calls:
         meta["tool_calls"] = calls

@@ -49,6 +49,8 @@ CURSOR = " ▍"
 FRAME = 0.12  # about 8 renders a second; a render may send 2 messages (a finished block, the tail): ≤ 20 a second
 FLUSH = 0.25  # text held back by the throttle is shown at the latest this long after it arrived
 STATUS_STYLE = "color: var(--jp-ui-font-color2, #888); opacity: 0.85"
+
+
 class View(Protocol):
     def start(self, header: Header) -> None: ...
     def update(self, reply: Reply, event: Event) -> None: ...
@@ -150,7 +152,7 @@ def final_status(header: Header, reply: Reply) -> str:
 
 
 def thought_blocks(reply: Reply, live: bool = False) -> list[Block]:
-    """"Thought for N s" as a collapsed ``<details>`` holding the reasoning summary, when there is one."""
+    """ "Thought for N s" as a collapsed ``<details>`` holding the reasoning summary, when there is one."""
     seconds = reply.thought_seconds()
     summary = reply.reasoning.strip()
     if seconds is None or not summary:
@@ -161,8 +163,9 @@ def thought_blocks(reply: Reply, live: bool = False) -> list[Block]:
     return [Markup(f"<details{' open' if live else ''}><summary>{label}</summary>"), shown, Markup("</details>")]
 
 
-def final_markdown(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
-                   thought: bool = True) -> str:
+def final_markdown(
+    header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None, thought: bool = True
+) -> str:
     """The saved answer (or its last part, ``text``): Markdown, the outcome if it ended early, the status line;
     one page through the sanitiser, since renderers read math and fences across its parts."""
     answer = reply.text if text is None else text
@@ -204,7 +207,9 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
             "thought_seconds": reply.thought_seconds(),
             "replayed": header.replayed,
             **tools_metadata(reply),
-            "usage": None if usage is None else {
+            "usage": None
+            if usage is None
+            else {
                 "input": usage.input,
                 "cached": usage.cached,
                 "output": usage.output,
@@ -214,13 +219,16 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
     }
 
 
-def final_bundle(header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None,
-                 thought: bool = True) -> tuple[dict[str, str], dict[str, Any]]:
+def final_bundle(
+    header: Header, reply: Reply, text: str | None = None, shift: HeadingShift | None = None, thought: bool = True
+) -> tuple[dict[str, str], dict[str, Any]]:
     """What the last output becomes. With no text at all and a failure, nothing: the error line says it all."""
     if not (reply.text or reply.rounds or reply.tool_calls) and _ended_badly(reply):
         return {}, provenance(header, reply)
-    data = {"text/markdown": final_markdown(header, reply, text, shift, thought),
-            "text/plain": final_plain(header, reply, text)}
+    data = {
+        "text/markdown": final_markdown(header, reply, text, shift, thought),
+        "text/plain": final_plain(header, reply, text),
+    }
     return data, provenance(header, reply)
 
 
@@ -305,8 +313,9 @@ class MarkdownView:
         from IPython.display import display
 
         self.header = header
-        self.handle = display({"text/markdown": "*Grok is thinking…*", "text/plain": "Grok is thinking…"},
-                              raw=True, display_id=True)
+        self.handle = display(
+            {"text/markdown": "*Grok is thinking…*", "text/plain": "Grok is thinking…"}, raw=True, display_id=True
+        )
 
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, Retrying) and self.header is not None and not reply.text_length:
@@ -484,14 +493,12 @@ class LiveView:
         assert self.header is not None
         self.coalescer.close()
         self.reply = reply
-        tail = reply.text[self.committed_length:]
+        tail = reply.text[self.committed_length :]
         data, metadata = final_bundle(self.header, reply, tail, self.shift, thought=not self.thought_done)
         if self.handle is None:
             self._open(data, metadata)
         else:
             self.handle.update(data, raw=True, metadata=metadata)
-
-
 
 
 def _auto_mode(shell: Any) -> str:

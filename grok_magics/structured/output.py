@@ -37,8 +37,10 @@ def wanted(options: Options, namespace: MutableMapping[str, Any], endpoint: Endp
         raise ConfigError("--json asks for any JSON object, --schema for one shape: use one of them")
     provider = endpoint.provider
     if not provider.json_mode:
-        raise ConfigError(f"{provider.title} offers no structured output (its model card: \"JSON mode — no\"); "
-                          "nothing was sent. Drop --json/--schema or use another --provider")
+        raise ConfigError(
+            f'{provider.title} offers no structured output (its model card: "JSON mode — no"); '
+            "nothing was sent. Drop --json/--schema or use another --provider"
+        )
     if options.schema is None:
         return Wanted(OutputFormat())
     from grok_magics.errors import SchemaError
@@ -76,8 +78,9 @@ def parse(wanted: Wanted, text: str) -> Any:
         return wanted.schema.validate(body)
     except SchemaError as exc:
         said = str(exc)
-        raise GrokError(said if said.startswith("the answer") else f"the answer does not match --schema: {said}") \
-            from None
+        raise GrokError(
+            said if said.startswith("the answer") else f"the answer does not match --schema: {said}"
+        ) from None
 
 
 def as_frame(value: Any, polars: bool) -> Any:
@@ -85,24 +88,29 @@ def as_frame(value: Any, polars: bool) -> Any:
     rows = value if isinstance(value, list) else [value]
     records = [r.model_dump(mode="json") if hasattr(r, "model_dump") else r for r in rows]
     if not all(isinstance(r, dict) for r in records):
-        raise GrokError("--to-df needs records (objects); the answer holds " +
-                        ", ".join(sorted({type(r).__name__ for r in records})))
+        raise GrokError(
+            "--to-df needs records (objects); the answer holds "
+            + ", ".join(sorted({type(r).__name__ for r in records}))
+        )
     if polars:
         import polars as pl
 
         try:
             return pl.DataFrame(records)
         except Exception as exc:  # polars' own errors (mixed types in a column, say) have no common base
-            raise GrokError(f"--to-polars: polars cannot make a frame of these records ({type(exc).__name__}: "
-                            f"{_first_line(str(exc))}); use --to-df for pandas, or a --schema that fixes each "
-                            "field's type") from None
+            raise GrokError(
+                f"--to-polars: polars cannot make a frame of these records ({type(exc).__name__}: "
+                f"{_first_line(str(exc))}); use --to-df for pandas, or a --schema that fixes each "
+                "field's type"
+            ) from None
     import pandas as pd
 
     try:
         return pd.DataFrame.from_records(records)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise GrokError(f"--to-df: pandas cannot make a frame of these records ({type(exc).__name__}: "
-                        f"{_first_line(str(exc))})") from None
+        raise GrokError(
+            f"--to-df: pandas cannot make a frame of these records ({type(exc).__name__}: {_first_line(str(exc))})"
+        ) from None
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -120,8 +128,9 @@ def store(wanted: Wanted, options: Options, text: str, namespace: MutableMapping
     except GrokError as exc:
         if options.out:
             namespace[f"{options.out}_raw"] = text
-            raise GrokError(f"{exc.message}; {options.out} was not set, the raw answer is in {options.out}_raw") \
-                from None
+            raise GrokError(
+                f"{exc.message}; {options.out} was not set, the raw answer is in {options.out}_raw"
+            ) from None
         raise
     if options.out:
         namespace[options.out] = value

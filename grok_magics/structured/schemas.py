@@ -73,8 +73,9 @@ class Schema:
         except SchemaError:
             raise
         except Exception as exc:  # pydantic's "Maximum serialization depth", a model's own validator that raised
-            raise SchemaError(f"the answer could not be checked against the schema ({type(exc).__name__}: "
-                              f"{str(exc)[:120]})") from None
+            raise SchemaError(
+                f"the answer could not be checked against the schema ({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
 
     def as_row(self, value: Any) -> dict[str, Any]:
         """One value per field, for result columns."""

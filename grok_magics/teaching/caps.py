@@ -56,8 +56,15 @@ class Ledger:
         """Counted when the request leaves, so a failed or interrupted call still counts as a call."""
         self.sent_at.append(time.monotonic() if now is None else now)
 
-    def add(self, chat: str, usage: Usage | None, replayed: bool, model: str = "grok-4.3",
-            table: PriceTable = NO_PRICES, estimate: Usage | None = None) -> None:
+    def add(
+        self,
+        chat: str,
+        usage: Usage | None,
+        replayed: bool,
+        model: str = "grok-4.3",
+        table: PriceTable = NO_PRICES,
+        estimate: Usage | None = None,
+    ) -> None:
         """One request's outcome. Without reported usage, ``estimate`` (characters / 4) stands in for it, so a
         cap still holds behind servers that never report usage."""
         entry = self.chats.setdefault(chat, ChatLedger())
@@ -99,8 +106,9 @@ def effective_max_tokens(caps: Caps, asked: int | None) -> int | None:
     return asked if asked is not None else caps.max_output_tokens
 
 
-def check_before_sending(caps: Caps, ledger: Ledger, now: float | None = None, model: str = "grok-4.3",
-                         table: PriceTable = NO_PRICES) -> None:
+def check_before_sending(
+    caps: Caps, ledger: Ledger, now: float | None = None, model: str = "grok-4.3", table: PriceTable = NO_PRICES
+) -> None:
     """Raise ConfigError (one line: which cap, how much is used, what to do) when a call may not go out.
 
     A budget cannot be kept on a model whose price nobody knows, unless its server reports each answer's cost."""

@@ -82,8 +82,13 @@ class Fingerprint:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "model": self.model, "api": self.api, "prompt": self.prompt,
-            "options": self.options, "history": self.history, "turns": self.turns,
+            "provider": self.provider,
+            "model": self.model,
+            "api": self.api,
+            "prompt": self.prompt,
+            "options": self.options,
+            "history": self.history,
+            "turns": self.turns,
         }
 
 
@@ -147,8 +152,7 @@ def event_from_json(record: dict[str, Any]) -> Event | None:
         if f.name in data:
             value = data[f.name]
             if not _fits(value, hints[f.name]):
-                raise CassetteError(f"{cls.__name__}.{f.name} must be {_describe(hints[f.name])}, not "
-                                    f"{_brief(value)}")
+                raise CassetteError(f"{cls.__name__}.{f.name} must be {_describe(hints[f.name])}, not {_brief(value)}")
             kwargs[f.name] = tuple(value) if isinstance(value, list) and str(f.type).startswith("tuple") else value
     return cast(Event, cls(**kwargs))
 
@@ -186,8 +190,14 @@ def _fits(value: Any, hint: Any) -> bool:
     return True  # a type no event uses yet: the event's own code decides
 
 
-_NAMES = {str: "a string", int: "a whole number", float: "a finite number", bool: "true or false",
-          dict: "an object", type(None): "null"}
+_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    float: "a finite number",
+    bool: "true or false",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def _describe(hint: Any) -> str:
@@ -205,8 +215,15 @@ def _offset(value: Any) -> float | None:
     return float(value)
 
 
-_REQUEST_FIELDS: dict[str, type] = {"prompt": str, "provider": str, "model": str, "api": str, "history": str,
-                                    "options": dict, "turns": int}
+_REQUEST_FIELDS: dict[str, type] = {
+    "prompt": str,
+    "provider": str,
+    "model": str,
+    "api": str,
+    "history": str,
+    "options": dict,
+    "turns": int,
+}
 
 
 # --------------------------------------------------------------------------- the file
@@ -291,8 +308,9 @@ def _read_line(record: Any, exchanges: dict[str, Exchange]) -> None:
     elif kind == "event" and isinstance(key, str) and key in exchanges:
         offset = _offset(record.get("t", 0.0))
         if offset is None:
-            raise CassetteError(f"the time 't' must be a finite number of seconds, 0 or more, not "
-                                f"{_brief(record.get('t'))}")
+            raise CassetteError(
+                f"the time 't' must be a finite number of seconds, 0 or more, not {_brief(record.get('t'))}"
+            )
         event = event_from_json(record)
         if event is not None:
             exchanges[key].add(offset, event)

@@ -61,8 +61,11 @@ def attachments(turn: Turn) -> tuple[str, ...]:
             continue
         is_data = dataclasses.is_dataclass(part)
         fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(part)} if is_data else {}
-        words = [f"{k} {v}" for k, v in fields.items()
-                 if k in ("name", "label", "kind", "shape", "mime", "width", "height", "url") and v not in (None, "")]
+        words = [
+            f"{k} {v}"
+            for k, v in fields.items()
+            if k in ("name", "label", "kind", "shape", "mime", "width", "height", "url") and v not in (None, "")
+        ]
         out.append(f"{type(part).__name__}: " + (", ".join(words) or "attached"))
     return tuple(out)
 
@@ -177,8 +180,10 @@ def write(path: str | Path, chat: str, items: list[Exchange], force: bool = Fals
         with path.open("w" if force else "x", encoding="utf-8") as out:  # "x": created here, or refused
             out.write(redact(text))
     except FileExistsError:
-        raise ConfigError(f"{path} already exists: export did not replace it. "
-                          "Add --force to overwrite it, or choose another file name") from None
+        raise ConfigError(
+            f"{path} already exists: export did not replace it. "
+            "Add --force to overwrite it, or choose another file name"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

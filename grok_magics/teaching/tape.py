@@ -70,8 +70,10 @@ class Tape:
         else:
             how = "re-record it, or add --fallthrough to %grok replay (with a key set) to ask live"
         name = os.path.basename(defaults.replay)
-        return GrokError(f"no recorded answer in {name}, so nothing was sent: {cassette.closest(print_)}. "
-                         f"{how[:1].upper()}{how[1:]}.")
+        return GrokError(
+            f"no recorded answer in {name}, so nothing was sent: {cassette.closest(print_)}. "
+            f"{how[:1].upper()}{how[1:]}."
+        )
 
     def recording(self, source: Iterable[Event], request: Request) -> Iterable[Event]:
         """Live events pass through, noted with their timing when a record cassette is on."""

@@ -38,8 +38,9 @@ def frames_for(namespace: Mapping[str, Any], names: Iterable[str]) -> dict[str, 
 class DataToolset:
     """The frames one ask may read, minus hidden columns, and the tools over them."""
 
-    def __init__(self, frames: Mapping[str, Any], hide: Iterable[str] = (),
-                 mask: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self, frames: Mapping[str, Any], hide: Iterable[str] = (), mask: Callable[[str], str] | None = None
+    ) -> None:
         self.hide = tuple(hide)
         self.sources = dict(frames)
         self.mask_keys = mask  # key-shaped text in results (keys.KeyMasker); None: sent as it is
@@ -194,15 +195,19 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     list_frames.__doc__ = "Frames, row counts, columns and dtypes. Now:\n" + data.catalogue()
 
-    def count_rows(frame: Frame, filters: Filters = []) -> str:  # type: ignore[valid-type]  # noqa: B006
+    def count_rows(frame: Frame, filters: Filters = []) -> str:  # type: ignore[valid-type]
         """Number of rows matching all filters (every row of the frame is counted)."""
         keep = data.mask(frame, filters)
         rows = len(data.frame(frame)) if isinstance(keep, slice) else int(keep.sum())
         return capped({"rows": rows})
 
     def aggregate(
-        frame: Frame, function: Func, column: Optional[str] = None,  # type: ignore[valid-type]
-        filters: Filters = [], group_by: list[str] = [], top: int = MAX_GROUPS,  # noqa: B006
+        frame: Frame,
+        function: Func,
+        column: Optional[str] = None,  # type: ignore[valid-type]
+        filters: Filters = [],
+        group_by: list[str] = [],
+        top: int = MAX_GROUPS,
     ) -> str:
         """An aggregate of a column over the rows matching the filters, optionally per group.
 
@@ -221,36 +226,56 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         series = grouped.size() if column is None else getattr(grouped[column], function)()
         limit = max(1, min(top, MAX_GROUPS))
         shown = series.sort_values(ascending=False).head(limit)
-        rows = [{**dict(zip(group_by, k if isinstance(k, tuple) else (k,))), function: v}
-                for k, v in zip(shown.index.tolist(), shown.tolist())]
-        return capped({"groups": len(series), "shown": len(rows),
-                       "rows": [{k: _scalar(v) for k, v in r.items()} for r in rows]})
+        rows = [
+            {**dict(zip(group_by, k if isinstance(k, tuple) else (k,))), function: v}
+            for k, v in zip(shown.index.tolist(), shown.tolist())
+        ]
+        return capped(
+            {"groups": len(series), "shown": len(rows), "rows": [{k: _scalar(v) for k, v in r.items()} for r in rows]}
+        )
 
-    def value_counts(frame: Frame, column: str, filters: Filters = [],  # type: ignore[valid-type]  # noqa: B006
-                     top: int = MAX_ROWS) -> str:
+    def value_counts(
+        frame: Frame,
+        column: str,
+        filters: Filters = [],  # type: ignore[valid-type]
+        top: int = MAX_ROWS,
+    ) -> str:
         """How often each value of a column occurs (most frequent first), over rows matching the filters."""
         counts = data.rows(frame, filters, [column])[column].value_counts(dropna=False)
         shown = counts.head(max(1, min(top, MAX_GROUPS)))
-        return capped({"distinct": int(counts.shape[0]),
-                       "counts": [[_scalar(k), int(v)] for k, v in zip(shown.index.tolist(), shown.tolist())]})
+        return capped(
+            {
+                "distinct": int(counts.shape[0]),
+                "counts": [[_scalar(k), int(v)] for k, v in zip(shown.index.tolist(), shown.tolist())],
+            }
+        )
 
-    def describe(frame: Frame, columns: list[str] = [],  # type: ignore[valid-type]  # noqa: B006
-                 filters: Filters = []) -> str:  # noqa: B006
+    def describe(
+        frame: Frame,
+        columns: list[str] = [],  # type: ignore[valid-type]
+        filters: Filters = [],
+    ) -> str:
         """Summary statistics (count, mean, std, min, quartiles, max; or count/unique/top for text)."""
         df = data.rows(frame, filters, columns or data.columns(frame))
         return capped(_records(df.describe(include="all")))
 
-    def quantiles(frame: Frame, column: str,  # type: ignore[valid-type]
-                  q: list[float] = [0.25, 0.5, 0.75],  # noqa: B006
-                  filters: Filters = []) -> str:  # noqa: B006
+    def quantiles(
+        frame: Frame,
+        column: str,  # type: ignore[valid-type]
+        q: list[float] = [0.25, 0.5, 0.75],
+        filters: Filters = [],
+    ) -> str:
         """Quantiles (0..1) of a numeric or date column over rows matching the filters."""
         if any(not 0 <= x <= 1 for x in q):
             raise DataError("quantiles must be between 0 and 1")
         series = data.rows(frame, filters, [column])[column]
         return capped({str(k): _scalar(v) for k, v in series.quantile(q[:MAX_ROWS]).items()})
 
-    def correlation(frame: Frame, columns: list[str] = [],  # type: ignore[valid-type]  # noqa: B006
-                    method: Literal["pearson", "spearman", "kendall"] = "pearson") -> str:
+    def correlation(
+        frame: Frame,
+        columns: list[str] = [],  # type: ignore[valid-type]
+        method: Literal["pearson", "spearman", "kendall"] = "pearson",
+    ) -> str:
         """Correlation matrix of numeric columns (all visible numeric columns when none are named)."""
         import pandas as pd
 
@@ -259,8 +284,14 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         picked = data.rows(frame, [], chosen[:MAX_ROWS])
         return capped(_records(picked.corr(method=method, numeric_only=True).round(4)))
 
-    def top_rows(frame: Frame, by: str, n: int = 10, ascending: bool = False,  # type: ignore[valid-type]
-                 columns: list[str] = [], filters: Filters = []) -> str:  # noqa: B006
+    def top_rows(
+        frame: Frame,
+        by: str,
+        n: int = 10,
+        ascending: bool = False,  # type: ignore[valid-type]
+        columns: list[str] = [],
+        filters: Filters = [],
+    ) -> str:
         """The n rows with the largest (or smallest) values of a column, at most 20, visible columns only."""
         chosen = columns or data.columns(frame)
         df = data.rows(frame, filters, [*chosen, by])

@@ -153,8 +153,10 @@ class RoundLimits:
         return index < self.max_calls
 
     def refused(self, call: ToolCall, asked: int) -> ToolResult:
-        message = (f"not run: this response asked for {asked:,} tool calls and at most {self.max_calls:,} run per "
-                   "round; ask again for the ones still needed, a few at a time")
+        message = (
+            f"not run: this response asked for {asked:,} tool calls and at most {self.max_calls:,} run per "
+            "round; ask again for the ones still needed, a few at a time"
+        )
         return ToolResult(call.call_id, call.name, json.dumps({"error": message}), error=True, limited=True)
 
     def kept(self, result: ToolResult) -> ToolResult:
@@ -164,20 +166,26 @@ class RoundLimits:
             self.used += size
             return result
         self.dropped += 1
-        message = (f"result not sent: its {size:,} bytes would take this round's tool results past "
-                   f"{self.max_bytes:,} bytes; ask for less (fewer rows or columns), or fewer calls at once")
+        message = (
+            f"result not sent: its {size:,} bytes would take this round's tool results past "
+            f"{self.max_bytes:,} bytes; ask for less (fewer rows or columns), or fewer calls at once"
+        )
         return ToolResult(result.call_id, result.name, json.dumps({"error": message}), error=True)
 
     def notes(self, asked: int) -> list[str]:
         """One line per limit that was reached, for the view."""
         out = []
         if asked > self.max_calls:
-            out.append(f"⚠ Grok asked for {asked:,} tool calls in one response: {self.max_calls:,} ran, the other "
-                       f"{asked - self.max_calls:,} were answered with an error (limit: %config "
-                       "GrokMagics.max_tool_calls).")
+            out.append(
+                f"⚠ Grok asked for {asked:,} tool calls in one response: {self.max_calls:,} ran, the other "
+                f"{asked - self.max_calls:,} were answered with an error (limit: %config "
+                "GrokMagics.max_tool_calls)."
+            )
         if self.dropped:
-            out.append(f"⚠ {self.dropped:,} tool result(s) were not sent back: this round's results reached the "
-                       f"{self.max_bytes:,}-byte limit (%config GrokMagics.max_tool_result_bytes).")
+            out.append(
+                f"⚠ {self.dropped:,} tool result(s) were not sent back: this round's results reached the "
+                f"{self.max_bytes:,}-byte limit (%config GrokMagics.max_tool_result_bytes)."
+            )
         return out
 
 
@@ -194,8 +202,12 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str], bool | None] = ask_user,
-             mask: Callable[[str], str] | None = None) -> ToolResult:
+def run_call(
+    call: ToolCall,
+    tools: Mapping[str, Tool],
+    confirm: Callable[[str], bool | None] = ask_user,
+    mask: Callable[[str], str] | None = None,
+) -> ToolResult:
     """One call → one result; every failure is a result the model can read, never an exception.
 
     KeyboardInterrupt is the exception: the user wants the whole ask to stop. ``mask`` masks key-shaped
@@ -203,8 +215,9 @@ def run_call(call: ToolCall, tools: Mapping[str, Tool], confirm: Callable[[str],
     """
 
     def failed(message: str) -> ToolResult:
-        return ToolResult(call.call_id, call.name, json.dumps({"error": mask(message) if mask else message}),
-                          error=True)
+        return ToolResult(
+            call.call_id, call.name, json.dumps({"error": mask(message) if mask else message}), error=True
+        )
 
     chosen = tools.get(call.name)
     if chosen is None:

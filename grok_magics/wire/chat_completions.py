@@ -27,10 +27,19 @@ PATH = "/chat/completions"
 # Only these endings prove the answer is whole; anything else is marked with what happened.
 _GOOD = {"stop", "end_turn", "tool_calls", "function_call"}
 _KINDS = {
-    "length": "length", "max_tokens": "length", "max_output_tokens": "length", "model_length": "length",
-    "content_filter": "filter", "safety": "filter", "recitation": "filter", "blocklist": "filter",
-    "prohibited_content": "filter", "spii": "filter", "refusal": "filter",
-    "error": "provider-error", "malformed_function_call": "provider-error",
+    "length": "length",
+    "max_tokens": "length",
+    "max_output_tokens": "length",
+    "model_length": "length",
+    "content_filter": "filter",
+    "safety": "filter",
+    "recitation": "filter",
+    "blocklist": "filter",
+    "prohibited_content": "filter",
+    "spii": "filter",
+    "refusal": "filter",
+    "error": "provider-error",
+    "malformed_function_call": "provider-error",
 }
 
 
@@ -56,8 +65,10 @@ def user_content(parts: Parts) -> str | list[dict[str, Any]]:
 
 def round_messages(done: Round) -> list[dict[str, Any]]:
     """A tool round as chat replays it: the assistant's tool_calls, then one ``tool`` message per call."""
-    calls = [{"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-             for c in done.calls]
+    calls = [
+        {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in done.calls
+    ]
     out: list[dict[str, Any]] = [{"role": "assistant", "content": done.text or None, "tool_calls": calls}]
     out.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.output} for r in done.results)
     return out
@@ -79,8 +90,10 @@ def messages(request: Request) -> list[dict[str, Any]]:
 
 
 def tools(request: Request) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                              "parameters": t.parameters}} for t in request.tools]
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in request.tools
+    ]
 
 
 def response_format(output: OutputFormat) -> dict[str, Any]:

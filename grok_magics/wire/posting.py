@@ -44,5 +44,4 @@ def post_stream(client: Any, path: str, kwargs: dict[str, Any]) -> Any:
     import openai
 
     body, options = post_args(kwargs)
-    return client.post(path, body=body, options=options, cast_to=object, stream=True,
-                       stream_cls=openai.Stream[object])
+    return client.post(path, body=body, options=options, cast_to=object, stream=True, stream_cls=openai.Stream[object])

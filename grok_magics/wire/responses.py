@@ -57,8 +57,10 @@ def round_items(done: Round, provider: str) -> list[dict[str, Any]]:
         out = [dict(item) for item in done.items]
     else:
         out = [{"role": "assistant", "content": done.text}] if done.text else []
-        out.extend({"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
-                   for c in done.calls)
+        out.extend(
+            {"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+            for c in done.calls
+        )
     out.extend({"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in done.results)
     return out
 
@@ -81,8 +83,10 @@ def input_items(request: Request) -> list[dict[str, Any]]:
 
 def tools(request: Request) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": kind} for kind in request.search]
-    out.extend({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
-               for t in request.tools)
+    out.extend(
+        {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+        for t in request.tools
+    )
     return out
 
 
@@ -140,7 +144,7 @@ def _citations(items: tuple[dict[str, Any], ...]) -> Iterator[Citation]:
 
 def _search(event: dict[str, Any], kind: str) -> Iterator[Event]:
     """``response.web_search_call.searching`` and friends."""
-    family, _, status = kind[len("response."):].partition(".")
+    family, _, status = kind[len("response.") :].partition(".")
     yield SearchProgress("x" if family.startswith("x_") else "web", status, item_id=str(event.get("item_id") or ""))
 
 
@@ -182,7 +186,7 @@ def _finish(response: Any, collected: list[dict[str, Any]], completed_event: boo
     items = objects(dig(response, "output")) or tuple(collected)
     text = final_text(items)
     if text is not None and text != streamed and text.startswith(streamed):
-        yield TextDelta(text[len(streamed):])  # deltas went missing; the views show the rest too
+        yield TextDelta(text[len(streamed) :])  # deltas went missing; the views show the rest too
         streamed = text
     yield from _citations(items)
     kind, reason = ending(response, completed_event)
@@ -212,8 +216,11 @@ def events(stream: Iterable[Any]) -> Iterator[Event]:
             item = item if isinstance(item, dict) else {}
             collected.append(item)
             if item.get("type") == "function_call":
-                yield ToolCall(str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or ""),
-                               str(item.get("arguments") or ""))
+                yield ToolCall(
+                    str(item.get("call_id") or item.get("id") or ""),
+                    str(item.get("name") or ""),
+                    str(item.get("arguments") or ""),
+                )
             elif item.get("type") in _SEARCH_ITEMS:
                 yield from _search_query(item)
         elif isinstance(kind, str) and kind.startswith(_SEARCH_EVENTS):

@@ -30,7 +30,7 @@ class _BatchDesk:
     def __init__(self, exchange: _Exchange) -> None:
         self.x = exchange
         self.fake = exchange.fake
-        tail = exchange.rec.path[len(self.fake.profile.prefix + "/batches"):].lstrip("/")
+        tail = exchange.rec.path[len(self.fake.profile.prefix + "/batches") :].lstrip("/")
         self.batch_id, _, self.action = tail.partition("/")
         if self.batch_id.endswith(":cancel"):
             self.batch_id, self.action = self.batch_id[: -len(":cancel")], "cancel"
@@ -58,9 +58,15 @@ class _BatchDesk:
 
     def _create(self) -> None:
         batch_id = f"batch_{uuid.uuid4()}"
-        self.fake.batches[batch_id] = {"batch_id": batch_id, "name": self.x.body.get("name", ""),
-                                       "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                       "results": [], "polls": 0, "polls_at_add": 0, "cancelled": False}
+        self.fake.batches[batch_id] = {
+            "batch_id": batch_id,
+            "name": self.x.body.get("name", ""),
+            "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "results": [],
+            "polls": 0,
+            "polls_at_add": 0,
+            "cancelled": False,
+        }
         self.x._send_json(200, self._view(self.fake.batches[batch_id]))
 
     def _add(self, batch: dict[str, Any]) -> None:
@@ -76,13 +82,19 @@ class _BatchDesk:
         request_id = item.get("batch_request_id", "") if isinstance(item, dict) else ""
         inner = (item.get("batch_request") or {}).get("chat_get_completion") if isinstance(item, dict) else None
         if not isinstance(inner, dict) or not inner.get("model"):
-            return {"batch_request_id": request_id, "batch_result": {"error": {"code": 400,
-                    "message": "batch_request.chat_get_completion with a model is required"}}}
+            return {
+                "batch_request_id": request_id,
+                "batch_result": {
+                    "error": {"code": 400, "message": "batch_request.chat_get_completion with a model is required"}
+                },
+            }
         reply = self.fake._next_reply(inner)
         if reply.status != 200:
             message = reply.error_message or _DEFAULT_MESSAGES.get(reply.status, "Error")
-            return {"batch_request_id": request_id,
-                    "batch_result": {"error": {"code": reply.status, "message": message}}}
+            return {
+                "batch_request_id": request_id,
+                "batch_result": {"error": {"code": reply.status, "message": message}},
+            }
         x = self.x
         x.body, x.model = inner, str(inner.get("model"))  # the completion is built for the inner request
         completion = x._chat_whole(reply)
@@ -98,32 +110,59 @@ class _BatchDesk:
         if dialect == "llmock":
             failed = sum(1 for r in results if "error" in r["batch_result"]) if done else 0
             word = "CANCELLED" if batch["cancelled"] else "COMPLETED" if done else "PENDING"
-            state = {"status": word, "total_requests": len(results),
-                     "completed_requests": len(results) - failed if done else 0, "failed_requests": failed}
-            return {"id": batch["batch_id"], "object": "batch", "create_time": batch["create_time"],
-                    "batch_id": batch["batch_id"], "status": word.lower(), "state": state}
+            state = {
+                "status": word,
+                "total_requests": len(results),
+                "completed_requests": len(results) - failed if done else 0,
+                "failed_requests": failed,
+            }
+            return {
+                "id": batch["batch_id"],
+                "object": "batch",
+                "create_time": batch["create_time"],
+                "batch_id": batch["batch_id"],
+                "status": word.lower(),
+                "state": state,
+            }
         if dialect == "opaque":
-            return {"batch_id": batch["batch_id"], "name": batch["name"],
-                    "state": {"phase": "done" if done else "running", "percent": 100 if done else 40}}
+            return {
+                "batch_id": batch["batch_id"],
+                "name": batch["name"],
+                "state": {"phase": "done" if done else "running", "percent": 100 if done else 40},
+            }
         errors = sum(1 for r in results if "error" in r["batch_result"]) if done else 0
         cancelled = len(results) if batch["cancelled"] else 0
-        state = {"num_requests": len(results), "num_pending": 0 if done or cancelled else len(results),
-                 "num_success": len(results) - errors if done else 0, "num_error": errors,
-                 "num_cancelled": cancelled}
-        return {"batch_id": batch["batch_id"], "name": batch["name"], "create_time": batch["create_time"],
-                "state": state}
+        state = {
+            "num_requests": len(results),
+            "num_pending": 0 if done or cancelled else len(results),
+            "num_success": len(results) - errors if done else 0,
+            "num_error": errors,
+            "num_cancelled": cancelled,
+        }
+        return {
+            "batch_id": batch["batch_id"],
+            "name": batch["name"],
+            "create_time": batch["create_time"],
+            "state": state,
+        }
 
     def _results(self, batch: dict[str, Any]) -> None:
         query = dict(p.split("=", 1) for p in self.x.rec.query.split("&") if "=" in p)
         done = batch["results"] if self._done(batch) else []
         limit = int(query.get("limit", "100") or 100)
         start = int(query.get("pagination_token") or 0)
-        page = done[start:start + limit]
+        page = done[start : start + limit]
         token = str(start + limit) if start + limit < len(done) else None
         if self.fake.batch_dialect == "llmock":  # every result at once, named by ids of its own
-            items = [{"request_id": uuid.uuid4().hex, "custom_id": str(uuid.uuid4()),
-                      "state": "failed" if "error" in r["batch_result"] else "succeeded",
-                      "response": (r["batch_result"].get("response") or {}).get("chat_get_completion"),
-                      "error": r["batch_result"].get("error")} for r in done]
+            items = [
+                {
+                    "request_id": uuid.uuid4().hex,
+                    "custom_id": str(uuid.uuid4()),
+                    "state": "failed" if "error" in r["batch_result"] else "succeeded",
+                    "response": (r["batch_result"].get("response") or {}).get("chat_get_completion"),
+                    "error": r["batch_result"].get("error"),
+                }
+                for r in done
+            ]
             return self.x._send_json(200, {"results": items, "data": items})
         self.x._send_json(200, {"results": page, "pagination_token": token})

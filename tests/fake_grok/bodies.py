@@ -29,22 +29,40 @@ class _Frame(NamedTuple):
 
 
 _DEFAULT_MESSAGES = {
-    400: "Invalid request", 401: "Incorrect API key provided", 402: "Your team has run out of credits",
-    403: "Forbidden", 404: "Not found", 408: "Request timed out", 413: "Request too large",
-    422: "Unprocessable entity", 429: "Rate limit exceeded", 500: "Internal server error",
-    502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout",
+    400: "Invalid request",
+    401: "Incorrect API key provided",
+    402: "Your team has run out of credits",
+    403: "Forbidden",
+    404: "Not found",
+    408: "Request timed out",
+    413: "Request too large",
+    422: "Unprocessable entity",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
 }
 # xAI answers {"code": <gRPC-style status text>, "error": <message>}; texts beyond 400 are inferred.
 _XAI_CODES = {
-    400: "Client specified an invalid argument", 401: "Unauthenticated", 402: "Payment required",
-    403: "Permission denied", 404: "Some requested entity was not found", 429: "Some resource has been exhausted",
-    500: "Internal error", 503: "The service is currently unavailable",
+    400: "Client specified an invalid argument",
+    401: "Unauthenticated",
+    402: "Payment required",
+    403: "Permission denied",
+    404: "Some requested entity was not found",
+    429: "Some resource has been exhausted",
+    500: "Internal error",
+    503: "The service is currently unavailable",
 }
 _OPENAI_KINDS = {
-    400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
-    402: ("insufficient_quota", "insufficient_quota"), 403: ("permission_error", None),
-    404: ("invalid_request_error", "model_not_found"), 429: ("requests", "rate_limit_exceeded"),
-    500: ("server_error", "internal_error"), 503: ("server_error", "service_unavailable"),
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    402: ("insufficient_quota", "insufficient_quota"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
+    503: ("server_error", "service_unavailable"),
 }
 _TICKS_PER_TOKEN = {"input": 12_500, "cached": 2_000, "output": 25_000}  # grok-4.3 list price, 1 USD = 1e10 ticks
 
@@ -62,7 +80,7 @@ def _hex(n: int = 24) -> str:
 
 def _pieces(text: str, size: int) -> list[str]:
     size = max(1, size)
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _sse_data(obj: Any) -> bytes:
@@ -81,8 +99,9 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
     return ""
 
 
@@ -191,16 +210,23 @@ def _estimate_input_tokens(body: Any) -> int:
 
 
 def _token_counts(reply: Reply, body: Any) -> dict[str, int]:
-    counts = {"input": _estimate_input_tokens(body), "cached": 0,
-              "output": len(reply.text) // 4 + 1, "reasoning": len(reply.reasoning) // 4}
+    counts = {
+        "input": _estimate_input_tokens(body),
+        "cached": 0,
+        "output": len(reply.text) // 4 + 1,
+        "reasoning": len(reply.reasoning) // 4,
+    }
     counts.update(reply.usage or {})
     return counts
 
 
 def _cost_ticks(n: dict[str, int]) -> int:
     price = _TICKS_PER_TOKEN
-    ticks = ((n["input"] - n["cached"]) * price["input"] + n["cached"] * price["cached"]
-             + (n["output"] + n["reasoning"]) * price["output"])
+    ticks = (
+        (n["input"] - n["cached"]) * price["input"]
+        + n["cached"] * price["cached"]
+        + (n["output"] + n["reasoning"]) * price["output"]
+    )
     return ticks * 2 if n["input"] >= 200_000 else ticks  # long-context tier doubles every rate
 
 
@@ -208,12 +234,21 @@ def _chat_usage(n: dict[str, int], profile: Profile) -> dict[str, Any]:
     """xAI counts reasoning outside completion_tokens but inside total_tokens; Azure/OpenAI inside both."""
     completion = n["output"] + (n["reasoning"] if profile.output_includes_reasoning else 0)
     usage: dict[str, Any] = {
-        "prompt_tokens": n["input"], "completion_tokens": completion,
+        "prompt_tokens": n["input"],
+        "completion_tokens": completion,
         "total_tokens": n["input"] + n["output"] + n["reasoning"],
-        "prompt_tokens_details": {"cached_tokens": n["cached"], "text_tokens": n["input"],
-                                  "audio_tokens": 0, "image_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": n["reasoning"], "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": n["cached"],
+            "text_tokens": n["input"],
+            "audio_tokens": 0,
+            "image_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": n["reasoning"],
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
     if profile.cost_ticks:
         usage.update(num_sources_used=0, cost_in_usd_ticks=_cost_ticks(n))
@@ -223,8 +258,10 @@ def _chat_usage(n: dict[str, int], profile: Profile) -> dict[str, Any]:
 def _responses_usage(n: dict[str, int], profile: Profile) -> dict[str, Any]:
     output = n["output"] + (n["reasoning"] if profile.output_includes_reasoning else 0)
     usage: dict[str, Any] = {
-        "input_tokens": n["input"], "input_tokens_details": {"cached_tokens": n["cached"]},
-        "output_tokens": output, "output_tokens_details": {"reasoning_tokens": n["reasoning"]},
+        "input_tokens": n["input"],
+        "input_tokens_details": {"cached_tokens": n["cached"]},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": n["reasoning"]},
         "total_tokens": n["input"] + n["output"] + n["reasoning"],
     }
     if profile.cost_ticks:

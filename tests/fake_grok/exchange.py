@@ -58,8 +58,9 @@ class _Exchange:
         self.created = int(time.time())
         self.model = str(self.body.get("model", ""))
         self.resp_id = f"resp_{_hex(32)}"
-        self.chat_id = (str(uuid.uuid4()) + fake.profile.chat_id_suffix if fake.profile.chat_id_suffix
-                        else f"chatcmpl-{_hex()}")
+        self.chat_id = (
+            str(uuid.uuid4()) + fake.profile.chat_id_suffix if fake.profile.chat_id_suffix else f"chatcmpl-{_hex()}"
+        )
         self.fingerprint = f"fp_{_hex(10)}"
 
     # ---- validation
@@ -73,9 +74,15 @@ class _Exchange:
             _BatchDesk(self).answer()
             return
         if self.route == "tokenize":
-            self._send_json(200, {"token_ids": [
-                {"token_id": i, "string_token": piece, "token_bytes": list(piece.encode())}
-                for i, piece in enumerate(fake_tokens(self.body["text"]))]})
+            self._send_json(
+                200,
+                {
+                    "token_ids": [
+                        {"token_id": i, "string_token": piece, "token_bytes": list(piece.encode())}
+                        for i, piece in enumerate(fake_tokens(self.body["text"]))
+                    ]
+                },
+            )
             return
         if self.route != "models" and self.fake._take_rate_limit():
             self._send_error(429, None, self.fake.rate_limit_retry_after)
@@ -83,9 +90,16 @@ class _Exchange:
         if self.route != "models":
             self.wire.wait(self.fake.latency)
         if self.route == "models":
-            self._send_json(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": self.created, "owned_by": "xai"}
-                for m in self.fake.models or ("grok-4.3",)]})
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": self.created, "owned_by": "xai"}
+                        for m in self.fake.models or ("grok-4.3",)
+                    ],
+                },
+            )
             return
         self._answer(self.fake._next_reply(self.rec.body))
 
@@ -156,8 +170,12 @@ class _Exchange:
         self._finish(lambda: self._send_bytes(status, json.dumps(obj).encode(), extra))
 
     def _send_bytes(self, status: int, data: bytes, extra: dict[str, str] | None = None) -> None:
-        headers = {"Content-Type": "application/json", "Content-Length": str(len(data)),
-                   "x-request-id": _hex(), **(extra or {})}
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(data)),
+            "x-request-id": _hex(),
+            **(extra or {}),
+        }
         if not self.fake.chunked:
             headers["Connection"] = "close"
         self.rec.status = status
@@ -177,8 +195,13 @@ class _Exchange:
             return
         if reply.raw_body is not None:
             self.wire.wait(reply.first_delay)
-            self._finish(lambda: self._send_bytes(reply.status, reply.raw_body.encode(),  # type: ignore[union-attr]
-                                                  {"Content-Type": reply.raw_content_type}))
+            self._finish(
+                lambda: self._send_bytes(
+                    reply.status,
+                    reply.raw_body.encode(),  # type: ignore[union-attr]
+                    {"Content-Type": reply.raw_content_type},
+                )
+            )
             return
         if reply.status != 200:
             self.wire.wait(reply.first_delay)
@@ -310,8 +333,13 @@ class _Exchange:
     # ---- chat completions
 
     def _chat_envelope(self) -> dict[str, Any]:
-        return {"id": self.chat_id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "system_fingerprint": self.fingerprint}
+        return {
+            "id": self.chat_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+        }
 
     def _chat_chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -342,12 +370,17 @@ class _Exchange:
     def _chat_tool_frames(self, reply: Reply) -> Iterator[_Frame]:
         """Each call as the SDK sees it streamed: id and name first, then the arguments in pieces."""
         for index, (call, call_id) in enumerate(zip(reply.tool_calls or (), _call_ids(reply))):
-            head = {"index": index, "id": call_id, "type": "function",
-                    "function": {"name": call["name"], "arguments": ""}}
+            head = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call["name"], "arguments": ""},
+            }
             yield _Frame("event", self._chat_chunk({"tool_calls": [head]}))
             for piece in _pieces(_call_args(call), reply.chunk):
-                yield _Frame("event", self._chat_chunk({"tool_calls": [{"index": index,
-                                                                       "function": {"arguments": piece}}]}))
+                yield _Frame(
+                    "event", self._chat_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                )
 
     def _chat_thinking(self, reply: Reply) -> Iterator[_Frame]:
         pieces = _pieces(reply.reasoning, reply.chunk)
@@ -370,33 +403,54 @@ class _Exchange:
             message["reasoning_content"] = reply.reasoning
         finish = "length" if reply.incomplete else self._chat_finish(reply)
         if reply.tool_calls:
-            message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": c["name"],
-                                      "arguments": _call_args(c)}} for c, i in zip(reply.tool_calls, _call_ids(reply))]
-        return {**self._chat_envelope(), "object": "chat.completion",
-                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                "usage": None if reply.omit_usage else _chat_usage(_token_counts(reply, self.body), self.profile)}
+            message["tool_calls"] = [
+                {"id": i, "type": "function", "function": {"name": c["name"], "arguments": _call_args(c)}}
+                for c, i in zip(reply.tool_calls, _call_ids(reply))
+            ]
+        return {
+            **self._chat_envelope(),
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": None if reply.omit_usage else _chat_usage(_token_counts(reply, self.body), self.profile),
+        }
 
     # ---- responses
 
-    def _response(self, status: str, output: list[Any], usage: dict[str, Any] | None = None,
-                  **extra: Any) -> dict[str, Any]:
+    def _response(
+        self, status: str, output: list[Any], usage: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
         b = self.body if isinstance(self.body, dict) else {}
         reasoning: dict[str, Any] = b["reasoning"] if isinstance(b.get("reasoning"), dict) else {}
         return {
-            "id": self.resp_id, "object": "response", "created_at": self.created, "status": status,
-            "model": self.model, "output": output, "usage": usage, "error": None,
-            "incomplete_details": None, "instructions": b.get("instructions"),
-            "max_output_tokens": b.get("max_output_tokens"), "previous_response_id": b.get("previous_response_id"),
+            "id": self.resp_id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "model": self.model,
+            "output": output,
+            "usage": usage,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": b.get("instructions"),
+            "max_output_tokens": b.get("max_output_tokens"),
+            "previous_response_id": b.get("previous_response_id"),
             "parallel_tool_calls": b.get("parallel_tool_calls", True),
             "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-            "store": b.get("store", True), "temperature": b.get("temperature"), "top_p": b.get("top_p"),
-            "text": b.get("text") or {"format": {"type": "text"}}, "tool_choice": b.get("tool_choice", "auto"),
-            "tools": b.get("tools", []), **extra,
+            "store": b.get("store", True),
+            "temperature": b.get("temperature"),
+            "top_p": b.get("top_p"),
+            "text": b.get("text") or {"format": {"type": "text"}},
+            "tool_choice": b.get("tool_choice", "auto"),
+            "tools": b.get("tools", []),
+            **extra,
         }
 
     def _reasoning_item(self, reply: Reply, item_id: str) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": item_id, "type": "reasoning",
-                                "summary": [{"type": "summary_text", "text": reply.reasoning}]}
+        item: dict[str, Any] = {
+            "id": item_id,
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": reply.reasoning}],
+        }
         include = self.body.get("include")
         if isinstance(include, list) and "reasoning.encrypted_content" in include:
             item["encrypted_content"] = base64.b64encode(os.urandom(24) + reply.reasoning.encode()).decode()
@@ -404,8 +458,13 @@ class _Exchange:
 
     @staticmethod
     def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
-        return {"id": item_id, "type": "message", "role": "assistant", "status": status,
-                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+        return {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
 
     def _responses_frames(self, reply: Reply) -> Iterator[_Frame]:
         seq = iter(range(1_000_000))
@@ -422,16 +481,33 @@ class _Exchange:
         index, msg_id = len(output), f"msg_{_hex(32)}"
         ids = {"item_id": msg_id, "output_index": index}
         if self._with_message(reply):
-            yield _Frame("event", ev("response.output_item.added", output_index=index,
-                                     item={**self._message_item(msg_id, "", "in_progress"), "content": []}))
-            yield _Frame("event", ev("response.content_part.added", **ids, content_index=0,
-                                     part={"type": "output_text", "text": "", "annotations": []}))
+            yield _Frame(
+                "event",
+                ev(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**self._message_item(msg_id, "", "in_progress"), "content": []},
+                ),
+            )
+            yield _Frame(
+                "event",
+                ev(
+                    "response.content_part.added",
+                    **ids,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": []},
+                ),
+            )
         for piece in _pieces(reply.text, reply.chunk):
             yield _Frame("delta", ev("response.output_text.delta", **ids, content_index=0, delta=piece, logprobs=[]))
         yield _Frame("text_end")
         for n, note in enumerate(self._annotations(reply)):
-            yield _Frame("event", ev("response.output_text.annotation.added", **ids, content_index=0,
-                                     annotation_index=n, annotation=note))
+            yield _Frame(
+                "event",
+                ev(
+                    "response.output_text.annotation.added", **ids, content_index=0, annotation_index=n, annotation=note
+                ),
+            )
         yield from self._responses_ending(reply, ev, output, ids)
 
     @staticmethod
@@ -442,8 +518,16 @@ class _Exchange:
     @staticmethod
     def _annotations(reply: Reply) -> list[dict[str, Any]]:
         cut = max(len(reply.text) - 1, 0)
-        return [{"type": "url_citation", "url": c["url"], "title": c.get("title", ""), "start_index": cut,
-                 "end_index": len(reply.text)} for c in reply.citations or ()]
+        return [
+            {
+                "type": "url_citation",
+                "url": c["url"],
+                "title": c.get("title", ""),
+                "start_index": cut,
+                "end_index": len(reply.text),
+            }
+            for c in reply.citations or ()
+        ]
 
     def _search_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
         """xAI's server-side searches: item added, in_progress → searching → completed, item done."""
@@ -451,26 +535,46 @@ class _Exchange:
             kind = search.get("type", "web_search")
             item_id, index = f"ws_{_hex(24)}", len(output)
             ids = {"item_id": item_id, "output_index": index}
-            yield _Frame("event", ev("response.output_item.added", output_index=index,
-                                     item={"id": item_id, "type": f"{kind}_call", "status": "in_progress"}))
+            yield _Frame(
+                "event",
+                ev(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={"id": item_id, "type": f"{kind}_call", "status": "in_progress"},
+                ),
+            )
             for status in ("in_progress", "searching", "completed"):
                 yield _Frame("think", ev(f"response.{kind}_call.{status}", **ids))
-            item = {"id": item_id, "type": f"{kind}_call", "status": "completed",
-                    "action": {"type": "search", "query": search.get("query", "")}}
+            item = {
+                "id": item_id,
+                "type": f"{kind}_call",
+                "status": "completed",
+                "action": {"type": "search", "query": search.get("query", "")},
+            }
             output.append(item)
             yield _Frame("event", ev("response.output_item.done", output_index=index, item=item))
 
     def _function_call_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
         for call, call_id in zip(reply.tool_calls or (), _call_ids(reply)):
             item_id, index, args = f"fc_{_hex(24)}", len(output), _call_args(call)
-            item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": call["name"],
-                    "arguments": "", "status": "in_progress"}
+            item = {
+                "id": item_id,
+                "type": "function_call",
+                "call_id": call_id,
+                "name": call["name"],
+                "arguments": "",
+                "status": "in_progress",
+            }
             yield _Frame("event", ev("response.output_item.added", output_index=index, item=item))
             for piece in _pieces(args, reply.chunk):
-                yield _Frame("event", ev("response.function_call_arguments.delta", item_id=item_id,
-                                         output_index=index, delta=piece))
-            yield _Frame("event", ev("response.function_call_arguments.done", item_id=item_id,
-                                     output_index=index, arguments=args))
+                yield _Frame(
+                    "event",
+                    ev("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=piece),
+                )
+            yield _Frame(
+                "event",
+                ev("response.function_call_arguments.done", item_id=item_id, output_index=index, arguments=args),
+            )
             item = {**item, "arguments": args, "status": "completed"}
             output.append(item)
             yield _Frame("event", ev("response.output_item.done", output_index=index, item=item))
@@ -478,15 +582,20 @@ class _Exchange:
     def _reasoning_frames(self, reply: Reply, ev: Any, output: list[Any]) -> Iterator[_Frame]:
         item_id = f"rs_{_hex(32)}"
         ids = {"item_id": item_id, "output_index": 0, "summary_index": 0}
-        yield _Frame("event", ev("response.output_item.added", output_index=0,
-                                 item={"id": item_id, "type": "reasoning", "summary": []}))
-        yield _Frame("event", ev("response.reasoning_summary_part.added", **ids,
-                                 part={"type": "summary_text", "text": ""}))
+        yield _Frame(
+            "event",
+            ev("response.output_item.added", output_index=0, item={"id": item_id, "type": "reasoning", "summary": []}),
+        )
+        yield _Frame(
+            "event", ev("response.reasoning_summary_part.added", **ids, part={"type": "summary_text", "text": ""})
+        )
         for piece in _pieces(reply.reasoning, reply.chunk):
             yield _Frame("think", ev("response.reasoning_summary_text.delta", **ids, delta=piece))
         yield _Frame("event", ev("response.reasoning_summary_text.done", **ids, text=reply.reasoning))
-        yield _Frame("event", ev("response.reasoning_summary_part.done", **ids,
-                                 part={"type": "summary_text", "text": reply.reasoning}))
+        yield _Frame(
+            "event",
+            ev("response.reasoning_summary_part.done", **ids, part={"type": "summary_text", "text": reply.reasoning}),
+        )
         item = self._reasoning_item(reply, item_id)
         output.append(item)
         yield _Frame("event", ev("response.output_item.done", output_index=0, item=item))
@@ -496,8 +605,11 @@ class _Exchange:
         msg_id, index = ids["item_id"], ids["output_index"]
         if reply.stream_error is not None:
             yield _Frame("event", ev("error", code="server_error", message=reply.stream_error, param=None))
-            failed = self._response("failed", [*output, self._message_item(msg_id, reply.text, "incomplete")],
-                                    error={"code": "server_error", "message": reply.stream_error})
+            failed = self._response(
+                "failed",
+                [*output, self._message_item(msg_id, reply.text, "incomplete")],
+                error={"code": "server_error", "message": reply.stream_error},
+            )
             yield _Frame("final", ev("response.failed", response=failed) + done)
             return
         status = "incomplete" if reply.incomplete else "completed"
@@ -515,13 +627,17 @@ class _Exchange:
         yield _Frame("final", ev(f"response.{status}", response=final) + done)
 
     def _responses_final(self, reply: Reply, output: list[Any]) -> dict[str, Any]:
-        usage: dict[str, Any] | None = {**_responses_usage(_token_counts(reply, self.body), self.profile),
-                                         **(reply.usage_extra or {})}
+        usage: dict[str, Any] | None = {
+            **_responses_usage(_token_counts(reply, self.body), self.profile),
+            **(reply.usage_extra or {}),
+        }
         if reply.searches and self.profile.cost_ticks and usage is not None:
             kinds = [s.get("type", "web_search") for s in reply.searches]
-            usage.update(num_server_side_tools_used=len(kinds),
-                         server_side_tool_usage_details={f"{k}_calls": kinds.count(k) for k in sorted(set(kinds))},
-                         cost_in_usd_ticks=usage["cost_in_usd_ticks"] + _SEARCH_TICKS * len(kinds))
+            usage.update(
+                num_server_side_tools_used=len(kinds),
+                server_side_tool_usage_details={f"{k}_calls": kinds.count(k) for k in sorted(set(kinds))},
+                cost_in_usd_ticks=usage["cost_in_usd_ticks"] + _SEARCH_TICKS * len(kinds),
+            )
         if reply.omit_usage:
             usage = None
         if reply.incomplete:
@@ -534,7 +650,15 @@ class _Exchange:
         if self._with_message(reply):
             output.append(self._message_item(f"msg_{_hex(32)}", reply.text, status))
             output[-1]["content"][0]["annotations"] = self._annotations(reply)
-        output.extend({"id": f"fc_{_hex(24)}", "type": "function_call", "call_id": i, "name": c["name"],
-                       "arguments": _call_args(c), "status": "completed"}
-                      for c, i in zip(reply.tool_calls or (), _call_ids(reply)))
+        output.extend(
+            {
+                "id": f"fc_{_hex(24)}",
+                "type": "function_call",
+                "call_id": i,
+                "name": c["name"],
+                "arguments": _call_args(c),
+                "status": "completed",
+            }
+            for c, i in zip(reply.tool_calls or (), _call_ids(reply))
+        )
         return self._responses_final(reply, output)

@@ -87,11 +87,23 @@ def _read_body(handler: _Handler) -> bytes:
 class FakeGrok:
     """A scripted Grok-compatible HTTP server on 127.0.0.1 (random port, daemon threads)."""
 
-    def __init__(self, profile: str | Profile = "xai", key: str | None = "sk-test-key", *,
-                 models: tuple[str, ...] | None = None, chunked: bool = True, pace: float = 0.01,
-                 host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, rate_limit_fraction: float = 0.0,
-                 rate_limit_retry_after: float | None = 0.05, seed: int = 0, batch_polls: int = 1,
-                 batch_dialect: str = "xai") -> None:
+    def __init__(
+        self,
+        profile: str | Profile = "xai",
+        key: str | None = "sk-test-key",
+        *,
+        models: tuple[str, ...] | None = None,
+        chunked: bool = True,
+        pace: float = 0.01,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        rate_limit_fraction: float = 0.0,
+        rate_limit_retry_after: float | None = 0.05,
+        seed: int = 0,
+        batch_polls: int = 1,
+        batch_dialect: str = "xai",
+    ) -> None:
         """``latency``: seconds every API answer waits before it starts (a provider's time to first byte).
         ``rate_limit_fraction``: that share of API requests, drawn with a seeded RNG, get 429 with
         ``Retry-After: rate_limit_retry_after`` instead. ``batch_polls``: how many status reads a batch
@@ -135,8 +147,12 @@ class FakeGrok:
         self._stopping.clear()
         self._httpd = _Server(self._address, _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"FakeGrok-{self.profile.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeGrok-{self.profile.name}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -281,8 +297,15 @@ class FakeGrok:
         except ValueError:
             body = None
         route, api = self._route(handler.command, path)
-        rec = Recorded(method=handler.command, path=path, headers={k.lower(): v for k, v in handler.headers.items()},
-                       body=body, api=api, started_at=time.monotonic(), query=urlsplit(handler.path).query)
+        rec = Recorded(
+            method=handler.command,
+            path=path,
+            headers={k.lower(): v for k, v in handler.headers.items()},
+            body=body,
+            api=api,
+            started_at=time.monotonic(),
+            query=urlsplit(handler.path).query,
+        )
         with self._changed:
             self._records.append(rec)
             self._changed.notify_all()
