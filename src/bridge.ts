@@ -14,7 +14,9 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { JSONObject, JSONValue } from '@lumino/coreutils';
 
-import { COMM_TARGET, LIMITS, PROTOCOL_VERSION, answerInfo, bounded, outputRefs, speaksVersion } from './logic';
+import {
+  COMM_TARGET, LIMITS, PROTOCOL_VERSION, answerInfo, bounded, outputRefs, speaksVersion, wantsImages
+} from './logic';
 
 const PAGE_TIMEOUT_MS = 5000; // the page waits this long for the kernel's reply (an idle kernel answers at once)
 
@@ -53,12 +55,23 @@ export function outputSummary(output: nbformat.IOutput, limit: number = LIMITS.s
     }
     if (answerInfo(output.metadata)) {
       summary.grok = true;
+      const own = ((output.metadata || {}) as Record<string, any>)['grok_magics'];
+      // what rebuilds this answer's turn after a kernel restart (prompt, answer, chat, model: never a key)
+      if (own && typeof own === 'object' && own.turn && JSON.stringify(own.turn).length <= LIMITS.text * 5) {
+        summary.turn = own.turn as JSONObject;
+        summary.chat = String(own.chat ?? 'default');
+      }
     }
   }
   return summary;
 }
 
 const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+function hasImage(output: nbformat.IOutput): boolean {
+  const data = ((output as nbformat.IDisplayData).data || {}) as Record<string, unknown>;
+  return IMAGE_MIMES.some(mime => typeof data[mime] === 'string');
+}
 
 /** One output whole (one image or text mime type plus its plain text), for ``--output`` and the ``output`` request. */
 export function outputData(output: nbformat.IOutput): JSONObject {
@@ -86,19 +99,24 @@ export function outputData(output: nbformat.IOutput): JSONObject {
   return whole;
 }
 
-function cellJson(cell: Cell): JSONObject {
+function cellJson(cell: Cell, images = false): JSONObject {
   const model = cell.model;
   const json: JSONObject = {
     id: model.id,
     cell_type: model.type,
     source: bounded(model.sharedModel.getSource(), LIMITS.source)
   };
+  const tags = model.getMetadata('tags');
+  if (Array.isArray(tags)) {
+    json.tags = tags.filter(tag => typeof tag === 'string').slice(0, 50) as JSONValue;
+  }
   if (model.type === 'code') {
     const code = model as any;
     json.execution_count = code.executionCount ?? null;
     const outputs: JSONValue[] = [];
     for (let i = 0; i < code.outputs.length; i++) {
-      outputs.push(outputSummary(code.outputs.get(i).toJSON() as nbformat.IOutput));
+      const output = code.outputs.get(i).toJSON() as nbformat.IOutput;
+      outputs.push(images && hasImage(output) ? outputData(output) : outputSummary(output));
     }
     json.outputs = outputs;
   }
@@ -278,9 +296,9 @@ export class KernelBridge {
   }
 
   /** The cells above ``cellId`` (all cells for an unknown id), nearest first, at most ``LIMITS.cells``. */
-  cellsAbove(cellId: string): JSONValue[] {
+  cellsAbove(cellId: string, images = false): JSONValue[] {
     const widgets = this.panel.content.widgets.slice(0, this.cellIndex(cellId));
-    return widgets.reverse().slice(0, LIMITS.cells).map(cellJson);
+    return widgets.reverse().slice(0, LIMITS.cells).map(cell => cellJson(cell, images));
   }
 
   output(cellId: string, index: number): JSONObject | null {
@@ -307,7 +325,7 @@ export class KernelBridge {
     }
     const message = fitted({
       v: PROTOCOL_VERSION, type: 'context', cell_id: cell.model.id, notebook: this.notebookInfo(),
-      above: this.cellsAbove(cell.model.id), outputs
+      above: this.cellsAbove(cell.model.id, wantsImages(source)), outputs
     });
     this.comm.send(message as JSONObject);
   }

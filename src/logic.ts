@@ -151,6 +151,11 @@ export function outputRefs(source: string): Array<{ cellId: string; index: numbe
   return refs;
 }
 
+/** Whether a cell's magic line asks for the images of the cells above (``--context above,images``). */
+export function wantsImages(source: string): boolean {
+  return /--context[=\s]+'?above(:\d+)?,images/.test(magicLine(source));
+}
+
 /** ``text`` cut to ``limit`` characters, saying so at the cut. */
 export function bounded(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit)}\n… (${text.length - limit} more characters not sent)`;

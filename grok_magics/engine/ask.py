@@ -83,6 +83,9 @@ class Defaults:
     max_tool_calls: int = 20  # calls of one response that run; the rest are answered with an error
     max_tool_result_bytes: int = 200_000  # UTF-8 bytes of tool results one round may send back
     batch_deadline: float = 3600.0  # seconds %grok map --batch waits before it returns, collectable later
+    # -- notebook context and restore (issue 19)
+    above_tokens: int = 4_000  # budget of the --context above block
+    restore: bool = True  # the first ask in an empty chat rebuilds it from the answers saved above
 
 
 @dataclass
@@ -241,6 +244,7 @@ def prepare(
     cell_key: CellKey | None,
     preamble: str = "",
     page: Any = None,
+    above: Any = None,
 ) -> tuple[Request, Conversation]:
     """Everything that can fail before a request is sent fails here (ConfigError).
 
@@ -285,6 +289,9 @@ def prepare(
         data, attachments = (*data, *attached.data), attached.images
     built = build(prompt, namespace, settings, data, options.image, preamble, attachments)
     user = built.parts
+    above_notes: tuple[str, ...] = ()
+    if above is not None:  # --context above: the notebook's cells (context/above.py)
+        user, above_notes = _with_above(user, above, namespace, settings, defaults, masker)
     for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
         check_text(text, where)
     reserved = estimate_tokens(system) + parts_tokens(user)
@@ -301,9 +308,27 @@ def prepare(
         temperature=temperature,
         max_tokens=max_tokens,
         cache_key="" if options.no_history else chat.cache_key,
-        notes=built.notes + ((masker.note("the data blocks"),) if masker.count else ()),
+        notes=built.notes + above_notes + ((masker.note("the data blocks"),) if masker.count else ()),
     )
     return request, chat
+
+
+def _with_above(
+    user: tuple[Any, ...],
+    above: Any,
+    namespace: Mapping[str, Any],
+    settings: ContextSettings,
+    defaults: Defaults,
+    masker: KeyMasker,
+) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """The cells above as one block after the prompt's own blocks (and their images, when asked)."""
+    from grok_magics.context.above import build_above
+
+    block = build_above(above, namespace, settings.privacy, defaults.above_tokens, masker, settings.image_max_side)
+    if block.images and settings.images_refused:
+        raise ConfigError(settings.images_refused)
+    parts = (*user, *((block.part,) if block.part is not None else ()), *block.images)
+    return parts, tuple(block.notes)
 
 
 def with_tools(
@@ -720,8 +745,9 @@ def ask(
     source: str = "",
     preamble: str = "",
     page: Any = None,
+    above: Any = None,
 ) -> Reply:
-    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble, page)
+    request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble, page, above)
     structure = wanted(options, namespace, request.endpoint)
     if structure is not None:
         request = replace(request, output=structure.output)

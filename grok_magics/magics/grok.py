@@ -103,6 +103,27 @@ class GrokMagics(Magics):
         "batch can be collected later with --batch-id",
     ).tag(config=True)
 
+    # -- notebook context, restore and forks (issue 19: conversations that know the notebook) ----------
+    context = Unicode(
+        "", help="Cells above sent with every ask: '' (none), 'above', 'above:N', 'above,images' (--context overrides)"
+    ).tag(config=True)
+    context_above_tokens = Int(4_000, help="Token budget of the cells-above block (--context)").tag(config=True)
+    restore = Bool(
+        True, help="The first ask in a chat this kernel holds empty rebuilds it from the answers saved above"
+    ).tag(config=True)
+
+    @validate("context")
+    def _context_spec(self, proposal: Any) -> str:
+        from grok_magics.context.above import parse_spec
+
+        try:
+            parse_spec(proposal["value"])
+        except ValueError:
+            raise TraitError(
+                f"GrokMagics.context must be '', 'above', 'above:N' or 'above,images', not {proposal['value']!r}"
+            ) from None
+        return str(proposal["value"]).strip().lower()
+
     @validate("max_tool_calls", "max_tool_result_bytes")
     def _positive_bound(self, proposal: Any) -> int:
         if proposal["value"] < 1:
@@ -276,6 +297,8 @@ class GrokMagics(Magics):
             max_tool_calls=self.max_tool_calls,
             max_tool_result_bytes=self.max_tool_result_bytes,
             batch_deadline=self.batch_deadline,
+            above_tokens=self.context_above_tokens,
+            restore=self.restore,
         )
 
     def caps(self) -> Any:
@@ -354,6 +377,22 @@ class GrokMagics(Magics):
 
         return pushed(self._cell_id, wait=PUSH_WAIT)
 
+    def _above(self, options: Options) -> Any:
+        """``--context above``: the cells above, from the page when it pushed them, else from this kernel's history."""
+        from grok_magics.context.above import from_history, from_page, parse_spec
+
+        spec = parse_spec(options.context if options.context is not None else self.context)
+        if spec is None:
+            return None
+        page = self._page_context()
+        if page is not None:
+            return from_page(spec, page.above)
+        shell = self.shell
+        namespace = shell.user_ns if shell is not None else {}
+        history = getattr(shell, "history_manager", None)
+        raw = list(getattr(history, "input_hist_raw", None) or namespace.get("_ih") or [])
+        return from_history(spec, raw, namespace.get("Out") or {}, len(raw) - 1, self._failure)
+
     def _refuse_keys(self, line: str, options: Options) -> None:
         """A key on the magic line (in --system, say) would be sent; the prompt is checked in ask.prepare."""
         from grok_magics.engine.policy import refuse_key_in
@@ -393,6 +432,7 @@ class GrokMagics(Magics):
                 source,
                 preamble,
                 page,
+                self._above(options),
             )
         except KeyboardInterrupt:
             failure = GrokInterrupted()

@@ -30,7 +30,7 @@ USAGE = (
     "[--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
-    " [--output CELL_ID:N]"
+    " [--output CELL_ID:N] [--context above[:N][,images]|none] [--fork NAME]"
 )
 
 
@@ -68,6 +68,8 @@ class Options:
     code: bool = False
     allow_key: bool = False
     force: bool = False  # %grok export: replace an existing file
+    context: str | None = None  # --context above[:N][,images] | none (context/above.py)
+    fork: str | None = None  # --fork NAME: a new chat from this one as it stands before this cell
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,6 +169,16 @@ def _searches(text: str) -> tuple[str, ...]:
 _searches.__name__ = "search (web, x or web,x)"
 
 
+def _context_spec(text: str) -> str:
+    from grok_magics.context.above import parse_spec
+
+    parse_spec(text)
+    return text.strip().lower()
+
+
+_context_spec.__name__ = "context (above, above:N, above,images or none)"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -201,6 +213,8 @@ def _parser() -> _Parser:
     p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
     p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
     p.add_argument("--force", action="store_true")  # for `%grok export`: replace an existing file
+    p.add_argument("--context", type=_context_spec)  # the cells above (context/above.py)
+    p.add_argument("--fork")  # a new chat from this one (model/forks)
     return p
 
 
