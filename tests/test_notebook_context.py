@@ -3,10 +3,12 @@ answers saved in the notebook, forks, and exact token counts — driven as a use
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
-from conftest import CANARY, Harness, assert_no_canary
+from conftest import CANARY, Harness, assert_no_canary, user_texts
 from fake_grok import Reply
 
 from grok_magics.page import Bridge, Context
@@ -166,3 +168,94 @@ def test_the_notebook_block_passes_the_one_gate_out(shell: Harness, fake: Any) -
     with pytest.raises(Refused):
         magics.session.gate(magics.defaults()).admit(leaked)
     assert not fake.requests
+
+
+def _answer_output(ran: Any) -> dict[str, Any]:
+    """The finished answer as the page holds it: the last display, with its metadata."""
+    final = [d for d in ran.displays if d["metadata"].get("grok_magics")][-1]
+    return {"output_type": "display_data", "data": final["data"], "metadata": final["metadata"]}
+
+
+def _summary(output: dict[str, Any]) -> dict[str, Any]:
+    """What src/bridge.ts outputSummary pushes for an answer."""
+    own = output["metadata"]["grok_magics"]
+    return {"output_type": "display_data", "grok": True, "chat": own["chat"], "turn": own["turn"], "text": "…"}
+
+
+def _restart(shell: Harness) -> None:
+    """What a kernel restart leaves: no chats (the page still shows every answer)."""
+    shell.shell._grok_magics_session = None
+    shell.magics._session = None
+
+
+def test_after_a_restart_the_first_ask_continues_the_answers_saved_above(shell: Harness, fake: Any) -> None:
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text="A long first answer."), Reply(text="A second answer."), Reply(text="Short."))
+    first = shell.run("%%grok --allow-key\nExplain this: token xai-" + "Z9y8" * 12, cell_id="a1")
+    second = shell.run("%%grok\nAnd then?", cell_id="a2")
+    assert first.success and second.success
+    saved = _answer_output(first)["metadata"]["grok_magics"]["turn"]
+    assert saved["answer"] == "A long first answer." and "Z9y8Z9y8" not in repr(saved)  # never a key
+    _restart(shell)
+    above = (
+        {"id": "a2", "cell_type": "code", "source": "%%grok\nAnd then?", "outputs": [_summary(_answer_output(second))]},
+        {"id": "a1", "cell_type": "code", "source": "%%grok\n…", "outputs": [_summary(_answer_output(first))]},
+    )
+    _with_page(shell, "a3", above)
+    ran = shell.run("%%grok\nShorter, please.", cell_id="a3")
+    assert ran.success, ran.everything
+    texts = user_texts(fake.requests[-1].body)
+    assert texts == ["Explain this: token [key masked]", "And then?", "Shorter, please."]
+    assert "A second answer." in sent(fake)
+    status = ran.displays[-1]["data"]["text/markdown"]
+    assert "continued from 2 answers above" in status and "encrypted reasoning not restored" in status
+    history = shell.run("%grok history")
+    assert "Chat 'default': 3 turn(s)" in history.stdout and "And then?" in history.stdout
+    # only once: a reset chat is not restored again
+    shell.run("%grok reset")
+    _with_page(shell, "a4", above)
+    fake.script(Reply(text="Fresh."))
+    assert shell.run("%%grok\nHello", cell_id="a4").success
+    assert user_texts(fake.requests[-1].body) == ["Hello"]
+
+
+def test_restore_by_hand_from_the_saved_file_and_without_the_page(
+    shell: Harness, fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text="One."), Reply(text="Two."))
+    one = shell.run("%%grok\nFirst?", cell_id="c1")
+    two = shell.run("%%grok --chat side\nSide?", cell_id="c2")
+    nb = nbformat.v4.new_notebook()
+    for cell_id, ran, source in (("c1", one, "%%grok\nFirst?"), ("c2", two, "%%grok --chat side\nSide?")):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.id = cell_id
+        cell.outputs = [nbformat.from_dict(_answer_output(ran))]
+        nb.cells.append(cell)
+    asking = nbformat.v4.new_code_cell("%%grok\nMore?")
+    asking.id = "c3"
+    nb.cells.append(asking)
+    path = tmp_path / "analysis.ipynb"
+    nbformat.write(nb, path)
+    _restart(shell)
+    ran = shell.run("%grok restore")
+    assert not ran.success and "NOTEBOOK.ipynb" in str(ran.error)
+    ran = shell.run(f"%grok restore {path}")
+    assert ran.success, ran.everything
+    assert "Chat 'default': continued from 1 answer saved in analysis.ipynb" in ran.stdout
+    assert "unsaved answers are not included" in ran.stdout and "Encrypted reasoning is not restored" in ran.stdout
+    assert "Chat 'side'" in ran.stdout
+    assert "First?" in shell.run("%grok history").stdout
+    # without the page, under jupyter_server: the kernel knows its file and the asking cell's id
+    _restart(shell)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    fake.script(Reply(text="Three."))
+    ran = shell.run("%%grok\nMore?", cell_id="c3")
+    assert ran.success, ran.everything
+    assert user_texts(fake.requests[-1].body) == ["First?", "More?"]
+    assert "continued from 1 answer above in analysis.ipynb" in ran.displays[-1]["data"]["text/markdown"]
+    _restart(shell)
+    shell.run("%config GrokMagics.restore = False")
+    fake.script(Reply(text="Four."))
+    assert shell.run("%%grok\nMore?", cell_id="c3").success
+    assert user_texts(fake.requests[-1].body) == ["More?"]

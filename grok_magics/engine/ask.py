@@ -101,6 +101,7 @@ class Session:
     chat_tools: dict[str, list[str]] = field(default_factory=dict)  # %grok tools add: per chat, by name
     chat_frames: dict[str, list[str]] = field(default_factory=dict)  # frames the data toolset read, per chat
     chat_hidden: dict[str, list[str]] = field(default_factory=dict)  # --exclude globs stick to their chat
+    restored: set[str] = field(default_factory=set)  # chats restored (or reset) once: never restored again
 
     def cassette(self, path: str) -> Any:
         """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""
@@ -709,6 +710,16 @@ def conclude(
     return turn
 
 
+def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The saved record never holds a key, even under --allow-key: key-shaped text is masked."""
+    from grok_magics.context.restore import record
+
+    provider = request.endpoint.provider
+    mask = KeyMasker(active_keys(provider))
+    encrypted = request.endpoint.api == "responses" and provider.encrypted_reasoning
+    return record(request.user, mask, encrypted, forked_from)
+
+
 def _replayed(header: Header) -> Header:
     return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n), replayed=True)
 
@@ -746,8 +757,11 @@ def ask(
     preamble: str = "",
     page: Any = None,
     above: Any = None,
+    notes: tuple[str, ...] = (),
+    forked_from: Mapping[str, Any] | None = None,
 ) -> Reply:
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble, page, above)
+    request = replace(request, notes=(*notes, *request.notes))
     structure = wanted(options, namespace, request.endpoint)
     if structure is not None:
         request = replace(request, output=structure.output)
@@ -763,6 +777,8 @@ def ask(
         session, options, prompt, namespace, request, chat.name, defaults.redact_columns, masker
     )
     header = header_for(request, chat.name, defaults.prices)
+    if not options.no_history:  # the answer's metadata keeps what rebuilds its turn (context/restore.py)
+        header = replace(header, turn=_turn_record(request, forked_from))
     if structure is not None:
         header = replace(header, fence="json")
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)

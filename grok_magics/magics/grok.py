@@ -377,6 +377,77 @@ class GrokMagics(Magics):
 
         return pushed(self._cell_id, wait=PUSH_WAIT)
 
+    # -- the notebook is the conversation (context/restore.py) ------------------------------------------
+    def _saved_answers(self, path: str | None = None) -> tuple[list[Any], str]:
+        """The answers saved above this cell: from the page, else from the notebook file; and where from."""
+        from grok_magics.context import restore
+
+        if path is None:
+            page = self._page_context()
+            if page is not None:
+                return restore.from_page(page.above), "above"
+            shell = self.shell
+            path = restore.session_path(os.environ, shell.user_ns if shell is not None else {})
+            if path is None or not self._cell_id:
+                return [], ""
+        nb = restore.read_notebook(path)
+        before = self._cell_id if any(c.get("id") == self._cell_id for c in nb["cells"]) else None
+        where = f"{'above' if before else 'saved'} in {os.path.basename(path)}"
+        where += " (the saved file: unsaved answers are not included)"
+        return restore.from_notebook(nb, before), where
+
+    def _auto_restore(self, options: Options) -> tuple[str, ...]:
+        """After a restart, the first ask in a chat this kernel holds empty continues the answers saved above."""
+        from grok_magics.context import restore
+        from grok_magics.errors import ConfigError
+
+        name = options.chat or "default"
+        session = self.session
+        if not self.restore or options.new or options.no_history or options.dry_run or name in session.restored:
+            return ()
+        session.restored.add(name)
+        chat = session.chats.get(name)
+        if chat.turns:
+            return ()
+        try:
+            saved, where = self._saved_answers()
+        except (GrokError, ConfigError):
+            return ()
+        rebuilt = restore.rebuild(saved)
+        turns = rebuilt.turns.get(name) or []
+        if not turns:
+            return ()
+        chat.turns[:] = turns
+        return (restore.note(len(turns), where, name in rebuilt.encrypted),)
+
+    def _restore(self, options: Options) -> str:
+        """``%grok restore [NOTEBOOK.ipynb] [--chat NAME]``: rebuild chats by hand, also without the page."""
+        from grok_magics.context import restore
+        from grok_magics.page import needs_page
+
+        saved, where = self._saved_answers(options.path)
+        if not where:
+            raise needs_page(
+                "%grok restore without a file name",
+                "Name the saved notebook: %grok restore NOTEBOOK.ipynb (unsaved answers are not in it).",
+            )
+        rebuilt = restore.rebuild(saved)
+        names = [options.chat] if options.chat else list(rebuilt.turns)
+        lines = []
+        for name in names:
+            turns = rebuilt.turns.get(name) or []
+            if not turns:
+                lines.append(f"Chat '{name}': no saved answers {where}; nothing restored.")
+                continue
+            chat = self.session.chats.get(name)
+            chat.turns[:] = turns
+            self.session.restored.add(name)
+            lines.append(f"Chat '{name}': {restore.note(len(turns), where, name in rebuilt.encrypted)}.")
+        if not names:
+            lines.append(f"No saved answers {where}; nothing restored.")
+        lines.append("Encrypted reasoning is not restored: earlier answers go back as plain text.")
+        return "\n".join(lines)
+
     def _above(self, options: Options) -> Any:
         """``--context above``: the cells above, from the page when it pushed them, else from this kernel's history."""
         from grok_magics.context.above import from_history, from_page, parse_spec
@@ -433,6 +504,7 @@ class GrokMagics(Magics):
                 preamble,
                 page,
                 self._above(options),
+                self._auto_restore(options),
             )
         except KeyboardInterrupt:
             failure = GrokInterrupted()
@@ -493,9 +565,12 @@ class GrokMagics(Magics):
         if name == "help":
             print(reports.help_text())
         elif name == "reset":
+            self.session.restored.update(chats.names() if options.all else [options.chat or "default"])
             chats.reset(None if options.all else options.chat or "default")
             self.session.forget_data(None if options.all else options.chat or "default")
             print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
+        elif name == "restore":
+            print(self._restore(options))
         elif name == "history":
             print(reports.history_text(chats.get(options.chat or "default"), full=options.full))
         elif name == "chats":

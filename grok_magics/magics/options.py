@@ -20,7 +20,21 @@ from IPython.core.error import UsageError
 
 from grok_magics.model.choices import APIS, EFFORTS
 
-SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export", "fix")
+SUBCOMMANDS = (
+    "help",
+    "reset",
+    "history",
+    "chats",
+    "config",
+    "usage",
+    "key",
+    "record",
+    "replay",
+    "export",
+    "fix",
+    "restore",
+    "fork",
+)
 PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or "off") first
 SEARCHES = {"web": "web_search", "x": "x_search"}
 
@@ -307,6 +321,8 @@ def subcommand(rest: str) -> tuple[str, Options] | None:
             "into the password box it opens"
         )
     if words[0] in PATH_SUBCOMMANDS:
+        return _path_subcommand(words[0], tail)
+    if words[0] in ("restore", "fork") and tail and not tail.startswith("-"):  # restore [FILE], fork NAME
         return _path_subcommand(words[0], tail)
     if tail and not tail.startswith("-"):
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from grok_magics.model.reply import Reply
 from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of
@@ -22,6 +23,7 @@ class Header:
     fence: str = ""  # show the answer as a code block in this language (structured output: "json")
     replayed: bool = False  # answered from a cassette (the note says so too)
     prices: PriceTable = field(default_factory=dict)  # the user's own prices (GrokMagics.prices)
+    turn: Mapping[str, Any] = field(default_factory=dict)  # saved with the answer, to rebuild it (context/restore)
 
 
 def _n(value: int) -> str:

@@ -207,6 +207,7 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
             "thought_seconds": reply.thought_seconds(),
             "replayed": header.replayed,
             **tools_metadata(reply),
+            **_saved_turn(header, reply),
             "usage": None
             if usage is None
             else {
@@ -217,6 +218,13 @@ def provenance(header: Header, reply: Reply) -> dict[str, Any]:
             },
         }
     }
+
+
+def _saved_turn(header: Header, reply: Reply) -> dict[str, Any]:
+    """What rebuilds this answer's turn after a kernel restart (context/restore.py); only for kept answers."""
+    if not header.turn or reply.error is not None or not reply.text:
+        return {}
+    return {"turn": {**header.turn, "answer": reply.text}}
 
 
 def final_bundle(
