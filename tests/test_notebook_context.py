@@ -259,3 +259,45 @@ def test_restore_by_hand_from_the_saved_file_and_without_the_page(
     fake.script(Reply(text="Four."))
     assert shell.run("%%grok\nMore?", cell_id="c3").success
     assert user_texts(fake.requests[-1].body) == ["More?"]
+
+
+def test_a_fork_starts_from_the_chat_as_it_stood_and_leaves_it_intact(shell: Harness, fake: Any) -> None:
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(*(Reply(text=f"Answer {n}.") for n in range(1, 8)))
+    assert shell.run("%%grok\nOne?", cell_id="f1").success
+    assert shell.run("%%grok\nTwo?", cell_id="f2").success
+    assert shell.run("%%grok\nThree?", cell_id="f3").success
+    # re-run cell f2 as a fork: it sees One? only, and the original keeps its three turns
+    fork = shell.run("%%grok --fork other\nTwo, another way?", cell_id="f2")
+    assert fork.success, fork.everything
+    assert user_texts(fake.requests[-1].body) == ["One?", "Two, another way?"]
+    assert "forked from chat 'default' at 1 answer(s)" in fork.displays[-1]["data"]["text/markdown"]
+    assert "Chat 'default': 3 turn(s)" in shell.run("%grok history").stdout
+    assert "Chat 'other': 2 turn(s)" in shell.run("%grok history --chat other").stdout
+    # re-running the forking cell replaces its own turn in the fork
+    third = shell.run("%%grok --fork other\nTwo, a third way?", cell_id="f2")
+    assert third.success
+    assert user_texts(fake.requests[-1].body) == ["One?", "Two, a third way?"]
+    assert "Chat 'other': 2 turn(s)" in shell.run("%grok history --chat other").stdout
+    # another cell may not take an existing chat's name as a fork
+    ran = shell.run("%%grok --fork other\nAgain?", cell_id="f9")
+    assert not ran.success and "already has 2 turn(s)" in str(ran.error)
+    # by hand, at an answer
+    ran = shell.run("%grok fork early --at 2")
+    assert ran.success and "as it stood after answer 2 of 3" in ran.stdout
+    assert shell.run("%%grok --chat early\nGo on.", cell_id="f10").success
+    assert user_texts(fake.requests[-1].body) == ["One?", "Two?", "Go on."]
+    # the fork is rebuilt after a restart from its saved answers (where it branched included)
+    saved = [d["metadata"]["grok_magics"] for d in fork.displays if d["metadata"].get("grok_magics")][-1]
+    assert saved["turn"]["forked_from"] == {"chat": "default", "turns": 1}
+    first = shell.run("%%grok\nOne?", cell_id="f1")  # (re-run, for its output: the page shows one per cell)
+    _restart(shell)
+    above = tuple(
+        {"id": cell_id, "cell_type": "code", "source": "%%grok", "outputs": [_summary(_answer_output(ran))]}
+        for cell_id, ran in (("f2", third), ("f1", first))
+    )
+    _with_page(shell, "f11", above)
+    fake.script(Reply(text="Fork goes on."))
+    ran = shell.run("%%grok --chat other\nAnd?", cell_id="f11")
+    assert ran.success, ran.everything
+    assert user_texts(fake.requests[-1].body) == ["One?", "Two, a third way?", "And?"]

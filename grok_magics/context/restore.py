@@ -164,6 +164,7 @@ class Rebuilt:
 
     turns: dict[str, list[Turn]] = field(default_factory=dict)
     encrypted: set[str] = field(default_factory=set)  # chats whose reasoning was kept live, not restored
+    origins: dict[str, dict[str, Any]] = field(default_factory=dict)  # fork -> where it branched
 
 
 def rebuild(saved: Iterable[Saved]) -> Rebuilt:
@@ -175,6 +176,7 @@ def rebuild(saved: Iterable[Saved]) -> Rebuilt:
             start = out.turns.get(str(origin.get("chat") or "default"), [])
             count = origin.get("turns")
             chat.extend(start[: count if isinstance(count, int) else len(start)])
+            out.origins[answer.chat] = dict(origin)
         keys = [t.key for t in chat]
         turn = answer.turn()
         if turn.key in keys:  # the same cell saved twice: the later output wins

@@ -102,6 +102,7 @@ class Session:
     chat_frames: dict[str, list[str]] = field(default_factory=dict)  # frames the data toolset read, per chat
     chat_hidden: dict[str, list[str]] = field(default_factory=dict)  # --exclude globs stick to their chat
     restored: set[str] = field(default_factory=set)  # chats restored (or reset) once: never restored again
+    forks: dict[str, dict[str, Any]] = field(default_factory=dict)  # fork name -> {"chat": origin, "turns": n}
 
     def cassette(self, path: str) -> Any:
         """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""
@@ -809,7 +810,8 @@ def ask(
             masker=masker,
             tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes),
         )
-        if not options.no_history and reply.error is None and (reply.text or reply.rounds):
+        forking = forked_from is not None  # a fork leaves the chat it came from intact
+        if not options.no_history and not forking and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)
         _note(session, turn, header, reply, source, replayed=tape.replayed)

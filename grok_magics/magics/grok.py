@@ -418,6 +418,8 @@ class GrokMagics(Magics):
         if not turns:
             return ()
         chat.turns[:] = turns
+        if name in rebuilt.origins:
+            session.forks[name] = rebuilt.origins[name]
         return (restore.note(len(turns), where, name in rebuilt.encrypted),)
 
     def _restore(self, options: Options) -> str:
@@ -442,11 +444,71 @@ class GrokMagics(Magics):
             chat = self.session.chats.get(name)
             chat.turns[:] = turns
             self.session.restored.add(name)
+            if name in rebuilt.origins:
+                self.session.forks[name] = rebuilt.origins[name]
             lines.append(f"Chat '{name}': {restore.note(len(turns), where, name in rebuilt.encrypted)}.")
         if not names:
             lines.append(f"No saved answers {where}; nothing restored.")
         lines.append("Encrypted reasoning is not restored: earlier answers go back as plain text.")
         return "\n".join(lines)
+
+    # -- forks --------------------------------------------------------------------------------------------
+    def _forked(self, options: Options) -> tuple[Options, tuple[str, ...]]:
+        """``--fork NAME``: the ask goes to a new chat NAME that starts as this chat stands before this cell.
+
+        The original chat is left as it is. Re-running the forking cell keeps its meaning: the fork it made
+        is reused and the cell's turn in it replaced."""
+        from dataclasses import replace
+
+        if not options.fork:
+            return options, ()
+        origin, name = options.chat or "default", options.fork
+        if name == origin:
+            raise UsageError(f"--fork {name}: name a new chat, not the one this cell talks to")
+        notes = self._auto_restore(options)  # after a restart, fork from the conversation the page shows
+        chats = self.session.chats
+        cell_id = self._cell_id if self._cell_seen else _kernel_cell_id(self.shell)
+        key = (cell_id, self._asks_in_cell) if cell_id else None
+        target = chats.get(name)
+        if target.turns and target.position(key) is None:
+            raise UsageError(
+                f"--fork {name}: a chat called {name!r} already has {len(target.turns)} turn(s); pick another "
+                f"name, or %grok reset --chat {name} first"
+            )
+        if not target.turns:
+            turns = chats.get(origin).context_for(key, 10**15)
+            self._make_fork(name, origin, list(turns))
+        self.session.restored.add(name)
+        at = self.session.forks.get(name, {}).get("turns", "?")
+        note = f"forked from chat {origin!r} at {at} answer(s)"
+        return replace(options, chat=name, fork=None), (*notes, note)
+
+    def _make_fork(self, name: str, origin: str, turns: list[Any]) -> None:
+        chats = self.session.chats
+        target = chats.get(name)
+        target.turns[:] = turns
+        target.system = chats.get(origin).system
+        self.session.forks[name] = {"chat": origin, "turns": len(turns)}
+        self.session.chat_tools.setdefault(name, list(self.session.chat_tools.get(origin, [])))
+
+    def _fork_by_hand(self, options: Options) -> str:
+        """``%grok fork NAME [--chat FROM] [--at N]``: a new chat from FROM as it stood after its N-th answer."""
+        origin, name = options.chat or "default", options.path or ""
+        if not name or name == origin:
+            raise UsageError("%grok fork needs the new chat's name: %grok fork NAME [--chat FROM] [--at N]")
+        chats = self.session.chats
+        source = chats.get(origin).turns
+        at = len(source) if options.at is None else options.at
+        if at > len(source):
+            raise UsageError(f"--at {at}: chat {origin!r} has {len(source)} answer(s) (see %grok history)")
+        if chats.get(name).turns:
+            raise UsageError(f"a chat called {name!r} already exists; pick another name, or %grok reset --chat {name}")
+        self._make_fork(name, origin, list(source[:at]))
+        self.session.restored.add(name)
+        return (
+            f"Chat {name!r} starts from chat {origin!r} as it stood after answer {at} of {len(source)} "
+            f"({origin!r} is unchanged). Ask in it with %%grok --chat {name}"
+        )
 
     def _above(self, options: Options) -> Any:
         """``--context above``: the cells above, from the page when it pushed them, else from this kernel's history."""
@@ -487,6 +549,8 @@ class GrokMagics(Magics):
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
+            options, notes = self._forked(options)
+            notes += self._auto_restore(options)
             page = self._page_context() if options.output else None
             if options.output and page is None:
                 from grok_magics.page import needs_page
@@ -504,7 +568,8 @@ class GrokMagics(Magics):
                 preamble,
                 page,
                 self._above(options),
-                self._auto_restore(options),
+                notes,
+                self.session.forks.get(options.chat or "default"),
             )
         except KeyboardInterrupt:
             failure = GrokInterrupted()
@@ -566,11 +631,17 @@ class GrokMagics(Magics):
             print(reports.help_text())
         elif name == "reset":
             self.session.restored.update(chats.names() if options.all else [options.chat or "default"])
+            if options.all:
+                self.session.forks.clear()
+            else:
+                self.session.forks.pop(options.chat or "default", None)
             chats.reset(None if options.all else options.chat or "default")
             self.session.forget_data(None if options.all else options.chat or "default")
             print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
         elif name == "restore":
             print(self._restore(options))
+        elif name == "fork":
+            print(self._fork_by_hand(options))
         elif name == "history":
             print(reports.history_text(chats.get(options.chat or "default"), full=options.full))
         elif name == "chats":

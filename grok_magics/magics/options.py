@@ -84,6 +84,7 @@ class Options:
     force: bool = False  # %grok export: replace an existing file
     context: str | None = None  # --context above[:N][,images] | none (context/above.py)
     fork: str | None = None  # --fork NAME: a new chat from this one as it stands before this cell
+    at: int | None = None  # %grok fork NAME --at N: from the chat as it stood after its N-th answer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -228,7 +229,8 @@ def _parser() -> _Parser:
     p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
     p.add_argument("--force", action="store_true")  # for `%grok export`: replace an existing file
     p.add_argument("--context", type=_context_spec)  # the cells above (context/above.py)
-    p.add_argument("--fork")  # a new chat from this one (model/forks)
+    p.add_argument("--fork")  # a new chat from this one as it stands before this cell
+    p.add_argument("--at", type=_non_negative_int)  # %grok fork NAME --at N
     return p
 
 
