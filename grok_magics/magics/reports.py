@@ -53,6 +53,9 @@ Options
                                   shorthand); with -o VAR the parsed value, --to-df/--to-polars a frame
   --code                          put the answer's code blocks into a new cell below (not run)
   --allow-key                     send text shaped like an API key anyway (normally refused)
+  --context above[:N][,images]    attach the cells above (all within the budget, or the N nearest) as one
+                                  block; cells tagged grok-skip never go, grok-pin always; none: off
+  --fork NAME                     ask in a new chat NAME that starts from this one as it stands here
 
 Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
 table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
@@ -66,6 +69,8 @@ Subcommands
   %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
   %grok export FILE.ipynb|.md|.json [--chat NAME] [--force]  write a chat out (--force: replace FILE)
   %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
+  %grok restore [FILE.ipynb] [--chat NAME]   rebuild chats from the answers saved in the notebook
+  %grok fork NAME [--chat FROM] [--at N]     a new chat from FROM as it stood after its N-th answer
 
 Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)
   %%grok map FRAME [--out-col NAME] [--schema S] [--concurrency N] [--rps R] [--max-cost USD] [--yes]
@@ -79,7 +84,7 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
 Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
 max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
 context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds, max_tool_calls,
-max_tool_result_bytes, batch_deadline; classroom: replay,
+max_tool_result_bytes, batch_deadline, context, context_above_tokens, restore; classroom: replay,
 replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
 
 
