@@ -141,7 +141,7 @@ def test_context_above_dry_run_and_the_setting(shell: Harness, fake: Any) -> Non
     assert ran.success and "answer = 6 * 7" in ran.stdout and "kernel's history" in ran.stdout
     ran = shell.run("%%grok --dry-run --context none\nWhat is answer?")
     assert "answer = 6 * 7" not in ran.stdout
-    assert not fake.requests
+    assert all(r.path.endswith("/tokenize-text") for r in fake.requests), "a dry run sent something to the model"
     shell.run("%config GrokMagics.context = 'below'")  # %config logs the refusal; the setting stays
     assert shell.magics.context == "above"
 
@@ -301,3 +301,92 @@ def test_a_fork_starts_from_the_chat_as_it_stood_and_leaves_it_intact(shell: Har
     ran = shell.run("%%grok --chat other\nAnd?", cell_id="f11")
     assert ran.success, ran.everything
     assert user_texts(fake.requests[-1].body) == ["One?", "Two, a third way?", "And?"]
+
+
+# --------------------------------------------------------------------------- exact token counts
+
+
+def _tokenized(fake: Any) -> list[str]:
+    return [r.body["text"] for r in fake.requests if r.path.endswith("/tokenize-text")]
+
+
+def test_the_dry_run_counts_exactly_on_xai_once_per_text_and_says_which_it_used(
+    shell: Harness, fake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from fake_grok.bodies import fake_tokens
+
+    system = f"Be brief ({uuid.uuid4().hex})."  # counts are cached per process: a text no other test counted
+    ran = shell.run(f"%%grok --dry-run --system '{system}'\nWhat's in a name, really?")
+    assert ran.success, ran.everything
+    counted = _tokenized(fake)
+    assert system in counted and len(counted) == len(set(counted)) == 2  # system + prompt, one call each
+    exact = sum(len(fake_tokens(text)) for text in counted)
+    assert f"Input: {exact:,} tokens (text: exact, from xAI's tokenizer" in ran.stdout
+    assert "nothing was sent to the model" in ran.stdout
+    assert all(r.body["model"] == "grok-4.3" for r in fake.requests) and len(fake.requests) == 2
+    assert shell.run(f"%%grok --dry-run --system '{system}'\nWhat's in a name, really?").success
+    assert len(fake.requests) == 2, "a count is cached by content"
+    # no key yet: the estimate, and why
+    monkeypatch.delenv("XAI_API_KEY")
+    ran = shell.run("%%grok --dry-run\nA new question")
+    assert "Estimated input: ~" in ran.stdout and "tokenizer failed" in ran.stdout and len(fake.requests) == 2
+    # switched off
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    shell.run("%config GrokMagics.exact_tokens = False")
+    ran = shell.run("%%grok --dry-run\nA third question")
+    assert "Estimated input: ~" in ran.stdout and "exact counts are off" in ran.stdout and len(fake.requests) == 2
+    assert_no_canary(ran.everything)
+
+
+def test_a_provider_without_a_tokenizer_and_a_failing_one_fall_back_to_the_estimate(
+    shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from grok_magics.providers import table
+
+    gateway = fake_factory("aigateway")
+    monkeypatch.setenv("AIGATEWAY_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", gateway.base_url)
+    ran = shell.run("%%grok --dry-run --provider aigateway\nHello?")
+    assert "Estimated input: ~" in ran.stdout and "AIgateway offers no tokenizer" in ran.stdout
+    assert not gateway.requests
+    xai = fake_factory("xai")
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", xai.base_url)
+    monkeypatch.setitem(table.PROVIDERS, "xai", replace(table.PROVIDERS["xai"], tokenize_path="/no-tokenizer"))
+    ran = shell.run("%%grok --dry-run\nHello there?")
+    assert "Estimated input: ~" in ran.stdout and "the tokenizer failed (" in ran.stdout
+    assert len(xai.requests) == 1, "a failing tokenizer is asked once"
+
+
+def test_the_context_window_check_counts_exactly_near_the_window(shell: Harness, fake: Any) -> None:
+    """Long words: ~5,500 characters is ~1,375 tokens by the estimate, but 500 by the (fake) tokenizer."""
+    shell.run("%config GrokMagics.context_window = 1200")
+    fake.script(Reply(text="Fits."))
+    prompt = "%%grok\n" + "abcdefghij " * 500
+    ran = shell.run(prompt)
+    assert ran.success, ran.everything
+    assert any(r.path.endswith("/responses") for r in fake.requests)
+    shell.run("%config GrokMagics.exact_tokens = False")
+    ran = shell.run(prompt)
+    assert not ran.success and "over the 1,200-token context window" in str(ran.error)
+    # an ordinary ask far from the window costs no tokenizer call
+    shell.run("%config GrokMagics.context_window = None")
+    before = len(_tokenized(fake))
+    fake.script(Reply(text="Hi."))
+    assert shell.run("%%grok\nHi?").success and len(_tokenized(fake)) == before
+
+
+def test_the_map_preflight_counts_sample_rows_exactly_near_the_cap(shell: Harness, fake: Any) -> None:
+    import pandas as pd
+
+    shell.shell.user_ns["df"] = pd.DataFrame({"review": [f"review {i}" for i in range(3)]})
+    ran = shell.run("%%grok map df --max-cost 0.000001 --yes --concurrency 1\nSay {review}")
+    assert ran.success, ran.everything
+    assert "input tokens exact, from xAI's tokenizer on 3 sample rows" in ran.stdout
+    assert "Say review 0" in _tokenized(fake)
+    ran = shell.run("%%grok map df --max-cost 50 --no-cache --concurrency 1\nTell {review}")
+    assert ran.success and "tokenizer" not in ran.stdout and "Tell review 0" not in _tokenized(fake)

@@ -26,7 +26,7 @@ from grok_magics.magics.options import Options
 from grok_magics.model.choices import DEFAULT_SYSTEM
 from grok_magics.model.conversation import CellKey, Chats, Conversation, turn_tokens
 from grok_magics.model.events import Activity, Ended, Event, Failed, Interrupted, Note, Retrying, RoundLimitReached
-from grok_magics.model.parts import ImagePart, estimate_tokens, parts_tokens, text_of
+from grok_magics.model.parts import ImagePart, estimate_tokens, image_tokens, parts_tokens, text_of
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round, Turn
 from grok_magics.model.usage import NO_PRICES, PriceTable, Tally
@@ -86,6 +86,7 @@ class Defaults:
     # -- notebook context and restore (issue 19)
     above_tokens: int = 4_000  # budget of the --context above block
     restore: bool = True  # the first ask in an empty chat rebuilds it from the answers saved above
+    exact_tokens: bool = True  # dry run, window check, map pre-flight: the provider's tokenizer where it has one
 
 
 @dataclass
@@ -216,12 +217,46 @@ def _context_settings(
     )
 
 
-def _check_fits(endpoint: Endpoint, defaults: Defaults, reserved: int) -> int:
+EXACT_FROM = 0.5  # share of the window an estimate must reach before the tokenizer is asked (one call)
+
+
+def _exact_when_close(
+    session: Session,
+    defaults: Defaults,
+    options: Options,
+    endpoint: Endpoint,
+    system: str,
+    user: tuple[Any, ...],
+    estimated: int,
+) -> int | None:
+    """The prompt's exact size from the provider's tokenizer, asked only when the estimate comes near the
+    window (so an ordinary ask costs no extra call); None: no tokenizer, no key, or it failed."""
+    if not defaults.exact_tokens or not endpoint.provider.tokenize_path:
+        return None
+    if estimated < context_window(endpoint, defaults) * EXACT_FROM:
+        return None
+    from grok_magics.tokens import counter_for
+
+    counter = counter_for(session, endpoint, defaults.transport, session.gate(defaults, options.allow_key))
+    texts = [system] + [p.text if not isinstance(p, ImagePart) else p.caption for p in user]
+    counter.count_many(texts)
+    if not counter.exact:
+        return None
+    images = sum(image_tokens(p) for p in user if isinstance(p, ImagePart))
+    return sum(counter.cached(t) for t in texts) + images
+
+
+def _check_fits(endpoint: Endpoint, defaults: Defaults, reserved: int, exact: bool = False) -> int:
     """Tokens left for earlier turns; a prompt that alone overflows the window is refused here."""
     window = context_window(endpoint, defaults)
     if reserved > window:
+        size = (
+            f"{reserved:,} tokens (exact, from the provider's tokenizer, with the output cap)"
+            if exact
+            else f"~{reserved:,} tokens"
+        )
         raise ConfigError(
-            f"this prompt is ~{reserved:,} tokens, over the {window:,}-token context window of "
+            f"this prompt is {size}, over the {window:,}-token context window of "
             f"{endpoint.provider.title}; nothing was sent. Shrink it: --budget N, --schema-only, --exclude COLS, "
             "fewer or smaller images, a shorter prompt (or raise %config GrokMagics.context_window)"
         )
@@ -297,7 +332,19 @@ def prepare(
     for text, where in ((text_of(user), "prompt"), (system, "system prompt")):
         check_text(text, where)
     reserved = estimate_tokens(system) + parts_tokens(user)
-    room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0))
+    exact = _exact_when_close(session, defaults, options, endpoint, system, user, reserved + (max_tokens or 0))
+    over = (exact or 0) + (max_tokens or 0) - context_window(endpoint, defaults)
+    if exact is not None and over > 0 and exact > reserved and settings.room is not None:
+        # the estimate under-counted: shrink the blocks by what the exact count says is too much, count again
+        settings = replace(settings, room=settings.room - over - (exact - reserved) // 10)
+        built = build(prompt, namespace, settings, data, options.image, preamble, attachments)
+        user = built.parts
+        if above is not None:
+            user, above_notes = _with_above(user, above, namespace, settings, defaults, masker)
+        reserved = estimate_tokens(system) + parts_tokens(user)
+        exact = _exact_when_close(session, defaults, options, endpoint, system, user, reserved + (max_tokens or 0))
+    reserved = exact if exact is not None else reserved
+    room = _check_fits(endpoint, defaults, reserved + (max_tokens or 0), exact is not None)
     budget = min(defaults.history_tokens, room + reserved)
     history = () if options.no_history or fresh else chat.context_for(cell_key, budget, reserved)
     _check_history_images(endpoint, history)
@@ -711,6 +758,17 @@ def conclude(
     return turn
 
 
+def _preview(session: Session, defaults: Defaults, options: Options, request: Request) -> str:
+    """The dry run, with exact token counts where the provider has a tokenizer (one batch, cached, bounded)."""
+    from grok_magics.render.dry_run import preview_text, texts_of
+    from grok_magics.tokens import counter_for
+
+    gate = session.gate(defaults, options.allow_key)
+    counter = counter_for(session, request.endpoint, defaults.transport, gate, defaults.exact_tokens)
+    counter.count_many(texts_of(request))
+    return preview_text(request, counter.cached, counter.basis)
+
+
 def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dict[str, Any]:
     """The saved record never holds a key, even under --allow-key: key-shaped text is masked."""
     from grok_magics.context.restore import record
@@ -767,11 +825,9 @@ def ask(
     if structure is not None:
         request = replace(request, output=structure.output)
     if options.dry_run:  # no client (so no key), no request, no turn
-        from grok_magics.render.dry_run import preview_text
-
         if not options.allow_key:
             refuse_keys(request)  # the preview would show the key, and the notebook keep it
-        print(preview_text(request))
+        print(_preview(session, defaults, options, request))
         return Reply()
     masker = data_masker(options, request.endpoint.provider)
     request, toolbox = with_tools(

@@ -112,6 +112,12 @@ class GrokMagics(Magics):
         True, help="The first ask in a chat this kernel holds empty rebuilds it from the answers saved above"
     ).tag(config=True)
 
+    exact_tokens = Bool(
+        True,
+        help="Count tokens with the provider's tokenizer (xAI) for --dry-run, the context-window check and "
+        "%grok map's estimate (the text goes to the tokenizer, which answers nothing else); False: estimates",
+    ).tag(config=True)
+
     @validate("context")
     def _context_spec(self, proposal: Any) -> str:
         from grok_magics.context.above import parse_spec
@@ -299,6 +305,7 @@ class GrokMagics(Magics):
             batch_deadline=self.batch_deadline,
             above_tokens=self.context_above_tokens,
             restore=self.restore,
+            exact_tokens=self.exact_tokens,
         )
 
     def caps(self) -> Any:

@@ -124,7 +124,10 @@ def run_map(
                 defaults.batch_deadline if batch_deadline is None else batch_deadline,
             )
         elif todo:
-            confirm_cost(spec, plan, todo, max_cost, confirm, defaults.prices, verb=verb)
+            from grok_magics.tokens import counter_for
+
+            counter = counter_for(job.session, spec.endpoint, defaults.transport, gate, defaults.exact_tokens)
+            confirm_cost(spec, plan, todo, max_cost, confirm, defaults.prices, verb=verb, counter=counter)
             engine = Engine(
                 spec,
                 plan.prompts,

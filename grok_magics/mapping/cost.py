@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping.plan import Plan
@@ -13,6 +13,7 @@ from grok_magics.model.usage import PriceTable, estimate_cost, price_of
 
 ESTIMATE_ROWS = 5  # rows rendered to estimate input tokens
 OUTPUT_GUESS = 300  # output tokens assumed per row when no --max-tokens bounds it
+EXACT_FROM = 0.5  # share of --max-cost an estimate must reach before the sample rows are counted exactly
 
 
 def budget_allows(spent: float, cap: float) -> bool:
@@ -20,15 +21,23 @@ def budget_allows(spent: float, cap: float) -> bool:
     return spent < cap
 
 
-def estimate(spec: RowSpec, plan: Plan, todo: list[int], table: PriceTable | None = None) -> float | None:
-    """Estimate from the first rows' prompt sizes and an assumed answer length; None: no known price."""
+def estimate(
+    spec: RowSpec,
+    plan: Plan,
+    todo: list[int],
+    table: PriceTable | None = None,
+    count: Callable[[str], int] = estimate_tokens,
+) -> float | None:
+    """Estimate from the first rows' prompt sizes and an assumed answer length; None: no known price.
+
+    ``count``: how a text's tokens are counted (characters / 4, or the provider's tokenizer)."""
     prices = price_of(spec.endpoint.model, table or {})
     if prices is None:
         return None
     if not todo:
         return 0.0
     sample = [plan.prompts[i] for i in todo[:ESTIMATE_ROWS]]
-    tokens_in = sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in sample) / len(sample)
+    tokens_in = sum(count(spec.system) + count(p) for p in sample) / len(sample)
     tokens_out = spec.max_tokens or OUTPUT_GUESS
     return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out), prices)
 
@@ -41,19 +50,33 @@ def confirm_cost(
     confirm: bool | Callable[[str], bool] | None,
     table: PriceTable | None = None,
     verb: str = "map",
+    counter: Any = None,
 ) -> None:
-    """Say what the job will roughly cost; above the cap, or at a price nobody knows, go on only with a yes."""
+    """Say what the job will roughly cost; above the cap, or at a price nobody knows, go on only with a yes.
+
+    ``counter`` (``tokens.Counter``): near the cap, the sample rows are counted by the provider's tokenizer,
+    since there the estimate decides whether the job asks first."""
     cached = len(plan.prompts) - len(todo)
     what = f"{len(todo):,} rows to run" + (f" ({cached:,} from cache)" if cached else "")
+    guess = estimate(spec, plan, todo, table)
+    basis = ""
+    if counter is not None and guess is not None and guess >= max_cost * EXACT_FROM and counter.exact:
+        counter.count_many([spec.system, *(plan.prompts[i] for i in todo[:ESTIMATE_ROWS])])
+        if counter.exact:
+            guess = estimate(spec, plan, todo, table, counter.cached)
+            basis = f"input tokens {counter.basis} on {min(len(todo), ESTIMATE_ROWS)} sample rows"
+        else:
+            basis = f"input tokens {counter.basis}"
     confirm_spend(
         verb,
         what,
         f"{len(todo):,} rows",
-        estimate(spec, plan, todo, table),
+        guess,
         spec.endpoint.model,
         max_cost,
         confirm,
         table,
+        basis,
     )
 
 
@@ -66,13 +89,14 @@ def confirm_spend(
     max_cost: float,
     confirm: bool | Callable[[str], bool] | None,
     table: PriceTable | None = None,
+    note: str = "",
 ) -> None:
     """The one estimate line every operator prints before its first request, and the one question above the cap.
 
     ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls")."""
     basis = "at your prices" if model.strip() in (table or {}) else "at list prices"
     cost = f"about ${guess:.2f} {basis}" if guess is not None else f"price unknown for {model}"
-    print(f"grok {verb}: {what}, {cost} (cap ${max_cost:.2f})")
+    print(f"grok {verb}: {what}, {cost} (cap ${max_cost:.2f})" + (f"; {note}" if note else ""))
     if (guess is not None and guess <= max_cost) or confirm is True:
         return
     if guess is None:

@@ -9,7 +9,7 @@ prices covers the input only (the answer is billed on top).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import ImagePart, estimate_tokens, image_tokens
@@ -38,11 +38,13 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines()) or "    "
 
 
-def _describe_part(part: dict[str, Any], images: dict[str, ImagePart]) -> tuple[str, int]:
+def _describe_part(
+    part: dict[str, Any], images: dict[str, ImagePart], count: Callable[[str], int] = estimate_tokens
+) -> tuple[str, int]:
     kind = part.get("type")
     if kind in _TEXT:
         text = str(part.get("text", ""))
-        return _indent(text), estimate_tokens(text)
+        return _indent(text), count(text)
     if kind in _IMAGE:
         url = _image_url(part)
         image = images.get(url)
@@ -55,15 +57,17 @@ def _describe_part(part: dict[str, Any], images: dict[str, ImagePart]) -> tuple[
     return _indent(raw), estimate_tokens(raw)
 
 
-def _describe_item(n: int, item: dict[str, Any], images: dict[str, ImagePart]) -> tuple[list[str], int]:
+def _describe_item(
+    n: int, item: dict[str, Any], images: dict[str, ImagePart], count: Callable[[str], int] = estimate_tokens
+) -> tuple[list[str], int]:
     role = item.get("role") or item.get("type") or "item"
     content = item.get("content")
     if isinstance(content, str):
-        return [f"[{n}] {role}:", _indent(content)], estimate_tokens(content)
+        return [f"[{n}] {role}:", _indent(content)], count(content)
     if isinstance(content, list):
         lines, tokens = [f"[{n}] {role}:"], 0
         for part in content:
-            text, cost = _describe_part(part, images) if isinstance(part, dict) else (_indent(str(part)), 0)
+            text, cost = _describe_part(part, images, count) if isinstance(part, dict) else (_indent(str(part)), 0)
             lines.append(text)
             tokens += cost
         return lines, tokens
@@ -84,7 +88,20 @@ def _options(kwargs: dict[str, Any]) -> list[str]:
     return shown
 
 
-def preview_text(request: Request) -> str:
+def texts_of(request: Request) -> list[str]:
+    """Every text the preview counts, for a tokenizer to count in one batch first."""
+    found: list[str] = []
+
+    def collect(text: str) -> int:
+        found.append(text)
+        return 0
+
+    preview_text(request, count=collect)
+    return found
+
+
+def preview_text(request: Request, count: Callable[[str], int] | None = None, basis: str = "") -> str:
+    """``count``: exact counts (``tokens.Counter.cached``), with ``basis`` saying how they were made."""
     endpoint = request.endpoint
     wire = module_for(endpoint.api)
     kwargs = add_headers(wire.build(request), per_request_headers(endpoint))
@@ -103,12 +120,25 @@ def preview_text(request: Request) -> str:
     images = _images(request)
     total = 0
     for n, item in enumerate(items, 1):
-        described, tokens = _describe_item(n, item, images)
+        described, tokens = _describe_item(n, item, images, count or estimate_tokens)
         lines += described
         total += tokens
     cost = estimate_cost(Usage(input=total))
+    if count is not None and basis.startswith("exact"):
+        lines[0] = (
+            "Dry run — nothing was sent to the model; the text was sent only to the provider's tokenizer, "
+            "for an exact count (free; it answers nothing else)."
+        )
+        lines.append(
+            f"Input: {total:,} tokens (text: {basis}; images: 85 + 170 per 512-px tile, estimated) "
+            f"≈ ${cost:.4f} at Grok 4.3 list prices, before the answer's output tokens."
+        )
+        return "\n".join(lines)
+    why = f"; {basis}" if basis and not basis.startswith("estimated, characters / 4") else ""
+    if basis.startswith("estimated, characters / 4:"):
+        why = f"; {basis.split(': ', 1)[1]}"
     lines.append(
-        f"Estimated input: ~{total:,} tokens (text: characters / 4; images: 85 + 170 per 512-px tile) "
+        f"Estimated input: ~{total:,} tokens (text: characters / 4{why}; images: 85 + 170 per 512-px tile) "
         f"≈ ${cost:.4f} at Grok 4.3 list prices, before the answer's output tokens."
     )
     return "\n".join(lines)
