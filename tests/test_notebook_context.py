@@ -390,3 +390,43 @@ def test_the_map_preflight_counts_sample_rows_exactly_near_the_cap(shell: Harnes
     assert "Say review 0" in _tokenized(fake)
     ran = shell.run("%%grok map df --max-cost 50 --no-cache --concurrency 1\nTell {review}")
     assert ran.success and "tokenizer" not in ran.stdout and "Tell review 0" not in _tokenized(fake)
+
+
+# --------------------------------------------------------------------------- a real kernel, no page (nbclient)
+
+
+def test_an_nbclient_notebook_uses_the_kernel_history_and_restores_from_its_saved_file(
+    fake: Any, tmp_path: Path
+) -> None:
+    from kernels import notebook, run_notebook
+
+    fake.script(Reply(text="The division by zero in In [3]."), Reply(text="It divides by zero."), Reply(text="÷0."))
+    nb = notebook(
+        "%load_ext grok_magics",
+        "x = 41\nprint('x is', x)",
+        "1 / 0",
+        "%%grok --context above\nWhy did it fail?",
+        "%%grok\nSay it again, in five words.",
+    )
+    nb.cells[2].metadata["tags"] = ["raises-exception"]
+    run_notebook(nb, tmp_path)
+    first = strings(fake.requests[0].body)
+    assert "kernel's history" in first and "print('x is', x)" in first and "ZeroDivisionError" in first
+    assert "x is 41" not in first, "printed text is known only to the page"
+    saved = [o for o in nb.cells[3].outputs if (o.get("metadata") or {}).get("grok_magics")][-1]
+    turn = saved.metadata["grok_magics"]["turn"]
+    assert turn["prompt"] == "Why did it fail?" and turn["answer"] == "The division by zero in In [3]."
+    assert turn["attachments"][0].startswith("[data notebook: cells above") and "sha256:" in turn["attachments"][0]
+    path = tmp_path / "analysis.ipynb"
+    nbformat.write(nb, path)
+    assert_no_canary(path.read_text())
+    # a new kernel (a restart): the saved file rebuilds the chat, by hand, without any page
+    again = notebook("%load_ext grok_magics", f"%grok restore {path}", "%%grok\nOne line, please.")
+    run_notebook(again, tmp_path)
+    said = again.cells[1].outputs[0].text
+    assert "continued from 2 answers saved in analysis.ipynb" in said and "unsaved answers are not included" in said
+    assert user_texts(fake.requests[-1].body)[:2] == [
+        "Why did it fail?\n\n(Attached then, not sent again: " + turn["attachments"][0] + ")",
+        "Say it again, in five words.",
+    ]
+    assert "It divides by zero." in strings(fake.requests[-1].body)
