@@ -16,8 +16,10 @@ a kernel, when the magics load; this module imports nothing heavy.
 
 Protocol (version 1), JSON over the comm target ``grok_magics``; every message has ``v`` and ``type``:
 ``hello`` (both ways, on open), ``context`` (page → kernel, before a Grok cell runs: ``cell_id``,
-``notebook``, ``above``, ``outputs``), ``request``/``reply`` (both ways, matched by ``id``). The page
-asks for ``chats``; the kernel asks for ``notebook``, ``cells_above`` and ``output``.
+``notebook``, ``above``, ``outputs``), ``request``/``reply`` (both ways, matched by ``id``), ``event``
+(kernel → page: ``chats`` changed). The page asks for ``chats`` and the chat panel's ``panel``,
+``reset``, ``fork``, ``export`` (``grok_magics.panel``); the kernel asks for ``notebook``,
+``cells_above`` and ``output``.
 """
 
 from __future__ import annotations
@@ -175,8 +177,20 @@ class Bridge:
             return self.pushed.get(cell_id)
 
     def _answer(self, comm: Any, data: Mapping[str, Any]) -> None:
-        if data.get("method") == "chats":
+        from grok_magics import panel  # the chat panel's requests (grok_magics/panel.py)
+
+        method = data.get("method")
+        if method == "chats":
             self._reply(comm, data.get("id"), result=chats(self.shell))
+        elif method in panel.METHODS:
+            session = getattr(self.shell, "_grok_magics_session", None)
+            params = data.get("params") if isinstance(data.get("params"), Mapping) else {}
+            try:
+                if session is None:
+                    raise ValueError("no Grok cell has run in this kernel yet")
+                self._reply(comm, data.get("id"), result=panel.act(session, str(method), params or {}))
+            except ValueError as exc:  # ConfigError: one line the panel shows
+                self._reply(comm, data.get("id"), error=str(exc))
         else:
             self._reply(comm, data.get("id"), error=f"unknown request {data.get('method')!r}")
 
@@ -184,6 +198,14 @@ class Bridge:
         message = {"v": VERSION, "type": "reply", "id": request_id, "ok": not error}
         message.update({"error": error} if error else {"result": result})
         comm.send(message)
+
+    def changed(self, what: str = "chats") -> None:
+        """Tell the page something it shows changed (an answer ended: the chat panel refreshes)."""
+        for comm in list(self.comms):
+            try:
+                comm.send({"v": VERSION, "type": "event", "event": what})
+            except Exception:
+                pass
 
     # -- requests to the page -------------------------------------------------------------------------
     async def request(self, method: str, params: Mapping[str, Any], timeout: float) -> Any:

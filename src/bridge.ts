@@ -150,6 +150,24 @@ export class KernelBridge {
     panel.disposed.connect(() => this.detach());
   }
 
+  private listeners = new Set<(event: string) => void>();
+
+  /** Call ``listener`` on the kernel's events (``chats``: a chat changed) and when the channel opens. */
+  onEvent(listener: (event: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(event: string): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.debug('grok-magics: an event listener failed', error);
+      }
+    }
+  }
+
   /** Whether the kernel's side has answered: grok-magics is loaded there. */
   get connected(): boolean {
     return this.comm !== null;
@@ -239,6 +257,9 @@ export class KernelBridge {
     }
     if (message.type === 'hello') {
       this.comm = comm;
+      this.notify('connected');
+    } else if (message.type === 'event') {
+      this.notify(String(message.event)); // e.g. "chats": an answer ended (the chat panel refreshes)
     } else if (message.type === 'reply') {
       const waiting = this.pending.get(message.id);
       if (waiting) {

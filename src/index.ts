@@ -14,6 +14,7 @@ import { everyCell } from './cells';
 import { followStreams } from './follow';
 import { asksGrok } from './logic';
 import { outputActions } from './outputs';
+import { ChatPanel } from './panel';
 import { proseCells } from './prose';
 
 const VERSION = '0.1.0';
@@ -66,6 +67,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       actions(panel, cell);
     });
     followStreams();
+
+    const chats = new ChatPanel(tracker, bridgeOf); // the kernel's chats, in the right sidebar (src/panel.ts)
+    app.shell.add(chats, 'right', { rank: 900 });
 
     app.commands.addCommand('grok-magics:chats', {
       label: 'Grok: the chats of this notebook\'s kernel',

@@ -165,3 +165,46 @@ export function bounded(text: string, limit: number): string {
 export function speaksVersion(message: unknown): boolean {
   return !!message && typeof message === 'object' && (message as Record<string, unknown>)['v'] === PROTOCOL_VERSION;
 }
+
+// -- the chat panel (src/panel.ts): what the kernel sends for ``panel``, and its lines
+
+export interface PanelTurn {
+  prompt: string;
+  answer: string;
+}
+
+export interface PanelChat {
+  name: string;
+  turns: PanelTurn[];
+  tokens: number;
+  cost: number;
+  calls: number;
+  fork_of: { chat: string; turns: number } | null;
+}
+
+export interface PanelState {
+  chats: PanelChat[];
+  spent: number;
+  budget: { cap: number; spent: number; left: number } | null;
+}
+
+export function money(dollars: number): string {
+  return dollars >= 1 ? `$${dollars.toFixed(2)}` : dollars >= 0.01 ? `$${dollars.toFixed(3)}` : `$${dollars.toFixed(4)}`;
+}
+
+/** The one line under a chat's name: turns, tokens, cost, where it branched. */
+export function chatLine(chat: PanelChat): string {
+  const words = [`${chat.turns.length} turn${chat.turns.length === 1 ? '' : 's'}`, `~${chat.tokens.toLocaleString('en-US')} tokens`,
+    money(chat.cost)];
+  if (chat.fork_of) {
+    words.push(`fork of ${chat.fork_of.chat} at ${chat.fork_of.turns}`);
+  }
+  return words.join(' · ');
+}
+
+export function budgetLine(state: PanelState): string {
+  if (!state.budget) {
+    return `Spent in this kernel: ${money(state.spent)} (no classroom budget set)`;
+  }
+  return `Classroom budget: ${money(state.budget.left)} left of ${money(state.budget.cap)}`;
+}

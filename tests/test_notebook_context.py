@@ -430,3 +430,50 @@ def test_an_nbclient_notebook_uses_the_kernel_history_and_restores_from_its_save
         "Say it again, in five words.",
     ]
     assert "It divides by zero." in strings(fake.requests[-1].body)
+
+
+# --------------------------------------------------------------------------- the chat panel's requests
+
+
+class _Comm:
+    """A greeted comm, for an in-process bridge: what the kernel sends is kept, not delivered."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, data: Any) -> None:
+        self.sent.append(data)
+
+
+def test_the_chat_panel_reads_and_acts_through_the_channel(shell: Harness, fake: Any) -> None:
+    bridge = Bridge(shell.shell, manager=None)
+    comm = _Comm()
+    bridge.comms.append(comm)
+    shell.shell._grok_page = bridge
+    shell.run("%config GrokMagics.max_cost_usd = 2.0")
+    fake.script(Reply(text="First answer, " + "long " * 60), Reply(text="Second."))
+    assert shell.run("%%grok --allow-key\nFirst question with xai-" + "K7m2" * 12, cell_id="p1").success
+    assert {"v": 1, "type": "event", "event": "chats"} in comm.sent, "an answer's end is announced"
+    assert shell.run("%%grok\nSecond?", cell_id="p2").success
+
+    def ask(method: str, **params: Any) -> Any:
+        comm.sent.clear()
+        bridge._receive(comm, {"v": 1, "type": "request", "id": method, "method": method, "params": params})
+        (reply,) = [m for m in comm.sent if m.get("type") == "reply"]
+        return reply
+
+    state = ask("panel")["result"]
+    (chat,) = state["chats"]
+    assert chat["name"] == "default" and len(chat["turns"]) == 2 and chat["cost"] > 0 and chat["tokens"] > 0
+    assert chat["turns"][0]["prompt"].startswith("First question with [key masked]")
+    assert chat["turns"][0]["answer"].endswith("…") and len(chat["turns"][0]["answer"]) <= 160
+    assert state["budget"]["cap"] == 2.0 and 0 < state["budget"]["left"] < 2.0
+    state = ask("fork", chat="default", name="side")["result"]
+    assert [c["name"] for c in state["chats"]] == ["default", "side"]
+    assert state["chats"][1]["fork_of"] == {"chat": "default", "turns": 2} and len(state["chats"][1]["turns"]) == 2
+    assert "already exists" in ask("fork", chat="default", name="side")["error"]
+    exported = ask("export", chat="side")["result"]
+    assert exported["name"] == "grok-chat-side.md" and "Second?" in exported["text"]
+    state = ask("reset", chat="default")["result"]
+    assert len(state["chats"][0]["turns"]) == 0 and len(state["chats"][1]["turns"]) == 2  # the fork stays
+    assert_no_canary(repr(comm.sent))

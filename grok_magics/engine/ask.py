@@ -104,6 +104,7 @@ class Session:
     chat_hidden: dict[str, list[str]] = field(default_factory=dict)  # --exclude globs stick to their chat
     restored: set[str] = field(default_factory=set)  # chats restored (or reset) once: never restored again
     forks: dict[str, dict[str, Any]] = field(default_factory=dict)  # fork name -> {"chat": origin, "turns": n}
+    caps_now: Callable[[], Caps] | None = None  # the classroom caps as set now (for the page's chat panel)
 
     def cassette(self, path: str) -> Any:
         """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""

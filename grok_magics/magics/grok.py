@@ -201,6 +201,7 @@ class GrokMagics(Magics):
             from grok_magics.engine.ask import Session
 
             self._session = Session()
+            self._session.caps_now = self.caps  # the chat panel shows the budget left (grok_magics/panel.py)
             if self.shell is not None:
                 setattr(self.shell, "_grok_magics_session", self._session)  # noqa: B010 - IPython declares no such field
         return self._session
@@ -483,37 +484,29 @@ class GrokMagics(Magics):
                 f"name, or %grok reset --chat {name} first"
             )
         if not target.turns:
-            turns = chats.get(origin).context_for(key, 10**15)
-            self._make_fork(name, origin, list(turns))
+            from grok_magics.engine.forks import fork
+
+            fork(self.session, name, origin, chats.get(origin).context_for(key, 10**15))
         self.session.restored.add(name)
         at = self.session.forks.get(name, {}).get("turns", "?")
         note = f"forked from chat {origin!r} at {at} answer(s)"
         return replace(options, chat=name, fork=None), (*notes, note)
 
-    def _make_fork(self, name: str, origin: str, turns: list[Any]) -> None:
-        chats = self.session.chats
-        target = chats.get(name)
-        target.turns[:] = turns
-        target.system = chats.get(origin).system
-        self.session.forks[name] = {"chat": origin, "turns": len(turns)}
-        self.session.chat_tools.setdefault(name, list(self.session.chat_tools.get(origin, [])))
-
     def _fork_by_hand(self, options: Options) -> str:
         """``%grok fork NAME [--chat FROM] [--at N]``: a new chat from FROM as it stood after its N-th answer."""
+        from grok_magics.engine.forks import fork
+        from grok_magics.errors import ConfigError
+
         origin, name = options.chat or "default", options.path or ""
-        if not name or name == origin:
+        if not name:
             raise UsageError("%grok fork needs the new chat's name: %grok fork NAME [--chat FROM] [--at N]")
-        chats = self.session.chats
-        source = chats.get(origin).turns
-        at = len(source) if options.at is None else options.at
-        if at > len(source):
-            raise UsageError(f"--at {at}: chat {origin!r} has {len(source)} answer(s) (see %grok history)")
-        if chats.get(name).turns:
-            raise UsageError(f"a chat called {name!r} already exists; pick another name, or %grok reset --chat {name}")
-        self._make_fork(name, origin, list(source[:at]))
-        self.session.restored.add(name)
+        total = len(self.session.chats.get(origin).turns)
+        try:
+            at = fork(self.session, name, origin, at=options.at)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
         return (
-            f"Chat {name!r} starts from chat {origin!r} as it stood after answer {at} of {len(source)} "
+            f"Chat {name!r} starts from chat {origin!r} as it stood after answer {at} of {total} "
             f"({origin!r} is unchanged). Ask in it with %%grok --chat {name}"
         )
 
@@ -586,6 +579,7 @@ class GrokMagics(Magics):
             failure = exc
         except Exception as exc:
             failure = _internal_error(exc, self.debug)
+        self._changed()
         if failure is not None:
             raise failure  # outside the except block: no chained context holding SDK frames (and keys)
         if options.code and reply.text and reply.error is None:
@@ -630,6 +624,12 @@ class GrokMagics(Magics):
             failure = _internal_error(exc, self.debug)
         raise failure  # outside the except block: no chained context holding SDK frames (and keys)
 
+    def _changed(self) -> None:
+        """The page's chat panel refreshes when an answer ended or a chat changed."""
+        bridge = getattr(self.shell, "_grok_page", None)
+        if bridge is not None:
+            bridge.changed("chats")
+
     def _run_subcommand(self, name: str, options: Options) -> None:
         from grok_magics.magics import reports
 
@@ -667,6 +667,8 @@ class GrokMagics(Magics):
             print(run_subcommand(self, name, options))
         elif name == "key":
             print(reports.ask_for_key(options, self.defaults()))
+        if name in ("reset", "restore", "fork"):
+            self._changed()
 
     def _tools_subcommand(self, options: Options, action: str, names: list[str]) -> None:
         """``%grok tools add|remove|list [NAME...] [--chat NAME]``: tools every ask of a chat may call."""
