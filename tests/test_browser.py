@@ -969,3 +969,85 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     printed = cell(page, 11).locator(".jp-OutputArea-output").inner_text().strip()
     assert re.match(r"^11 '%%grok --output \S+:0\\nWhat does this output show\?'$", printed), printed
     assert_no_canary(page.locator("body").inner_text())
+
+
+def test_conversations_that_know_the_notebook(fake: Any, lab: Lab, page: Any) -> None:
+    """Issue 19 in the page: the cells above as context (an unsaved edit included, a skipped and a pinned
+    cell), the conversation continued after a real kernel restart, a fork that leaves the original intact,
+    and the chat panel showing both chats with their cost, resetting one."""
+    kind = lab.kind
+    fake.script(
+        Reply(text="They set up the data."), Reply(text="Set-up."), Reply(text="Another way."), Reply(text="x")
+    )
+    nb = notebook(
+        "%load_ext grok_magics",
+        "secret = 'do not send me'",
+        "DATA = 'sales.csv'",
+        "y = 3",
+        "%%grok --context above:1\nWhat do the cells above do?",
+        "%%grok\nShorter, please.",
+        "%%grok --fork other\nAnother way?",
+    )
+    nb.cells[1].metadata["tags"] = ["grok-skip"]
+    nb.cells[2].metadata["tags"] = ["grok-pin"]
+    path = lab.root / "context.ipynb"
+    nbformat.write(nb, path)
+    open_notebook(page, lab, path.name)
+    assert page.locator("#grok-magics-chats").count() == 1, "this branch's page extension is not the one loaded"
+    for index in range(4):
+        run(page, index)
+        wait_finished(page, index, index + 1)
+    # an edit that is not run (nor saved): the page sends what it shows
+    cell(page, 3).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("  # edited, not run")
+    page.keyboard.press("Escape")
+    run(page, 4)
+    answer(page, 4).filter(has_text="They set up the data.").first.wait_for()
+    sent = json.dumps(fake.requests[-1].body)
+    assert "notebook page" in sent and "y = 3  # edited, not run" in sent, sent
+    assert "sales.csv" in sent and "do not send me" not in sent
+    save(page, path, "They set up the data.")
+
+    # a real restart: the chat is rebuilt from the answer the page shows, and says so
+    page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    wait_for_kernel(page, lab)
+    reveal(page, 0)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    reveal(page, 5)
+    run(page, 5)
+    answer(page, 5).filter(has_text="Set-up.").first.wait_for()
+    texts = user_texts(fake.requests[-1].body)
+    assert texts[0].startswith("What do the cells above do?") and texts[-1] == "Shorter, please.", texts
+    assert "They set up the data." in json.dumps(fake.requests[-1].body)
+    assert "continued from 1 answer above" in status(page, 5).inner_text()
+
+    # a fork: from the conversation as it stands here; the original keeps its turns
+    reveal(page, 6)
+    run(page, 6)
+    answer(page, 6).filter(has_text="Another way.").first.wait_for()
+    assert user_texts(fake.requests[-1].body)[1:] == ["Shorter, please.", "Another way?"]
+    assert "forked from chat 'default' at 2" in status(page, 6).inner_text()
+
+    # the panel: both chats, their turns and cost; Reset empties one, the other stays
+    tab = page.locator('.jp-SideBar [data-id="grok-magics-chats"]')
+    if tab.count():
+        tab.first.click()
+    else:  # Notebook 7: the right side panel, opened through its command
+        page.evaluate("window.jupyterapp.shell.activateById('grok-magics-chats')")
+    panel = page.locator("#grok-magics-chats")
+    panel.locator('.grok-chat[data-chat="other"]').wait_for()
+    default = panel.locator('.grok-chat[data-chat="default"]')
+    assert "2 turns" in default.locator(".grok-chat-line").inner_text() and "$" in default.inner_text()
+    assert "fork of default at 2" in panel.locator('.grok-chat[data-chat="other"]').inner_text()
+    assert "You: Shorter, please." in default.inner_text() and "Grok: Set-up." in default.inner_text()
+    assert "no classroom budget set" in panel.locator(".grok-chat-budget").inner_text()
+    shot(page, f"notebook-{kind}-chat-panel.png")
+    panel.locator('.grok-chat[data-chat="other"] button', has_text="Reset").click()
+    wait_until(
+        lambda: "0 turns" in panel.locator('.grok-chat[data-chat="other"] .grok-chat-line').inner_text(),
+        "the fork to be reset in the panel",
+    )
+    assert "2 turns" in default.locator(".grok-chat-line").inner_text()
+    assert_no_canary(page.locator("body").inner_text(), path.read_text())
