@@ -976,9 +976,7 @@ def test_conversations_that_know_the_notebook(fake: Any, lab: Lab, page: Any) ->
     cell), the conversation continued after a real kernel restart, a fork that leaves the original intact,
     and the chat panel showing both chats with their cost, resetting one."""
     kind = lab.kind
-    fake.script(
-        Reply(text="They set up the data."), Reply(text="Set-up."), Reply(text="Another way."), Reply(text="x")
-    )
+    fake.script(Reply(text="They set up the data."), Reply(text="Set-up."), Reply(text="Another way."), Reply(text="x"))
     nb = notebook(
         "%load_ext grok_magics",
         "secret = 'do not send me'",

@@ -3,6 +3,7 @@ answers saved in the notebook, forks, and exact token counts — driven as a use
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -477,3 +478,31 @@ def test_the_chat_panel_reads_and_acts_through_the_channel(shell: Harness, fake:
     state = ask("reset", chat="default")["result"]
     assert len(state["chats"][0]["turns"]) == 0 and len(state["chats"][1]["turns"]) == 2  # the fork stays
     assert_no_canary(repr(comm.sent))
+
+
+def test_images_above_go_only_when_asked_and_only_from_the_page(shell: Harness, fake: Any) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (220, 20, 20)).save(buffer, format="PNG")
+    picture = base64.b64encode(buffer.getvalue()).decode()
+    above = (
+        {"id": "i1", "cell_type": "code", "source": "plt.plot([])", "execution_count": 2,
+         "outputs": [{"output_type": "display_data", "mimes": ["image/png", "text/plain"], "text": "<Figure>",
+                      "data": {"image/png": picture, "text/plain": "<Figure>"}}]},
+    )  # fmt: skip
+    fake.script(Reply(text="Empty."), Reply(text="Empty."))
+    _with_page(shell, "q1", above)
+    assert shell.run("%%grok --context above\nWhy is the chart empty?", cell_id="q1").success
+    assert "input_image" not in json.dumps(fake.requests[-1].body) and "[an image, image/png]" in sent(fake)
+    _with_page(shell, "q2", above)
+    assert shell.run("%%grok --context above,images\nWhy is the chart empty?", cell_id="q2").success
+    images = [p for p in fake.requests[-1].body["input"][-1]["content"] if p["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,")
+    assert "In [2] output" in sent(fake)
+    # without the page, the note says what needs it
+    ran = shell.run("%%grok --dry-run --context above,images\nAnd now?")
+    assert "images above need the notebook page" in ran.stdout, ran.stdout

@@ -249,6 +249,8 @@ def build_above(
         block.notes.append(f"{skipped} cell{'s' if skipped > 1 else ''} tagged {SKIP} left out")
     if left_out or beyond:
         block.notes.append(f"{left_out + beyond} older cell(s) above left out (budget or N)")
+    if above.spec.images and above.source == HISTORY:
+        block.notes.append("images above need the notebook page")
     if not kept:
         block.notes.append("no cells above to attach")
         return block
@@ -270,6 +272,4 @@ def build_above(
             block.images.append(image_part(label, raw, image_max_side))
         except Exception as exc:
             raise ContextError(f"--context: an image above cannot be sent ({exc})") from None
-    if above.spec.images and above.source == HISTORY:
-        block.notes.append("images above need the notebook page")
     return block
