@@ -61,6 +61,8 @@ export function outputSummary(output: nbformat.IOutput, limit: number = LIMITS.s
         summary.turn = own.turn as JSONObject;
         summary.chat = String(own.chat ?? 'default');
       }
+      // what the cell shows: the kernel restores a turn only if its answer is there (metadata is hidden)
+      summary.plain = bounded(joined((output as nbformat.IDisplayData).data?.['text/plain']), LIMITS.text * 5);
     }
   }
   return summary;

@@ -87,9 +87,17 @@ class Saved:
         return Turn(user=user, answer=self.answer, key=(self.cell_id, self.index), tokens=tokens)
 
 
-def _saved(cell_id: str, index: int, own: Mapping[str, Any]) -> Saved | None:
+def _squashed(text: str) -> str:
+    return "".join(clean(text).split())
+
+
+def _saved(cell_id: str, index: int, own: Mapping[str, Any], shown: str) -> Saved | None:
+    """The turn an answer's metadata records, if its answer is what the cell shows: metadata is hidden, so a
+    notebook from someone else could otherwise slip text nobody sees into the conversation."""
     turn = own.get("turn")
     if not isinstance(turn, Mapping) or own.get("failed") or not isinstance(turn.get("answer"), str):
+        return None
+    if _squashed(turn["answer"]) not in _squashed(shown):
         return None
     forked = turn.get("forked_from")
     return Saved(
@@ -108,9 +116,12 @@ def from_page(above: Sequence[Mapping[str, Any]]) -> list[Saved]:
     """The answers in the cells the page pushed (nearest first), in notebook order."""
     found: list[Saved] = []
     for cell in reversed(list(above)):
-        answers = [o for o in cell.get("outputs") or () if isinstance(o, Mapping) and o.get("turn")]
+        outputs = [o for o in cell.get("outputs") or () if isinstance(o, Mapping)]
+        shown = "".join(str(o.get("plain") or "") for o in outputs)
+        answers = [o for o in outputs if o.get("turn")]
         for index, output in enumerate(answers):
-            saved = _saved(str(cell.get("id") or ""), index, {"chat": output.get("chat"), "turn": output["turn"]})
+            own = {"chat": output.get("chat"), "turn": output["turn"]}
+            saved = _saved(str(cell.get("id") or ""), index, own, shown)
             if saved is not None:
                 found.append(saved)
     return found
@@ -125,14 +136,21 @@ def from_notebook(nb: Mapping[str, Any], before: str | None = None) -> list[Save
         if before is not None and cell.get("id") == before:
             break
         index = 0
-        for output in cell.get("outputs") or ():
-            own = (output.get("metadata") or {}).get("grok_magics") if isinstance(output, Mapping) else None
+        outputs = [o for o in cell.get("outputs") or () if isinstance(o, Mapping)]
+        shown = "".join(_plain(o) for o in outputs)
+        for output in outputs:
+            own = (output.get("metadata") or {}).get("grok_magics")
             if isinstance(own, Mapping) and own.get("turn"):
-                saved = _saved(str(cell.get("id") or ""), index, own)
+                saved = _saved(str(cell.get("id") or ""), index, own, shown)
                 index += 1
                 if saved is not None:
                     found.append(saved)
     return found
+
+
+def _plain(output: Mapping[str, Any]) -> str:
+    text = (output.get("data") or {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else str(text)
 
 
 def read_notebook(path: str) -> dict[str, Any]:
