@@ -22,10 +22,10 @@ from grok_magics.errors import (
     from_exception,
     headers_timeout,
 )
-from grok_magics.magics.options import Options
 from grok_magics.model.choices import DEFAULT_SYSTEM
 from grok_magics.model.conversation import CellKey, Chats, Conversation, turn_tokens
 from grok_magics.model.events import Activity, Ended, Event, Failed, Interrupted, Note, Retrying, RoundLimitReached
+from grok_magics.model.options import Options
 from grok_magics.model.parts import ImagePart, estimate_tokens, parts_tokens, text_of
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round, Turn

@@ -69,8 +69,8 @@ def open_job(
     """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
     from grok_magics.engine.ask import effort_for, endpoint_for
     from grok_magics.engine.policy import active_keys, settle
-    from grok_magics.magics.options import Options
     from grok_magics.mapping.plan import compile_for_map, settings
+    from grok_magics.model.options import Options
     from grok_magics.privacy.key_shapes import KeyMasker
     from grok_magics.providers.table import ConfigError, api_key_for
     from grok_magics.teaching.caps import check_locks
