@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Mapping, MutableMapping
 
 from grok_magics.context import ContextSettings, build
@@ -83,6 +83,25 @@ class Defaults:
     max_tool_calls: int = 20  # calls of one response that run; the rest are answered with an error
     max_tool_result_bytes: int = 200_000  # UTF-8 bytes of tool results one round may send back
     batch_deadline: float = 3600.0  # seconds %grok map --batch waits before it returns, collectable later
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Defaults:
+        """From the settings table's values (``grok_magics.settings``): a field named like a setting takes its
+        value (a list as a tuple); the transport, the classroom caps and the price table are built from theirs."""
+        from grok_magics.model.usage import parse_prices
+
+        own = {f.name for f in fields(cls)}
+        given: dict[str, Any] = {
+            name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if name in own
+        }
+        given["transport"] = Transport(
+            values["timeout"], values["connect_timeout"], values["max_retries"], values["deadline"]
+        )
+        given["caps"] = Caps(
+            values["max_cost_usd"], values["max_output_tokens"], values["max_calls_per_hour"], tuple(values["lock"])
+        )
+        given["prices"] = parse_prices(values["prices"])
+        return cls(**given)
 
 
 @dataclass

@@ -10,7 +10,6 @@ import argparse
 import builtins
 import io
 import keyword
-import math
 import shlex
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -18,8 +17,9 @@ from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-from grok_magics.model.choices import APIS, EFFORTS
+from grok_magics.errors import SettingError
 from grok_magics.model.options import Options
+from grok_magics.settings import OVERRIDES, Setting
 
 SUBCOMMANDS = ("help", "reset", "history", "chats", "config", "usage", "key", "record", "replay", "export", "fix")
 PATH_SUBCOMMANDS = ("record", "replay", "export")  # these take a file name (or "off") first
@@ -81,14 +81,22 @@ def _identifier(text: str) -> str:
 _identifier.__name__ = "variable name of your own (not a keyword, built-in, IPython name or _name)"
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
+def add_overrides(p: argparse.ArgumentParser, table: tuple[Setting, ...] = OVERRIDES) -> None:
+    """The settings a magic line may override for one ask or one row job: their flags and rules come from the
+    settings table, so a value is refused with the same line as ``%config`` gives."""
+    for setting in table:
+        p.add_argument(*setting.flags, dest=setting.name, type=_reader(setting))
 
 
-_finite_float.__name__ = "finite number"
+def _reader(setting: Setting) -> Callable[[str], Any]:
+    def read(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    read.__name__ = setting.name
+    return read
 
 
 def _speed(text: str) -> str:
@@ -135,15 +143,9 @@ _searches.__name__ = "search (web, x or web,x)"
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
-    p.add_argument("-m", "--model")
-    p.add_argument("--provider")
-    p.add_argument("--effort", choices=EFFORTS)
-    p.add_argument("--api", choices=APIS)
+    add_overrides(p)
     p.add_argument("--chat")
     p.add_argument("--new", action="store_true")
-    p.add_argument("--system")
-    p.add_argument("--temperature", type=_finite_float)
-    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
@@ -341,13 +343,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=_positive_int)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("-o", "--out", type=_identifier)
-    p.add_argument("-m", "--model")
-    p.add_argument("--provider")
-    p.add_argument("--api", choices=APIS)
-    p.add_argument("--effort", choices=EFFORTS)
-    p.add_argument("--system")
-    p.add_argument("--temperature", type=_finite_float)
-    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
+    add_overrides(p)
     p.add_argument("--retries", type=_non_negative_int, default=8)
     p.add_argument("--allow-key", dest="allow_key", action="store_true")
 

@@ -5,7 +5,7 @@ in a notebook, a terminal and a saved file. Keys are only ever reported as set o
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from grok_magics.errors import ConfigError
 from grok_magics.magics.options import USAGE, Options
@@ -13,6 +13,7 @@ from grok_magics.model.parts import labels_of, text_of
 from grok_magics.model.usage import Tally
 from grok_magics.privacy.redaction import mask_url
 from grok_magics.providers.table import PROVIDERS, choose_provider
+from grok_magics.settings import SETTINGS, shown
 
 if TYPE_CHECKING:
     from grok_magics.engine.ask import Defaults
@@ -60,7 +61,7 @@ table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced b
 
 Subcommands
   %grok help | history [--chat NAME] [--full] | chats | reset [--chat NAME | --all]
-  %grok config | usage | key      (key: type an API key without it landing in the notebook;
+  %grok config [--all] | usage | key   (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
   %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
   %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
@@ -76,15 +77,31 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
   every operator: --sample N [--seed S] runs N seeded rows first and projects the cost; FRAME may be pandas,
   polars (or a LazyFrame), Spark or Dask (see docs/operators.md)
 
-Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
-context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds, max_tool_calls,
-max_tool_result_bytes, batch_deadline; classroom: replay,
-replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
+{settings}"""
 
 
 def help_text() -> str:
-    return HELP.format(usage=USAGE, providers=", ".join(PROVIDERS))
+    import textwrap
+
+    general = ", ".join(s.name for s in SETTINGS if not s.classroom)
+    classroom = ", ".join(s.name for s in SETTINGS if s.classroom)
+    settings = textwrap.fill(
+        f"Settings: %config GrokMagics.<name> = value  ({general}; classroom: {classroom}); "
+        "%grok config --all lists each with its value, where it was set, and what it does",
+        width=104,
+    )
+    return HELP.format(usage=USAGE, providers=", ".join(PROVIDERS), settings=settings)
+
+
+def settings_text(values: Mapping[str, Any], source_of: Callable[[str], str]) -> str:
+    """``%grok config --all``: every setting of the table, its value, who set it, and its help."""
+    lines = []
+    for setting in SETTINGS:
+        value = values[setting.name]
+        text = "unset" if value is None else _clip(shown(value), 60)
+        lines.append(f"{setting.name:<22}{text}  ({source_of(setting.name)})")
+        lines.append(f"{'':<22}{setting.help}")
+    return "\n".join(lines)
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -16,7 +16,6 @@ from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
 from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, price_of
 
-LOCKABLE = ("provider", "model", "effort", "system", "api")
 HOUR = 3600.0
 
 
@@ -143,14 +142,6 @@ def check_locks(caps: Caps, wanted: Mapping[str, object]) -> None:
                 f"{flag} is locked in this classroom ({name} is pinned by the teacher's settings): "
                 f"remove {flag} from the magic line (%grok config shows what is locked)"
             )
-
-
-def parse_lock(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip().lower() for n in text.replace(";", ",").split(",") if n.strip())
-    unknown = [n for n in names if n not in LOCKABLE]
-    if unknown:
-        raise ConfigError(f"cannot lock {', '.join(unknown)}: choose from {', '.join(LOCKABLE)}")
-    return names
 
 
 def budget_lines(caps: Caps, ledger: Ledger) -> list[str]:
