@@ -168,3 +168,16 @@ def test_the_layer_check_sees_an_engine_module_importing_the_magics_layer() -> N
     assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == [
         "grok_magics.engine.ask -> grok_magics.magics.options"
     ]
+
+
+def test_dollars_are_formatted_in_one_place() -> None:
+    """``model.usage.money`` spells every dollar amount; a second format spec would drift from it."""
+    spec = re.compile(r"\$\{[^{}]*:[^{}]*\}")
+    found = [
+        f"{name}: {line.strip()}"
+        for name, path in modules().items()
+        if name != "grok_magics.model.usage"
+        for line in path.read_text().splitlines()
+        if spec.search(line)
+    ]
+    assert found == []

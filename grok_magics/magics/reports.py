@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from grok_magics.errors import ConfigError
 from grok_magics.magics.options import USAGE, Options
 from grok_magics.model.parts import labels_of, text_of
-from grok_magics.model.usage import Tally
+from grok_magics.model.usage import Tally, money
 from grok_magics.privacy.redaction import mask_url
 from grok_magics.providers.table import PROVIDERS, choose_provider
 from grok_magics.settings import SETTINGS, shown
@@ -215,7 +215,7 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
         line("locked", ", ".join(caps.locked) or "nothing", "lock"),
         line(
             "max cost",
-            "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
+            "none" if caps.max_cost_usd is None else f"{money(caps.max_cost_usd)} per kernel session",
             "max_cost_usd",
         ),
         line(
@@ -259,7 +259,7 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
         u = tally.usage
         priced = tally.requests - tally.unpriced - tally.unreported
         if priced:
-            cost = f"${tally.cost:.4f}" + ("" if tally.exact else " est.")
+            cost = money(tally.cost) + ("" if tally.exact else " est.")
         else:
             cost = "price unknown"
         notes = [f"{n} without a price" for n in (tally.unpriced,) if n and priced]
@@ -272,7 +272,7 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
         exact = exact and tally.exact
         unknown = unknown or tally.unpriced > 0 or tally.unreported > 0
     source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
-    lines.append(f"total: ${total_cost:.4f} ({source}" + ("; some answers have no known price)" if unknown else ")"))
+    lines.append(f"total: {money(total_cost)} ({source}" + ("; some answers have no known price)" if unknown else ")"))
     return "\n".join(lines)
 
 

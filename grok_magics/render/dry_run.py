@@ -14,7 +14,7 @@ from typing import Any
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import ImagePart, estimate_tokens, image_tokens
 from grok_magics.model.request import Request
-from grok_magics.model.usage import estimate_cost
+from grok_magics.model.usage import estimate_cost, money
 from grok_magics.privacy.redaction import mask_url
 from grok_magics.providers.client import add_headers, per_request_headers
 from grok_magics.wire import module_for
@@ -109,6 +109,6 @@ def preview_text(request: Request) -> str:
     cost = estimate_cost(Usage(input=total))
     lines.append(
         f"Estimated input: ~{total:,} tokens (text: characters / 4; images: 85 + 170 per 512-px tile) "
-        f"≈ ${cost:.4f} at Grok 4.3 list prices, before the answer's output tokens."
+        f"≈ {money(cost)} at Grok 4.3 list prices, before the answer's output tokens."
     )
     return "\n".join(lines)
