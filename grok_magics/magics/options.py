@@ -13,7 +13,7 @@ import keyword
 import shlex
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from IPython.core.error import UsageError
 
@@ -36,10 +36,10 @@ USAGE = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}. Usage: {USAGE}  (%grok help for more)")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or USAGE)
 
 
@@ -317,7 +317,7 @@ class MapOptions:
 
 
 class _MapParser(_Parser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}. Usage: {MAP_USAGE}")
 
 
@@ -392,7 +392,7 @@ def _operator_parser(verb: str) -> _Parser:
     usage = OPERATOR_USAGE[verb]
 
     class Parser(_Parser):
-        def error(self, message: str) -> None:  # type: ignore[override]
+        def error(self, message: str) -> NoReturn:
             raise UsageError(f"{message}. Usage: {usage}")
 
     p = Parser(prog=f"%grok {verb}", add_help=False, allow_abbrev=False)

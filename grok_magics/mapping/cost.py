@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping.plan import Plan
@@ -20,7 +20,7 @@ def budget_allows(spent: float, cap: float) -> bool:
     return spent < cap
 
 
-def estimate(spec: RowSpec, plan: Plan, todo: list[int], table: PriceTable | None = None) -> float | None:
+def estimate(spec: RowSpec, plan: Plan, todo: Sequence[int], table: PriceTable | None = None) -> float | None:
     """Estimate from the first rows' prompt sizes and an assumed answer length; None: no known price."""
     prices = price_of(spec.endpoint.model, table or {})
     if prices is None:
