@@ -43,6 +43,8 @@ def test_every_per_ask_override_is_an_option_of_an_ask_and_of_a_row_job() -> Non
 
 def test_what_a_classroom_may_lock_comes_from_the_table(shell: Harness, caplog: pytest.LogCaptureFixture) -> None:
     assert lockable() == ("provider", "model", "effort", "api", "system")
+    assert all(BY_NAME[name].flags for name in lockable()), "a lock refuses a flag: a lockable setting has one"
+    assert set(BY_NAME["lock"].help.rpartition(": ")[2].split(", ")) == set(lockable())  # its help names them all
     shell.run("%config GrokMagics.lock = ['model', 'bogus']")
     assert "GrokMagics.lock may name only provider, model, effort, api, system; bogus cannot be locked" in caplog.text
     assert shell.magics.lock == []
