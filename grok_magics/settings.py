@@ -14,15 +14,13 @@ To add a setting, add one row to ``SETTINGS``. Plain Python: no IPython here, so
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from grok_magics.errors import GrokError, SettingError
 from grok_magics.model.choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """What a setting's values must be: ``ok`` says yes or no (or raises ValueError with a better sentence),
     ``what`` completes "NAME must be ..."; ``tidy`` normalises an accepted value."""
 
@@ -75,8 +73,7 @@ def _speed(text: str) -> float:
     return 0.0 if text.strip().lower() == "fast" else float(text)
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One row of the table. ``kind`` is needed only when the default is None (unset: the provider's)."""
 
     name: str
