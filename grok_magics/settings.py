@@ -33,9 +33,13 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def at_least(low: int, unit: str = "") -> Rule:
-    what = {0: "0 or more", 1: "1 or more"}.get(low, f"{low} or more")
-    return Rule(f"a positive number of {unit}" if unit and low == 1 else what, lambda v: _finite(v) and v >= low)
+def at_least(low: int, unit: str = "", whole: bool = False) -> Rule:
+    what = (
+        f"a positive number of {unit}"
+        if unit and low == 1
+        else ("a whole number, " if whole else "") + f"{low} or more"
+    )
+    return Rule(what, lambda v: _finite(v) and v >= low and (not whole or float(v).is_integer()))
 
 
 def between(low: float, high: float) -> Rule:
@@ -102,18 +106,22 @@ class Setting(NamedTuple):
         except ValueError as exc:  # the rule's own, more precise sentence
             raise SettingError(str(exc)) from None
         if not ok:
-            unset = " (or None)" if self.default is None else ""
-            raise SettingError(f"{self.name} must be {self.rule.what}{unset}, not {shown(value)}")
+            raise SettingError(self.problem(value))
         return self.rule.tidy(value) if self.rule.tidy else value
+
+    def problem(self, value: Any) -> str:
+        """The one line that refuses ``value``, whichever door it came through (also for a value of the wrong
+        type, which the traitlet refuses before the rule sees it)."""
+        what = self.rule.what if self.rule is not None else _KINDS.get(self.type, f"a {self.type.__name__}")
+        unset = " (or None)" if self.default is None else ""
+        return f"{self.name} must be {what}{unset}, not {shown(value)}"
 
     def parse(self, text: str) -> Any:
         """A value typed as text (a magic-line flag), converted and validated."""
         try:
             value = self.convert(text)
         except ValueError:
-            if self.rule is None:
-                raise SettingError(f"{self.name} must be a {self.type.__name__}, not {text!r}") from None
-            raise SettingError(f"{self.name} must be {self.rule.what}, not {text!r}") from None
+            raise SettingError(self.problem(text)) from None
         return self.validate(value)
 
     def convert(self, text: str) -> Any:
@@ -143,6 +151,16 @@ class Setting(NamedTuple):
             raise GrokError(f"{self.env}={text!r}: {exc}: fix or unset it") from None
 
 
+_KINDS = {
+    str: "a text",
+    int: "a whole number",
+    float: "a number",
+    bool: "True or False",
+    list: "a list of texts",
+    dict: "a dict",
+}
+
+
 def shown(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -158,10 +176,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system", DEFAULT_SYSTEM, "System prompt for chats that have not set their own", flags=("--system",), lockable=True),
     Setting("temperature", None, "Sampling temperature (unset: the provider's)", between(0, 2), float, flags=("--temperature",)),
     Setting("max_tokens", None, "Output token cap (unset: the provider's)", at_least(1, "tokens"), int, flags=("--max-tokens",)),
-    Setting("history_tokens", 100_000, "Budget for earlier turns sent along; oldest are dropped first", at_least(0)),
+    Setting("history_tokens", 100_000, "Budget for earlier turns sent along; oldest are dropped first", at_least(0, whole=True)),
     Setting("timeout", 900.0, "Seconds to wait for data from the provider (reasoning can be slow)", positive("seconds")),
     Setting("connect_timeout", 10.0, "Seconds to wait for a connection", positive("seconds")),
-    Setting("max_retries", 2, "Retries for failures before the answer starts (429 honours Retry-After)", at_least(0)),
+    Setting("max_retries", 2, "Retries for failures before the answer starts (429 honours Retry-After)", at_least(0, whole=True)),
     Setting("deadline", 3600.0, "Seconds an ask may take in all (keep-alives and retries included)", positive("seconds")),
     Setting("display", "auto", "auto, live, markdown or text", one_of(DISPLAY_MODES)),
     Setting("headings", 4, "Level of an answer's top heading (0: as the model wrote it), below your own sections"),
@@ -172,8 +190,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("context_window", None, "Context window in tokens (unset: the provider's)", kind=int),
     Setting("max_tool_rounds", 8, "Tool rounds one ask may run before it stops with a note"),
     Setting("prices", {}, "Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, 'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)", PRICES, dict),
-    Setting("max_tool_calls", 20, "Tool calls of one response that run; the rest are answered with an error", at_least(1)),
-    Setting("max_tool_result_bytes", 200_000, "Bytes of tool results one round may send back; results past it are answered with an error", at_least(1)),
+    Setting("max_tool_calls", 20, "Tool calls of one response that run; the rest are answered with an error", at_least(1, whole=True)),
+    Setting("max_tool_result_bytes", 200_000, "Bytes of tool results one round may send back; results past it are answered with an error", at_least(1, whole=True)),
     Setting("batch_deadline", 3600.0, "Seconds %grok map --batch waits for a batch; then it returns, and the batch can be collected later with --batch-id", positive("seconds")),
     # -- classroom: record/replay, caps and locks, also from GROK_MAGICS_* environment variables
     Setting("replay", "", "Cassette file that answers matching requests, offline (empty: off)", env="GROK_MAGICS_REPLAY", classroom=True),
@@ -181,8 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("replay_fallthrough", False, "Ask the provider live (key needed) when the cassette has no match", env="GROK_MAGICS_REPLAY_FALLTHROUGH", classroom=True),
     Setting("record", "", "Cassette file every live exchange is appended to (empty: off)", env="GROK_MAGICS_RECORD", classroom=True),
     Setting("max_cost_usd", None, "Refuse calls once this kernel has spent this much", at_least(0), float, env="GROK_MAGICS_MAX_COST_USD", classroom=True),
-    Setting("max_output_tokens", None, "Output token cap per call (also the default)", at_least(0), int, env="GROK_MAGICS_MAX_OUTPUT_TOKENS", classroom=True),
-    Setting("max_calls_per_hour", None, "Refuse calls beyond this many in an hour", at_least(0), int, env="GROK_MAGICS_MAX_CALLS_PER_HOUR", classroom=True),
+    Setting("max_output_tokens", None, "Output token cap per call (also the default)", at_least(0, whole=True), int, env="GROK_MAGICS_MAX_OUTPUT_TOKENS", classroom=True),
+    Setting("max_calls_per_hour", None, "Refuse calls beyond this many in an hour", at_least(0, whole=True), int, env="GROK_MAGICS_MAX_CALLS_PER_HOUR", classroom=True),
     Setting("lock", [], "Settings magic-line options may not change: provider, model, effort, system, api", LOCK, list, env="GROK_MAGICS_LOCK", classroom=True),
 )
 # fmt: on

@@ -60,6 +60,7 @@ def test_what_a_classroom_may_lock_comes_from_the_table(shell: Harness, caplog: 
         ("max_tokens", "--max-tokens", "0", 0),
         ("effort", "--effort", "extreme", "extreme"),
         ("api", "--api", "soap", "soap"),
+        ("temperature", "--temperature", "hot", "hot"),  # the wrong type: the same line, not traitlets' wording
     ],
 )
 def test_a_value_is_refused_with_the_same_line_through_every_door(
@@ -87,12 +88,29 @@ def test_a_value_is_refused_with_the_same_line_through_every_door(
     assert fake.api_requests == []
 
 
+@pytest.mark.parametrize(
+    "assignment, line",
+    [
+        ("headings = 'x'", "GrokMagics.headings must be a whole number, not 'x'"),
+        ("max_tool_calls = 2.5", "GrokMagics.max_tool_calls must be a whole number, 1 or more, not 2.5"),
+        ("redact_columns = ['ok', 5]", "GrokMagics.redact_columns must be a list of texts, not 5"),
+        ("debug = 'yes'", "GrokMagics.debug must be True or False, not 'yes'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_gets_the_settings_own_line(
+    shell: Harness, caplog: pytest.LogCaptureFixture, assignment: str, line: str
+) -> None:
+    shell.run(f"%config GrokMagics.{assignment}")
+    assert line in caplog.text
+
+
 def test_an_environment_variable_is_judged_by_the_same_rule(shell: Harness, monkeypatch) -> None:
     monkeypatch.setenv("GROK_MAGICS_MAX_CALLS_PER_HOUR", "-3")
     with pytest.raises(GrokError) as bad:
         BY_NAME["max_calls_per_hour"].from_env({"GROK_MAGICS_MAX_CALLS_PER_HOUR": "-3"})
     assert str(bad.value) == (
-        "GROK_MAGICS_MAX_CALLS_PER_HOUR='-3': max_calls_per_hour must be 0 or more (or None), not -3: fix or unset it"
+        "GROK_MAGICS_MAX_CALLS_PER_HOUR='-3': max_calls_per_hour must be a whole number, 0 or more (or None), "
+        "not -3: fix or unset it"
     )
 
 
@@ -150,7 +168,6 @@ def test_help_names_every_setting() -> None:
 def test_bad_options_still_say_the_usage() -> None:
     from IPython.core.error import UsageError
 
-    with pytest.raises(
-        UsageError, match=r"argument --temperature: temperature must be a number from 0 to 2, not 'hot'\. Usage"
-    ):
+    refusal = r"argument --temperature: temperature must be a number from 0 to 2 \(or None\), not 'hot'\. Usage"
+    with pytest.raises(UsageError, match=refusal):
         parse_cell_line("--temperature hot")

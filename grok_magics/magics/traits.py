@@ -5,7 +5,7 @@ validator for all of them that asks the row's rule and reports its one line as a
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unicode, default, validate
 from traitlets.config import Configurable
@@ -17,11 +17,18 @@ _TRAITS: dict[type, Any] = {str: Unicode, bool: Bool, int: Int, float: Float, di
 
 
 def trait_for(setting: Setting) -> TraitType[Any, Any]:
-    kind = setting.type
-    if kind is list:
-        trait: TraitType[Any, Any] = List(Unicode(), help=setting.help)
+    """The row's trait; a value of the wrong type is refused with the row's own line, not traitlets' wording."""
+    base = List if setting.type is list else _TRAITS[setting.type]
+
+    def error(self: Any, obj: Any, value: Any, error: Exception | None = None, info: str | None = None) -> NoReturn:
+        owner = f"{type(obj).__name__}." if obj is not None else ""
+        raise TraitError(owner + setting.problem(value))
+
+    checked = type(base.__name__, (base,), {"error": error})
+    if setting.type is list:
+        trait: TraitType[Any, Any] = checked(Unicode(), help=setting.help)
     else:
-        trait = _TRAITS[kind](setting.default, allow_none=setting.default is None, help=setting.help)
+        trait = checked(setting.default, allow_none=setting.default is None, help=setting.help)
     return trait.tag(config=True)
 
 
