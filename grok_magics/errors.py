@@ -9,6 +9,7 @@ hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` ren
     └── PageUnavailable        a feature that needs the notebook page, where none answers
     GrokInterrupted            (a KeyboardInterrupt) the ■ line of an interrupted ask
     ConfigError                something that cannot work, found before anything is sent
+    ├── SettingError           a setting's value its rule refuses (%config, a flag, the environment, Python)
     ├── ContextError           a reference, table or image that cannot be sent
     │   └── ImageError
     └── Refused                the gate out refused a request (a key in it)
@@ -115,6 +116,10 @@ class StreamCut(Exception):
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message says which one and how to fix it."""
+
+
+class SettingError(ConfigError):
+    """One line from the settings table: the setting, what it must be, the value given."""
 
 
 class ContextError(ConfigError):

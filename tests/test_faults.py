@@ -617,10 +617,10 @@ def test_reloading_the_extension_keeps_chats_and_usage(shell: Harness, fake: Any
 @pytest.mark.parametrize(
     "source, says",
     [
-        ("%grok --temperature nan hi", "finite number"),
-        ("%grok --temperature inf hi", "finite number"),
+        ("%grok --temperature nan hi", "temperature must be a number from 0 to 2 (or None), not nan"),
+        ("%grok --temperature inf hi", "temperature must be a number from 0 to 2 (or None), not inf"),
         ("%grok --temperature 7 hi", "from 0 to 2"),
-        ("%grok --max-tokens 0 hi", "positive integer"),
+        ("%grok --max-tokens 0 hi", "max_tokens must be a positive number of tokens (or None), not 0"),
     ],
 )
 def test_bad_options_are_one_line_messages(shell: Harness, fake: Any, source: str, says: str) -> None:

@@ -65,7 +65,7 @@ def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) 
         "You said: Country of ?",
     ]
     printed = capsys.readouterr().out
-    assert "grok map: 3 rows to run, about $0.00 at list prices (cap $1.00)" in printed
+    assert "grok map: 3 rows to run, about $0.00242 at list prices (cap $1.00)" in printed
     assert "grok map: 3 rows — 3 done" in printed
 
 

@@ -143,3 +143,41 @@ def test_a_reply_changes_only_through_its_events() -> None:
         if writes.search(line)
     ]
     assert found == []
+
+
+def below_the_magics_layer_offenders(graph: dict[str, set[str]], lower: str) -> list[str]:
+    """Imports from a lower layer (its modules start with ``lower``) into ``grok_magics.magics``."""
+    return sorted(
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name.startswith(lower)
+        for target in targets
+        if target.startswith("grok_magics.magics")
+    )
+
+
+def test_the_engine_never_imports_the_magics_layer() -> None:
+    """Data flows magics → engine: the engine takes values (``model.options.Options``), never the parser."""
+    known = modules()
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == []
+
+
+def test_the_layer_check_sees_an_engine_module_importing_the_magics_layer() -> None:
+    graph = {"grok_magics.engine.ask": {"grok_magics.magics.options", "grok_magics.model.options"}}
+    assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == [
+        "grok_magics.engine.ask -> grok_magics.magics.options"
+    ]
+
+
+def test_dollars_are_formatted_in_one_place() -> None:
+    """``model.usage.money`` spells every dollar amount; a second format spec would drift from it."""
+    spec = re.compile(r"\$\{[^{}]*:[^{}]*\}")
+    found = [
+        f"{name}: {line.strip()}"
+        for name, path in modules().items()
+        if name != "grok_magics.model.usage"
+        for line in path.read_text().splitlines()
+        if spec.search(line)
+    ]
+    assert found == []

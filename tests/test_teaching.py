@@ -405,7 +405,7 @@ def test_cost_cap_refuses_once_spent_and_usage_shows_the_ledger(shell: Harness, 
     ran = shell.run("%grok again")
     assert not ran.success and "budget of $0.0001 is spent" in str(ran.error) and len(fake.requests) == 1
     usage = shell.run("%grok usage").stdout
-    assert "chat lab: 1 call(s)" in usage and "budget: $0.0000 of $0.0001 left" in usage
+    assert "chat lab: 1 call(s)" in usage and "budget: $0.00 of $0.0001 left" in usage
 
 
 def test_replayed_answers_cost_nothing_and_pass_the_caps(shell, fake, recorded, monkeypatch) -> None:
@@ -418,7 +418,7 @@ def test_replayed_answers_cost_nothing_and_pass_the_caps(shell, fake, recorded, 
     lesson(shell)  # asserts each ask succeeded
     usage = shell.run("%grok usage").stdout  # the two recording calls used up both caps; replays still ran
     assert "chat default: 2 call(s), 2 replayed" in usage and "calls this hour: 2 of 1" in usage
-    assert "budget: $0.0000 of $0.00 left" in usage
+    assert "budget: $0.00 of $0.00 left" in usage
 
 
 @contextlib.contextmanager

@@ -204,3 +204,23 @@ def test_key_masking_counts_distinct_values_and_never_shows_a_key() -> None:
     assert active not in repr(masker) and masker.note("the data") == "2 key-shaped values in the data masked"
     off = KeyMasker([active], enabled=False)
     assert off(text) == text and off.count == 0 and off.note() == ""
+
+
+@pytest.mark.parametrize(
+    "dollars, spelled",
+    [
+        (0, "$0.00"),
+        (1234.567, "$1,234.57"),
+        (12.5, "$12.50"),
+        (1, "$1.00"),
+        (0.5, "$0.50"),
+        (0.0123456, "$0.0123"),
+        (0.001, "$0.001"),
+        (0.000179, "$0.000179"),
+    ],
+)
+def test_one_spelling_of_money_everywhere(dollars: float, spelled: str) -> None:
+    """Caps, spends, estimates and status lines all print dollars through ``model.usage.money``."""
+    from grok_magics.model.usage import money
+
+    assert money(dollars) == spelled

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Mapping, MutableMapping
 
 from grok_magics.context import ContextSettings, build
@@ -22,10 +22,10 @@ from grok_magics.errors import (
     from_exception,
     headers_timeout,
 )
-from grok_magics.magics.options import Options
 from grok_magics.model.choices import DEFAULT_SYSTEM
 from grok_magics.model.conversation import CellKey, Chats, Conversation, turn_tokens
 from grok_magics.model.events import Activity, Ended, Event, Failed, Interrupted, Note, Retrying, RoundLimitReached
+from grok_magics.model.options import Options
 from grok_magics.model.parts import ImagePart, estimate_tokens, image_tokens, parts_tokens, text_of
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round, Turn
@@ -84,9 +84,28 @@ class Defaults:
     max_tool_result_bytes: int = 200_000  # UTF-8 bytes of tool results one round may send back
     batch_deadline: float = 3600.0  # seconds %grok map --batch waits before it returns, collectable later
     # -- notebook context and restore (issue 19)
-    above_tokens: int = 4_000  # budget of the --context above block
+    context_above_tokens: int = 4_000  # budget of the --context above block
     restore: bool = True  # the first ask in an empty chat rebuilds it from the answers saved above
     exact_tokens: bool = True  # dry run, window check, map pre-flight: the provider's tokenizer where it has one
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Defaults:
+        """From the settings table's values (``grok_magics.settings``): a field named like a setting takes its
+        value (a list as a tuple); the transport, the classroom caps and the price table are built from theirs."""
+        from grok_magics.model.usage import parse_prices
+
+        own = {f.name for f in fields(cls)}
+        given: dict[str, Any] = {
+            name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if name in own
+        }
+        given["transport"] = Transport(
+            values["timeout"], values["connect_timeout"], values["max_retries"], values["deadline"]
+        )
+        given["caps"] = Caps(
+            values["max_cost_usd"], values["max_output_tokens"], values["max_calls_per_hour"], tuple(values["lock"])
+        )
+        given["prices"] = parse_prices(values["prices"])
+        return cls(**given)
 
 
 @dataclass
@@ -374,7 +393,9 @@ def _with_above(
     """The cells above as one block after the prompt's own blocks (and their images, when asked)."""
     from grok_magics.context.above import build_above
 
-    block = build_above(above, namespace, settings.privacy, defaults.above_tokens, masker, settings.image_max_side)
+    block = build_above(
+        above, namespace, settings.privacy, defaults.context_above_tokens, masker, settings.image_max_side
+    )
     if block.images and settings.images_refused:
         raise ConfigError(settings.images_refused)
     parts = (*user, *((block.part,) if block.part is not None else ()), *block.images)

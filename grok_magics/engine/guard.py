@@ -93,7 +93,9 @@ class AskGuard:
                 return
             if what != "retry":
                 self.expired = what
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
+        ident = threading.main_thread().ident
+        if ident is not None:  # None only before the main thread started, which it has
+            signal.pthread_kill(ident, signal.SIGINT)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()

@@ -116,7 +116,7 @@ def map_lazy(
         verb,
         f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",
         f"{total:,} rows",
-        estimate(spec, head, range(total), job.defaults.prices),  # type: ignore[arg-type]
+        estimate(spec, head, range(total), job.defaults.prices),
         spec.endpoint.model,
         max_cost,
         confirm,

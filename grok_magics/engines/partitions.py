@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from grok_magics.engines.rows import KeyBox, RowTask, result_types
+from grok_magics.engines.terms import Terms
 from grok_magics.errors import GrokError
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
@@ -407,14 +408,8 @@ def map_partitioned(
     _estimate(job, spec, adapter, template, values, total, parallel, per_task, concurrency, rps, max_cost, confirm)
     from grok_magics.mapping.cache import cache_dir
 
-    task = RowTask(
-        verb,
-        template,
+    terms = Terms(
         _without_schema(spec),
-        spec.schema.json_schema if spec.schema else None,
-        spec.schema.name if spec.schema else "result",
-        out_col,
-        values,
         per_task,
         per_rps,
         retries,
@@ -425,6 +420,15 @@ def map_partitioned(
         job.defaults.transport,
         job.defaults.prices,
         allow_key,
+    )
+    task = RowTask(
+        verb,
+        template,
+        terms,
+        spec.schema.json_schema if spec.schema else None,
+        spec.schema.name if spec.schema else "result",
+        out_col,
+        values,
         reason,
         keep_all,
         text_json=kind == "spark",
@@ -522,12 +526,8 @@ def reduce_partitioned(
     parallel, per_task, per_rps = budget(adapter, pace.concurrency, pace.rps)
     spec = job.keyed(settings.task)
     _reduce_estimate(job, spec, adapter, read, total, settings, parallel, max_cost, confirm)
-    task = ReduceTask(
-        settings.task,
-        read,
-        by,
+    terms = Terms(
         _without_schema(spec),
-        settings.budget,
         per_task,
         per_rps,
         pace.retries,
@@ -539,6 +539,7 @@ def reduce_partitioned(
         job.defaults.prices,
         job.allow_key,
     )
+    task = ReduceTask(settings.task, read, by, settings.budget, terms)
     key = adapter.ship_key(api_key_for(spec.endpoint.provider))
     print(
         f"grok reduce: level 1 on {adapter.name} ({parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "

@@ -9,10 +9,10 @@ broadcast), so it is in no plan, graph or repr.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from dataclasses import dataclass, replace
 from typing import Any
+
+from grok_magics.engines.terms import Terms
 
 
 class KeyBox:
@@ -39,21 +39,11 @@ class RowTask:
 
     verb: str  # "map" or "filter"
     template: str
-    spec: Any  # mapping.requests.RowSpec, with schema None (compiled again on the worker from ``schema_json``)
+    terms: Terms  # what every task of the job shares; its spec has schema None (compiled again from schema_json)
     schema_json: dict[str, Any] | None
     schema_name: str
     out_col: str
     values: dict[str, str]  # the template's {names} that are not columns: plain values from the notebook
-    concurrency: int  # requests in flight per task (the job's budget divided by the tasks that run at once)
-    rps: float | None  # per task, likewise
-    retries: int
-    max_cost: float  # the whole job's; a partition may spend its rows' share
-    total_rows: int
-    cache: bool
-    cache_dir: str
-    transport: Any
-    prices: Any
-    allow_key: bool
     reason: bool = False
     keep_all: bool = False
     text_json: bool = False  # structured values as JSON text (Spark columns have one type)
@@ -68,47 +58,20 @@ class RowTask:
 
 def run_rows(task: RowTask, pdf: Any, key: str | None) -> Any:
     """``pdf`` (pandas) with the result columns (filter: its kept rows), after every row ran or failed."""
-    from grok_magics.engine.policy import Gate
     from grok_magics.mapping import table_io as frames
-    from grok_magics.mapping.outcomes import Outcome, Progress
-    from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
+    from grok_magics.mapping.outcomes import Outcome
+    from grok_magics.mapping.plan import make_plan, validator
     from grok_magics.mapping.results import columns, why_not_run
-    from grok_magics.mapping.runner import Engine
-    from grok_magics.privacy.key_shapes import KeyMasker
-    from grok_magics.teaching.caps import Caps, Ledger
 
     if len(pdf) == 0:
         return _empty(task, pdf)
     schema = task.schema()
-    spec = replace(task.spec, schema=schema)
-    mask = KeyMasker([key] if key else [], enabled=not task.allow_key)
-    plan = make_plan(pdf, task.template, spec, task.values, (), mask)
+    terms = task.terms
+    spec = replace(terms.spec, schema=schema)
+    plan = make_plan(pdf, task.template, spec, task.values, (), terms.masker(key))
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
-    progress = Progress(total=len(plan.prompts), model=spec.endpoint.model, prices=task.prices)
-    fill_from_cache(plan, spec, outcomes, progress, task.cache, task.cache_dir)
-    todo = [i for i, o in enumerate(outcomes) if o is None]
-    share = task.max_cost * len(pdf) / max(task.total_rows, 1)
-    if todo:
-        gate = Gate(Caps(), Ledger(), {}, task.prices, task.allow_key)  # classroom caps were refused on the driver
-        engine = Engine(
-            spec,
-            plan.prompts,
-            plan.keys,
-            validator(schema),
-            task.concurrency,
-            task.rps,
-            share,
-            task.transport,
-            task.cache,
-            outcomes,
-            progress,
-            gate,
-            task.retries,
-            ledger_chat=f"%grok {task.verb}",
-            api_key=key,
-            cache_dir=task.cache_dir,
-        )
-        _run(engine, todo)
+    progress = terms.progress(len(plan.prompts))
+    terms.answer(spec, plan, validator(schema), outcomes, progress, len(pdf), task.verb, key)
     not_run = why_not_run(progress, "")
     if task.verb == "filter":
         from grok_magics.operators.filtering import kept_rows, verdict_columns
@@ -123,23 +86,6 @@ def run_rows(task: RowTask, pdf: Any, key: str | None) -> Any:
     if task.text_json:
         cols = {name: [_as_text(v) for v in values] for name, values in cols.items()}
     return frames.with_columns(pdf, cols)
-
-
-def _run(engine: Any, todo: list[int]) -> None:
-    """The engine's loop in a thread of its own: a worker (or a kernel) may already run an event loop here."""
-    failure: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            asyncio.run(engine.run(todo, threading.Event()))
-        except BaseException as exc:  # surfaced in the task
-            failure.append(exc)
-
-    thread = threading.Thread(target=main, name="grok-rows", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
 
 
 def _as_text(value: Any) -> Any:

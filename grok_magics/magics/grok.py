@@ -1,33 +1,22 @@
 """``%grok`` and ``%%grok``: parse what the user typed and dispatch it.
 
-Settings are traitlets, so ``%config GrokMagics.effort = "high"`` and ``ipython_config.py`` both work;
-options on the magic line override them for one call.
+Settings are traitlets built from the settings table (``grok_magics.settings``), so ``%config
+GrokMagics.effort = "high"`` and ``ipython_config.py`` both work; options on the magic line override them
+for one call.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import (
-    Bool,
-    Dict,
-    Enum,
-    Float,
-    Int,
-    List,
-    TraitError,
-    Unicode,
-    default,
-    validate,
-)
 
 from grok_magics.errors import GrokError, GrokInterrupted
 from grok_magics.magics.inputs import trim_blank_lines
-from grok_magics.model.choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
+from grok_magics.magics.traits import source_of, traits_class
+from grok_magics.settings import BY_NAME, values_of
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
@@ -35,157 +24,14 @@ if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext l
 
 
 @magics_class
-class GrokMagics(Magics):
-    provider = Unicode("", help="xai, bedrock, aigateway, azure or openai (empty: $GROK_PROVIDER, else xai)").tag(
-        config=True
-    )
-    model = Unicode("", help="Model id (empty: the provider's Grok 4.3 id)").tag(config=True)
-    effort = Enum(
-        ("",) + EFFORTS,
-        default_value="",
-        help="Reasoning effort (empty: low where the provider takes one; 'default': send none)",
-    ).tag(config=True)
-    api = Enum(("",) + APIS, default_value="", help="responses or chat (empty: the provider's default)").tag(
-        config=True
-    )
-    system = Unicode(DEFAULT_SYSTEM, help="System prompt for chats that have not set their own").tag(config=True)
-    temperature = Float(None, allow_none=True, help="Sampling temperature (unset: the provider's)").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help="Output token cap (unset: the provider's)").tag(config=True)
-    history_tokens = Int(100_000, help="Budget for earlier turns sent along; oldest are dropped first").tag(config=True)
-    timeout = Float(900.0, help="Seconds to wait for data from the provider (reasoning can be slow)").tag(config=True)
-    connect_timeout = Float(10.0, help="Seconds to wait for a connection").tag(config=True)
-    max_retries = Int(2, help="Retries for failures before the answer starts (429 honours Retry-After)").tag(
-        config=True
-    )
-    deadline = Float(3600.0, help="Seconds an ask may take in all (keep-alives and retries included)").tag(config=True)
-    display = Enum(DISPLAY_MODES, default_value="auto", help="auto, live, markdown or text").tag(config=True)
-    headings = Int(4, help="Level of an answer's top heading (0: as the model wrote it), below your own sections").tag(
-        config=True
-    )
-    debug = Bool(False, help="Show full tracebacks for unexpected internal errors").tag(config=True)
-    # -- teaching: record/replay, classroom caps and locks (also from GROK_MAGICS_* environment variables)
-    record = Unicode(help="Cassette file every live exchange is appended to (empty: off)").tag(config=True)
-    replay = Unicode(help="Cassette file that answers matching requests, offline (empty: off)").tag(config=True)
-    replay_speed = Float(help="Replay pacing: 1 = as recorded, 2 = twice as fast, 0 = no pauses").tag(config=True)
-    replay_fallthrough = Bool(help="Ask the provider live (key needed) when the cassette has no match").tag(config=True)
-    max_cost_usd = Float(None, allow_none=True, help="Refuse calls once this kernel has spent this much").tag(
-        config=True
-    )
-    max_output_tokens = Int(None, allow_none=True, help="Output token cap per call (also the default)").tag(config=True)
-    max_calls_per_hour = Int(None, allow_none=True, help="Refuse calls beyond this many in an hour").tag(config=True)
-    lock = List(Unicode(), help="Settings magic-line options may not change: provider, model, effort, system, api").tag(
-        config=True
-    )
-    context_tokens = Int(2_000, help="Token budget of each table's context block (--budget overrides)").tag(config=True)
-    redact_columns = List(Unicode(), help="Column names or globs (e.g. '*ssn*') whose values are never sent").tag(
-        config=True
-    )
-    image_max_side = Int(2048, help="Images are downscaled so their long side is at most this many pixels").tag(
-        config=True
-    )
-    context_window = Int(None, allow_none=True, help="Context window in tokens (unset: the provider's)").tag(
-        config=True
-    )
-    max_tool_rounds = Int(8, help="Tool rounds one ask may run before it stops with a note").tag(config=True)
-    prices = Dict(
-        help="Your own prices per model id, USD per million tokens: {'model': {'input': 0.5, "
-        "'output': 1.5, 'cached': 0.1}} (Grok 4.3 ids have list prices already)"
-    ).tag(config=True)
-    max_tool_calls = Int(20, help="Tool calls of one response that run; the rest are answered with an error").tag(
-        config=True
-    )
-    max_tool_result_bytes = Int(
-        200_000, help="Bytes of tool results one round may send back; results past it are answered with an error"
-    ).tag(config=True)
-    batch_deadline = Float(
-        3600.0,
-        help="Seconds %grok map --batch waits for a batch; then it returns, and the "
-        "batch can be collected later with --batch-id",
-    ).tag(config=True)
-
-    # -- notebook context, restore and forks (issue 19: conversations that know the notebook) ----------
-    context = Unicode(
-        "", help="Cells above sent with every ask: '' (none), 'above', 'above:N', 'above,images' (--context overrides)"
-    ).tag(config=True)
-    context_above_tokens = Int(4_000, help="Token budget of the cells-above block (--context)").tag(config=True)
-    restore = Bool(
-        True, help="The first ask in a chat this kernel holds empty rebuilds it from the answers saved above"
-    ).tag(config=True)
-
-    exact_tokens = Bool(
-        True,
-        help="Count tokens with the provider's tokenizer (xAI) for --dry-run, the context-window check and "
-        "%grok map's estimate (the text goes to the tokenizer, which answers nothing else); False: estimates",
-    ).tag(config=True)
-
-    @validate("context")
-    def _context_spec(self, proposal: Any) -> str:
-        from grok_magics.context.above import parse_spec
-
-        try:
-            parse_spec(proposal["value"])
-        except ValueError:
-            raise TraitError(
-                f"GrokMagics.context must be '', 'above', 'above:N' or 'above,images', not {proposal['value']!r}"
-            ) from None
-        return str(proposal["value"]).strip().lower()
-
-    @validate("max_tool_calls", "max_tool_result_bytes")
-    def _positive_bound(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be 1 or more, not {proposal['value']}")
-        return proposal["value"]
-
-    @validate("batch_deadline")
-    def _positive_deadline(self, proposal: Any) -> float:
-        value = proposal["value"]
-        if not (math.isfinite(value) and value > 0):
-            raise TraitError(f"GrokMagics.batch_deadline must be a positive number of seconds, not {value}")
-        return value
-
-    # -- every setting is checked when set: one line that says what is allowed --------------------------
-    @validate("timeout", "connect_timeout", "deadline")
-    def _positive_seconds(self, proposal: Any) -> float:
-        value = proposal["value"]
-        if not (math.isfinite(value) and value > 0):
-            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be a positive number of seconds, not {value}")
-        return value
-
-    @validate("max_retries", "history_tokens")
-    def _non_negative(self, proposal: Any) -> int:
-        if proposal["value"] < 0:
-            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be 0 or more, not {proposal['value']}")
-        return proposal["value"]
-
-    @validate("max_tokens")
-    def _positive_tokens(self, proposal: Any) -> int | None:
-        value = proposal["value"]
-        if value is not None and value <= 0:
-            raise TraitError(f"GrokMagics.max_tokens must be a positive number of tokens (or None), not {value}")
-        return value
-
-    @validate("temperature")
-    def _finite_temperature(self, proposal: Any) -> float | None:
-        value = proposal["value"]
-        if value is not None and not (math.isfinite(value) and 0 <= value <= 2):
-            raise TraitError(f"GrokMagics.temperature must be a number from 0 to 2 (or None), not {value}")
-        return value
-
-    @validate("prices")
-    def _price_table(self, proposal: Any) -> dict[str, Any]:
-        from grok_magics.model.usage import parse_prices
-
-        try:
-            parse_prices(proposal["value"])
-        except ValueError as exc:
-            raise TraitError(f"GrokMagics.{exc}") from None
-        return proposal["value"]
+class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings table's traitlets, built at import
+    """Every setting is a traitlet built from ``grok_magics.settings.SETTINGS``; see that table to add one."""
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._configured = set(self.config.get("GrokMagics", {}))  # from a config file or the command line
         self._changed_here: set[str] = set()  # by %config in this session
-        self.observe(lambda change: self._changed_here.add(change["name"]), names=list(_TEACHING_ENV))
+        self.observe(lambda change: self._changed_here.add(change["name"]), names=list(BY_NAME))
         self._session: Session | None = None
         self._cell_id: str | None = None
         self._cell_seen = False
@@ -206,47 +52,9 @@ class GrokMagics(Magics):
                 setattr(self.shell, "_grok_magics_session", self._session)  # noqa: B010 - IPython declares no such field
         return self._session
 
-    @default("record")
-    def _record_default(self) -> str:
-        return os.environ.get(_TEACHING_ENV["record"], "").strip()
-
-    @default("replay")
-    def _replay_default(self) -> str:
-        return os.environ.get(_TEACHING_ENV["replay"], "").strip()
-
-    @default("replay_speed")
-    def _replay_speed_default(self) -> float:
-        return _env_speed(_TEACHING_ENV["replay_speed"])
-
-    @default("replay_fallthrough")
-    def _replay_fallthrough_default(self) -> bool:
-        return os.environ.get(_TEACHING_ENV["replay_fallthrough"], "").strip().lower() in ("1", "true", "yes")
-
-    @default("max_cost_usd")
-    def _max_cost_default(self) -> float | None:
-        return _env_number(_TEACHING_ENV["max_cost_usd"], float)
-
-    @default("max_output_tokens")
-    def _max_output_default(self) -> int | None:
-        return _env_number(_TEACHING_ENV["max_output_tokens"], int)
-
-    @default("max_calls_per_hour")
-    def _max_calls_default(self) -> int | None:
-        return _env_number(_TEACHING_ENV["max_calls_per_hour"], int)
-
-    @default("lock")
-    def _lock_default(self) -> list[str]:
-        return [n.strip() for n in os.environ.get(_TEACHING_ENV["lock"], "").split(",") if n.strip()]
-
     def source_of(self, name: str) -> str:
-        """Who set a teaching setting: %config here, the config file, the environment, or nobody."""
-        if name in self._changed_here:
-            return "%config in this session"
-        if name in self._configured:
-            return "config file"
-        if os.environ.get(_TEACHING_ENV[name], "").strip():
-            return f"environment, {_TEACHING_ENV[name]}"
-        return "default"
+        """Who set a setting: %config here, the config file, the environment, or nobody."""
+        return source_of(self._configured, self._changed_here, BY_NAME[name])
 
     # -- cell identity ---------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -275,44 +83,11 @@ class GrokMagics(Magics):
     # -- settings ----------------------------------------------------------------------------------
     def defaults(self) -> Defaults:
         from grok_magics.engine.ask import Defaults
-        from grok_magics.model.usage import parse_prices
-        from grok_magics.providers.client import Transport
 
-        return Defaults(
-            provider=self.provider,
-            model=self.model,
-            effort=self.effort,
-            api=self.api,
-            system=self.system,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            history_tokens=self.history_tokens,
-            display=self.display,
-            headings=self.headings,
-            transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
-            caps=self.caps(),
-            record=self.record,
-            replay=self.replay,
-            replay_speed=self.replay_speed,
-            replay_fallthrough=self.replay_fallthrough,
-            context_tokens=self.context_tokens,
-            redact_columns=tuple(self.redact_columns),
-            image_max_side=self.image_max_side,
-            context_window=self.context_window,
-            max_tool_rounds=self.max_tool_rounds,
-            prices=parse_prices(self.prices),
-            max_tool_calls=self.max_tool_calls,
-            max_tool_result_bytes=self.max_tool_result_bytes,
-            batch_deadline=self.batch_deadline,
-            above_tokens=self.context_above_tokens,
-            restore=self.restore,
-            exact_tokens=self.exact_tokens,
-        )
+        return Defaults.of(values_of(self))
 
     def caps(self) -> Any:
-        from grok_magics.teaching.caps import Caps, parse_lock
-
-        return Caps(self.max_cost_usd, self.max_output_tokens, self.max_calls_per_hour, parse_lock(",".join(self.lock)))
+        return self.defaults().caps
 
     # -- the magic -----------------------------------------------------------------------------------
     @no_var_expand
@@ -654,6 +429,9 @@ class GrokMagics(Magics):
         elif name == "chats":
             print(reports.chats_text(chats))
         elif name == "config":
+            if options.all:
+                print(reports.settings_text(values_of(self), self.source_of))
+                return
             print(reports.config_text(self.defaults(), options, os.environ))
             print(reports.classroom_text(self.defaults(), self.source_of))
         elif name == "usage":
@@ -692,41 +470,6 @@ class GrokMagics(Magics):
         """Unloading frees the connection pools; conversations and usage stay with the shell."""
         if self._session is not None:
             self._session.clients.close()
-
-
-_TEACHING_ENV = {
-    "record": "GROK_MAGICS_RECORD",
-    "replay": "GROK_MAGICS_REPLAY",
-    "replay_speed": "GROK_MAGICS_REPLAY_SPEED",
-    "replay_fallthrough": "GROK_MAGICS_REPLAY_FALLTHROUGH",
-    "max_cost_usd": "GROK_MAGICS_MAX_COST_USD",
-    "max_output_tokens": "GROK_MAGICS_MAX_OUTPUT_TOKENS",
-    "max_calls_per_hour": "GROK_MAGICS_MAX_CALLS_PER_HOUR",
-    "lock": "GROK_MAGICS_LOCK",
-}
-
-
-def _env_number(name: str, kind: type) -> Any:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise GrokError(f"{name}={text!r} is not a valid {kind.__name__} (>= 0): fix or unset it")
-    return value
-
-
-def _env_speed(name: str) -> float:
-    text = os.environ.get(name, "").strip().lower()
-    if not text:
-        return 1.0
-    if text == "fast":
-        return 0.0
-    value = _env_number(name, float)
-    return float(value)
 
 
 def _internal_error(exc: BaseException, debug: bool) -> GrokError:

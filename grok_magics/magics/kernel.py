@@ -3,6 +3,7 @@ IPython's running shell (``grok_magics.map`` and friends, called from Python, us
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 _PROCESS_BOOKS: list[Any] = []  # outside IPython: one Session per process keeps the books
@@ -12,6 +13,7 @@ def current() -> tuple[Any, Any]:
     """(settings, session): the %config settings and the kernel's books (classroom ledger, usage) when the
     extension is loaded here, else the built-in defaults and this process's own books."""
     from grok_magics.engine.ask import Defaults, Session
+    from grok_magics.settings import configured
 
     try:
         from IPython import get_ipython
@@ -23,4 +25,4 @@ def current() -> tuple[Any, Any]:
         return magics.defaults(), magics.session
     if not _PROCESS_BOOKS:
         _PROCESS_BOOKS.append(Session())
-    return Defaults(), _PROCESS_BOOKS[0]
+    return Defaults.of(configured(os.environ)), _PROCESS_BOOKS[0]

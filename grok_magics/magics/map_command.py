@@ -9,6 +9,7 @@ from IPython.core.error import UsageError
 from grok_magics.errors import SchemaError
 from grok_magics.magics.inputs import trim_blank_lines as _trim
 from grok_magics.magics.options import parse_map
+from grok_magics.settings import overrides_of
 from grok_magics.structured.schemas import schema_from
 
 
@@ -36,13 +37,6 @@ def run_map_magic(
         concurrency=opts.concurrency,
         out_col=opts.out_col,
         schema=schema,
-        model=opts.model,
-        provider=opts.provider,
-        api=opts.api,
-        effort=opts.effort,
-        system=opts.system,
-        temperature=opts.temperature,
-        max_tokens=opts.max_tokens,
         max_cost=opts.max_cost,
         rps=opts.rps,
         cache=not opts.no_cache,
@@ -55,6 +49,7 @@ def run_map_magic(
         allow_key=opts.allow_key,
         sample=opts.sample,
         seed=opts.seed,
+        **overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
     )
     if opts.out:
         namespace[opts.out] = result

@@ -10,15 +10,16 @@ import argparse
 import builtins
 import io
 import keyword
-import math
 import shlex
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from IPython.core.error import UsageError
 
-from grok_magics.model.choices import APIS, EFFORTS
+from grok_magics.errors import SettingError
+from grok_magics.model.options import Options
+from grok_magics.settings import OVERRIDES, Setting
 
 SUBCOMMANDS = (
     "help",
@@ -48,50 +49,11 @@ USAGE = (
 )
 
 
-@dataclass(frozen=True)
-class Options:
-    model: str | None = None
-    provider: str | None = None
-    effort: str | None = None
-    api: str | None = None
-    chat: str | None = None
-    new: bool = False
-    system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    out: str | None = None
-    no_history: bool = False
-    all: bool = False
-    speed: str | None = None  # %grok replay: a factor, or "fast"
-    fallthrough: bool = False  # %grok replay: ask live when the cassette has no match
-    path: str | None = None  # %grok record/replay/export FILE
-    data: tuple[str, ...] = ()  # tables to attach (and for the data toolset), besides the prompt's {name}s
-    image: tuple[str, ...] = ()
-    output: tuple[str, ...] = ()  # notebook outputs the page sends ("Ask about this"): CELL_ID:N
-    budget: int | None = None
-    schema_only: bool = False
-    exclude: tuple[str, ...] = ()  # column names or globs never sent, nor read by the data toolset
-    dry_run: bool = False
-    tools: tuple[str, ...] | None = None  # function names in the namespace, or "data"
-    json: bool = False  # any JSON object
-    schema: str | None = None  # a variable (pydantic model, JSON schema, shorthand) or expression
-    to_df: bool = False  # -o stores a list of records as a pandas DataFrame
-    to_polars: bool = False  # ... as a polars DataFrame
-    search: tuple[str, ...] | None = None  # "web_search", "x_search"
-    full: bool = False
-    code: bool = False
-    allow_key: bool = False
-    force: bool = False  # %grok export: replace an existing file
-    context: str | None = None  # --context above[:N][,images] | none (context/above.py)
-    fork: str | None = None  # --fork NAME: a new chat from this one as it stands before this cell
-    at: int | None = None  # %grok fork NAME --at N: from the chat as it stood after its N-th answer
-
-
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}. Usage: {USAGE}  (%grok help for more)")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or USAGE)
 
 
@@ -133,14 +95,22 @@ def _identifier(text: str) -> str:
 _identifier.__name__ = "variable name of your own (not a keyword, built-in, IPython name or _name)"
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
+def add_overrides(p: argparse.ArgumentParser, table: tuple[Setting, ...] = OVERRIDES) -> None:
+    """The settings a magic line may override for one ask or one row job: their flags and rules come from the
+    settings table, so a value is refused with the same line as ``%config`` gives."""
+    for setting in table:
+        p.add_argument(*setting.flags, dest=setting.name, type=_reader(setting))
 
 
-_finite_float.__name__ = "finite number"
+def _reader(setting: Setting) -> Callable[[str], Any]:
+    def read(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    read.__name__ = setting.name
+    return read
 
 
 def _speed(text: str) -> str:
@@ -197,15 +167,9 @@ _context_spec.__name__ = "context (above, above:N, above,images or none)"
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
-    p.add_argument("-m", "--model")
-    p.add_argument("--provider")
-    p.add_argument("--effort", choices=EFFORTS)
-    p.add_argument("--api", choices=APIS)
+    add_overrides(p)
     p.add_argument("--chat")
     p.add_argument("--new", action="store_true")
-    p.add_argument("--system")
-    p.add_argument("--temperature", type=_finite_float)
-    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
     p.add_argument("-o", "--out", type=_identifier)
     p.add_argument("--no-history", dest="no_history", action="store_true")
     p.add_argument("--all", action="store_true")  # for `%grok reset --all`
@@ -382,7 +346,7 @@ class MapOptions:
 
 
 class _MapParser(_Parser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}. Usage: {MAP_USAGE}")
 
 
@@ -408,13 +372,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=_positive_int)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("-o", "--out", type=_identifier)
-    p.add_argument("-m", "--model")
-    p.add_argument("--provider")
-    p.add_argument("--api", choices=APIS)
-    p.add_argument("--effort", choices=EFFORTS)
-    p.add_argument("--system")
-    p.add_argument("--temperature", type=_finite_float)
-    p.add_argument("--max-tokens", dest="max_tokens", type=_positive_int)
+    add_overrides(p)
     p.add_argument("--retries", type=_non_negative_int, default=8)
     p.add_argument("--allow-key", dest="allow_key", action="store_true")
 
@@ -463,7 +421,7 @@ def _operator_parser(verb: str) -> _Parser:
     usage = OPERATOR_USAGE[verb]
 
     class Parser(_Parser):
-        def error(self, message: str) -> None:  # type: ignore[override]
+        def error(self, message: str) -> NoReturn:
             raise UsageError(f"{message}. Usage: {usage}")
 
     p = Parser(prog=f"%grok {verb}", add_help=False, allow_abbrev=False)

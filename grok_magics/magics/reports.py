@@ -5,14 +5,15 @@ in a notebook, a terminal and a saved file. Keys are only ever reported as set o
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from grok_magics.errors import ConfigError
 from grok_magics.magics.options import USAGE, Options
 from grok_magics.model.parts import labels_of, text_of
-from grok_magics.model.usage import Tally
+from grok_magics.model.usage import Tally, money
 from grok_magics.privacy.redaction import mask_url
 from grok_magics.providers.table import PROVIDERS, choose_provider
+from grok_magics.settings import SETTINGS, shown
 
 if TYPE_CHECKING:
     from grok_magics.engine.ask import Defaults
@@ -63,7 +64,7 @@ table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced b
 
 Subcommands
   %grok help | history [--chat NAME] [--full] | chats | reset [--chat NAME | --all]
-  %grok config | usage | key      (key: type an API key without it landing in the notebook;
+  %grok config [--all] | usage | key   (key: type an API key without it landing in the notebook;
                                    asks only when none is set, --new to replace it)
   %grok record FILE|off           save every live exchange to a cassette (JSON lines, no keys)
   %grok replay FILE|off [--speed N|fast] [--fallthrough]   answer from a cassette, offline, no key
@@ -81,15 +82,31 @@ Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is 
   every operator: --sample N [--seed S] runs N seeded rows first and projects the cost; FRAME may be pandas,
   polars (or a LazyFrame), Spark or Dask (see docs/operators.md)
 
-Settings: %config GrokMagics.<name> = value  (provider, model, effort, api, system, temperature,
-max_tokens, history_tokens, timeout, connect_timeout, max_retries, deadline, display, headings, debug,
-context_tokens, redact_columns, image_max_side, context_window, max_tool_rounds, max_tool_calls,
-max_tool_result_bytes, batch_deadline, context, context_above_tokens, restore; classroom: replay,
-replay_speed, replay_fallthrough, record, max_cost_usd, max_output_tokens, max_calls_per_hour, lock)"""
+{settings}"""
 
 
 def help_text() -> str:
-    return HELP.format(usage=USAGE, providers=", ".join(PROVIDERS))
+    import textwrap
+
+    general = ", ".join(s.name for s in SETTINGS if not s.classroom)
+    classroom = ", ".join(s.name for s in SETTINGS if s.classroom)
+    settings = textwrap.fill(
+        f"Settings: %config GrokMagics.<name> = value  ({general}; classroom: {classroom}); "
+        "%grok config --all lists each with its value, where it was set, and what it does",
+        width=104,
+    )
+    return HELP.format(usage=USAGE, providers=", ".join(PROVIDERS), settings=settings)
+
+
+def settings_text(values: Mapping[str, Any], source_of: Callable[[str], str]) -> str:
+    """``%grok config --all``: every setting of the table, its value, who set it, and its help."""
+    lines = []
+    for setting in SETTINGS:
+        value = values[setting.name]
+        text = "unset" if value is None else _clip(shown(value), 60)
+        lines.append(f"{setting.name:<22}{text}  ({source_of(setting.name)})")
+        lines.append(f"{'':<22}{setting.help}")
+    return "\n".join(lines)
 
 
 def _clip(text: str, limit: int = 300) -> str:
@@ -203,7 +220,7 @@ def classroom_text(defaults: "Defaults", source_of: Callable[[str], str]) -> str
         line("locked", ", ".join(caps.locked) or "nothing", "lock"),
         line(
             "max cost",
-            "none" if caps.max_cost_usd is None else f"${caps.max_cost_usd:g} per kernel session",
+            "none" if caps.max_cost_usd is None else f"{money(caps.max_cost_usd)} per kernel session",
             "max_cost_usd",
         ),
         line(
@@ -247,7 +264,7 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
         u = tally.usage
         priced = tally.requests - tally.unpriced - tally.unreported
         if priced:
-            cost = f"${tally.cost:.4f}" + ("" if tally.exact else " est.")
+            cost = money(tally.cost) + ("" if tally.exact else " est.")
         else:
             cost = "price unknown"
         notes = [f"{n} without a price" for n in (tally.unpriced,) if n and priced]
@@ -260,7 +277,7 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
         exact = exact and tally.exact
         unknown = unknown or tally.unpriced > 0 or tally.unreported > 0
     source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
-    lines.append(f"total: ${total_cost:.4f} ({source}" + ("; some answers have no known price)" if unknown else ")"))
+    lines.append(f"total: {money(total_cost)} ({source}" + ("; some answers have no known price)" if unknown else ")"))
     return "\n".join(lines)
 
 

@@ -170,7 +170,8 @@ def _collect(
                 nameless.append(error)
                 continue
             row = xai_batch.row_of(rid, plan.keys)
-            if row is None or (outcomes[row] is not None and outcomes[row].cached):  # type: ignore[union-attr]
+            done = outcomes[row] if row is not None else None
+            if row is None or (done is not None and done.cached):
                 continue
             if answer is not None:
                 gate.book(LEDGER_CHAT, request_for(spec, plan.prompts[row]), answer.usage, answer.text)

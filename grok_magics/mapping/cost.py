@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping.plan import Plan
 from grok_magics.mapping.row_requests import RowSpec
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import estimate_tokens
-from grok_magics.model.usage import PriceTable, estimate_cost, price_of
+from grok_magics.model.usage import PriceTable, estimate_cost, money, price_of
 
 ESTIMATE_ROWS = 5  # rows rendered to estimate input tokens
 OUTPUT_GUESS = 300  # output tokens assumed per row when no --max-tokens bounds it
@@ -24,7 +24,7 @@ def budget_allows(spent: float, cap: float) -> bool:
 def estimate(
     spec: RowSpec,
     plan: Plan,
-    todo: list[int],
+    todo: Sequence[int],
     table: PriceTable | None = None,
     count: Callable[[str], int] = estimate_tokens,
 ) -> float | None:
@@ -95,13 +95,13 @@ def confirm_spend(
 
     ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls")."""
     basis = "at your prices" if model.strip() in (table or {}) else "at list prices"
-    cost = f"about ${guess:.2f} {basis}" if guess is not None else f"price unknown for {model}"
-    print(f"grok {verb}: {what}, {cost} (cap ${max_cost:.2f})" + (f"; {note}" if note else ""))
+    cost = f"about {money(guess)} {basis}" if guess is not None else f"price unknown for {model}"
+    print(f"grok {verb}: {what}, {cost} (cap {money(max_cost)})" + (f"; {note}" if note else ""))
     if (guess is not None and guess <= max_cost) or confirm is True:
         return
     if guess is None:
         question = (
-            f"{verb}: no price is known for {model}, so --max-cost ${max_cost:.2f} can only count costs the "
+            f"{verb}: no price is known for {model}, so --max-cost {money(max_cost)} can only count costs the "
             f"server reports; run {units}? [y/N] "
         )
         refused = (
@@ -111,11 +111,11 @@ def confirm_spend(
         )
     else:
         question = (
-            f"{verb}: about ${guess:.2f} for {units}, above --max-cost ${max_cost:.2f}; "
-            f"run until ${max_cost:.2f} is spent? [y/N] "
+            f"{verb}: about {money(guess)} for {units}, above --max-cost {money(max_cost)}; "
+            f"run until {money(max_cost)} is spent? [y/N] "
         )
         refused = (
-            f"{verb}: estimated ${guess:.2f} is above --max-cost ${max_cost:.2f}; nothing was sent. "
+            f"{verb}: estimated {money(guess)} is above --max-cost {money(max_cost)}; nothing was sent. "
             f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it"
         )
     answer = _ask(question) if confirm is None else (confirm(question) if callable(confirm) else False)

@@ -69,17 +69,18 @@ def open_job(
     """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
     from grok_magics.engine.ask import effort_for, endpoint_for
     from grok_magics.engine.policy import active_keys, settle
-    from grok_magics.magics.options import Options
     from grok_magics.mapping.plan import compile_for_map, settings
+    from grok_magics.model.options import Options
     from grok_magics.privacy.key_shapes import KeyMasker
     from grok_magics.providers.table import ConfigError, api_key_for
+    from grok_magics.settings import check_overrides
     from grok_magics.teaching.caps import check_locks
 
     defaults, session = settings()
+    given = {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
     try:
-        check_locks(
-            defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
-        )
+        check_overrides({**given, "temperature": temperature, "max_tokens": max_tokens})  # as %config checks them
+        check_locks(defaults.caps, given)
         endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
         temperature = temperature if temperature is not None else defaults.temperature
         max_tokens = settle(defaults.caps, endpoint, max_tokens, defaults.max_tokens, temperature)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grok_magics.model.events import Usage
-from grok_magics.model.usage import PriceTable, cost_of
+from grok_magics.model.usage import PriceTable, cost_of, money
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Progress:
         """What the job spent so far, or that nobody knows its price."""
         if self.unpriced and not self.cost:
             return "price unknown"
-        return f"${self.cost:.4f}" + (f" + {self.unpriced:,} unpriced" if self.unpriced else "")
+        return money(self.cost) + (f" + {self.unpriced:,} unpriced" if self.unpriced else "")
 
     def postfix(self) -> str:
         return f"{self.done:,} done, {self.failed:,} failed, {self.tokens:,} tok, {self.money()}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from grok_magics.mapping import table_io as frames
 from grok_magics.mapping.outcomes import Outcome, Progress
+from grok_magics.model.usage import money
 
 
 def why_not_run(progress: Progress, note: str) -> str:
@@ -53,7 +54,7 @@ def summary(
         why = note or (
             "interrupted"
             if progress.interrupted
-            else progress.stopped_by or (f"--max-cost ${max_cost:.2f} reached" if progress.stopped_by_cost else "")
+            else progress.stopped_by or (f"--max-cost {money(max_cost)} reached" if progress.stopped_by_cost else "")
         )
         parts.append(f"{not_run:,} not run" + (f" ({why})" if why else ""))
     if progress.rate_limited:

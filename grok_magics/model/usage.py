@@ -140,6 +140,19 @@ def dollars(usage: Usage, model: str = "grok-4.3", table: PriceTable = NO_PRICES
     return cost_of(usage, model, table)[0] or 0.0
 
 
+def money(dollars: float) -> str:
+    """Dollars as every line prints them: cents from a dollar up ($1,234.50), three significant digits below
+    ($0.50, $0.0123, $0.000456), so a cap, a spend and an estimate read alike wherever they appear."""
+    if dollars < 0:
+        return "-" + money(-dollars)
+    if dollars >= 1 or dollars == 0 or not math.isfinite(dollars):
+        return f"${dollars:,.2f}"
+    places = min(max(2, 2 - math.floor(math.log10(dollars))), 10)
+    text = f"{dollars:.{places}f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
 def parse_prices(raw: Mapping[str, Any]) -> dict[str, Prices]:
     """``{"model": {"input": 0.5, "output": 1.5, "cached": 0.1}}`` in USD per million tokens → a price table.
 

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
+from grok_magics.model.usage import money
 from grok_magics.operators.chunks import fit_item, pack
 
 REDUCE_SYSTEM = (
@@ -353,7 +354,7 @@ class Reducer:
         elif progress.stopped_by:
             self.stopped = progress.stopped_by
         elif progress.stopped_by_cost:
-            self.stopped = f"--max-cost ${self.max_cost:.2f} reached at level {level}"
+            self.stopped = f"--max-cost {money(self.max_cost)} reached at level {level}"
         if self.stopped or self.interrupted:
             return
         nxt: dict[int, tuple[list[str], list[int]]] = {id(t): ([], []) for t in active}
@@ -405,7 +406,7 @@ class Reducer:
 
         level = tree.level + 1
         if not budget_allows(self.cost, self.max_cost):
-            tree.error = self.stopped = f"--max-cost ${self.max_cost:.2f} reached before the last level"
+            tree.error = self.stopped = f"--max-cost {money(self.max_cost)} reached before the last level"
             return
         prompt = packed.prompts[0]
         key = prompt_keys(self.spec, self.settings.task, [prompt])[0]
@@ -478,7 +479,7 @@ class Reducer:
         return (
             f"grok reduce --sample: {rows:,} rows, {quality}; the whole job, {total:,} rows: "
             f"~{calls + sum(ahead):,} calls in {1 + len(ahead)} levels, ~{self.tokens * scale:,.0f} tokens, "
-            f"~${self.cost * scale:,.2f} at "
+            f"~{money(self.cost * scale)} at "
             "this sample's rate (an upper bound: the levels above the first grow more slowly than the rows)"
         )
 
@@ -501,9 +502,9 @@ class Reducer:
         if failed:
             parts.append(f"stopped: {failed[0]}")
         seconds = time.monotonic() - self.started
-        money = f"${self.cost:.4f}"
+        spent = money(self.cost)
         return (
-            "grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {money}, "
+            "grok reduce: " + "; ".join(parts) + f"; {self.calls:,} calls, {self.tokens:,} tokens, {spent}, "
             f"{seconds:.1f} s"
         )
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from grok_magics.mapping import table_io as frames
+from grok_magics.model.usage import money
 
 
 def rows_in(df: Any) -> int:
@@ -78,13 +79,13 @@ def projection(
     whole = units if units is not None else total
     if measured:
         per_tokens, scale = tokens / measured, whole / measured
-        money = f"~${dollars * scale:,.2f}" if dollars is not None else "price unknown"
+        projected = f"~{money(dollars * scale)}" if dollars is not None else "price unknown"
         ran = n - progress.cached
         seconds = time.monotonic() - progress.started
         pace = f"; ~{_duration(seconds / ran * whole)} at --concurrency {concurrency}" if ran and seconds > 0 else ""
         lines.append(
             f"grok {verb} --sample: the whole job, {whole:,} {per}s: ~{per_tokens * whole:,.0f} tokens, "
-            f"{money} at this sample's rate ({per_tokens:,.0f} tokens a {per}){pace}. "
+            f"{projected} at this sample's rate ({per_tokens:,.0f} tokens a {per}){pace}. "
             "The sample's answers are cached: the full run pays only for the rest."
         )
     else:

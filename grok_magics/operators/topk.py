@@ -22,6 +22,7 @@ from typing import Any
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
+from grok_magics.model.usage import money
 from grok_magics.operators.reducing import item_of, read_columns, task_text
 
 TOPK_SYSTEM = (
@@ -330,7 +331,7 @@ class Tournament:
                 self.stopped = (
                     "interrupted"
                     if progress.interrupted
-                    else progress.stopped_by or f"--max-cost ${self.max_cost:.2f} reached in round {self.rounds}"
+                    else progress.stopped_by or f"--max-cost {money(self.max_cost)} reached in round {self.rounds}"
                 )
                 return []
             if final:
@@ -372,4 +373,4 @@ class Tournament:
         if self.stopped:
             parts.append(f"stopped: {self.stopped}")
         seconds = time.monotonic() - self.started
-        return "grok topk: " + "; ".join(parts) + f"; {self.tokens:,} tokens, ${self.spent:.4f}, {seconds:.1f} s"
+        return "grok topk: " + "; ".join(parts) + f"; {self.tokens:,} tokens, {money(self.spent)}, {seconds:.1f} s"

@@ -171,7 +171,7 @@ def api_for(provider: Provider, wanted: str | None) -> tuple[Api, str]:
     if wanted not in APIS:
         raise ConfigError(f"unknown API {wanted!r}: choose responses or chat")
     if wanted in provider.apis:
-        return wanted, ""  # type: ignore[return-value]
+        return wanted, ""
     fallback = provider.apis[0]
     return fallback, f"{provider.title} offers no {wanted} API; used {fallback}"
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import ImagePart, estimate_tokens, image_tokens
 from grok_magics.model.request import Request
-from grok_magics.model.usage import estimate_cost
+from grok_magics.model.usage import estimate_cost, money
 from grok_magics.privacy.redaction import mask_url
 from grok_magics.providers.client import add_headers, per_request_headers
 from grok_magics.wire import module_for
@@ -131,7 +131,7 @@ def preview_text(request: Request, count: Callable[[str], int] | None = None, ba
         )
         lines.append(
             f"Input: {total:,} tokens (text: {basis}; images: 85 + 170 per 512-px tile, estimated) "
-            f"≈ ${cost:.4f} at Grok 4.3 list prices, before the answer's output tokens."
+            f"≈ {money(cost)} at Grok 4.3 list prices, before the answer's output tokens."
         )
         return "\n".join(lines)
     why = f"; {basis}" if basis and not basis.startswith("estimated, characters / 4") else ""
@@ -139,6 +139,6 @@ def preview_text(request: Request, count: Callable[[str], int] | None = None, ba
         why = f"; {basis.split(': ', 1)[1]}"
     lines.append(
         f"Estimated input: ~{total:,} tokens (text: characters / 4{why}; images: 85 + 170 per 512-px tile) "
-        f"≈ ${cost:.4f} at Grok 4.3 list prices, before the answer's output tokens."
+        f"≈ {money(cost)} at Grok 4.3 list prices, before the answer's output tokens."
     )
     return "\n".join(lines)

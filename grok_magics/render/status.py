@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from grok_magics.model.reply import Reply
-from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of
+from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, money
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,6 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _money(dollars: float) -> str:
-    if dollars >= 1:
-        return f"${dollars:,.2f}"
-    return f"${dollars:.3f}" if dollars >= 0.01 else f"${dollars:.4f}"
-
-
 def usage_words(reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> list[str]:
     """Tokens in → out (what a newcomer can read), then the cost: the provider's own figure, a list-price
     estimate (``~``) for Grok 4.3 ids, else "price unknown"."""
@@ -49,7 +43,7 @@ def usage_words(reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PR
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
     dollars, source = cost_of(usage, model, table)
-    words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + _money(dollars))
+    words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + money(dollars))
     return words
 
 

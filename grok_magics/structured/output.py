@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, MutableMapping
 
 from grok_magics.errors import ConfigError, GrokError
-from grok_magics.magics.options import Options
+from grok_magics.model.options import Options
 from grok_magics.model.request import OutputFormat
 from grok_magics.providers.table import Endpoint
 

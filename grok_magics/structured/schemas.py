@@ -166,16 +166,16 @@ def _shorthand_type(value: Any, name: str) -> Any:
 
         if not value:
             raise SchemaError(f"{name}: an empty dict has no fields")
-        fields = {}
+        fields: dict[str, Any] = {}
         for key, sub in value.items():
             if not isinstance(key, str) or not key.isidentifier():
                 raise SchemaError(f"{name}: field names must be identifiers, got {key!r}")
             fields[key] = (_shorthand_type(sub, f"{name}.{key}"), ...)
-        return create_model(_safe_name(name.title().replace(".", "_")) or "Result", **fields)  # type: ignore[call-overload]
+        return create_model(_safe_name(name.title().replace(".", "_")) or "Result", **fields)
     if isinstance(value, list):
         if len(value) != 1:
             raise SchemaError(f"{name}: a list shorthand holds exactly one element type, like [str]")
-        return list[_shorthand_type(value[0], name + "_item")]  # type: ignore[misc]
+        return list[_shorthand_type(value[0], name + "_item")]  # type: ignore[misc]  # a type built at run time
     if value is None or isinstance(value, (str, int, float, bool)):
         raise SchemaError(f"{name}: {value!r} is a value, not a type (write str, int, float, bool...)")
     return value

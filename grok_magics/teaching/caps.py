@@ -14,9 +14,8 @@ from typing import Mapping
 
 from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
-from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, price_of
+from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, money, price_of
 
-LOCKABLE = ("provider", "model", "effort", "system", "api")
 HOUR = 3600.0
 
 
@@ -114,12 +113,12 @@ def check_before_sending(
     A budget cannot be kept on a model whose price nobody knows, unless its server reports each answer's cost."""
     if caps.max_cost_usd is not None and ledger.cost >= caps.max_cost_usd:
         raise ConfigError(
-            f"this kernel's budget of {_money(caps.max_cost_usd)} is spent (${ledger.cost:.4f} so far): "
+            f"this kernel's budget of {money(caps.max_cost_usd)} is spent ({money(ledger.cost)} so far): "
             "nothing was sent; ask your teacher, or restart the kernel for a new session"
         )
     if caps.max_cost_usd is not None and price_of(model, table) is None and model not in ledger.cost_reported:
         raise ConfigError(
-            f"this kernel's budget of {_money(caps.max_cost_usd)} cannot be kept: no price is known for {model}, "
+            f"this kernel's budget of {money(caps.max_cost_usd)} cannot be kept: no price is known for {model}, "
             f"so nothing was sent; set one, e.g. %config GrokMagics.prices = {{{model!r}: {{'input': 1.25, "
             "'output': 2.5}} (USD per million tokens)"
         )
@@ -145,29 +144,17 @@ def check_locks(caps: Caps, wanted: Mapping[str, object]) -> None:
             )
 
 
-def parse_lock(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip().lower() for n in text.replace(";", ",").split(",") if n.strip())
-    unknown = [n for n in names if n not in LOCKABLE]
-    if unknown:
-        raise ConfigError(f"cannot lock {', '.join(unknown)}: choose from {', '.join(LOCKABLE)}")
-    return names
-
-
 def budget_lines(caps: Caps, ledger: Ledger) -> list[str]:
     """The remaining budget, for ``%grok usage``."""
     lines = []
     if caps.max_cost_usd is not None:
         left = max(caps.max_cost_usd - ledger.cost, 0.0)
-        lines.append(f"budget: ${left:.4f} of {_money(caps.max_cost_usd)} left this session")
+        lines.append(f"budget: {money(left)} of {money(caps.max_cost_usd)} left this session")
     if caps.max_calls_per_hour is not None:
         lines.append(f"calls this hour: {ledger.calls_in_last_hour()} of {caps.max_calls_per_hour}")
     if caps.max_output_tokens is not None:
         lines.append(f"output cap: {caps.max_output_tokens:,} tokens per call")
     return lines
-
-
-def _money(dollars: float) -> str:
-    return f"${dollars:.2f}" if dollars >= 1 or dollars == 0 else f"${dollars:.4g}"
 
 
 def ledger_lines(ledger: Ledger) -> list[str]:
@@ -180,7 +167,7 @@ def ledger_lines(ledger: Ledger) -> list[str]:
             notes.append(f"{entry.estimated} without usage, counted at characters / 4")
         if entry.unpriced:
             notes.append(f"{entry.unpriced} at an unknown price")
-        cost = "price unknown" if entry.unpriced and entry.unpriced == entry.calls else f"${entry.cost:.4f}"
+        cost = "price unknown" if entry.unpriced and entry.unpriced == entry.calls else money(entry.cost)
         lines.append(
             f"chat {name}: {entry.calls} call(s){replayed}, {u.input:,} in, {u.output:,} out, "
             f"{u.reasoning:,} reasoning, {cost}" + (f" ({'; '.join(notes)})" if notes else "")

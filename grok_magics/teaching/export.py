@@ -21,7 +21,7 @@ from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import TextPart, text_of
 from grok_magics.model.request import Turn
-from grok_magics.model.usage import cost_of
+from grok_magics.model.usage import cost_of, money
 from grok_magics.privacy.redaction import redact
 from grok_magics.render.sanitise import Code, Markup, code_span, page, plain
 from grok_magics.version import __version__
@@ -89,7 +89,7 @@ def provenance_line(meta: Meta | None, interrupted: bool = False) -> str:
         if u.reasoning:
             words.append(f"{u.reasoning:,} reasoning")
         spent, source = cost_of(u, meta.model)
-        words.append("price unknown" if spent is None else f"${spent:.4f}" + (" est." if source == "estimated" else ""))
+        words.append("price unknown" if spent is None else money(spent) + (" est." if source == "estimated" else ""))
     if meta.replayed:
         words.append("replayed")
     if interrupted:

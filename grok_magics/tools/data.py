@@ -173,6 +173,8 @@ def _tool_functions(data: DataToolset) -> list[Any]:
     from pydantic import BaseModel, Field
 
     names = tuple(data.sources)
+    # Literal types made at run time (the notebook's frames, the operators): pydantic reads them into the schema;
+    # a type checker cannot, as their values are not known before the tools are built
     Frame = Literal[names]  # type: ignore[valid-type]
     Op = Literal[OPERATORS]  # type: ignore[valid-type]
     Func = Literal[FUNCTIONS]  # type: ignore[valid-type]
@@ -181,7 +183,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         """One condition; all filters must hold (AND)."""
 
         column: str
-        op: Op  # type: ignore[valid-type]
+        op: Op
         value: Any = Field(None, description="a scalar; a list for 'in'/'not in'; [low, high] for 'between'")
 
     Filters = list[Filter]  # the defaults below are never mutated: pydantic passes every argument explicitly
@@ -195,7 +197,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     list_frames.__doc__ = "Frames, row counts, columns and dtypes. Now:\n" + data.catalogue()
 
-    def count_rows(frame: Frame, filters: Filters = []) -> str:  # type: ignore[valid-type]
+    def count_rows(frame: Frame, filters: Filters = []) -> str:
         """Number of rows matching all filters (every row of the frame is counted)."""
         keep = data.mask(frame, filters)
         rows = len(data.frame(frame)) if isinstance(keep, slice) else int(keep.sum())
@@ -204,7 +206,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
     def aggregate(
         frame: Frame,
         function: Func,
-        column: Optional[str] = None,  # type: ignore[valid-type]
+        column: Optional[str] = None,
         filters: Filters = [],
         group_by: list[str] = [],
         top: int = MAX_GROUPS,
@@ -237,7 +239,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
     def value_counts(
         frame: Frame,
         column: str,
-        filters: Filters = [],  # type: ignore[valid-type]
+        filters: Filters = [],
         top: int = MAX_ROWS,
     ) -> str:
         """How often each value of a column occurs (most frequent first), over rows matching the filters."""
@@ -252,7 +254,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def describe(
         frame: Frame,
-        columns: list[str] = [],  # type: ignore[valid-type]
+        columns: list[str] = [],
         filters: Filters = [],
     ) -> str:
         """Summary statistics (count, mean, std, min, quartiles, max; or count/unique/top for text)."""
@@ -261,7 +263,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def quantiles(
         frame: Frame,
-        column: str,  # type: ignore[valid-type]
+        column: str,
         q: list[float] = [0.25, 0.5, 0.75],
         filters: Filters = [],
     ) -> str:
@@ -273,7 +275,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
 
     def correlation(
         frame: Frame,
-        columns: list[str] = [],  # type: ignore[valid-type]
+        columns: list[str] = [],
         method: Literal["pearson", "spearman", "kendall"] = "pearson",
     ) -> str:
         """Correlation matrix of numeric columns (all visible numeric columns when none are named)."""
@@ -288,7 +290,7 @@ def _tool_functions(data: DataToolset) -> list[Any]:
         frame: Frame,
         by: str,
         n: int = 10,
-        ascending: bool = False,  # type: ignore[valid-type]
+        ascending: bool = False,
         columns: list[str] = [],
         filters: Filters = [],
     ) -> str:
