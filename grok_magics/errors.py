@@ -13,6 +13,7 @@ hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` ren
     │   └── ImageError
     └── Refused                the gate out refused a request (a key in it)
         └── OverCap            a classroom cap refused it: no later request may go either
+            └── PolicyRefused  the notebook's AI policy (off, or hints for a row job) refused it
     SchemaError                a schema we cannot use, or an answer that does not match it
     CassetteError              a cassette that cannot be read (file and line)
     ToolError                  a tool name or definition that cannot work
@@ -131,6 +132,10 @@ class Refused(ConfigError):
 
 class OverCap(Refused):
     """A classroom cap (budget, calls per hour, unknown price) refused it: no later request may go either."""
+
+
+class PolicyRefused(OverCap):
+    pass
 
 
 class SchemaError(ValueError):

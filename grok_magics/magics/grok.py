@@ -28,6 +28,7 @@ from traitlets import (
 from grok_magics.errors import GrokError, GrokInterrupted
 from grok_magics.magics.inputs import trim_blank_lines
 from grok_magics.model.choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
+from grok_magics.teaching.notebook_policy import MODES
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
@@ -96,6 +97,14 @@ class GrokMagics(Magics):
     )
     max_tool_result_bytes = Int(
         200_000, help="Bytes of tool results one round may send back; results past it are answered with an error"
+    ).tag(config=True)
+    # -- classroom: the notebook's AI policy (off, hints, full); the strictest of this, GROK_MAGICS_POLICY and
+    # the notebook's metadata.grok.policy wins (grok_magics/teaching/notebook_policy.py)
+    policy = Enum(
+        ("", "off", "hints", "full"),
+        default_value="",
+        help="AI policy: off (no asks), hints (the tutor answers) or full; can only tighten "
+        "$GROK_MAGICS_POLICY and the notebook's metadata.grok.policy",
     ).tag(config=True)
     batch_deadline = Float(
         3600.0,
@@ -247,41 +256,46 @@ class GrokMagics(Magics):
     # -- settings ----------------------------------------------------------------------------------
     def defaults(self) -> Defaults:
         from grok_magics.engine.ask import Defaults
+        from grok_magics.magics.classroom import pinned
         from grok_magics.model.usage import parse_prices
         from grok_magics.providers.client import Transport
 
-        return Defaults(
-            provider=self.provider,
-            model=self.model,
-            effort=self.effort,
-            api=self.api,
-            system=self.system,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            history_tokens=self.history_tokens,
-            display=self.display,
-            headings=self.headings,
-            transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
-            caps=self.caps(),
-            record=self.record,
-            replay=self.replay,
-            replay_speed=self.replay_speed,
-            replay_fallthrough=self.replay_fallthrough,
-            context_tokens=self.context_tokens,
-            redact_columns=tuple(self.redact_columns),
-            image_max_side=self.image_max_side,
-            context_window=self.context_window,
-            max_tool_rounds=self.max_tool_rounds,
-            prices=parse_prices(self.prices),
-            max_tool_calls=self.max_tool_calls,
-            max_tool_result_bytes=self.max_tool_result_bytes,
-            batch_deadline=self.batch_deadline,
+        return pinned(
+            Defaults(
+                provider=self.provider,
+                model=self.model,
+                effort=self.effort,
+                api=self.api,
+                system=self.system,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                history_tokens=self.history_tokens,
+                display=self.display,
+                headings=self.headings,
+                transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
+                caps=self.caps(),
+                record=self.record,
+                replay=self.replay,
+                replay_speed=self.replay_speed,
+                replay_fallthrough=self.replay_fallthrough,
+                context_tokens=self.context_tokens,
+                redact_columns=tuple(self.redact_columns),
+                image_max_side=self.image_max_side,
+                context_window=self.context_window,
+                max_tool_rounds=self.max_tool_rounds,
+                prices=parse_prices(self.prices),
+                max_tool_calls=self.max_tool_calls,
+                max_tool_result_bytes=self.max_tool_result_bytes,
+                batch_deadline=self.batch_deadline,
+            )
         )
 
     def caps(self) -> Any:
+        from grok_magics.magics.classroom import current_policy, with_policy
         from grok_magics.teaching.caps import Caps, parse_lock
 
-        return Caps(self.max_cost_usd, self.max_output_tokens, self.max_calls_per_hour, parse_lock(",".join(self.lock)))
+        caps = Caps(self.max_cost_usd, self.max_output_tokens, self.max_calls_per_hour, parse_lock(",".join(self.lock)))
+        return with_policy(caps, current_policy(self))
 
     # -- the magic -----------------------------------------------------------------------------------
     @no_var_expand
@@ -302,6 +316,14 @@ class GrokMagics(Magics):
             if tools_command is not None:
                 action, names, tail = tools_command
                 self._tools_subcommand(_merge(options, parse_cell_line(tail)), action, names)
+                return
+            if _policy_command(rest):  # classroom: %grok policy [off|hints|full]
+                from grok_magics.magics.classroom import policy_command
+
+                try:
+                    print(policy_command(self, rest.split()[1:]))
+                except ConfigError as exc:
+                    raise GrokError(str(exc)) from None
                 return
             sub = subcommand(rest)
             if sub is not None and sub[0] == "fix":
@@ -377,7 +399,7 @@ class GrokMagics(Magics):
         try:
             shell = self.shell
             assert shell is not None, "GrokMagics needs a shell"
-            page = self._page_context() if options.output else None
+            page = self._page_context()  # --output's outputs; the tutor's exercise (classroom)
             if options.output and page is None:
                 from grok_magics.page import needs_page
 
@@ -463,6 +485,9 @@ class GrokMagics(Magics):
         elif name == "config":
             print(reports.config_text(self.defaults(), options, os.environ))
             print(reports.classroom_text(self.defaults(), self.source_of))
+            from grok_magics.magics.classroom import policy_line
+
+            print(policy_line(self))
         elif name == "usage":
             print(reports.usage_text(self.session.tallies))
             ledger = reports.ledger_text(self.caps(), self.session.ledger)
@@ -558,6 +583,12 @@ def _merge(first: Options, second: Options) -> Options:
 
     changed = {key: value for key, value in vars(second).items() if value not in (None, False, ())}
     return replace(first, **changed)
+
+
+def _policy_command(rest: str) -> bool:
+    """``policy`` alone or with one mode; "policy for exams?" is a prompt."""
+    words = rest.split()
+    return bool(words) and words[0] == "policy" and (len(words) == 1 or (len(words) == 2 and words[1] in MODES))
 
 
 def _tools_command(rest: str) -> tuple[str, list[str], str] | None:

@@ -77,6 +77,7 @@ def open_job(
 
     defaults, session = settings()
     try:
+        session.gate(defaults, allow_key).allow(f"%grok {verb}")  # the notebook's policy refuses a job whole
         check_locks(
             defaults.caps, {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
         )
