@@ -321,6 +321,11 @@ def http_error(
             f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.",
             status,
         )
+    from grok_magics.teaching.gateway import gateway_refusal  # classroom: a class gateway's refusals
+
+    refused = gateway_refusal(body, endpoint.model) if 400 <= status < 500 else None
+    if refused is not None:
+        return GrokError(f"{_sentence(refused)} ({where}: HTTP {status} — {said or 'no message'})", status)
     hint = hint_for(status, endpoint, said, retries, advice)
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
 

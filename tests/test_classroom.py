@@ -271,3 +271,78 @@ def test_tutor_md_is_found_walking_up_and_its_solution_sections_are_checked(
     assert ran.success, ran.everything
     assert "prefer questions to statements" in system_of(fake.requests[0])
     assert "k * k" not in ran.everything and "held back" in ran.everything
+
+
+# -- 3. a class gateway: LiteLLM's documented refusals for what needs its database (virtual keys) ----------------
+def _litellm_error(message: str, kind: str, code: int, param: str | None = None) -> str:
+    import json
+
+    return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": str(code)}})
+
+
+GATEWAY_REFUSALS = [  # (status, body, the line the student reads)
+    (
+        422,
+        _litellm_error(
+            "Budget has been exceeded! Key=ann (sk-...0001) Current cost: 1.0213, Max budget: 1.0",
+            "budget_exceeded",
+            422,
+        ),
+        "Your class budget is used up — ask your teacher",
+    ),
+    (  # LiteLLM before 1.7x answered a spent budget with 400
+        400,
+        _litellm_error("Budget has been exceeded! Current cost: 5.1, Max budget: 5.0", "budget_exceeded", 400),
+        "Your class budget is used up — ask your teacher",
+    ),
+    (
+        403,
+        _litellm_error(
+            "The requested model 'grok-4.3' is not available for this API key, or the model name is invalid. "
+            "Check the models available to you and try again.",
+            "key_model_access_denied",
+            403,
+            "model",
+        ),
+        "The model grok-4.3 is not allowed for your key — ask your teacher which model to use",
+    ),
+    (
+        401,
+        _litellm_error(
+            "Authentication Error, Key is blocked. Update via `/key/unblock` if you're an admin.", "auth_error", 401
+        ),
+        "Your key is blocked at the class gateway — ask your teacher",
+    ),
+]
+
+
+@pytest.mark.parametrize("status,body,line", GATEWAY_REFUSALS)
+def test_litellm_refusals_become_one_line_a_student_can_act_on(
+    shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch, status: int, body: str, line: str
+) -> None:
+    gateway = fake_factory("openai", key="sk-student-ann-0001")
+    monkeypatch.setenv("GROK_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", gateway.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-student-ann-0001")
+    gateway.script(Reply(status=status, raw_body=body, raw_content_type="application/json"))
+    ran = shell.run("%grok -m grok-4.3 hi")
+    assert not ran.success
+    said = str(ran.error)
+    assert said.startswith(line) and "\n" not in said and f"HTTP {status}" in said, said
+    assert len(gateway.requests) == 1
+
+
+def test_the_gateways_cost_is_what_the_status_line_and_usage_show(
+    shell: Harness, fake_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = fake_factory("openai", key="sk-student-ann-0001")
+    monkeypatch.setenv("GROK_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", gateway.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-student-ann-0001")
+    gateway.script(Reply(text="Hi.", usage_extra={"cost": 0.0123}))
+    ran = shell.run("%grok -m class-model hi")
+    assert ran.success and "· $0.012 ·" in ran.stdout, ran.stdout  # an unpriced model: the gateway said
+    usage = shell.run("%grok usage").stdout
+    assert (
+        "class-model on openai: 1 request(s)" in usage and "$0.0123" in usage and "as reported by the servers" in usage
+    )
