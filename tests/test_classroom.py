@@ -346,3 +346,30 @@ def test_the_gateways_cost_is_what_the_status_line_and_usage_show(
     assert (
         "class-model on openai: 1 request(s)" in usage and "$0.0123" in usage and "as reported by the servers" in usage
     )
+
+
+# -- 4. the classroom demo, from its cassette --------------------------------------------------------------------------
+@pytest.mark.timeout(240)
+def test_the_classroom_demo_runs_from_its_cassette_with_no_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_teaching import dead_url
+
+    here = Path(__file__).parent.parent / "notebooks" / "classroom"
+    nb = nbformat.read(here / "classroom-demo.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "ship it clean"
+    monkeypatch.setenv("GROK_BASE_URL", dead_url())  # no key is set (conftest), and nothing listens here
+    before = {p.name for p in here.iterdir()}
+    run_notebook(nb, here)
+    assert {p.name for p in here.iterdir()} == before, "running the demo must not write next to it"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    (refused,) = [o for o in code[2].outputs if o.output_type == "error"]
+    assert "policy 'off', set by %config GrokMagics.policy" in refused.evalue
+    saved = nbformat.writes(nb)
+    shown = "\n".join(
+        o.get("text", "") + "".join(str(v) for v in o.get("data", {}).values()) for c in code for o in c.outputs
+    )
+    assert "tutor: concept (1/3)" in shown and "tutor: targeted hint (2/3)" in shown
+    assert "tutor: worked similar example (3/3)" in shown and "running total" in shown
+    assert "held back an answer that gave the solution away" in shown and "smallest input" in shown
+    assert "count how many numbers in a list are negative" in shown
+    for secret in ("def mean", "total / len(values)", "private-guidance", "Solution: mean"):
+        assert secret not in saved, secret
