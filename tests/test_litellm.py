@@ -153,11 +153,14 @@ UPSTREAM_KEY = "xai-UPSTREAM-CANARY-0a1b2c3d4e5f6a7b8c9d"  # the provider key th
 STUDENT_KEY = "sk-student-ann-0001"
 CLASS_KEYS = '''\
 """Per-student keys for a LiteLLM proxy without a database (LiteLLM's custom_auth hook)."""
+from pathlib import Path
+
 from fastapi import Request
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 
 STUDENTS = {"sk-student-ann-0001": ["mock-gpt"], "sk-student-bob-0002": ["mock-gpt"]}
 BLOCKED = {"sk-student-eve-0003"}
+EXAM_OFF = Path(__file__).with_name("exam-off")  # touch it: every student ask is refused at once; rm: back on
 
 
 def refuse(message, kind, code, param="None"):
@@ -165,6 +168,8 @@ def refuse(message, kind, code, param="None"):
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
+    if api_key in STUDENTS and EXAM_OFF.exists():
+        raise refuse("AI is off for this class (exam mode).", "ai_off", 403)
     if api_key in BLOCKED:
         raise refuse("Authentication Error, Key is blocked.", "auth_error", 401)
     if api_key not in STUDENTS:
@@ -201,12 +206,17 @@ general_settings:
 
 
 @pytest.fixture(scope="module")
-def class_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _proxy(tmp_path_factory.mktemp("gateway"), {"config.yaml": CLASS_CONFIG, "class_keys.py": CLASS_KEYS})
+def class_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway")
+
+
+@pytest.fixture(scope="module")
+def class_gateway(class_folder: Path) -> Iterator[str]:
+    yield from _proxy(class_folder, {"config.yaml": CLASS_CONFIG, "class_keys.py": CLASS_KEYS})
 
 
 def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown(
-    shell: Harness, class_gateway: str, monkeypatch
+    shell: Harness, class_gateway: str, class_folder: Path, monkeypatch
 ) -> None:
     """A student's kernel holds only its gateway key; the gateway's cost, budget, models and blocks are what count."""
     monkeypatch.setenv("GROK_PROVIDER", "openai")
@@ -222,6 +232,13 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     usage = shell.run("%grok usage").stdout
     assert "mock-gpt on openai: 1 request(s)" in usage and "as reported by the servers" in usage
     assert f"${int(tokens_in) * 0.001 + int(tokens_out) * 0.002:.4f}" in usage
+    # the exam switch at the gateway binds every student at once; off again, asks go through
+    (class_folder / "exam-off").touch()
+    exam = shell.run("%grok Say hello.")
+    assert str(exam.error).startswith("AI is off for your class at the gateway — ask your teacher"), exam.error
+    (class_folder / "exam-off").unlink()
+    runs.append(shell.run("%grok Say hello."))
+    assert runs[-1].success, runs[-1].everything
     # a model the student's key may not use
     refused = shell.run("%grok -m mock-big hi")
     assert not refused.success
@@ -241,7 +258,7 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     monkeypatch.setenv("OPENAI_API_KEY", "sk-student-zzz-9999")
     unknown = shell.run("%grok hi")
     assert "HTTP 401" in str(unknown.error) and "%grok key --new" in str(unknown.error), unknown.error
-    for ran in (*runs, refused, blocked, unknown):
+    for ran in (*runs, exam, refused, blocked, unknown):
         assert "\n" not in str(ran.error or "")
         assert TEACHER_KEY not in ran.everything and UPSTREAM_KEY not in ran.everything
     assert_no_canary(*(r.everything for r in runs), usage)

@@ -22,6 +22,7 @@ _RULES: tuple[tuple[str, str], ...] = (  # (pattern over "type: message", line);
         r"model_access_denied|not allowed to access model|is not available for this api key",
         "the model {model} is not allowed for your key — ask your teacher which model to use",
     ),
+    (r"\bai_off\b|\bai is off\b", "AI is off for your class at the gateway — ask your teacher"),
     (r"\bkey is blocked\b", "your key is blocked at the class gateway — ask your teacher"),
 )
 
