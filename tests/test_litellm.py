@@ -158,7 +158,7 @@ from pathlib import Path
 from fastapi import Request
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 
-STUDENTS = {"sk-student-ann-0001": ["mock-gpt"], "sk-student-bob-0002": ["mock-gpt"]}
+STUDENTS = {"sk-student-ann-0001": ["grok"], "sk-student-bob-0002": ["grok"]}
 BLOCKED = {"sk-student-eve-0003"}
 EXAM_OFF = Path(__file__).with_name("exam-off")  # touch it: every student ask is refused at once; rm: back on
 
@@ -182,7 +182,7 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
 '''
 CLASS_CONFIG = f"""\
 model_list:
-  - model_name: mock-gpt
+  - model_name: grok
     litellm_params:
       model: openai/gpt-3.5-turbo
       api_key: {UPSTREAM_KEY}
@@ -191,7 +191,7 @@ model_list:
       output_cost_per_token: 0.002
       max_budget: 0.1
       budget_duration: 30d
-  - model_name: mock-big
+  - model_name: grok-big
     litellm_params:
       model: openai/gpt-4o
       api_key: {UPSTREAM_KEY}
@@ -219,10 +219,12 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     shell: Harness, class_gateway: str, class_folder: Path, monkeypatch
 ) -> None:
     """A student's kernel holds only its gateway key; the gateway's cost, budget, models and blocks are what count."""
+    recipe = (Path(__file__).parent.parent / "docs" / "classroom.md").read_text()
+    assert CLASS_KEYS in recipe, "docs/classroom.md must show the class_keys.py this test runs"
     monkeypatch.setenv("GROK_PROVIDER", "openai")
     monkeypatch.setenv("OPENAI_BASE_URL", class_gateway + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", STUDENT_KEY)
-    shell.run("%config GrokMagics.model = 'mock-gpt'")
+    shell.run("%config GrokMagics.model = 'grok'")
     shell.run("%config GrokMagics.max_retries = 0")  # LiteLLM answers a spent budget with 429
     runs = [shell.run("%grok Say hello.")]
     assert runs[0].success, runs[0].everything
@@ -230,7 +232,7 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     tokens_in, tokens_out, cost = re.search(r"(\d+) → (\d+) tokens · \$([\d.]+)", runs[0].stdout).groups()
     assert float(cost) == pytest.approx(int(tokens_in) * 0.001 + int(tokens_out) * 0.002, abs=0.0005)
     usage = shell.run("%grok usage").stdout
-    assert "mock-gpt on openai: 1 request(s)" in usage and "as reported by the servers" in usage
+    assert "grok on openai: 1 request(s)" in usage and "as reported by the servers" in usage
     assert f"${int(tokens_in) * 0.001 + int(tokens_out) * 0.002:.4f}" in usage
     # the exam switch at the gateway binds every student at once; off again, asks go through
     (class_folder / "exam-off").touch()
@@ -240,9 +242,9 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     runs.append(shell.run("%grok Say hello."))
     assert runs[-1].success, runs[-1].everything
     # a model the student's key may not use
-    refused = shell.run("%grok -m mock-big hi")
+    refused = shell.run("%grok -m grok-big hi")
     assert not refused.success
-    assert str(refused.error).startswith("The model mock-big is not allowed for your key — ask your teacher")
+    assert str(refused.error).startswith("The model grok-big is not allowed for your key — ask your teacher")
     # the class budget (0.1 USD on the deployment): spent after the second answer, counted by the gateway
     for _ in range(4):
         runs.append(shell.run("%grok Once more."))
