@@ -969,3 +969,26 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     printed = cell(page, 11).locator(".jp-OutputArea-output").inner_text().strip()
     assert re.match(r"^11 '%%grok --output \S+:0\\nWhat does this output show\?'$", printed), printed
     assert_no_canary(page.locator("body").inner_text())
+
+
+def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, lab: Lab, page: Any) -> None:
+    """classroom: metadata.grok.policy comes with the page's push; ``%grok policy hints`` writes it back."""
+    path = make_notebook(
+        lab.root, "policy.ipynb", "%load_ext grok_magics", "%grok hi", "%grok policy hints", "%grok hi"
+    )
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["grok"] = {"policy": "off"}
+    nbformat.write(nb, path)
+    open_notebook(page, lab, "policy.ipynb")
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    run(page, 1)
+    outputs(page, 1).filter(has_text="policy 'off', set by notebook metadata").first.wait_for()
+    assert fake.requests == []
+    run(page, 2)
+    outputs(page, 2).filter(has_text="metadata.grok.policy = 'hints'").first.wait_for()
+    fake.script(Reply(text="Think about what a greeting is for."))
+    run(page, 3)
+    status(page, 3).filter(has_text="tutor: concept (1/3)").wait_for()
+    assert len(fake.requests) == 1
+    save(page, path, '"policy": "hints"')
