@@ -251,6 +251,23 @@ def test_an_answer_that_leaks_twice_is_replaced_by_a_hint_with_a_note(shell: Har
     assert len(history) == 3 and "def fizzbuzz" not in repr(history) and "remainder operator" in repr(history)
 
 
+def test_ctrl_c_stops_the_tutors_second_draft(shell: Harness, fake: Any) -> None:
+    """The tutor's second request belongs to the same ask: Ctrl-C stops it as it stops the first."""
+    import threading
+
+    from conftest import send_sigint, watch
+
+    gate = threading.Event()
+    fake.script(Reply(text=LEAK), Reply(text=HINTS[0] + " And more.", gate_after=1, gate=gate, gate_seconds=20))
+    with_page(shell, "i1", HINTS_POLICY, (EXERCISE,))
+    watch(lambda: len(fake.requests) == 2 and fake.requests[1].first_delta_at is not None, send_sigint, timeout=30)
+    ran = shell.run("%%grok\nJust the code, please.", cell_id="i1")
+    gate.set()
+    assert not fake.requests[1].completed, "the second draft ran to its end: Ctrl-C did not stop it"
+    assert "def fizzbuzz" not in ran.everything and "And more." not in ran.everything
+    assert "held back an answer" in ran.everything, ran.everything
+
+
 def test_tutor_md_is_found_walking_up_and_its_solution_sections_are_checked(
     shell: Harness, fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -792,6 +792,10 @@ def ask(
             shown_header = _replayed(header) if tape.replayed else header
 
             def again(firmer: Request) -> Reply:
+                if not guard.resume():  # Ctrl-C while the first draft ended: ask no more
+                    stopped = Reply()
+                    stopped.add(Interrupted())
+                    return stopped
                 retry = Books(books.gate, chat.name)
                 return run(firmer, connect, view, shown_header, transport, guard, tape=tape, books=retry)
 
