@@ -264,3 +264,25 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
         assert "\n" not in str(ran.error or "")
         assert TEACHER_KEY not in ran.everything and UPSTREAM_KEY not in ran.everything
     assert_no_canary(*(r.everything for r in runs), usage)
+
+
+def test_a_students_kernel_and_saved_notebook_hold_no_class_secret(
+    class_gateway: str, tmp_path: Path, monkeypatch
+) -> None:
+    import nbformat
+    from kernels import notebook, run_notebook
+
+    monkeypatch.setenv("GROK_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", class_gateway + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-student-bob-0002")
+    nb = notebook(
+        "%load_ext grok_magics\n%config GrokMagics.model = 'grok'\n%config GrokMagics.max_retries = 0",
+        "%grok Say hello.",
+        "import os\nprint([k for k, v in os.environ.items() if 'sk-teacher' in v or 'UPSTREAM' in v])",
+    )
+    run_notebook(nb, tmp_path, allow_errors=True)
+    saved = nbformat.writes(nb)
+    # answered, or (after the other test spent it) the class budget's line: either way from the gateway
+    assert ANSWER in saved or "Your class budget is used up" in saved, saved
+    assert nb.cells[2].outputs[0].text.strip() == "[]"  # nothing in the student's environment holds them
+    assert TEACHER_KEY not in saved and UPSTREAM_KEY not in saved and "sk-student-bob" not in saved
