@@ -260,35 +260,34 @@ class GrokMagics(Magics):
         from grok_magics.model.usage import parse_prices
         from grok_magics.providers.client import Transport
 
-        return pinned(
-            Defaults(
-                provider=self.provider,
-                model=self.model,
-                effort=self.effort,
-                api=self.api,
-                system=self.system,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                history_tokens=self.history_tokens,
-                display=self.display,
-                headings=self.headings,
-                transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
-                caps=self.caps(),
-                record=self.record,
-                replay=self.replay,
-                replay_speed=self.replay_speed,
-                replay_fallthrough=self.replay_fallthrough,
-                context_tokens=self.context_tokens,
-                redact_columns=tuple(self.redact_columns),
-                image_max_side=self.image_max_side,
-                context_window=self.context_window,
-                max_tool_rounds=self.max_tool_rounds,
-                prices=parse_prices(self.prices),
-                max_tool_calls=self.max_tool_calls,
-                max_tool_result_bytes=self.max_tool_result_bytes,
-                batch_deadline=self.batch_deadline,
-            )
+        defaults = Defaults(
+            provider=self.provider,
+            model=self.model,
+            effort=self.effort,
+            api=self.api,
+            system=self.system,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            history_tokens=self.history_tokens,
+            display=self.display,
+            headings=self.headings,
+            transport=Transport(self.timeout, self.connect_timeout, self.max_retries, self.deadline),
+            caps=self.caps(),
+            record=self.record,
+            replay=self.replay,
+            replay_speed=self.replay_speed,
+            replay_fallthrough=self.replay_fallthrough,
+            context_tokens=self.context_tokens,
+            redact_columns=tuple(self.redact_columns),
+            image_max_side=self.image_max_side,
+            context_window=self.context_window,
+            max_tool_rounds=self.max_tool_rounds,
+            prices=parse_prices(self.prices),
+            max_tool_calls=self.max_tool_calls,
+            max_tool_result_bytes=self.max_tool_result_bytes,
+            batch_deadline=self.batch_deadline,
         )
+        return pinned(defaults)  # classroom: a notebook policy pins the model and effort
 
     def caps(self) -> Any:
         from grok_magics.magics.classroom import current_policy, with_policy
