@@ -978,6 +978,9 @@ def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, l
     )
     nb = nbformat.read(path, as_version=4)
     nb.metadata["grok"] = {"policy": "off"}
+    solution = "def greet(name):\n    return 'Hello, ' + name"
+    exercise = nbformat.v4.new_markdown_cell("Write `greet(name)`.", metadata={"grok": {"solution": solution}})
+    nb.cells.insert(3, exercise)  # above the tutored ask: its guidance goes with the page's push, never on screen
     nbformat.write(nb, path)
     open_notebook(page, lab, "policy.ipynb")
     run(page, 0)
@@ -988,7 +991,8 @@ def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, l
     run(page, 2)
     outputs(page, 2).filter(has_text="metadata.grok.policy = 'hints'").first.wait_for()
     fake.script(Reply(text="Think about what a greeting is for."))
-    run(page, 3)
-    status(page, 3).filter(has_text="tutor: concept (1/3)").wait_for()
-    assert len(fake.requests) == 1
+    run(page, 4)
+    status(page, 4).filter(has_text="tutor: concept (1/3)").wait_for()
+    assert len(fake.requests) == 1 and "return 'Hello, ' + name" in json.dumps(fake.requests[0].body)
+    assert "return 'Hello, '" not in notebook_text(page)
     save(page, path, '"policy": "hints"')
