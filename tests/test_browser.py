@@ -995,4 +995,5 @@ def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, l
     status(page, 4).filter(has_text="tutor: concept (1/3)").wait_for()
     assert len(fake.requests) == 1 and "return 'Hello, ' + name" in json.dumps(fake.requests[0].body)
     assert "return 'Hello, '" not in notebook_text(page)
+    shot(page, f"classroom-policy-{lab.kind}.png")
     save(page, path, '"policy": "hints"')
