@@ -103,6 +103,6 @@ def refusal(policy: Policy, what: str = "asks") -> str:
             "Ask your teacher if you think it should be on"
         )
     return (
-        f"the policy is 'hints' (set by {policy.source}): only %%grok asks, answered by the tutor, are allowed; "
-        f"{what} are not; nothing was sent"
+        f"the policy is 'hints' (set by {policy.source}): only %%grok asks, answered by the tutor, are allowed "
+        f"(not {what}); nothing was sent"
     )
