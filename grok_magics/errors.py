@@ -14,6 +14,7 @@ hold request headers, and ``%xmode Verbose`` would print them. ``GrokError`` ren
     │   └── ImageError
     └── Refused                the gate out refused a request (a key in it)
         └── OverCap            a classroom cap refused it: no later request may go either
+            └── PolicyRefused  the notebook's AI policy (off, or hints for a row job) refused it
     SchemaError                a schema we cannot use, or an answer that does not match it
     CassetteError              a cassette that cannot be read (file and line)
     ToolError                  a tool name or definition that cannot work
@@ -136,6 +137,10 @@ class Refused(ConfigError):
 
 class OverCap(Refused):
     """A classroom cap (budget, calls per hour, unknown price) refused it: no later request may go either."""
+
+
+class PolicyRefused(OverCap):
+    pass
 
 
 class SchemaError(ValueError):
@@ -321,6 +326,11 @@ def http_error(
             f"HTTP {status}; the key was not sent there. If you trust that address, make it the base URL.",
             status,
         )
+    from grok_magics.teaching.gateway import gateway_refusal  # classroom: a class gateway's refusals
+
+    refused = gateway_refusal(body, endpoint.model) if 400 <= status < 500 else None
+    if refused is not None:
+        return GrokError(f"{_sentence(refused)} ({where}: HTTP {status} — {said or 'no message'})", status)
     hint = hint_for(status, endpoint, said, retries, advice)
     return GrokError(f"{where}: HTTP {status}{wait} — {said or 'no message'}. {_sentence(hint)}", status)
 

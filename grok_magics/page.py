@@ -208,6 +208,19 @@ class Bridge:
                 pass
 
     # -- requests to the page -------------------------------------------------------------------------
+    def tell(self, method: str, params: Mapping[str, Any]) -> None:
+        """A request whose reply nobody waits for (a synchronous magic cannot wait: see the module docstring)."""
+        if self.comms:
+            self.comms[-1].send(
+                {
+                    "v": VERSION,
+                    "type": "request",
+                    "id": f"kernel-{next(self.ids)}",
+                    "method": method,
+                    "params": dict(params),
+                }
+            )
+
     async def request(self, method: str, params: Mapping[str, Any], timeout: float) -> Any:
         import asyncio
 

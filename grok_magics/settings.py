@@ -217,6 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_cost_usd", None, "Refuse calls once this kernel has spent this much", at_least(0), float, env="GROK_MAGICS_MAX_COST_USD", classroom=True),
     Setting("max_output_tokens", None, "Output token cap per call (also the default)", at_least(0, whole=True), int, env="GROK_MAGICS_MAX_OUTPUT_TOKENS", classroom=True),
     Setting("max_calls_per_hour", None, "Refuse calls beyond this many in an hour", at_least(0, whole=True), int, env="GROK_MAGICS_MAX_CALLS_PER_HOUR", classroom=True),
+    Setting("policy", "", "AI policy: off (no asks), hints (the tutor answers) or full; can only tighten $GROK_MAGICS_POLICY and the notebook's metadata.grok.policy", one_of(("", "off", "hints", "full")), classroom=True),
     Setting("lock", [], "Settings magic-line options may not change: provider, model, effort, system, api", LOCK, list, env="GROK_MAGICS_LOCK", classroom=True),
 )
 # fmt: on

@@ -112,6 +112,11 @@ function cellJson(cell: Cell, images = false): JSONObject {
   if (Array.isArray(tags)) {
     json.tags = tags.filter(tag => typeof tag === 'string').slice(0, 50) as JSONValue;
   }
+  // classroom: an exercise's guidance for the tutor (metadata.grok: solution, rubric, hints), never displayed
+  const grok = model.getMetadata('grok');
+  if (grok && typeof grok === 'object') {
+    json.metadata = { grok: grok as JSONValue };
+  }
   if (model.type === 'code') {
     const code = model as any;
     json.execution_count = code.executionCount ?? null;
@@ -299,7 +304,22 @@ export class KernelBridge {
       }
       return output;
     }
+    if (method === 'set_metadata') {
+      return this.setMetadata(String(params.key ?? ''), params.values);
+    }
     throw new Error(`unknown request ${method}`);
+  }
+
+  /** classroom: ``%grok policy hints`` merges ``values`` into the notebook's ``metadata[key]`` (only ``grok``). */
+  private setMetadata(key: string, values: any): JSONObject {
+    const model = this.panel.content.model;
+    if (key !== 'grok' || !model || !values || typeof values !== 'object' || Array.isArray(values)) {
+      throw new Error('only metadata.grok can be set, from an object');
+    }
+    const before = model.getMetadata('grok');
+    const merged = { ...(before && typeof before === 'object' ? before : {}), ...values };
+    model.setMetadata('grok', merged);
+    return { key, metadata: merged };
   }
 
   notebookInfo(): JSONObject {

@@ -1049,3 +1049,31 @@ def test_conversations_that_know_the_notebook(fake: Any, lab: Lab, page: Any) ->
     )
     assert "2 turns" in default.locator(".grok-chat-line").inner_text()
     assert_no_canary(page.locator("body").inner_text(), path.read_text())
+
+
+def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, lab: Lab, page: Any) -> None:
+    """classroom: metadata.grok.policy comes with the page's push; ``%grok policy hints`` writes it back."""
+    path = make_notebook(
+        lab.root, "policy.ipynb", "%load_ext grok_magics", "%grok hi", "%grok policy hints", "%grok hi"
+    )
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["grok"] = {"policy": "off"}
+    solution = "def greet(name):\n    return 'Hello, ' + name"
+    exercise = nbformat.v4.new_markdown_cell("Write `greet(name)`.", metadata={"grok": {"solution": solution}})
+    nb.cells.insert(3, exercise)  # above the tutored ask: its guidance goes with the page's push, never on screen
+    nbformat.write(nb, path)
+    open_notebook(page, lab, "policy.ipynb")
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    run(page, 1)
+    outputs(page, 1).filter(has_text="policy 'off', set by notebook metadata").first.wait_for()
+    assert fake.requests == []
+    run(page, 2)
+    outputs(page, 2).filter(has_text="metadata.grok.policy = 'hints'").first.wait_for()
+    fake.script(Reply(text="Think about what a greeting is for."))
+    run(page, 4)
+    status(page, 4).filter(has_text="tutor: concept (1/3)").wait_for()
+    assert len(fake.requests) == 1 and "return 'Hello, ' + name" in json.dumps(fake.requests[0].body)
+    assert "return 'Hello, '" not in notebook_text(page)
+    shot(page, f"classroom-policy-{lab.kind}.png")
+    save(page, path, '"policy": "hints"')

@@ -124,6 +124,7 @@ class Session:
     restored: set[str] = field(default_factory=set)  # chats restored (or reset) once: never restored again
     forks: dict[str, dict[str, Any]] = field(default_factory=dict)  # fork name -> {"chat": origin, "turns": n}
     caps_now: Callable[[], Caps] | None = None  # the classroom caps as set now (for the page's chat panel)
+    tutor_steps: dict[tuple[str, str], int] = field(default_factory=dict)  # classroom: hint-ladder rung per chat
 
     def cassette(self, path: str) -> Any:
         """The cassette at ``path``, re-read when the file changed (e.g. it is being recorded into)."""
@@ -153,9 +154,9 @@ class Session:
     def tally(self, provider: str, model: str) -> Tally:
         return self.tallies.setdefault((provider, model), Tally())
 
-    def gate(self, defaults: Defaults, allow_key: bool = False) -> Gate:
+    def gate(self, defaults: Defaults, allow_key: bool = False, tutored: bool = False) -> Gate:
         """The one gate out, with this kernel's books: asks and maps share the ledger and the tallies."""
-        return Gate(defaults.caps, self.ledger, self.tallies, defaults.prices, allow_key)
+        return Gate(defaults.caps, self.ledger, self.tallies, defaults.prices, allow_key, tutored)
 
 
 def endpoint_for(options: Options, defaults: Defaults, env: Mapping[str, str] | None = None) -> Endpoint:
@@ -843,6 +844,15 @@ def ask(
 ) -> Reply:
     request, chat = prepare(session, defaults, options, prompt, namespace, cell_key, preamble, page, above)
     request = replace(request, notes=(*notes, *request.notes))
+    # classroom: the notebook's policy, checked by the gate before a cassette is read; 'hints' brings the tutor
+    tutor = None
+    if defaults.caps.policy.mode == "hints":
+        from grok_magics.engine.tutoring import tutor_for
+
+        tutor = tutor_for(session, options, page, chat, request.system)
+    session.gate(defaults, options.allow_key, tutored=tutor is not None).allow("asks")
+    if tutor is not None:
+        request = tutor.shape(request)
     structure = wanted(options, namespace, request.endpoint)
     if structure is not None:
         request = replace(request, output=structure.output)
@@ -860,16 +870,25 @@ def ask(
         header = replace(header, turn=_turn_record(request, forked_from))
     if structure is not None:
         header = replace(header, fence="json")
+    if tutor is not None:
+        header = tutor.header(header)
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
     recorded = tape.find(request)  # a cassette miss is refused here, before anything is shown
 
     def connect() -> Any:
         return session.clients.get(request.endpoint, defaults.transport)  # a missing key stops us here
 
-    books = Books(session.gate(defaults, options.allow_key), chat.name, first_admitted=recorded is None)
+    books = Books(
+        session.gate(defaults, options.allow_key, tutored=tutor is not None), chat.name, first_admitted=recorded is None
+    )
     if recorded is None:  # live: the gate first, so a refused call sends nothing and shows no answer
         books.gate.admit(request, connect)
-    view = make_view(defaults.display, shell, defaults.headings)
+    shown_view = make_view(defaults.display, shell, defaults.headings)
+    view = shown_view
+    if tutor is not None:  # a tutor answer is shown only once checked: nothing streams
+        from grok_magics.engine.tutoring import HeldView
+
+        view = HeldView()
     transport = defaults.transport
     had_turn = not options.no_history and chat.position(cell_key) is not None
     with AskGuard(transport.timeout, transport.deadline) as guard:  # a second Ctrl-C waits for the ending
@@ -888,6 +907,22 @@ def ask(
             masker=masker,
             tool_limits=(defaults.max_tool_calls, defaults.max_tool_result_bytes),
         )
+        if tutor is not None:
+            from grok_magics.engine.tutoring import climbed, release
+
+            shown_header = _replayed(header) if tape.replayed else header
+
+            def again(firmer: Request) -> Reply:
+                if not guard.resume():  # Ctrl-C while the first draft ended: ask no more
+                    stopped = Reply()
+                    stopped.add(Interrupted())
+                    return stopped
+                retry = Books(books.gate, chat.name)
+                return run(firmer, connect, view, shown_header, transport, guard, tape=tape, books=retry)
+
+            reply = tutor.checked(request, reply, again)
+            release(shown_view, shown_header, reply)
+            climbed(session, tutor, reply)
         forking = forked_from is not None  # a fork leaves the chat it came from intact
         if not options.no_history and not forking and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)

@@ -85,6 +85,14 @@ class AskGuard:
         """From here on the ask is finishing; interrupts wait until it has."""
         self.ending = True
 
+    def resume(self) -> bool:
+        """Another request of the same ask follows (the tutor asks again): Ctrl-C stops it again. False when an
+        interrupt arrived while the ask was ending: then nothing more should be sent."""
+        if self.pending:
+            return False
+        self.ending = False
+        return True
+
     def _expire(self, what: str) -> None:
         with self._lock:
             if self.ending or self.expired:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
-from grok_magics.errors import ConfigError, OverCap, Refused
+from grok_magics.errors import ConfigError, OverCap, PolicyRefused, Refused
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import (
     DataPart,
@@ -127,12 +127,24 @@ class Gate:
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=dict)
     allow_key: bool = False
+    tutored: bool = False  # the tutor shaped and checks these requests (what the 'hints' policy allows)
+
+    def allow(self, what: str = "%grok map, filter, reduce and topk") -> None:
+        """Refuse (PolicyRefused) what the notebook's AI policy does not allow: under 'off' everything, under
+        'hints' everything the tutor does not answer. Asks call it before a cassette is read, row jobs before
+        their first row, and ``admit`` again for every request."""
+        from grok_magics.teaching.notebook_policy import refusal
+
+        policy = self.caps.policy
+        if policy.mode == "off" or (policy.mode == "hints" and not self.tutored):
+            raise PolicyRefused(refusal(policy, what))
 
     def admit(self, request: Request, then: Callable[[], object] | None = None, now: float | None = None) -> None:
         """Refuse (OverCap, Refused) or count the request as sent: a failed call still counts as a call.
 
         ``then`` runs between the checks and the counting: what must work before anything can be sent (the
         client: a missing key stops there, uncounted)."""
+        self.allow()
         try:
             check_before_sending(self.caps, self.ledger, now, request.endpoint.model, self.prices)
         except ConfigError as exc:
@@ -146,6 +158,8 @@ class Gate:
     def admit_free(self, request: Request) -> None:
         """A request that runs no model and costs nothing (the provider's tokenizer): the key scan only, since
         it carries the same text a model request would; no cap applies and no call is counted."""
+        if self.caps.policy.mode == "off":
+            self.allow()
         if not self.allow_key:
             refuse_keys(request)
 

@@ -1,4 +1,4 @@
-"""``%grok record | replay | export``: switch cassettes on and off, write a chat out.
+"""``%grok record | replay | export``: switch cassettes on and off, write a chat out; ``%grok policy``.
 
 The settings live in GrokMagics traitlets (so a config file or the environment can set them for a
 whole class); these subcommands are the in-notebook way to change them, and say what they did.
@@ -79,3 +79,68 @@ def _prune(session: Any) -> None:
     alive = {id(t) for name in session.chats.names() for t in session.chats.get(name).turns}
     for key in [k for k in session.notes if k not in alive]:
         del session.notes[key]
+
+
+# -- the notebook's AI policy (off, hints, full) ---------------------------------------------------------------
+def current_policy(magics: Any) -> Any:
+    """The strictest of the environment, the notebook's metadata (pushed by the page) and the setting."""
+    from grok_magics.teaching import notebook_policy as np
+
+    page = magics._page_context()
+    notebook = np.from_metadata((page.notebook.get("metadata") if page is not None else None) or {})
+    setting = None
+    if magics.policy:
+        where = "config file" if "policy" in magics._configured else "%config GrokMagics.policy"
+        setting = np.Policy(magics.policy, where)
+    return np.strictest(np.from_env(os.environ), notebook, setting)
+
+
+def with_policy(caps: Any, policy: Any) -> Any:
+    """The policy joins the caps the gate checks: its pins become locks, its token cap the tighter cap."""
+    locked = list(caps.locked)
+    pins = [("model", policy.model), ("effort", policy.effort), ("system", policy.mode == "hints")]
+    locked += [name for name, pinned in pins if pinned and name not in locked]
+    tokens = caps.max_output_tokens
+    if policy.max_output_tokens is not None:
+        tokens = policy.max_output_tokens if tokens is None else min(tokens, policy.max_output_tokens)
+    return replace(caps, policy=policy, locked=tuple(locked), max_output_tokens=tokens)
+
+
+def pinned(defaults: Any) -> Any:
+    """The model and effort a policy pins replace the configured ones."""
+    policy = defaults.caps.policy
+    return replace(defaults, model=policy.model or defaults.model, effort=policy.effort or defaults.effort)
+
+
+def policy_line(magics: Any) -> str:
+    policy = current_policy(magics)
+    return f"{'policy':<16}{policy.describe()}  ({policy.source})"
+
+
+POLICY_ONE_LINER = (
+    'python -c "import nbformat as n, sys; p=sys.argv[1]; nb=n.read(p, 4); '
+    "nb.metadata.setdefault('grok', {{}})['policy']='{mode}'; n.write(nb, p)\" NOTEBOOK.ipynb"
+)
+
+
+def policy_command(magics: Any, words: list[str]) -> str:
+    """``%grok policy`` shows the policy; ``%grok policy off|hints|full`` writes it into the notebook's metadata
+    through the page (the notebook must then be saved), or says how to without a page."""
+    from grok_magics import page
+    from grok_magics.teaching.notebook_policy import parse_mode
+
+    if not words:
+        return policy_line(magics)
+    mode = parse_mode(words[0], "%grok policy")
+    bridge = getattr(magics.shell, "_grok_page", None)
+    if bridge is None or not bridge.comms:
+        raise page.needs_page(
+            f"%grok policy {mode} (writing metadata.grok.policy)",
+            "Set it in the notebook's metadata instead (JupyterLab: Property Inspector → Advanced Tools → Notebook "
+            f'metadata: "grok": {{"policy": "{mode}"}}), or with: ' + POLICY_ONE_LINER.format(mode=mode),
+        )
+    bridge.tell("set_metadata", {"key": "grok", "values": {"policy": mode}})
+    return (
+        f"Asked the page to set metadata.grok.policy = '{mode}' in this notebook: save the notebook to keep it; "
+        "it applies from the next Grok cell on (the environment or a stricter setting can still win)."
+    )

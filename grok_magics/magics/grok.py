@@ -17,6 +17,7 @@ from grok_magics.errors import GrokError, GrokInterrupted
 from grok_magics.magics.inputs import trim_blank_lines
 from grok_magics.magics.traits import source_of, traits_class
 from grok_magics.settings import BY_NAME, values_of
+from grok_magics.teaching.notebook_policy import MODES
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
@@ -82,9 +83,15 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
 
     # -- settings ----------------------------------------------------------------------------------
     def defaults(self) -> Defaults:
-        from grok_magics.engine.ask import Defaults
+        from dataclasses import replace
 
-        return Defaults.of(values_of(self))
+        from grok_magics.engine.ask import Defaults
+        from grok_magics.magics.classroom import current_policy, pinned, with_policy
+
+        defaults = Defaults.of(values_of(self))
+        # classroom: the notebook's policy joins the caps and pins the model and effort
+        defaults = replace(defaults, caps=with_policy(defaults.caps, current_policy(self)))
+        return pinned(defaults)
 
     def caps(self) -> Any:
         return self.defaults().caps
@@ -108,6 +115,14 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             if tools_command is not None:
                 action, names, tail = tools_command
                 self._tools_subcommand(_merge(options, parse_cell_line(tail)), action, names)
+                return
+            if _policy_command(rest):  # classroom: %grok policy [off|hints|full]
+                from grok_magics.magics.classroom import policy_command
+
+                try:
+                    print(policy_command(self, rest.split()[1:]))
+                except ConfigError as exc:
+                    raise GrokError(str(exc)) from None
                 return
             sub = subcommand(rest)
             if sub is not None and sub[0] == "fix":
@@ -326,7 +341,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             assert shell is not None, "GrokMagics needs a shell"
             options, notes = self._forked(options)
             notes += self._auto_restore(options)
-            page = self._page_context() if options.output else None
+            page = self._page_context()  # --output's outputs; the tutor's exercise (classroom)
             if options.output and page is None:
                 from grok_magics.page import needs_page
 
@@ -434,6 +449,9 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
                 return
             print(reports.config_text(self.defaults(), options, os.environ))
             print(reports.classroom_text(self.defaults(), self.source_of))
+            from grok_magics.magics.classroom import policy_line
+
+            print(policy_line(self))
         elif name == "usage":
             print(reports.usage_text(self.session.tallies))
             ledger = reports.ledger_text(self.caps(), self.session.ledger)
@@ -496,6 +514,12 @@ def _merge(first: Options, second: Options) -> Options:
 
     changed = {key: value for key, value in vars(second).items() if value not in (None, False, ())}
     return replace(first, **changed)
+
+
+def _policy_command(rest: str) -> bool:
+    """``policy`` alone or with one mode; "policy for exams?" is a prompt."""
+    words = rest.split()
+    return bool(words) and words[0] == "policy" and (len(words) == 1 or (len(words) == 2 and words[1] in MODES))
 
 
 def _tools_command(rest: str) -> tuple[str, list[str], str] | None:

@@ -80,6 +80,7 @@ def open_job(
     given = {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
     try:
         check_overrides({**given, "temperature": temperature, "max_tokens": max_tokens})  # as %config checks them
+        session.gate(defaults, allow_key).allow(f"%grok {verb}")  # the notebook's policy refuses a job whole
         check_locks(defaults.caps, given)
         endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
         temperature = temperature if temperature is not None else defaults.temperature

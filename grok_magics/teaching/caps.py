@@ -15,6 +15,7 @@ from typing import Mapping
 from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
 from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, money, price_of
+from grok_magics.teaching.notebook_policy import FULL, Policy
 
 HOUR = 3600.0
 
@@ -25,6 +26,7 @@ class Caps:
     max_output_tokens: int | None = None  # per call
     max_calls_per_hour: int | None = None
     locked: tuple[str, ...] = ()
+    policy: Policy = FULL  # the notebook's AI policy (teaching/notebook_policy.py), checked by the gate
 
     def any(self) -> bool:
         return bool(self.locked) or any(
