@@ -72,6 +72,7 @@ Subcommands
   %grok tools add|remove|list [FN,...] [--chat NAME]   tools every ask of a chat may call
   %grok restore [FILE.ipynb] [--chat NAME]   rebuild chats from the answers saved in the notebook
   %grok fork NAME [--chat FROM] [--at N]     a new chat from FROM as it stood after its N-th answer
+  %grok policy [off|hints|full]   the notebook's AI policy and who set it; with a mode, write it (page)
 
 Map: one prompt per row of a DataFrame (the cell is the template, {{column}} is the row's value)
   %%grok map FRAME [--out-col NAME] [--schema S] [--concurrency N] [--rps R] [--max-cost USD] [--yes]
