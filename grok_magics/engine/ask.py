@@ -685,7 +685,8 @@ def conclude(
 
 
 def _replayed(header: Header) -> Header:
-    return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n), replayed=True)
+    """The status line's cost says "$0 (replayed; recorded at $…)": the one mention, no second note."""
+    return replace(header, replayed=True)
 
 
 def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:

@@ -464,7 +464,7 @@ class GrokMagics(Magics):
             print(reports.config_text(self.defaults(), options, os.environ))
             print(reports.classroom_text(self.defaults(), self.source_of))
         elif name == "usage":
-            print(reports.usage_text(self.session.tallies))
+            print(reports.usage_text(self.session.tallies, self.session.ledger))
             ledger = reports.ledger_text(self.caps(), self.session.ledger)
             if ledger:
                 print(ledger)

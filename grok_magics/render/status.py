@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from grok_magics.model.events import Usage
 from grok_magics.model.reply import Reply
 from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of
 
@@ -34,20 +35,33 @@ def _money(dollars: float) -> str:
     return f"${dollars:.3f}" if dollars >= 0.01 else f"${dollars:.4f}"
 
 
-def usage_words(reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> list[str]:
-    """Tokens in → out (what a newcomer can read), then the cost: the provider's own figure, a list-price
-    estimate (``~``) for Grok 4.3 ids, else "price unknown"."""
+def cost_words(usage: Usage | None, model: str, table: PriceTable = NO_PRICES, replayed: bool = False) -> str:
+    """What an answer cost, one phrase: the provider's own figure, a list-price estimate (``~``), "price
+    unknown"; a replayed answer cost nothing, and says what its recording cost, so no two figures disagree."""
+    dollars, source = cost_of(usage, model, table) if usage is not None else (None, "unknown")
+    shown = "price unknown" if dollars is None else ("~" if source == "estimated" else "") + _money(dollars)
+    if not replayed:
+        return shown
+    return "$0 (replayed)" if dollars is None else f"$0 (replayed; recorded at {shown})"
+
+
+def usage_words(
+    reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES, replayed: bool = False
+) -> list[str]:
+    """Tokens in → out (what a newcomer can read), then the cost (``cost_words``)."""
     usage = reply.usage
     if usage is None:
         tokens, _ = reply.output_tokens()
-        return ([f"~{_n(tokens)} tokens out"] if tokens else []) + (["no usage reported"] if reply.text else [])
+        words = [f"~{_n(tokens)} tokens out"] if tokens else []
+        if replayed:
+            return words + [cost_words(None, model, table, replayed)]
+        return words + (["no usage reported"] if reply.text else [])
     cached = f" ({_n(usage.cached)} cached)" if usage.cached else ""
     reasoning = f" + {_n(usage.reasoning)} reasoning" if usage.reasoning else ""
     words = [f"{_n(usage.input)}{cached} → {_n(usage.output)}{reasoning} tokens"]
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
-    dollars, source = cost_of(usage, model, table)
-    words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + _money(dollars))
+    words.append(cost_words(usage, model, table, replayed))
     return words
 
 
@@ -86,8 +100,10 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
         words.append(f"chat {header.chat}")
     if live:
         words.append(reply.activity or live_state(reply))
+        if header.replayed:
+            words.append("replayed")
     else:
-        words.extend(usage_words(reply, header.model, header.prices))
+        words.extend(usage_words(reply, header.model, header.prices, header.replayed))
     words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)

@@ -21,9 +21,9 @@ from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import TextPart, text_of
 from grok_magics.model.request import Turn
-from grok_magics.model.usage import cost_of
 from grok_magics.privacy.redaction import redact
 from grok_magics.render.sanitise import Code, Markup, code_span, page, plain
+from grok_magics.render.status import cost_words
 from grok_magics.version import __version__
 
 FORMATS = (".ipynb", ".md", ".json")
@@ -88,10 +88,9 @@ def provenance_line(meta: Meta | None, interrupted: bool = False) -> str:
         words += [f"{u.input:,} in", f"{u.output:,} out"]
         if u.reasoning:
             words.append(f"{u.reasoning:,} reasoning")
-        spent, source = cost_of(u, meta.model)
-        words.append("price unknown" if spent is None else f"${spent:.4f}" + (" est." if source == "estimated" else ""))
-    if meta.replayed:
-        words.append("replayed")
+        words.append(cost_words(u, meta.model, replayed=meta.replayed))
+    elif meta.replayed:
+        words.append(cost_words(None, meta.model, replayed=True))
     if interrupted:
         words.append("interrupted")
     return " · ".join(words)
