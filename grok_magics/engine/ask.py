@@ -738,8 +738,8 @@ def ask(
         session, options, prompt, namespace, request, chat.name, defaults.redact_columns, masker
     )
     header = header_for(request, chat.name, defaults.prices)
-    if structure is not None:
-        header = replace(header, fence="json")
+    if structure is not None:  # the JSON as the user's schema describes it, without our "items" wrapper
+        header = replace(header, fence="json", unwrap=structure.schema.wrapper if structure.schema is not None else "")
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
     recorded = tape.find(request)  # a cassette miss is refused here, before anything is shown
 
@@ -774,7 +774,11 @@ def ask(
         _note(session, turn, header, reply, source, replayed=tape.replayed)
         if structure is not None and reply.error is None and not reply.interrupted:
             try:
-                store(structure, options, reply.text, namespace)  # the turn is kept either way: the model answered
+                made = store(structure, options, reply.text, namespace)  # the turn is kept either way
+                if options.out or options.to_df or options.to_polars:  # say what was made: name, kind, shape, head
+                    from grok_magics.render.results import show_result
+
+                    show_result(options.out, made)
             except GrokError as exc:
                 reply.add(Failed(exc))
         elif options.out and reply.text and reply.error is None:

@@ -21,6 +21,7 @@ class Header:
     note: str = ""  # e.g. why the API differs from the one asked for
     title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
     fence: str = ""  # show the answer as a code block in this language (structured output: "json")
+    unwrap: str = ""  # a JSON answer's internal wrapper key ("items"), left out of what is shown
     replayed: bool = False  # answered from a cassette (the note says so too)
     prices: PriceTable = field(default_factory=dict)  # the user's own prices (GrokMagics.prices)
 

@@ -29,6 +29,7 @@ from grok_magics.model.reply import Reply
 from grok_magics.render import sanitise
 from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished
 from grok_magics.render.markdown import close_fences, pretty
+from grok_magics.render.results import unwrapped
 from grok_magics.render.sanitise import Block, Code, Markup, Text, plain
 from grok_magics.render.status import Header, outcome_note, status_line
 from grok_magics.render.tool_calls import (
@@ -171,7 +172,7 @@ def final_markdown(
     answer = reply.text if text is None else text
     said: Block | None = None
     if answer and header.fence:
-        said = Code(header.fence, pretty(answer) if header.fence == "json" else answer)
+        said = Code(header.fence, pretty(unwrapped(answer, header.unwrap)) if header.fence == "json" else answer)
     elif answer:
         said = Text(answer, shift.apply) if shift is not None else answer
     body = final_blocks(reply, said) if text is None else [*([said] if said else []), *unrun_calls(reply)]
