@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from grok_magics.render.markdown import close_fences
+from grok_magics.render.markdown import close_fences, is_delimiter, is_row, may_become_delimiter
 
 _BLOCK_OPENERS = {
     "paragraph_open",
@@ -68,6 +68,32 @@ def hide_unfinished(text: str) -> str:
     if cut is None or len(text) - (paragraph_start + cut) > HIDE_AT_MOST:
         return text
     return text[: paragraph_start + cut].rstrip(" ")
+
+
+def table_so_far(tail: str) -> tuple[str, bool]:
+    """The raw tail as a table should stream: (what to show, whether it ends in a table).
+
+    A header row is held back until its delimiter row has arrived (before that it is a line of pipes),
+    then the table grows a whole row at a time: a row still arriving is held back. Works on the raw tail,
+    since only it tells whether the last line is complete."""
+    lines = tail.split("\n")
+    complete, partial = lines[:-1], lines[-1]
+    run = 0  # complete table-looking lines at the end
+    while run < len(complete) and is_row(complete[-1 - run]):
+        run += 1
+    rows = complete[len(complete) - run :]
+    in_table = run >= 2 and is_delimiter(rows[1], rows[0])
+    held = 0  # lines to hold back, counting the partial one
+    if in_table:
+        held = 1 if partial else 0
+    elif run == 0 and partial and is_row(partial):
+        held = 1  # perhaps a header row, still arriving
+    elif run == 1 and (not partial or may_become_delimiter(partial)):
+        held = 2  # a header row and its delimiter still arriving
+    if not held:
+        return tail, in_table
+    cut = len("\n".join(lines[: len(lines) - held]))
+    return tail[:cut].rstrip("\n"), in_table
 
 
 def _unclosed_opener(paragraph: str) -> int | None:

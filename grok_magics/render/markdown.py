@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+_ROW = re.compile(r"^ {0,3}\|")  # a table row as models write them: a leading pipe
+_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+_DELIMITER_SO_FAR = re.compile(r"^ {0,3}\|[|:\- \t]*$")
+_CELL_BAR = re.compile(r"(?<!\\)\|")
 
 
 def close_fences(text: str) -> str:
@@ -29,3 +33,40 @@ def pretty(text: str) -> str:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         return text
+
+
+def is_row(line: str) -> bool:
+    return _ROW.match(line) is not None
+
+
+def is_delimiter(line: str, header: str) -> bool:
+    """A whole delimiter row (``|---|:--:|``) for this header row: the two make a table."""
+    return _DELIMITER.match(line) is not None and cell_count(line) == cell_count(header)
+
+
+def may_become_delimiter(line: str) -> bool:
+    """The start of a delimiter row that is still arriving (``|--``)."""
+    return _DELIMITER_SO_FAR.match(line) is not None
+
+
+def cell_count(row: str) -> int:
+    inner = row.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return len(_CELL_BAR.split(inner))
+
+
+def close_table(text: str) -> str:
+    """A table cut off before its delimiter row arrived (an interrupt, an output limit) gets one, so what is kept
+    reads as a table with its header, never as a line of raw pipes."""
+    lines = text.rstrip("\n").rsplit("\n", 3)  # the last three lines decide (and the rest, unread)
+    last = lines[-1]
+    if len(lines) >= 2 and is_row(lines[-2]) and may_become_delimiter(last) and not is_delimiter(last, lines[-2]):
+        header, kept = lines[-2], lines[:-1]
+    elif is_row(last) and not (len(lines) >= 2 and is_row(lines[-2])):
+        header, kept = last, lines
+    else:
+        return text
+    if len(kept) >= 2 and is_row(kept[-2]):  # the "header" is a row of a table above: nothing to close
+        return text
+    return "\n".join(kept) + "\n|" + " --- |" * cell_count(header)

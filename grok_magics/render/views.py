@@ -27,7 +27,7 @@ from grok_magics.model.events import (
 )
 from grok_magics.model.reply import Reply
 from grok_magics.render import sanitise
-from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished
+from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished, table_so_far
 from grok_magics.render.markdown import close_fences, pretty
 from grok_magics.render.results import unwrapped
 from grok_magics.render.sanitise import Block, Code, Markup, Text, plain
@@ -480,7 +480,8 @@ class LiveView:
         if reply.first_token is None:
             parts += thought_blocks(reply, live=True)
         if tail:
-            parts.append(Text(tail, self._held_back))
+            shown, in_table = table_so_far(tail)  # a table grows a whole row at a time
+            parts.append(Text(shown, self._below_table if in_table else self._held_back))
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))
         # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
@@ -489,6 +490,10 @@ class LiveView:
     def _held_back(self, tail: str) -> str:
         shown = hide_unfinished(self.shift.apply(tail, provisional=True))
         return shown if shown.endswith(("```", "~~~")) else shown + CURSOR
+
+    def _below_table(self, tail: str) -> str:
+        """The cursor goes under a growing table, not into a row of it."""
+        return self.shift.apply(tail, provisional=True) + "\n\n" + CURSOR.strip()
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
