@@ -7,6 +7,7 @@ fake Grok server, and what a frontend would receive is read from the recording d
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -23,7 +24,7 @@ from grok_magics.render.blocks import (
     split_finished,
     table_so_far,
 )
-from grok_magics.render.sanitise import page
+from grok_magics.render.sanitise import Text, page
 from grok_magics.render.views import Throttle
 
 # -- blocks ----------------------------------------------------------------------------------------
@@ -73,12 +74,29 @@ def test_headings_move_below_the_notebooks_sections_keeping_their_levels() -> No
     assert shift.apply("#", provisional=True) == "####"  # the tail never fixes the offset: "#" may grow
     assert shift.offset is None
     assert shift.apply("## Method\n\ntext") == "#### Method\n\ntext"
-    assert shift.apply("### Detail") == "##### Detail"
+    assert shift.apply("### Detail") == "##### **Detail**"  # bold from h5 on: body-sized in JupyterLab
+    assert shift.apply("### Closed ##") == "##### **Closed**"  # an ATX closing sequence goes
+    assert shift.apply("### **Bold** already") == "##### **Bold** already"  # bold of its own: as written
+    assert shift.apply("### **Bold already**") == "##### **Bold already**"
     assert shift.apply("# Summary") == "#### Summary"  # never above the top level
-    assert shift.apply("#### Deep\n##### Deeper") == "###### Deep\n###### Deeper"  # h6 at most
+    assert shift.apply("#### Deep\n##### Deeper") == "###### **Deep**\n###### **Deeper**"  # h6 at most
     assert shift.apply("```sh\n# a comment\n```") == "```sh\n# a comment\n```"
     assert shift.apply("Setext title\n============") == "#### Setext title"
     assert HeadingShift(top=0).apply("# As written") == "# As written"
+
+
+def test_shifted_headings_stay_headings_in_nbconvert_html() -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    shown = page(Text("## Summary by region\n\nText.\n\n### Observations\n\nMore.", HeadingShift(4).apply))
+    cell = nbformat.v4.new_code_cell("%grok summarise")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": shown})]
+    nb.cells.append(cell)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert re.search(r"<h4[^>]*>Summary by region", html)
+    assert re.search(r"<h5[^>]*><strong>Observations</strong>", html), "bold: h5 alone reads as body text"
 
 
 def test_code_blocks_are_found_in_order() -> None:
@@ -286,7 +304,7 @@ def test_every_notebook_view_moves_headings_below_the_notebooks_sections(shell: 
         for m in ran.displays
         if "grok-live" not in m["data"].get("text/markdown", "grok-live")
     )
-    assert "#### Answer" in saved and "##### Details" in saved and "\n# Answer" not in "\n" + saved
+    assert "#### Answer" in saved and "##### **Details**" in saved and "\n# Answer" not in "\n" + saved
     shell.run("%config GrokMagics.headings = 0")
     fake.script(Reply(text="# Answer\n\nText.\n"))
     ran = shell.run("%grok explain")

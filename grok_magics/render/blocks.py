@@ -182,9 +182,10 @@ class HeadingShift:
             match = _ATX.match(line)
             if match:
                 level = self._level(len(match.group(2)), provisional)
-                out.append(match.group(1) + "#" * level + line[match.end() :])
+                out.append(match.group(1) + "#" * level + _strong(line[match.end() :], level))
             elif out and index > 0 and _SETEXT.match(line) and lines[index - 1].strip() and _plain(out[-1]):
-                out[-1] = "#" * self._level(1 if line.strip()[0] == "=" else 2, provisional) + " " + out[-1].strip()
+                level = self._level(1 if line.strip()[0] == "=" else 2, provisional)
+                out[-1] = "#" * level + _strong(" " + out[-1].strip(), level)
             else:
                 out.append(line)
         return "\n".join(out)
@@ -194,6 +195,19 @@ class HeadingShift:
         if not provisional:
             self.offset = offset
         return max(self.top, min(6, level + offset))  # never above the top level, never below h6
+
+
+_CLOSING = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
+BODY_SIZE = 5  # JupyterLab draws h5 at body size and h6 below it: from here a heading's text is also bold
+
+
+def _strong(content: str, level: int) -> str:
+    """A heading's text, bold where the level alone would read as body text: bold is Markdown every renderer
+    draws (live, saved, nbconvert, GitHub), where our CSS reaches only pages with the extension."""
+    text = _CLOSING.sub("", content).strip()
+    if level < BODY_SIZE or not text or "**" in text or "__" in text:  # bold of its own: as the model wrote it
+        return content
+    return f" **{text}**"
 
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
