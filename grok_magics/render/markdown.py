@@ -24,15 +24,34 @@ def close_fences(text: str) -> str:
     return text if opener is None else f"{text.rstrip()}\n{opener}"
 
 
-def pretty(text: str) -> str:
+def pretty(text: str, round_floats: bool = False) -> str:
     """JSON indented for reading; text that is not JSON (a cut-short answer) or nests too deep to
-    read back stays as it came: the answer is shown whatever it holds."""
+    read back stays as it came: the answer is shown whatever it holds. ``round_floats``: shortened for
+    the eye (tool results: the model still gets every digit)."""
     import json
 
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        value = json.loads(text)
+        return json.dumps(rounded(value) if round_floats else value, indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         return text
+
+
+def round_for_display(x: float) -> float:
+    """1271.5294117647059 → 1271.53, 0.000123456 → 0.0001235: two decimals, or four significant digits below 1."""
+    if x != x or x in (float("inf"), float("-inf")) or x == 0:
+        return x
+    return round(x, 2) if abs(x) >= 1 else float(f"{x:.4g}")
+
+
+def rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round_for_display(value)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
 
 
 def is_row(line: str) -> bool:
