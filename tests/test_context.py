@@ -443,6 +443,36 @@ def test_dry_run_sends_nothing_needs_no_key_and_shows_everything(shell: Harness,
     assert shell.magics.session.chats.get("default").system is None  # --system did not stick
 
 
+def test_the_notebook_dry_run_reads_as_a_summary_first_with_the_exact_request_collapsed(
+    shell: Harness, fake, monkeypatch
+) -> None:
+    from markdown_it import MarkdownIt
+
+    monkeypatch.delenv("XAI_API_KEY")
+    shell.run("%config GrokMagics.display = 'markdown'")
+    shell.shell.user_ns.update(sales=sales_frame(), photo=Image.new("RGB", (640, 480), "teal"))
+    hostile = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) $a$ \\[b\\]"
+    ran = shell.run(f"%%grok --dry-run\nWhat about {{sales}} and {{photo}}? {hostile}")
+    assert ran.success, ran.error
+    shown = [m for m in ran.displays if "text/markdown" in m["data"]][-1]["data"]
+    md = shown["text/markdown"]
+    summary, exact = md.split("<details>", 1)
+    assert summary.startswith("**Dry run** — nothing was sent")
+    columns = ", ".join(sales_frame().columns)
+    assert f"- table `sales`: pandas.DataFrame, {len(sales_frame())} rows × 4 columns: {columns}" in summary
+    assert re.search(r'- image `photo`: PNG 640×480, [^\n]*<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', summary)
+    assert "Estimated input: ~" in summary and "$" in summary
+    assert exact.startswith("<summary>The exact request</summary>") and "white-space: pre-wrap" in exact
+    assert "- `prompt_cache_key` — " in exact and "- `include` — " in exact and "fence: a random marker" in exact
+    body = md.split("<pre", 1)[1].split("</pre>", 1)[0]
+    assert "&lt;img src=x" in body and "$" not in body and "\\[" not in body  # text, not markup or math
+    html = MarkdownIt("commonmark").render(md)
+    assert "<img src=x" not in html and 'href="javascript' not in html
+    assert "<pre" in html and "&lt;img src=x" in html.split("<pre", 1)[1]  # the request stays one <pre> block
+    assert shown["text/plain"].startswith("Dry run — nothing was sent") and "The exact request:" in shown["text/plain"]
+    assert fake.requests == []
+
+
 def test_prompt_over_the_context_window_is_refused_with_its_size(shell: Harness, fake_factory, monkeypatch) -> None:
     azure = fake_factory("azure", pace=0.0)
     monkeypatch.setenv("AZURE_AI_API_KEY", CANARY)

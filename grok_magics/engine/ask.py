@@ -727,11 +727,12 @@ def ask(
     if structure is not None:
         request = replace(request, output=structure.output)
     if options.dry_run:  # no client (so no key), no request, no turn
-        from grok_magics.render.dry_run import preview_text
+        from grok_magics.render.dry_run import show_preview
+        from grok_magics.render.views import in_notebook
 
         if not options.allow_key:
             refuse_keys(request)  # the preview would show the key, and the notebook keep it
-        print(preview_text(request))
+        show_preview(request, in_notebook(defaults.display, shell))
         return Reply()
     masker = data_masker(options, request.endpoint.provider)
     request, toolbox = with_tools(

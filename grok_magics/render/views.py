@@ -512,6 +512,11 @@ def _auto_mode(shell: Any) -> str:
     return "text" if getattr(shell, "kernel", None) is None else "live"
 
 
+def in_notebook(mode: str, shell: Any) -> bool:
+    """Whether what is shown goes to a notebook (Markdown outputs) rather than a terminal (text)."""
+    return (_auto_mode(shell) if mode == "auto" else mode) != "text"
+
+
 def make_view(mode: str, shell: Any, headings: int = 4) -> View:
     chosen = _auto_mode(shell) if mode == "auto" else mode
     if chosen in ("live", "widget"):
