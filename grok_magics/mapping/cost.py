@@ -96,8 +96,10 @@ def confirm_spend(
     ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls"),
     ``assumed`` what the guess took for the answers' length."""
     basis = "at your prices" if model.strip() in (table or {}) else "at list prices"
-    shown = f"${guess:.2f}" if guess is None or guess >= 0.01 or guess == 0 else f"${guess:.2g}"
-    cost = f"about {shown} {basis}" if guess is not None else f"price unknown for {model}"
+    if guess is None:
+        cost = f"price unknown for {model}"
+    else:
+        cost = f"about ${guess:.2f} {basis}" if guess >= 0.01 or guess == 0 else f"about ${guess:.2g} {basis}"
     print(f"grok {verb}: {what}, {cost} (cap ${max_cost:.2f})" + (f"; {assumed}" if assumed and guess else ""))
     if (guess is not None and guess <= max_cost) or confirm is True:
         return
