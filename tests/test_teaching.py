@@ -356,9 +356,34 @@ def test_export_names_attached_parts_of_any_type(tmp_path: Path) -> None:
     items = export.exchanges([turn], {})
     assert items[0].attached == ("DataPart: name sales, kind DataFrame, shape (3, 2)",)
     md = export.to_markdown("default", items)
-    assert "*Attached:* DataPart: name sales" in md and "provenance not recorded" in md
+    assert "*Attached:*\n\n- DataPart: name sales" in md and "provenance not recorded" in md
     nb = export.to_notebook("default", items)
-    assert "*Attached:* DataPart" in nb.cells[1].source
+    assert "*Attached:*\n\n- DataPart" in nb.cells[1].source
+
+
+def test_export_nests_answer_headings_shows_the_command_typed_and_attachments_one_a_line(
+    shell: Harness, fake, tmp_path: Path
+) -> None:
+    import pandas as pd
+    from PIL import Image
+
+    shell.shell.user_ns.update(
+        sales=pd.DataFrame({"region": ["N", "S"], "rows": [3, 4]}), photo=Image.new("RGB", (8, 8))
+    )
+    fake.script(Reply(text="# Summary\n\nTwo regions.\n\n## Observations\n\nNorth is smaller."))
+    assert shell.run("%grok compare {sales} with {photo}").success
+    shell.run("result = {'a': 1}['missing']")
+    fake.script(Reply(text="Use .get."))
+    assert shell.run("%grok fix").success
+    assert shell.run(f"%grok export {tmp_path / 'chat.md'}").success
+    md = (tmp_path / "chat.md").read_text()
+    assert "\n#### Summary\n" in md and "\n##### **Observations**\n" in md and "\n# Summary" not in md
+    assert "- data sales: pandas.DataFrame, 2 rows × 2 columns\n- image photo: PNG 8×8" in md
+    assert "%grok fix" in md and "This notebook cell failed" not in md  # the command, not our prompt
+    assert shell.run(f"%grok export {tmp_path / 'chat.ipynb'}").success
+    cells = nbformat.read(tmp_path / "chat.ipynb", as_version=4).cells
+    assert any(c.cell_type == "code" and c.source == "%grok fix" for c in cells)
+    assert any("\n#### Summary" in c.source for c in cells) and not any("\n# Summary" in c.source for c in cells)
 
 
 def test_export_refuses_unknown_formats_and_empty_chats(shell: Harness, fake, tmp_path: Path) -> None:
