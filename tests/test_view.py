@@ -386,3 +386,13 @@ def test_an_answer_cut_off_mid_table_keeps_a_table_and_exports_one(shell: Harnes
 
     cells = nbformat.read(tmp_path / "chat.ipynb", as_version=4).cells
     assert any("| region | rows |\n| --- | --- |" in cell.source for cell in cells)
+
+
+def test_the_first_frame_names_the_model_and_provider_before_any_word(shell: Harness, fake) -> None:
+    """Decided instead of a separate line in a fresh kernel: the live status line says who answers from the
+    first frame on, so a newcomer never waits on an unnamed answer."""
+    shell.run("%config GrokMagics.display = 'live'")
+    ran = shell.run("%grok hello")
+    tails = [m["data"].get("text/markdown", "") for m in ran.displays]
+    first = [t for t in tails if "grok-live" in t][0]
+    assert "grok-4.3 · xAI · connecting…" in first

@@ -254,8 +254,9 @@ def prepare(
     max_tokens = settle(caps, endpoint, options.max_tokens, defaults.max_tokens, temperature)
     chat = session.chats.get(options.chat or "default")
     fresh = options.new and options.dry_run
-    if options.new and not options.dry_run:
+    if options.new and not options.dry_run:  # afresh: no turns, and no persona from an earlier --system
         chat.reset()
+        chat.system = None
     system = (
         options.system
         if options.system is not None

@@ -32,7 +32,7 @@ Options
                                   "default" sends none and lets the server decide)
   --api responses|chat            wire API (default: the provider's first)
   --chat NAME                     named conversation (default "default")
-  --new                           start that conversation afresh
+  --new                           start that conversation afresh (an earlier --system goes too)
   --system TEXT                   system prompt; sticks to the conversation
   --temperature T                 sampling temperature
   --max-tokens N                  output token cap
