@@ -326,6 +326,9 @@ def test_a_streaming_table_is_held_back_until_its_delimiter_then_grows_a_row_at_
             assert in_table or shown.endswith("\n\n")  # growing, or ended by the blank line after it
             seen.append(len(lines))
     assert sorted(set(seen)) == [4, 5, 6, 7]  # header + delimiter, then one row more each time
+    head = "| a | b |\n|---|---|\n"
+    assert table_so_far(head + "| 1 | 2 |") == (head + "| 1 | 2 |", True)  # all its cells: shown before its newline
+    assert table_so_far(head + "| 1 | 2") == (head.rstrip("\n"), True)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from grok_magics.render.markdown import close_fences, is_delimiter, is_row, may_become_delimiter
+from grok_magics.render.markdown import cell_count, close_fences, is_delimiter, is_row, may_become_delimiter
 
 _BLOCK_OPENERS = {
     "paragraph_open",
@@ -84,8 +84,9 @@ def table_so_far(tail: str) -> tuple[str, bool]:
     rows = complete[len(complete) - run :]
     in_table = run >= 2 and is_delimiter(rows[1], rows[0])
     held = 0  # lines to hold back, counting the partial one
-    if in_table:
-        held = 1 if partial else 0
+    if in_table:  # a row still arriving waits, unless it already has all its cells ("| a | b |")
+        whole = partial.rstrip().endswith("|") and cell_count(partial) == cell_count(rows[0])
+        held = 1 if partial and not whole else 0
     elif run == 0 and partial and is_row(partial):
         held = 1  # perhaps a header row, still arriving
     elif run == 1 and (not partial or may_become_delimiter(partial)):
