@@ -322,12 +322,11 @@ def test_figure_and_pil_image_give_two_image_parts(shell: Harness, fake, api: st
     assert decode(urls[1]).size == (300, 200) and decode(urls[1]).mode == "RGBA"
     assert decode(urls[0]).format == "PNG"
     kind = "image_url" if api == "chat" else "input_image"
-    assert [p["type"] for p in last_user_content(body)] == ["text" if api == "chat" else "input_text"] * 1 + [
-        "text" if api == "chat" else "input_text",
-        kind,
-    ] * 2
-    assert texts(body)[0] == "Compare `fig` with `photo`"
-    assert texts(body)[1].startswith("Image `fig` (PNG ")
+    text = "text" if api == "chat" else "input_text"
+    # a blank-line part before each caption: a server that joins text parts must not run them together
+    assert [p["type"] for p in last_user_content(body)] == [text, *([text, text, kind] * 2)]
+    assert texts(body)[0] == "Compare `fig` with `photo`" and texts(body)[1] == "\n\n"
+    assert texts(body)[2].startswith("Image `fig` (PNG ")
 
 
 def test_current_figure_ipython_image_bytes_and_urls(shell: Harness, fake) -> None:
@@ -364,6 +363,19 @@ def test_aigateway_refuses_images_before_sending_and_azure_takes_them(
     monkeypatch.setenv("GROK_BASE_URL", azure.base_url)
     assert shell.run("%grok --provider azure what is in {photo}?").success
     assert len(image_urls(azure.requests[-1].body)) == 1 and azure.requests[-1].status == 200
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_parts_joined_by_a_server_keep_a_space_between_prompt_caption_and_data(shell: Harness, fake, api: str) -> None:
+    shell.shell.user_ns.update(photo=Image.new("RGB", (10, 10)), sales=sales_frame())
+    for ask in ("what is in {photo}? And {sales}", "and now only {photo}?"):
+        assert shell.run(f"%grok --api {api} {ask}").success
+        body = fake.requests[-1].body
+        items = body["messages"] if api == "chat" else body["input"]
+        content = [m["content"] for m in items if m.get("role") == "user"][-1]
+        flattened = "".join(part.get("text", "") for part in content)  # what a server that flattens parts reads
+        assert not re.search(r"\S(<data name=|Image `photo`)", flattened), flattened[:300]
+    assert "only `photo`?\n\nImage `photo`" in flattened
 
 
 # -- notebook context ----------------------------------------------------------------------------------
