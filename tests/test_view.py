@@ -348,11 +348,12 @@ def _body(markdown: str) -> str:
     return markdown.split('<sub class="grok-status')[0]
 
 
-def test_the_live_tail_shows_a_growing_table_never_raw_pipes(shell: Harness, fake) -> None:
+@pytest.mark.parametrize("display", ["live", "markdown"])
+def test_the_live_tail_shows_a_growing_table_never_raw_pipes(shell: Harness, fake, display: str) -> None:
     from markdown_it import MarkdownIt
 
     render = MarkdownIt("commonmark").enable("table").render
-    shell.run("%config GrokMagics.display = 'live'")
+    shell.run(f"%config GrokMagics.display = '{display}'")
     gate = threading.Event()
     stop_at = TABLE.index("| South")
     fake.script(Reply(text=TABLE, chunk=3, pace=0.01, gate_after=stop_at // 3 + 1, gate=gate))
@@ -362,7 +363,7 @@ def test_the_live_tail_shows_a_growing_table_never_raw_pipes(shell: Harness, fak
         tails[:] = [
             m["data"]["text/markdown"]
             for m in shell.publisher.messages
-            if "grok-live" in m["data"].get("text/markdown", "")
+            if "grok-live" in m["data"].get("text/markdown", "") or "▍" in m["data"].get("text/markdown", "")
         ]
         return any("| North | 3 |" in t for t in tails)
 

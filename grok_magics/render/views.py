@@ -336,11 +336,18 @@ class MarkdownView:
             shifted = shift.apply(text, provisional=True)
             return close_fences(shifted) if forced else hide_unfinished(shifted)
 
-        blocks = [Text(b, finish) if type(b) is str else b for b in live_blocks(self.reply)]
+        items = live_blocks(self.reply)
+        in_table = False
+        if items and type(items[-1]) is str and not forced:  # a table grows a whole row at a time
+            items[-1], in_table = table_so_far(items[-1])
+        blocks = [Text(b, finish) if type(b) is str else b for b in items]
         if self.header.fence:
-            blocks = [Code(self.header.fence, self.reply.text)]
+            blocks, in_table = [Code(self.header.fence, self.reply.text)], False
         shown = sanitise.page(*blocks)
-        shown = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
+        if in_table:  # the cursor under the table, not in a row of it
+            shown += "\n\n" + CURSOR.strip()
+        elif not shown.endswith(("```", "~~~")):  # no cursor after a fence
+            shown += CURSOR
         self.handle.update({"text/markdown": shown, "text/plain": self.reply.text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
