@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from grok_magics.context.kinds import is_frame
 from grok_magics.render import sanitise
 from grok_magics.render.sanitise import Markup, code_span, plain
 
@@ -62,10 +63,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return f"list of {len(value):,} item{'s' if len(value) != 1 else ''}"
     return type(value).__name__
-
-
-def is_frame(value: Any) -> bool:
-    return type(value).__module__.split(".")[0] in ("pandas", "polars") and hasattr(value, "columns")
 
 
 def result_line(name: str | None, value: Any) -> str:
