@@ -68,8 +68,10 @@ def md(shell: Harness) -> Harness:
     return shell
 
 
-def last_markdown(ran: Any) -> str:
-    return [m for m in ran.displays if "text/markdown" in m["data"]][-1]["data"]["text/markdown"]
+def last_markdown(ran: Any, answer: bool = False) -> str:
+    """The last Markdown shown; ``answer``: the answer's, above the line saying what ``-o`` made."""
+    shown = [m["data"]["text/markdown"] for m in ran.displays if "text/markdown" in m["data"]]
+    return [m for m in shown if " ← " not in m.split("\n")[0]][-1] if answer else shown[-1]
 
 
 # -- --json / --schema answers ---------------------------------------------------------------------
@@ -95,7 +97,8 @@ def test_an_answer_deep_but_readable_is_stored_and_shown(md: Harness, fake: Any)
     ran = md.run("%grok --json -o v nest it a bit")
     assert ran.success, ran.everything
     assert md.shell.user_ns["v"]["a"] == json.loads(SHALLOW_DEEP)["a"]
-    assert "`" * 3 + "json\n" in last_markdown(ran)
+    assert "`" * 3 + "json\n" in last_markdown(ran, answer=True)
+    assert last_markdown(ran) == "`v` ← dict with 1 key"  # and what was made, under it
 
 
 def test_an_answer_too_deep_to_dump_back_or_a_validator_that_raises_is_a_mismatch(md: Harness, fake: Any) -> None:

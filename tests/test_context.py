@@ -322,12 +322,11 @@ def test_figure_and_pil_image_give_two_image_parts(shell: Harness, fake, api: st
     assert decode(urls[1]).size == (300, 200) and decode(urls[1]).mode == "RGBA"
     assert decode(urls[0]).format == "PNG"
     kind = "image_url" if api == "chat" else "input_image"
-    assert [p["type"] for p in last_user_content(body)] == ["text" if api == "chat" else "input_text"] * 1 + [
-        "text" if api == "chat" else "input_text",
-        kind,
-    ] * 2
-    assert texts(body)[0] == "Compare `fig` with `photo`"
-    assert texts(body)[1].startswith("Image `fig` (PNG ")
+    text = "text" if api == "chat" else "input_text"
+    # a blank-line part before each caption: a server that joins text parts must not run them together
+    assert [p["type"] for p in last_user_content(body)] == [text, *([text, text, kind] * 2)]
+    assert texts(body)[0] == "Compare `fig` with `photo`" and texts(body)[1] == "\n\n"
+    assert texts(body)[2].startswith("Image `fig` (PNG ")
 
 
 def test_current_figure_ipython_image_bytes_and_urls(shell: Harness, fake) -> None:
@@ -364,6 +363,19 @@ def test_aigateway_refuses_images_before_sending_and_azure_takes_them(
     monkeypatch.setenv("GROK_BASE_URL", azure.base_url)
     assert shell.run("%grok --provider azure what is in {photo}?").success
     assert len(image_urls(azure.requests[-1].body)) == 1 and azure.requests[-1].status == 200
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_parts_joined_by_a_server_keep_a_space_between_prompt_caption_and_data(shell: Harness, fake, api: str) -> None:
+    shell.shell.user_ns.update(photo=Image.new("RGB", (10, 10)), sales=sales_frame())
+    for ask in ("what is in {photo}? And {sales}", "and now only {photo}?"):
+        assert shell.run(f"%grok --api {api} {ask}").success
+        body = fake.requests[-1].body
+        items = body["messages"] if api == "chat" else body["input"]
+        content = [m["content"] for m in items if m.get("role") == "user"][-1]
+        flattened = "".join(part.get("text", "") for part in content)  # what a server that flattens parts reads
+        assert not re.search(r"\S(<data name=|Image `photo`)", flattened), flattened[:300]
+    assert "only `photo`?\n\nImage `photo`" in flattened
 
 
 # -- notebook context ----------------------------------------------------------------------------------
@@ -441,6 +453,36 @@ def test_dry_run_sends_nothing_needs_no_key_and_shows_everything(shell: Harness,
     assert_no_canary(out)
     assert len(shell.magics.session.chats.get("default").turns) == 1  # nothing recorded
     assert shell.magics.session.chats.get("default").system is None  # --system did not stick
+
+
+def test_the_notebook_dry_run_reads_as_a_summary_first_with_the_exact_request_collapsed(
+    shell: Harness, fake, monkeypatch
+) -> None:
+    from markdown_it import MarkdownIt
+
+    monkeypatch.delenv("XAI_API_KEY")
+    shell.run("%config GrokMagics.display = 'markdown'")
+    shell.shell.user_ns.update(sales=sales_frame(), photo=Image.new("RGB", (640, 480), "teal"))
+    hostile = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) $a$ \\[b\\]"
+    ran = shell.run(f"%%grok --dry-run\nWhat about {{sales}} and {{photo}}? {hostile}")
+    assert ran.success, ran.error
+    shown = [m for m in ran.displays if "text/markdown" in m["data"]][-1]["data"]
+    md = shown["text/markdown"]
+    summary, exact = md.split("<details>", 1)
+    assert summary.startswith("**Dry run** — nothing was sent")
+    columns = ", ".join(sales_frame().columns)
+    assert f"- table `sales`: pandas.DataFrame, {len(sales_frame())} rows × 4 columns: {columns}" in summary
+    assert re.search(r'- image `photo`: PNG 640×480, [^\n]*<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', summary)
+    assert "Estimated input: ~" in summary and "$" in summary
+    assert exact.startswith("<summary>The exact request</summary>") and "white-space: pre-wrap" in exact
+    assert "- `prompt_cache_key` — " in exact and "- `include` — " in exact and "fence: a random marker" in exact
+    body = md.split("<pre", 1)[1].split("</pre>", 1)[0]
+    assert "&lt;img src=x" in body and "$" not in body and "\\[" not in body  # text, not markup or math
+    html = MarkdownIt("commonmark").render(md)
+    assert "<img src=x" not in html and 'href="javascript' not in html
+    assert "<pre" in html and "&lt;img src=x" in html.split("<pre", 1)[1]  # the request stays one <pre> block
+    assert shown["text/plain"].startswith("Dry run — nothing was sent") and "The exact request:" in shown["text/plain"]
+    assert fake.requests == []
 
 
 def test_prompt_over_the_context_window_is_refused_with_its_size(shell: Harness, fake_factory, monkeypatch) -> None:

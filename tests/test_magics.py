@@ -226,6 +226,17 @@ def test_system_option_sticks_to_its_chat(shell: Harness, fake) -> None:
     assert systems[2].startswith("You are Grok")
 
 
+def test_new_starts_afresh_without_an_earlier_system_unless_given_again(shell: Harness, fake) -> None:
+    shell.run('%grok --chat p --system "You are a pirate." ahoy')
+    shell.run("%grok --chat p --new hello")  # a new conversation: the configured system prompt again
+    shell.run('%grok --chat p --new --system "You are a poet." hi')  # given on the same line: it wins
+    shell.run("%grok --chat p and again")
+    systems = [r.body["input"][0]["content"] for r in fake.requests]
+    assert systems[0] == "You are a pirate." and systems[1].startswith("You are Grok")
+    assert systems[2] == systems[3] == "You are a poet."
+    assert [m["role"] for m in fake.requests[1].body["input"]] == ["system", "user"]  # and no earlier turns
+
+
 def test_history_is_trimmed_oldest_first_but_keeps_the_system_prompt(shell: Harness, fake) -> None:
     shell.run("%config GrokMagics.history_tokens = 300")
     long = "word " * 150  # ~190 tokens per turn

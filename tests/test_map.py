@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any, Callable
@@ -65,7 +66,7 @@ def test_text_column_polars(fake: FakeGrok, capsys: pytest.CaptureFixture[str]) 
         "You said: Country of ?",
     ]
     printed = capsys.readouterr().out
-    assert "grok map: 3 rows to run, about $0.00242 at list prices (cap $1.00)" in printed
+    assert "grok map: 3 rows to run, about $0.000202 at list prices (cap $1.00); assuming answers about" in printed
     assert "grok map: 3 rows — 3 done" in printed
 
 
@@ -213,6 +214,33 @@ def test_cost_cap_stops_the_job_cleanly(fake: FakeGrok, capsys: pytest.CaptureFi
     assert out["grok"].tolist()[:3] == ["r0", "r1", "r2"] and len(fake.api_requests) == 3
     assert out["grok_error"].tolist()[3:] == ["not run: --max-cost reached"] * 7
     assert "7 not run (--max-cost $1.00 reached)" in capsys.readouterr().out
+
+
+def _dollars(line: str, before: str) -> float:
+    return float(re.search(re.escape(before) + r" \$([0-9.e-]+)", line).group(1))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("script", "options"),
+    [
+        (None, ""),  # the fake echoes each prompt: answers as long as their prompts
+        ("positive", ""),  # a label, much shorter than the prompt
+        ('{"label": "positive", "score": 0.8}', "--schema Sentiment"),
+    ],
+)
+def test_the_estimate_is_within_twice_the_cost_and_says_what_it_assumed(
+    shell: Any, fake: FakeGrok, script: str | None, options: str
+) -> None:
+    if script is not None:
+        fake.script(*[Reply(text=script) for _ in range(40)])
+    shell.shell.user_ns.update(df=reviews(40), Sentiment=Sentiment)
+    ran = shell.run(f"%%grok map df {options} -o out\nWhat is the sentiment of this review? {{review}}")
+    assert ran.success, ran.error
+    line = next(x for x in ran.stdout.splitlines() if "rows to run" in x)
+    guess = _dollars(line, "about")
+    spent = _dollars(shell.run("%grok usage").stdout, "total:")
+    assert spent / 2 <= guess <= spent * 2, (line, spent)
+    assert "; assuming " in line and ("tokens" in line) and "reasoning" in line
 
 
 def test_estimate_above_the_cap_needs_a_yes(shell: Any, fake: FakeGrok) -> None:

@@ -104,6 +104,61 @@ def test_the_live_view_shows_json_growing_in_a_code_block_pretty_at_the_end(obje
     assert final.startswith('```json\n{\n  "label": "positive",\n  "score": 0.5\n}\n```')
 
 
+def markdowns(ran: Any) -> list[str]:
+    return [m["data"]["text/markdown"] for m in ran.displays if "text/markdown" in m["data"]]
+
+
+@pytest.mark.parametrize("flag", ["--to-df", "--to-polars"])
+def test_a_frame_result_shows_its_name_shape_and_head(objects: Harness, fake: Any, flag: str) -> None:
+    objects.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text=json.dumps({"items": CITIES})))
+    ran = objects.run(f"%grok --schema shorthand {flag} -o totals two cities?")
+    assert ran.success, ran.stdout
+    kind = "polars DataFrame" if flag == "--to-polars" else "DataFrame"
+    shown = markdowns(ran)[-1]
+    assert shown.startswith(f"`totals` ← {kind}, 2 rows × 2 columns"), shown
+    assert "| city | pop |" in shown and "| Lyon | 522000 |" in shown and "| Graz | 291000 |" in shown
+    assert ran.displays[-1]["data"]["text/plain"] == f"totals ← {kind}, 2 rows × 2 columns"
+    answer = markdowns(ran)[-2]
+    assert answer.startswith('```json\n[\n  {\n    "city": "Lyon"') and '"items"' not in answer  # no wrapper
+
+
+def test_a_frame_without_a_name_is_shown_and_says_how_to_keep_it(objects: Harness, fake: Any) -> None:
+    rows = [{"city": f"c{i}", "pop": i} for i in range(8)]
+    fake.script(Reply(text=json.dumps({"items": rows})))
+    ran = objects.run("%grok --schema shorthand --to-df eight cities?")
+    assert ran.success, ran.stdout
+    shown = markdowns(ran)[-1]
+    assert shown.startswith("DataFrame, 8 rows × 2 columns (add -o NAME to keep it)")
+    assert "| c4 | 4 |" in shown and "c5" not in shown and "first 5 of 8 rows" in shown
+
+
+def test_json_without_out_shows_the_users_shape_not_our_wrapper(objects: Harness, fake: Any) -> None:
+    objects.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text=json.dumps({"items": CITIES})), Reply(text='{"items": 3}'))
+    ran = objects.run("%grok --schema shorthand two cities?")
+    assert ran.success and not [m for m in markdowns(ran) if "←" in m]  # nothing made, nothing announced
+    final = markdowns(ran)[-1]
+    assert final.startswith('```json\n[\n  {\n    "city": "Lyon",') and '"items"' not in final
+    ran = objects.run("%grok --json give me JSON")  # --json: the user's own object, even with an "items" key
+    assert ran.success and markdowns(ran)[-1].startswith('```json\n{\n  "items": 3\n}')
+
+
+def test_hostile_cells_stay_text_in_the_frame_head(objects: Harness, fake: Any) -> None:
+    hostile = [
+        {"city": "<img src=x onerror=alert(1)>", "pop": 1},
+        {"city": "[click](javascript:alert(1)) | a | b", "pop": 2},
+        {"city": CANARY, "pop": 3},
+    ]
+    objects.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text=json.dumps({"items": hostile})))
+    ran = objects.run("%grok --schema shorthand --to-df -o t cities?")
+    assert ran.success, ran.stdout
+    shown = markdowns(ran)[-1]
+    assert "<img" not in shown and "](javascript" not in shown and "&#124; a &#124; b" in shown
+    assert_no_canary(*markdowns(ran), ran.displays[-1]["data"]["text/plain"])
+
+
 def test_refused_where_the_provider_has_no_json_mode_and_when_options_clash(
     objects: Harness, fake_factory: Any, monkeypatch: Any
 ) -> None:

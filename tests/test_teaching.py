@@ -102,7 +102,7 @@ def test_replay_offline_gives_the_same_text_chunking_and_pacing(shell: Harness, 
         assert [t for _, t in now] == [t for _, t in was]  # same text, same chunks
         assert gaps(now) >= 0.5 * gaps(was), "replay ran faster than half the recorded pacing"
     assert "".join(t for _, t in replayed[0]) == CONCEPT
-    assert "replayed" in shell.last_stdout.getvalue().splitlines()[-1]  # the status line says so
+    assert "$0 (replayed; recorded at $" in shell.last_stdout.getvalue().splitlines()[-1]  # the status line says so
     history = shell.run("%grok history").stdout
     assert "Explain a p-value." in history and "worked example" in history
 
@@ -223,7 +223,7 @@ def test_recording_on_chat_replays_on_chat(shell: Harness, fake, tmp_path: Path,
     shell.run(f"%grok replay {path} --speed 2")
     ran = shell.run("%grok --api chat hello there")
     assert ran.success and "chat answer" in ran.stdout
-    assert "grok-4.3 · xAI · " in ran.stdout and ran.stdout.rstrip().endswith("replayed]")
+    assert "grok-4.3 · xAI · " in ran.stdout and "· $0 (replayed; recorded at $" in ran.stdout
 
 
 def test_env_variable_turns_replay_on_for_the_whole_class(shell, fake, recorded, monkeypatch) -> None:
@@ -356,9 +356,34 @@ def test_export_names_attached_parts_of_any_type(tmp_path: Path) -> None:
     items = export.exchanges([turn], {})
     assert items[0].attached == ("DataPart: name sales, kind DataFrame, shape (3, 2)",)
     md = export.to_markdown("default", items)
-    assert "*Attached:* DataPart: name sales" in md and "provenance not recorded" in md
+    assert "*Attached:*\n\n- DataPart: name sales" in md and "provenance not recorded" in md
     nb = export.to_notebook("default", items)
-    assert "*Attached:* DataPart" in nb.cells[1].source
+    assert "*Attached:*\n\n- DataPart" in nb.cells[1].source
+
+
+def test_export_nests_answer_headings_shows_the_command_typed_and_attachments_one_a_line(
+    shell: Harness, fake, tmp_path: Path
+) -> None:
+    import pandas as pd
+    from PIL import Image
+
+    shell.shell.user_ns.update(
+        sales=pd.DataFrame({"region": ["N", "S"], "rows": [3, 4]}), photo=Image.new("RGB", (8, 8))
+    )
+    fake.script(Reply(text="# Summary\n\nTwo regions.\n\n## Observations\n\nNorth is smaller."))
+    assert shell.run("%grok compare {sales} with {photo}").success
+    shell.run("result = {'a': 1}['missing']")
+    fake.script(Reply(text="Use .get."))
+    assert shell.run("%grok fix").success
+    assert shell.run(f"%grok export {tmp_path / 'chat.md'}").success
+    md = (tmp_path / "chat.md").read_text()
+    assert "\n#### Summary\n" in md and "\n##### **Observations**\n" in md and "\n# Summary" not in md
+    assert "- data sales: pandas.DataFrame, 2 rows × 2 columns\n- image photo: PNG 8×8" in md
+    assert "%grok fix" in md and "This notebook cell failed" not in md  # the command, not our prompt
+    assert shell.run(f"%grok export {tmp_path / 'chat.ipynb'}").success
+    cells = nbformat.read(tmp_path / "chat.ipynb", as_version=4).cells
+    assert any(c.cell_type == "code" and c.source == "%grok fix" for c in cells)
+    assert any("\n#### Summary" in c.source for c in cells) and not any("\n# Summary" in c.source for c in cells)
 
 
 def test_export_refuses_unknown_formats_and_empty_chats(shell: Harness, fake, tmp_path: Path) -> None:
@@ -494,6 +519,9 @@ def test_no_canary_anywhere_in_teaching_outputs(shell: Harness, fake, recorded, 
     exported = nbformat.read(tmp_path / "e.ipynb", as_version=4)
     assert "2 of them replayed from a cassette" in exported.cells[0].source
     assert exported.cells[2].metadata["grok_magics"]["replayed"] is True
+    assert "$0 (replayed; recorded at $" in exported.cells[2].source  # the one cost story, in exports too
+    usage = outputs[2]
+    assert "No requests yet" not in usage and "2 answer(s) replayed from a cassette: $0 (recorded at $" in usage
 
 
 # -- real kernels: a restart, and the teaching notebook -------------------------------------------------
@@ -533,7 +561,7 @@ def test_replay_after_a_kernel_restart_matches_by_content(fake, tmp_path: Path, 
     second = notebook("%load_ext grok_magics", "%grok replay lesson.jsonl --speed fast", *asks)
     run_notebook(second, tmp_path)  # a new kernel: nothing in memory, new cache keys, new cell ids
     assert answers(second) == [CONCEPT, FOLLOW_UP]
-    assert all(line.endswith("replayed") for line in status_lines(second))
+    assert all("$0 (replayed; recorded at $" in line for line in status_lines(second))
     saved = [
         o.metadata["grok_magics"]
         for c in second.cells
@@ -558,8 +586,10 @@ def test_teaching_notebook_runs_from_its_cassette_with_no_key_and_no_network(tmp
     assert {p.name for p in here.iterdir()} == before, "running the demo must not write next to it"
     said = answers(nb)
     assert len(said) == 4 and all(a.startswith("*[Fake reply, scripted for this demo") for a in said)
-    assert all(line.endswith("replayed") for line in status_lines(nb))
-    assert "chat default: 0 call(s), 4 replayed" in nbformat.writes(nb)
+    assert all("$0 (replayed; recorded at $" in line for line in status_lines(nb))
+    saved = nbformat.writes(nb)
+    assert "chat default: nothing sent, 4 replayed at $0 (recorded at $" in saved and "No requests yet" not in saved
+    assert "Nothing sent to a provider yet; 4 answer(s) replayed from a cassette: $0 (recorded at $" in saved
 
 
 @pytest.mark.timeout(240)

@@ -41,6 +41,10 @@ def delete_file(path: str) -> str:
     return "deleted"
 
 deleted = []
+
+def mean_of(column: str, scale: float) -> dict:
+    """A mean, with every digit."""
+    return {"column": column, "mean": 1271.5294117647059 * scale, "share": 0.000123456789}
 '''
 
 
@@ -102,6 +106,32 @@ def test_two_rounds_with_two_calls_in_one_round(tools_shell: Harness, fake, api:
     assert turn.answer == "The sum is 15 and HI." and len(turn.rounds) == 2
     assert tools_shell.magics.session.tally("xai", "grok-4.3").requests == 3  # each round is billed
     assert_no_canary(ran.everything)
+
+
+def test_a_tool_call_shows_its_arguments_once_and_its_floats_rounded(tools_shell: Harness, fake) -> None:
+    fake.script(
+        Reply(text="", tool_calls=[{"name": "mean_of", "arguments": {"column": "rows", "scale": 1.0}, "id": "c1"}]),
+        Reply(text="The mean is about 1271.53."),
+    )
+    ran = tools_shell.run("%%grok --tools mean_of\nMean of rows?")
+    assert ran.success, ran.stdout
+    shown = final(ran)
+    summary = '<summary>⚙ mean_of({"column": "rows", "scale": 1.0})</summary>'
+    assert summary in shown and shown.count('"column"') == 2  # the summary and the result: arguments once
+    assert '"mean": 1271.53' in shown and '"share": 0.0001235' in shown and "1271.5294" not in shown
+    sent = json.loads(tool_outputs(fake.requests[1].body)["c1"])
+    assert sent["mean"] == 1271.5294117647059  # the model gets every digit
+    assert metadata(ran)["tool_calls"][0]["result"] == tool_outputs(fake.requests[1].body)["c1"]  # and the notebook
+
+
+def test_long_arguments_are_cut_in_the_summary_and_shown_once_below(tools_shell: Harness, fake) -> None:
+    text = "word " * 40
+    fake.script(Reply(text="", tool_calls=[{"name": "shout", "arguments": {"text": text}}]), Reply(text="Done."))
+    ran = tools_shell.run("%%grok --tools shout\nShout this")
+    assert ran.success, ran.stdout
+    shown = final(ran)
+    assert "<summary>⚙ shout(…)</summary>" in shown and shown.count('"text": "word word') == 1  # arguments once
+    assert "WORD WORD" in shown  # and the result
 
 
 def test_a_tool_that_raises_answers_the_model_with_the_error(tools_shell: Harness, fake) -> None:

@@ -7,11 +7,12 @@ fake Grok server, and what a frontend would receive is read from the recording d
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
 import pytest
-from conftest import Harness, watch
+from conftest import Harness, send_sigint, watch
 from fake_grok import Reply
 
 from grok_magics.model.events import ReasoningDelta, TextDelta
@@ -21,7 +22,9 @@ from grok_magics.render.blocks import (
     code_blocks,
     hide_unfinished,
     split_finished,
+    table_so_far,
 )
+from grok_magics.render.sanitise import Text, page
 from grok_magics.render.views import Throttle
 
 # -- blocks ----------------------------------------------------------------------------------------
@@ -71,12 +74,29 @@ def test_headings_move_below_the_notebooks_sections_keeping_their_levels() -> No
     assert shift.apply("#", provisional=True) == "####"  # the tail never fixes the offset: "#" may grow
     assert shift.offset is None
     assert shift.apply("## Method\n\ntext") == "#### Method\n\ntext"
-    assert shift.apply("### Detail") == "##### Detail"
+    assert shift.apply("### Detail") == "##### **Detail**"  # bold from h5 on: body-sized in JupyterLab
+    assert shift.apply("### Closed ##") == "##### **Closed**"  # an ATX closing sequence goes
+    assert shift.apply("### **Bold** already") == "##### **Bold** already"  # bold of its own: as written
+    assert shift.apply("### **Bold already**") == "##### **Bold already**"
     assert shift.apply("# Summary") == "#### Summary"  # never above the top level
-    assert shift.apply("#### Deep\n##### Deeper") == "###### Deep\n###### Deeper"  # h6 at most
+    assert shift.apply("#### Deep\n##### Deeper") == "###### **Deep**\n###### **Deeper**"  # h6 at most
     assert shift.apply("```sh\n# a comment\n```") == "```sh\n# a comment\n```"
     assert shift.apply("Setext title\n============") == "#### Setext title"
     assert HeadingShift(top=0).apply("# As written") == "# As written"
+
+
+def test_shifted_headings_stay_headings_in_nbconvert_html() -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    shown = page(Text("## Summary by region\n\nText.\n\n### Observations\n\nMore.", HeadingShift(4).apply))
+    cell = nbformat.v4.new_code_cell("%grok summarise")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": shown})]
+    nb.cells.append(cell)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert re.search(r"<h4[^>]*>Summary by region", html)
+    assert re.search(r"<h5[^>]*><strong>Observations</strong>", html), "bold: h5 alone reads as body text"
 
 
 def test_code_blocks_are_found_in_order() -> None:
@@ -222,7 +242,6 @@ def test_a_failure_is_said_once_and_the_cell_still_fails(shell: Harness, fake) -
 
 
 def test_terminal_says_an_interrupt_once(shell: Harness, fake) -> None:
-    from conftest import send_sigint
 
     fake.script(Reply(text="The beginning of a long answer", chunk=5, stall_after=2, stall_seconds=30))
     watch(lambda: "The b" in shell.last_stdout.getvalue(), send_sigint, timeout=10)
@@ -285,8 +304,99 @@ def test_every_notebook_view_moves_headings_below_the_notebooks_sections(shell: 
         for m in ran.displays
         if "grok-live" not in m["data"].get("text/markdown", "grok-live")
     )
-    assert "#### Answer" in saved and "##### Details" in saved and "\n# Answer" not in "\n" + saved
+    assert "#### Answer" in saved and "##### **Details**" in saved and "\n# Answer" not in "\n" + saved
     shell.run("%config GrokMagics.headings = 0")
     fake.script(Reply(text="# Answer\n\nText.\n"))
     ran = shell.run("%grok explain")
     assert ran.displays[-1]["data"]["text/markdown"].startswith("# Answer")
+
+
+# -- tables ------------------------------------------------------------------------------------------
+
+TABLE = "Summary by region:\n\n| region | rows |\n|---|---:|\n| North | 3 |\n| South | 4 |\n| East | 5 |\n\nDone.\n"
+
+
+def test_a_streaming_table_is_held_back_until_its_delimiter_then_grows_a_row_at_a_time() -> None:
+    seen = []
+    for end in range(len(TABLE) + 1):
+        shown, in_table = table_so_far(TABLE[:end])
+        lines = shown.rstrip("\n").split("\n")
+        if lines[-1].startswith("|"):  # a table is shown only with its header and delimiter, and whole rows
+            assert "| region | rows |\n|---|---:|" in shown and shown.rstrip().endswith("|"), shown
+            assert in_table or shown.endswith("\n\n")  # growing, or ended by the blank line after it
+            seen.append(len(lines))
+    assert sorted(set(seen)) == [4, 5, 6, 7]  # header + delimiter, then one row more each time
+    head = "| a | b |\n|---|---|\n"
+    assert table_so_far(head + "| 1 | 2 |") == (head + "| 1 | 2 |", True)  # all its cells: shown before its newline
+    assert table_so_far(head + "| 1 | 2") == (head.rstrip("\n"), True)
+
+
+@pytest.mark.parametrize(
+    ("cut", "closed"),
+    [
+        ("| region | rows |", "| region | rows |\n| --- | --- |"),
+        ("| region | rows |\n|--", "| region | rows |\n| --- | --- |"),
+        ("| region | rows |\n|---|---|\n| North | 3", "| region | rows |\n|---|---|\n| North | 3"),
+        ("costs 3 | 4 dollars", "costs 3 | 4 dollars"),  # a pipe in a sentence is no table
+    ],
+)
+def test_a_table_cut_short_is_closed_wherever_it_is_shown(cut: str, closed: str) -> None:
+    assert page("Intro\n\n" + cut) == "Intro\n\n" + closed
+
+
+def _body(markdown: str) -> str:
+    return markdown.split('<sub class="grok-status')[0]
+
+
+@pytest.mark.parametrize("display", ["live", "markdown"])
+def test_the_live_tail_shows_a_growing_table_never_raw_pipes(shell: Harness, fake, display: str) -> None:
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").enable("table").render
+    shell.run(f"%config GrokMagics.display = '{display}'")
+    gate = threading.Event()
+    stop_at = TABLE.index("| South")
+    fake.script(Reply(text=TABLE, chunk=3, pace=0.01, gate_after=stop_at // 3 + 1, gate=gate))
+    tails: list[str] = []
+
+    def one_row_shown() -> bool:
+        tails[:] = [
+            m["data"]["text/markdown"]
+            for m in shell.publisher.messages
+            if "grok-live" in m["data"].get("text/markdown", "") or "▍" in m["data"].get("text/markdown", "")
+        ]
+        return any("| North | 3 |" in t for t in tails)
+
+    seen = watch(one_row_shown, gate.set, timeout=15, what="a table with its first row, while South arrives")
+    ran = shell.run("%%grok\nSummarise by region")
+    assert ran.success and seen.is_set()
+    for tail in tails:
+        html = render(_body(tail))
+        assert "|" not in html, tail  # every pipe that is shown is a table's border, never text
+    growing = [t for t in tails if "| North | 3 |" in t][0]
+    assert "South" not in _body(growing) and "<tbody>" in render(_body(growing))
+
+
+def test_an_answer_cut_off_mid_table_keeps_a_table_and_exports_one(shell: Harness, fake, tmp_path) -> None:
+    shell.run("%config GrokMagics.display = 'live'")
+    fake.script(Reply(text="Summary:\n\n| region | rows |\n|--", chunk=4, incomplete="max_output_tokens"))
+    ran = shell.run("%%grok\nSummarise by region")
+    saved = ran.displays[-1]["data"]["text/markdown"]
+    assert "Stopped early" in saved and "| region | rows |\n| --- | --- |" in saved, saved
+    assert shell.run(f"%grok export {tmp_path / 'chat.md'}").success
+    assert "| region | rows |\n| --- | --- |" in (tmp_path / "chat.md").read_text()
+    assert shell.run(f"%grok export {tmp_path / 'chat.ipynb'}").success
+    import nbformat
+
+    cells = nbformat.read(tmp_path / "chat.ipynb", as_version=4).cells
+    assert any("| region | rows |\n| --- | --- |" in cell.source for cell in cells)
+
+
+def test_the_first_frame_names_the_model_and_provider_before_any_word(shell: Harness, fake) -> None:
+    """Decided instead of a separate line in a fresh kernel: the live status line says who answers from the
+    first frame on, so a newcomer never waits on an unnamed answer."""
+    shell.run("%config GrokMagics.display = 'live'")
+    ran = shell.run("%grok hello")
+    tails = [m["data"].get("text/markdown", "") for m in ran.displays]
+    first = [t for t in tails if "grok-live" in t][0]
+    assert "grok-4.3 · xAI · connecting…" in first

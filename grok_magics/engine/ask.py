@@ -316,8 +316,9 @@ def prepare(
     max_tokens = settle(caps, endpoint, options.max_tokens, defaults.max_tokens, temperature)
     chat = session.chats.get(options.chat or "default")
     fresh = options.new and options.dry_run
-    if options.new and not options.dry_run:
+    if options.new and not options.dry_run:  # afresh: no turns, and no persona from an earlier --system
         chat.reset()
+        chat.system = None
     system = (
         options.system
         if options.system is not None
@@ -781,15 +782,15 @@ def conclude(
     return turn
 
 
-def _preview(session: Session, defaults: Defaults, options: Options, request: Request) -> str:
+def _preview(session: Session, defaults: Defaults, options: Options, request: Request, notebook: bool) -> None:
     """The dry run, with exact token counts where the provider has a tokenizer (one batch, cached, bounded)."""
-    from grok_magics.render.dry_run import preview_text, texts_of
+    from grok_magics.render.dry_run import Counting, show_preview, texts_of
     from grok_magics.tokens import counter_for
 
     gate = session.gate(defaults, options.allow_key)
     counter = counter_for(session, request.endpoint, defaults.transport, gate, defaults.exact_tokens)
     counter.count_many(texts_of(request))
-    return preview_text(request, counter.cached, counter.basis)
+    show_preview(request, notebook, Counting(counter.cached, counter.basis))
 
 
 def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -803,7 +804,8 @@ def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dic
 
 
 def _replayed(header: Header) -> Header:
-    return replace(header, note=" · ".join(n for n in (header.note, "replayed") if n), replayed=True)
+    """The status line's cost says "$0 (replayed; recorded at $…)": the one mention, no second note."""
+    return replace(header, replayed=True)
 
 
 def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:
@@ -857,9 +859,11 @@ def ask(
     if structure is not None:
         request = replace(request, output=structure.output)
     if options.dry_run:  # no client (so no key), no request, no turn
+        from grok_magics.render.views import in_notebook
+
         if not options.allow_key:
             refuse_keys(request)  # the preview would show the key, and the notebook keep it
-        print(_preview(session, defaults, options, request))
+        _preview(session, defaults, options, request, in_notebook(defaults.display, shell))
         return Reply()
     masker = data_masker(options, request.endpoint.provider)
     request, toolbox = with_tools(
@@ -868,8 +872,8 @@ def ask(
     header = header_for(request, chat.name, defaults.prices)
     if not options.no_history:  # the answer's metadata keeps what rebuilds its turn (context/restore.py)
         header = replace(header, turn=_turn_record(request, forked_from))
-    if structure is not None:
-        header = replace(header, fence="json")
+    if structure is not None:  # the JSON as the user's schema describes it, without our "items" wrapper
+        header = replace(header, fence="json", unwrap=structure.schema.wrapper if structure.schema is not None else "")
     if tutor is not None:
         header = tutor.header(header)
     tape = Tape(session, defaults, options.max_tokens or defaults.max_tokens)
@@ -930,7 +934,11 @@ def ask(
         _note(session, turn, header, reply, source, replayed=tape.replayed)
         if structure is not None and reply.error is None and not reply.interrupted:
             try:
-                store(structure, options, reply.text, namespace)  # the turn is kept either way: the model answered
+                made = store(structure, options, reply.text, namespace)  # the turn is kept either way
+                if options.out or options.to_df or options.to_polars:  # say what was made: name, kind, shape, head
+                    from grok_magics.render.results import show_result
+
+                    show_result(options.out, made)
             except GrokError as exc:
                 reply.add(Failed(exc))
         elif options.out and reply.text and reply.error is None:

@@ -50,7 +50,7 @@ def map_lazy(
 ) -> Any:
     import polars as pl
 
-    from grok_magics.mapping.cost import confirm_spend, estimate
+    from grok_magics.mapping.cost import assumption, confirm_spend, estimate
     from grok_magics.mapping.job import open_job
     from grok_magics.mapping.outcomes import Outcome, Progress
     from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
@@ -121,6 +121,7 @@ def map_lazy(
         max_cost,
         confirm,
         job.defaults.prices,
+        assumption(spec, head, range(total)),
     )
     progress_state = Progress(total=total, model=spec.endpoint.model, prices=job.defaults.prices)
     validate = validator(spec.schema)

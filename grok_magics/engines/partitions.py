@@ -461,7 +461,7 @@ def _estimate(
     max_cost: float,
     confirm: Any,
 ) -> None:
-    from grok_magics.mapping.cost import OUTPUT_GUESS, confirm_spend
+    from grok_magics.mapping.cost import answer_tokens, confirm_spend
     from grok_magics.mapping.plan import make_plan
     from grok_magics.model.events import Usage
     from grok_magics.model.parts import estimate_tokens
@@ -473,11 +473,8 @@ def _estimate(
         sum(estimate_tokens(spec.system) + estimate_tokens(p) for p in plan.prompts) / len(plan.prompts) if plan else 0
     )
     prices = price_of(spec.endpoint.model, job.defaults.prices)
-    guess = (
-        None
-        if prices is None
-        else total * estimate_cost(Usage(input=int(tokens_in), output=spec.max_tokens or OUTPUT_GUESS), prices)
-    )
+    tokens_out, assumed = answer_tokens(spec, plan.prompts if plan else [])
+    guess = None if prices is None else total * estimate_cost(Usage(input=int(tokens_in), output=tokens_out), prices)
     pace = f", ≤{rps / parallel:g}/s each" if rps else ""
     what = (
         f"{total:,} rows on {adapter.name}, {parallel} task{'s' if parallel > 1 else ''} at once × {per_task} "
@@ -485,7 +482,9 @@ def _estimate(
         + (f", {rps:g}/s" if rps else "")
         + ")"
     )
-    confirm_spend(job.verb, what, f"{total:,} rows", guess, spec.endpoint.model, max_cost, confirm, job.defaults.prices)
+    confirm_spend(
+        job.verb, what, f"{total:,} rows", guess, spec.endpoint.model, max_cost, confirm, job.defaults.prices, assumed
+    )
 
 
 def reduce_partitioned(

@@ -126,7 +126,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
                 return
             sub = subcommand(rest)
             if sub is not None and sub[0] == "fix":
-                self._fix(_merge(options, sub[1]), "")
+                self._fix(_merge(options, sub[1]), "", f"%grok {line}".rstrip())  # exports show what was typed
                 return
             if sub is not None:
                 name, sub_options = sub
@@ -142,7 +142,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             line_options, rest = parse_line(line)
             sub = subcommand(rest)
             if sub is not None and sub[0] == "fix":
-                self._fix(_merge(line_options, sub[1]), trim_blank_lines(cell))
+                self._fix(_merge(line_options, sub[1]), trim_blank_lines(cell), f"%%grok {line}\n{cell.rstrip()}")
                 return
             options = parse_cell_line(line)
             prompt = trim_blank_lines(cell)
@@ -152,7 +152,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             self._refuse_keys(line, options)
         self._ask(options, prompt, "" if cell is None else f"%%grok {line}".rstrip() + "\n" + cell.rstrip("\n"))
 
-    def _fix(self, options: Options, question: str) -> None:
+    def _fix(self, options: Options, question: str, typed: str = "") -> None:
         """``%grok fix``: the most recent failing cell and its traceback, plus an optional question."""
         from grok_magics.context.notebook import NO_FAILURE, fix_prompt, page_failure
 
@@ -165,7 +165,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         if failure is None:
             print(NO_FAILURE)
             return
-        self._ask(options, question, preamble=fix_prompt(failure))
+        self._ask(options, question, typed, preamble=fix_prompt(failure))
 
     def _page_context(self) -> Any:
         """What the notebook page pushed before this cell ran (None without the page extension)."""
@@ -453,7 +453,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
 
             print(policy_line(self))
         elif name == "usage":
-            print(reports.usage_text(self.session.tallies))
+            print(reports.usage_text(self.session.tallies, self.session.ledger))
             ledger = reports.ledger_text(self.caps(), self.session.ledger)
             if ledger:
                 print(ledger)

@@ -33,7 +33,7 @@ Options
                                   "default" sends none and lets the server decide)
   --api responses|chat            wire API (default: the provider's first)
   --chat NAME                     named conversation (default "default")
-  --new                           start that conversation afresh
+  --new                           start that conversation afresh (an earlier --system goes too)
   --system TEXT                   system prompt; sticks to the conversation
   --temperature T                 sampling temperature
   --max-tokens N                  output token cap
@@ -254,9 +254,20 @@ def _window(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> s
     return f"{provider.context_window:,} tokens ({provider.title})"
 
 
-def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
+def replays_line(ledger: "Ledger | None") -> str:
+    """Replayed answers cost nothing; the line says so beside what their recordings cost, one figure each."""
+    chats = ledger.chats.values() if ledger is not None else ()
+    count = sum(entry.replayed for entry in chats)
+    if not count:
+        return ""
+    recorded = sum(entry.recorded for entry in chats)
+    return f"{count} answer(s) replayed from a cassette: $0 (recorded at {money(recorded)})"
+
+
+def usage_text(tallies: Mapping[tuple[str, str], Tally], ledger: "Ledger | None" = None) -> str:
+    replays = replays_line(ledger)
     if not tallies:
-        return "No requests yet."
+        return f"Nothing sent to a provider yet; {replays}." if replays else "No requests yet."
     lines = []
     total_cost = 0.0
     exact = True
@@ -278,6 +289,8 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally]) -> str:
         exact = exact and tally.exact
         unknown = unknown or tally.unpriced > 0 or tally.unreported > 0
     source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
+    if replays:
+        lines.append(replays_line(ledger))
     lines.append(f"total: {money(total_cost)} ({source}" + ("; some answers have no known price)" if unknown else ")"))
     return "\n".join(lines)
 

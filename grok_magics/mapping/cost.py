@@ -8,17 +8,35 @@ from grok_magics.errors import GrokError
 from grok_magics.mapping.plan import Plan
 from grok_magics.mapping.row_requests import RowSpec
 from grok_magics.model.events import Usage
+from grok_magics.model.json_path import dig
 from grok_magics.model.parts import estimate_tokens
 from grok_magics.model.usage import PriceTable, estimate_cost, money, price_of
 
 ESTIMATE_ROWS = 5  # rows rendered to estimate input tokens
-OUTPUT_GUESS = 300  # output tokens assumed per row when no --max-tokens bounds it
 EXACT_FROM = 0.5  # share of --max-cost an estimate must reach before the sample rows are counted exactly
+FIELD_TOKENS = 8  # output tokens assumed per top-level field of a --schema answer ("label": "positive")
 
 
 def budget_allows(spent: float, cap: float) -> bool:
     """The one place a job asks whether it may start another row (session-wide caps can join here)."""
     return spent < cap
+
+
+def answer_tokens(spec: RowSpec, prompts: Sequence[str]) -> tuple[int, str]:
+    """Output tokens assumed per row, and the words that say so (the one unknown: a job knows its prompts).
+
+    --max-tokens is the bound the user chose; a --schema answer is a few tokens a field; a free answer is
+    taken to be about as long as its row's prompt (a label is shorter, a translation as long). Reasoning is
+    not guessed: --sample measures the real rate."""
+    if spec.max_tokens:
+        return spec.max_tokens, f"assuming answers of up to {spec.max_tokens:,} tokens (--max-tokens)"
+    if spec.schema is not None:
+        fields = dig(spec.schema.json_schema, "properties")
+        n = len(fields) if isinstance(fields, dict) and fields else 1
+        tokens = n * FIELD_TOKENS
+        return tokens, f"assuming JSON answers of ~{tokens} tokens ({n} field{'s' if n > 1 else ''}) plus any reasoning"
+    tokens = round(sum(estimate_tokens(p) for p in prompts) / len(prompts)) if prompts else 0
+    return tokens, f"assuming answers about as long as their prompts (~{tokens:,} tokens) plus any reasoning"
 
 
 def estimate(
@@ -38,8 +56,12 @@ def estimate(
         return 0.0
     sample = [plan.prompts[i] for i in todo[:ESTIMATE_ROWS]]
     tokens_in = sum(count(spec.system) + count(p) for p in sample) / len(sample)
-    tokens_out = spec.max_tokens or OUTPUT_GUESS
+    tokens_out, _ = answer_tokens(spec, sample)
     return len(todo) * estimate_cost(Usage(input=int(tokens_in), output=tokens_out), prices)
+
+
+def assumption(spec: RowSpec, plan: Plan, todo: Sequence[int]) -> str:
+    return answer_tokens(spec, [plan.prompts[i] for i in todo[:ESTIMATE_ROWS]])[1]
 
 
 def confirm_cost(
@@ -77,6 +99,7 @@ def confirm_cost(
         confirm,
         table,
         basis,
+        assumed=assumption(spec, plan, todo),
     )
 
 
@@ -90,13 +113,16 @@ def confirm_spend(
     confirm: bool | Callable[[str], bool] | None,
     table: PriceTable | None = None,
     note: str = "",
+    assumed: str = "",
 ) -> None:
     """The one estimate line every operator prints before its first request, and the one question above the cap.
 
-    ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls")."""
+    ``what`` opens the line ("3 rows to run"), ``units`` names the work in the question ("63 calls"),
+    ``assumed`` what the guess took for the answers' length."""
     basis = "at your prices" if model.strip() in (table or {}) else "at list prices"
     cost = f"about {money(guess)} {basis}" if guess is not None else f"price unknown for {model}"
-    print(f"grok {verb}: {what}, {cost} (cap {money(max_cost)})" + (f"; {note}" if note else ""))
+    told = "".join(f"; {words}" for words in (assumed if guess else "", note) if words)
+    print(f"grok {verb}: {what}, {cost} (cap {money(max_cost)}){told}")
     if (guess is not None and guess <= max_cost) or confirm is True:
         return
     if guess is None:

@@ -77,6 +77,15 @@ def text_of(parts: Parts) -> str:
     return "".join(p.text for p in parts if isinstance(p, TextPart))
 
 
+def needs_gap(previous: str, text: str) -> bool:
+    """Some servers join a message's text parts into one string: a prompt must not run into the caption or data
+    block after it ("…in `photo`?Image `photo`"), so the wire puts a blank-line part between them."""
+    return bool(previous) and bool(text) and not previous[-1].isspace() and not text[0].isspace()
+
+
+GAP = "\n\n"
+
+
 def labels_of(parts: Parts) -> list[str]:
     return [p.label for p in parts if isinstance(p, (DataPart, ImagePart))]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from grok_magics.render.markdown import close_fences
+from grok_magics.render.markdown import cell_count, close_fences, is_delimiter, is_row, may_become_delimiter
 
 _BLOCK_OPENERS = {
     "paragraph_open",
@@ -68,6 +68,33 @@ def hide_unfinished(text: str) -> str:
     if cut is None or len(text) - (paragraph_start + cut) > HIDE_AT_MOST:
         return text
     return text[: paragraph_start + cut].rstrip(" ")
+
+
+def table_so_far(tail: str) -> tuple[str, bool]:
+    """The raw tail as a table should stream: (what to show, whether it ends in a table).
+
+    A header row is held back until its delimiter row has arrived (before that it is a line of pipes),
+    then the table grows a whole row at a time: a row still arriving is held back. Works on the raw tail,
+    since only it tells whether the last line is complete."""
+    lines = tail.split("\n")
+    complete, partial = lines[:-1], lines[-1]
+    run = 0  # complete table-looking lines at the end
+    while run < len(complete) and is_row(complete[-1 - run]):
+        run += 1
+    rows = complete[len(complete) - run :]
+    in_table = run >= 2 and is_delimiter(rows[1], rows[0])
+    held = 0  # lines to hold back, counting the partial one
+    if in_table:  # a row still arriving waits, unless it already has all its cells ("| a | b |")
+        whole = partial.rstrip().endswith("|") and cell_count(partial) == cell_count(rows[0])
+        held = 1 if partial and not whole else 0
+    elif run == 0 and partial and is_row(partial):
+        held = 1  # perhaps a header row, still arriving
+    elif run == 1 and (not partial or may_become_delimiter(partial)):
+        held = 2  # a header row and its delimiter still arriving
+    if not held:
+        return tail, in_table
+    cut = len("\n".join(lines[: len(lines) - held]))
+    return tail[:cut].rstrip("\n"), in_table
 
 
 def _unclosed_opener(paragraph: str) -> int | None:
@@ -156,9 +183,10 @@ class HeadingShift:
             match = _ATX.match(line)
             if match:
                 level = self._level(len(match.group(2)), provisional)
-                out.append(match.group(1) + "#" * level + line[match.end() :])
+                out.append(match.group(1) + "#" * level + _strong(line[match.end() :], level))
             elif out and index > 0 and _SETEXT.match(line) and lines[index - 1].strip() and _plain(out[-1]):
-                out[-1] = "#" * self._level(1 if line.strip()[0] == "=" else 2, provisional) + " " + out[-1].strip()
+                level = self._level(1 if line.strip()[0] == "=" else 2, provisional)
+                out[-1] = "#" * level + _strong(" " + out[-1].strip(), level)
             else:
                 out.append(line)
         return "\n".join(out)
@@ -168,6 +196,19 @@ class HeadingShift:
         if not provisional:
             self.offset = offset
         return max(self.top, min(6, level + offset))  # never above the top level, never below h6
+
+
+_CLOSING = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
+BODY_SIZE = 5  # JupyterLab draws h5 at body size and h6 below it: from here a heading's text is also bold
+
+
+def _strong(content: str, level: int) -> str:
+    """A heading's text, bold where the level alone would read as body text: bold is Markdown every renderer
+    draws (live, saved, nbconvert, GitHub), where our CSS reaches only pages with the extension."""
+    text = _CLOSING.sub("", content).strip()
+    if level < BODY_SIZE or not text or "**" in text or "__" in text:  # bold of its own: as the model wrote it
+        return content
+    return f" **{text}**"
 
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")

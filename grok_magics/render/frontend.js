@@ -57,7 +57,8 @@
     };
     add("Copy", "Copy this code", "Copied", () => copy(code()));
     const cell = pre.closest(".jp-Cell");  // a live notebook has editors; an nbconvert export has none
-    if (pre.closest(".jp-Notebook") && cell && cell.querySelector(".cm-editor")) {
+    const json = /language-json/.test((pre.querySelector("code") || pre).className);  // tool calls, JSON answers
+    if (pre.closest(".jp-Notebook") && cell && cell.querySelector(".cm-editor") && !pre.closest("details") && !json) {
       add("Insert", "Insert as a new cell below (not run)", "Inserted", () => insert(pre, code()));
     }
     pre.appendChild(bar);

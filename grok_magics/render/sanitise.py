@@ -17,7 +17,8 @@ unsanitised (nbconvert's HTML; JupyterLab for outputs made in the session). So w
   math back into the HTML unescaped for quotes, so math lifted out of an image's alt would end it.
 - Fenced code keeps its text where every renderer surely reads the same block (see ``_fences``); other
   fences with a tag or a link in them show their text escaped.
-- Known secrets are masked (``secrets.redact``) on the same pass.
+- Known secrets are masked (``secrets.redact``) on the same pass; a table cut off before its delimiter row
+  gets one (``close_table``), so a cut-short answer never ends in a line of raw pipes.
 
 ``page`` judges one output as a whole (answer, reasoning, tool calls, sources, status line), because
 renderers pair math and fences across those parts. The scan is linear in the text, and skipped for pages
@@ -34,7 +35,7 @@ from functools import lru_cache
 from typing import Any, Callable, Union
 
 from grok_magics.privacy.redaction import redact
-from grok_magics.render.markdown import close_fences
+from grok_magics.render.markdown import close_fences, close_table
 
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes in CommonMark
 _TAG_CHAR = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/!?")  # after "<": a tag could start
@@ -136,7 +137,7 @@ def _part(block: Block) -> tuple[str, str, Callable[[str], str] | None]:
     if isinstance(block, Code):
         return "code", _code_block(block.lang, _lines(block.text)), None
     text, then = (block.markdown, block.then) if isinstance(block, Text) else (block, None)
-    return "outside", close_fences(_lines(redact(text))).strip("\n").rstrip(), then
+    return "outside", close_table(close_fences(_lines(redact(text))).strip("\n").rstrip()), then
 
 
 def _lines(text: str) -> str:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from grok_magics.model.events import Usage
 from grok_magics.model.reply import Reply
 from grok_magics.model.usage import NO_PRICES, PriceTable, cost_of, money
 
@@ -21,6 +22,7 @@ class Header:
     note: str = ""  # e.g. why the API differs from the one asked for
     title: str = ""  # the provider as a person names it ("xAI", "Amazon Bedrock"); empty: ``provider``
     fence: str = ""  # show the answer as a code block in this language (structured output: "json")
+    unwrap: str = ""  # a JSON answer's internal wrapper key ("items"), left out of what is shown
     replayed: bool = False  # answered from a cassette (the note says so too)
     prices: PriceTable = field(default_factory=dict)  # the user's own prices (GrokMagics.prices)
     turn: Mapping[str, Any] = field(default_factory=dict)  # saved with the answer, to rebuild it (context/restore)
@@ -30,20 +32,33 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def usage_words(reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES) -> list[str]:
-    """Tokens in → out (what a newcomer can read), then the cost: the provider's own figure, a list-price
-    estimate (``~``) for Grok 4.3 ids, else "price unknown"."""
+def cost_words(usage: Usage | None, model: str, table: PriceTable = NO_PRICES, replayed: bool = False) -> str:
+    """What an answer cost, one phrase: the provider's own figure, a list-price estimate (``~``), "price
+    unknown"; a replayed answer cost nothing, and says what its recording cost, so no two figures disagree."""
+    dollars, source = cost_of(usage, model, table) if usage is not None else (None, "unknown")
+    shown = "price unknown" if dollars is None else ("~" if source == "estimated" else "") + money(dollars)
+    if not replayed:
+        return shown
+    return "$0 (replayed)" if dollars is None else f"$0 (replayed; recorded at {shown})"
+
+
+def usage_words(
+    reply: Reply, model: str = "grok-4.3", table: PriceTable = NO_PRICES, replayed: bool = False
+) -> list[str]:
+    """Tokens in → out (what a newcomer can read), then the cost (``cost_words``)."""
     usage = reply.usage
     if usage is None:
         tokens, _ = reply.output_tokens()
-        return ([f"~{_n(tokens)} tokens out"] if tokens else []) + (["no usage reported"] if reply.text else [])
+        words = [f"~{_n(tokens)} tokens out"] if tokens else []
+        if replayed:
+            return words + [cost_words(None, model, table, replayed)]
+        return words + (["no usage reported"] if reply.text else [])
     cached = f" ({_n(usage.cached)} cached)" if usage.cached else ""
     reasoning = f" + {_n(usage.reasoning)} reasoning" if usage.reasoning else ""
     words = [f"{_n(usage.input)}{cached} → {_n(usage.output)}{reasoning} tokens"]
     if usage.server_tools:
         words.append(f"{_n(usage.server_tools)} server-side tool call" + ("s" if usage.server_tools > 1 else ""))
-    dollars, source = cost_of(usage, model, table)
-    words.append("price unknown" if dollars is None else ("~" if source == "estimated" else "") + money(dollars))
+    words.append(cost_words(usage, model, table, replayed))
     return words
 
 
@@ -82,8 +97,10 @@ def status_line(header: Header, reply: Reply, *, live: bool = False) -> str:
         words.append(f"chat {header.chat}")
     if live:
         words.append(reply.activity or live_state(reply))
+        if header.replayed:
+            words.append("replayed")
     else:
-        words.extend(usage_words(reply, header.model, header.prices))
+        words.extend(usage_words(reply, header.model, header.prices, header.replayed))
     words.extend(_speed_words(reply))
     if header.note:
         words.append(header.note)

@@ -11,7 +11,7 @@ from typing import Any
 from grok_magics.model.events import ToolCall, ToolResult
 from grok_magics.model.reply import Reply
 from grok_magics.privacy.redaction import redact
-from grok_magics.render.markdown import pretty
+from grok_magics.render.markdown import pretty, rounded
 from grok_magics.render.sanitise import (
     Block,
     Code,
@@ -30,23 +30,40 @@ def _short(text: str, limit: int = _SHORT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _arguments(call: ToolCall) -> str:
+    """The arguments on one line, compact (``{"column": "rows"}``), floats rounded for the eye."""
+    import json
+
+    try:
+        return json.dumps(_rounded_json(call.arguments), ensure_ascii=False, separators=(", ", ": "))
+    except (ValueError, RecursionError):
+        return call.arguments
+
+
+def _rounded_json(text: str) -> Any:
+    import json
+
+    return rounded(json.loads(text))
+
+
 def signature(call: ToolCall) -> str:
-    return f"{call.name}({_short(call.arguments)})"
+    return f"{call.name}({_short(_arguments(call))})"
 
 
 def call_blocks(call: ToolCall, result: ToolResult | None) -> list[Block]:
-    """One call and its result as a collapsed ``<details>`` block: the summary line is escaped HTML, the
-    arguments and the result are code blocks."""
+    """One call and its result as a collapsed ``<details>`` block: the summary names the call (with its
+    arguments, when they fit on the line), the expanded part shows the arguments once (only when the summary
+    had to cut them) and the result, floats rounded for display; the model got every digit."""
     mark = "⚠" if result is None or result.error else "⚙"  # both in DejaVu Sans; emoji show as boxes on stock fonts
     outcome = "not run" if result is None else ("error" if result.error else "result")
-    label = f"{mark} {signature(call)}" + ("" if outcome == "result" else f" — {outcome}")
-    blocks: list[Block] = [
-        Markup(f"<details><summary>{html_text(label)}</summary>"),
-        Markup("arguments"),
-        Code("json", pretty(call.arguments)),
-    ]
+    whole = " ".join(_arguments(call).split())
+    cut = len(whole) > _SHORT
+    label = f"{mark} {call.name}({'…' if cut else whole})" + ("" if outcome == "result" else f" — {outcome}")
+    blocks: list[Block] = [Markup(f"<details><summary>{html_text(label)}</summary>")]
+    if cut:
+        blocks += [Markup("arguments"), Code("json", pretty(call.arguments, round_floats=True))]
     if result is not None:
-        blocks += [Markup(outcome), Code("json", pretty(result.output))]
+        blocks += [Markup(outcome), Code("json", pretty(result.output, round_floats=True))]
     return [*blocks, Markup("</details>")]
 
 

@@ -27,8 +27,9 @@ from grok_magics.model.events import (
 )
 from grok_magics.model.reply import Reply
 from grok_magics.render import sanitise
-from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished
+from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished, table_so_far
 from grok_magics.render.markdown import close_fences, pretty
+from grok_magics.render.results import unwrapped
 from grok_magics.render.sanitise import Block, Code, Markup, Text, plain
 from grok_magics.render.status import Header, outcome_note, status_line
 from grok_magics.render.tool_calls import (
@@ -171,7 +172,7 @@ def final_markdown(
     answer = reply.text if text is None else text
     said: Block | None = None
     if answer and header.fence:
-        said = Code(header.fence, pretty(answer) if header.fence == "json" else answer)
+        said = Code(header.fence, pretty(unwrapped(answer, header.unwrap)) if header.fence == "json" else answer)
     elif answer:
         said = Text(answer, shift.apply) if shift is not None else answer
     body = final_blocks(reply, said) if text is None else [*([said] if said else []), *unrun_calls(reply)]
@@ -343,11 +344,18 @@ class MarkdownView:
             shifted = shift.apply(text, provisional=True)
             return close_fences(shifted) if forced else hide_unfinished(shifted)
 
-        blocks = [Text(b, finish) if type(b) is str else b for b in live_blocks(self.reply)]
+        items = live_blocks(self.reply)
+        in_table = False
+        if items and type(items[-1]) is str and not forced:  # a table grows a whole row at a time
+            items[-1], in_table = table_so_far(items[-1])
+        blocks = [Text(b, finish) if type(b) is str else b for b in items]
         if self.header.fence:
-            blocks = [Code(self.header.fence, self.reply.text)]
+            blocks, in_table = [Code(self.header.fence, self.reply.text)], False
         shown = sanitise.page(*blocks)
-        shown = shown if shown.endswith(("```", "~~~")) else shown + CURSOR  # no cursor after a fence
+        if in_table:  # the cursor under the table, not in a row of it
+            shown += "\n\n" + CURSOR.strip()
+        elif not shown.endswith(("```", "~~~")):  # no cursor after a fence
+            shown += CURSOR
         self.handle.update({"text/markdown": shown, "text/plain": self.reply.text}, raw=True)
 
     def finish(self, reply: Reply) -> None:
@@ -487,7 +495,8 @@ class LiveView:
         if reply.first_token is None:
             parts += thought_blocks(reply, live=True)
         if tail:
-            parts.append(Text(tail, self._held_back))
+            shown, in_table = table_so_far(tail)  # a table grows a whole row at a time
+            parts.append(Text(shown, self._below_table if in_table else self._held_back))
         line = status_line(self.header, reply, live=True)
         parts.append(status_html(line, live=True))
         # text/plain of the tail is a placeholder: the Markdown carries the text, and it is re-sent often
@@ -496,6 +505,10 @@ class LiveView:
     def _held_back(self, tail: str) -> str:
         shown = hide_unfinished(self.shift.apply(tail, provisional=True))
         return shown if shown.endswith(("```", "~~~")) else shown + CURSOR
+
+    def _below_table(self, tail: str) -> str:
+        """The cursor goes under a growing table, not into a row of it."""
+        return self.shift.apply(tail, provisional=True) + "\n\n" + CURSOR.strip()
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
@@ -512,6 +525,11 @@ class LiveView:
 def _auto_mode(shell: Any) -> str:
     """A kernel (any notebook frontend) gets the live Markdown view; a terminal gets text."""
     return "text" if getattr(shell, "kernel", None) is None else "live"
+
+
+def in_notebook(mode: str, shell: Any) -> bool:
+    """Whether what is shown goes to a notebook (Markdown outputs) rather than a terminal (text)."""
+    return (_auto_mode(shell) if mode == "auto" else mode) != "text"
 
 
 def make_view(mode: str, shell: Any, headings: int = 4) -> View:

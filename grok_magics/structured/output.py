@@ -118,9 +118,9 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def store(wanted: Wanted, options: Options, text: str, namespace: MutableMapping[str, Any]) -> None:
-    """Parse the answer and store it in ``-o VAR``; when it does not match, the raw text goes to ``VAR_raw``
-    and the one-line reason is raised (the answer itself stays on screen and in the conversation)."""
+def store(wanted: Wanted, options: Options, text: str, namespace: MutableMapping[str, Any]) -> Any:
+    """Parse the answer and store it in ``-o VAR`` (and return it, to be shown); when it does not match, the raw
+    text goes to ``VAR_raw`` and the one-line reason is raised (the answer stays on screen and in the chat)."""
     try:
         value = parse(wanted, text)
         if options.to_df or options.to_polars:
@@ -134,3 +134,4 @@ def store(wanted: Wanted, options: Options, text: str, namespace: MutableMapping
         raise
     if options.out:
         namespace[options.out] = value
+    return value

@@ -60,6 +60,11 @@ class Schema:
     wrapped: bool  # the answer's value sits under "items"
     _validate: Callable[[Any], Any]
 
+    @property
+    def wrapper(self) -> str:
+        """The key our wrapper puts the answer under, or "" when the answer is the user's object itself."""
+        return _WRAP if self.wrapped else ""
+
     def validate(self, text: str) -> Any:
         """The answer as a model instance, dict or list; ``SchemaError`` when it does not match, whatever
         the answer holds (a map row's answer must fail that row, never the job)."""

@@ -38,6 +38,7 @@ class Caps:
 class ChatLedger:
     calls: int = 0
     replayed: int = 0
+    recorded: float = 0.0  # what the replayed answers cost when they were recorded (they cost nothing now)
     usage: Usage = Usage()
     cost: float = 0.0
     estimated: int = 0  # answers that came without usage: counted at characters / 4
@@ -71,6 +72,7 @@ class Ledger:
         entry = self.chats.setdefault(chat, ChatLedger())
         if replayed:
             entry.replayed += 1
+            entry.recorded += (cost_of(usage, model, table)[0] or 0.0) if usage is not None else 0.0
             return
         entry.calls += 1
         if usage is None and estimate is not None:
@@ -162,7 +164,10 @@ def budget_lines(caps: Caps, ledger: Ledger) -> list[str]:
 def ledger_lines(ledger: Ledger) -> list[str]:
     lines = []
     for name, entry in ledger.chats.items():
-        replayed = f", {entry.replayed} replayed" if entry.replayed else ""
+        replayed = f", {entry.replayed} replayed at $0 (recorded at {money(entry.recorded)})" if entry.replayed else ""
+        if not entry.calls:
+            lines.append(f"chat {name}: nothing sent{replayed}")
+            continue
         u = entry.usage
         notes = []
         if entry.estimated:

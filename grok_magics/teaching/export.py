@@ -21,12 +21,14 @@ from grok_magics.errors import ConfigError
 from grok_magics.model.events import Usage
 from grok_magics.model.parts import TextPart, text_of
 from grok_magics.model.request import Turn
-from grok_magics.model.usage import cost_of, money
 from grok_magics.privacy.redaction import redact
-from grok_magics.render.sanitise import Code, Markup, code_span, page, plain
+from grok_magics.render.blocks import HeadingShift
+from grok_magics.render.sanitise import Code, Markup, Text, code_span, page, plain
+from grok_magics.render.status import cost_words
 from grok_magics.version import __version__
 
 FORMATS = (".ipynb", ".md", ".json")
+ANSWER_TOP = 4  # an answer's top heading in an export: below "# Chat", "## 1. You" and "### Grok"
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,15 @@ class Exchange:
 
 
 def attachments(turn: Turn) -> tuple[str, ...]:
-    """A short line per non-text part, read generically from its fields so new part types need no code here."""
+    """A short line per non-text part: its own label ("data df: pandas.DataFrame, 3 rows × 2 columns"), else one
+    read generically from its fields, so new part types need no code here."""
     out = []
     for part in turn.user:
         if isinstance(part, TextPart):
+            continue
+        label = getattr(part, "label", None)
+        if isinstance(label, str) and label:
+            out.append(label.removeprefix("[").removesuffix("]"))
             continue
         is_data = dataclasses.is_dataclass(part)
         fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(part)} if is_data else {}
@@ -88,10 +95,9 @@ def provenance_line(meta: Meta | None, interrupted: bool = False) -> str:
         words += [f"{u.input:,} in", f"{u.output:,} out"]
         if u.reasoning:
             words.append(f"{u.reasoning:,} reasoning")
-        spent, source = cost_of(u, meta.model)
-        words.append("price unknown" if spent is None else money(spent) + (" est." if source == "estimated" else ""))
-    if meta.replayed:
-        words.append("replayed")
+        words.append(cost_words(u, meta.model, replayed=meta.replayed))
+    elif meta.replayed:
+        words.append(cost_words(None, meta.model, replayed=True))
     if interrupted:
         words.append("interrupted")
     return " · ".join(words)
@@ -119,7 +125,7 @@ def to_notebook(chat: str, items: list[Exchange]) -> Any:
                 nb.cells.append(v4.new_markdown_cell(attached))
         else:
             nb.cells.append(v4.new_markdown_cell(page(Markup(f"**You ({n}):**"), item.prompt, Markup(attached))))
-        answer = page(Markup(f"**Grok ({n}):**"), item.answer, Markup(_provenance_md(item)))
+        answer = page(Markup(f"**Grok ({n}):**"), _answer(item.answer), Markup(_provenance_md(item)))
         nb.cells.append(v4.new_markdown_cell(answer, metadata={"grok_magics": _meta_dict(item.meta)}))
     nbformat.validate(nb)
     return nb
@@ -135,7 +141,7 @@ def to_markdown(chat: str, items: list[Exchange]) -> str:
         else:
             blocks.append(_quote(item.prompt))  # quoted first: the sanitiser judges fences as they will be read
         blocks += [Markup(_attached_md(item)), Markup("### Grok")]
-        blocks.append(item.answer if item.answer.strip() else Markup("*(no answer)*"))
+        blocks.append(_answer(item.answer) if item.answer.strip() else Markup("*(no answer)*"))
         blocks.append(Markup(_provenance_md(item)))
     return page(*blocks) + "\n"
 
@@ -203,7 +209,13 @@ def _intro(items: list[Exchange]) -> str:
 
 
 def _attached_md(item: Exchange) -> str:
-    return "*Attached:* " + plain("; ".join(item.attached)) if item.attached else ""
+    """One line per attachment."""
+    return "*Attached:*\n\n" + "\n".join(f"- {plain(a)}" for a in item.attached) if item.attached else ""
+
+
+def _answer(text: str) -> Text:
+    """An answer's headings go below the export's own ("### Grok"), as they sit below a notebook's sections."""
+    return Text(text, HeadingShift(ANSWER_TOP).apply)
 
 
 def _provenance_md(item: Exchange) -> str:

@@ -18,7 +18,7 @@ from grok_magics.model.events import (
     ToolCall,
 )
 from grok_magics.model.json_path import dig
-from grok_magics.model.parts import ImagePart, Parts, TextPart, text_of
+from grok_magics.model.parts import GAP, ImagePart, Parts, TextPart, needs_gap, text_of
 from grok_magics.model.request import OutputFormat, Request, Round
 from grok_magics.model.usage import chat_usage
 from grok_magics.wire.posting import post_stream, readable
@@ -54,12 +54,15 @@ def user_content(parts: Parts) -> str | list[dict[str, Any]]:
     if all(isinstance(p, TextPart) for p in parts):
         return text_of(parts)
     content: list[dict[str, Any]] = []
+    last = ""
     for part in parts:
+        text = part.caption if isinstance(part, ImagePart) else part.text
+        if needs_gap(last, text):
+            content.append({"type": "text", "text": GAP})
+        content.append({"type": "text", "text": text})
+        last = text
         if isinstance(part, ImagePart):
-            content.append({"type": "text", "text": part.caption})
             content.append({"type": "image_url", "image_url": {"url": part.wire_url}})
-        else:
-            content.append({"type": "text", "text": part.text})
     return content
 
 

@@ -21,7 +21,7 @@ from grok_magics.model.events import (
     ToolCall,
 )
 from grok_magics.model.json_path import dig
-from grok_magics.model.parts import ImagePart, Parts
+from grok_magics.model.parts import GAP, ImagePart, Parts, needs_gap
 from grok_magics.model.request import OutputFormat, Request, Round, Turn
 from grok_magics.model.usage import responses_usage
 from grok_magics.wire.posting import post_stream, readable
@@ -35,12 +35,15 @@ _SEARCH_EVENTS = ("response.web_search_call.", "response.x_search_call.")
 def input_content(parts: Parts) -> list[dict[str, Any]]:
     """Text and context blocks are input_text; an image is its caption + input_image."""
     content: list[dict[str, Any]] = []
+    last = ""
     for part in parts:
+        text = part.caption if isinstance(part, ImagePart) else part.text
+        if needs_gap(last, text):
+            content.append({"type": "input_text", "text": GAP})
+        content.append({"type": "input_text", "text": text})
+        last = text
         if isinstance(part, ImagePart):
-            content.append({"type": "input_text", "text": part.caption})
             content.append({"type": "input_image", "image_url": part.wire_url})
-        else:
-            content.append({"type": "input_text", "text": part.text})
     return content
 
 
