@@ -577,3 +577,18 @@ def test_dry_run_masks_credentials_in_the_base_url(shell: Harness, fake: Any, mo
     assert secret not in ran.everything
     assert not fake.api_requests  # a dry run sends nothing
     assert_no_canary(ran.everything)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_a_key_echoed_by_the_model_is_masked_in_the_terminal_even_split_across_pieces(
+    shell: Harness, fake: Any, chunk: int
+) -> None:
+    """The terminal view writes text as it streams: a key arriving in pieces is held back and masked whole."""
+    from conftest import CANARY
+
+    fake.script(Reply(text=f"Your key is {CANARY} and more text after it.", chunk=chunk))
+    ran = shell.run("%grok what is my key?")
+    assert ran.success, ran.everything
+    assert "Your key is" in ran.stdout and "more text after it." in ran.stdout
+    assert_no_canary(ran.stdout, ran.stderr)
+    assert CANARY[:12] not in ran.stdout  # not even its first half

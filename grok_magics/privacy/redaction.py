@@ -45,6 +45,16 @@ def redact(text: str) -> str:
     return mask_url(text)
 
 
+def unfinished(text: str) -> int:
+    """Where a known secret may be starting at the end of ``text`` (else its length): text streamed in pieces
+    is written only up to there, so a secret split across two pieces is masked whole, never half shown."""
+    for start in range(max(0, len(text) - max((len(s) for s in _seen), default=1) + 1), len(text)):
+        tail = text[start:]
+        if any(secret.startswith(tail) for secret in _seen):
+            return start
+    return len(text)
+
+
 def origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port: where a key may be sent is decided by this."""
     from urllib.parse import urlsplit

@@ -284,15 +284,24 @@ class TextView:
             self.coalescer.poke()
 
     def _write(self, forced: bool = False) -> None:
+        """Known secrets masked (a model may echo a key); the end of the text is held while it could be the
+        first half of one, until the next piece says."""
+        from grok_magics.privacy.redaction import redact, unfinished
+
         if self.buffer:
-            text, self.buffer[:] = "".join(self.buffer), []
-            self.stream.write(text)
-            self.stream.flush()
+            text = redact("".join(self.buffer))
+            cut = unfinished(text)
+            self.buffer[:] = [text[cut:]] if cut < len(text) else []
+            if cut:
+                self.stream.write(text[:cut])
+                self.stream.flush()
 
     def finish(self, reply: Reply) -> None:
+        from grok_magics.privacy.redaction import redact
+
         assert self.header is not None
         self.coalescer.close()
-        lines = ["".join(self.buffer), "" if not reply.text else "\n"]
+        lines = [redact("".join(self.buffer)), "" if not reply.text else "\n"]
         self.buffer.clear()
         note = outcome_note(reply)
         if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
