@@ -103,6 +103,36 @@ class GrokMagics(Magics):
         "batch can be collected later with --batch-id",
     ).tag(config=True)
 
+    # -- agent cells (%%grok --agent, grok_magics.agent): approval mode and the limits of one agent cell ------
+    agent_approval = Enum(
+        ("confirm", "risky", "auto"),
+        default_value="confirm",
+        help="Agent steps: confirm asks before each, risky only before flagged ones (files, processes, network, "
+        "installs, exec/eval, your named variables), auto never (not under a classroom policy other than full); "
+        "also $GROK_MAGICS_AGENT_APPROVAL",
+    ).tag(config=True)
+    agent_max_steps = Int(10, help="Steps one agent cell may run; then Grok is asked to answer").tag(config=True)
+    agent_step_seconds = Float(120.0, help="Seconds one agent step may run; then it is interrupted like Ctrl-C").tag(
+        config=True
+    )
+    agent_output_bytes = Int(20_000, help="Bytes of one agent step's output sent back to Grok (the rest is cut)").tag(
+        config=True
+    )
+
+    @default("agent_approval")
+    def _agent_approval_default(self) -> str:
+        chosen = os.environ.get("GROK_MAGICS_AGENT_APPROVAL", "").strip().lower()
+        return chosen if chosen in ("confirm", "risky", "auto") else "confirm"
+
+    @validate("agent_max_steps", "agent_output_bytes", "agent_step_seconds")
+    def _positive_agent_limit(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if not (math.isfinite(value) and value > 0):
+            raise TraitError(f"GrokMagics.{proposal['trait'].name} must be a positive number, not {value}")
+        return value
+
+    # -- end of agent cells ---------------------------------------------------------------------------
+
     @validate("max_tool_calls", "max_tool_result_bytes")
     def _positive_bound(self, proposal: Any) -> int:
         if proposal["value"] < 1:
@@ -372,6 +402,12 @@ class GrokMagics(Magics):
     def _ask(self, options: Options, prompt: str, source: str = "", preamble: str = "") -> None:
         from grok_magics.engine.ask import ask
         from grok_magics.errors import ConfigError
+
+        if options.agent:  # agent cells: grok_magics.agent, through magics/agent_cell.py
+            from grok_magics.magics.agent_cell import agent_cell
+
+            agent_cell(self, options, prompt, source, _internal_error)
+            return
 
         failure: BaseException | None = None
         try:

@@ -1,0 +1,252 @@
+"""Agent cells (``%%grok --agent``) against the fake server, through a real InteractiveShell."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CANARY, Harness, assert_no_canary, send_sigint
+from fake_grok import Reply
+
+pytestmark = pytest.mark.timeout(90)
+
+DATA = """
+import pandas as pd
+sales = pd.DataFrame({
+    "month": ["2024-01", "2024-02", "2024-03", "2024-03"],
+    "revenue": [100.0, 120.0, 900.0, 80.0],
+    "ssn": ["111-22-3333", "444-55-6666", "777-88-9999", "123-45-6789"],
+})
+"""
+
+
+def step(code: str, purpose: str = "look", call_id: str = "") -> dict[str, Any]:
+    call: dict[str, Any] = {"name": "run_python", "arguments": {"code": code, "purpose": purpose}}
+    if call_id:
+        call["id"] = call_id
+    return call
+
+
+def outputs_of(body: dict[str, Any]) -> list[str]:
+    """Every tool output sent back, in order, for either API."""
+    if "messages" in body:
+        return [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    return [i["output"] for i in body["input"] if i.get("type") == "function_call_output"]
+
+
+def images_of(body: dict[str, Any]) -> list[str]:
+    """Image URLs anywhere in the request (the step's figures follow the tool results as a user message)."""
+    found: list[str] = []
+    for item in body.get("messages") or body.get("input") or []:
+        content = item.get("content")
+        for part in content if isinstance(content, list) else []:
+            if part.get("type") == "image_url":
+                found.append(part["image_url"]["url"])
+            elif part.get("type") == "input_image":
+                found.append(part["image_url"])
+    return found
+
+
+def agent_meta(ran: Any) -> dict[str, Any]:
+    return next(d["metadata"]["grok_magics_agent"] for d in ran.displays if "grok_magics_agent" in d["metadata"])
+
+
+def shown(ran: Any) -> str:
+    return "\n".join(str(d["data"].get("text/markdown") or d["data"].get("text/plain")) for d in ran.displays)
+
+
+@pytest.fixture
+def agent_shell(shell: Harness) -> Harness:
+    assert shell.run(DATA).success
+    shell.run("%config GrokMagics.display = 'markdown'")
+    shell.run("%config GrokMagics.redact_columns = ['ssn']")
+    return shell
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_a_multi_step_session(agent_shell: Harness, fake, api: str) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    plot = "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])"
+    fake.script(
+        Reply(text="Let me look.", tool_calls=[step("sales['revenu'].sum()", "total", "c1")]),
+        Reply(text="", tool_calls=[step("by_month = sales.groupby('month').revenue.sum()\nby_month", "fix", "c2")]),
+        Reply(text="", tool_calls=[step(plot, "plot", "c3")]),
+        Reply(text="", tool_calls=[step("print(sales.ssn.iloc[0])\nsales", "the rows", "c4")]),
+        Reply(text="March is odd: revenue jumps to 980 (Step 2), as the chart shows (Step 3)."),
+    )
+    ran = agent_shell.run(f"%%grok --agent --api {api}\nplot revenue by month in {{sales}}, what is odd?", cell_id="a")
+    assert ran.success, ran.stdout + ran.stderr
+    assert len(fake.requests) == 5
+    first, second, third, fourth, fifth = (r.body for r in fake.requests)
+    tools = first["tools"]
+    assert [t.get("name") or t["function"]["name"] for t in tools] == ["run_python"]
+    error, fixed, plotted, rows = outputs_of(fifth)
+    assert "KeyError" in error and "revenu" in error and 'File "<grok agent step 1>"' in error  # fed back
+    assert "interactiveshell" not in error and "execution.py" not in error  # a trimmed traceback
+    assert "2024-03" in fixed and "980" in fixed  # the series result, as a context block
+    assert "image(s) attached" in plotted and images_of(fourth) and images_of(fourth)[0].startswith("data:image/png")
+    assert len(images_of(fifth)) == 1  # the figure stays in the conversation once
+    assert "4 rows" in rows and "ssn" in rows  # the frame as a block: shape and columns...
+    for secret in ("111-22-3333", "777-88-9999"):
+        assert secret not in json.dumps(fifth)  # ...but the redacted column's values never leave, printed or not
+    text = shown(ran)
+    assert "sales['revenu'].sum()" in text and "March is odd" in text and "Step 1 failed" in text
+    assert text.index("Step 1 ·") < text.index("Step 2 ·") < text.index("March is odd")
+    assert any("image/png" in d["data"] for d in ran.displays)  # the figure is shown in the cell
+    meta = agent_meta(ran)
+    assert meta["approval"] == "auto" and [s["status"] for s in meta["steps"]] == ["failed", "ran", "ran", "ran"]
+    assert agent_shell.shell.user_ns["by_month"]["2024-03"] == 980.0  # the steps ran in the user's namespace
+    turn = agent_shell.magics.session.chats.get("default").turns[0]
+    assert len(turn.rounds) == 4 and turn.answer.startswith("March is odd")
+    assert_no_canary(ran.everything, *(json.dumps(r.body) for r in fake.requests))
+
+
+def test_risky_mode_asks_only_for_flagged_steps(agent_shell: Harness, fake, monkeypatch, tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    agent_shell.run("%config GrokMagics.agent_approval = 'risky'")
+    fake.script(
+        Reply(text="", tool_calls=[step("len(sales)", "count")]),
+        Reply(text="", tool_calls=[step(f"open({str(target)!r}, 'w').write('x')", "save")]),
+        Reply(text="", tool_calls=[step("sales = sales.head(1)", "shrink")]),
+        Reply(text="Done: 4 rows."),
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("s\nn\n"))
+    ran = agent_shell.run("%%grok --agent\nhow many rows in {sales}?")
+    assert ran.success, ran.stdout + ran.stderr
+    assert not target.exists() and len(agent_shell.shell.user_ns["sales"]) == 4  # both risky steps skipped
+    steps = agent_meta(ran)["steps"]
+    assert [(s["status"], s["by"]) for s in steps] == [
+        ("ran", "risky mode: nothing flagged"),
+        ("skipped", "you"),
+        ("skipped", "you"),
+    ]
+    assert "writes a file" in steps[1]["risks"][0] and "replaces your variable sales" in steps[2]["risks"]
+    assert "skipped" in outputs_of(fake.requests[-1].body)[1]
+    assert "Run this step?" in ran.stdout and "⚠ flagged: writes a file" in shown(ran)
+
+
+def test_confirm_stop_ends_the_loop_and_keeps_the_conversation(agent_shell: Harness, fake, monkeypatch) -> None:
+    fake.script(
+        Reply(text="", tool_calls=[step("x = 41 + 1\nx", "add")]),
+        Reply(text="", tool_calls=[step("x + 1", "more"), step("x + 2", "even more")]),
+        Reply(text="never"),
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\nq\n"))
+    ran = agent_shell.run("%%grok --agent\ncompute", cell_id="stop")
+    assert ran.success, ran.stdout + ran.stderr
+    assert len(fake.requests) == 2  # nothing sent after Stop
+    meta = agent_meta(ran)
+    assert meta["approval"] == "confirm" and meta["stopped"] == "stopped at your request"
+    assert [s["status"] for s in meta["steps"]] == ["ran", "not run: stopped"]  # the third was never proposed
+    fake.script(Reply(text="ok"))
+    assert agent_shell.run("%grok next").success  # the partial conversation is valid history
+    sent = outputs_of(fake.requests[-1].body)
+    assert len(sent) == 3 and "42" in sent[0] and "stopped" in sent[1] and "stopped" in sent[2]
+
+
+def test_confirm_without_stdin_runs_nothing(agent_shell: Harness, fake) -> None:
+    fake.script(Reply(text="", tool_calls=[step("import os\nos.getcwd()", "where")]), Reply(text="never"))
+    ran = agent_shell.run("%%grok --agent\nwhere am I?")
+    assert ran.success
+    assert len(fake.requests) == 1
+    meta = agent_meta(ran)
+    assert meta["steps"][0]["decision"] == "stop" and "agent_approval" in meta["stopped"]
+
+
+def test_a_step_over_its_time_limit_is_interrupted_and_the_loop_goes_on(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.run("%config GrokMagics.agent_step_seconds = 0.5")
+    fake.script(
+        Reply(text="", tool_calls=[step("import time\nprint('started')\ntime.sleep(60)", "slow")]),
+        Reply(text="It was too slow."),
+    )
+    ran = agent_shell.run("%%grok --agent\nbe slow")
+    assert ran.success, ran.stdout + ran.stderr
+    sent = outputs_of(fake.requests[-1].body)[0]
+    assert "over its time limit" in sent and "started" in sent
+    assert agent_meta(ran)["steps"][0]["status"] == "timed out" and "It was too slow." in shown(ran)
+    assert "over its 0.5 s limit" in shown(ran)
+
+
+def test_ctrl_c_mid_loop_stops_at_once_and_keeps_what_ran(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.run("import threading\nstarted = threading.Event()")
+    started = agent_shell.shell.user_ns["started"]
+    fake.script(
+        Reply(text="", tool_calls=[step("first = 1", "one")]),
+        Reply(text="", tool_calls=[step("import time\nstarted.set()\nfor _ in range(3000): time.sleep(0.01)", "wait")]),
+        Reply(text="never"),
+    )
+    threading.Thread(target=lambda: started.wait(30) and send_sigint(), daemon=True).start()
+    ran = agent_shell.run("%%grok --agent\ngo", cell_id="int")
+    assert isinstance(ran.error, KeyboardInterrupt)
+    assert len(fake.requests) == 2 and agent_shell.shell.user_ns["first"] == 1
+    meta = agent_meta(ran)
+    assert [s["status"] for s in meta["steps"]] == ["ran", "interrupted"] and meta["stopped"].startswith("interrupted")
+    fake.script(Reply(text="fine"))
+    assert agent_shell.run("%grok next").success  # the partial conversation was recorded and is valid
+    assert len(outputs_of(fake.requests[-1].body)) == 2
+
+
+def test_the_step_limit_asks_for_an_answer_then_stops(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.run("%config GrokMagics.agent_max_steps = 1")
+    again = [step("1 + 1", "again")]
+    fake.script(*(Reply(text="", tool_calls=again) for _ in range(3)), Reply(text="never"))
+    ran = agent_shell.run("%%grok --agent\nloop")
+    assert ran.success
+    assert len(fake.requests) == 3
+    assert "step limit (1) is reached; answer now" in outputs_of(fake.requests[2].body)[1]
+    assert agent_meta(ran)["stopped"] == "step limit (1) reached"
+
+
+def test_schema_only_sends_shapes_and_dtypes(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    fake.script(
+        Reply(text="", tool_calls=[step("print(sales.month.iloc[0])\nsales.describe()\n", "stats")]),
+        Reply(text="ok"),
+    )
+    assert agent_shell.run("%%grok --agent --schema-only\nstats of {sales}").success
+    sent = outputs_of(fake.requests[-1].body)[0]
+    assert "2024-01" not in sent and "withheld" in sent and "revenue" in sent and "float64" in sent
+
+
+def test_a_provider_without_tools_says_so_before_sending(agent_shell: Harness, fake, monkeypatch) -> None:
+    monkeypatch.setenv("AI_GATEWAY_API_KEY", "gw-test-key-123456")
+    ran = agent_shell.run("%%grok --agent --provider aigateway\ngo")
+    assert not ran.success and "does not offer tool calling, which --agent needs" in str(ran.error)
+    assert not fake.requests
+
+
+def test_dry_run_shows_the_tool(agent_shell: Harness, fake) -> None:
+    ran = agent_shell.run("%%grok --agent --dry-run\nlook at {sales}")
+    assert ran.success and "run_python" in ran.stdout and "call run_python" in ran.stdout
+    assert not fake.requests
+    assert_no_canary(ran.everything)
+
+
+def test_code_places_the_steps_that_ran_in_the_next_cell(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    fake.script(
+        Reply(text="", tool_calls=[step("a = 2", "set a"), step("a * 21", "times")]),
+        Reply(text="It is 42."),
+    )
+    assert agent_shell.run("%%grok --agent --code\nwhat is a*21").success
+    assert agent_shell.shell.rl_next_input == "# Step 1: set a\na = 2\n\n# Step 2: times\na * 21"
+
+
+def test_a_key_printed_by_a_step_is_masked_everywhere(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    fake.script(
+        Reply(text="", tool_calls=[step("import os\nprint(os.environ['XAI_API_KEY'])\nos.environ['XAI_API_KEY']")]),
+        Reply(text="done"),
+    )
+    ran = agent_shell.run("%%grok --agent\nshow me the key")
+    assert ran.success
+    assert "masked" in outputs_of(fake.requests[-1].body)[0] or "***" in outputs_of(fake.requests[-1].body)[0]
+    assert_no_canary(ran.everything, *(json.dumps(r.body) for r in fake.requests))
+    assert CANARY not in json.dumps(agent_meta(ran))
