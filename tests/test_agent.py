@@ -229,14 +229,17 @@ def test_dry_run_shows_the_tool(agent_shell: Harness, fake) -> None:
     assert_no_canary(ran.everything)
 
 
-def test_code_places_the_steps_that_ran_in_the_next_cell(agent_shell: Harness, fake) -> None:
-    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+def test_code_places_the_steps_that_ran_in_the_next_cell(agent_shell: Harness, fake, monkeypatch) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'risky'")
     fake.script(
-        Reply(text="", tool_calls=[step("a = 2", "set a"), step("a * 21", "times")]),
+        Reply(text="", tool_calls=[step("a = 2", "set a"), step("import os\nos.remove('x')", "tidy")]),
+        Reply(text="", tool_calls=[step("a * 21", "times")]),
         Reply(text="It is 42."),
     )
+    monkeypatch.setattr("sys.stdin", io.StringIO("s\n"))
     assert agent_shell.run("%%grok --agent --code\nwhat is a*21").success
-    assert agent_shell.shell.rl_next_input == "# Step 1: set a\na = 2\n\n# Step 2: times\na * 21"
+    # the skipped step is not in the cell: nothing that did not run is shown as if it had
+    assert agent_shell.shell.rl_next_input == "# Step 1: set a\na = 2\n\n# Step 3: times\na * 21"
 
 
 def test_a_key_printed_by_a_step_is_masked_everywhere(agent_shell: Harness, fake) -> None:
