@@ -12,6 +12,8 @@ import pytest
 from conftest import CANARY, Harness, assert_no_canary, send_sigint
 from fake_grok import Reply
 
+from grok_magics.providers.table import PROVIDERS
+
 pytestmark = pytest.mark.timeout(90)
 
 DATA = """
@@ -253,3 +255,46 @@ def test_a_key_printed_by_a_step_is_masked_everywhere(agent_shell: Harness, fake
     assert "masked" in outputs_of(fake.requests[-1].body)[0] or "***" in outputs_of(fake.requests[-1].body)[0]
     assert_no_canary(ran.everything, *(json.dumps(r.body) for r in fake.requests))
     assert CANARY not in json.dumps(agent_meta(ran))
+
+
+# -- every provider row with tool calling; replay -----------------------------------------------------
+
+PROVIDER_ROWS = [(name, api) for name, provider in PROVIDERS.items() if provider.tools for api in provider.apis]
+
+
+@pytest.mark.parametrize("provider, api", PROVIDER_ROWS)
+def test_every_row_with_tool_calling_runs_an_agent(agent_shell: Harness, fake_factory, monkeypatch, provider, api):
+    from test_providers import MODEL_OPTION, point_at
+
+    server = fake_factory(provider)
+    point_at(server, provider, monkeypatch)
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    server.script(Reply(text="", tool_calls=[step("6 * 7", "multiply")]), Reply(text=f"42 on {provider}."))
+    model = MODEL_OPTION.get(provider, "")
+    ran = agent_shell.run(f"%%grok --agent --provider {provider} --api {api} {model}\nsix times seven")
+    assert ran.success, ran.stdout + ran.stderr
+    assert len(server.requests) == 2 and "42" in outputs_of(server.requests[1].body)[0]
+    assert f"42 on {provider}." in shown(ran)
+    assert_no_canary(ran.everything)
+
+
+def test_a_recorded_agent_session_replays_with_its_steps_and_no_key(agent_shell: Harness, fake, tmp_path, monkeypatch):
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    path = tmp_path / "agent.cassette.jsonl"
+    fake.script(
+        Reply(text="", tool_calls=[step("total = sales.revenue.sum()\ntotal", "sum", "c1")]),
+        Reply(text="The total is 1,200 (Step 1)."),
+    )
+    assert agent_shell.run(f"%grok record {path}").success
+    assert agent_shell.run("%%grok --agent\ntotal of {sales}?").success
+    agent_shell.run("%grok record off")
+    agent_shell.run("%grok reset --all")
+    del agent_shell.shell.user_ns["total"]
+    fake.stop()
+    monkeypatch.delenv("XAI_API_KEY")
+    assert agent_shell.run(f"%grok replay {path}").success
+    ran = agent_shell.run("%%grok --agent\ntotal of {sales}?")
+    assert ran.success, ran.stdout + ran.stderr
+    assert agent_shell.shell.user_ns["total"] == 1200.0  # the step ran again, here
+    assert "The total is 1,200 (Step 1)." in shown(ran) and "replayed" in shown(ran)
+    assert len(fake.requests) == 2  # nothing went to the server
