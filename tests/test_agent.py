@@ -298,3 +298,56 @@ def test_a_recorded_agent_session_replays_with_its_steps_and_no_key(agent_shell:
     assert agent_shell.shell.user_ns["total"] == 1200.0  # the step ran again, here
     assert "The total is 1,200 (Step 1)." in shown(ran) and "replayed" in shown(ran)
     assert len(fake.requests) == 2  # nothing went to the server
+
+
+# -- a real kernel: approval through the frontend's input box ------------------------------------------
+
+
+def test_approval_through_the_prompt_in_a_real_kernel(fake, tmp_path: Path) -> None:
+    from kernels import start_kernel
+
+    fake.script(
+        Reply(text="", tool_calls=[step("x = 6 * 7\nx", "multiply")]),
+        Reply(text="", tool_calls=[step("import shutil\nshutil.rmtree('nothing-here')", "clean up")]),
+        Reply(text="x is 42 (Step 1); I did not clean up (Step 2 was skipped)."),
+    )
+    km, kc = start_kernel(tmp_path)
+    seen: list[dict[str, Any]] = []
+    prompts: list[str] = []
+
+    def run(code: str, answers: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        msg_id = kc.execute(code, allow_stdin=bool(answers))
+        for answer in answers:
+            request = kc.get_stdin_msg(timeout=60)
+            prompts.append(request["content"]["prompt"])
+            kc.input(answer)
+        outputs = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            seen.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return outputs
+            outputs.append(msg)
+
+    try:
+        run("%load_ext grok_magics")
+        ran = run("%%grok --agent\nwhat is 6*7? then tidy up", answers=("y", "s"))
+        assert prompts == ["Run this step? [y] run · [s] skip · [q] stop: "] * 2
+        texts = " ".join(str(m["content"]) for m in ran)
+        assert "Step 1: approved (you)" in texts and "Step 2: skipped (you)" in texts and "42" in texts
+        assert "x is 42 (Step 1)" in texts
+        meta = next(
+            m["content"]["metadata"]["grok_magics_agent"]
+            for m in ran
+            if "grok_magics_agent" in m["content"].get("metadata", {})
+        )
+        assert [(s["status"], s["decision"]) for s in meta["steps"]] == [("ran", "run"), ("skipped", "skip")]
+        assert "changes files" in meta["steps"][1]["risks"][0]
+        check = run("print(x, 'nothing-here' in __import__('os').listdir('.'))")
+        assert any("42 False" in str(m["content"]) for m in check)
+        assert_no_canary(*[m["content"] for m in seen])
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
