@@ -347,6 +347,18 @@ def test_approval_through_the_prompt_in_a_real_kernel(fake, tmp_path: Path) -> N
         assert "changes files" in meta["steps"][1]["risks"][0]
         check = run("print(x, 'nothing-here' in __import__('os').listdir('.'))")
         assert any("42 False" in str(m["content"]) for m in check)
+        # a step over its time limit is interrupted in the kernel too (SIGINT to the kernel's main thread)
+        run("%config GrokMagics.agent_approval = 'auto'")
+        run("%config GrokMagics.agent_step_seconds = 1")
+        fake.script(
+            Reply(text="", tool_calls=[step("import time\nfor _ in range(600): time.sleep(0.05)", "wait")]),
+            Reply(text="That step was too slow."),
+        )
+        slow = " ".join(str(m["content"]) for m in run("%%grok --agent\nwait a while"))
+        assert "over its 1 s limit" in slow and "That step was too slow." in slow
+        assert "over its time limit" in outputs_of(fake.requests[-1].body)[-1]
+        after = run("print('kernel fine')")
+        assert any("kernel fine" in str(m["content"]) for m in after)
         assert_no_canary(*[m["content"] for m in seen])
     finally:
         kc.stop_channels()
