@@ -363,3 +363,20 @@ def test_approval_through_the_prompt_in_a_real_kernel(fake, tmp_path: Path) -> N
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_output_bytes_per_step_and_cost_caps_hold(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.run("%config GrokMagics.agent_output_bytes = 300")
+    agent_shell.run("%config GrokMagics.max_calls_per_hour = 2")
+    fake.script(
+        Reply(text="", tool_calls=[step("print('x' * 5000)", "print a lot")]),
+        Reply(text="", tool_calls=[step("1 + 1", "again")]),
+        Reply(text="never"),
+    )
+    ran = agent_shell.run("%%grok --agent\nprint a lot")
+    assert len(fake.requests) == 2  # the third request is refused by the gate: a cap holds mid-loop
+    sent = outputs_of(fake.requests[1].body)[0]
+    assert len(sent.encode()) <= 300 and "cut: this step's output is over 300 bytes" in sent
+    assert not ran.success and "2 of 2 calls this hour used: nothing was sent" in str(ran.error)
+    assert [s["status"] for s in agent_meta(ran)["steps"]] == ["ran", "ran"]  # what ran is kept and shown
