@@ -380,3 +380,29 @@ def test_output_bytes_per_step_and_cost_caps_hold(agent_shell: Harness, fake) ->
     assert len(sent.encode()) <= 300 and "cut: this step's output is over 300 bytes" in sent
     assert not ran.success and "2 of 2 calls this hour used: nothing was sent" in str(ran.error)
     assert [s["status"] for s in agent_meta(ran)["steps"]] == ["ran", "ran"]  # what ran is kept and shown
+
+
+def test_mode_from_the_environment_and_the_classroom_hook(agent_shell: Harness, fake, monkeypatch) -> None:
+    monkeypatch.setenv("GROK_MAGICS_AGENT_APPROVAL", "auto")
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.magics.classroom_policy = "exam"  # the hook the classroom policy fills in
+    fake.script(Reply(text="", tool_calls=[step("1 + 1")]), Reply(text="never"))
+    ran = agent_shell.run("%%grok --agent\ngo")  # no stdin: confirm cannot ask, so nothing runs
+    meta = agent_meta(ran)
+    assert meta["approval"] == "confirm" and "not allowed under the classroom policy 'exam'" in meta["approval_note"]
+    assert meta["steps"][0]["status"] == "not run: stopped"
+    del agent_shell.magics.classroom_policy
+    from grok_magics.magics.grok import GrokMagics
+
+    assert GrokMagics().agent_approval == "auto"  # the environment variable sets the default
+
+
+def test_terminal_text_shows_each_step_inline(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    agent_shell.run("%config GrokMagics.display = 'text'")
+    fake.script(Reply(text="Looking.", tool_calls=[step("print('hello from the step')", "greet")]), Reply(text="Done."))
+    ran = agent_shell.run("%%grok --agent\ngreet")
+    assert ran.success
+    plain = "\n".join(str(d["data"].get("text/plain", "")) for d in ran.displays)
+    assert "── Step 1 · greet\nprint('hello from the step')" in plain and "Step 1: approved (auto)" in plain
+    assert ran.stdout.index("Looking.") < ran.stdout.index("hello from the step") < ran.stdout.index("Done.")

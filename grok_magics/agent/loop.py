@@ -212,7 +212,10 @@ def run_agent(
         try:
             limit_said = False
             while True:
-                view = RoundView(make_view(defaults.display, shell, defaults.headings))
+                inner = make_view(defaults.display, shell, defaults.headings)
+                if reply.rounds and hasattr(inner, "tools"):
+                    inner.tools = False  # the live view's page script is sent once per cell, not per response
+                view = RoundView(inner)
                 view.start(_replayed(header) if tape.replayed else header)
                 first = not reply.rounds
                 admitted = first and books.first_admitted
