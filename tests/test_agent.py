@@ -252,7 +252,9 @@ def test_a_key_printed_by_a_step_is_masked_everywhere(agent_shell: Harness, fake
     )
     ran = agent_shell.run("%%grok --agent\nshow me the key")
     assert ran.success
-    assert "masked" in outputs_of(fake.requests[-1].body)[0] or "***" in outputs_of(fake.requests[-1].body)[0]
+    sent = outputs_of(fake.requests[-1].body)[0]
+    assert "stdout:" in sent and "result (str)" in sent  # the step's output went back, the key masked in it
+    assert "1 key-shaped value in the step outputs sent to Grok masked" in shown(ran)
     assert_no_canary(ran.everything, *(json.dumps(r.body) for r in fake.requests))
     assert CANARY not in json.dumps(agent_meta(ran))
 

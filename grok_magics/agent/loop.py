@@ -244,6 +244,7 @@ def run_agent(
             guard.end()
     if masker.count:
         reply.add(Note(masker.note("step outputs")))
+        display.note(masker.note("the step outputs sent to Grok"))
     reply.add(Ended(time.monotonic()))
     if run.stopped and not reply.interrupted:
         display.note(f"Agent stopped: {run.stopped}.")
