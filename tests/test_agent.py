@@ -107,7 +107,8 @@ def test_a_multi_step_session(agent_shell: Harness, fake, api: str) -> None:
     assert_no_canary(ran.everything, *(json.dumps(r.body) for r in fake.requests))
 
 
-def test_risky_mode_asks_only_for_flagged_steps(agent_shell: Harness, fake, monkeypatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_risky_mode_asks_only_for_flagged_steps(agent_shell: Harness, fake, monkeypatch, tmp_path: Path, api) -> None:
     target = tmp_path / "out.txt"
     agent_shell.run("%config GrokMagics.agent_approval = 'risky'")
     fake.script(
@@ -117,7 +118,7 @@ def test_risky_mode_asks_only_for_flagged_steps(agent_shell: Harness, fake, monk
         Reply(text="Done: 4 rows."),
     )
     monkeypatch.setattr("sys.stdin", io.StringIO("s\nn\n"))
-    ran = agent_shell.run("%%grok --agent\nhow many rows in {sales}?")
+    ran = agent_shell.run(f"%%grok --agent --api {api}\nhow many rows in {{sales}}?")
     assert ran.success, ran.stdout + ran.stderr
     assert not target.exists() and len(agent_shell.shell.user_ns["sales"]) == 4  # both risky steps skipped
     steps = agent_meta(ran)["steps"]
@@ -159,14 +160,15 @@ def test_confirm_without_stdin_runs_nothing(agent_shell: Harness, fake) -> None:
     assert meta["steps"][0]["decision"] == "stop" and "agent_approval" in meta["stopped"]
 
 
-def test_a_step_over_its_time_limit_is_interrupted_and_the_loop_goes_on(agent_shell: Harness, fake) -> None:
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_a_step_over_its_time_limit_is_interrupted_and_the_loop_goes_on(agent_shell: Harness, fake, api) -> None:
     agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
     agent_shell.run("%config GrokMagics.agent_step_seconds = 0.5")
     fake.script(
         Reply(text="", tool_calls=[step("import time\nprint('started')\ntime.sleep(60)", "slow")]),
         Reply(text="It was too slow."),
     )
-    ran = agent_shell.run("%%grok --agent\nbe slow")
+    ran = agent_shell.run(f"%%grok --agent --api {api}\nbe slow")
     assert ran.success, ran.stdout + ran.stderr
     sent = outputs_of(fake.requests[-1].body)[0]
     assert "over its time limit" in sent and "started" in sent
@@ -174,7 +176,8 @@ def test_a_step_over_its_time_limit_is_interrupted_and_the_loop_goes_on(agent_sh
     assert "over its 0.5 s limit" in shown(ran)
 
 
-def test_ctrl_c_mid_loop_stops_at_once_and_keeps_what_ran(agent_shell: Harness, fake) -> None:
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_ctrl_c_mid_loop_stops_at_once_and_keeps_what_ran(agent_shell: Harness, fake, api: str) -> None:
     agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
     agent_shell.run("import threading\nstarted = threading.Event()")
     started = agent_shell.shell.user_ns["started"]
@@ -184,13 +187,13 @@ def test_ctrl_c_mid_loop_stops_at_once_and_keeps_what_ran(agent_shell: Harness, 
         Reply(text="never"),
     )
     threading.Thread(target=lambda: started.wait(30) and send_sigint(), daemon=True).start()
-    ran = agent_shell.run("%%grok --agent\ngo", cell_id="int")
+    ran = agent_shell.run(f"%%grok --agent --api {api}\ngo", cell_id="int")
     assert isinstance(ran.error, KeyboardInterrupt)
     assert len(fake.requests) == 2 and agent_shell.shell.user_ns["first"] == 1
     meta = agent_meta(ran)
     assert [s["status"] for s in meta["steps"]] == ["ran", "interrupted"] and meta["stopped"].startswith("interrupted")
     fake.script(Reply(text="fine"))
-    assert agent_shell.run("%grok next").success  # the partial conversation was recorded and is valid
+    assert agent_shell.run(f"%grok --api {api} next").success  # the partial conversation is recorded, valid
     assert len(outputs_of(fake.requests[-1].body)) == 2
 
 
