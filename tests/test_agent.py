@@ -411,3 +411,29 @@ def test_terminal_text_shows_each_step_inline(agent_shell: Harness, fake) -> Non
     plain = "\n".join(str(d["data"].get("text/plain", "")) for d in ran.displays)
     assert "── Step 1 · greet\nprint('hello from the step')" in plain and "Step 1: approved (auto)" in plain
     assert ran.stdout.index("Looking.") < ran.stdout.index("hello from the step") < ran.stdout.index("Done.")
+
+
+def test_a_headless_agent_run_saves_steps_decisions_and_no_key(fake, tmp_path: Path, monkeypatch) -> None:
+    """nbclient (no page, no stdin): auto mode runs the steps; the saved notebook keeps each step's code and
+    outputs (tagged with their step) and the decisions in the summary's metadata, and never the key."""
+    import nbformat
+    from kernels import notebook, run_notebook
+
+    monkeypatch.setenv("GROK_MAGICS_AGENT_APPROVAL", "auto")
+    fake.script(
+        Reply(text="Summing first.", tool_calls=[step("total = sum([1, 2, 3])\nprint('total', total)", "sum")]),
+        Reply(text="The total is 6 (Step 1)."),
+    )
+    nb = notebook("%load_ext grok_magics", "%%grok --agent\nadd 1, 2 and 3")
+    run_notebook(nb, tmp_path)
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+    outputs = nb.cells[1].outputs
+    steps = [o for o in outputs if "grok_magics_agent_step" in o.get("metadata", {})]
+    assert any("sum([1, 2, 3])" in o.data.get("text/markdown", "") for o in steps)
+    assert any(o.output_type == "stream" and "total 6" in o.text for o in outputs)
+    summary = next(o for o in outputs if "grok_magics_agent" in o.get("metadata", {}))
+    assert summary.metadata["grok_magics_agent"]["steps"][0]["by"] == "auto"
+    assert "The total is 6 (Step 1)." in "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "widgets" not in nb.metadata
+    assert_no_canary(path.read_text())
