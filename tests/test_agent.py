@@ -229,7 +229,8 @@ def test_a_provider_without_tools_says_so_before_sending(agent_shell: Harness, f
 
 def test_dry_run_shows_the_tool(agent_shell: Harness, fake) -> None:
     ran = agent_shell.run("%%grok --agent --dry-run\nlook at {sales}")
-    assert ran.success and "run_python" in ran.stdout and "call run_python" in ran.stdout
+    assert ran.success and 'tools = [{"type": "function", "name": "run_python"' in ran.stdout
+    assert "call run_python with one short step" in ran.stdout  # the agent's guide in the system prompt
     assert not fake.requests
     assert_no_canary(ran.everything)
 
