@@ -438,3 +438,14 @@ def test_a_headless_agent_run_saves_steps_decisions_and_no_key(fake, tmp_path: P
     assert "The total is 6 (Step 1)." in "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "widgets" not in nb.metadata
     assert_no_canary(path.read_text())
+
+
+def test_at_most_four_images_of_a_step_go_back(agent_shell: Harness, fake) -> None:
+    agent_shell.run("%config GrokMagics.agent_approval = 'auto'")
+    six = "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nfor k in range(6): plt.figure()"
+    fake.script(Reply(text="", tool_calls=[step(six, "six figures")]), Reply(text="ok"))
+    ran = agent_shell.run("%%grok --agent\ndraw")
+    assert ran.success
+    body = fake.requests[-1].body
+    assert len(images_of(body)) == 4 and "2 more image(s) not sent: at most 4 per step" in outputs_of(body)[0]
+    assert sum("image/png" in d["data"] for d in ran.displays) == 6  # the cell still shows all of them

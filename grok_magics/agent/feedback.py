@@ -20,6 +20,7 @@ from grok_magics.model.parts import ImagePart
 
 MAX_MASKED_VALUES = 20_000  # distinct values of hidden columns masked in printed text
 MIN_MASKED_LENGTH = 3  # shorter values ("1", "ab") would mask half of any output
+MAX_IMAGES = 4  # images of one step sent back (each is hundreds of tokens, and stays in the conversation)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def feedback_for(
     if outcome.error:
         pieces.append(f"error:\n{outcome.error}")
     images = _images(outcome, number, image_max_side) if images_allowed else ()
+    if len(images) > MAX_IMAGES:
+        pieces.append(f"{len(images) - MAX_IMAGES} more image(s) not sent: at most {MAX_IMAGES} per step.")
+        images = images[:MAX_IMAGES]
     if images:
         pieces.append(
             f"{len(images)} image(s) attached after the tool results, as {', '.join(i.name for i in images)}."

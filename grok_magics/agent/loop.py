@@ -207,7 +207,8 @@ def run_agent(
     display.note(f"Agent · approval: {mode}" + (f" ({mode_note})" if mode_note else ""))
     reply = run.reply
     transport = defaults.transport
-    context = _Context(shell, settings, privacy, hidden, defaults, named, ask, request)
+    budget = options.budget or defaults.context_tokens
+    context = _Context(shell, settings, privacy, hidden, defaults, named, ask, request, budget)
     with AskGuard(transport.timeout, transport.deadline) as guard:
         try:
             limit_said = False
@@ -266,6 +267,7 @@ class _Context:
     named: list[str]
     ask: Asker
     request: Request
+    budget: int  # tokens of each table's context block (--budget, else GrokMagics.context_tokens)
 
     @property
     def images_allowed(self) -> bool:
@@ -358,7 +360,7 @@ def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[ToolRes
         outcome,
         number,
         context.privacy,
-        context.defaults.context_tokens,
+        context.budget,
         settings.output_bytes,
         context.hidden,
         context.defaults.image_max_side,
