@@ -25,15 +25,15 @@ from grok_magics.engine.ask import (
     Books,
     Defaults,
     Session,
-    _empty_answer,
-    _images_refused,
-    _note,
-    _replayed,
-    _stream_round,
     conclude,
     data_masker,
+    empty_answer,
     header_for,
+    images_refused,
     prepare,
+    remember_turn,
+    replayed_header,
+    stream_round,
 )
 from grok_magics.engine.guard import AskGuard
 from grok_magics.errors import ConfigError
@@ -217,15 +217,15 @@ def run_agent(
                 if reply.rounds and hasattr(inner, "tools"):
                     inner.tools = False  # the live view's page script is sent once per cell, not per response
                 view = RoundView(inner)
-                view.start(_replayed(header) if tape.replayed else header)
+                view.start(replayed_header(header) if tape.replayed else header)
                 first = not reply.rounds
                 admitted = first and books.first_admitted
-                _stream_round(request, connect, view, reply, transport, guard, tape, recorded, books, admitted)
+                stream_round(request, connect, view, reply, transport, guard, tape, recorded, books, admitted)
                 recorded = None
                 done = reply.error is not None or reply.interrupted or not reply.tool_calls or not reply.complete
                 if done and not reply.text.strip() and not reply.tool_calls and reply.error is None:
                     if not reply.interrupted:
-                        reply.add(Failed(_empty_answer(request, reply)))
+                        reply.add(Failed(empty_answer(request, reply)))
                 view.finish(reply)
                 if done:
                     break
@@ -252,7 +252,7 @@ def run_agent(
     if not options.no_history and reply.error is None and (reply.text or reply.rounds):
         session.chats.forget_elsewhere(cell_key, keep=chat.name)
     turn = conclude(chat, request, reply, cell_key, options.no_history)
-    _note(session, turn, header, reply, source, replayed=tape.replayed)
+    remember_turn(session, turn, header, reply, source, replayed=tape.replayed)
     _summary(run)
     return run
 
@@ -271,7 +271,7 @@ class _Context:
 
     @property
     def images_allowed(self) -> bool:
-        return not _images_refused(self.request.endpoint)
+        return not images_refused(self.request.endpoint)
 
 
 def _run_calls(reply: Reply, request: Request, run: AgentRun, context: _Context) -> Round:
