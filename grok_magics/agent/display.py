@@ -29,8 +29,17 @@ def _show(markdown: str, text: str, step: int | None = None) -> None:
     display({"text/markdown": markdown, "text/plain": text}, raw=True, metadata=metadata)
 
 
-def proposal(number: int, code: str, purpose: str, risks: list[str]) -> None:
+def proposal(number: int, code: str, purpose: str, risks: list[str], on_page: bool = False) -> None:
+    """With the page the code is the step's own cell below: the answer names the step only."""
     title = f"Step {number}" + (f" · {purpose}" if purpose else "")
+    if on_page:
+        line = f"{title} → its cell below" + (f" · ⚠ flagged: {'; '.join(risks)}" if risks else "")
+        _show(
+            Markup(f"**{plain(title)}** → its cell below" + (f" · ⚠ {plain('; '.join(risks))}" if risks else "")),
+            line,
+            number,
+        )
+        return
     blocks: list[Any] = [Markup(f"**{plain(title)}**"), Code("python", code)]
     flagged = f"⚠ flagged: {'; '.join(risks)}" if risks else ""
     if flagged:
@@ -49,10 +58,15 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
-def outcome(number: int, done: Outcome, seconds_limit: float | None) -> None:
-    """The step's outputs as it made them, then one line on how it ended."""
+def outcome(number: int, done: Outcome, seconds_limit: float | None, inline: bool = True) -> None:
+    """The step's outputs as it made them (unless they go into the step's own cell), then how it ended."""
     from IPython import get_ipython
     from IPython.display import display, publish_display_data
+
+    if not inline:
+        said = ending(number, done, seconds_limit)
+        _show(Markup(f'<sub style="{DIM}">{plain(said)}</sub>'), said, number)
+        return
 
     mark = {STEP_META: {"step": number}}
     if done.stdout:

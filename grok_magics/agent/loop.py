@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, MutableMapping
 
 from grok_magics.agent import display
-from grok_magics.agent.approval import STOP, Asker, ask_stdin, decide, effective_mode
+from grok_magics.agent.approval import STOP, Asker, ask_stdin, effective_mode
 from grok_magics.agent.execution import Outcome, run_step
 from grok_magics.agent.feedback import Feedback, feedback_for, hidden_values
+from grok_magics.agent.host import Host, InlineHost, drive
 from grok_magics.agent.scan import risks as scan_risks
 from grok_magics.agent.tool import GUIDE, RUN_PYTHON, read
 from grok_magics.engine.ask import (
@@ -173,6 +174,26 @@ def run_agent(
     source: str = "",
     ask: Asker = ask_stdin,
 ) -> AgentRun:
+    """The agent without the page: steps in the answer, approval through ``ask`` (nothing awaits)."""
+    host = InlineHost(ask)
+    return drive(
+        run_agent_async(session, defaults, options, settings, prompt, namespace, cell_key, shell, source, host)
+    )
+
+
+async def run_agent_async(
+    session: Session,
+    defaults: Defaults,
+    options: Options,
+    settings: AgentSettings,
+    prompt: str,
+    namespace: MutableMapping[str, Any],
+    cell_key: CellKey | None,
+    shell: Any,
+    source: str = "",
+    host: Host | None = None,
+) -> AgentRun:
+    """The loop; ``host`` shows and approves the steps (the page's cells, or the answer and a prompt)."""
     from grok_magics.context.references import referenced_names
     from grok_magics.context.tables import Privacy, is_table
 
@@ -208,7 +229,9 @@ def run_agent(
     reply = run.reply
     transport = defaults.transport
     budget = options.budget or defaults.context_tokens
-    context = _Context(shell, settings, privacy, hidden, defaults, named, ask, request, budget)
+    context = _Context(
+        shell, settings, privacy, hidden, defaults, named, host or InlineHost(ask_stdin), request, budget
+    )
     with AskGuard(transport.timeout, transport.deadline) as guard:
         try:
             limit_said = False
@@ -235,7 +258,7 @@ def run_agent(
                     _close_round(reply, request, run, context, "the step limit is reached")
                     break
                 limit_said = limit_said or over
-                finished = _run_calls(reply, request, run, context)
+                finished = await _run_calls(reply, request, run, context)
                 reply.add(finished)
                 request = replace(request, rounds=request.rounds + (finished,))
                 if run.stopped:
@@ -265,7 +288,7 @@ class _Context:
     hidden: frozenset[str]
     defaults: Defaults
     named: list[str]
-    ask: Asker
+    host: Host
     request: Request
     budget: int  # tokens of each table's context block (--budget, else GrokMagics.context_tokens)
 
@@ -274,7 +297,7 @@ class _Context:
         return not images_refused(self.request.endpoint)
 
 
-def _run_calls(reply: Reply, request: Request, run: AgentRun, context: _Context) -> Round:
+async def _run_calls(reply: Reply, request: Request, run: AgentRun, context: _Context) -> Round:
     """Every call of this response gets a result (the APIs pair them); a stop answers the rest unrun."""
     images: list[ImagePart] = []
     calls = list(reply.tool_calls)
@@ -283,7 +306,7 @@ def _run_calls(reply: Reply, request: Request, run: AgentRun, context: _Context)
             if run.stopped:
                 reply.add(_unrun(call, f"not run: the agent stopped ({run.stopped})"))
                 continue
-            result, shown = _one_call(call, run, context)
+            result, shown = await _one_call(call, run, context)
             reply.add(result)
             images.extend(shown)
             if run.stopped == INTERRUPTED and not reply.interrupted:
@@ -326,7 +349,7 @@ def _unrun(call: ToolCall, why: str) -> ToolResult:
     return ToolResult(call.call_id, call.name, json.dumps({"error": why}), error=True)
 
 
-def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[ToolResult, tuple[ImagePart, ...]]:
+async def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[ToolResult, tuple[ImagePart, ...]]:
     settings = context.settings
     proposal = read(call)
     if proposal.problem:
@@ -341,8 +364,9 @@ def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[ToolRes
         display.note(f"Step {number} not run: the step limit ({settings.max_steps}) is reached.")
         return _unrun(call, why), ()
     step.risks = scan_risks(_transformed(context.shell, step.code), context.named)
-    display.proposal(number, step.code, step.purpose, step.risks)
-    verdict = decide(run.mode, step.risks, context.ask)
+    host = context.host
+    display.proposal(number, step.code, step.purpose, step.risks, host.on_page)
+    verdict = await host.decide(run.mode, number, step.code, step.purpose, step.risks)
     step.decision, step.by = verdict.decision, verdict.by
     display.verdict(number, verdict)
     if verdict.decision == STOP:
@@ -355,7 +379,10 @@ def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[ToolRes
     outcome = run_step(context.shell, step.code, number, settings.step_seconds)
     step.seconds = outcome.seconds
     step.status = _status(outcome)
-    display.outcome(number, outcome, settings.step_seconds)
+    display.outcome(number, outcome, settings.step_seconds, inline=not host.on_page)
+    missing = await host.ran(number, outcome)
+    if missing:
+        display.note(missing)
     said = feedback_for(
         outcome,
         number,

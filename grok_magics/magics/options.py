@@ -27,7 +27,7 @@ SEARCHES = {"web": "web_search", "x": "x_search"}
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high|default] [--api responses|chat] "
     "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
-    "[--agent] [--allow-key] "
+    "[--agent] [--rerun] [--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
     " [--output CELL_ID:N]"
@@ -69,6 +69,7 @@ class Options:
     allow_key: bool = False
     force: bool = False  # %grok export: replace an existing file
     agent: bool = False  # agent cell: Grok proposes Python steps that run here once approved (grok_magics.agent)
+    rerun: bool = False  # agent cell with step cells below (page): ask Grok again instead of leaving them
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,6 +204,7 @@ def _parser() -> _Parser:
     p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
     p.add_argument("--force", action="store_true")  # for `%grok export`: replace an existing file
     p.add_argument("--agent", action="store_true")  # agent cell (grok_magics.agent)
+    p.add_argument("--rerun", action="store_true")  # agent cell: ask again although its step cells are below
     return p
 
 
