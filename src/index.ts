@@ -8,6 +8,7 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
+import { agentHandlers } from './agent';
 import { AnswerMarkdown } from './answers';
 import { KernelBridge } from './bridge';
 import { everyCell } from './cells';
@@ -42,6 +43,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       let bridge = bridges.get(panel);
       if (!bridge) {
         bridge = new KernelBridge(panel, where, VERSION);
+        for (const [method, handler] of agentHandlers(panel)) {
+          bridge.handlers.set(method, handler); // agent cells: step cells and their buttons
+        }
         bridges.set(panel, bridge);
       }
       return bridge;
