@@ -65,7 +65,10 @@ async function insertStep(panel: NotebookPanel, params: Params): Promise<JSONVal
   await cell.ready;
   void panel.content.scrollToItem(index, 'smart');
   const risks = Array.isArray(params.risks) ? params.risks.map(String) : [];
-  const decision = await buttons(cell, stepTitle(step, String(params.purpose ?? ''), risks), risks.length > 0);
+  const agentIndex = cellInfos(panel).findIndex(info => info.id === agentCell);
+  const agentModel = agentIndex >= 0 ? (model.cells.get(agentIndex) as ICodeCellModel) : null;
+  const decision = await buttons(cell, stepTitle(step, String(params.purpose ?? ''), risks), risks.length > 0,
+    agentModel);
   if (decision !== 'run') {
     removeStep(panel, agentCell, step); // a step that did not run leaves no cell: nothing looks as if it ran
   }
@@ -73,7 +76,7 @@ async function insertStep(panel: NotebookPanel, params: Params): Promise<JSONVal
 }
 
 /** Run / Skip / Stop on a step cell; the promise settles on the click and the bar goes. */
-function buttons(cell: Cell, title: string, flagged: boolean): Promise<Decision> {
+function buttons(cell: Cell, title: string, flagged: boolean, agent: ICodeCellModel | null): Promise<Decision> {
   const bar = document.createElement('div');
   bar.className = 'grok-agent-bar' + (flagged ? ' grok-agent-flagged' : '');
   const label = document.createElement('span');
@@ -81,6 +84,14 @@ function buttons(cell: Cell, title: string, flagged: boolean): Promise<Decision>
   label.textContent = title;
   bar.appendChild(label);
   return new Promise(resolve => {
+    // the agent cell ended without an answer (Ctrl-C, a restart): the step was not run, its cell goes
+    const ended = (_: unknown, change: { name: string; newValue: unknown }): void => {
+      if (agent && change.name === 'executionState' && change.newValue !== 'running') {
+        agent.stateChanged.disconnect(ended);
+        bar.remove();
+        resolve('stop');
+      }
+    };
     const labels: Array<[Decision, string, string]> = [
       ['run', 'Run', 'Run this step in the kernel'],
       ['skip', 'Skip', 'Do not run it; Grok goes on without it'],
@@ -92,6 +103,7 @@ function buttons(cell: Cell, title: string, flagged: boolean): Promise<Decision>
       button.textContent = text;
       button.title = tip;
       button.onclick = () => {
+        agent?.stateChanged.disconnect(ended);
         bar.remove();
         resolve(decisionOf(decision));
       };
@@ -99,6 +111,7 @@ function buttons(cell: Cell, title: string, flagged: boolean): Promise<Decision>
     }
     cell.node.appendChild(bar);
     cell.disposed.connect(() => resolve('skip'));
+    agent?.stateChanged.connect(ended);
   });
 }
 

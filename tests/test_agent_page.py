@@ -95,6 +95,8 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     # step 3: the chart, in its own cell
     bar(page, 3).filter(has_text="bar chart").wait_for()
     assert source_of(page, 3) == PLOT
+    cell(page, 3).scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}.png"))  # docs/agent-steps-lab.png comes from here
     click(page, 3, "run", "bar chart")
     cell(page, 3).locator(".jp-OutputArea-output img").first.wait_for()
     cell(page, 1).locator(".jp-OutputArea").filter(has_text="March is odd").wait_for()
@@ -107,11 +109,8 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     agent_text = cell(page, 1).locator(".jp-OutputArea").inner_text()
     assert "Step 1 · monthly totals → its cell below" in agent_text
     assert "Step 2: skipped (you, on the page)" in agent_text and "Step 3: ran" in agent_text
-    if kind == "lab":
-        cell(page, 1).scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "agent-steps-lab.png"))
-    else:
-        page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}.png"))
+    cell(page, 1).scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}-done.png"))
 
     # the saved notebook is the record: tagged step cells with their outputs, the decisions in the metadata
     cell(page, 0).locator(".jp-InputPrompt").click()
@@ -135,3 +134,30 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     cell(page, 3).locator(".jp-OutputArea-output img").first.wait_for()
     assert len(fake.requests) == 4, "Run All asked Grok again"
     assert cell_count(page) == 5 and bar(page, 2).count() == 0
+
+    # --rerun asks again and replaces the step cells; Stop on a step removes its cell and ends the agent
+    fake.script(Reply(text="", tool_calls=[step("print('again')", "once more", "c9")]))
+    editor = cell(page, 1).locator(".jp-InputArea-editor")
+    editor.click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("End")
+    page.keyboard.type(" --rerun")
+    page.keyboard.press("Shift+Enter")
+    click(page, 2, "stop", "once more")
+    cell(page, 1).locator(".jp-OutputArea").filter(has_text="Stopped: stopped at your request").wait_for()
+    assert cell_count(page) == 3 and "by_month" not in page.locator(".jp-Notebook").inner_text()
+    assert len(fake.requests) == 5
+
+    # Ctrl-C (Interrupt) while a step waits for its buttons: the step's cell goes, the agent says it stopped
+    fake.script(Reply(text="", tool_calls=[step("print('never')", "waits", "c10")]))
+    run(page, 1)
+    bar(page, 2).filter(has_text="waits").wait_for()
+    page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:interrupt-kernel'); }")
+    bar(page, 2).filter(has_text="waits").wait_for(state="detached")
+    cell(page, 1).locator(".jp-OutputArea").filter(has_text="nterrupted").first.wait_for()
+    wait_until(lambda: cell_count(page) == 3, "the unanswered step's cell to go")
+    assert "never" not in page.locator(".jp-Notebook").inner_text()
+    cell(page, 1).scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}-interrupted.png"))
+    run(page, 0)  # the kernel lived through it (an interrupt during an await must not reach the event loop)
+    wait_finished(page, 0, 7)

@@ -14,7 +14,7 @@ connected). Inline nothing suspends, and ``drive`` runs the same coroutine to it
 from __future__ import annotations
 
 import base64
-from typing import Any, Coroutine, Protocol, TypeVar
+from typing import Any, Awaitable, Coroutine, Protocol, TypeVar
 
 from grok_magics.agent.approval import RUN, SKIP, STOP, Asker, Verdict, decide, needs_yes
 from grok_magics.agent.execution import TABLE_MARK, Outcome
@@ -35,6 +35,38 @@ def drive(coroutine: Coroutine[Any, Any, T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
     raise RuntimeError("the inline agent loop waited for something: only the page host may")
+
+
+async def interruptible(awaitable: Awaitable[T]) -> T:
+    """Await with Ctrl-C raising KeyboardInterrupt *here*, in the agent's coroutine.
+
+    The default SIGINT handler raises where the main thread is, which during an await is the event loop
+    itself: the exception escapes the loop and the kernel dies. So while awaiting, Ctrl-C (the frontend's
+    Interrupt, a step's time limit) cancels the wait instead, and the cancellation becomes the usual
+    KeyboardInterrupt, which the loop turns into "interrupted"."""
+    import asyncio
+    import signal
+    import threading
+
+    task = asyncio.ensure_future(awaitable)
+    if threading.current_thread() is not threading.main_thread():
+        return await task
+    loop = asyncio.get_running_loop()
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        pressed.append(True)
+        loop.call_soon_threadsafe(task.cancel)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Host(Protocol):
@@ -76,7 +108,9 @@ class PageHost:
         params = {"agent_cell": self.agent_cell, "step": number, "code": code, "purpose": purpose}
         params.update({"risks": list(risks), "ask": asks, "mode": mode})
         try:
-            answer = await self.bridge.request("agent_step", params, ANSWER_SECONDS if asks else PAGE_SECONDS)
+            answer = await interruptible(
+                self.bridge.request("agent_step", params, ANSWER_SECONDS if asks else PAGE_SECONDS)
+            )
         except PageUnavailable as exc:
             return Verdict(STOP, f"the page did not answer: {exc}")
         if not asks:
@@ -90,7 +124,7 @@ class PageHost:
 
         params = {"agent_cell": self.agent_cell, "step": number, "outputs": cell_outputs(outcome, number)}
         try:
-            await self.bridge.request("agent_outputs", params, PAGE_SECONDS)
+            await interruptible(self.bridge.request("agent_outputs", params, PAGE_SECONDS))
         except PageUnavailable as exc:
             return f"Step {number}'s outputs are not in its cell: {exc}"
         return ""
@@ -101,7 +135,7 @@ class PageHost:
 
         params = {"agent_cell": self.agent_cell, "clear": clear}
         try:
-            answer = await self.bridge.request("agent_steps", params, PAGE_SECONDS)
+            answer = await interruptible(self.bridge.request("agent_steps", params, PAGE_SECONDS))
         except PageUnavailable:
             return 0
         count = answer.get("count") if isinstance(answer, dict) else 0

@@ -371,7 +371,7 @@ async def _one_call(call: ToolCall, run: AgentRun, context: _Context) -> tuple[T
     display.verdict(number, verdict)
     if verdict.decision == STOP:
         step.status = "not run: stopped"
-        run.stopped = "stopped at your request" if verdict.by == "you" else verdict.by
+        run.stopped = "stopped at your request" if verdict.by.startswith("you") else verdict.by
         return _unrun(call, "not run: the user stopped the agent; do not call the tool again"), ()
     if verdict.decision != "run":
         step.status = "skipped"

@@ -103,8 +103,9 @@ AWAITED = "await __import__('grok_magics.magics.agent_cell', fromlist=['awaited'
 
 
 def awaits_agent(lines: list[str]) -> list[str]:
-    """IPython input transformer (after the magics' own): a ``%%grok --agent`` cell, with a page
-    connected, becomes an awaited call, so ipykernel runs it as an async cell."""
+    """IPython input transformer (after the magics' own): a ``%%grok --agent`` cell in a kernel becomes an
+    awaited call, so ipykernel runs it as an async cell. Also before the page has greeted: under Run All a
+    page's greeting for magics loaded by the first cell is queued behind the cells (``awaited`` waits)."""
     if not lines or not lines[0].startswith(_CALL):
         return lines
     try:
@@ -115,11 +116,27 @@ def awaits_agent(lines: list[str]) -> list[str]:
         return lines
     if "--agent" not in str(line).split():
         return lines
-    from grok_magics.page import connected
+    from IPython import get_ipython
 
-    if not connected():
+    if getattr(get_ipython(), "_grok_page", None) is None:  # no channel to a page at all (not in a kernel)
         return lines
     return [AWAITED + "".join(lines)[len(_CALL) - len("'grok', ") :]]
+
+
+GREETING_SECONDS = 1.0  # how long an agent cell waits for a page's greeting (only the first, under Run All)
+
+
+async def _greeted(bridge: Any) -> None:
+    """Give a page's queued greeting the chance to arrive (it is handled while this cell awaits)."""
+    import asyncio
+    import time
+
+    from grok_magics.agent.host import interruptible
+
+    end = time.monotonic() + (0.0 if getattr(bridge, "agent_greeting_missed", False) else GREETING_SECONDS)
+    while not bridge.comms and time.monotonic() < end:
+        await interruptible(asyncio.sleep(0.05))
+    bridge.agent_greeting_missed = not bridge.comms  # nobody there: the next agent cells do not wait
 
 
 async def awaited(name: str, line: str, cell: str) -> None:
@@ -144,7 +161,9 @@ async def awaited(name: str, line: str, cell: str) -> None:
     options, internal_error = handed.options, handed.internal_error
     if options is None or internal_error is None:
         return
-    if bridge is None or not cell_id:  # no page after all (or no cell id): the inline agent
+    if bridge is not None and cell_id and not bridge.comms:
+        await _greeted(bridge)
+    if bridge is None or not bridge.comms or not cell_id:  # no page (nbclient, papermill): the inline agent
         agent_cell(magics, options, handed.prompt, handed.source, internal_error)
         return
     host = PageHost(bridge, cell_id)
