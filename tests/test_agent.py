@@ -449,3 +449,77 @@ def test_at_most_four_images_of_a_step_go_back(agent_shell: Harness, fake) -> No
     body = fake.requests[-1].body
     assert len(images_of(body)) == 4 and "2 more image(s) not sent: at most 4 per step" in outputs_of(body)[0]
     assert sum("image/png" in d["data"] for d in ran.displays) == 6  # the cell still shows all of them
+
+
+# -- with the page: the pieces that need no browser (the page's own story is tests/test_agent_page.py) -------
+
+
+def test_an_agent_cell_is_awaited_only_where_a_page_can_answer(shell: Harness) -> None:
+    """Terminal IPython has no channel to a page: the agent cell stays an ordinary cell magic. In a kernel
+    (the channel exists) it becomes an awaited call, so the page's answers are handled while it waits."""
+    sh = shell.shell
+    cell = "%%grok --agent --rerun\nplot {sales}\n"
+    assert "run_cell_magic('grok', '--agent --rerun'" in sh.transform_cell(cell)
+    assert "await" not in sh.transform_cell(cell)
+    sh._grok_page = object()  # what page.attach leaves on a kernel's shell
+    try:
+        awaited = sh.transform_cell(cell)
+        assert awaited.startswith("await __import__('grok_magics.magics.agent_cell'")
+        assert ".awaited('grok', '--agent --rerun', 'plot {sales}\\n')" in awaited
+        assert "await" not in sh.transform_cell("%%grok\nnot an agent\n")
+        assert "await" not in sh.transform_cell("%%grok --agentish\nx\n")
+    finally:
+        del sh._grok_page
+
+
+def test_the_inline_host_never_waits_and_the_page_wait_is_interruptible() -> None:
+    import asyncio
+    import os
+    import signal
+
+    from grok_magics.agent.host import drive, interruptible
+
+    async def plain() -> int:
+        return 7
+
+    async def waits() -> None:
+        await asyncio.sleep(0)
+
+    assert drive(plain()) == 7
+    with pytest.raises(RuntimeError, match="only the page host"):
+        drive(waits())
+
+    async def pressed() -> str:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):  # raised here, in the coroutine: not in the event loop
+            await interruptible(asyncio.sleep(60))
+        return "the loop lived on"
+
+    assert asyncio.run(pressed()) == "the loop lived on"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_step_s_outputs_become_valid_cell_outputs_without_the_key(
+    agent_shell: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the page puts into a step's cell: valid nbformat outputs, known keys masked."""
+    import nbformat
+
+    from grok_magics.agent.execution import run_step
+    from grok_magics.agent.host import cell_outputs
+    from grok_magics.privacy.redaction import remember
+
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    remember(CANARY)  # the key the agent's requests used: known to the kernel once it asked Grok
+    code = "import os\nprint('key', os.environ['XAI_API_KEY'])\nsales.revenue.sum()"
+    outcome = run_step(agent_shell.shell, code, 1, None)
+    failed = run_step(agent_shell.shell, "1 / 0", 2, None)
+    outputs = cell_outputs(outcome, 1) + cell_outputs(failed, 2)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=outputs)])
+    nbformat.validate(nb)
+    kinds = [o["output_type"] for o in outputs]
+    assert kinds == ["stream", "execute_result", "error"]
+    assert "1200.0" in outputs[1]["data"]["text/plain"] and outputs[0]["text"].startswith("key ")
+    assert outputs[2]["ename"] == "ZeroDivisionError"
+    assert_no_canary(json.dumps(outputs))
