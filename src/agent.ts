@@ -62,8 +62,8 @@ async function insertStep(panel: NotebookPanel, params: Params): Promise<JSONVal
   if (!params.ask) {
     return { decision: 'run' };
   }
+  await panel.content.scrollToItem(index, 'smart'); // a windowed notebook makes the cell's widget when in view
   await cell.ready;
-  void panel.content.scrollToItem(index, 'smart');
   const risks = Array.isArray(params.risks) ? params.risks.map(String) : [];
   const agentIndex = cellInfos(panel).findIndex(info => info.id === agentCell);
   const agentModel = agentIndex >= 0 ? (model.cells.get(agentIndex) as ICodeCellModel) : null;

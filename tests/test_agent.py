@@ -523,3 +523,45 @@ def test_a_step_s_outputs_become_valid_cell_outputs_without_the_key(
     assert "1200.0" in outputs[1]["data"]["text/plain"] and outputs[0]["text"].startswith("key ")
     assert outputs[2]["ename"] == "ZeroDivisionError"
     assert_no_canary(json.dumps(outputs))
+
+
+class _Page:
+    """The kernel's end of the channel as the page host sees it: answers scripted, requests kept."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    async def request(self, method: str, params: dict[str, Any], timeout: float) -> Any:
+        self.asked.append((method, params))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_the_page_host_asks_only_when_the_mode_says_and_stops_when_nobody_answers() -> None:
+    import asyncio
+
+    from grok_magics.agent.host import PageHost
+    from grok_magics.errors import PageUnavailable
+
+    page = _Page({"decision": "run"}, {"decision": "stop"}, {"decision": "maybe"}, PageUnavailable("gone"), {})
+    host = PageHost(page, "agent-cell")
+
+    async def story() -> list[Any]:
+        return [
+            await host.decide("auto", 1, "x = 1", "set", []),  # the cell is inserted, nobody is asked
+            await host.decide("confirm", 2, "y = 2", "", []),
+            await host.decide("risky", 3, "import os; os.remove('f')", "", ["changes files (os.remove)"]),
+            await host.decide("confirm", 4, "z = 3", "", []),
+            await host.steps_below(clear=True),
+        ]
+
+    auto, stop, unclear, unanswered, below = asyncio.run(story())
+    assert (auto.decision, auto.by) == ("run", "auto") and page.asked[0][1]["ask"] is False
+    assert page.asked[0][1]["agent_cell"] == "agent-cell" and page.asked[0][1]["code"] == "x = 1"
+    assert (stop.decision, stop.by) == ("stop", "you, on the page") and page.asked[1][1]["ask"] is True
+    assert unclear.decision == "skip" and page.asked[2][1]["risks"] == ["changes files (os.remove)"]
+    assert unanswered.decision == "stop" and unanswered.by.startswith("the page did not answer")
+    assert below == 0 and page.asked[4] == ("agent_steps", {"agent_cell": "agent-cell", "clear": True})

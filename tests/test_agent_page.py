@@ -124,6 +124,15 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     assert all(c.metadata["grok_magics_agent_step"]["agent_cell"] == agent_id for c in steps)
     assert any(o.get("output_type") == "execute_result" for o in steps[0].outputs)
     assert any("image/png" in o.get("data", {}) for o in steps[1].outputs)
+    decisions = next(
+        o.metadata["grok_magics_agent"] for o in saved.cells[1].outputs if "grok_magics_agent" in o.get("metadata", {})
+    )
+    assert decisions["approval"] == "confirm"
+    assert [(s["decision"], s["by"], s["status"]) for s in decisions["steps"]] == [
+        ("run", "you, on the page", "ran"),
+        ("skip", "you, on the page", "skipped"),
+        ("run", "you, on the page", "ran"),
+    ]
     assert_no_canary(path.read_text())
 
     # Run All in a new kernel: the agent cell leaves its steps be, the step cells run; Grok is not asked
