@@ -11,7 +11,8 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { JSONValue } from '@lumino/coreutils';
 
 import {
-  CellInfo, Decision, cellOutputs, decisionOf, insertIndex, stepIndex, stepIndexes, stepMetadata, stepTitle
+  CellInfo, Decision, cellOutputs, decisionOf, insertIndex, keepsItsSteps, stepIndex, stepIndexes, stepMetadata,
+  stepTitle
 } from './agentlogic';
 
 type Params = Record<string, any>;
@@ -24,6 +25,25 @@ export function agentHandlers(panel: NotebookPanel): Map<string, Handler> {
     ['agent_outputs', params => setOutputs(panel, params)],
     ['agent_steps', params => countSteps(panel, params)]
   ]);
+}
+
+/**
+ * The outputs an agent cell had when it was scheduled to run again (Run All): running clears them, and
+ * when the kernel finds the step cells still below (nothing is asked again) they come back, so the
+ * saved answer stays with its steps. Kept until that cell's ``agent_steps`` request, one per cell.
+ */
+const previous = new Map<string, nbformat.IOutput[]>();
+
+export function keepAnswer(cell: Cell): void {
+  if (cell.model.type !== 'code' || !keepsItsSteps(cell.model.sharedModel.getSource())) {
+    return;
+  }
+  const outputs = (cell.model as ICodeCellModel).outputs;
+  const kept: nbformat.IOutput[] = [];
+  for (let i = 0; i < outputs.length; i++) {
+    kept.push(outputs.get(i).toJSON());
+  }
+  previous.set(cell.model.id, kept);
 }
 
 function cellInfos(panel: NotebookPanel): CellInfo[] {
@@ -134,10 +154,22 @@ async function setOutputs(panel: NotebookPanel, params: Params): Promise<JSONVal
 async function countSteps(panel: NotebookPanel, params: Params): Promise<JSONValue> {
   const agentCell = String(params.agent_cell ?? '');
   const found = stepIndexes(cellInfos(panel), agentCell);
+  const kept = previous.get(agentCell) ?? [];
+  previous.delete(agentCell);
   if (params.clear) {
     for (const index of [...found].reverse()) {
       panel.content.model?.sharedModel.deleteCell(index);
     }
+    return { count: found.length, restored: false };
   }
-  return { count: found.length };
+  const index = cellInfos(panel).findIndex(info => info.id === agentCell);
+  const model = index >= 0 ? panel.content.model?.cells.get(index) : undefined;
+  const restore = found.length > 0 && kept.length > 0 && model?.type === 'code';
+  if (restore) {
+    const outputs = (model as ICodeCellModel).outputs;
+    for (const output of kept) {
+      outputs.add(output);
+    }
+  }
+  return { count: found.length, restored: restore };
 }

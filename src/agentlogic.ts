@@ -4,6 +4,8 @@
  * a real code cell below the agent cell, so the notebook is the record and Run All reproduces it.
  */
 
+import { isGrokCell, magicLine } from './logic';
+
 export const STEP_TAG = 'grok-agent-step';
 export const STEP_META = 'grok_magics_agent_step';
 export const DECISIONS = ['run', 'skip', 'stop'] as const;
@@ -93,4 +95,13 @@ export function cellOutputs(outputs: unknown): Array<Record<string, any>> {
   return outputs.filter(
     (o): o is Record<string, any> => !!o && typeof o === 'object' && kinds.includes((o as any).output_type)
   );
+}
+
+/** An agent cell that, run again, keeps its step cells (and so its saved answer): ``--agent`` without ``--rerun``. */
+export function keepsItsSteps(source: string): boolean {
+  if (!isGrokCell(source)) {
+    return false;
+  }
+  const words = magicLine(source).split(/\s+/);
+  return words.includes('--agent') && !words.includes('--rerun');
 }

@@ -8,7 +8,7 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
-import { agentHandlers } from './agent';
+import { agentHandlers, keepAnswer } from './agent';
 import { AnswerMarkdown } from './answers';
 import { KernelBridge } from './bridge';
 import { everyCell } from './cells';
@@ -57,6 +57,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (cell.model.type !== 'code' || !asksGrok(cell.model.sharedModel.getSource())) {
         return;
       }
+      keepAnswer(cell); // agent cells: the saved answer comes back when the steps below are kept
       const panel = tracker.find(p => p.content === notebook);
       if (panel) {
         bridgeOf(panel).push(cell);

@@ -139,6 +139,10 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     run_all_in_a_new_kernel(page)
     wait_finished(page, 3, 4)
     cell(page, 1).locator(".jp-OutputArea").filter(has_text="Nothing was sent to Grok").wait_for()
+    agent_text = cell(page, 1).locator(".jp-OutputArea").inner_text()
+    assert FINAL in agent_text and "the answer above is the one saved with them" in agent_text, agent_text
+    cell(page, 1).scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}-run-all.png"))
     step_outputs(page, 2).filter(has_text="months: 4").first.wait_for()
     cell(page, 3).locator(".jp-OutputArea-output img").first.wait_for()
     assert len(fake.requests) == 4, "Run All asked Grok again"

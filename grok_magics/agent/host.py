@@ -100,6 +100,7 @@ class PageHost:
     def __init__(self, bridge: Any, agent_cell: str) -> None:
         self.bridge = bridge
         self.agent_cell = agent_cell
+        self.restored = False  # the page put back the answer this cell had (its steps are kept)
 
     async def decide(self, mode: str, number: int, code: str, purpose: str, risks: list[str]) -> Verdict:
         from grok_magics.errors import PageUnavailable
@@ -130,7 +131,8 @@ class PageHost:
         return ""
 
     async def steps_below(self, clear: bool = False) -> int:
-        """How many step cells of this agent cell are below it (``clear``: remove them first, for --rerun)."""
+        """How many step cells of this agent cell are below it (``clear``: remove them first, for --rerun).
+        When they stay, the page puts back the outputs the cell had before this run (``restored``)."""
         from grok_magics.errors import PageUnavailable
 
         params = {"agent_cell": self.agent_cell, "clear": clear}
@@ -139,6 +141,7 @@ class PageHost:
         except PageUnavailable:
             return 0
         count = answer.get("count") if isinstance(answer, dict) else 0
+        self.restored = isinstance(answer, dict) and answer.get("restored") is True
         return count if isinstance(count, int) and not clear else 0
 
 

@@ -171,9 +171,12 @@ async def awaited(name: str, line: str, cell: str) -> None:
     if below:
         from grok_magics.agent import display
 
+        cells = f"{below} step cell{'s' if below != 1 else ''}"
+        kept = "the answer above is the one saved with them" if host.restored else "they are the record"
         display.note(
-            f"This agent cell's {below} step cell{'s' if below != 1 else ''} are below it: they are the record "
-            "(Run All runs them). Nothing was sent to Grok; --rerun asks again and replaces them."
+            f"This agent cell's {cells} are below it and run as ordinary cells (Run All reproduces the analysis); "
+            f"{kept}. Nothing was sent to Grok; "
+            "--rerun asks again and replaces the steps."
         )
         return
     args = (magics.session, magics.defaults(), options, agent_settings(magics), handed.prompt, shell.user_ns)

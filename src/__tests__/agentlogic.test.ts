@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  STEP_TAG, cellOutputs, decisionOf, insertIndex, stepIndex, stepIndexes, stepMetadata, stepOf, stepTitle
+  STEP_TAG, cellOutputs, decisionOf, insertIndex, keepsItsSteps, stepIndex, stepIndexes, stepMetadata, stepOf, stepTitle
 } from '../agentlogic';
 
 const cells = [
@@ -61,4 +61,13 @@ test('only nbformat outputs reach a step cell', () => {
   ]);
   assert.equal(kept.length, 2);
   assert.deepEqual(cellOutputs('nope'), []);
+});
+
+test('an agent cell run again keeps its steps unless --rerun', () => {
+  assert.equal(keepsItsSteps('%%grok --agent\nplot it'), true);
+  assert.equal(keepsItsSteps('\n  %%grok --effort high --agent\nplot it'), true);
+  assert.equal(keepsItsSteps('%%grok --agent --rerun\nplot it'), false);
+  assert.equal(keepsItsSteps('%%grok\nplot it --agent'), false);
+  assert.equal(keepsItsSteps('%%grok --agentish\nx'), false);
+  assert.equal(keepsItsSteps('x = 1 # %%grok --agent'), false);
 });
