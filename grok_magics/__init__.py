@@ -87,6 +87,9 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     shell.events.register("post_run_cell", magics.post_run_cell)
     shell.input_transformers_cleanup.append(protect_question_marks)
+    from grok_magics.magics.agent_cell import awaits_agent  # agent cells: async with the page
+
+    shell.input_transformers_post.append(awaits_agent)
     shell._grok_magics = magics
     if getattr(shell, "kernel", None) is not None:  # the channel to the notebook page exists only in a kernel
         from grok_magics.page import attach
@@ -116,6 +119,9 @@ def unload_ipython_extension(shell: Any) -> None:
 
     cleanup = shell.input_transformers_cleanup
     cleanup[:] = [t for t in cleanup if t is not protect_question_marks]
+    from grok_magics.magics.agent_cell import awaits_agent
+
+    shell.input_transformers_post[:] = [t for t in shell.input_transformers_post if t is not awaits_agent]
     from grok_magics.page import detach
 
     detach(shell)

@@ -209,6 +209,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("context_above_tokens", 4_000, "Token budget of the cells-above block (--context)", at_least(1, whole=True)),
     Setting("restore", True, "The first ask in a chat this kernel holds empty rebuilds it from the answers saved above"),
     Setting("exact_tokens", True, "Count tokens with the provider's tokenizer (xAI) for --dry-run, the context-window check and %grok map's estimate (the text goes to the tokenizer, which answers nothing else); False: estimates"),
+    # -- agent cells (%%grok --agent, grok_magics/agent/): approval and the limits of one agent cell
+    Setting("agent_approval", "confirm", "Agent steps: confirm asks before each, risky only before flagged ones (files, processes, network, installs, exec/eval, your named variables), auto never (not under a classroom policy other than full)", one_of(("confirm", "risky", "auto")), env="GROK_MAGICS_AGENT_APPROVAL"),
+    Setting("agent_max_steps", 10, "Steps one agent cell may run; then Grok is asked to answer", at_least(1, whole=True)),
+    Setting("agent_step_seconds", 120.0, "Seconds one agent step may run; then it is interrupted like Ctrl-C", positive("seconds")),
+    Setting("agent_output_bytes", 20_000, "Bytes of one agent step's output sent back to Grok (the rest is cut)", at_least(1, whole=True)),
     # -- classroom: record/replay, caps and locks, also from GROK_MAGICS_* environment variables
     Setting("replay", "", "Cassette file that answers matching requests, offline (empty: off)", env="GROK_MAGICS_REPLAY", classroom=True),
     Setting("replay_speed", 1.0, "Replay pacing: 1 = as recorded, 2 = twice as fast, 0 = no pauses", at_least(0), env="GROK_MAGICS_REPLAY_SPEED", classroom=True, read=_speed),

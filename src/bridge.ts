@@ -279,6 +279,11 @@ export class KernelBridge {
         }
       }
     } else if (message.type === 'request') {
+      const handler = this.handlers.get(String(message.method)); // answered later (agent steps: src/agent.ts)
+      if (handler) {
+        void this.answerLater(comm, message, handler);
+        return;
+      }
       let reply: Message;
       try {
         reply = { ok: true, result: this.answer(String(message.method), message.params || {}) };
@@ -286,6 +291,24 @@ export class KernelBridge {
         reply = { ok: false, error: String((error as Error).message || error) };
       }
       comm.send(fitted({ v: PROTOCOL_VERSION, type: 'reply', id: message.id, ...reply }) as JSONObject);
+    }
+  }
+
+  /** Requests answered by other parts of the page, possibly after a click (agent steps: src/agent.ts). */
+  readonly handlers = new Map<string, (params: Message) => Promise<JSONValue>>();
+
+  private async answerLater(comm: Kernel.IComm, message: Message,
+    handler: (params: Message) => Promise<JSONValue>): Promise<void> {
+    let reply: Message;
+    try {
+      reply = { ok: true, result: await handler(message.params || {}) };
+    } catch (error) {
+      reply = { ok: false, error: String((error as Error).message || error) };
+    }
+    try {
+      comm.send({ v: PROTOCOL_VERSION, type: 'reply', id: message.id, ...reply } as JSONObject);
+    } catch {
+      // the kernel went away meanwhile
     }
   }
 

@@ -8,6 +8,7 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
+import { agentHandlers, keepAnswer } from './agent';
 import { AnswerMarkdown } from './answers';
 import { KernelBridge } from './bridge';
 import { everyCell } from './cells';
@@ -43,6 +44,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       let bridge = bridges.get(panel);
       if (!bridge) {
         bridge = new KernelBridge(panel, where, VERSION);
+        for (const [method, handler] of agentHandlers(panel)) {
+          bridge.handlers.set(method, handler); // agent cells: step cells and their buttons
+        }
         bridges.set(panel, bridge);
       }
       return bridge;
@@ -54,6 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (cell.model.type !== 'code' || !asksGrok(cell.model.sharedModel.getSource())) {
         return;
       }
+      keepAnswer(cell); // agent cells: the saved answer comes back when the steps below are kept
       const panel = tracker.find(p => p.content === notebook);
       if (panel) {
         bridgeOf(panel).push(cell);

@@ -953,3 +953,14 @@ def ask(
                 )
             )
     return reply
+
+
+# -- the pieces another loop over the same wire may drive (the agent loop, grok_magics.agent.loop) ------------
+# Public names for one request's streaming and its bookkeeping: a loop with its own step logic reuses them
+# rather than copying them. Aliases, so the definitions above keep their place.
+stream_round = _stream_round
+empty_answer = _empty_answer
+remember_turn = _note
+replayed_header = _replayed
+images_refused = _images_refused
+# -- end of the agent loop's names ---------------------------------------------------------------------------

@@ -84,6 +84,11 @@ def carried(request: Request) -> Iterator[tuple[str, str]]:
             yield f"arguments of the tool call {call.name}", call.arguments
         for result in done.results:
             yield f"result of the tool {result.name}", result.output
+        for part in done.parts:
+            if isinstance(part, ImagePart):
+                yield "image caption", part.caption + (part.url or "")
+            elif isinstance(part, (TextPart, DataPart)):
+                yield "tool output", part.text
     for spec in request.tools:
         yield f"description of the tool {spec.name}", spec.description + json.dumps(spec.parameters)
     if request.output is not None and request.output.schema is not None:

@@ -335,6 +335,12 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         from grok_magics.engine.ask import ask
         from grok_magics.errors import ConfigError
 
+        if options.agent:  # agent cells: grok_magics.agent, through magics/agent_cell.py
+            from grok_magics.magics.agent_cell import agent_cell
+
+            agent_cell(self, options, prompt, source, _internal_error)
+            return
+
         failure: BaseException | None = None
         try:
             shell = self.shell

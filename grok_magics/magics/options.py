@@ -42,7 +42,7 @@ SEARCHES = {"web": "web_search", "x": "x_search"}
 USAGE = (
     "%%grok [-m MODEL] [--provider NAME] [--effort none|low|medium|high|default] [--api responses|chat] "
     "[--chat NAME] [--new] [--system TEXT] [--temperature T] [--max-tokens N] [-o VAR] [--no-history] [--code] "
-    "[--allow-key] "
+    "[--agent] [--rerun] [--allow-key] "
     "[--data NAME[,NAME]] [--image REF[,REF]] [--budget N] [--schema-only] [--exclude COL[,COL]] [--dry-run]"
     " [--tools FN,FN|data] [--search web,x] [--json | --schema S [--to-df | --to-polars]]"
     " [--output CELL_ID:N] [--context above[:N][,images]|none] [--fork NAME]"
@@ -195,6 +195,8 @@ def _parser() -> _Parser:
     p.add_argument("--context", type=_context_spec)  # the cells above (context/above.py)
     p.add_argument("--fork")  # a new chat from this one as it stands before this cell
     p.add_argument("--at", type=_non_negative_int)  # %grok fork NAME --at N
+    p.add_argument("--agent", action="store_true")  # agent cell (grok_magics.agent)
+    p.add_argument("--rerun", action="store_true")  # agent cell: ask again although its step cells are below
     return p
 
 

@@ -46,3 +46,5 @@ class Options:
     context: str | None = None  # --context above[:N][,images] | none (context/above.py)
     fork: str | None = None  # --fork NAME: a new chat from this one as it stands before this cell
     at: int | None = None  # %grok fork NAME --at N: from the chat as it stood after its N-th answer
+    agent: bool = False  # agent cell: Grok proposes Python steps that run here once approved (grok_magics.agent)
+    rerun: bool = False  # agent cell with step cells below (page): ask Grok again instead of leaving them

@@ -40,6 +40,7 @@ class Round:
     results: tuple[ToolResult, ...]
     items: tuple[dict[str, Any], ...] = ()  # Responses output items (reasoning, function_call), verbatim
     items_provider: str = ""
+    parts: Parts = ()  # what the tools showed besides text (an agent step's images), sent after the results
 
 
 @dataclass(frozen=True)

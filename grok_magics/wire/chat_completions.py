@@ -74,6 +74,8 @@ def round_messages(done: Round) -> list[dict[str, Any]]:
     ]
     out: list[dict[str, Any]] = [{"role": "assistant", "content": done.text or None, "tool_calls": calls}]
     out.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.output} for r in done.results)
+    if done.parts:  # tool messages are text: what the tools showed (images) follows as a user message
+        out.append({"role": "user", "content": user_content(done.parts)})
     return out
 
 

@@ -65,6 +65,8 @@ def round_items(done: Round, provider: str) -> list[dict[str, Any]]:
             for c in done.calls
         )
     out.extend({"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in done.results)
+    if done.parts:  # tool outputs are text: what the tools showed (images) follows as a user message
+        out.append({"role": "user", "content": input_content(done.parts)})
     return out
 
 
