@@ -57,6 +57,9 @@ Options
   --context above[:N][,images]    attach the cells above (all within the budget, or the N nearest) as one
                                   block; cells tagged grok-skip never go, grok-pin always; none: off
   --fork NAME                     ask in a new chat NAME that starts from this one as it stands here
+  --agent                         an agent cell: Grok proposes Python steps that run here once approved
+                                  (GrokMagics.agent_approval: confirm, risky or auto), then explains
+  --rerun                         an agent cell whose step cells are below: ask Grok again (page)
 
 Prompts: {{name}}, {{obj.attr}}, {{d['k']}}, {{xs[0]}}, {{Out[3]}} insert a str or number, or attach a
 table or image; {{{{name}}}} keeps it literal; other braces, `code` and fenced blocks are sent untouched.
