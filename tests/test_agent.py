@@ -189,6 +189,7 @@ def test_ctrl_c_mid_loop_stops_at_once_and_keeps_what_ran(agent_shell: Harness, 
     threading.Thread(target=lambda: started.wait(30) and send_sigint(), daemon=True).start()
     ran = agent_shell.run(f"%%grok --agent --api {api}\ngo", cell_id="int")
     assert isinstance(ran.error, KeyboardInterrupt)
+    assert "2 step(s) ran; they and their outputs stay" in str(ran.error), ran.error  # not "before any answer"
     assert len(fake.requests) == 2 and agent_shell.shell.user_ns["first"] == 1
     meta = agent_meta(ran)
     assert [s["status"] for s in meta["steps"]] == ["ran", "interrupted"] and meta["stopped"].startswith("interrupted")

@@ -95,6 +95,11 @@ def _raise_ending(run: Any) -> None:
 
         if reply.error is not None:
             raise reply.error.shown_as(outcome_note(reply)) from None
+        ran = sum(step.ran for step in run.steps)
+        if ran and not reply.text_length:  # the steps are what it had done: they stay, and say so
+            raise GrokInterrupted(
+                f"■ Interrupted — {ran} step(s) ran; they and their outputs stay in the conversation."
+            )
         raise GrokInterrupted(outcome_note(reply))
 
 
