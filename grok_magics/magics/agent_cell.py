@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from IPython.core.error import UsageError
 
 from grok_magics.errors import GrokError, GrokInterrupted
-from grok_magics.magics.options import Options
+
+if TYPE_CHECKING:  # the parser is imported when an agent cell runs, not when the extension loads
+    from grok_magics.model.options import Options
 
 
 def agent_settings(magics: Any) -> Any:

@@ -17,7 +17,6 @@ from grok_magics.errors import GrokError, GrokInterrupted
 from grok_magics.magics.inputs import trim_blank_lines
 from grok_magics.magics.traits import source_of, traits_class
 from grok_magics.settings import BY_NAME, values_of
-from grok_magics.teaching.notebook_policy import MODES
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
@@ -525,6 +524,8 @@ def _merge(first: Options, second: Options) -> Options:
 def _policy_command(rest: str) -> bool:
     """``policy`` alone or with one mode; "policy for exams?" is a prompt."""
     words = rest.split()
+    from grok_magics.teaching.notebook_policy import MODES
+
     return bool(words) and words[0] == "policy" and (len(words) == 1 or (len(words) == 2 and words[1] in MODES))
 
 
