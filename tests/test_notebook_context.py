@@ -538,3 +538,14 @@ def test_a_saved_answer_is_restored_only_if_the_cell_shows_it(shell: Harness, fa
     assert [s.answer for s in restore.from_notebook(nb)] == ["What the reader saw."]
     output["metadata"]["grok_magics"]["turn"]["answer"] = "Something else entirely."
     assert restore.from_notebook(nb) == []
+
+
+def test_a_huge_prompt_is_kept_cut_in_the_saved_turn(shell: Harness, fake: Any) -> None:
+    """The saved record must not double a notebook holding a 1 MB prompt; what it keeps says it was cut."""
+    shell.run("%config GrokMagics.display = 'markdown'")
+    fake.script(Reply(text="Long read."))
+    ran = shell.run("%%grok\n" + "word " * 200_000, cell_id="big")
+    assert ran.success, ran.everything
+    kept = _answer_output(ran)["metadata"]["grok_magics"]["turn"]["prompt"]
+    assert len(kept) < 110_000 and "characters of this prompt were not kept" in kept
+    assert len(user_texts(fake.requests[-1].body)[0]) >= 1_000_000  # the request itself is whole

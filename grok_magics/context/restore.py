@@ -26,6 +26,7 @@ from grok_magics.model.request import Turn
 VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]|\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_FILE = 200_000_000  # bytes of a notebook file read for %grok restore
+KEPT_PROMPT = 100_000  # characters of a prompt an answer's metadata keeps (its middle is cut past that)
 
 
 def _digest(data: bytes | str) -> str:
@@ -44,13 +45,24 @@ def attachment_lines(parts: Parts) -> list[str]:
     return lines
 
 
+def _kept(prompt: str) -> str:
+    """A huge prompt would double the notebook's size in metadata (and be masked again before every send):
+    its middle is cut, saying so; history trimming would drop most of it after a restore anyway."""
+    if len(prompt) <= KEPT_PROMPT:
+        return prompt
+    half = KEPT_PROMPT // 2
+    return (
+        f"{prompt[:half]}\n[… {len(prompt) - 2 * half:,} characters of this prompt were not kept …]\n{prompt[-half:]}"
+    )
+
+
 def record(
     parts: Parts, mask: Any, encrypted_reasoning: bool, forked_from: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """What an answer's metadata keeps to rebuild its turn (the answer text is added by the view)."""
     saved: dict[str, Any] = {
         "v": VERSION,
-        "prompt": mask(text_of(parts)),
+        "prompt": mask(_kept(text_of(parts))),
         "attachments": [mask(line) for line in attachment_lines(parts)],
     }
     if encrypted_reasoning:
