@@ -549,3 +549,24 @@ def test_a_huge_prompt_is_kept_cut_in_the_saved_turn(shell: Harness, fake: Any) 
     kept = _answer_output(ran)["metadata"]["grok_magics"]["turn"]["prompt"]
     assert len(kept) < 110_000 and "characters of this prompt were not kept" in kept
     assert len(user_texts(fake.requests[-1].body)[0]) >= 1_000_000  # the request itself is whole
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_cell_does_not_wait_for_a_push_the_page_never_sends(
+    shell: Harness, fake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page pushes its context before cells that ask Grok only: code calling grok_magics.map in a plain
+    cell, with the page connected, must not wait for one (the policy lookup asks for it on every job)."""
+    import grok_magics.page as page_module
+    from grok_magics.magics.inputs import asks_grok
+
+    assert asks_grok("%%grok\nhi") and asks_grok("x = 1\n%grok hi") and asks_grok("\n  %%grok --chat a\nhi")
+    assert not asks_grok("import grok_magics\ngrok_magics.map(df, 'x')") and not asks_grok("%grokky")
+    monkeypatch.setattr(page_module, "PUSH_WAIT", 600.0)  # were it waited for, the test would time out
+    _with_page(shell, "other-cell", ())
+    shell.shell._grok_page.comms.append(object())  # a page is connected (it greeted the kernel)
+    shell.run("import pandas as pd, grok_magics\ndf = pd.DataFrame({'a': ['x']})")
+    fake.script(Reply(text="ok"))
+    ran = shell.run("out = grok_magics.map(df, 'Say {a}', progress=False)", cell_id="plain")
+    assert ran.success, ran.everything
+    assert len(fake.requests) == 1  # the map ran

@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from grok_magics.errors import GrokError, GrokInterrupted
-from grok_magics.magics.inputs import trim_blank_lines
+from grok_magics.magics.inputs import asks_grok, trim_blank_lines
 from grok_magics.magics.traits import source_of, traits_class
 from grok_magics.settings import BY_NAME, values_of
 
@@ -36,6 +36,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         self._cell_id: str | None = None
         self._cell_seen = False
         self._asks_in_cell = 0
+        self._pushed_for_cell = False  # the page pushes its context only before cells that ask Grok
         self._failure: Any = None  # the most recent failing cell, for %grok fix
 
     @property
@@ -65,6 +66,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         self._cell_seen = True
         self._cell_id = getattr(info, "cell_id", None) or None
         self._asks_in_cell = 0
+        self._pushed_for_cell = asks_grok(getattr(info, "raw_cell", "") or "")
 
     def post_run_cell(self, result: Any) -> None:
         """Remember the most recent failing cell (with its own source and traceback) for ``%grok fix``."""
@@ -172,7 +174,8 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             return None
         from grok_magics.page import PUSH_WAIT, pushed
 
-        return pushed(self._cell_id, wait=PUSH_WAIT)
+        # a plain Python cell (grok_magics.map(...) from code) gets no push: nothing to wait for
+        return pushed(self._cell_id, wait=PUSH_WAIT if self._pushed_for_cell else 0.0)
 
     # -- the notebook is the conversation (context/restore.py) ------------------------------------------
     def _saved_answers(self, path: str | None = None) -> tuple[list[Any], str]:

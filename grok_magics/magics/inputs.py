@@ -2,7 +2,7 @@
 
 IPython reads any line ending in ``?`` as a help request, so ``%grok what is a p-value?`` would
 show "Object not found" instead of asking. A cleanup transformer turns such lines into an explicit
-``run_line_magic`` call before the help transformer can see them.
+``run_line_magic`` call before the help transformer can see them. Also: which cells ask Grok at all.
 """
 
 from __future__ import annotations
@@ -35,3 +35,14 @@ def trim_blank_lines(text: str) -> str:
     while lines and not lines[-1].strip():
         lines.pop()
     return "\n".join(lines)
+
+
+_CELL_MAGIC = re.compile(r"%%grok(?=\s|$)")
+_LINE_MAGIC = re.compile(r"^\s*%grok(?=\s|$)", re.M)
+
+
+def asks_grok(source: str) -> bool:
+    """A cell the page pushes its context before (as src/logic.ts ``asksGrok`` decides): the cell magic on
+    its first non-blank line, or a ``%grok`` line magic on any line."""
+    first = next((line.strip() for line in source.split("\n") if line.strip()), "")
+    return bool(_CELL_MAGIC.match(first) or _LINE_MAGIC.search(source))
