@@ -203,7 +203,7 @@ def context_window(endpoint: Endpoint, defaults: Defaults) -> int:
     return defaults.context_window or endpoint.provider.context_window
 
 
-def _images_refused(endpoint: Endpoint) -> str:
+def images_refused(endpoint: Endpoint) -> str:
     provider = endpoint.provider
     if provider.images:
         return ""
@@ -234,7 +234,7 @@ def _context_settings(
         room=context_window(endpoint, defaults) - used,
         privacy=privacy,
         image_max_side=defaults.image_max_side,
-        images_refused=_images_refused(endpoint),
+        images_refused=images_refused(endpoint),
     )
 
 
@@ -286,7 +286,7 @@ def _check_fits(endpoint: Endpoint, defaults: Defaults, reserved: int, exact: bo
 
 def _check_history_images(endpoint: Endpoint, history: tuple[Turn, ...]) -> None:
     """Earlier turns replay their images too, so a provider without vision cannot take this chat."""
-    refused = _images_refused(endpoint)
+    refused = images_refused(endpoint)
     if refused and any(isinstance(part, ImagePart) for turn in history for part in turn.user):
         raise ConfigError(
             f"{refused}; earlier turns of this chat carry images: use --new, --no-history or another --chat"
@@ -525,7 +525,7 @@ def _retrying(status: int, retry_after: float | None, attempt: int, max_retries:
     return retryable and attempt <= max_retries and (retry_after is None or retry_after <= 120)
 
 
-def _empty_answer(request: Request, reply: Reply) -> GrokError:
+def empty_answer(request: Request, reply: Reply) -> GrokError:
     endpoint = request.endpoint
     reason = reply.finish.reason if reply.finish is not None else "none"
     return GrokError(
@@ -544,7 +544,7 @@ class Books:
     first_admitted: bool = False
 
 
-def _stream_round(
+def stream_round(
     request: Request,
     connect: Callable[[], Any],
     view: View,
@@ -704,7 +704,7 @@ def run(
     try:
         while True:
             first = not reply.rounds
-            _stream_round(
+            stream_round(
                 request,
                 connect,
                 view,
@@ -740,7 +740,7 @@ def run(
         and not reply.rounds
         and not reply.tool_calls
     ):
-        reply.add(Failed(_empty_answer(request, reply)))
+        reply.add(Failed(empty_answer(request, reply)))
     view.finish(reply)
     return reply
 
@@ -803,12 +803,14 @@ def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dic
     return record(request.user, mask, encrypted, forked_from)
 
 
-def _replayed(header: Header) -> Header:
+def replayed_header(header: Header) -> Header:
     """The status line's cost says "$0 (replayed; recorded at $…)": the one mention, no second note."""
     return replace(header, replayed=True)
 
 
-def _note(session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool) -> None:
+def remember_turn(
+    session: Session, turn: Turn | None, header: Header, reply: Reply, source: str, replayed: bool
+) -> None:
     if turn is None:
         return
     from grok_magics.teaching.export import Meta
@@ -900,7 +902,7 @@ def ask(
             request,
             connect,
             view,
-            _replayed(header) if tape.replayed else header,
+            replayed_header(header) if tape.replayed else header,
             transport,
             guard,
             toolbox,
@@ -914,7 +916,7 @@ def ask(
         if tutor is not None:
             from grok_magics.engine.tutoring import climbed, release
 
-            shown_header = _replayed(header) if tape.replayed else header
+            shown_header = replayed_header(header) if tape.replayed else header
 
             def again(firmer: Request) -> Reply:
                 if not guard.resume():  # Ctrl-C while the first draft ended: ask no more
@@ -931,7 +933,7 @@ def ask(
         if not options.no_history and not forking and reply.error is None and (reply.text or reply.rounds):
             session.chats.forget_elsewhere(cell_key, keep=chat.name)
         turn = conclude(chat, request, reply, cell_key, options.no_history)
-        _note(session, turn, header, reply, source, replayed=tape.replayed)
+        remember_turn(session, turn, header, reply, source, replayed=tape.replayed)
         if structure is not None and reply.error is None and not reply.interrupted:
             try:
                 made = store(structure, options, reply.text, namespace)  # the turn is kept either way
@@ -953,14 +955,3 @@ def ask(
                 )
             )
     return reply
-
-
-# -- the pieces another loop over the same wire may drive (the agent loop, grok_magics.agent.loop) ------------
-# Public names for one request's streaming and its bookkeeping: a loop with its own step logic reuses them
-# rather than copying them. Aliases, so the definitions above keep their place.
-stream_round = _stream_round
-empty_answer = _empty_answer
-remember_turn = _note
-replayed_header = _replayed
-images_refused = _images_refused
-# -- end of the agent loop's names ---------------------------------------------------------------------------
