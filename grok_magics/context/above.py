@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from grok_magics.context.notebook import strip_ansi, traceback_text, trim_middle
+from grok_magics.context.notebook import cut_middle, strip_ansi, traceback_text, trim_middle
 from grok_magics.context.tables import Privacy, build_block, is_table
 from grok_magics.errors import ContextError
 from grok_magics.model.parts import DataPart, ImagePart
@@ -135,14 +135,6 @@ def from_history(spec: Spec, inputs: Sequence[str], outputs: Mapping[int, Any], 
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
-def _trim(text: str, limit: int) -> str:
-    """Middle-trimmed to ``limit`` characters (the head and the tail of a cell say the most)."""
-    if len(text) <= limit:
-        return text
-    half = max(limit // 2 - 20, 10)
-    return f"{text[:half]}\n… {len(text) - 2 * half:,} characters trimmed …\n{text[-half:]}"
-
-
 def _output_text(
     output: Mapping[str, Any], namespace: Mapping[str, Any], privacy: Privacy
 ) -> tuple[str, str, Any] | None:
@@ -200,7 +192,7 @@ def _cell_text(cell: Cell, namespace: Mapping[str, Any], privacy: Privacy, limit
         if image is not None:
             images.append(image)
         pieces.append(f"{what}:\n```text\n{text.rstrip()}\n```" if what != "table" else f"{what}:\n{text}")
-    return _trim("\n".join(pieces), limit), images
+    return cut_middle("\n".join(pieces), limit), images
 
 
 def _wanted(above: Above) -> tuple[list[Cell], int, int]:

@@ -48,6 +48,15 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+def cut_middle(text: str, limit: int, said: str = "characters trimmed") -> str:
+    """``text`` within about ``limit`` characters, its middle cut and the cut said: the head and the tail of
+    a cell, an output or a prompt say the most."""
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2 - 20, 10)
+    return f"{text[:half]}\n… {len(text) - 2 * half:,} {said} …\n{text[-half:]}"
+
+
 def trim_middle(lines: list[str], head: int = HEAD_LINES, tail: int = TAIL_LINES) -> list[str]:
     if len(lines) <= head + tail + 1:
         return lines

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from grok_magics.context.images import is_image
-from grok_magics.context.notebook import strip_ansi
+from grok_magics.context.notebook import cut_middle, strip_ansi
 from grok_magics.context.tables import is_table
 from grok_magics.errors import ContextError
 
@@ -34,13 +34,6 @@ class Attached:
 def _fence(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
-
-
-def _trim(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n… {len(text) - limit:,} characters trimmed …\n{text[-half:]}"
 
 
 def _text(output: Mapping[str, Any]) -> str:
@@ -118,7 +111,7 @@ def attach_outputs(
                 "and redact_columns cannot be applied to it; nothing was sent. Ask about the "
                 "DataFrame itself with {name}"
             )
-        text = _trim(strip_ansi(_text(output)).rstrip(), text_budget)
+        text = cut_middle(strip_ansi(_text(output)).rstrip(), text_budget)
         if not text.strip():
             raise ContextError(f"--output {ref}: the output holds no text or image to send")
         fence = _fence(text)

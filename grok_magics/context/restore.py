@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from grok_magics.context.notebook import cut_middle
 from grok_magics.errors import ContextError
 from grok_magics.model.parts import DataPart, ImagePart, Parts, TextPart, estimate_tokens, text_of
 from grok_magics.model.request import Turn
@@ -45,24 +46,13 @@ def attachment_lines(parts: Parts) -> list[str]:
     return lines
 
 
-def _kept(prompt: str) -> str:
-    """A huge prompt would double the notebook's size in metadata (and be masked again before every send):
-    its middle is cut, saying so; history trimming would drop most of it after a restore anyway."""
-    if len(prompt) <= KEPT_PROMPT:
-        return prompt
-    half = KEPT_PROMPT // 2
-    return (
-        f"{prompt[:half]}\n[… {len(prompt) - 2 * half:,} characters of this prompt were not kept …]\n{prompt[-half:]}"
-    )
-
-
 def record(
     parts: Parts, mask: Any, encrypted_reasoning: bool, forked_from: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """What an answer's metadata keeps to rebuild its turn (the answer text is added by the view)."""
     saved: dict[str, Any] = {
         "v": VERSION,
-        "prompt": mask(_kept(text_of(parts))),
+        "prompt": mask(cut_middle(text_of(parts), KEPT_PROMPT, "characters of this prompt were not kept")),
         "attachments": [mask(line) for line in attachment_lines(parts)],
     }
     if encrypted_reasoning:
