@@ -80,7 +80,7 @@ def _context_spec(value: Any) -> bool:
 
 
 PRICES = Rule("a price table", _price_table)
-CONTEXT = Rule("'', 'above', 'above:N' or 'above,images'", _context_spec, lambda v: str(v).strip().lower())
+CONTEXT = Rule("'', 'above', 'above:N', 'above,images' or 'none'", _context_spec, lambda v: str(v).strip().lower())
 LOCK = Rule("a list of settings a classroom may lock", _lockable, lambda v: [str(n).strip().lower() for n in v])
 
 

@@ -171,3 +171,15 @@ def test_bad_options_still_say_the_usage() -> None:
     refusal = r"argument --temperature: temperature must be a number from 0 to 2 \(or None\), not 'hot'\. Usage"
     with pytest.raises(UsageError, match=refusal):
         parse_cell_line("--temperature hot")
+
+
+def test_context_is_refused_with_the_same_line_from_config_and_the_magic_line(
+    shell: Harness, fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = "context must be '', 'above', 'above:N', 'above,images' or 'none', not 'below'"
+    shell.run("%config GrokMagics.context = 'below'")
+    assert f"GrokMagics.{line}" in caplog.text and shell.magics.context == ""
+    ran = shell.run("%grok --context below hi")
+    assert not ran.success and line in str(ran.error)
+    assert shell.run("%config GrokMagics.context = 'Above:2'").success and shell.magics.context == "above:2"
+    assert fake.api_requests == []

@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from grok_magics.errors import SettingError
 from grok_magics.model.options import Options
-from grok_magics.settings import OVERRIDES, Setting
+from grok_magics.settings import BY_NAME, OVERRIDES, Setting
 
 SUBCOMMANDS = (
     "help",
@@ -154,16 +154,6 @@ def _searches(text: str) -> tuple[str, ...]:
 _searches.__name__ = "search (web, x or web,x)"
 
 
-def _context_spec(text: str) -> str:
-    from grok_magics.context.above import parse_spec
-
-    parse_spec(text)
-    return text.strip().lower()
-
-
-_context_spec.__name__ = "context (above, above:N, above,images or none)"
-
-
 @lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%grok", add_help=False, allow_abbrev=False)
@@ -192,7 +182,7 @@ def _parser() -> _Parser:
     p.add_argument("--code", action="store_true")  # put the answer's code in the next cell
     p.add_argument("--allow-key", dest="allow_key", action="store_true")  # send key-shaped text anyway
     p.add_argument("--force", action="store_true")  # for `%grok export`: replace an existing file
-    p.add_argument("--context", type=_context_spec)  # the cells above (context/above.py)
+    p.add_argument("--context", type=_reader(BY_NAME["context"]))  # the cells above (context/above.py)
     p.add_argument("--fork")  # a new chat from this one as it stands before this cell
     p.add_argument("--at", type=_non_negative_int)  # %grok fork NAME --at N
     p.add_argument("--agent", action="store_true")  # agent cell (grok_magics.agent)
