@@ -230,9 +230,11 @@ def test_a_provider_without_tools_says_so_before_sending(agent_shell: Harness, f
 
 def test_dry_run_shows_the_tool(agent_shell: Harness, fake) -> None:
     ran = agent_shell.run("%%grok --agent --dry-run\nlook at {sales}")
-    assert ran.success and 'tools = [{"type": "function", "name": "run_python"' in ran.stdout
-    assert "call run_python with one short step" in ran.stdout  # the agent's guide in the system prompt
-    assert not fake.requests
+    (shown,) = [d["data"]["text/plain"] for d in ran.displays]  # shown as an ask's dry run is (ask.dry_run)
+    assert ran.success and 'tools = [{"type": "function", "name": "run_python"' in shown
+    assert "call run_python with one short step" in shown  # the agent's guide in the system prompt
+    assert "the text was sent only to the provider's tokenizer" in shown  # exact counts, as for an ask
+    assert not fake.api_requests  # nothing went to the model
     assert_no_canary(ran.everything)
 
 

@@ -28,6 +28,7 @@ from grok_magics.engine.ask import (
     Session,
     conclude,
     data_masker,
+    dry_run,
     empty_answer,
     header_for,
     images_refused,
@@ -203,12 +204,7 @@ async def run_agent_async(
     mode, mode_note = effective_mode(settings.approval, settings.policy)
     run = AgentRun(mode, mode_note)
     if options.dry_run:
-        from grok_magics.engine.policy import refuse_keys
-        from grok_magics.render.dry_run import preview_text
-
-        if not options.allow_key:
-            refuse_keys(request)
-        print(preview_text(request))
+        dry_run(session, defaults, options, request, shell)
         return run
     masker = data_masker(options, request.endpoint.provider)
     privacy = Privacy(options.schema_only, options.exclude, defaults.redact_columns, masker)

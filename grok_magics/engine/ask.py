@@ -782,15 +782,19 @@ def conclude(
     return turn
 
 
-def _preview(session: Session, defaults: Defaults, options: Options, request: Request, notebook: bool) -> None:
-    """The dry run, with exact token counts where the provider has a tokenizer (one batch, cached, bounded)."""
+def dry_run(session: Session, defaults: Defaults, options: Options, request: Request, shell: Any) -> None:
+    """What ``--dry-run`` shows instead of sending (an ask and an agent cell alike): never a key, and exact
+    token counts where the provider has a tokenizer (one batch, cached, bounded)."""
     from grok_magics.render.dry_run import Counting, show_preview, texts_of
+    from grok_magics.render.views import in_notebook
     from grok_magics.tokens import counter_for
 
+    if not options.allow_key:
+        refuse_keys(request)  # the preview would show the key, and the notebook keep it
     gate = session.gate(defaults, options.allow_key)
     counter = counter_for(session, request.endpoint, defaults.transport, gate, defaults.exact_tokens)
     counter.count_many(texts_of(request))
-    show_preview(request, notebook, Counting(counter.cached, counter.basis))
+    show_preview(request, in_notebook(defaults.display, shell), Counting(counter.cached, counter.basis))
 
 
 def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -861,11 +865,7 @@ def ask(
     if structure is not None:
         request = replace(request, output=structure.output)
     if options.dry_run:  # no client (so no key), no request, no turn
-        from grok_magics.render.views import in_notebook
-
-        if not options.allow_key:
-            refuse_keys(request)  # the preview would show the key, and the notebook keep it
-        _preview(session, defaults, options, request, in_notebook(defaults.display, shell))
+        dry_run(session, defaults, options, request, shell)
         return Reply()
     masker = data_masker(options, request.endpoint.provider)
     request, toolbox = with_tools(
