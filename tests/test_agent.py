@@ -407,9 +407,10 @@ def test_mode_from_the_environment_and_the_classroom_policy(agent_shell: Harness
     ran = agent_shell.run("%%grok --agent\ngo")  # the tutor answers under hints; an agent is refused
     assert not ran.success and "hints" in str(ran.error) and fake.requests == []
     agent_shell.run("%config GrokMagics.policy = 'full'")
-    from grok_magics.magics.agent_cell import classroom_policy
+    from grok_magics.magics.agent_cell import agent_settings
 
-    assert classroom_policy(agent_shell.magics) == "full"
+    magics = agent_shell.magics
+    assert agent_settings(magics, magics.defaults()).policy == "full"
 
 
 def test_terminal_text_shows_each_step_inline(agent_shell: Harness, fake) -> None:

@@ -20,24 +20,18 @@ if TYPE_CHECKING:  # the parser is imported when an agent cell runs, not when th
     from grok_magics.model.options import Options
 
 
-def agent_settings(magics: Any) -> Any:
+def agent_settings(magics: Any, defaults: Any) -> Any:
+    """The agent's settings; ``auto`` approval holds only under the notebook's policy ``full`` (the policy the
+    caps already carry: the strictest of the metadata, the environment and the setting)."""
     from grok_magics.agent.loop import AgentSettings
 
     return AgentSettings(
         approval=magics.agent_approval,
-        policy=classroom_policy(magics),
+        policy=defaults.caps.policy.mode,
         max_steps=magics.agent_max_steps,
         step_seconds=magics.agent_step_seconds,
         output_bytes=magics.agent_output_bytes,
     )
-
-
-def classroom_policy(magics: Any) -> str | None:
-    """The notebook's AI policy (off, hints, full; the strictest of the metadata, the environment and the
-    setting): ``auto`` approval holds only under ``full``."""
-    from grok_magics.magics.classroom import current_policy
-
-    return str(current_policy(magics).mode)
 
 
 @dataclass
@@ -63,7 +57,8 @@ def agent_cell(
         return
     shell = magics.shell
     assert shell is not None, "GrokMagics needs a shell"
-    args = (magics.session, magics.defaults(), options, agent_settings(magics), prompt, shell.user_ns)
+    defaults = magics.defaults()
+    args = (magics.session, defaults, options, agent_settings(magics, defaults), prompt, shell.user_ns)
     run = _ran(magics, internal_error, lambda: run_agent(*args, magics._cell_key(), shell, source))
     if options.code and run.code():
         shell.set_next_input(run.code(), replace=False)  # the steps that ran, as one cell below; never run by us
@@ -187,7 +182,8 @@ async def awaited(name: str, line: str, cell: str) -> None:
             "--rerun asks again and replaces the steps."
         )
         return
-    args = (magics.session, magics.defaults(), options, agent_settings(magics), handed.prompt, shell.user_ns)
+    defaults = magics.defaults()
+    args = (magics.session, defaults, options, agent_settings(magics, defaults), handed.prompt, shell.user_ns)
     key = magics._cell_key()
     caught: BaseException | None = None
     try:
