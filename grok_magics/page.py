@@ -211,15 +211,12 @@ class Bridge:
     def tell(self, method: str, params: Mapping[str, Any]) -> None:
         """A request whose reply nobody waits for (a synchronous magic cannot wait: see the module docstring)."""
         if self.comms:
-            self.comms[-1].send(
-                {
-                    "v": VERSION,
-                    "type": "request",
-                    "id": f"kernel-{next(self.ids)}",
-                    "method": method,
-                    "params": dict(params),
-                }
-            )
+            self._send_request(f"kernel-{next(self.ids)}", method, params)
+
+    def _send_request(self, request_id: str, method: str, params: Mapping[str, Any]) -> None:
+        self.comms[-1].send(
+            {"v": VERSION, "type": "request", "id": request_id, "method": method, "params": dict(params)}
+        )
 
     async def request(self, method: str, params: Mapping[str, Any], timeout: float) -> Any:
         import asyncio
@@ -228,10 +225,8 @@ class Bridge:
             raise needs_page(f"asking the page for {method}")
         future = asyncio.get_running_loop().create_future()
         request_id = f"kernel-{next(self.ids)}"
-        self.pending[request_id] = future
-        self.comms[-1].send(
-            {"v": VERSION, "type": "request", "id": request_id, "method": method, "params": dict(params)}
-        )
+        self.pending[request_id] = future  # before sending: the reply may be handled on another thread
+        self._send_request(request_id, method, params)
         wait = min(timeout, QUIET_TIMEOUT) if self.unanswered else timeout
         try:
             ok, value = await asyncio.wait_for(future, wait)
