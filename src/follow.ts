@@ -11,10 +11,14 @@ export function followStreams(): void {
     const all = document.querySelectorAll<HTMLElement>('.grok-live');
     return all[all.length - 1];
   };
-  const atBottom = (el: HTMLElement): boolean => {
+  // How far below the fold the live edge may sit: following keeps it in sight (a pixel for rounding);
+  // a reader who scrolls back near the bottom (within a few lines) resumes following.
+  const IN_SIGHT = 1;
+  const NEAR = 48;
+  const below = (el: HTMLElement): number => {
     const box = el.closest('.jp-WindowedPanel-outer, .jp-NotebookPanel, body') || document.body;
     const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
-    return el.getBoundingClientRect().bottom <= limit + 48;
+    return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
   };
   let queued = false;
   const check = (): void => {
@@ -25,7 +29,7 @@ export function followStreams(): void {
       area = liveArea; // a new answer: follow it
       following = true;
     }
-    if (live && following && !atBottom(live)) {
+    if (live && following && below(live) > IN_SIGHT) {
       autoAt = performance.now();
       live.scrollIntoView({ block: 'end' });
     }
@@ -37,7 +41,7 @@ export function followStreams(): void {
   addEventListener('keydown', e => ['PageUp', 'ArrowUp', 'Home'].includes(e.key) && stop(), true);
   addEventListener('scroll', () => {
     const live = lastLive();
-    if (live && atBottom(live)) {
+    if (live && below(live) <= NEAR) {
       following = true;
     } else if (live && performance.now() - autoAt > 200) {
       stop();
