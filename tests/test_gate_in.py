@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
 import pytest
-from conftest import Harness, assert_no_canary
+from conftest import Harness, assert_no_canary, watch
 from fake_grok import Reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -592,3 +594,47 @@ def test_a_key_echoed_by_the_model_is_masked_in_the_terminal_even_split_across_p
     assert "Your key is" in ran.stdout and "more text after it." in ran.stdout
     assert_no_canary(ran.stdout, ran.stderr)
     assert CANARY[:12] not in ran.stdout  # not even its first half
+
+
+def _published(shell: Harness) -> str:
+    """Every display message so far, data and metadata (the saved notebook keeps both)."""
+    return "\n".join(str(m) for m in shell.publisher.messages)
+
+
+@pytest.mark.parametrize("display", ["live", "markdown"])
+def test_a_key_the_model_echoes_never_shows_half_arrived_in_a_notebook_view(
+    shell: Harness, fake: Any, display: str
+) -> None:
+    """The notebook views re-draw the text as it streams: while a key is arriving (the stream paused in its
+    middle, so the view draws) the part that arrived is masked too, not only the whole key."""
+    from conftest import CANARY
+
+    shell.run(f"%config GrokMagics.display = '{display}'")
+    text = f"Your key is {CANARY} and more text after it.\n\nA second paragraph (the first is kept as it is)."
+    chunk = 4
+    mid_key = (text.index(CANARY) + len(CANARY) // 2) // chunk
+    gate = threading.Event()
+    fake.script(Reply(text=text, chunk=chunk, gate_after=mid_key, gate=gate, pace=0.005))
+    seen = watch(lambda: "Your key is" in _published(shell), lambda: (time.sleep(0.5), gate.set()), timeout=15)
+    ran = shell.run("%grok what is my key?")
+    assert ran.success and seen.is_set(), ran.everything
+    shown = _published(shell)
+    assert "more text after it." in shown and "A second paragraph" in shown and "***" in shown
+    assert CANARY[: len("xai-") + 2] not in shown, "the key or its first half reached the page"
+
+
+def test_an_answer_interrupted_mid_key_keeps_the_half_key_masked(shell: Harness, fake: Any) -> None:
+    from conftest import CANARY, send_sigint
+
+    shell.run("%config GrokMagics.display = 'live'")
+    text = f"Your key is {CANARY} and more text after it."
+    gate = threading.Event()
+    fake.script(Reply(text=text, chunk=4, gate_after=(text.index(CANARY) + 20) // 4, gate=gate, gate_seconds=30))
+    watch(lambda: "Your key is" in _published(shell), send_sigint, timeout=15)
+    ran = shell.run("%grok what is my key?")
+    gate.set()
+    assert "Interrupted" in ran.everything + _published(shell)
+    final = ran.displays[-1]["data"]["text/markdown"]
+    assert "Your key is ***" in final
+    assert CANARY[: len("xai-") + 2] not in _published(shell) + ran.everything
+    assert shell.magics.session.chats.get("default").turns[-1].interrupted

@@ -38,17 +38,27 @@ def mask_url(url: str) -> str:
     return re.sub(_USERINFO, lambda m: f"{m['scheme']}{_MASK}@", url)
 
 
+_CUT_SHOWN = 6  # a text ending in this much of a secret (an answer interrupted mid-key) ends masked
+
+
 def redact(text: str) -> str:
+    """``text`` with every known secret masked, also one cut off at its end (a view re-drawn as text streams
+    shows ``***`` while a key arrives, never its first half; an answer interrupted mid-key keeps the mask)."""
     for secret in _seen:
         if secret in text:
             text = text.replace(secret, _MASK)
+    cut = unfinished(text)
+    if len(text) - cut >= _CUT_SHOWN:
+        text = text[:cut] + _MASK
     return mask_url(text)
 
 
 def unfinished(text: str) -> int:
     """Where a known secret may be starting at the end of ``text`` (else its length): text streamed in pieces
     is written only up to there, so a secret split across two pieces is masked whole, never half shown."""
-    for start in range(max(0, len(text) - max((len(s) for s in _seen), default=1) + 1), len(text)):
+    if not _seen:
+        return len(text)
+    for start in range(max(0, len(text) - max(len(s) for s in _seen) + 1), len(text)):
         tail = text[start:]
         if any(secret.startswith(tail) for secret in _seen):
             return start

@@ -26,6 +26,7 @@ from grok_magics.model.events import (
     ToolResult,
 )
 from grok_magics.model.reply import Reply
+from grok_magics.privacy.redaction import redact, unfinished
 from grok_magics.render import sanitise
 from grok_magics.render.blocks import HeadingShift, hide_unfinished, split_finished, table_so_far
 from grok_magics.render.markdown import close_fences, pretty
@@ -225,7 +226,7 @@ def _saved_turn(header: Header, reply: Reply) -> dict[str, Any]:
     """What rebuilds this answer's turn after a kernel restart (context/restore.py); only for kept answers."""
     if not header.turn or reply.error is not None or not reply.text:
         return {}
-    return {"turn": {**header.turn, "answer": reply.text}}
+    return {"turn": {**header.turn, "answer": redact(reply.text)}}
 
 
 def final_bundle(
@@ -286,19 +287,15 @@ class TextView:
     def _write(self, forced: bool = False) -> None:
         """Known secrets masked (a model may echo a key); the end of the text is held while it could be the
         first half of one, until the next piece says."""
-        from grok_magics.privacy.redaction import redact, unfinished
-
         if self.buffer:
-            text = redact("".join(self.buffer))
+            text = "".join(self.buffer)
             cut = unfinished(text)
             self.buffer[:] = [text[cut:]] if cut < len(text) else []
             if cut:
-                self.stream.write(text[:cut])
+                self.stream.write(redact(text[:cut]))
                 self.stream.flush()
 
     def finish(self, reply: Reply) -> None:
-        from grok_magics.privacy.redaction import redact
-
         assert self.header is not None
         self.coalescer.close()
         lines = [redact("".join(self.buffer)), "" if not reply.text else "\n"]
@@ -365,7 +362,7 @@ class MarkdownView:
             shown += "\n\n" + CURSOR.strip()
         elif not shown.endswith(("```", "~~~")):  # no cursor after a fence
             shown += CURSOR
-        self.handle.update({"text/markdown": shown, "text/plain": self.reply.text}, raw=True)
+        self.handle.update({"text/markdown": shown, "text/plain": redact(self.reply.text)}, raw=True)
 
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
@@ -461,7 +458,7 @@ class LiveView:
         self.pending[:] = [text] if text else []
         self.pending_length = len(text)
         if block:
-            self._commit(sanitise.page(Text(block, self.shift.apply)), block.rstrip())
+            self._commit(sanitise.page(Text(block, self.shift.apply)), redact(block.rstrip()))
             self.committed_length += len(block)  # finish shows the rest, even if Ctrl-C cut this short
         return text
 
