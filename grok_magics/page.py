@@ -228,8 +228,10 @@ class Bridge:
         self.pending[request_id] = future  # before sending: the reply may be handled on another thread
         self._send_request(request_id, method, params)
         wait = min(timeout, QUIET_TIMEOUT) if self.unanswered else timeout
+        from grok_magics.engine.guard import interruptible
+
         try:
-            ok, value = await asyncio.wait_for(future, wait)
+            ok, value = await interruptible(asyncio.wait_for(future, wait))
         except asyncio.TimeoutError:
             self.unanswered = True
             raise PageUnavailable(

@@ -487,7 +487,8 @@ def test_the_inline_host_never_waits_and_the_page_wait_is_interruptible() -> Non
     import os
     import signal
 
-    from grok_magics.agent.host import drive, interruptible
+    from grok_magics.agent.host import drive
+    from grok_magics.engine.guard import interruptible
 
     async def plain() -> int:
         return 7

@@ -279,3 +279,26 @@ def test_a_push_that_lands_after_its_cell_started_is_waited_for(shell: Harness, 
     ran = shell.run("%%grok --output p:0\nIs this significant?", cell_id="late")
     assert ran.success, ran.everything
     assert "p = 0.057" in user_texts(fake.requests[-1].body)[-1]
+
+
+def test_interrupting_a_cell_that_awaits_the_page_stops_the_cell_not_the_kernel(tmp_path: Path) -> None:
+    """Ctrl-C during ``await page.…`` lands in the event loop the kernel runs the cell in: it must become
+    the cell's KeyboardInterrupt (the kernel lives on), as it is for any other cell."""
+    km, kc = start_kernel(tmp_path)
+    try:
+        page = Page(kc)
+        msgs = page.idle_after(page.run("%load_ext grok_magics"))
+        page.comm_id = next(m for m in msgs if m["msg_type"] == "comm_open")["content"]["comm_id"]
+        page.say({"v": 1, "type": "hello", "app": "lab", "version": "0.1.0"})
+        waiting = page.run("from grok_magics import page\nawait page.notebook(timeout=120)")
+        assert page.comm_data()["method"] == "notebook"  # the cell now awaits an answer that never comes
+        time.sleep(0.2)
+        km.interrupt_kernel()
+        msgs = page.idle_after(waiting, timeout=30)
+        assert [e.split(":")[0] for e in errors(msgs)] == ["KeyboardInterrupt"], errors(msgs)
+        assert km.is_alive()
+        msgs = page.idle_after(page.run("print(6 * 7)"))
+        assert printed(msgs) == "42\n" and not errors(msgs)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -14,10 +14,11 @@ connected). Inline nothing suspends, and ``drive`` runs the same coroutine to it
 from __future__ import annotations
 
 import base64
-from typing import Any, Awaitable, Coroutine, Protocol, TypeVar
+from typing import Any, Coroutine, Protocol, TypeVar
 
 from grok_magics.agent.approval import RUN, SKIP, STOP, Asker, Verdict, decide, needs_yes
 from grok_magics.agent.execution import TABLE_MARK, Outcome
+from grok_magics.engine.guard import interruptible
 from grok_magics.privacy.redaction import redact
 
 STEP_TAG = "grok-agent-step"  # the tag of a step cell (the page groups, collapses or removes them by it)
@@ -35,38 +36,6 @@ def drive(coroutine: Coroutine[Any, Any, T]) -> T:
         return done.value
     coroutine.close()
     raise RuntimeError("the inline agent loop waited for something: only the page host may")
-
-
-async def interruptible(awaitable: Awaitable[T]) -> T:
-    """Await with Ctrl-C raising KeyboardInterrupt *here*, in the agent's coroutine.
-
-    The default SIGINT handler raises where the main thread is, which during an await is the event loop
-    itself: the exception escapes the loop and the kernel dies. So while awaiting, Ctrl-C (the frontend's
-    Interrupt, a step's time limit) cancels the wait instead, and the cancellation becomes the usual
-    KeyboardInterrupt, which the loop turns into "interrupted"."""
-    import asyncio
-    import signal
-    import threading
-
-    task = asyncio.ensure_future(awaitable)
-    if threading.current_thread() is not threading.main_thread():
-        return await task
-    loop = asyncio.get_running_loop()
-    pressed: list[bool] = []
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        pressed.append(True)
-        loop.call_soon_threadsafe(task.cancel)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if pressed:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Host(Protocol):
@@ -125,7 +94,7 @@ class PageHost:
 
         params = {"agent_cell": self.agent_cell, "step": number, "outputs": cell_outputs(outcome, number)}
         try:
-            await interruptible(self.bridge.request("agent_outputs", params, PAGE_SECONDS))
+            await self.bridge.request("agent_outputs", params, PAGE_SECONDS)
         except PageUnavailable as exc:
             return f"Step {number}'s outputs are not in its cell: {exc}"
         return ""
@@ -137,7 +106,7 @@ class PageHost:
 
         params = {"agent_cell": self.agent_cell, "clear": clear}
         try:
-            answer = await interruptible(self.bridge.request("agent_steps", params, PAGE_SECONDS))
+            answer = await self.bridge.request("agent_steps", params, PAGE_SECONDS)
         except PageUnavailable:
             return 0
         count = answer.get("count") if isinstance(answer, dict) else 0

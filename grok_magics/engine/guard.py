@@ -14,7 +14,9 @@ import signal
 import threading
 import time
 from types import FrameType
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class DeadlineExceeded(KeyboardInterrupt):
@@ -161,3 +163,34 @@ def settle() -> None:
     restore, _settle = _settle, None
     if restore is not None and threading.current_thread() is threading.main_thread():
         restore()
+
+
+async def interruptible(awaitable: Awaitable[T]) -> T:
+    """Await with Ctrl-C raising KeyboardInterrupt *here*, in the awaiting coroutine (an agent's wait for a
+    click, a cell's ``await page.…``).
+
+    The default SIGINT handler raises where the main thread is, which during an await is the event loop
+    itself: the exception escapes the loop and the kernel dies. So while awaiting, Ctrl-C (the frontend's
+    Interrupt, a step's time limit) cancels the wait instead, and the cancellation becomes the usual
+    KeyboardInterrupt, which the agent turns into "interrupted" and a cell shows as any other."""
+    import asyncio
+
+    task = asyncio.ensure_future(awaitable)
+    if threading.current_thread() is not threading.main_thread():
+        return await task
+    loop = asyncio.get_running_loop()
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        pressed.append(True)
+        loop.call_soon_threadsafe(task.cancel)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -134,7 +134,7 @@ async def _greeted(bridge: Any) -> None:
     import asyncio
     import time
 
-    from grok_magics.agent.host import interruptible
+    from grok_magics.engine.guard import interruptible
 
     end = time.monotonic() + (0.0 if getattr(bridge, "agent_greeting_missed", False) else GREETING_SECONDS)
     while not bridge.comms and time.monotonic() < end:
