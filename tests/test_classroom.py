@@ -307,6 +307,11 @@ GATEWAY_REFUSALS = [  # (status, body, the line the student reads)
         ),
         "Your class budget is used up — ask your teacher",
     ),
+    (  # and some releases with 429, which the SDK would try again and again: a refusal is final
+        429,
+        _litellm_error("Budget has been exceeded! Current cost: 5.1, Max budget: 5.0", "budget_exceeded", 429),
+        "Your class budget is used up — ask your teacher",
+    ),
     (  # LiteLLM before 1.7x answered a spent budget with 400
         400,
         _litellm_error("Budget has been exceeded! Current cost: 5.1, Max budget: 5.0", "budget_exceeded", 400),
@@ -346,7 +351,17 @@ def test_litellm_refusals_become_one_line_a_student_can_act_on(
     assert not ran.success
     said = str(ran.error)
     assert said.startswith(line) and "\n" not in said and f"HTTP {status}" in said, said
-    assert len(gateway.requests) == 1
+    assert len(gateway.requests) == 1 and "retrying" not in ran.everything
+    # a map's rows are refused at once too, each with the same line (no waiting through retries)
+    import pandas as pd
+
+    import grok_magics
+
+    gateway.script(*[Reply(status=status, raw_body=body, raw_content_type="application/json")] * 2)
+    out = grok_magics.map(pd.DataFrame({"text": ["a", "b"]}), "Say {text}", model="grok-4.3", progress=False)
+    assert len(gateway.requests) == 3
+    errors = list(out["grok_error"])
+    assert all(str(e).startswith(line) for e in errors), errors
 
 
 def test_the_gateways_cost_is_what_the_status_line_and_usage_show(

@@ -227,7 +227,6 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     monkeypatch.setenv("OPENAI_BASE_URL", class_gateway + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", STUDENT_KEY)
     shell.run("%config GrokMagics.model = 'grok'")
-    shell.run("%config GrokMagics.max_retries = 0")  # LiteLLM answers a spent budget with 429
     runs = [shell.run("%grok Say hello.")]
     assert runs[0].success, runs[0].everything
     # the cost shown is the gateway's (its own prices: 0.001 per input token, 0.002 per output token)
@@ -255,6 +254,7 @@ def test_a_class_gateway_refuses_in_one_clear_line_and_its_cost_is_the_one_shown
     spent = runs[-1]
     assert not spent.success and len(runs) >= 3, [r.stdout for r in runs]
     assert str(spent.error).startswith("Your class budget is used up — ask your teacher"), spent.error
+    assert "HTTP 429" in str(spent.error) and "retrying" not in spent.everything  # a refusal is not retried
     # a blocked key, and a key the gateway does not know
     monkeypatch.setenv("OPENAI_API_KEY", "sk-student-eve-0003")
     blocked = shell.run("%grok hi")

@@ -37,6 +37,7 @@ from grok_magics.providers.client import (
     Transport,
     add_headers,
     per_request_headers,
+    retryable,
 )
 from grok_magics.providers.table import (
     PROVIDERS,
@@ -519,10 +520,11 @@ def _close(stream: Any) -> None:
             pass
 
 
-def _retrying(status: int, retry_after: float | None, attempt: int, max_retries: int) -> bool:
-    """Whether the SDK will retry this response (its rule: 408/409/429/5xx, Retry-After up to 2 min)."""
-    retryable = status in (408, 409, 429) or status >= 500
-    return retryable and attempt <= max_retries and (retry_after is None or retry_after <= 120)
+def _retrying(status: int, retry_after: float | None, said: bool | None, attempt: int, max_retries: int) -> bool:
+    """Whether the SDK will retry this response (its rule: the server's x-should-retry if it said, else
+    408/409/429/5xx; Retry-After up to 2 min)."""
+    will = retryable(status) if said is None else said
+    return will and attempt <= max_retries and (retry_after is None or retry_after <= 120)
 
 
 def empty_answer(request: Request, reply: Reply) -> GrokError:
@@ -570,12 +572,12 @@ def stream_round(
     attempts = 0
     usages_before = len(reply.round_usages)
 
-    def responded(status: int, retry_after: float | None) -> None:
+    def responded(status: int, retry_after: float | None, said: bool | None) -> None:
         nonlocal attempts
         attempts += 1
         if status < 300:
             guard.opened()
-        elif _retrying(status, retry_after, attempts, transport.max_retries):
+        elif _retrying(status, retry_after, said, attempts, transport.max_retries):
             guard.wait_for_headers_again(retry_after or 0.0)
             event = Retrying(status, retry_after)
             reply.add(event)

@@ -27,7 +27,7 @@ from grok_magics.mapping.row_requests import (
     request_for,
     send,
 )
-from grok_magics.providers.client import Transport
+from grok_magics.providers.client import Transport, refused_for_good
 from grok_magics.providers.table import api_key_for
 
 RATE_LIMIT_RETRIES = 8  # a row rate-limited this many times in a row is reported, not retried again (--retries)
@@ -112,6 +112,9 @@ class Engine:
             try:
                 answer = await send(client, self.spec.endpoint.api, kwargs)
             except openai.RateLimitError as exc:
+                if refused_for_good(exc.status_code, exc.response.text):  # a spent class budget: no waiting
+                    await throttle.release()
+                    return self._failure(exc)
                 wait = _retry_after(exc)
                 await throttle.release(limited=True, retry_after=wait)
                 self.progress.rate_limited += 1

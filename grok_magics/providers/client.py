@@ -17,9 +17,12 @@ from grok_magics.providers.table import Endpoint, api_key_for
 # Every header any row sends a key in; none of them may follow a redirect to another origin.
 AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
 
-# Told about every HTTP response of the current ask (status, Retry-After seconds or None), so the
-# ask can show "rate limited, retrying in N s" while the SDK waits, and knows when headers arrived.
-RESPONDED: ContextVar[Callable[[int, "float | None"], None] | None] = ContextVar("grok_responded", default=None)
+# Told about every HTTP response of the current ask (status, Retry-After seconds or None, and the
+# server's own say on retrying: x-should-retry as True/False, or None), so the ask can show "rate
+# limited, retrying in N s" while the SDK waits, and knows when headers arrived.
+RESPONDED: ContextVar[Callable[[int, "float | None", "bool | None"], None] | None] = ContextVar(
+    "grok_responded", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ def keep_keys_home(base_url: str) -> Callable[[Any], None]:
 
 
 def _responded(response: Any) -> None:
+    status = response.status_code
+    if retryable(status) and refused_for_good(status, response.read().decode("utf-8", "replace")):
+        response.headers["x-should-retry"] = "false"  # the SDK obeys this header before its own rule
     listener = RESPONDED.get()
     if listener is None:
         return
@@ -102,7 +108,21 @@ def _responded(response: Any) -> None:
         wait: float | None = float(response.headers.get("retry-after", ""))
     except ValueError:
         wait = None
-    listener(response.status_code, wait)
+    said = response.headers.get("x-should-retry")
+    listener(status, wait, {"true": True, "false": False}.get(said or ""))
+
+
+def retryable(status: int) -> bool:
+    """What the SDK tries again (unless the server says otherwise)."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def refused_for_good(status: int, body: str) -> bool:
+    """A class gateway's refusal (a spent budget is a 429 in some LiteLLM releases) stays a refusal: trying
+    again only makes the student wait for the same answer."""
+    from grok_magics.teaching.gateway import gateway_refusal
+
+    return status >= 400 and gateway_refusal(body, "") is not None
 
 
 class _Redacting(logging.Filter):
