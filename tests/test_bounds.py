@@ -3,20 +3,20 @@ about and the view sums up in one line; waiting for a map batch has a deadline, 
 and a batch status (or result) in a shape it cannot read is a one-line error, never an endless poll.
 
 Real InteractiveShell and the fake Grok server; the Batch API also against llmock (an independent
-implementation on PyPI) when it is installed.
+implementation on PyPI, run from the venv of tests/servers.py).
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pandas as pd
 import pytest
-from conftest import CANARY, Harness, assert_no_canary, user_texts, wait_until
+from conftest import CANARY, Harness, assert_no_canary, user_texts
 from fake_grok import FakeGrok, Reply
+from servers import free_port, server_process
 
 import grok_magics
 from grok_magics.errors import GrokError
@@ -227,28 +227,25 @@ def test_a_batch_status_it_cannot_read_is_one_line_naming_the_fields(
     assert len(polls) == 1  # not polled again as if it were pending
 
 
-# -- the same against llmock, when it is installed --------------------------------------------------
+# -- the same against llmock (an independent OpenAI-compatible mock from PyPI) ------------------------
+
+LLMOCK = """
+import sys
+import llmock.routers.batch
+import uvicorn
+from llmock.main import app
+
+llmock.routers.batch._BATCH_DELAY = 0.2  # its batches finish in 0.2 s
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+"""
 
 
 @pytest.fixture
-def llmock_url() -> Iterator[str]:
-    """llmock's app (FastAPI) under uvicorn on a loopback socket of our own, its batches done in 0.2 s."""
-    pytest.importorskip("llmock.main", reason="llmock (and fastapi, uvicorn) not installed")
-    import llmock.routers.batch as llmock_batch
-    import uvicorn
-    from llmock.main import app
-
-    llmock_batch._BATCH_DELAY = 0.2
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, "llmock to start")
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/xai/v1"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+def llmock_url(tmp_path: Path) -> Iterator[str]:
+    """llmock's app under uvicorn, in the venv that holds the servers nobody here wrote."""
+    port = free_port()
+    with server_process(["-c", LLMOCK, str(port)], tmp_path, f"http://127.0.0.1:{port}/docs"):
+        yield f"http://127.0.0.1:{port}/xai/v1"
 
 
 def test_map_batch_against_llmock_ends_with_one_line(

@@ -1,7 +1,6 @@
 """A real LiteLLM proxy (not written by us) on 127.0.0.1, on the `openai` provider row with default options.
 
-LiteLLM is large, so it lives in its own venv: set GROK_LITELLM_PYTHON to that venv's python
-(`.ci/litellm.sh` makes one); without it the test skips. The model is a `mock_response` model routed
+LiteLLM is large, so it lives in a venv of its own (tests/servers.py). The model is a `mock_response` model routed
 as `openai/gpt-3.5-turbo`, for which LiteLLM refuses parameters the model does not take (e.g.
 `reasoning_effort`) exactly as it does for real upstreams. Nothing leaves the machine: every proxy
 variable points at a closed local port, and the price map is read from the package.
@@ -9,16 +8,13 @@ variable points at a closed local port, and the price map is read from the packa
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import Harness, assert_no_canary, poll
+from conftest import Harness, assert_no_canary
+from servers import free_port, server_process
 
 from grok_magics.model.usage import money
 
@@ -40,20 +36,6 @@ general_settings:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health/liveliness", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _proxy(tmp_path_factory.mktemp("litellm"), {"config.yaml": CONFIG})
@@ -61,61 +43,14 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _proxy(folder: Path, files: dict[str, str]) -> Iterator[str]:
     """A LiteLLM proxy started in ``folder`` from ``files`` (config.yaml, and any module it names)."""
-    python = os.environ.get("GROK_LITELLM_PYTHON", "")
-    if not python or not Path(python).exists():
-        why = "LiteLLM is not installed: set GROK_LITELLM_PYTHON to a venv's python with litellm[proxy]"
-        if os.environ.get("GROK_LITELLM_REQUIRED") == "1":  # CI installs it: a skip there would hide a failure
-            pytest.fail(why)
-        pytest.skip(why)
     for name, text in files.items():
         (folder / name).write_text(text)
-    port = _free_port()
-    nowhere = "http://127.0.0.1:9"  # any outbound call fails at once, on this machine
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_TELEMETRY": "False",
-        "HTTP_PROXY": nowhere,
-        "HTTPS_PROXY": nowhere,
-        "ALL_PROXY": nowhere,
-        "http_proxy": nowhere,
-        "https_proxy": nowhere,
-        "all_proxy": nowhere,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    log = open(folder / "proxy.log", "wb")
-    proc = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "litellm.proxy.proxy_cli",
-            "--config",
-            str(folder / "config.yaml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=folder,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not poll(lambda: proc.poll() is not None or _alive(url), timeout=150, every=0.25) or proc.poll() is not None:
-            pytest.fail("the LiteLLM proxy did not start:\n" + (folder / "proxy.log").read_text()[-3000:])
+    url = f"http://127.0.0.1:{free_port()}"
+    argv = ["-m", "litellm.proxy.proxy_cli", "--config", str(folder / "config.yaml"), "--host", "127.0.0.1"]
+    argv += ["--port", url.rsplit(":", 1)[1]]
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
+    with server_process(argv, folder, url + "/health/liveliness", env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 def test_two_asks_with_default_options_on_the_openai_row(shell: Harness, litellm_url: str, monkeypatch) -> None:
