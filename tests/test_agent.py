@@ -500,11 +500,15 @@ def test_the_inline_host_never_waits_and_the_page_wait_is_interruptible() -> Non
     with pytest.raises(RuntimeError, match="only the page host"):
         drive(waits())
 
+    async def inner() -> None:  # a page request is interruptible itself
+        await interruptible(asyncio.sleep(60))
+
     async def pressed() -> str:
         loop = asyncio.get_running_loop()
-        loop.call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
-        with pytest.raises(KeyboardInterrupt):  # raised here, in the coroutine: not in the event loop
-            await interruptible(asyncio.sleep(60))
+        for wait in (asyncio.sleep(60), inner()):  # alone, and inside another interruptible wait
+            loop.call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+            with pytest.raises(KeyboardInterrupt):  # raised here, in the coroutine: not in the event loop
+                await interruptible(wait)
         return "the loop lived on"
 
     before = signal.getsignal(signal.SIGINT)  # a suite started in the background inherits SIGINT ignored

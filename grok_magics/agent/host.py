@@ -18,7 +18,6 @@ from typing import Any, Coroutine, Protocol, TypeVar
 
 from grok_magics.agent.approval import RUN, SKIP, STOP, Asker, Verdict, decide, needs_yes
 from grok_magics.agent.execution import TABLE_MARK, Outcome
-from grok_magics.engine.guard import interruptible
 from grok_magics.privacy.redaction import redact
 
 STEP_TAG = "grok-agent-step"  # the tag of a step cell (the page groups, collapses or removes them by it)
@@ -78,9 +77,7 @@ class PageHost:
         params = {"agent_cell": self.agent_cell, "step": number, "code": code, "purpose": purpose}
         params.update({"risks": list(risks), "ask": asks, "mode": mode})
         try:
-            answer = await interruptible(
-                self.bridge.request("agent_step", params, ANSWER_SECONDS if asks else PAGE_SECONDS)
-            )
+            answer = await self.bridge.request("agent_step", params, ANSWER_SECONDS if asks else PAGE_SECONDS)
         except PageUnavailable as exc:
             return Verdict(STOP, f"the page did not answer: {exc}")
         if not asks:

@@ -787,7 +787,7 @@ def conclude(
 def dry_run(session: Session, defaults: Defaults, options: Options, request: Request, shell: Any) -> None:
     """What ``--dry-run`` shows instead of sending (an ask and an agent cell alike): never a key, and exact
     token counts where the provider has a tokenizer (one batch, cached, bounded)."""
-    from grok_magics.render.dry_run import Counting, show_preview, texts_of
+    from grok_magics.render.dry_run import Counting, Preview
     from grok_magics.render.views import in_notebook
     from grok_magics.tokens import counter_for
 
@@ -795,8 +795,9 @@ def dry_run(session: Session, defaults: Defaults, options: Options, request: Req
         refuse_keys(request)  # the preview would show the key, and the notebook keep it
     gate = session.gate(defaults, options.allow_key)
     counter = counter_for(session, request.endpoint, defaults.transport, gate, defaults.exact_tokens)
-    counter.count_many(texts_of(request))
-    show_preview(request, in_notebook(defaults.display, shell), Counting(counter.cached, counter.basis))
+    preview = Preview(request)
+    counter.count_many(preview.texts())
+    preview.show(in_notebook(defaults.display, shell), Counting(counter.cached, counter.basis))
 
 
 def _turn_record(request: Request, forked_from: Mapping[str, Any] | None) -> dict[str, Any]:

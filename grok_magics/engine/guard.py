@@ -13,10 +13,12 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from contextvars import ContextVar
 from types import FrameType
 from typing import Any, Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
+_WAITING: ContextVar[bool] = ContextVar("grok_interruptible", default=False)  # inside interruptible
 
 
 class DeadlineExceeded(KeyboardInterrupt):
@@ -172,12 +174,15 @@ async def interruptible(awaitable: Awaitable[T]) -> T:
     The default SIGINT handler raises where the main thread is, which during an await is the event loop
     itself: the exception escapes the loop and the kernel dies. So while awaiting, Ctrl-C (the frontend's
     Interrupt, a step's time limit) cancels the wait instead, and the cancellation becomes the usual
-    KeyboardInterrupt, which the agent turns into "interrupted" and a cell shows as any other."""
+    KeyboardInterrupt, which the agent turns into "interrupted" and a cell shows as any other.
+
+    Inside another such wait, the outer one answers Ctrl-C: raised in an inner wait, the KeyboardInterrupt
+    would surface inside the outer one's task, and asyncio lets that escape the event loop."""
     import asyncio
 
-    task = asyncio.ensure_future(awaitable)
-    if threading.current_thread() is not threading.main_thread():
-        return await task
+    if threading.current_thread() is not threading.main_thread() or _WAITING.get():
+        return await awaitable
+    task = asyncio.ensure_future(_waiting(awaitable))
     loop = asyncio.get_running_loop()
     pressed: list[bool] = []
 
@@ -194,3 +199,8 @@ async def interruptible(awaitable: Awaitable[T]) -> T:
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+async def _waiting(awaitable: Awaitable[T]) -> T:
+    _WAITING.set(True)  # in this task's own copy of the context: the caller's stays as it was
+    return await awaitable

@@ -17,6 +17,7 @@ import html
 import io
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from grok_magics.model.events import Usage
@@ -134,40 +135,68 @@ class Counting:
 ESTIMATED = Counting()
 
 
-def texts_of(request: Request) -> list[str]:
-    """Every text the preview counts, for a tokenizer to count in one batch first."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class Exact:
+    """The request exactly as the wire module builds it: its lines, input tokens and keyword arguments."""
 
-    def collect(text: str) -> int:
-        found.append(text)
-        return 0
-
-    _exact(request, collect)
-    return found
+    lines: list[str]
+    tokens: int
+    kwargs: dict[str, Any]
 
 
-def _exact(request: Request, count: Callable[[str], int] = estimate_tokens) -> tuple[list[str], int, dict[str, Any]]:
-    """The request exactly as the wire module builds it: (lines, input tokens, kwargs)."""
-    endpoint = request.endpoint
-    wire = module_for(endpoint.api)
-    kwargs = add_headers(wire.build(request), per_request_headers(endpoint))
-    provider = endpoint.provider
-    auth = "Authorization: Bearer" if provider.auth_header == "authorization" else f"{provider.auth_header}:"
-    lines = [
-        f"POST {mask_url(endpoint.base_url)}{wire.PATH}  ({endpoint.model} on {provider.title}, {endpoint.api} API; "
-        f"{auth} ${provider.key_env}, never shown)",
-    ]
-    lines.append("Request options:")
-    lines += _options(kwargs)
-    items = kwargs.get("messages") or kwargs.get("input") or []
-    lines.append(f"{'Messages' if 'messages' in kwargs else 'Input items'}, in order:")
-    images = _images(request)
-    total = 0
-    for n, item in enumerate(items, 1):
-        described, tokens = _describe_item(n, item, images, count)
-        lines += described
-        total += tokens
-    return lines, total, kwargs
+class Preview:
+    """One dry run: the wire request is built once, its texts counted in one batch (``texts``), then shown."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        endpoint = request.endpoint
+        self.kwargs = add_headers(module_for(endpoint.api).build(request), per_request_headers(endpoint))
+
+    def texts(self) -> list[str]:
+        """Every text the preview counts, for a tokenizer to count in one batch first."""
+        found: list[str] = []
+
+        def collect(text: str) -> int:
+            found.append(text)
+            return 0
+
+        self.exact(collect)
+        return found
+
+    def exact(self, count: Callable[[str], int] = estimate_tokens) -> Exact:
+        request, kwargs = self.request, self.kwargs
+        endpoint = request.endpoint
+        provider = endpoint.provider
+        auth = "Authorization: Bearer" if provider.auth_header == "authorization" else f"{provider.auth_header}:"
+        lines = [
+            f"POST {mask_url(endpoint.base_url)}{module_for(endpoint.api).PATH}  ({endpoint.model} on "
+            f"{provider.title}, {endpoint.api} API; {auth} ${provider.key_env}, never shown)",
+        ]
+        lines.append("Request options:")
+        lines += _options(kwargs)
+        items = kwargs.get("messages") or kwargs.get("input") or []
+        lines.append(f"{'Messages' if 'messages' in kwargs else 'Input items'}, in order:")
+        images = _images(request)
+        total = 0
+        for n, item in enumerate(items, 1):
+            described, tokens = _describe_item(n, item, images, count)
+            lines += described
+            total += tokens
+        return Exact(lines, total, kwargs)
+
+    def show(self, notebook: bool, counting: Counting = ESTIMATED) -> None:
+        """Printed in a terminal; in a notebook, Markdown (the text version stays as ``text/plain``)."""
+        exact = self.exact(counting.count)
+        if not notebook:
+            print(preview_text(self.request, exact, counting))
+            return
+        from IPython.display import display
+
+        shown = {
+            "text/markdown": preview_markdown(self.request, exact, counting),
+            "text/plain": preview_text(self.request, exact, counting),
+        }
+        display(shown, raw=True)
 
 
 def _columns(part: DataPart) -> list[str]:
@@ -237,16 +266,15 @@ def _first_line(counting: Counting) -> str:
     return "Dry run — nothing was sent, and no API key was needed."
 
 
-def preview_text(request: Request, counting: Counting = ESTIMATED) -> str:
+def preview_text(request: Request, exact: Exact, counting: Counting = ESTIMATED) -> str:
     """The dry run as text: what leaves the kernel, in a few lines, then the exact request."""
-    exact, total, _ = _exact(request, counting.count)
     endpoint = request.endpoint
     lines = [_first_line(counting)]
     lines.append(f"{endpoint.model} on {endpoint.provider.title} would get:")
     lines += [f"  • {line}" for line, _, _ in _what_leaves(request)]
-    lines.append(_cost_line(total, counting))
+    lines.append(_cost_line(exact.tokens, counting))
     lines += [f"Note: {note}" for note in request.notes]
-    lines += ["", "The exact request:", *exact]
+    lines += ["", "The exact request:", *exact.lines]
     return "\n".join(lines)
 
 
@@ -268,21 +296,20 @@ def _thumbnail(part: ImagePart) -> str:
     return f'<br><img src="data:image/png;base64,{data}" alt="{alt}" style="max-width:{THUMB_PX}px">'
 
 
-def preview_markdown(request: Request, counting: Counting = ESTIMATED) -> str:
+def preview_markdown(request: Request, exact: Exact, counting: Counting = ESTIMATED) -> str:
     """The dry run for a notebook: a short summary first, the exact request collapsed below it (wrapping),
     and what its internal fields mean, one line each. Passes the one sanitiser like every answer."""
-    exact, total, kwargs = _exact(request, counting.count)
     endpoint = request.endpoint
     leaves = [f"- {md}{_thumbnail(image) if image is not None else ''}" for _, md, image in _what_leaves(request)]
-    fields = [f"- {code_span(k)} — {plain(FIELDS[k])}" for k in kwargs if k in FIELDS]
+    fields = [f"- {code_span(k)} — {plain(FIELDS[k])}" for k in exact.kwargs if k in FIELDS]
     if any(isinstance(p, DataPart) for p in request.user):
         fields.append(f"- {plain(FENCE_FIELD)}")
-    body = html_text("\n".join(exact)).replace("$", "&#36;").replace("\\", "&#92;")  # no math, no markup
+    body = html_text("\n".join(exact.lines)).replace("$", "&#36;").replace("\\", "&#92;")  # no math, no markup
     blocks = [
         Markup(plain(_first_line(counting)).replace("Dry run", "**Dry run**", 1)),
         Markup(f"**{plain(endpoint.model)}** on {plain(endpoint.provider.title)} would get:"),
         Markup("\n".join(leaves)),
-        Markup(plain(_cost_line(total, counting))),
+        Markup(plain(_cost_line(exact.tokens, counting))),
         *(Markup(plain(f"Note: {note}")) for note in request.notes),
         Markup("<details><summary>The exact request</summary>"),
         Markup(f'<pre class="grok-dry" style="white-space: pre-wrap; overflow-wrap: anywhere">{body}</pre>'),
@@ -290,14 +317,3 @@ def preview_markdown(request: Request, counting: Counting = ESTIMATED) -> str:
         Markup("</details>"),
     ]
     return sanitise.page(*(b for b in blocks if b))
-
-
-def show_preview(request: Request, notebook: bool, counting: Counting = ESTIMATED) -> None:
-    """Printed in a terminal; in a notebook, Markdown (the text version stays as ``text/plain``)."""
-    if not notebook:
-        print(preview_text(request, counting))
-        return
-    from IPython.display import display
-
-    shown = {"text/markdown": preview_markdown(request, counting), "text/plain": preview_text(request, counting)}
-    display(shown, raw=True)
