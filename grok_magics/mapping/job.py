@@ -75,21 +75,22 @@ def open_job(
     from grok_magics.teaching.caps import check_locks
 
     defaults, session = settings()
-    o = overrides
     try:
         session.gate(defaults, allow_key).allow(f"%grok {verb}")  # the notebook's policy refuses a job whole
-        check_locks(defaults.caps, o.given())
-        endpoint = endpoint_for(Options(model=o.model, provider=o.provider, api=o.api), defaults)
-        temperature = o.temperature if o.temperature is not None else defaults.temperature
-        max_tokens = settle(defaults.caps, endpoint, o.max_tokens, defaults.max_tokens, temperature)
+        check_locks(defaults.caps, overrides.given())
+        endpoint = endpoint_for(
+            Options(model=overrides.model, provider=overrides.provider, api=overrides.api), defaults
+        )
+        temperature = overrides.temperature if overrides.temperature is not None else defaults.temperature
+        max_tokens = settle(defaults.caps, endpoint, overrides.max_tokens, defaults.max_tokens, temperature)
         api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
     spec = RowSpec(
         endpoint=endpoint,
-        system=default_system if o.system is None else o.system,
-        effort=effort_for(o.effort or defaults.effort, endpoint.provider),
+        system=default_system if overrides.system is None else overrides.system,
+        effort=effort_for(overrides.effort or defaults.effort, endpoint.provider),
         temperature=temperature,
         max_tokens=max_tokens,
         schema=compiled,
