@@ -39,8 +39,9 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     confirm=None, progress=True``. See the README, "%grok map".
     """
     from grok_magics.operators.map import map_frame
+    from grok_magics.settings import pop_overrides
 
-    return map_frame(df, template, **options)
+    return map_frame(df, template, pop_overrides(options), **options)
 
 
 def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
@@ -50,23 +51,26 @@ def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the v
     with its verdict), ``sample=None`` (run N seeded rows first and print projections). See the README.
     """
     from grok_magics.operators.filter import filter_frame
+    from grok_magics.settings import pop_overrides
 
-    return filter_frame(df, question, **options)
+    return filter_frame(df, question, pop_overrides(options), **options)
 
 
 def reduce(df: Any, instruction: str, **options: Any) -> Any:
     """One answer over a whole column (or per group, ``by=``), however many rows: chunks that fit the context
     window are summarised, and the summaries combined level by level. Returns a ``Reduction``."""
     from grok_magics.operators.reduce import reduce_frame
+    from grok_magics.settings import pop_overrides
 
-    return reduce_frame(df, instruction, **options)
+    return reduce_frame(df, instruction, pop_overrides(options), **options)
 
 
 def topk(df: Any, criterion: str, k: int = 10, **options: Any) -> Any:
     """The ``k`` rows that best match ``criterion``, ranked by a listwise tournament in bounded calls."""
     from grok_magics.operators.topk import topk_frame
+    from grok_magics.settings import pop_overrides
 
-    return topk_frame(df, criterion, k, **options)
+    return topk_frame(df, criterion, k, pop_overrides(options), **options)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

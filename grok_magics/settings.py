@@ -14,10 +14,13 @@ To add a setting, add one row to ``SETTINGS``. Plain Python: no IPython here, so
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, MutableMapping, NamedTuple
 
 from grok_magics.errors import GrokError, SettingError
 from grok_magics.model.choices import APIS, DEFAULT_SYSTEM, DISPLAY_MODES, EFFORTS
+
+if TYPE_CHECKING:  # imported where a value is built: %load_ext stays as light as it was
+    from grok_magics.model.overrides import Overrides
 
 
 class Rule(NamedTuple):
@@ -236,9 +239,26 @@ def lockable() -> tuple[str, ...]:
     return tuple(s.name for s in SETTINGS if s.lockable)
 
 
-def overrides_of(options: Any) -> dict[str, Any]:
-    """The per-ask overrides an options value holds (``Options``, ``MapOptions``), by setting name."""
-    return {s.name: getattr(options, s.name) for s in OVERRIDES}
+def overrides_of(options: Any) -> Overrides:
+    """The per-call overrides an options value holds (``MapOptions``), checked: a row job's one value of them."""
+    return overrides_from({s.name: getattr(options, s.name) for s in OVERRIDES})
+
+
+def pop_overrides(options: MutableMapping[str, Any]) -> Overrides:
+    """The per-call overrides among a row job's keyword arguments, taken out of ``options`` and checked; the
+    rest stay for the job's own parameters (which refuse a keyword they do not know)."""
+    return overrides_from({s.name: options.pop(s.name) for s in OVERRIDES if s.name in options})
+
+
+def overrides_from(given: Mapping[str, Any]) -> Overrides:
+    """One value of per-call overrides, each checked as ``%config`` checks it: a bad one is refused in one line."""
+    from grok_magics.model.overrides import Overrides
+
+    try:
+        check_overrides(given)
+    except SettingError as exc:
+        raise GrokError(str(exc)) from None
+    return Overrides(**given)
 
 
 def check_overrides(given: Mapping[str, Any]) -> None:

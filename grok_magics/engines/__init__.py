@@ -6,7 +6,10 @@ engine's own module is imported only when such a frame is passed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 
 def kind_of(value: Any) -> str | None:
@@ -23,15 +26,15 @@ def kind_of(value: Any) -> str | None:
     return None
 
 
-def map_distributed(df: Any, template: str, **options: Any) -> Any:
+def map_distributed(df: Any, template: str, overrides: Overrides, **options: Any) -> Any:
     kind = kind_of(df) or ""
     if kind == "polars-lazy":
         from grok_magics.engines.lazy import map_lazy
 
-        return map_lazy(df, template, **options)
+        return map_lazy(df, template, overrides, **options)
     from grok_magics.engines.partitions import map_partitioned
 
-    return map_partitioned(df, kind, template, **options)
+    return map_partitioned(df, kind, template, overrides, **options)
 
 
 def reduce_distributed(

@@ -8,9 +8,12 @@ rows). A reduce reads the slices into its items.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.errors import GrokError
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 SLICE = 10_000  # rows per slice: enough to keep the engine's window full, little memory
 
@@ -18,6 +21,7 @@ SLICE = 10_000  # rows per slice: enough to keep the engine's window full, littl
 def map_lazy(
     lf: Any,
     template: str,
+    overrides: Overrides,
     *,
     verb: str = "map",
     out_col: str = "grok",
@@ -37,13 +41,6 @@ def map_lazy(
     namespace: Any = None,
     retries: int = 8,
     allow_key: bool = False,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     poll_every: float = 10.0,
     batch_deadline: float | None = None,
     default_system: str | None = None,
@@ -73,6 +70,7 @@ def map_lazy(
             template,
             sample,
             seed,
+            overrides,
             verb=verb,
             out_col=out_col,
             max_cost=max_cost,
@@ -87,24 +85,11 @@ def map_lazy(
             namespace=namespace,
             retries=retries,
             allow_key=allow_key,
-            model=model,
-            provider=provider,
-            api=api,
-            effort=effort,
-            system=system,
-            temperature=temperature,
-            max_tokens=max_tokens,
             **extra,
         )
     job = open_job(
         verb,
-        model=model,
-        provider=provider,
-        api=api,
-        effort=effort,
-        system=system,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        overrides,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system or MAP_SYSTEM,

@@ -31,11 +31,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.engines.rows import KeyBox, RowTask, result_types
 from grok_magics.engines.terms import Terms
 from grok_magics.errors import GrokError
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
@@ -298,6 +301,7 @@ def map_partitioned(
     df: Any,
     kind: str,
     template: str,
+    overrides: Overrides,
     *,
     verb: str = "map",
     out_col: str = "grok",
@@ -317,13 +321,6 @@ def map_partitioned(
     namespace: Any = None,
     retries: int = 8,
     allow_key: bool = False,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     poll_every: float = 10.0,
     batch_deadline: float | None = None,
     default_system: str | None = None,
@@ -344,13 +341,7 @@ def map_partitioned(
         raise GrokError(f"{verb}: concurrency must be at least 1")
     job = open_job(
         verb,
-        model=model,
-        provider=provider,
-        api=api,
-        effort=effort,
-        system=system,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        overrides,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system or MAP_SYSTEM,
@@ -380,6 +371,7 @@ def map_partitioned(
             template,
             sample,
             seed,
+            overrides,
             verb=verb,
             out_col=out_col,
             max_cost=max_cost,
@@ -394,13 +386,6 @@ def map_partitioned(
             namespace=namespace,
             retries=retries,
             allow_key=allow_key,
-            model=model,
-            provider=provider,
-            api=api,
-            effort=effort,
-            system=system,
-            temperature=temperature,
-            max_tokens=max_tokens,
             **extra,
         )
     parallel, per_task, per_rps = budget(adapter, concurrency, rps)

@@ -34,6 +34,7 @@ def run_map_magic(
     result = map_frame(
         frame,
         template,
+        overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
         concurrency=opts.concurrency,
         out_col=opts.out_col,
         schema=schema,
@@ -49,7 +50,6 @@ def run_map_magic(
         allow_key=opts.allow_key,
         sample=opts.sample,
         seed=opts.seed,
-        **overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
     )
     if opts.out:
         namespace[opts.out] = result

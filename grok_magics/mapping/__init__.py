@@ -22,6 +22,7 @@ from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
 from grok_magics.mapping.progress import Bar
 from grok_magics.mapping.row_requests import MAP_SYSTEM
 from grok_magics.mapping.runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
+from grok_magics.model.overrides import Overrides
 from grok_magics.providers.table import ConfigError
 
 __all__ = ["run_map", "MapRun", "budget_allows", "MAP_SYSTEM"]
@@ -41,17 +42,11 @@ class MapRun:
 def run_map(
     df: Any,
     template: str,
+    overrides: Overrides,
     *,
     concurrency: int = 8,
     out_col: str = "grok",
     schema: Any = None,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     max_cost: float = 1.0,
     rps: float | None = None,
     cache: bool = True,
@@ -76,13 +71,7 @@ def run_map(
         raise GrokError(f"{verb}: batch_deadline must be a positive number of seconds, not {batch_deadline}")
     job = open_job(
         verb,
-        model=model,
-        provider=provider,
-        api=api,
-        effort=effort,
-        system=system,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        overrides,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system,

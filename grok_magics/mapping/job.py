@@ -9,10 +9,13 @@ as map: it chooses prompts and validators, never how requests leave.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping.row_requests import MAP_SYSTEM, RowSpec, request_for
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 
 @dataclass
@@ -54,45 +57,40 @@ class Job:
 
 def open_job(
     verb: str,
+    overrides: Overrides,
     *,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     schema: Any = None,
     allow_key: bool = False,
     default_system: str = MAP_SYSTEM,
 ) -> Job:
-    """Everything that can refuse a job before any estimate or request refuses it here, in one line."""
+    """Everything that can refuse a job before any estimate or request refuses it here, in one line.
+
+    ``overrides`` were checked where they came in (``settings.overrides_from``); here they meet the settings."""
     from grok_magics.engine.ask import effort_for, endpoint_for
     from grok_magics.engine.policy import active_keys, settle
     from grok_magics.mapping.plan import compile_for_map, settings
     from grok_magics.model.options import Options
     from grok_magics.privacy.key_shapes import KeyMasker
     from grok_magics.providers.table import ConfigError, api_key_for
-    from grok_magics.settings import check_overrides
     from grok_magics.teaching.caps import check_locks
 
     defaults, session = settings()
-    given = {"model": model, "provider": provider, "api": api, "effort": effort, "system": system}
     try:
-        check_overrides({**given, "temperature": temperature, "max_tokens": max_tokens})  # as %config checks them
         session.gate(defaults, allow_key).allow(f"%grok {verb}")  # the notebook's policy refuses a job whole
-        check_locks(defaults.caps, given)
-        endpoint = endpoint_for(Options(model=model, provider=provider, api=api), defaults)
-        temperature = temperature if temperature is not None else defaults.temperature
-        max_tokens = settle(defaults.caps, endpoint, max_tokens, defaults.max_tokens, temperature)
+        check_locks(defaults.caps, overrides.given())
+        endpoint = endpoint_for(
+            Options(model=overrides.model, provider=overrides.provider, api=overrides.api), defaults
+        )
+        temperature = overrides.temperature if overrides.temperature is not None else defaults.temperature
+        max_tokens = settle(defaults.caps, endpoint, overrides.max_tokens, defaults.max_tokens, temperature)
         api_key_for(endpoint.provider)  # a missing key stops the job before any estimate or request
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
     compiled = compile_for_map(schema)
     spec = RowSpec(
         endpoint=endpoint,
-        system=default_system if system is None else system,
-        effort=effort_for(effort or defaults.effort, endpoint.provider),
+        system=default_system if overrides.system is None else overrides.system,
+        effort=effort_for(overrides.effort or defaults.effort, endpoint.provider),
         temperature=temperature,
         max_tokens=max_tokens,
         schema=compiled,

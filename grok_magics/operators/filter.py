@@ -8,14 +8,19 @@ of the result and counted in the summary line; ``keep_all=True`` shows every row
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.operators.filtering import _system, filter_schema, run_filter
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 
 def filter_frame(
     df: Any,
     question: str,
+    overrides: Overrides,
     *,
     reason: bool = False,
     keep_all: bool = False,
@@ -32,11 +37,12 @@ def filter_frame(
         from grok_magics.errors import GrokError
 
         raise GrokError("filter: the answer is a yes/no verdict; --schema is for map")
-    options["system"] = _system(options.get("system"), reason)
+    overrides = replace(overrides, system=_system(overrides.system, reason))
     if engines.kind_of(df) is not None:
         return engines.map_distributed(
             df,
             question,
+            overrides,
             out_col=out_col,
             max_cost=max_cost,
             sample=sample,
@@ -55,6 +61,7 @@ def filter_frame(
             question,
             sample,
             seed,
+            overrides,
             out_col=out_col,
             max_cost=max_cost,
             verb="filter",
@@ -62,4 +69,6 @@ def filter_frame(
             keep_all=keep_all,
             **options,
         )
-    return run_filter(df, question, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options)[0]
+    return run_filter(
+        df, question, overrides, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options
+    )[0]

@@ -3,9 +3,13 @@ the run itself through map's engine. ``operators.filter`` decides who runs it.""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.mapping import table_io as frames
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 FILTER_SYSTEM = (
     "You are Grok, judging one row of a table at a time for a data analyst. Decide whether the user's question "
@@ -57,15 +61,31 @@ def _system(system: str | None, reason: bool) -> str:
 
 
 def run_filter(
-    df: Any, question: str, *, reason: bool, keep_all: bool, out_col: str, max_cost: float, **options: Any
+    df: Any,
+    question: str,
+    overrides: Overrides,
+    *,
+    reason: bool,
+    keep_all: bool,
+    out_col: str,
+    max_cost: float,
+    **options: Any,
 ) -> tuple[Any, Any]:
     """(result frame, the map run), printing the summary line."""
     from grok_magics.mapping import run_map
     from grok_magics.mapping.results import summary, why_not_run
 
-    options.setdefault("system", _system(None, reason))
+    if overrides.system is None:
+        overrides = replace(overrides, system=_system(None, reason))
     ran = run_map(
-        df, question, out_col=out_col, max_cost=max_cost, schema=filter_schema(reason), verb="filter", **options
+        df,
+        question,
+        overrides,
+        out_col=out_col,
+        max_cost=max_cost,
+        schema=filter_schema(reason),
+        verb="filter",
+        **options,
     )
     cols = verdict_columns(ran.outcomes, out_col, reason, why_not_run(ran.progress, ran.note))
     marked = frames.with_columns(df, cols)

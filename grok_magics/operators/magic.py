@@ -52,14 +52,17 @@ _WHAT = {
 
 
 def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any) -> Any:
+    from grok_magics.settings import pop_overrides
+
+    overrides = pop_overrides(opts)  # the line's model, provider, api, effort, system, temperature, max_tokens
     if verb == "filter":
         from grok_magics.operators.filter import filter_frame
 
-        return filter_frame(frame, text, namespace=namespace, **opts)
+        return filter_frame(frame, text, overrides, namespace=namespace, **opts)
     if verb == "reduce":
         from grok_magics.operators.reduce import reduce_frame
 
-        return reduce_frame(frame, text, namespace=namespace, **opts)
+        return reduce_frame(frame, text, overrides, namespace=namespace, **opts)
     from grok_magics.operators.topk import topk_frame
 
-    return topk_frame(frame, text, opts.pop("k"), namespace=namespace, **opts)
+    return topk_frame(frame, text, opts.pop("k"), overrides, namespace=namespace, **opts)

@@ -4,16 +4,20 @@ polars frames run in the kernel through ``mapping.run_map``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.mapping import run_map
 from grok_magics.mapping import table_io as frames
 from grok_magics.mapping.results import columns, summary, why_not_run
 
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
+
 
 def map_frame(
     df: Any,
     template: str,
+    overrides: Overrides,
     *,
     out_col: str = "grok",
     max_cost: float = 1.0,
@@ -36,13 +40,13 @@ def map_frame(
 
     if engines.kind_of(df) is not None:
         return engines.map_distributed(
-            df, template, out_col=out_col, max_cost=max_cost, sample=sample, seed=seed, verb="map", **options
+            df, template, overrides, out_col=out_col, max_cost=max_cost, sample=sample, seed=seed, verb="map", **options
         )
     if sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        return calibrate_map(df, template, sample, seed, out_col=out_col, max_cost=max_cost, **options)
-    ran = run_map(df, template, out_col=out_col, max_cost=max_cost, **options)
+        return calibrate_map(df, template, sample, seed, overrides, out_col=out_col, max_cost=max_cost, **options)
+    ran = run_map(df, template, overrides, out_col=out_col, max_cost=max_cost, **options)
     result = frames.with_columns(
         df, columns(df, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
     )

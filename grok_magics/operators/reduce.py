@@ -15,16 +15,20 @@ answers come back as a frame (one row per group) and nothing is streamed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
 from grok_magics.operators.reducing import REDUCE_SYSTEM, Reducer, Settings, _budget, task_text, trees_of
 
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
+
 
 def reduce_frame(
     df: Any,
     instruction: str,
+    overrides: Overrides,
     *,
     by: str | None = None,
     columns: list[str] | str | None = None,
@@ -39,13 +43,6 @@ def reduce_frame(
     allow_key: bool = False,
     sample: int | None = None,
     seed: int = 0,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     stream: bool = True,
     namespace: Any = None,
 ) -> Any:
@@ -59,13 +56,7 @@ def reduce_frame(
         raise GrokError("reduce: concurrency must be at least 1")
     job = open_job(
         "reduce",
-        model=model,
-        provider=provider,
-        api=api,
-        effort=effort,
-        system=system,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        overrides,
         allow_key=allow_key,
         default_system=REDUCE_SYSTEM,
     )

@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
 from grok_magics.model.usage import money
 from grok_magics.operators.reducing import item_of, read_columns, task_text
+
+if TYPE_CHECKING:
+    from grok_magics.model.overrides import Overrides
 
 TOPK_SYSTEM = (
     "You are Grok, ranking rows of a table for a data analyst. Rank the items by how well they match the "
@@ -89,7 +92,8 @@ def read_ranking(text: str, size: int, keep: int) -> list[int]:
 def topk_frame(
     df: Any,
     criterion: str,
-    k: int = 10,
+    k: int,
+    overrides: Overrides,
     *,
     columns: list[str] | str | None = None,
     group_size: int | None = None,
@@ -104,13 +108,6 @@ def topk_frame(
     retries: int = 8,
     allow_key: bool = False,
     sample: int | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    api: str | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
     namespace: Any = None,
 ) -> Any:
     """The top ``k`` rows of ``df`` (pandas or polars), best first, with a ``rank`` column; see the module."""
@@ -129,13 +126,7 @@ def topk_frame(
         columns = [c.strip() for c in columns.split(",") if c.strip()]
     job = open_job(
         "topk",
-        model=model,
-        provider=provider,
-        api=api,
-        effort=effort,
-        system=system,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        overrides,
         schema=ranking_schema(),
         allow_key=allow_key,
         default_system=TOPK_SYSTEM,
