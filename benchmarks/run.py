@@ -396,6 +396,34 @@ def bench_long_chat(server: FakeGrok, turns: int) -> Result:
     return Result(f"per-ask overhead at turn {turns} vs turn 1", last, first, goal=1.5)
 
 
+def bench_long_chat_sdk(server: FakeGrok, turns: int) -> Result:
+    """For context: the bare SDK sending the same conversation (turn `turns` vs turn 1), call → request at the
+    server. The SDK encodes the whole history on every request, so part of any long chat's growth is its."""
+    import openai
+
+    client = openai.OpenAI(api_key=KEY, base_url=server.base_url)
+
+    def send(n: int) -> float:
+        history: list[dict[str, str]] = []
+        for k in range(1, n):
+            history += [
+                {"role": "user", "content": f"question {k} " + "y" * 200},
+                {"role": "assistant", "content": f"answer {k} " + "x" * 200},
+            ]
+        history.append({"role": "user", "content": f"question {n} " + "y" * 200})
+        before = len(server.requests)
+        server.script(Reply(text="ok", pace=0))
+        t0 = time.monotonic()
+        for _event in client.responses.create(model="grok-4.3", input=history, stream=True):
+            pass
+        return (server.requests[before].started_at - t0) * 1000
+
+    send(1)  # warm up
+    first = statistics.median(send(n) for n in range(1, 6))
+    last = statistics.median(send(turns) for _ in range(5))
+    return Result(f"(context) bare SDK, the same turn {turns} vs turn 1", last, first, goal=float("inf"))
+
+
 def bench_big_prompt(server: FakeGrok, megabytes: int = 10) -> Result:
     """A 10 MB %%grok cell: cell start → request at the server, vs IPython running a 10 MB no-op cell."""
     import contextlib
@@ -439,6 +467,7 @@ def main() -> None:
             bench_data_toolset(repeat),
             *bench_kernel_stream(server, max(2, repeat // 2)),
             bench_long_chat(server, 200),
+            bench_long_chat_sdk(server, 200),
             bench_big_prompt(server),
         ]
     print(f"{'benchmark':<52} {'ours':>9} {'baseline':>9}     ratio")

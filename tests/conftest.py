@@ -417,3 +417,20 @@ def operator_judge(body: dict[str, Any]) -> Reply | None:
             verdict["reason"] = "it says broken" if verdict["keep"] else "nothing broken"
         return Reply(text=json.dumps(verdict))
     return None
+
+
+def judging_grok(
+    fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch, judge: Any = operator_judge, **kwargs: Any
+) -> FakeGrok:
+    """The environment's Grok (xAI row, the canary key) is a fake answering as ``judge`` does."""
+    server = fake_factory("xai", **kwargs)
+    server.responder = judge
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
+    return server
+
+
+@pytest.fixture
+def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
+    """For the row operators: map, filter, reduce and topk get answers from ``operator_judge``."""
+    return judging_grok(fake_factory, monkeypatch)

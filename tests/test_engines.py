@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, operator_judge, user_texts
+from conftest import CANARY, KEY_VARS, Harness, assert_no_canary, judging_grok, operator_judge, user_texts
 from fake_grok import FakeGrok, Reply
 
 import grok_magics
@@ -104,11 +104,7 @@ def judge(body: dict[str, Any]) -> Reply | None:
 
 @pytest.fixture
 def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
-    server = fake_factory("xai", latency=0.15)
-    server.responder = judge
-    monkeypatch.setenv("XAI_API_KEY", CANARY)
-    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
-    return server
+    return judging_grok(fake_factory, monkeypatch, judge, latency=0.15)
 
 
 def rows(n: int) -> pd.DataFrame:

@@ -24,15 +24,6 @@ pytestmark = pytest.mark.timeout(120)
 XAI_SHAPED = "xai-" + "Qw7" * 10
 
 
-@pytest.fixture
-def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
-    server = fake_factory("xai")
-    server.responder = operator_judge
-    monkeypatch.setenv("XAI_API_KEY", CANARY)
-    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
-    return server
-
-
 def reviews(n: int) -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import CANARY, Harness, operator_judge
+from conftest import Harness
 from fake_grok import FakeGrok
 
 import grok_magics
@@ -32,15 +32,6 @@ TEXT = {
     "reduce": "complaints in {review}",
     "topk": "the highest score in {review}",
 }
-
-
-@pytest.fixture
-def grok(fake_factory: Callable[..., FakeGrok], monkeypatch: pytest.MonkeyPatch) -> FakeGrok:
-    server = fake_factory("xai")
-    server.responder = operator_judge
-    monkeypatch.setenv("XAI_API_KEY", CANARY)
-    monkeypatch.setenv("GROK_BASE_URL", server.base_url)
-    return server
 
 
 def scored(n: int) -> pd.DataFrame:
