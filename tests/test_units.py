@@ -121,16 +121,19 @@ def test_open_fence_is_closed_and_html_is_escaped() -> None:
 
 
 def test_key_shapes_are_found_and_prose_is_not() -> None:
-    from grok_magics.privacy.key_shapes import key_shape
+    from grok_magics.privacy.key_shapes import MASK, key_shape, mask_keys
 
-    for text in (
-        "use xai-A1b2C3d4E5f6G7h8I9j0K1l2 now",
-        "sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2",
-        "sk-aig-Z1x2C3v4B5n6M7q8W9e0",
-        "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt",
-        "AKIAIOSFODNN7EXAMPLE",
+    for text, label in (
+        ("xai-A1b2C3d4E5f6G7h8I9j0K1l2", "an xAI key (xai-…)"),
+        ("sk-proj-Q1w2E3r4T5y6U7i8O9p0A1s2", "an OpenAI-style key (sk-…)"),
+        ("sk-aig-Z1x2C3v4B5n6M7q8W9e0", "an AIgateway key (sk-aig-…)"),
+        ("ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xt", "a Bedrock API key"),
+        ("bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t", "a Bedrock API key"),
+        ("AKIAIOSFODNN7EXAMPLE", "an AWS access key"),
+        ("ASIAIOSFODNN7EXAMPLE", "an AWS access key"),
     ):
-        assert key_shape(text) is not None, text
+        assert key_shape(f"a long prose {'text ' * 1000}then {text}") == label, text
+        assert mask_keys(f"row: {text} end") == (f"row: {MASK} end", 1), text
     for text in (
         "sk-learn and xai-grok-4.3 are names",
         "a task-based approach-with-many-hyphenated-words",
