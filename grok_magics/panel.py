@@ -14,13 +14,15 @@ from typing import Any, Mapping
 from grok_magics.errors import ConfigError
 from grok_magics.model.parts import labels_of, text_of
 from grok_magics.privacy.key_shapes import mask_keys
+from grok_magics.privacy.redaction import redact
 
 LINE = 160  # characters of one prompt or answer line
 METHODS = ("panel", "reset", "fork", "export")
 
 
 def _line(text: str) -> str:
-    text = " ".join(mask_keys(text)[0].split())
+    """One line of a prompt or answer, as the panel may show it: key shapes and known secrets masked."""
+    text = " ".join(redact(mask_keys(text)[0]).split())
     return text if len(text) <= LINE else text[: LINE - 1].rstrip() + "…"
 
 

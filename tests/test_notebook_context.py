@@ -460,7 +460,10 @@ def test_the_chat_panel_reads_and_acts_through_the_channel(shell: Harness, fake:
     bridge.comms.append(comm)
     shell.shell._grok_page = bridge
     shell.run("%config GrokMagics.max_cost_usd = 2.0")
-    fake.script(Reply(text="First answer, " + "long " * 60), Reply(text="Second."))
+    from grok_magics.privacy.redaction import remember
+
+    remember("gateway-pass-w0rd")  # a secret that is no key shape (a base URL's password, say)
+    fake.script(Reply(text="First answer, " + "long " * 60), Reply(text="Second. The password: gateway-pass-w0rd"))
     assert shell.run("%%grok --allow-key\nFirst question with xai-" + "K7m2" * 12, cell_id="p1").success
     assert {"v": 1, "type": "event", "event": "chats"} in comm.sent, "an answer's end is announced"
     assert shell.run("%%grok\nSecond?", cell_id="p2").success
@@ -476,6 +479,7 @@ def test_the_chat_panel_reads_and_acts_through_the_channel(shell: Harness, fake:
     assert chat["name"] == "default" and len(chat["turns"]) == 2 and chat["cost"] > 0 and chat["tokens"] > 0
     assert chat["turns"][0]["prompt"].startswith("First question with [key masked]")
     assert chat["turns"][0]["answer"].endswith("…") and len(chat["turns"][0]["answer"]) <= 160
+    assert chat["turns"][1]["answer"] == "Second. The password: ***"
     assert state["budget"]["cap"] == 2.0 and 0 < state["budget"]["left"] < 2.0
     state = ask("fork", chat="default", name="side")["result"]
     assert [c["name"] for c in state["chats"]] == ["default", "side"]
@@ -486,6 +490,7 @@ def test_the_chat_panel_reads_and_acts_through_the_channel(shell: Harness, fake:
     state = ask("reset", chat="default")["result"]
     assert len(state["chats"][0]["turns"]) == 0 and len(state["chats"][1]["turns"]) == 2  # the fork stays
     assert_no_canary(repr(comm.sent))
+    assert "gateway-pass-w0rd" not in repr(comm.sent)
 
 
 def test_images_above_go_only_when_asked_and_only_from_the_page(shell: Harness, fake: Any) -> None:
