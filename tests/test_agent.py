@@ -406,6 +406,7 @@ def test_mode_from_the_environment_and_the_classroom_policy(agent_shell: Harness
     fake.script(Reply(text="", tool_calls=[step("1 + 1")]), Reply(text="never"))
     ran = agent_shell.run("%%grok --agent\ngo")  # the tutor answers under hints; an agent is refused
     assert not ran.success and "hints" in str(ran.error) and fake.requests == []
+    assert "(not agent cells)" in str(ran.error), ran.error
     agent_shell.run("%config GrokMagics.policy = 'full'")
     from grok_magics.magics.agent_cell import agent_settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import threading
@@ -63,6 +64,16 @@ def test_settings_are_traitlets_configurable_with_percent_config(shell: Harness,
     assert shell.run("%grok --effort none --temperature 0.9 hi").success  # options beat %config
     body = fake.requests[-1].body
     assert body["reasoning"] == {"effort": "none"} and body["temperature"] == 0.9
+
+
+def test_config_shows_the_effort_that_is_sent(shell: Harness, fake) -> None:
+    """Unset, the xAI row sends "low": %grok config says what goes out, not "provider default"."""
+    for setting, shown, sent in (("''", "low", {"effort": "low"}), ("'default'", "none sent", None)):
+        shell.run(f"%config GrokMagics.effort = {setting}")
+        config = shell.run("%grok config").stdout
+        assert re.search(rf"^effort +{shown}", config, re.M), config
+        assert shell.run("%grok hi").success
+        assert fake.requests[-1].body.get("reasoning") == sent
 
 
 # -- streaming and display -------------------------------------------------------------------------

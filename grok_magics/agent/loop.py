@@ -219,6 +219,7 @@ async def run_agent_async(
         return session.clients.get(request.endpoint, defaults.transport)
 
     books = Books(session.gate(defaults, options.allow_key), chat.name, first_admitted=recorded is None)
+    books.gate.allow("agent cells")  # the notebook's policy, in the line an agent cell should read
     if recorded is None:
         books.gate.admit(request, connect)
     display.note(f"Agent · approval: {mode}" + (f" ({mode_note})" if mode_note else ""))

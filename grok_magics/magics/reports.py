@@ -168,23 +168,24 @@ def chats_text(chats: "Chats") -> str:
 
 
 def config_text(defaults: "Defaults", options: Options, env: Mapping[str, str]) -> str:
-    from grok_magics.engine.ask import endpoint_for
+    from grok_magics.engine.ask import effort_for, endpoint_for
 
     lines = []
     try:
         endpoint = endpoint_for(options, defaults, env)
         provider = endpoint.provider
+        sent = effort_for(defaults.effort, provider)
         lines += [
             f"provider        {provider.name} ({provider.title})",
             f"base URL        {mask_url(endpoint.base_url)}",
             f"model           {endpoint.model}",
             f"api             {endpoint.api}" + (f"  ({endpoint.api_note})" if endpoint.api_note else ""),
+            f"effort          {sent or 'none sent (the server decides)'}",
         ]
     except ConfigError as exc:
         lines.append(f"provider        not usable: {exc}")
     transport = defaults.transport
     lines += [
-        f"effort          {defaults.effort or 'provider default'}",
         f"temperature     {defaults.temperature if defaults.temperature is not None else 'provider default'}",
         f"max tokens      {defaults.max_tokens if defaults.max_tokens is not None else 'provider default'}",
         f"history budget  {defaults.history_tokens:,} tokens",
