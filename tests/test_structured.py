@@ -118,9 +118,23 @@ def test_a_frame_result_shows_its_name_shape_and_head(objects: Harness, fake: An
     shown = markdowns(ran)[-1]
     assert shown.startswith(f"`totals` ← {kind}, 2 rows × 2 columns"), shown
     assert "| city | pop |" in shown and "| Lyon | 522000 |" in shown and "| Graz | 291000 |" in shown
-    assert ran.displays[-1]["data"]["text/plain"] == f"totals ← {kind}, 2 rows × 2 columns"
+    plain = ran.displays[-1]["data"]["text/plain"].splitlines()
+    assert plain[0] == f"totals ← {kind}, 2 rows × 2 columns"
+    assert [line.split() for line in plain[1:]] == [["city", "pop"], ["Lyon", "522000"], ["Graz", "291000"]]
     answer = markdowns(ran)[-2]
     assert answer.startswith('```json\n[\n  {\n    "city": "Lyon"') and '"items"' not in answer  # no wrapper
+
+
+def test_in_a_terminal_the_json_is_the_users_shape_and_the_frame_shows_its_head(objects: Harness, fake: Any) -> None:
+    """The text view streams text as it comes, but a wrapped JSON answer is shown whole at the end, unwrapped;
+    what was made is described in text/plain (what a terminal prints), with the frame's head as text."""
+    objects.run("%config GrokMagics.display = 'text'")
+    fake.script(Reply(text=json.dumps({"items": CITIES}), chunk=5))
+    ran = objects.run("%grok --schema shorthand --to-df -o totals two cities?")
+    assert ran.success, ran.stdout
+    assert '"items"' not in ran.stdout and json.loads(ran.stdout.split("\n[grok-4.3")[0]) == CITIES, ran.stdout
+    plain = ran.displays[-1]["data"]["text/plain"]
+    assert plain.startswith("totals ← DataFrame, 2 rows × 2 columns\ncity") and "Lyon  522000" in plain, plain
 
 
 def test_a_frame_without_a_name_is_shown_and_says_how_to_keep_it(objects: Harness, fake: Any) -> None:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from grok_magics.context.kinds import is_frame
+from grok_magics.privacy.redaction import redact
 from grok_magics.render import sanitise
 from grok_magics.render.sanitise import Markup, code_span, plain
 
@@ -88,17 +89,38 @@ def _table(frame: Any) -> str:
     return "\n".join(lines) + (f"\n\n<sub>{plain('; '.join(more))}</sub>" if more else "")
 
 
+def _text_table(frame: Any) -> str:
+    """A frame's head as aligned plain text, for terminals: cells on one line, control characters out (the
+    model wrote them: no terminal escapes)."""
+    rows, columns = _shape(frame)
+    shown = columns[:MAX_COLUMNS]
+
+    def cell(value: Any) -> str:
+        text = "".join(ch for ch in " ".join(str(value).split()) if ch.isprintable())
+        return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+    table = [[cell(c) for c in shown]] + [[cell(v) for v in row[: len(shown)]] for row in _head_rows(frame, HEAD_ROWS)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(shown))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    if rows > HEAD_ROWS or len(columns) > len(shown):
+        lines.append(f"(first {min(rows, HEAD_ROWS)} of {rows:,} rows, {len(shown)} of {len(columns):,} columns)")
+    return "\n".join(lines)
+
+
 def result_bundle(name: str | None, value: Any) -> dict[str, str]:
-    """``text/markdown`` (the line, and a frame's head as a table) and ``text/plain`` (the line)."""
+    """``text/markdown`` (the line, and a frame's head as a table) and ``text/plain`` (the same, as text:
+    what a terminal shows)."""
     line = result_line(name, value)
     if name:
         head = f"{code_span(name)} ← {plain(line.split(' ← ', 1)[1])}"
     else:
         head = plain(line)
     blocks: list[Any] = [Markup(head)]
+    text = line
     if is_frame(value) and _shape(value)[1]:
         blocks.append(Markup(_table(value)))
-    return {"text/markdown": sanitise.page(*blocks), "text/plain": line}
+        text += "\n" + _text_table(value)
+    return {"text/markdown": sanitise.page(*blocks), "text/plain": redact(text)}
 
 
 def show_result(name: str | None, value: Any) -> None:

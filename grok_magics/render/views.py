@@ -264,6 +264,8 @@ class TextView:
 
     def update(self, reply: Reply, event: Event) -> None:
         if isinstance(event, TextDelta):
+            if self.header is not None and self.header.unwrap:
+                return  # JSON in our wrapper: shown whole at the end, as the user's schema describes it
             text = event.text
         elif isinstance(event, ReasoningDelta) and not self.thinking_said and not reply.text_length:
             self.thinking_said = True
@@ -298,7 +300,8 @@ class TextView:
     def finish(self, reply: Reply) -> None:
         assert self.header is not None
         self.coalescer.close()
-        lines = [redact("".join(self.buffer)), "" if not reply.text else "\n"]
+        held = pretty(unwrapped(reply.text, self.header.unwrap)) if self.header.unwrap and reply.text else ""
+        lines = [redact("".join(self.buffer) + held), "" if not reply.text else "\n"]
         self.buffer.clear()
         note = outcome_note(reply)
         if note and not _ended_badly(reply):  # an error or interrupt is said once, by the error line
