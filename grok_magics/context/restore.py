@@ -28,6 +28,8 @@ VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]|\x1b\[[0-9;?]*[ -/]*[@-~]")
 MAX_FILE = 200_000_000  # bytes of a notebook file read for %grok restore
 KEPT_PROMPT = 100_000  # characters of a prompt an answer's metadata keeps (its middle is cut past that)
+MAX_ATTACHMENTS = 50  # attachment lines a restored turn names
+ATTACHMENT_CHARS = 200  # characters of one such line
 
 
 def _digest(data: bytes | str) -> str:
@@ -93,22 +95,49 @@ def _squashed(text: str) -> str:
     return "".join(clean(text).split())
 
 
-def _saved(cell_id: str, index: int, own: Mapping[str, Any], shown: str) -> Saved | None:
-    """The turn an answer's metadata records, if its answer is what the cell shows: metadata is hidden, so a
-    notebook from someone else could otherwise slip text nobody sees into the conversation."""
+def _text(source: Any) -> str:
+    """A cell's source as nbformat stores it (a string, or a list of lines in a file)."""
+    return "".join(s for s in source if isinstance(s, str)) if isinstance(source, list) else str(source or "")
+
+
+def _visible_prompt(source: str) -> str:
+    """What the cell shows as its prompt: its source without a ``%%grok …`` first line."""
+    lines = source.split("\n")
+    if lines and lines[0].lstrip().startswith("%%"):
+        lines = lines[1:]
+    return cut_middle("\n".join(lines).strip(), KEPT_PROMPT, "characters of this prompt were not kept")
+
+
+def _safe(text: str) -> str:
+    """Restored text goes out again as history, which the key scan does not read twice: keys masked here."""
+    from grok_magics.privacy.key_shapes import mask_keys
+    from grok_magics.privacy.redaction import redact
+
+    return redact(mask_keys(clean(text))[0])
+
+
+def _saved(cell_id: str, index: int, own: Mapping[str, Any], shown: str, source: str) -> Saved | None:
+    """The turn an answer's metadata records, if it is what the cell shows: metadata is hidden, so a notebook
+    from someone else could otherwise slip text nobody sees into the conversation. The answer must be shown
+    by the cell's outputs; the saved prompt is kept when the cell's source shows it (else the source is the
+    prompt: the tables it attached are named in a line, not sent again); keys are masked either way."""
     turn = own.get("turn")
     if not isinstance(turn, Mapping) or own.get("failed") or not isinstance(turn.get("answer"), str):
         return None
     if _squashed(turn["answer"]) not in _squashed(shown):
         return None
+    prompt = _safe(str(turn.get("prompt") or ""))  # as saved: keys masked, so compared with a masked source
+    if _squashed(prompt) not in _squashed(_safe(source)):
+        prompt = _visible_prompt(source)
+    attachments = [a for a in turn.get("attachments") or () if isinstance(a, str)][:MAX_ATTACHMENTS]
     forked = turn.get("forked_from")
     return Saved(
         cell_id=cell_id,
         index=index,
         chat=str(own.get("chat") or turn.get("chat") or "default"),
-        prompt=clean(str(turn.get("prompt") or "")),
-        answer=clean(str(turn["answer"])),
-        attachments=tuple(clean(str(a)) for a in turn.get("attachments") or () if isinstance(a, str)),
+        prompt=_safe(prompt),
+        answer=_safe(turn["answer"]),
+        attachments=tuple(" ".join(_safe(a).split())[:ATTACHMENT_CHARS] for a in attachments),
         encrypted_reasoning=bool(turn.get("encrypted_reasoning")),
         forked_from=forked if isinstance(forked, Mapping) else None,
     )
@@ -123,7 +152,7 @@ def from_page(above: Sequence[Mapping[str, Any]]) -> list[Saved]:
         answers = [o for o in outputs if o.get("turn")]
         for index, output in enumerate(answers):
             own = {"chat": output.get("chat"), "turn": output["turn"]}
-            saved = _saved(str(cell.get("id") or ""), index, own, shown)
+            saved = _saved(str(cell.get("id") or ""), index, own, shown, _text(cell.get("source")))
             if saved is not None:
                 found.append(saved)
     return found
@@ -143,7 +172,7 @@ def from_notebook(nb: Mapping[str, Any], before: str | None = None) -> list[Save
         for output in outputs:
             own = (output.get("metadata") or {}).get("grok_magics")
             if isinstance(own, Mapping) and own.get("turn"):
-                saved = _saved(str(cell.get("id") or ""), index, own, shown)
+                saved = _saved(str(cell.get("id") or ""), index, own, shown, _text(cell.get("source")))
                 index += 1
                 if saved is not None:
                     found.append(saved)
