@@ -177,6 +177,8 @@ def test_usage_and_map_say_price_unknown_for_other_models(shell: Harness, generi
     assert shell.run("%grok -m llama --api chat hi").success
     usage = shell.run("%grok usage").stdout
     assert "chat default: 1 call(s)" in usage and "price unknown" in usage.split("chat default")[1]
+    total = next(line for line in usage.splitlines() if line.startswith("total:"))
+    assert total.startswith("total: price unknown") and "$" not in total and "Grok 4.3" not in total, total
     shell.shell.user_ns["df"] = reviews(2)
     ran = shell.run("%%grok map df -m llama --api chat\n{review}")
     assert not ran.success and "no price is known for llama; nothing was sent. Pass --yes" in str(ran.error)

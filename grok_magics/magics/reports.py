@@ -276,9 +276,11 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally], ledger: "Ledger | None"
     total_cost = 0.0
     exact = True
     unknown = False
+    any_priced = False
     for (provider, model), tally in tallies.items():
         u = tally.usage
         priced = tally.requests - tally.unpriced - tally.unreported
+        any_priced = any_priced or priced > 0
         if priced:
             cost = money(tally.cost) + ("" if tally.exact else " est.")
         else:
@@ -295,7 +297,12 @@ def usage_text(tallies: Mapping[tuple[str, str], Tally], ledger: "Ledger | None"
     source = "as reported by the servers" if exact else "partly estimated at Grok 4.3 list prices"
     if replays:
         lines.append(replays_line(ledger))
-    lines.append(f"total: {money(total_cost)} ({source}" + ("; some answers have no known price)" if unknown else ")"))
+    if not any_priced and not exact:  # nothing here has a price: a total would be an invented $0.00
+        lines.append("total: price unknown (set %config GrokMagics.prices for these models to count them)")
+    else:
+        lines.append(
+            f"total: {money(total_cost)} ({source}" + ("; some answers have no known price)" if unknown else ")")
+        )
     return "\n".join(lines)
 
 
