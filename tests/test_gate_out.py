@@ -36,6 +36,8 @@ def test_map_refuses_a_locked_model_and_an_out_of_range_temperature(shell: Harne
     shell.run("%config GrokMagics.lock = ['model']")
     ran = shell.run("%%grok map df -m other-model\n{review}")
     assert not ran.success and "--model is locked in this classroom" in str(ran.error)
+    ran = shell.run("import grok_magics\ngrok_magics.map(df, '{review}', model='other-model')")
+    assert "--model is locked" in str(ran.error) and "(model= from Python;" in str(ran.error), ran.error
     ran = shell.run("%%grok map df --temperature 7\n{review}")
     assert not ran.success and "temperature must be a number from 0 to 2" in str(ran.error)
     assert fake.api_requests == []
@@ -182,6 +184,7 @@ def test_usage_and_map_say_price_unknown_for_other_models(shell: Harness, generi
     shell.shell.user_ns["df"] = reviews(2)
     ran = shell.run("%%grok map df -m llama --api chat\n{review}")
     assert not ran.success and "no price is known for llama; nothing was sent. Pass --yes" in str(ran.error)
+    assert "(confirm=True in Python)" in str(ran.error)  # the same line serves grok_magics.map
     ran = shell.run("%%grok map df -m llama --api chat --yes\n{review}")
     assert ran.success and "price unknown for llama" in ran.stdout and "price unknown, " in ran.stdout
 

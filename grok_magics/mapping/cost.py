@@ -131,7 +131,8 @@ def confirm_spend(
             f"server reports; run {units}? [y/N] "
         )
         refused = (
-            f"{verb}: no price is known for {model}; nothing was sent. Pass --yes to run anyway, or set "
+            f"{verb}: no price is known for {model}; nothing was sent. Pass --yes (confirm=True in Python) to run "
+            "anyway, or set "
             f"%config GrokMagics.prices = {{{model!r}: {{'input': …, 'output': …}}}} "
             "(USD per million tokens)"
         )

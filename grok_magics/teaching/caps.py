@@ -144,7 +144,7 @@ def check_locks(caps: Caps, wanted: Mapping[str, object]) -> None:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(
                 f"{flag} is locked in this classroom ({name} is pinned by the teacher's settings): "
-                f"remove {flag} from the magic line (%grok config shows what is locked)"
+                f"remove {flag} from the magic line ({name}= from Python; %grok config shows what is locked)"
             )
 
 
