@@ -251,3 +251,15 @@ def test_after_a_429_no_new_request_starts_until_in_flight_is_below_the_cut_wind
 
     allowed, blocked_at_3, blocked_at_2 = asyncio.run(scenario())
     assert blocked_at_3 and blocked_at_2 and allowed >= 2
+
+
+def test_a_map_row_over_the_context_window_fails_alone_and_is_not_sent(shell: Harness, fake) -> None:
+    """The provider would refuse it (after its place in the queue): the row fails in one line, the rest run."""
+    shell.shell.user_ns["df"] = pd.DataFrame({"review": ["a short review", "long " * 3000, "another one"]})
+    shell.run("%config GrokMagics.context_window = 1000")
+    ran = shell.run("%%grok map df -o out\n{review}")
+    assert ran.success, ran.everything
+    errors = list(shell.shell.user_ns["out"]["grok_error"])
+    assert pd.isna(errors[0]) and pd.isna(errors[2]), errors
+    assert str(errors[1]).startswith("this row is ~") and "over the 1,000-token context window" in str(errors[1])
+    assert len(fake.api_requests) == 2 and all("long long" not in str(r.body) for r in fake.api_requests)

@@ -95,6 +95,7 @@ def open_job(
         max_tokens=max_tokens,
         schema=compiled,
         cache_key="",
+        window=int(defaults.context_window or endpoint.provider.context_window),
     )
     masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
     return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)

@@ -38,6 +38,7 @@ class RowSpec:
     max_tokens: int | None
     schema: Schema | None
     cache_key: str
+    window: int = 0  # the model's context window in tokens: a row over it fails alone (0: not checked)
 
 
 def request_for(spec: RowSpec, prompt: str, endpoint: Endpoint | None = None) -> Request:

@@ -87,6 +87,9 @@ class Engine:
 
     async def _row(self, client: Any, throttle: Throttle, i: int) -> Outcome:
         request = request_for(self.spec, self.prompts[i])
+        too_big = over_window(request, self.spec.window)
+        if too_big:  # the provider would refuse it after the wait: this row fails alone, nothing sent
+            return Outcome(error=too_big)
         try:
             self.gate.admit(request)
         except OverCap:
@@ -145,6 +148,18 @@ class Engine:
     def _failure(self, exc: BaseException, advice: str = "") -> Outcome:
         """The row's one line; after retries, map's own advice replaces the ask's (which names ask settings)."""
         return Outcome(error=from_exception(exc, self.spec.endpoint, self.transport, advice=advice, retries=0).message)
+
+
+def over_window(request: Any, window: int) -> str:
+    """Why a row cannot go (it alone, with its output cap, is over the context window), or ""."""
+    tokens = estimated_usage(request, "").input + (request.max_tokens or 0)
+    if not window or tokens <= window:
+        return ""
+    return (
+        f"this row is ~{tokens:,} tokens, over the {window:,}-token context window of "
+        f"{request.endpoint.provider.title}; not sent. Shorten the row's text or the template "
+        "(or raise %config GrokMagics.context_window)"
+    )
 
 
 def _retry_after(exc: Any) -> float:
