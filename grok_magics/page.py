@@ -226,12 +226,15 @@ class Bridge:
         future = asyncio.get_running_loop().create_future()
         request_id = f"kernel-{next(self.ids)}"
         self.pending[request_id] = future  # before sending: the reply may be handled on another thread
-        self._send_request(request_id, method, params)
         wait = min(timeout, QUIET_TIMEOUT) if self.unanswered else timeout
         from grok_magics.engine.guard import interruptible
 
+        async def exchange() -> tuple[bool, Any]:
+            self._send_request(request_id, method, params)  # sent once Ctrl-C is in hand: a click after it is ours
+            return await asyncio.wait_for(future, wait)
+
         try:
-            ok, value = await interruptible(asyncio.wait_for(future, wait))
+            ok, value = await interruptible(exchange())
         except asyncio.TimeoutError:
             self.unanswered = True
             raise PageUnavailable(
