@@ -392,6 +392,21 @@ def test_an_answer_cut_off_mid_table_keeps_a_table_and_exports_one(shell: Harnes
     assert any("| region | rows |\n| --- | --- |" in cell.source for cell in cells)
 
 
+def test_an_answer_interrupted_mid_table_keeps_a_table_and_exports_one(shell: Harness, fake, tmp_path) -> None:
+    """Ctrl-C between a table's header row and its delimiter row: the kept answer shows a table, not pipes.
+    (The terminal view writes rows as they come, so it shows when the header row has arrived.)"""
+    shell.run("%config GrokMagics.display = 'text'")
+    gate = threading.Event()
+    text = "Summary:\n\n| region | rows |\n|--- | --- |\n| North | 412 |\n"
+    fake.script(Reply(text=text, chunk=4, gate_after=text.index("|---") // 4, gate=gate, gate_seconds=30))
+    watch(lambda: "| region | rows |" in shell.last_stdout.getvalue(), send_sigint, timeout=15)
+    ran = shell.run("%%grok\nSummarise by region")
+    gate.set()
+    assert isinstance(ran.error, KeyboardInterrupt), ran.everything
+    assert shell.run(f"%grok export {tmp_path / 'chat.md'}").success
+    assert "| region | rows |\n| --- | --- |" in (tmp_path / "chat.md").read_text()
+
+
 def test_the_first_frame_names_the_model_and_provider_before_any_word(shell: Harness, fake) -> None:
     """Decided instead of a separate line in a fresh kernel: the live status line says who answers from the
     first frame on, so a newcomer never waits on an unnamed answer."""
