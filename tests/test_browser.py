@@ -1049,7 +1049,23 @@ def test_conversations_that_know_the_notebook(fake: Any, lab: Lab, page: Any) ->
         "the fork to be reset in the panel",
     )
     assert "2 turns" in default.locator(".grok-chat-line").inner_text()
-    assert_no_canary(page.locator("body").inner_text(), path.read_text())
+    # Export downloads the chat as Markdown; Fork asks for a name and adds the fork
+    with page.expect_download() as got:
+        default.locator("button", has_text="Export").click()
+    exported = Path(got.value.path()).read_text()
+    assert got.value.suggested_filename == "grok-chat-default.md" and "Shorter, please." in exported
+    default.locator("button", has_text="Fork").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input").fill("side")
+    dialog.locator(".jp-mod-accept").click()
+    side = panel.locator('.grok-chat[data-chat="side"]')
+    side.wait_for()
+    assert "fork of default at 2" in side.inner_text() and "2 turns" in side.locator(".grok-chat-line").inner_text()
+    # the end of an answer refreshes the panel by itself
+    reveal(page, 7)
+    write_and_run(page, 7, "%grok Once more?")
+    wait_until(lambda: "3 turns" in default.locator(".grok-chat-line").inner_text(), "the panel to show the new turn")
+    assert_no_canary(page.locator("body").inner_text(), path.read_text(), exported)
 
 
 def test_a_notebooks_policy_reaches_the_kernel_and_policy_writes_it(fake: Any, lab: Lab, page: Any) -> None:
