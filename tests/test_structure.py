@@ -164,9 +164,9 @@ def test_the_engine_never_imports_the_magics_layer() -> None:
 
 
 def test_the_layer_check_sees_an_engine_module_importing_the_magics_layer() -> None:
-    graph = {"grok_magics.engine.ask": {"grok_magics.magics.options", "grok_magics.model.options"}}
+    graph = {"grok_magics.engine.ask": {"grok_magics.magics.command_line", "grok_magics.model.options"}}
     assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == [
-        "grok_magics.engine.ask -> grok_magics.magics.options"
+        "grok_magics.engine.ask -> grok_magics.magics.command_line"
     ]
 
 

@@ -20,7 +20,7 @@ from grok_magics.settings import BY_NAME, values_of
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
-    from grok_magics.magics.options import Options
+    from grok_magics.model.options import Options
 
 
 @magics_class
@@ -106,7 +106,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         ``%grok help`` lists the options and subcommands.
         """
         from grok_magics.errors import ConfigError
-        from grok_magics.magics.options import parse_cell_line, parse_line, subcommand
+        from grok_magics.magics.command_line import parse_cell_line, parse_line, subcommand
 
         if self._is_map(line, cell):
             return self._map(line, cell)

@@ -7,8 +7,8 @@ from typing import Any, Callable, MutableMapping
 from IPython.core.error import UsageError
 
 from grok_magics.errors import SchemaError
+from grok_magics.magics.command_line import parse_map
 from grok_magics.magics.inputs import trim_blank_lines as _trim
-from grok_magics.magics.options import parse_map
 from grok_magics.settings import overrides_of
 from grok_magics.structured.schemas import schema_from
 

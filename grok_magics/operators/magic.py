@@ -18,8 +18,8 @@ def is_table(value: Any) -> bool:
 
 
 def run_operator_magic(verb: str, line: str, cell: str | None, namespace: MutableMapping[str, Any]) -> Any:
+    from grok_magics.magics.command_line import parse_operator
     from grok_magics.magics.inputs import trim_blank_lines as _trim
-    from grok_magics.magics.options import parse_operator
 
     if verb == "map":
         from grok_magics.magics.map_command import run_map_magic
