@@ -1,4 +1,7 @@
-"""``%%grok filter|reduce|topk FRAME [options]``: the magics' thin layer over the operators' functions."""
+"""``%grok map|filter|reduce|topk FRAME [options]``: the magics' thin layer over the row operators' functions.
+
+Map's line has its own module (``map_command``); filter, reduce and topk lines are parsed and run here.
+The operators (``grok_magics.operators``) take values and know nothing of magic lines."""
 
 from __future__ import annotations
 
