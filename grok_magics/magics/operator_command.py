@@ -55,17 +55,19 @@ _WHAT = {
 
 
 def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any) -> Any:
+    from grok_magics.magics.kernel import current
     from grok_magics.settings import pop_overrides
 
     overrides = pop_overrides(opts)  # the line's model, provider, api, effort, system, temperature, max_tokens
+    kernel = current()  # the kernel's settings and books, looked up here and passed down
     if verb == "filter":
         from grok_magics.operators.filter import filter_frame
 
-        return filter_frame(frame, text, overrides, namespace=namespace, **opts)
+        return filter_frame(frame, text, overrides, kernel, namespace=namespace, **opts)
     if verb == "reduce":
         from grok_magics.operators.reduce import reduce_frame
 
-        return reduce_frame(frame, text, overrides, namespace=namespace, **opts)
+        return reduce_frame(frame, text, overrides, kernel, namespace=namespace, **opts)
     from grok_magics.operators.topk import topk_frame
 
-    return topk_frame(frame, text, opts.pop("k"), overrides, namespace=namespace, **opts)
+    return topk_frame(frame, text, opts.pop("k"), overrides, kernel, namespace=namespace, **opts)
