@@ -23,11 +23,12 @@ def current() -> Kernel:
     try:
         from IPython import get_ipython
 
-        magics = getattr(get_ipython(), "_grok_magics", None)
+        shell = get_ipython()
     except ImportError:
-        magics = None
+        shell = None
+    magics = getattr(shell, "_grok_magics", None)
     if magics is not None:
-        return Kernel(magics.defaults(), magics.session)
+        return Kernel(magics.defaults(), magics.session, shell)
     if not _PROCESS_BOOKS:
         _PROCESS_BOOKS.append(Session())
-    return Kernel(Defaults.of(configured(os.environ)), _PROCESS_BOOKS[0])
+    return Kernel(Defaults.of(configured(os.environ)), _PROCESS_BOOKS[0], shell)

@@ -26,6 +26,7 @@ class Kernel:
 
     defaults: Any  # ask.Defaults: the %config settings, the notebook's policy joined to the caps
     session: Any  # ask.Session: the kernel's books (classroom ledger, usage), or this process's outside IPython
+    shell: Any = None  # the running IPython shell (how a streamed answer is shown: reduce's last call), or None
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Job:
     masker: Any  # keys.KeyMasker
     allow_key: bool
     rows: int = 0  # the whole frame's rows, when a --sample runs on fewer (for the projection)
+    shell: Any = None  # the running IPython shell, or None (``Kernel.shell``)
 
     @property
     def endpoint(self) -> Any:
@@ -109,7 +111,7 @@ def open_job(
         cache_key="",
     )
     masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
-    return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)
+    return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key, shell=kernel.shell)
 
 
 @dataclass(frozen=True)
