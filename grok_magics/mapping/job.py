@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Kernel:
-    """The settings and books a job runs under. The entry points find them — the ``%grok`` magics, and
-    ``grok_magics.map`` and friends through ``magics.kernel.current`` — and hand them down: nothing below the
+    """The settings and books a job runs under. The entry points — the ``%grok`` row commands, and
+    ``grok_magics.map`` and friends — find them (``magics.kernel.current``) and hand them down: nothing below the
     magics layer looks them up on the running shell."""
 
     defaults: Any  # ask.Defaults: the %config settings, the notebook's policy joined to the caps
