@@ -2,6 +2,10 @@
 
 Loading must stay cheap (it may run at every IPython start-up): the SDK, widgets and Markdown
 parser are imported on the first ask, not here.
+
+``map``, ``filter``, ``reduce`` and ``topk`` are entry points, as the magics are: they look up the running
+kernel's settings and books (``magics.kernel.current``; outside IPython, the environment's settings) and
+pass them down to the row jobs.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
     confirm=None, progress=True``. See the README, "%grok map".
     """
+    from grok_magics.magics.kernel import current
     from grok_magics.operators.map import map_frame
     from grok_magics.settings import pop_overrides
 
-    return map_frame(df, template, pop_overrides(options), **options)
+    return map_frame(df, template, pop_overrides(options), current(), **options)
 
 
 def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
@@ -50,27 +55,30 @@ def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the v
     Options as for ``map``, plus ``reason=False`` (a ``keep_reason`` column), ``keep_all=False`` (every row
     with its verdict), ``sample=None`` (run N seeded rows first and print projections). See the README.
     """
+    from grok_magics.magics.kernel import current
     from grok_magics.operators.filter import filter_frame
     from grok_magics.settings import pop_overrides
 
-    return filter_frame(df, question, pop_overrides(options), **options)
+    return filter_frame(df, question, pop_overrides(options), current(), **options)
 
 
 def reduce(df: Any, instruction: str, **options: Any) -> Any:
     """One answer over a whole column (or per group, ``by=``), however many rows: chunks that fit the context
     window are summarised, and the summaries combined level by level. Returns a ``Reduction``."""
+    from grok_magics.magics.kernel import current
     from grok_magics.operators.reduce import reduce_frame
     from grok_magics.settings import pop_overrides
 
-    return reduce_frame(df, instruction, pop_overrides(options), **options)
+    return reduce_frame(df, instruction, pop_overrides(options), current(), **options)
 
 
 def topk(df: Any, criterion: str, k: int = 10, **options: Any) -> Any:
     """The ``k`` rows that best match ``criterion``, ranked by a listwise tournament in bounded calls."""
+    from grok_magics.magics.kernel import current
     from grok_magics.operators.topk import topk_frame
     from grok_magics.settings import pop_overrides
 
-    return topk_frame(df, criterion, k, pop_overrides(options), **options)
+    return topk_frame(df, criterion, k, pop_overrides(options), current(), **options)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

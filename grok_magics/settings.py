@@ -2,7 +2,7 @@
 its magic-line flags, and whether a classroom may lock it.
 
 Everything else is built from this table: the ``GrokMagics`` traitlets and their validation
-(``magics/traits.py``), the per-ask and per-job options of the magic line (``magics/options.py``), the
+(``magics/traits.py``), the per-ask and per-job options of the magic line (``magics/command_line.py``), the
 engine's ``Defaults``, ``%grok config --all`` and ``%grok help``, and the names a classroom may lock. So a value
 is refused with the same one line whichever door it came through: ``%config GrokMagics.temperature = 7``,
 ``%grok --temperature 7 ...``, ``%grok map df --temperature 7``, an environment variable, or

@@ -98,6 +98,7 @@ def test_a_multi_step_session(agent_shell: Harness, fake, api: str) -> None:
     text = shown(ran)
     assert "sales['revenu'].sum()" in text and "March is odd" in text and "Step 1 failed" in text
     assert text.index("Step 1 ·") < text.index("Step 2 ·") < text.index("March is odd")
+    assert "2024-03" in text  # a step's value is shown as the shell shows a cell's (run_step formats it)
     assert any("image/png" in d["data"] for d in ran.displays)  # the figure is shown in the cell
     meta = agent_meta(ran)
     assert meta["approval"] == "auto" and [s["status"] for s in meta["steps"]] == ["failed", "ran", "ran", "ran"]

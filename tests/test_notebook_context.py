@@ -156,7 +156,7 @@ def test_the_notebook_block_passes_the_one_gate_out(shell: Harness, fake: Any) -
     from grok_magics.engine.ask import prepare
     from grok_magics.engine.policy import carried
     from grok_magics.errors import Refused
-    from grok_magics.magics.options import Options
+    from grok_magics.model.options import Options
     from grok_magics.model.parts import DataPart
 
     magics = shell.magics

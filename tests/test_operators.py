@@ -141,6 +141,22 @@ def test_reduce_covers_every_row_once_over_levels_and_streams_the_last_level(
     assert_no_canary(ran.everything, repr(r.summaries))
 
 
+def test_reduce_in_a_notebook_streams_its_answer_as_an_ask_does(grok: FakeGrok, tmp_path: Any) -> None:
+    """The row command hands the kernel's shell down with its settings: in a notebook the last call's answer is
+    the live Markdown view an ask has, not the terminal's text."""
+    from kernels import answer_of, notebook, run_notebook
+
+    nb = notebook(
+        "%load_ext grok_magics",
+        "import pandas as pd\ndf = pd.DataFrame({'review': [f'review {i}' for i in range(40)]})",
+        "%%grok reduce df --max-cost 5\nThe main complaints in these {review}s",
+    )
+    run_notebook(nb, tmp_path)
+    shown = answer_of(nb.cells[2])
+    assert "covers 40 rows" in shown and "reduce: 40 rows, 1 level" in shown, nb.cells[2].outputs
+    assert_no_canary(str(nb.cells[2].outputs))
+
+
 def test_reduce_rerun_comes_from_the_cache_and_by_groups(grok: FakeGrok, capsys: Any) -> None:
     df = many_reviews(300)
     first = grok_magics.reduce(df, "complaints in {review}", chunk_tokens=1500, max_cost=5, progress=False)

@@ -14,8 +14,8 @@ from traitlets import TraitError
 import grok_magics
 from grok_magics.engine.ask import Defaults
 from grok_magics.errors import GrokError, SettingError
+from grok_magics.magics.command_line import MapOptions, Options, add_overrides, parse_cell_line
 from grok_magics.magics.grok import GrokMagics
-from grok_magics.magics.options import MapOptions, Options, add_overrides, parse_cell_line
 from grok_magics.magics.traits import traits_class
 from grok_magics.settings import BY_NAME, OVERRIDES, SETTINGS, Setting, configured, lockable, one_of
 

@@ -132,6 +132,50 @@ def test_only_the_magics_layer_reads_the_settings_off_the_running_shell() -> Non
     assert reaching == []
 
 
+# Modules outside the magics layer that may ask IPython for its running shell, and why: each reads something of
+# IPython's own that no caller could hand it, never a setting (those come down from the magics layer).
+SHELL_READERS = {
+    "grok_magics.page": "the kernel end of the page channel: its bridge lives on the shell, and the cell id "
+    "comes with the kernel's execute request",
+    "grok_magics.errors": "an error is painted red only where IPython paints its own (its colour scheme)",
+    "grok_magics.context.notebook": "a traceback names cells as IPython does (its compiler holds the names)",
+}
+
+
+def shell_readers(sources: dict[str, str]) -> list[str]:
+    """Modules (name → source) that call ``get_ipython`` or import it; the magics layer is the shell's own."""
+    found = []
+    for name, source in sources.items():
+        if in_magics_layer(name):
+            continue
+        for node in ast.walk(ast.parse(source)):
+            named = (
+                (isinstance(node, ast.Name) and node.id == "get_ipython")
+                or (isinstance(node, ast.Attribute) and node.attr == "get_ipython")
+                or (isinstance(node, ast.alias) and node.name.rpartition(".")[2] == "get_ipython")
+            )
+            if named:
+                found.append(name)
+                break
+    return sorted(found)
+
+
+def test_only_the_magics_layer_and_named_readers_ask_ipython_for_its_running_shell() -> None:
+    """Below the magics layer a shell is passed in (``mapping.job.Kernel.shell``, the agent's ``run_step``)."""
+    readers = shell_readers({name: path.read_text() for name, path in modules().items()})
+    assert readers == sorted(SHELL_READERS)
+
+
+def test_the_shell_check_sees_a_call_an_import_and_not_a_mention() -> None:
+    sources = {
+        "grok_magics.operators.reducing": "def _shell():\n    from IPython import get_ipython\n\n    return 1\n",
+        "grok_magics.engine.ask": "import IPython\n\nshell = IPython.get_ipython()\n",
+        "grok_magics.agent.scan": '"""get_ipython().system(...)"""\n# get_ipython()\nCALLS = {"get_ipython"}\n',
+        "grok_magics.magics.kernel": "from IPython import get_ipython\n",
+    }
+    assert shell_readers(sources) == ["grok_magics.engine.ask", "grok_magics.operators.reducing"]
+
+
 def test_a_reply_changes_only_through_its_events() -> None:
     """As the openai SDK's stream state does: ``Reply.add`` is the one door, so every view sees every change."""
     writes = re.compile(r"\breply\.\w+(\.(append|extend)\(|\s*(\+|-)?=(?!=))")
@@ -145,29 +189,49 @@ def test_a_reply_changes_only_through_its_events() -> None:
     assert found == []
 
 
-def below_the_magics_layer_offenders(graph: dict[str, set[str]], lower: str) -> list[str]:
-    """Imports from a lower layer (its modules start with ``lower``) into ``grok_magics.magics``."""
+def magics_layer_importers(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of ``grok_magics.magics`` from outside it. The package's own ``__init__`` is the one exception: it
+    registers the extension, and its ``map``/``filter``/``reduce``/``topk`` are entry points, as the magics are."""
     return sorted(
         f"{name} -> {target}"
         for name, targets in graph.items()
-        if name.startswith(lower)
+        if name != "grok_magics" and not in_magics_layer(name)
         for target in targets
-        if target.startswith("grok_magics.magics")
+        if in_magics_layer(target)
     )
 
 
-def test_the_engine_never_imports_the_magics_layer() -> None:
-    """Data flows magics → engine: the engine takes values (``model.options.Options``), never the parser."""
+def in_magics_layer(name: str) -> bool:
+    return name == "grok_magics.magics" or name.startswith("grok_magics.magics.")
+
+
+def test_nothing_outside_the_magics_layer_imports_it() -> None:
+    """Data flows magics → everything else: the layers below take values (``model.options.Options``, the settings
+    and books a row job runs under), never the parser or the running shell's magics."""
     known = modules()
     graph = {name: imports_of(name, path, known) for name, path in known.items()}
-    assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == []
+    assert magics_layer_importers(graph) == []
 
 
-def test_the_layer_check_sees_an_engine_module_importing_the_magics_layer() -> None:
-    graph = {"grok_magics.engine.ask": {"grok_magics.magics.options", "grok_magics.model.options"}}
-    assert below_the_magics_layer_offenders(graph, "grok_magics.engine") == [
-        "grok_magics.engine.ask -> grok_magics.magics.options"
+def test_the_layer_check_sees_a_lower_module_importing_the_magics_layer() -> None:
+    graph = {
+        "grok_magics.engine.ask": {"grok_magics.magics.command_line", "grok_magics.model.options"},
+        "grok_magics.magics.grok": {"grok_magics.magics.command_line", "grok_magics.engine.ask"},
+        "grok_magics": {"grok_magics.magics.grok"},
+        "grok_magics.magicsx": {"grok_magics.magics"},
+    }
+    assert magics_layer_importers(graph) == [
+        "grok_magics.engine.ask -> grok_magics.magics.command_line",
+        "grok_magics.magicsx -> grok_magics.magics",
     ]
+
+
+def test_the_layer_check_counts_an_import_inside_a_function(tmp_path: Path) -> None:
+    known = modules()
+    lower = tmp_path / "plan.py"
+    lower.write_text("def settings():\n    from grok_magics.magics.kernel import current\n\n    return current()\n")
+    graph = {"grok_magics.mapping.plan": imports_of("grok_magics.mapping.plan", lower, known)}
+    assert magics_layer_importers(graph) == ["grok_magics.mapping.plan -> grok_magics.magics.kernel"]
 
 
 def test_dollars_are_formatted_in_one_place() -> None:

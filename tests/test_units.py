@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 
 from grok_magics.context.references import expand_text
 from grok_magics.errors import ConfigError
-from grok_magics.magics.options import parse_cell_line, parse_line, subcommand
+from grok_magics.magics.command_line import parse_cell_line, parse_line, subcommand
 from grok_magics.model.events import Usage
 from grok_magics.model.usage import estimate_cost
 from grok_magics.providers.table import PROVIDERS, api_for, resolve

@@ -60,7 +60,6 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 def outcome(number: int, done: Outcome, seconds_limit: float | None, inline: bool = True) -> None:
     """The step's outputs as it made them (unless they go into the step's own cell), then how it ended."""
-    from IPython import get_ipython
     from IPython.display import display, publish_display_data
 
     if not inline:
@@ -78,10 +77,9 @@ def outcome(number: int, done: Outcome, seconds_limit: float | None, inline: boo
     for data, metadata in done.displays:
         kept = {k: v for k, v in metadata.items() if k != TABLE_MARK}
         publish_display_data(_clean(data), {**kept, **mark})
-    shell = get_ipython()
-    if done.has_value and shell is not None:
-        data, metadata = shell.display_formatter.format(done.value)
-        publish_display_data(_clean(data), {**(metadata or {}), **mark})
+    if done.shown is not None:
+        data, metadata = done.shown
+        publish_display_data(_clean(data), {**metadata, **mark})
     for png in done.figures:
         data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<figure of step {number}>"}
         display(data, raw=True, metadata=mark)

@@ -36,6 +36,7 @@ class Outcome:
     stderr: str = ""
     value: Any = None
     has_value: bool = False
+    shown: tuple[dict[str, Any], dict[str, Any]] | None = None  # the value as the shell's display formatter shows it
     error: str = ""
     timed_out: bool = False
     interrupted: bool = False
@@ -180,4 +181,6 @@ def run_step(shell: Any, code: str, number: int, seconds: float | None) -> Outco
     outcome.figures = _take_figures(before)
     if outcome.has_value and shell is not None:
         namespace["_"] = outcome.value  # as a cell's result would be
+        data, metadata = shell.display_formatter.format(outcome.value)
+        outcome.shown = (data, metadata or {})
     return outcome

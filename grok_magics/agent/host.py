@@ -113,8 +113,6 @@ class PageHost:
 
 def cell_outputs(outcome: Outcome, number: int) -> list[dict[str, Any]]:
     """What the step made, as the outputs of a code cell (nbformat 4): what the kernel would have sent."""
-    from IPython import get_ipython
-
     outputs: list[dict[str, Any]] = []
     for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
         if text:
@@ -122,11 +120,10 @@ def cell_outputs(outcome: Outcome, number: int) -> list[dict[str, Any]]:
     for data, metadata in outcome.displays:
         kept = {k: v for k, v in metadata.items() if k != TABLE_MARK}
         outputs.append({"output_type": "display_data", "data": _clean(data), "metadata": kept})
-    shell = get_ipython()
-    if outcome.has_value and shell is not None:
-        data, metadata = shell.display_formatter.format(outcome.value)
+    if outcome.shown is not None:
+        data, metadata = outcome.shown
         outputs.append(
-            {"output_type": "execute_result", "data": _clean(data), "metadata": metadata or {}, "execution_count": None}
+            {"output_type": "execute_result", "data": _clean(data), "metadata": metadata, "execution_count": None}
         )
     for png in outcome.figures:
         data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<figure of step {number}>"}

@@ -39,9 +39,9 @@ from grok_magics.engine.ask import (
 )
 from grok_magics.engine.guard import AskGuard
 from grok_magics.errors import ConfigError
-from grok_magics.magics.options import Options
 from grok_magics.model.conversation import CellKey
 from grok_magics.model.events import Ended, Event, Failed, Interrupted, Note, ToolCall, ToolResult
+from grok_magics.model.options import Options
 from grok_magics.model.parts import ImagePart
 from grok_magics.model.reply import Reply
 from grok_magics.model.request import Request, Round

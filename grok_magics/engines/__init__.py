@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 
@@ -26,15 +27,15 @@ def kind_of(value: Any) -> str | None:
     return None
 
 
-def map_distributed(df: Any, template: str, overrides: Overrides, **options: Any) -> Any:
+def map_distributed(df: Any, template: str, overrides: Overrides, kernel: Kernel, **options: Any) -> Any:
     kind = kind_of(df) or ""
     if kind == "polars-lazy":
         from grok_magics.engines.lazy import map_lazy
 
-        return map_lazy(df, template, overrides, **options)
+        return map_lazy(df, template, overrides, kernel, **options)
     from grok_magics.engines.partitions import map_partitioned
 
-    return map_partitioned(df, kind, template, overrides, **options)
+    return map_partitioned(df, kind, template, overrides, kernel, **options)
 
 
 def reduce_distributed(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from grok_magics.errors import GrokError
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 SLICE = 10_000  # rows per slice: enough to keep the engine's window full, little memory
@@ -22,6 +23,7 @@ def map_lazy(
     lf: Any,
     template: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     verb: str = "map",
     out_col: str = "grok",
@@ -71,6 +73,7 @@ def map_lazy(
             sample,
             seed,
             overrides,
+            kernel,
             verb=verb,
             out_col=out_col,
             max_cost=max_cost,
@@ -90,6 +93,7 @@ def map_lazy(
     job = open_job(
         verb,
         overrides,
+        kernel,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system or MAP_SYSTEM,

@@ -38,6 +38,7 @@ from grok_magics.engines.terms import Terms
 from grok_magics.errors import GrokError
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
@@ -302,6 +303,7 @@ def map_partitioned(
     kind: str,
     template: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     verb: str = "map",
     out_col: str = "grok",
@@ -342,6 +344,7 @@ def map_partitioned(
     job = open_job(
         verb,
         overrides,
+        kernel,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system or MAP_SYSTEM,
@@ -372,6 +375,7 @@ def map_partitioned(
             sample,
             seed,
             overrides,
+            kernel,
             verb=verb,
             out_col=out_col,
             max_cost=max_cost,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from grok_magics.errors import ConfigError
-from grok_magics.magics.options import Options
+from grok_magics.model.options import Options
 
 
 def run_subcommand(magics: Any, name: str, options: Options) -> str:

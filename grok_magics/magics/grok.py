@@ -20,7 +20,7 @@ from grok_magics.settings import BY_NAME, values_of
 
 if TYPE_CHECKING:  # the machinery is imported on first use, keeping %load_ext light
     from grok_magics.engine.ask import Defaults, Session
-    from grok_magics.magics.options import Options
+    from grok_magics.model.options import Options
 
 
 @magics_class
@@ -106,7 +106,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         ``%grok help`` lists the options and subcommands.
         """
         from grok_magics.errors import ConfigError
-        from grok_magics.magics.options import parse_cell_line, parse_line, subcommand
+        from grok_magics.magics.command_line import parse_cell_line, parse_line, subcommand
 
         if self._is_map(line, cell):
             return self._map(line, cell)
@@ -396,7 +396,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
     def _is_map(self, line: str, cell: str | None) -> bool:
         """``%%grok map DF`` always; ``%grok map|filter|reduce|topk DF ...`` (and their cell forms but map's) only
         when DF is a frame ("map the ...", "filter this list" are prompts)."""
-        from grok_magics.operators.magic import OPERATORS, is_table
+        from grok_magics.magics.operator_command import OPERATORS, is_table
 
         words = line.split(maxsplit=2)
         if not words or words[0] not in OPERATORS:
@@ -407,7 +407,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         return len(words) > 1 and is_table(namespace.get(words[1]))
 
     def _map(self, line: str, cell: str | None) -> Any:
-        from grok_magics.operators.magic import run_operator_magic
+        from grok_magics.magics.operator_command import run_operator_magic
 
         shell = self.shell
         assert shell is not None, "GrokMagics needs a shell"

@@ -1,28 +1,34 @@
-"""The settings and books of the kernel this code runs in: the one place outside a magic call that reads
-IPython's running shell (``grok_magics.map`` and friends, called from Python, use the same books as ``%grok``)."""
+"""The settings and books of the kernel this code runs in, read off IPython's running shell: the entry points
+(the ``%grok`` row commands, and ``grok_magics.map`` and friends called from Python, which use the same books as
+``%grok``) look them up here and pass them down to the row jobs (``mapping.job.open_job``)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
 
 _PROCESS_BOOKS: list[Any] = []  # outside IPython: one Session per process keeps the books
 
 
-def current() -> tuple[Any, Any]:
-    """(settings, session): the %config settings and the kernel's books (classroom ledger, usage) when the
-    extension is loaded here, else the built-in defaults and this process's own books."""
+def current() -> Kernel:
+    """The %config settings and the kernel's books (classroom ledger, usage) when the extension is loaded here,
+    else the settings from the environment and this process's own books."""
     from grok_magics.engine.ask import Defaults, Session
+    from grok_magics.mapping.job import Kernel
     from grok_magics.settings import configured
 
     try:
         from IPython import get_ipython
 
-        magics = getattr(get_ipython(), "_grok_magics", None)
+        shell = get_ipython()
     except ImportError:
-        magics = None
+        shell = None
+    magics = getattr(shell, "_grok_magics", None)
     if magics is not None:
-        return magics.defaults(), magics.session
+        return Kernel(magics.defaults(), magics.session, shell)
     if not _PROCESS_BOOKS:
         _PROCESS_BOOKS.append(Session())
-    return Defaults.of(configured(os.environ)), _PROCESS_BOOKS[0]
+    return Kernel(Defaults.of(configured(os.environ)), _PROCESS_BOOKS[0], shell)

@@ -7,8 +7,9 @@ from typing import Any, Callable, MutableMapping
 from IPython.core.error import UsageError
 
 from grok_magics.errors import SchemaError
+from grok_magics.magics.command_line import parse_map
 from grok_magics.magics.inputs import trim_blank_lines as _trim
-from grok_magics.magics.options import parse_map
+from grok_magics.magics.kernel import current
 from grok_magics.settings import overrides_of
 from grok_magics.structured.schemas import schema_from
 
@@ -35,6 +36,7 @@ def run_map_magic(
         frame,
         template,
         overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
+        current(),  # the kernel's settings and books, looked up here and passed down
         concurrency=opts.concurrency,
         out_col=opts.out_col,
         schema=schema,

@@ -8,7 +8,8 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from grok_magics.errors import ConfigError
-from grok_magics.magics.options import USAGE, Options
+from grok_magics.magics.command_line import USAGE
+from grok_magics.model.options import Options
 from grok_magics.model.parts import labels_of, text_of
 from grok_magics.model.usage import Tally, money
 from grok_magics.privacy.redaction import mask_url

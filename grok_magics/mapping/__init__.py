@@ -16,7 +16,7 @@ from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
 from grok_magics.mapping.batch_job import run_batch
 from grok_magics.mapping.cost import budget_allows, confirm_cost
-from grok_magics.mapping.job import Job, open_job
+from grok_magics.mapping.job import Job, Kernel, open_job
 from grok_magics.mapping.outcomes import Outcome, Progress
 from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
 from grok_magics.mapping.progress import Bar
@@ -43,6 +43,7 @@ def run_map(
     df: Any,
     template: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     concurrency: int = 8,
     out_col: str = "grok",
@@ -72,6 +73,7 @@ def run_map(
     job = open_job(
         verb,
         overrides,
+        kernel,
         schema=schema,
         allow_key=allow_key,
         default_system=default_system,

@@ -18,6 +18,17 @@ if TYPE_CHECKING:
     from grok_magics.model.overrides import Overrides
 
 
+@dataclass(frozen=True)
+class Kernel:
+    """The settings and books a job runs under. The entry points — the ``%grok`` row commands, and
+    ``grok_magics.map`` and friends — find them (``magics.kernel.current``) and hand them down: nothing below the
+    magics layer looks them up on the running shell."""
+
+    defaults: Any  # ask.Defaults: the %config settings, the notebook's policy joined to the caps
+    session: Any  # ask.Session: the kernel's books (classroom ledger, usage), or this process's outside IPython
+    shell: Any = None  # the running IPython shell (how a streamed answer is shown: reduce's last call), or None
+
+
 @dataclass
 class Job:
     verb: str  # "map", "filter", "reduce", "topk": how the job names itself in every line it prints
@@ -28,6 +39,7 @@ class Job:
     masker: Any  # keys.KeyMasker
     allow_key: bool
     rows: int = 0  # the whole frame's rows, when a --sample runs on fewer (for the projection)
+    shell: Any = None  # the running IPython shell, or None (``Kernel.shell``)
 
     @property
     def endpoint(self) -> Any:
@@ -58,6 +70,7 @@ class Job:
 def open_job(
     verb: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     schema: Any = None,
     allow_key: bool = False,
@@ -65,16 +78,17 @@ def open_job(
 ) -> Job:
     """Everything that can refuse a job before any estimate or request refuses it here, in one line.
 
-    ``overrides`` were checked where they came in (``settings.overrides_from``); here they meet the settings."""
+    ``overrides`` were checked where they came in (``settings.overrides_from``); here they meet the settings
+    and books of ``kernel``, which the entry point looked up."""
     from grok_magics.engine.ask import effort_for, endpoint_for
     from grok_magics.engine.policy import active_keys, settle
-    from grok_magics.mapping.plan import compile_for_map, settings
+    from grok_magics.mapping.plan import compile_for_map
     from grok_magics.model.options import Options
     from grok_magics.privacy.key_shapes import KeyMasker
     from grok_magics.providers.table import ConfigError, api_key_for
     from grok_magics.teaching.caps import check_locks
 
-    defaults, session = settings()
+    defaults, session = kernel.defaults, kernel.session
     try:
         session.gate(defaults, allow_key).allow(f"%grok {verb}")  # the notebook's policy refuses a job whole
         check_locks(defaults.caps, overrides.given())
@@ -98,7 +112,7 @@ def open_job(
         window=int(defaults.context_window or endpoint.provider.context_window),
     )
     masker = KeyMasker(active_keys(endpoint.provider), enabled=not allow_key)
-    return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key)
+    return Job(verb, defaults, session, spec, session.gate(defaults, allow_key), masker, allow_key, shell=kernel.shell)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,6 @@ class Plan:
     masked: int = 0  # key-shaped values masked in the rows' data
 
 
-def settings() -> tuple[Any, Any]:
-    """(settings, session) of the kernel this runs in: the magics layer knows them (``magics.kernel``)."""
-    from grok_magics.magics.kernel import current
-
-    return current()
-
-
 def compile_for_map(schema: Any) -> Any:
     if schema is None:
         return None

@@ -1,6 +1,6 @@
 """What one ask asked for: the options of its magic line, as a plain value.
 
-The magics layer parses them (``magics/options.py``); the engine, structured output and row jobs read
+The magics layer parses them (``magics/command_line.py``); the engine, structured output and row jobs read
 them. It lives down here so nothing below the magics layer has to import it.
 """
 

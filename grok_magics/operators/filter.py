@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from grok_magics.operators.filtering import _system, filter_schema, run_filter
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 
@@ -21,6 +22,7 @@ def filter_frame(
     df: Any,
     question: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     reason: bool = False,
     keep_all: bool = False,
@@ -43,6 +45,7 @@ def filter_frame(
             df,
             question,
             overrides,
+            kernel,
             out_col=out_col,
             max_cost=max_cost,
             sample=sample,
@@ -62,6 +65,7 @@ def filter_frame(
             sample,
             seed,
             overrides,
+            kernel,
             out_col=out_col,
             max_cost=max_cost,
             verb="filter",
@@ -70,5 +74,5 @@ def filter_frame(
             **options,
         )
     return run_filter(
-        df, question, overrides, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options
+        df, question, overrides, kernel, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options
     )[0]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from grok_magics.mapping import table_io as frames
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 FILTER_SYSTEM = (
@@ -64,6 +65,7 @@ def run_filter(
     df: Any,
     question: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     reason: bool,
     keep_all: bool,
@@ -81,6 +83,7 @@ def run_filter(
         df,
         question,
         overrides,
+        kernel,
         out_col=out_col,
         max_cost=max_cost,
         schema=filter_schema(reason),

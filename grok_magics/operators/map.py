@@ -11,6 +11,7 @@ from grok_magics.mapping import table_io as frames
 from grok_magics.mapping.results import columns, summary, why_not_run
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 
@@ -18,6 +19,7 @@ def map_frame(
     df: Any,
     template: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     out_col: str = "grok",
     max_cost: float = 1.0,
@@ -40,13 +42,24 @@ def map_frame(
 
     if engines.kind_of(df) is not None:
         return engines.map_distributed(
-            df, template, overrides, out_col=out_col, max_cost=max_cost, sample=sample, seed=seed, verb="map", **options
+            df,
+            template,
+            overrides,
+            kernel,
+            out_col=out_col,
+            max_cost=max_cost,
+            sample=sample,
+            seed=seed,
+            verb="map",
+            **options,
         )
     if sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        return calibrate_map(df, template, sample, seed, overrides, out_col=out_col, max_cost=max_cost, **options)
-    ran = run_map(df, template, overrides, out_col=out_col, max_cost=max_cost, **options)
+        return calibrate_map(
+            df, template, sample, seed, overrides, kernel, out_col=out_col, max_cost=max_cost, **options
+        )
+    ran = run_map(df, template, overrides, kernel, out_col=out_col, max_cost=max_cost, **options)
     result = frames.with_columns(
         df, columns(df, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
     )

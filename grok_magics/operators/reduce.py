@@ -22,6 +22,7 @@ from grok_magics.mapping import table_io as frames
 from grok_magics.operators.reducing import REDUCE_SYSTEM, Reducer, Settings, _budget, task_text, trees_of
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 
@@ -29,6 +30,7 @@ def reduce_frame(
     df: Any,
     instruction: str,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     by: str | None = None,
     columns: list[str] | str | None = None,
@@ -57,6 +59,7 @@ def reduce_frame(
     job = open_job(
         "reduce",
         overrides,
+        kernel,
         allow_key=allow_key,
         default_system=REDUCE_SYSTEM,
     )

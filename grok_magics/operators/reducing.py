@@ -153,15 +153,6 @@ def levels_ahead(chunks: int, budget: int, head: int, guess: int) -> list[int]:
     return calls
 
 
-def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-
-        return get_ipython()
-    except ImportError:
-        return None
-
-
 def _budget(job: Any, chunk_tokens: int | None) -> int:
     window = job.context_window()
     reserve = (job.spec.max_tokens or SUMMARY_GUESS * 4) + 500
@@ -429,7 +420,7 @@ class Reducer:
             def connect() -> Any:
                 return job.session.clients.get(request.endpoint, transport)
 
-            view = make_view(defaults.display, _shell(), defaults.headings)
+            view = make_view(defaults.display, job.shell, defaults.headings)
             with AskGuard(transport.timeout, transport.deadline) as guard:
                 reply = run_ask(
                     request,

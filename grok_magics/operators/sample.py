@@ -16,6 +16,7 @@ from grok_magics.mapping import table_io as frames
 from grok_magics.model.usage import money
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 
@@ -102,6 +103,7 @@ def calibrate_map(
     n: int,
     seed: int,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     verb: str = "map",
     out_col: str = "grok",
@@ -125,14 +127,22 @@ def calibrate_map(
         from grok_magics.operators.filtering import run_filter, verdicts
 
         result, ran = run_filter(
-            part, template, overrides, reason=reason, keep_all=True, out_col=out_col, max_cost=max_cost, **options
+            part,
+            template,
+            overrides,
+            kernel,
+            reason=reason,
+            keep_all=True,
+            out_col=out_col,
+            max_cost=max_cost,
+            **options,
         )
         judged = [v for v in verdicts(ran.outcomes) if v is not None]
         if judged:
             share = sum(judged) / len(judged)
             quality.append(f"{100 * share:.0f}% kept (~{share * total:,.0f} of {total:,} rows)")
     else:
-        ran = run_map(part, template, overrides, out_col=out_col, max_cost=max_cost, **options)
+        ran = run_map(part, template, overrides, kernel, out_col=out_col, max_cost=max_cost, **options)
         result = frames.with_columns(
             part, columns(part, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
         )

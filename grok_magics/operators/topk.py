@@ -26,6 +26,7 @@ from grok_magics.model.usage import money
 from grok_magics.operators.reducing import item_of, read_columns, task_text
 
 if TYPE_CHECKING:
+    from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
 TOPK_SYSTEM = (
@@ -94,6 +95,7 @@ def topk_frame(
     criterion: str,
     k: int,
     overrides: Overrides,
+    kernel: Kernel,
     *,
     columns: list[str] | str | None = None,
     group_size: int | None = None,
@@ -127,6 +129,7 @@ def topk_frame(
     job = open_job(
         "topk",
         overrides,
+        kernel,
         schema=ranking_schema(),
         allow_key=allow_key,
         default_system=TOPK_SYSTEM,

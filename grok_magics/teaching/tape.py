@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from grok_magics.errors import ConfigError, GrokError
 from grok_magics.model.events import Event
@@ -18,7 +18,26 @@ from grok_magics.providers.table import api_key_for
 from grok_magics.wire import module_for
 
 if TYPE_CHECKING:
-    from grok_magics.engine.ask import Defaults, Session
+    from grok_magics.teaching.cassette import Cassette
+
+
+class Cassettes(Protocol):
+    """What a tape reads of the kernel's books (``ask.Session``): each cassette file, loaded once."""
+
+    def cassette(self, path: str) -> Cassette: ...
+
+
+class TapeSettings(Protocol):
+    """The settings a tape reads (``ask.Defaults`` holds them), named here so tape imports nothing of the engine."""
+
+    @property
+    def record(self) -> str: ...
+    @property
+    def replay(self) -> str: ...
+    @property
+    def replay_speed(self) -> float: ...
+    @property
+    def replay_fallthrough(self) -> bool: ...
 
 
 def fingerprint_of(request: Request) -> Any:
@@ -39,8 +58,8 @@ def _key_missing(request: Request) -> bool:
 
 @dataclass
 class Tape:
-    session: "Session"
-    defaults: "Defaults"
+    session: Cassettes
+    defaults: TapeSettings
     uncapped_max_tokens: int | None = None  # a rehearsal recorded without the classroom cap still matches
     replayed: bool = False  # some answer of this ask came from the cassette
     _logs: dict[int, list[tuple[float, Event]]] = field(default_factory=dict)

@@ -1,4 +1,7 @@
-"""``%%grok filter|reduce|topk FRAME [options]``: the magics' thin layer over the operators' functions."""
+"""``%grok map|filter|reduce|topk FRAME [options]``: the magics' thin layer over the row operators' functions.
+
+Map's line has its own module (``map_command``); filter, reduce and topk lines are parsed and run here.
+The operators (``grok_magics.operators``) take values and know nothing of magic lines."""
 
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ def is_table(value: Any) -> bool:
 
 
 def run_operator_magic(verb: str, line: str, cell: str | None, namespace: MutableMapping[str, Any]) -> Any:
+    from grok_magics.magics.command_line import parse_operator
     from grok_magics.magics.inputs import trim_blank_lines as _trim
-    from grok_magics.magics.options import parse_operator
 
     if verb == "map":
         from grok_magics.magics.map_command import run_map_magic
@@ -52,17 +55,19 @@ _WHAT = {
 
 
 def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any) -> Any:
+    from grok_magics.magics.kernel import current
     from grok_magics.settings import pop_overrides
 
     overrides = pop_overrides(opts)  # the line's model, provider, api, effort, system, temperature, max_tokens
+    kernel = current()  # the kernel's settings and books, looked up here and passed down
     if verb == "filter":
         from grok_magics.operators.filter import filter_frame
 
-        return filter_frame(frame, text, overrides, namespace=namespace, **opts)
+        return filter_frame(frame, text, overrides, kernel, namespace=namespace, **opts)
     if verb == "reduce":
         from grok_magics.operators.reduce import reduce_frame
 
-        return reduce_frame(frame, text, overrides, namespace=namespace, **opts)
+        return reduce_frame(frame, text, overrides, kernel, namespace=namespace, **opts)
     from grok_magics.operators.topk import topk_frame
 
-    return topk_frame(frame, text, opts.pop("k"), overrides, namespace=namespace, **opts)
+    return topk_frame(frame, text, opts.pop("k"), overrides, kernel, namespace=namespace, **opts)
