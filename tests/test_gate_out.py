@@ -13,7 +13,7 @@ from conftest import CANARY, Harness, assert_no_canary, user_texts
 from fake_grok import Reply
 
 import grok_magics
-from grok_magics.mapping.rate import Throttle
+from grok_magics.mapping.rate import RequestWindow
 
 XAI_SHAPED = "xai-" + "Zx9" * 10  # key-shaped, not the canary: the scan must catch shapes, not only the active key
 
@@ -235,7 +235,7 @@ def test_history_trimming_drops_the_oldest_turns_only(shell: Harness, fake) -> N
 
 def test_after_a_429_no_new_request_starts_until_in_flight_is_below_the_cut_window() -> None:
     async def scenario() -> tuple[int, bool, bool]:
-        throttle = Throttle(4)
+        throttle = RequestWindow(4)
         for _ in range(4):
             await throttle.acquire()
         await throttle.release(limited=True)  # window 4 → 2, with 3 still in flight

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 import grok_magics
 from grok_magics.errors import GrokError
-from grok_magics.mapping.rate import Throttle
+from grok_magics.mapping.rate import RequestWindow
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -125,7 +125,7 @@ def test_throttle_halves_once_per_cooldown_and_grows_back() -> None:
     now = [0.0]
 
     async def scenario() -> list[int]:
-        throttle = Throttle(8, clock=lambda: now[0])
+        throttle = RequestWindow(8, clock=lambda: now[0])
         for _ in range(8):
             await throttle.acquire()
         seen = [throttle.allowed]

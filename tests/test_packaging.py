@@ -50,9 +50,12 @@ def test_the_wheel_carries_the_prebuilt_page_extension(wheel: zipfile.ZipFile) -
 
 
 def test_the_wheel_holds_no_sources_tests_or_build_leftovers(wheel: zipfile.ZipFile) -> None:
-    """The Python package is exactly the tracked files of grok_magics/ (the fake server included, as before);
-    no tests, TypeScript, node_modules, or a second copy of the built extension inside the package."""
+    """The Python package is exactly the tracked files of grok_magics/; the fake Grok server and every other test
+    helper live in tests/ and stay out of the wheel, as do TypeScript, node_modules and a second copy of the built
+    extension inside the package."""
     names = set(wheel.namelist())
+    test_parts = [n for n in names if any(_test_part(part) for part in n.split("/"))]
+    assert test_parts == [], f"test code in the wheel: {sorted(test_parts)}"
     for name in names:
         assert not name.startswith(("tests/", "src/", "lib/", "node_modules/", "build-test/")), name
         assert not name.endswith((".ts", ".tsx", ".map")) and "__tests__" not in name, name
@@ -64,3 +67,9 @@ def test_the_wheel_holds_no_sources_tests_or_build_leftovers(wheel: zipfile.ZipF
     shipped = {n for n in names if n.startswith("grok_magics/")}
     extra, missing = sorted(shipped - expected), sorted(expected - shipped)
     assert shipped == expected, f"only in the wheel: {extra}; missing: {missing}"
+
+
+def _test_part(part: str) -> bool:
+    """A path part that belongs to the tests: tests/, a test module, conftest, the fake Grok server (fake_grok/)
+    or any other fake."""
+    return part in ("tests", "conftest.py") or part.startswith("test_") or "fake" in part.lower()

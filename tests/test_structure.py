@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+from collections import defaultdict
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import grok_magics
 
@@ -245,3 +247,46 @@ def test_dollars_are_formatted_in_one_place() -> None:
         if spec.search(line)
     ]
     assert found == []
+
+
+def shared_file_names(paths: Iterable[str]) -> dict[str, list[str]]:
+    """File names (``__init__.py`` aside) that more than one module has, with the modules' paths."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        file_name = path.rpartition("/")[2]
+        if file_name != "__init__.py":
+            found[file_name].append(path)
+    return {file_name: sorted(where) for file_name, where in found.items() if len(where) > 1}
+
+
+def shared_class_names(sources: Mapping[str, str]) -> dict[str, list[str]]:
+    """Top-level class names that more than one module defines, with the modules."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for name, source in sources.items():
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.ClassDef):
+                found[node.name].append(name)
+    return {class_name: sorted(where) for class_name, where in found.items() if len(where) > 1}
+
+
+def test_no_two_modules_share_a_file_name() -> None:
+    """A file name says which file is meant (in an import, a traceback, a review) without its folder."""
+    shared = shared_file_names(str(path.relative_to(PACKAGE.parent)) for path in modules().values())
+    assert shared == {}
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """One name, one class: a class is found by its name alone, and two meanings never meet in one module."""
+    assert shared_class_names({name: path.read_text() for name, path in modules().items()}) == {}
+
+
+def test_the_name_checks_see_a_shared_file_name_and_a_shared_class_name() -> None:
+    paths = ["grok_magics/render/results.py", "grok_magics/mapping/results.py", "grok_magics/mapping/__init__.py"]
+    assert shared_file_names([*paths, "grok_magics/__init__.py"]) == {
+        "results.py": ["grok_magics/mapping/results.py", "grok_magics/render/results.py"]
+    }
+    sources = {
+        "grok_magics.render.views": "class Throttle:\n    pass\n\ndef f():\n    class Inner: ...\n",
+        "grok_magics.mapping.rate": "from x import Inner\n\nclass Throttle: ...\n\nclass Inner: ...\n",
+    }
+    assert shared_class_names(sources) == {"Throttle": ["grok_magics.mapping.rate", "grok_magics.render.views"]}

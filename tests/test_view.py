@@ -25,7 +25,7 @@ from grok_magics.render.blocks import (
     table_so_far,
 )
 from grok_magics.render.sanitise import Text, page
-from grok_magics.render.views import Throttle
+from grok_magics.render.views import FrameLimiter
 
 # -- blocks ----------------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def test_code_blocks_are_found_in_order() -> None:
 
 
 def test_throttle_stamps_after_the_render_and_stretches_for_slow_ones() -> None:
-    throttle = Throttle(0.05)
+    throttle = FrameLimiter(0.05)
     assert throttle.due()
     throttle.rendered(began=time.monotonic() - 0.2)  # a render that took 0.2 s
     assert throttle.interval >= 0.4 and not throttle.due()

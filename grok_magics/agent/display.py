@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from grok_magics.agent.approval import Verdict
-from grok_magics.agent.execution import TABLE_MARK, Outcome
+from grok_magics.agent.execution import TABLE_MARK, StepOutcome
 from grok_magics.privacy.redaction import redact
 from grok_magics.render import sanitise
 from grok_magics.render.sanitise import Code, Markup, plain
@@ -58,7 +58,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
-def outcome(number: int, done: Outcome, seconds_limit: float | None, inline: bool = True) -> None:
+def outcome(number: int, done: StepOutcome, seconds_limit: float | None, inline: bool = True) -> None:
     """The step's outputs as it made them (unless they go into the step's own cell), then how it ended."""
     from IPython.display import display, publish_display_data
 
@@ -89,7 +89,7 @@ def outcome(number: int, done: Outcome, seconds_limit: float | None, inline: boo
     _show(Markup(f'<sub style="{DIM}">{plain(said)}</sub>'), said, number)
 
 
-def ending(number: int, done: Outcome, seconds_limit: float | None) -> str:
+def ending(number: int, done: StepOutcome, seconds_limit: float | None) -> str:
     took = f"{done.seconds:.1f} s"
     if done.timed_out:
         limit = f"{seconds_limit:g} s" if seconds_limit else "time"

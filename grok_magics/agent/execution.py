@@ -29,7 +29,7 @@ TABLE_MARK = "grok_magics_agent_table"  # metadata on a captured display whose o
 
 
 @dataclass
-class Outcome:
+class StepOutcome:
     """What a step did. ``tables`` holds displayed tables as objects, referenced by the displays' metadata."""
 
     stdout: str = ""
@@ -138,11 +138,11 @@ def _keep_tables(formatter: Any, tables: list[Any]) -> Any:
     return lambda: formatter.__dict__.pop("format", None)
 
 
-def run_step(shell: Any, code: str, number: int, seconds: float | None) -> Outcome:
+def run_step(shell: Any, code: str, number: int, seconds: float | None) -> StepOutcome:
     """Run ``code`` as step ``number`` in the shell's namespace; every failure is in the outcome, never raised."""
     from IPython.utils.capture import capture_output
 
-    outcome = Outcome()
+    outcome = StepOutcome()
     filename = f"<grok agent step {number}>"
     source = shell.transform_cell(code) if shell is not None else code
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -14,7 +14,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from grok_magics.agent.execution import TABLE_MARK, Outcome
+from grok_magics.agent.execution import TABLE_MARK, StepOutcome
 from grok_magics.context.tables import Privacy, build_block, is_table
 from grok_magics.model.parts import ImagePart
 
@@ -83,7 +83,7 @@ def _value_text(value: Any, privacy: Privacy, budget: int, limit: int) -> str:
 
 
 def feedback_for(
-    outcome: Outcome,
+    outcome: StepOutcome,
     number: int,
     privacy: Privacy,
     budget_tokens: int,
@@ -133,12 +133,12 @@ def feedback_for(
     return Feedback(text, images, cut)
 
 
-def _image_count(outcome: Outcome) -> int:
+def _image_count(outcome: StepOutcome) -> int:
     shown = sum(1 for data, _ in outcome.displays if "image/png" in data or "image/jpeg" in data)
     return len(outcome.figures) + shown
 
 
-def _images(outcome: Outcome, number: int, max_side: int) -> tuple[ImagePart, ...]:
+def _images(outcome: StepOutcome, number: int, max_side: int) -> tuple[ImagePart, ...]:
     from grok_magics.context.images import image_part
     from grok_magics.errors import ImageError
 

@@ -17,7 +17,7 @@ import base64
 from typing import Any, Coroutine, Protocol, TypeVar
 
 from grok_magics.agent.approval import RUN, SKIP, STOP, Asker, Verdict, decide, needs_yes
-from grok_magics.agent.execution import TABLE_MARK, Outcome
+from grok_magics.agent.execution import TABLE_MARK, StepOutcome
 from grok_magics.privacy.redaction import redact
 
 STEP_TAG = "grok-agent-step"  # the tag of a step cell (the page groups, collapses or removes them by it)
@@ -42,7 +42,7 @@ class Host(Protocol):
 
     async def decide(self, mode: str, number: int, code: str, purpose: str, risks: list[str]) -> Verdict: ...
 
-    async def ran(self, number: int, outcome: Outcome) -> str: ...
+    async def ran(self, number: int, outcome: StepOutcome) -> str: ...
 
 
 class InlineHost:
@@ -56,7 +56,7 @@ class InlineHost:
     async def decide(self, mode: str, number: int, code: str, purpose: str, risks: list[str]) -> Verdict:
         return decide(mode, risks, self.ask)
 
-    async def ran(self, number: int, outcome: Outcome) -> str:
+    async def ran(self, number: int, outcome: StepOutcome) -> str:
         return ""
 
 
@@ -85,7 +85,7 @@ class PageHost:
         said = (answer or {}).get("decision") if isinstance(answer, dict) else None
         return Verdict(said if said in (RUN, SKIP, STOP) else SKIP, "you, on the page")
 
-    async def ran(self, number: int, outcome: Outcome) -> str:
+    async def ran(self, number: int, outcome: StepOutcome) -> str:
         """The step's outputs into its cell; a line to show when the page could not take them."""
         from grok_magics.errors import PageUnavailable
 
@@ -111,7 +111,7 @@ class PageHost:
         return count if isinstance(count, int) and not clear else 0
 
 
-def cell_outputs(outcome: Outcome, number: int) -> list[dict[str, Any]]:
+def cell_outputs(outcome: StepOutcome, number: int) -> list[dict[str, Any]]:
     """What the step made, as the outputs of a code cell (nbformat 4): what the kernel would have sent."""
     outputs: list[dict[str, Any]] = []
     for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):

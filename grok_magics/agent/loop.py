@@ -17,7 +17,7 @@ from typing import Any, MutableMapping
 
 from grok_magics.agent import display
 from grok_magics.agent.approval import STOP, Asker, ask_stdin, effective_mode
-from grok_magics.agent.execution import Outcome, run_step
+from grok_magics.agent.execution import StepOutcome, run_step
 from grok_magics.agent.feedback import Feedback, feedback_for, hidden_values
 from grok_magics.agent.host import Host, InlineHost, drive
 from grok_magics.agent.scan import risks as scan_risks
@@ -402,7 +402,7 @@ def _transformed(shell: Any, code: str) -> str:
         return code
 
 
-def _status(outcome: Outcome) -> str:
+def _status(outcome: StepOutcome) -> str:
     if outcome.timed_out:
         return "timed out"
     if outcome.interrupted:
@@ -410,7 +410,7 @@ def _status(outcome: Outcome) -> str:
     return "failed" if outcome.error else "ran"
 
 
-def _result(call: ToolCall, said: Feedback, outcome: Outcome) -> ToolResult:
+def _result(call: ToolCall, said: Feedback, outcome: StepOutcome) -> ToolResult:
     return ToolResult(call.call_id, call.name, said.text, error=bool(outcome.error) or outcome.timed_out)
 
 

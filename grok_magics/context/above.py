@@ -98,7 +98,7 @@ class Above:
 
 
 @dataclass
-class Block:
+class AboveBlock:
     part: DataPart | None
     images: list[ImagePart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -215,7 +215,7 @@ def build_above(
     budget_tokens: int,
     mask: Callable[[str], str] | None = None,
     image_max_side: int = 2048,
-) -> Block:
+) -> AboveBlock:
     """The block, newest first; pinned cells are taken first, then cells until the budget is spent."""
     from grok_magics.context.images import image_part
 
@@ -236,7 +236,7 @@ def build_above(
         room -= len(text)
         if above.spec.images:
             pictures.extend((f"{cell.label} output", data) for data in images)
-    block = Block(None)
+    block = AboveBlock(None)
     if skipped:
         block.notes.append(f"{skipped} cell{'s' if skipped > 1 else ''} tagged {SKIP} left out")
     if left_out or beyond:

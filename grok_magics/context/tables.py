@@ -61,7 +61,7 @@ def column_matches(name: str, patterns: Sequence[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class Block:
+class TableBlock:
     kind: str
     shape: str
     text: str
@@ -71,6 +71,8 @@ class Block:
 
 
 def is_table(value: Any) -> bool:
+    """Anything the table context can describe: wider than ``kinds.is_frame`` (a frame's rows a job reads), it
+    also takes Series, arrays, lists of records and dicts of columns."""
     package, name = family(value)
     if package == "pandas":
         return name in ("DataFrame", "Series")
@@ -379,7 +381,7 @@ def _take_lines(lines: list[str], allowance: int) -> tuple[list[str], int]:
     return kept, len(lines) - len(kept)
 
 
-def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> Block:
+def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> TableBlock:
     """The context block for ``value``: at most ``budget_tokens`` (4 characters a token)."""
     table = table_for(value)
     budget = max(budget_tokens, 100) * CHARS_PER_TOKEN
@@ -458,7 +460,7 @@ def build_block(name: str, value: Any, budget_tokens: int, privacy: Privacy) -> 
             f"{len(unsummarised):,} more columns not described"
         ]
         text = _assemble(name, kind, shape, intro, lines, row_sections, left_out)
-    return Block(kind=kind, shape=shape, text=text)
+    return TableBlock(kind=kind, shape=shape, text=text)
 
 
 def _assemble(

@@ -26,7 +26,7 @@ from grok_magics.model.parts import (
 )
 from grok_magics.model.request import Request
 from grok_magics.model.usage import PriceTable, Tally
-from grok_magics.privacy.key_shapes import key_shape, refusal
+from grok_magics.privacy.key_shapes import key_refusal, key_shape
 from grok_magics.providers.table import Endpoint, Provider
 from grok_magics.teaching.caps import (
     Caps,
@@ -105,7 +105,7 @@ def refuse_key_in(text: str, where: str, provider: Provider, env: Mapping[str, s
     """Raise Refused when ``text`` looks like an API key (the active one above all), naming ``where`` it was."""
     label = key_shape(text, active_keys(provider, env))
     if label is not None:
-        raise Refused(refusal(where, label))
+        raise Refused(key_refusal(where, label))
 
 
 def refuse_keys(request: Request, env: Mapping[str, str] | None = None) -> None:
@@ -138,11 +138,11 @@ class Gate:
         """Refuse (PolicyRefused) what the notebook's AI policy does not allow: under 'off' everything, under
         'hints' everything the tutor does not answer. Asks call it before a cassette is read, row jobs before
         their first row, and ``admit`` again for every request."""
-        from grok_magics.teaching.notebook_policy import refusal
+        from grok_magics.teaching.notebook_policy import policy_refusal
 
         policy = self.caps.policy
         if policy.mode == "off" or (policy.mode == "hints" and not self.tutored):
-            raise PolicyRefused(refusal(policy, what))
+            raise PolicyRefused(policy_refusal(policy, what))
 
     def admit(self, request: Request, then: Callable[[], object] | None = None, now: float | None = None) -> None:
         """Refuse (OverCap, Refused) or count the request as sent: a failed call still counts as a call.

@@ -54,7 +54,7 @@ def map_lazy(
     from grok_magics.mapping.outcomes import Outcome, Progress
     from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
     from grok_magics.mapping.progress import Bar
-    from grok_magics.mapping.results import summary, why_not_run
+    from grok_magics.mapping.result_columns import summary, why_not_run
     from grok_magics.mapping.row_requests import MAP_SYSTEM
     from grok_magics.mapping.runner import Engine, run_in_thread
     from grok_magics.providers.table import ConfigError
@@ -160,7 +160,7 @@ def _shaped(
     verb: str, part: Any, outcomes: list[Any], schema: Any, out_col: str, reason: bool, keep_all: bool, not_run: str
 ) -> Any:
     from grok_magics.mapping import table_io as frames
-    from grok_magics.mapping.results import columns
+    from grok_magics.mapping.result_columns import columns
 
     if verb != "filter":
         return frames.with_columns(part, columns(part, outcomes, schema, out_col, not_run))

@@ -61,7 +61,7 @@ def run_rows(task: RowTask, pdf: Any, key: str | None) -> Any:
     from grok_magics.mapping import table_io as frames
     from grok_magics.mapping.outcomes import Outcome
     from grok_magics.mapping.plan import make_plan, validator
-    from grok_magics.mapping.results import columns, why_not_run
+    from grok_magics.mapping.result_columns import columns, why_not_run
 
     if len(pdf) == 0:
         return _empty(task, pdf)

@@ -396,7 +396,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
     def _is_map(self, line: str, cell: str | None) -> bool:
         """``%%grok map DF`` always; ``%grok map|filter|reduce|topk DF ...`` (and their cell forms but map's) only
         when DF is a frame ("map the ...", "filter this list" are prompts)."""
-        from grok_magics.magics.operator_command import OPERATORS, is_table
+        from grok_magics.magics.operator_command import OPERATORS, is_operand
 
         words = line.split(maxsplit=2)
         if not words or words[0] not in OPERATORS:
@@ -404,7 +404,7 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         if cell is not None and words[0] == "map":
             return True
         namespace = self.shell.user_ns if self.shell is not None else {}
-        return len(words) > 1 and is_table(namespace.get(words[1]))
+        return len(words) > 1 and is_operand(namespace.get(words[1]))
 
     def _map(self, line: str, cell: str | None) -> Any:
         from grok_magics.magics.operator_command import run_operator_magic

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 OPERATORS = ("map", "filter", "reduce", "topk")
 
 
-def is_table(value: Any) -> bool:
+def is_operand(value: Any) -> bool:
     """A frame an operator takes: pandas, polars (eager or lazy), Spark or Dask (recognised without importing them)."""
     from grok_magics.engines import kind_of
     from grok_magics.mapping.table_io import is_frame
@@ -27,10 +27,10 @@ def run_operator_magic(verb: str, line: str, cell: str | None, namespace: Mutabl
     if verb == "map":
         from grok_magics.magics.map_command import run_map_magic
 
-        return run_map_magic(line, cell, namespace, is_table)
+        return run_map_magic(line, cell, namespace, is_operand)
     name, opts, text = parse_operator(verb, line, cell is not None)
     frame = namespace.get(name)
-    if not is_table(frame):
+    if not is_operand(frame):
         raise UsageError(
             f"{verb}: {name} is not a pandas or polars DataFrame (nor a Spark, Dask or polars lazy "
             "frame) in this notebook"

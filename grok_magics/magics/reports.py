@@ -119,7 +119,7 @@ def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def one_line(text: str, limit: int = 100) -> str:
+def preview_line(text: str, limit: int = 100) -> str:
     """Whitespace collapsed, cut with "…": a turn must not break the "[n] You / Grok" layout."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -133,7 +133,7 @@ def user_lines(turn: "Turn", full: bool = False) -> list[str]:
     """The user's side of one turn; each attached table or image is one short label, never its block."""
     text = text_of(turn.user)
     attached = "".join(" " + label for label in labels_of(turn.user))
-    return [f"You: {one_line(text)}{attached}"] if not full else ["You:" + attached, _indented(text)]
+    return [f"You: {preview_line(text)}{attached}"] if not full else ["You:" + attached, _indented(text)]
 
 
 def history_text(chat: "Conversation", full: bool = False) -> str:
@@ -148,11 +148,11 @@ def history_text(chat: "Conversation", full: bool = False) -> str:
         lines.extend(you[1:])
         calls = [c.name for done in getattr(turn, "rounds", ()) for c in done.calls]
         if calls:
-            lines.append(f"    Tools: {one_line(', '.join(calls))}")
+            lines.append(f"    Tools: {preview_line(', '.join(calls))}")
         if full:
             lines += [f"    Grok{mark}:", _indented(turn.answer)]
         else:
-            lines.append(f"    Grok{mark}: {one_line(turn.answer)}")
+            lines.append(f"    Grok{mark}: {preview_line(turn.answer)}")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 MIN_COOLDOWN = 1.0
 
 
-class Throttle:
+class RequestWindow:
     def __init__(self, ceiling: int, rps: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
         self.window = float(self.ceiling)

@@ -19,7 +19,7 @@ from grok_magics.errors import OverCap, Refused, from_exception
 from grok_magics.mapping.cache import Cache
 from grok_magics.mapping.cost import budget_allows
 from grok_magics.mapping.outcomes import Outcome, Progress
-from grok_magics.mapping.rate import Throttle
+from grok_magics.mapping.rate import RequestWindow
 from grok_magics.mapping.row_requests import (
     Answer,
     RowSpec,
@@ -57,7 +57,7 @@ class Engine:
 
     async def run(self, todo: list[int], stop: threading.Event) -> None:
         client = _async_client(self.spec, self.transport, self.api_key)
-        throttle = Throttle(self.concurrency, self.rps)
+        throttle = RequestWindow(self.concurrency, self.rps)
         cache = Cache(self.cache_dir) if self.use_cache else None
         queue = deque(todo)
         try:
@@ -85,7 +85,7 @@ class Engine:
                 cache.close()
             await client.close()
 
-    async def _row(self, client: Any, throttle: Throttle, i: int) -> Outcome:
+    async def _row(self, client: Any, throttle: RequestWindow, i: int) -> Outcome:
         request = request_for(self.spec, self.prompts[i])
         too_big = over_window(request, self.spec.window)
         if too_big:  # the provider would refuse it after the wait: this row fails alone, nothing sent
@@ -104,7 +104,7 @@ class Engine:
             answer = replace(answer, usage=estimated_usage(request, answer.text))
         return self.validate(answer)
 
-    async def _send(self, client: Any, throttle: Throttle, request: Any) -> Answer | Outcome:
+    async def _send(self, client: Any, throttle: RequestWindow, request: Any) -> Answer | Outcome:
         """The row's answer, retried through 429s (within the throttle) and transient failures."""
         import openai
 

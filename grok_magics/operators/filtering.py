@@ -75,7 +75,7 @@ def run_filter(
 ) -> tuple[Any, Any]:
     """(result frame, the map run), printing the summary line."""
     from grok_magics.mapping import run_map
-    from grok_magics.mapping.results import summary, why_not_run
+    from grok_magics.mapping.result_columns import summary, why_not_run
 
     if overrides.system is None:
         overrides = replace(overrides, system=_system(None, reason))

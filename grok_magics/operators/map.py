@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from grok_magics.mapping import run_map
 from grok_magics.mapping import table_io as frames
-from grok_magics.mapping.results import columns, summary, why_not_run
+from grok_magics.mapping.result_columns import columns, summary, why_not_run
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel

@@ -117,7 +117,7 @@ def calibrate_map(
 
     ``total``: the whole frame's rows when ``df`` is already the sample (drawn by Spark or Dask)."""
     from grok_magics.mapping import run_map
-    from grok_magics.mapping.results import columns, summary, why_not_run
+    from grok_magics.mapping.result_columns import columns, summary, why_not_run
 
     part = sample_of(df, n, seed) if total is None else df
     total = rows_in(df) if total is None else total

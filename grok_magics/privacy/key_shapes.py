@@ -50,7 +50,7 @@ def key_shape(text: str, known_keys: Iterable[str] = ()) -> str | None:
     return None
 
 
-def refusal(where: str, label: str) -> str:
+def key_refusal(where: str, label: str) -> str:
     return (
         f"the {where} contains something shaped like {label}; nothing was sent. Remove it (to set a key, run "
         "%grok key alone: it asks in a password box), or add --allow-key if it is not a secret."

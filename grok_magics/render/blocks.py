@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-from grok_magics.render.markdown import cell_count, close_fences, is_delimiter, is_row, may_become_delimiter
+from grok_magics.render.markdown import (
+    block_parser,
+    cell_count,
+    close_fences,
+    is_delimiter,
+    is_row,
+    may_become_delimiter,
+)
 
 _BLOCK_OPENERS = {
     "paragraph_open",
@@ -33,13 +38,6 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 HIDE_AT_MOST = 200  # an opener left unclosed this long is probably literal ("costs $5"): show it
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
-
-
 def split_finished(text: str) -> int:
     """How many characters at the start of ``text`` are finished top-level blocks (0: none yet).
 
@@ -48,7 +46,7 @@ def split_finished(text: str) -> int:
     """
     starts = [
         tok.map[0]
-        for tok in _parser().parse(text)
+        for tok in block_parser(html=True).parse(text)
         if tok.level == 0 and tok.type in _BLOCK_OPENERS and tok.map is not None
     ]
     if len(starts) < 2:
@@ -234,4 +232,6 @@ def _plain(line: str) -> bool:
 
 def code_blocks(text: str) -> list[str]:
     """The fenced and indented code of an answer, in order (for ``%grok --code``)."""
-    return [tok.content.rstrip("\n") for tok in _parser().parse(text) if tok.type in ("fence", "code_block")]
+    return [
+        tok.content.rstrip("\n") for tok in block_parser(html=True).parse(text) if tok.type in ("fence", "code_block")
+    ]

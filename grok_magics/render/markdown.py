@@ -4,12 +4,31 @@ passes ``sanitise`` first."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Any
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
 _ROW = re.compile(r"^ {0,3}\|")  # a table row as models write them: a leading pipe
 _DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _DELIMITER_SO_FAR = re.compile(r"^ {0,3}\|[|:\- \t]*$")
 _CELL_BAR = re.compile(r"(?<!\\)\|")
+
+
+@lru_cache(maxsize=2)
+def block_parser(html: bool) -> Any:
+    """The one Markdown parser (markdown-it, CommonMark with tables), built once per ``html`` and imported on
+    first use: ``%load_ext`` never pays for it. It reads blocks only (inline parsing is off: much faster on
+    long answers, and no caller looks inside a block).
+
+    ``html`` is the one difference between callers: the stream splitter and ``%grok --code`` read the raw
+    answer with HTML blocks (where CommonMark ends them), the gate in reads text in which no HTML block
+    survives, so a fence after one is a fence.
+    """
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": html}).enable("table")
+    parser.disable("inline")
+    return parser
 
 
 def close_fences(text: str) -> str:

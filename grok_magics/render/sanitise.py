@@ -31,11 +31,10 @@ import html
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Union
+from typing import Callable, Union
 
 from grok_magics.privacy.redaction import redact
-from grok_magics.render.markdown import close_fences, close_table
+from grok_magics.render.markdown import block_parser, close_fences, close_table
 
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes in CommonMark
 _TAG_CHAR = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/!?")  # after "<": a tag could start
@@ -212,16 +211,6 @@ class _State:
         self.quotes = quotes
 
 
-@lru_cache(maxsize=1)
-def _block_parser() -> Any:
-    from markdown_it import MarkdownIt
-
-    # html off: the output has no HTML blocks (their "<" is escaped), so a fence after one is a fence
-    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
-    parser.disable("inline")  # blocks are all we need: much faster on long answers
-    return parser
-
-
 def _fences(lines: list[str], text: str) -> tuple[frozenset[int], frozenset[int]]:
     r"""Which fenced code lines keep their text, and which are code whose text is escaped.
 
@@ -239,7 +228,7 @@ def _fences(lines: list[str], text: str) -> tuple[frozenset[int], frozenset[int]
     opens = [n for n, line in enumerate(lines) if _DISPLAY_OPEN.search(line)]
     closes = [n for n, line in enumerate(lines) if _DISPLAY_CLOSE.search(line)]
     agreed = True  # every fence so far is read the same way by every renderer
-    for token in _block_parser().parse(text):
+    for token in block_parser(html=False).parse(text):  # our output holds no HTML block
         if token.type != "fence" or not token.map:
             continue
         start, end = token.map

@@ -59,7 +59,7 @@ class View(Protocol):
     def finish(self, reply: Reply) -> None: ...
 
 
-class Throttle:
+class FrameLimiter:
     """Frontends choke on hundreds of updates a second; a person can't read them anyway.
 
     The clock is stamped when a render *ends*, and the interval stretches to twice the last render's
@@ -88,7 +88,7 @@ class Coalescer:
 
     def __init__(self, render: Callable[[bool], None], interval: float = FRAME, flush: float = FLUSH) -> None:
         self.render = render
-        self.throttle = Throttle(interval)
+        self.throttle = FrameLimiter(interval)
         self.flush_after = flush
         self.lock = threading.RLock()  # views append to their buffers under it, then poke
         self.timer: threading.Timer | None = None

@@ -230,7 +230,7 @@ _REQUEST_FIELDS: dict[str, type] = {
 
 
 @dataclass
-class Exchange:
+class RecordedExchange:
     request: dict[str, Any]
     events: list[tuple[float, Event]] = field(default_factory=list)  # (replay offset, event)
     recorded_at: float = 0.0  # the last event's offset as recorded
@@ -253,9 +253,9 @@ class Exchange:
 
 
 class Cassette:
-    def __init__(self, path: str | Path, exchanges: dict[str, Exchange] | None = None) -> None:
+    def __init__(self, path: str | Path, exchanges: dict[str, RecordedExchange] | None = None) -> None:
         self.path = Path(path)
-        self.exchanges: dict[str, Exchange] = exchanges or {}
+        self.exchanges: dict[str, RecordedExchange] = exchanges or {}
 
     @classmethod
     def load(cls, path: str | Path) -> Cassette:
@@ -264,7 +264,7 @@ class Cassette:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise CassetteError(f"cannot read the cassette {path}: {exc.strerror or exc}") from None
-        exchanges: dict[str, Exchange] = {}
+        exchanges: dict[str, RecordedExchange] = {}
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -278,7 +278,7 @@ class Cassette:
                 raise CassetteError(f"{path}, line {number}: {exc}; fix or re-record that line") from None
         return cls(path, exchanges)
 
-    def find(self, print_: Fingerprint) -> Exchange | None:
+    def find(self, print_: Fingerprint) -> RecordedExchange | None:
         return self.exchanges.get(print_.key)
 
     def closest(self, print_: Fingerprint) -> str:
@@ -295,7 +295,7 @@ class Cassette:
         return f"closest recorded prompt {_clip(str(best.get('prompt', '')))!r} differs in {differences(best, print_)}"
 
 
-def _read_line(record: Any, exchanges: dict[str, Exchange]) -> None:
+def _read_line(record: Any, exchanges: dict[str, RecordedExchange]) -> None:
     """One parsed line into ``exchanges``: a request opens an exchange, an event joins its request's."""
     kind = record.get("kind") if isinstance(record, dict) else None
     key = record.get("id") if isinstance(record, dict) else None
@@ -304,7 +304,7 @@ def _read_line(record: Any, exchanges: dict[str, Exchange]) -> None:
             value = record.get(name)
             if value is not None and (not isinstance(value, kind_of) or isinstance(value, bool)):
                 raise CassetteError(f"the request's {name!r} must be {_describe(kind_of)}, not {_brief(value)}")
-        exchanges[key] = Exchange(record)  # a later recording of the same request wins
+        exchanges[key] = RecordedExchange(record)  # a later recording of the same request wins
     elif kind == "event" and isinstance(key, str) and key in exchanges:
         offset = _offset(record.get("t", 0.0))
         if offset is None:

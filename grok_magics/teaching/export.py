@@ -47,7 +47,7 @@ class Meta:
 
 
 @dataclass(frozen=True)
-class Exchange:
+class ExportedExchange:
     prompt: str
     answer: str
     attached: tuple[str, ...]
@@ -77,12 +77,12 @@ def attachments(turn: Turn) -> tuple[str, ...]:
     return tuple(out)
 
 
-def exchanges(turns: Iterable[Turn], notes: dict[int, tuple[Turn, Meta]]) -> list[Exchange]:
+def exchanges(turns: Iterable[Turn], notes: dict[int, tuple[Turn, Meta]]) -> list[ExportedExchange]:
     out = []
     for turn in turns:
         noted = notes.get(id(turn))
         meta = noted[1] if noted is not None and noted[0] is turn else None
-        out.append(Exchange(text_of(turn.user), turn.answer, attachments(turn), meta, turn.interrupted))
+        out.append(ExportedExchange(text_of(turn.user), turn.answer, attachments(turn), meta, turn.interrupted))
     return out
 
 
@@ -110,7 +110,7 @@ def _meta_dict(meta: Meta | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- formats
 
 
-def to_notebook(chat: str, items: list[Exchange]) -> Any:
+def to_notebook(chat: str, items: list[ExportedExchange]) -> Any:
     import nbformat
 
     v4 = nbformat.v4
@@ -131,7 +131,7 @@ def to_notebook(chat: str, items: list[Exchange]) -> Any:
     return nb
 
 
-def to_markdown(chat: str, items: list[Exchange]) -> str:
+def to_markdown(chat: str, items: list[ExportedExchange]) -> str:
     """One page for the whole chat, made safe as a whole (renderers pair math and fences across it)."""
     blocks: list[Any] = [Markup(f"# Chat {code_span(chat)}"), Markup(_intro(items))]
     for n, item in enumerate(items, 1):
@@ -146,7 +146,7 @@ def to_markdown(chat: str, items: list[Exchange]) -> str:
     return page(*blocks) + "\n"
 
 
-def to_json(chat: str, items: list[Exchange]) -> str:
+def to_json(chat: str, items: list[ExportedExchange]) -> str:
     data = {
         "chat": chat,
         "exported": _now(),
@@ -166,7 +166,7 @@ def to_json(chat: str, items: list[Exchange]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(path: str | Path, chat: str, items: list[Exchange], force: bool = False) -> Path:
+def write(path: str | Path, chat: str, items: list[ExportedExchange], force: bool = False) -> Path:
     """Raises ConfigError for an unknown extension, an unwritable path, or a file that exists (unless
     ``force``): an export must never silently replace a notebook of the same name."""
     path = Path(path).expanduser()
@@ -202,13 +202,13 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _intro(items: list[Exchange]) -> str:
+def _intro(items: list[ExportedExchange]) -> str:
     replayed = sum(1 for i in items if i.meta is not None and i.meta.replayed)
     note = f" {replayed} of them replayed from a cassette, not asked live." if replayed else ""
     return f"Exported by grok-magics {__version__} on {_now()}: {len(items)} exchange(s).{note}"
 
 
-def _attached_md(item: Exchange) -> str:
+def _attached_md(item: ExportedExchange) -> str:
     """One line per attachment."""
     return "*Attached:*\n\n" + "\n".join(f"- {plain(a)}" for a in item.attached) if item.attached else ""
 
@@ -218,7 +218,7 @@ def _answer(text: str) -> Text:
     return Text(text, HeadingShift(ANSWER_TOP).apply)
 
 
-def _provenance_md(item: Exchange) -> str:
+def _provenance_md(item: ExportedExchange) -> str:
     return f"<sub>{plain(provenance_line(item.meta, item.interrupted))}</sub>"
 
 

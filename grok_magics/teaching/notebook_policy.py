@@ -95,7 +95,7 @@ def strictest(*policies: Policy | None) -> Policy:
     return Policy(winner.mode, winner.source, model, effort, min(caps) if caps else None)
 
 
-def refusal(policy: Policy, what: str = "asks") -> str:
+def policy_refusal(policy: Policy, what: str = "asks") -> str:
     """The one line an ask (or a row job) meets when the policy does not allow it."""
     if policy.mode == "off":
         return (

@@ -68,9 +68,9 @@ class Guidance:
         found = []
         if self.exercise is not None and self.exercise.solution.strip():
             solution = self.exercise.solution
-            found += code_blocks(solution) or [solution]
+            found += fenced_code(solution) or [solution]
         for section in _solution_sections(self.course):
-            found += code_blocks(section)
+            found += fenced_code(section)
         return [f for f in found if f.strip()]
 
 
@@ -160,7 +160,10 @@ def system_prompt(base: str, guidance: Guidance, step: int, firmer: bool = False
     return "\n".join(lines)
 
 
-def code_blocks(text: str) -> list[str]:
+def fenced_code(text: str) -> list[str]:
+    """The fenced code in ``text``, found by a pattern: a fence at any indent counts (a teacher's solution in a
+    list item too), and the tutor needs no Markdown parser (``render.blocks.code_blocks`` is the answer's code as
+    frontends read it)."""
     return [m.group(2) for m in _FENCE.finditer(text)]
 
 
@@ -194,7 +197,7 @@ def leak(answer: str, guidance: Guidance) -> str | None:
         return None
     squeezed = _squeezed(answer)
     answer_lines = {" ".join(line.split()) for line in answer.splitlines()}
-    blocks = code_blocks(answer)
+    blocks = fenced_code(answer)
     references = guidance.references()
     for reference in references:
         if _squeezed(reference) and _squeezed(reference) in squeezed:
