@@ -46,6 +46,13 @@ def test_load_registers_and_unload_removes_everything(shell: Harness) -> None:
     assert "grok" in sh.magics_manager.magics["cell"]
 
 
+def test_every_subcommand_the_parser_knows_has_a_handler() -> None:
+    from grok_magics.magics.command_line import SUBCOMMANDS
+    from grok_magics.magics.grok import HANDLERS
+
+    assert set(HANDLERS) | {"fix"} == set(SUBCOMMANDS)  # fix asks Grok: it is not a printing subcommand
+
+
 def test_loading_imports_nothing_heavy() -> None:
     out = in_fresh_ipython(
         "heavy = ['openai', 'httpx', 'httpx2', 'ipywidgets', 'markdown_it', 'pandas', 'PIL', 'pydantic',\n"

@@ -8,7 +8,7 @@ for one call.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -429,50 +429,68 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             bridge.changed("chats")
 
     def _run_subcommand(self, name: str, options: Options) -> None:
+        """A subcommand is a row of ``HANDLERS``: the handler says what to print; some change the chats the
+        page's panel shows."""
+        handler, changes_chats = HANDLERS[name]
+        print(handler(self, options))
+        if changes_chats:
+            self._changed()
+
+    def _help(self, options: Options) -> str:
         from grok_magics.magics import reports
 
-        chats = self.session.chats
-        if name == "help":
-            print(reports.help_text())
-        elif name == "reset":
-            self.session.restored.update(chats.names() if options.all else [options.chat or "default"])
-            if options.all:
-                self.session.forks.clear()
-            else:
-                self.session.forks.pop(options.chat or "default", None)
-            chats.reset(None if options.all else options.chat or "default")
-            self.session.forget_data(None if options.all else options.chat or "default")
-            print("All chats cleared." if options.all else f"Chat '{options.chat or 'default'}' cleared.")
-        elif name == "restore":
-            print(self._restore(options))
-        elif name == "fork":
-            print(self._fork_by_hand(options))
-        elif name == "history":
-            print(reports.history_text(chats.get(options.chat or "default"), full=options.full))
-        elif name == "chats":
-            print(reports.chats_text(chats))
-        elif name == "config":
-            if options.all:
-                print(reports.settings_text(values_of(self), self.source_of))
-                return
-            print(reports.config_text(self.defaults(), options, os.environ))
-            print(reports.classroom_text(self.defaults(), self.source_of))
-            from grok_magics.magics.classroom import policy_line
+        return reports.help_text()
 
-            print(policy_line(self))
-        elif name == "usage":
-            print(reports.usage_text(self.session.tallies, self.session.ledger))
-            ledger = reports.ledger_text(self.caps(), self.session.ledger)
-            if ledger:
-                print(ledger)
-        elif name in ("record", "replay", "export"):
-            from grok_magics.magics.classroom import run_subcommand
+    def _reset(self, options: Options) -> str:
+        chat = None if options.all else options.chat or "default"
+        self.session.restored.update(self.session.chats.names() if chat is None else [chat])
+        if chat is None:
+            self.session.forks.clear()
+        else:
+            self.session.forks.pop(chat, None)
+        self.session.chats.reset(chat)
+        self.session.forget_data(chat)
+        return "All chats cleared." if chat is None else f"Chat '{chat}' cleared."
 
-            print(run_subcommand(self, name, options))
-        elif name == "key":
-            print(reports.ask_for_key(options, self.defaults()))
-        if name in ("reset", "restore", "fork"):
-            self._changed()
+    def _history(self, options: Options) -> str:
+        from grok_magics.magics import reports
+
+        return reports.history_text(self.session.chats.get(options.chat or "default"), full=options.full)
+
+    def _chats(self, options: Options) -> str:
+        from grok_magics.magics import reports
+
+        return reports.chats_text(self.session.chats)
+
+    def _config(self, options: Options) -> str:
+        from grok_magics.magics import reports
+        from grok_magics.magics.classroom import policy_line
+
+        if options.all:
+            return reports.settings_text(values_of(self), self.source_of)
+        return "\n".join(
+            (
+                reports.config_text(self.defaults(), options, os.environ),
+                reports.classroom_text(self.defaults(), self.source_of),
+                policy_line(self),
+            )
+        )
+
+    def _usage(self, options: Options) -> str:
+        from grok_magics.magics import reports
+
+        ledger = reports.ledger_text(self.caps(), self.session.ledger)
+        return reports.usage_text(self.session.tallies, self.session.ledger) + (f"\n{ledger}" if ledger else "")
+
+    def _cassette(self, name: str, options: Options) -> str:
+        from grok_magics.magics.classroom import run_subcommand
+
+        return run_subcommand(self, name, options)
+
+    def _key(self, options: Options) -> str:
+        from grok_magics.magics import reports
+
+        return reports.ask_for_key(options, self.defaults())
 
     def _tools_subcommand(self, options: Options, action: str, names: list[str]) -> None:
         """``%grok tools add|remove|list [NAME...] [--chat NAME]``: tools every ask of a chat may call."""
@@ -496,6 +514,26 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         """Unloading frees the connection pools; conversations and usage stay with the shell."""
         if self._session is not None:
             self._session.clients.close()
+
+
+def _cassette(name: str) -> Callable[[GrokMagics, Options], str]:
+    return lambda magics, options: magics._cassette(name, options)
+
+
+# Every subcommand but ``fix`` (which asks Grok): its handler (what to print), and whether it changes the chats
+# the page's panel shows. ``magics.command_line.SUBCOMMANDS`` parses them; a test keeps the two in step.
+HANDLERS: dict[str, tuple[Callable[[GrokMagics, Options], str], bool]] = {
+    "help": (GrokMagics._help, False),
+    "reset": (GrokMagics._reset, True),
+    "restore": (GrokMagics._restore, True),
+    "fork": (GrokMagics._fork_by_hand, True),
+    "history": (GrokMagics._history, False),
+    "chats": (GrokMagics._chats, False),
+    "config": (GrokMagics._config, False),
+    "usage": (GrokMagics._usage, False),
+    "key": (GrokMagics._key, False),
+    **{name: (_cassette(name), False) for name in ("record", "replay", "export")},
+}
 
 
 def _internal_error(exc: BaseException, debug: bool) -> GrokError:
