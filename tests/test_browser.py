@@ -445,6 +445,23 @@ def contrast(page: Any, locator: Any) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
+def block_gaps(page: Any, index: int) -> dict[str, Any]:
+    """Vertical gaps between an answer's consecutive blocks, within one output and across two."""
+    return cell(page, index).evaluate(
+        """c => {
+        const parts = [...c.querySelectorAll('.grok-answer')];
+        const kids = parts.flatMap((a, i) => [...a.children]
+            .filter(k => k.getBoundingClientRect().height > 0 && !k.querySelector('.grok-status'))
+            .map(k => [i, k]));
+        const gaps = {outputs: parts.length, within: [], across: []};
+        for (let j = 1; j < kids.length; j++) {
+            const gap = kids[j][1].getBoundingClientRect().top - kids[j - 1][1].getBoundingClientRect().bottom;
+            (kids[j][0] === kids[j - 1][0] ? gaps.within : gaps.across).push(Math.round(gap));
+        }
+        return gaps; }"""
+    )
+
+
 def clipboard(page: Any) -> str:
     return page.evaluate("navigator.clipboard.readText()")
 
@@ -528,6 +545,10 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     assert_clean_final(page, 1, LAST_SENTENCE)
     wait_finished(page, 1, 2)
     height_final = cell(page, 1).locator(".jp-OutputArea").bounding_box()["height"]
+    # the answer came as several outputs (its blocks finish one by one): between two of them blocks sit a line
+    # apart (1em, ~14 px) as within one output, not the half JupyterLab leaves at an output's edge
+    gaps = block_gaps(page, 1)
+    assert gaps["outputs"] > 1 and gaps["across"] and min(gaps["across"]) >= 12, gaps
     assert abs(height_final - height_live) <= 30, f"the output jumped from {height_live} to {height_final} px"
     assert answer(page, 1).locator("strong", has_text="p-value").count() == 1, "Markdown was not rendered"
     assert contrast(page, status(page, 1)) >= 3, "the status line is unreadable in this theme"
