@@ -144,6 +144,9 @@ def test_data_option_attaches_without_mention_and_unknown_names_say_did_you_mean
     bad = shell.run("%grok --data nothing_here what?")
     assert not bad.success and "--data nothing_here: no such variable" in str(bad.error)
     assert len(fake.requests) == 1
+    shell.shell.user_ns["chart"] = b"\x89PNG\r\n\x1a\n" + b"\0" * 20  # bytes: an image only with --image
+    preview = shell.run("%%grok --dry-run\nWhat does {chart} show?")
+    assert "{chart} holds bytes, so it was left as written (an image? --image chart attaches it)" in preview.stdout
 
 
 def test_braces_in_code_json_fstrings_and_latex_stay_untouched(shell: Harness, fake) -> None:

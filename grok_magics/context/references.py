@@ -96,6 +96,10 @@ def _substitute(segment: str, namespace: Mapping[str, Any], attachable: Classifi
         if attachable(value):
             found.attached.setdefault(ref, value)
             return f"`{ref}`"
+        if isinstance(value, (bytes, bytearray, memoryview)):  # raw bytes are no text, and an image only when said
+            note = f"{{{ref}}} holds bytes, so it was left as written (an image? --image {ref} attaches it)"
+            if note not in found.notes:
+                found.notes.append(note)
         return match.group(0)
 
     return _REFERENCE.sub(replace, segment)
