@@ -11,8 +11,8 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { JSONValue } from '@lumino/coreutils';
 
 import {
-  CellInfo, Decision, cellOutputs, decisionOf, insertIndex, keepsItsSteps, stepIndex, stepIndexes, stepMetadata,
-  stepTitle
+  CellInfo, Decision, cellOutputs, decisionOf, insertIndex, keepsItsSteps, runEnded, stepIndex, stepIndexes,
+  stepMetadata, stepTitle
 } from './agentlogic';
 
 type Params = Record<string, any>;
@@ -106,7 +106,7 @@ function buttons(cell: Cell, title: string, flagged: boolean, agent: ICodeCellMo
   return new Promise(resolve => {
     // the agent cell ended without an answer (Ctrl-C, a restart): the step was not run, its cell goes
     const ended = (_: unknown, change: { name: string; newValue: unknown }): void => {
-      if (agent && change.name === 'executionState' && change.newValue !== 'running') {
+      if (agent && runEnded(change)) {
         agent.stateChanged.disconnect(ended);
         bar.remove();
         resolve('stop');

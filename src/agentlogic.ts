@@ -81,6 +81,15 @@ export function stepTitle(step: number, purpose: string, risks: string[]): strin
   return risks.length ? `${title} · ⚠ ${risks.join('; ')}` : title;
 }
 
+/** Whether a change of the agent cell's model says its run is over (Ctrl-C, a restart): the execution state
+ * leaves "running" (JupyterLab 4.3 on), or, before that, the cell gets its execution count back. */
+export function runEnded(change: { name: string; newValue: unknown }): boolean {
+  return (
+    (change.name === 'executionState' && change.newValue !== 'running') ||
+    (change.name === 'executionCount' && change.newValue !== null)
+  );
+}
+
 /** A decision read from the kernel's side or a button, anything unknown being the safe one (skip). */
 export function decisionOf(value: unknown): Decision {
   return (DECISIONS as readonly string[]).includes(String(value)) ? (String(value) as Decision) : 'skip';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  STEP_TAG, cellOutputs, decisionOf, insertIndex, keepsItsSteps, stepIndex, stepIndexes, stepMetadata, stepOf, stepTitle
+  STEP_TAG, cellOutputs, decisionOf, insertIndex, keepsItsSteps, runEnded, stepIndex, stepIndexes, stepMetadata, stepOf,
+  stepTitle
 } from '../agentlogic';
 
 const cells = [
@@ -70,4 +71,12 @@ test('an agent cell run again keeps its steps unless --rerun', () => {
   assert.equal(keepsItsSteps('%%grok\nplot it --agent'), false);
   assert.equal(keepsItsSteps('%%grok --agentish\nx'), false);
   assert.equal(keepsItsSteps('x = 1 # %%grok --agent'), false);
+});
+
+test('the agent cell\'s run is over when its model says so, in JupyterLab 4.2 and in 4.3 on', () => {
+  assert.equal(runEnded({ name: 'executionState', newValue: 'idle' }), true); // 4.3 on
+  assert.equal(runEnded({ name: 'executionState', newValue: 'running' }), false);
+  assert.equal(runEnded({ name: 'executionCount', newValue: 7 }), true); // 4.2: the reply's count arrives
+  assert.equal(runEnded({ name: 'executionCount', newValue: null }), false); // a run starting clears it
+  assert.equal(runEnded({ name: 'outputs', newValue: [] }), false);
 });
