@@ -179,6 +179,12 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     (settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings").write_text(
         json.dumps({"theme": theme})
     )
+    windowing = os.environ.get("GROK_TEST_WINDOWING")  # "none" on JupyterLab < 4.3 (see README, Supported versions)
+    if windowing:  # these stories find cells in the page; JupyterLab 4.2 draws only the cells in view by default
+        (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+        (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+            json.dumps({"windowingMode": windowing})
+        )
     # no "Would you like to receive official Jupyter news?" popup over the notebook
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
