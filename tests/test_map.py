@@ -447,3 +447,18 @@ def test_a_template_ending_in_a_question_mark_is_not_a_help_request(shell: Any, 
         "Which product is review number 0 about?",
         "Which product is review number 1 about?",
     ]
+
+
+def test_a_template_name_that_is_no_column_or_variable_is_said_once(
+    fake: FakeGrok, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It goes out as written (a template may hold braces of its own): the reader is told, with the likely cause."""
+    df = reviews(2)
+    grok_magics.map(df, "{review}: {revew}", progress=False)
+    assert "grok map: {revew} is sent as written: did you mean {review}?" in capsys.readouterr().out
+    indexed = reviews(2).set_index("stars")
+    grok_magics.map(indexed, "{review} ({stars} stars)", progress=False)
+    said = capsys.readouterr().out
+    assert "{stars} is sent as written: it is the frame's index (reset_index() makes it a column)" in said
+    grok_magics.map(df, "{review}", progress=False)
+    assert "sent as written" not in capsys.readouterr().out

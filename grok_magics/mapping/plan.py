@@ -38,6 +38,30 @@ def compile_for_map(schema: Any) -> Any:
         raise GrokError(f"--schema: {exc}") from None
 
 
+def unread_names(df: Any, template: str, namespace: Mapping[str, Any]) -> str:
+    """A note on the template's ``{names}`` that are no column and no variable: they go out as written, which a
+    reader of the rows' answers should know (a typo, or the frame's index, which a template cannot read)."""
+    import difflib
+
+    from grok_magics.context.references import is_missing, resolve
+
+    available = frames.columns_of(df)
+    unknown = [
+        n for n in dict.fromkeys(_NAME.findall(template)) if n not in available and is_missing(resolve(n, namespace))
+    ]
+    if not unknown:
+        return ""
+    name = unknown[0]
+    index = [str(n) for n in getattr(getattr(df, "index", None), "names", None) or () if n is not None]
+    if name in index:
+        why = "it is the frame's index (reset_index() makes it a column)"
+    else:
+        close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
+        why = f"did you mean {{{close[0]}}}?" if close else "no column or variable has that name"
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    return f"{{{name}}}{more} is sent as written: {why}"
+
+
 def make_plan(
     df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (), mask: Any = None
 ) -> Plan:
