@@ -47,10 +47,14 @@ export function followStreams(): void {
       stop();
     }
   }, { passive: true, capture: true });
-  new MutationObserver(() => {
+  const schedule = (): void => {
     if (!queued && document.querySelector('.grok-live')) {
       queued = true;
       requestAnimationFrame(check);
     }
-  }).observe(document.body, { childList: true, subtree: true });
+  };
+  new MutationObserver(schedule).observe(document.body, { childList: true, subtree: true });
+  // the layout also moves without new nodes (typeset math, an output area turning into a scroll box, a
+  // class change): while an answer streams, look again a few times a second
+  setInterval(schedule, 250);
 }

@@ -521,9 +521,7 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         assert outs.locator("table td", has_text="surprising").count() == 2
         assert code.locator(".grok-tools button", has_text="Copy").count() == 1
         assert "Thought for" in outs.inner_text()
-        box = live.bounding_box()
-        # in sight: its bottom at most a sub-pixel past the window's (scroll positions round to pixels)
-        assert box is not None and box["y"] + box["height"] <= 900 + 1, "the live edge is out of sight"
+        assert in_view(page, live), f"the live edge is out of sight: {live.bounding_box()}"
         cell(page, 1).scroll_into_view_if_needed()
         shot(page, f"browser-{kind}-1-streaming.png")
         height_live = outs.bounding_box()["height"]
@@ -684,9 +682,16 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
     assert not in_view(page, status(page, last)), "the view followed after the reader scrolled up"
 
 
+SUBPIXEL = 1  # scroll positions are whole pixels and boxes are not: "in sight" allows this much past the window
+
+
 def in_view(page: Any, locator: Any) -> bool:
     box = locator.bounding_box() if locator.count() else None
-    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"]
+    return (
+        box is not None
+        and -SUBPIXEL <= box["y"]
+        and box["y"] + box["height"] <= page.viewport_size["height"] + SUBPIXEL
+    )
 
 
 def settled_scroll_top(page: Any, locator: Any) -> float:
