@@ -37,13 +37,17 @@ export function followStreams(): void {
   const stop = (): void => {
     following = false;
   };
+  // only the reader stops following: a wheel or key up, or a drag of a scroll bar (a scroll soon after a
+  // press). Scroll events alone may be ours or the page's, and arrive late on a busy machine.
+  let pressedAt = -Infinity;
   addEventListener('wheel', e => e.deltaY < 0 && stop(), { passive: true, capture: true });
   addEventListener('keydown', e => ['PageUp', 'ArrowUp', 'Home'].includes(e.key) && stop(), true);
+  addEventListener('pointerdown', () => (pressedAt = performance.now()), { passive: true, capture: true });
   addEventListener('scroll', () => {
     const live = lastLive();
     if (live && below(live) <= NEAR) {
       following = true;
-    } else if (live && performance.now() - autoAt > 200) {
+    } else if (live && performance.now() - pressedAt < 1000 && performance.now() - autoAt > 200) {
       stop();
     }
   }, { passive: true, capture: true });
