@@ -21,6 +21,7 @@ export function followStreams(): void {
     return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
   };
   let queued = false;
+  const resized = new ResizeObserver(() => schedule());
   const check = (): void => {
     queued = false;
     const live = lastLive();
@@ -28,6 +29,8 @@ export function followStreams(): void {
     if (liveArea && liveArea !== area) {
       area = liveArea; // a new answer: follow it
       following = true;
+      resized.disconnect();
+      resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
     }
     if (live && following && below(live) > IN_SIGHT) {
       autoAt = performance.now();
@@ -59,6 +62,7 @@ export function followStreams(): void {
   };
   new MutationObserver(schedule).observe(document.body, { childList: true, subtree: true });
   // the layout also moves without new nodes (typeset math, an output area turning into a scroll box, a
-  // class change): while an answer streams, look again a few times a second
+  // class change): the live area's size is watched, and while an answer streams the view looks again a few
+  // times a second for what moves around it
   setInterval(schedule, 250);
 }
