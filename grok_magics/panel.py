@@ -13,8 +13,7 @@ from typing import Any, Mapping
 
 from grok_magics.errors import ConfigError
 from grok_magics.model.parts import labels_of, text_of
-from grok_magics.privacy.key_shapes import mask_keys
-from grok_magics.privacy.redaction import redact
+from grok_magics.privacy.key_shapes import masked_for_display
 
 LINE = 160  # characters of one prompt or answer line
 METHODS = ("panel", "reset", "fork", "export")
@@ -22,7 +21,7 @@ METHODS = ("panel", "reset", "fork", "export")
 
 def _line(text: str) -> str:
     """One line of a prompt or answer, as the panel may show it: key shapes and known secrets masked."""
-    text = " ".join(redact(mask_keys(text)[0]).split())
+    text = " ".join(masked_for_display(text).split())
     return text if len(text) <= LINE else text[: LINE - 1].rstrip() + "…"
 
 

@@ -110,10 +110,9 @@ def _visible_prompt(source: str) -> str:
 
 def _safe(text: str) -> str:
     """Restored text goes out again as history, which the key scan does not read twice: keys masked here."""
-    from grok_magics.privacy.key_shapes import mask_keys
-    from grok_magics.privacy.redaction import redact
+    from grok_magics.privacy.key_shapes import masked_for_display
 
-    return redact(mask_keys(clean(text))[0])
+    return masked_for_display(clean(text))
 
 
 def _saved(cell_id: str, index: int, own: Mapping[str, Any], shown: str, source: str) -> Saved | None:

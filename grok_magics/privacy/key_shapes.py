@@ -13,6 +13,8 @@ import hashlib
 import re
 from typing import Callable, Iterable, Iterator
 
+from grok_magics.privacy.redaction import redact
+
 # Random-looking: at least one digit somewhere in the run, so hyphenated prose never matches.
 _RUN = r"(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]"
 
@@ -84,6 +86,12 @@ def mask_keys(text: str, known_keys: Iterable[str] = (), found: Callable[[str], 
         text, n = pattern.subn(masked, text)
         count += n
     return text, count
+
+
+def masked_for_display(text: str) -> str:
+    """Text shown again from memory (a panel line, a turn restored from a notebook): every key shape, and every
+    secret this kernel knows, masked. Such text is not scanned again on its way out, so it is masked here."""
+    return redact(mask_keys(text)[0])
 
 
 class KeyMasker:
