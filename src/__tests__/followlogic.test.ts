@@ -1,0 +1,81 @@
+// Node's own test runner on when the view follows a streaming answer (jlpm test).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { Follow, HAND_MS, IN_SIGHT, NEAR, keyDirection, wheelDirection } from '../followlogic';
+
+test('a new answer is followed: the edge is brought back once it passes the fold by more than a pixel', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  assert.equal(follow.shouldScroll(IN_SIGHT), false);
+  assert.equal(follow.shouldScroll(IN_SIGHT + 0.5), true);
+  assert.equal(follow.shouldScroll(-300), false);
+});
+
+test('a wheel or key up stops following; the scroll events it causes do not resume it near the edge', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.reader('up', 1000);
+  assert.equal(follow.following, false);
+  follow.scrolled(-30, 30, 1010); // the reader's first steps up, the edge still within NEAR
+  follow.scrolled(-30, 0, 1020);
+  assert.equal(follow.following, false);
+  assert.equal(follow.shouldScroll(500), false);
+});
+
+test('going back down to the edge resumes following; going down far from it does not yet', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.reader('up', 0);
+  follow.reader('down', 5000);
+  follow.scrolled(100, NEAR + 200, 5010);
+  assert.equal(follow.following, false);
+  follow.scrolled(100, NEAR, 5100);
+  assert.equal(follow.following, true);
+});
+
+test('scroll events without the reader\'s hand change nothing (ours, the browser\'s, or late ones)', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.scrolled(-400, 900, 10);
+  assert.equal(follow.following, true);
+  follow.reader('up', 100);
+  follow.reader('down', 200);
+  follow.scrolled(50, 0, 200 + HAND_MS + 1); // a late event: the hand is gone
+  assert.equal(follow.following, false);
+});
+
+test('a scroll bar dragged up stops following, dragged back down to the edge resumes it', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.pressed(0);
+  follow.scrolled(0, 0, 10); // the first event of a drag has nothing to compare with
+  follow.scrolled(40, 0, 20); // our own scroll down right after a click elsewhere
+  assert.equal(follow.following, true);
+  follow.scrolled(-80, 80, 30);
+  assert.equal(follow.following, false);
+  follow.pressed(2000);
+  follow.scrolled(60, 20, 2050);
+  assert.equal(follow.following, true);
+});
+
+test('the next answer is followed again, whatever the reader did in the last one', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.reader('up', 0);
+  follow.streaming('a');
+  assert.equal(follow.following, false, 'the same answer keeps the reader\'s choice');
+  follow.streaming('b');
+  assert.equal(follow.following, true);
+});
+
+test('keys and wheels that move the view name their direction; others do not', () => {
+  assert.equal(keyDirection('PageUp'), 'up');
+  assert.equal(keyDirection('Home'), 'up');
+  assert.equal(keyDirection('End'), 'down');
+  assert.equal(keyDirection(' '), 'down');
+  assert.equal(keyDirection('a'), null);
+  assert.equal(wheelDirection(-3), 'up');
+  assert.equal(wheelDirection(3), 'down');
+  assert.equal(wheelDirection(0), null);
+});

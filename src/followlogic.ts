@@ -1,0 +1,78 @@
+/**
+ * Whether the view follows a streaming answer, decided without a page (node-tested); ``follow.ts`` feeds it
+ * the page's events. Only the reader changes it: a wheel, key or scroll-bar drag up stops following, and going
+ * back down to the live edge resumes it. Scroll events alone never decide: they may be ours (we scroll to the
+ * edge), the browser's (scroll anchoring, an output folding into a scroll box) or the reader's first steps up
+ * while the edge is still near — and on a busy machine they arrive late.
+ */
+
+/** Following keeps the live edge this close to the fold: a pixel, for sub-pixel boxes. */
+export const IN_SIGHT = 1;
+/** A reader who goes back down within this many pixels of the edge resumes following. */
+export const NEAR = 48;
+/** How long a press, wheel or key counts as the reader's hand behind the scroll events that follow it. */
+export const HAND_MS = 1000;
+
+export type Direction = 'up' | 'down';
+
+const UP_KEYS = ['PageUp', 'ArrowUp', 'Home'];
+const DOWN_KEYS = ['PageDown', 'ArrowDown', 'End', ' '];
+
+/** The direction a key moves the view, if it moves it. */
+export function keyDirection(key: string): Direction | null {
+  return UP_KEYS.includes(key) ? 'up' : DOWN_KEYS.includes(key) ? 'down' : null;
+}
+
+/** The direction a wheel turn moves the view, if it moves it vertically. */
+export function wheelDirection(deltaY: number): Direction | null {
+  return deltaY < 0 ? 'up' : deltaY > 0 ? 'down' : null;
+}
+
+export class Follow {
+  following = true;
+  private answer: unknown = null;
+  private hand: Direction | 'drag' | null = null;
+  private handAt = -Infinity;
+
+  /** A live answer is on the page: a new one is followed from its start. */
+  streaming(answer: unknown): void {
+    if (answer !== this.answer) {
+      this.answer = answer;
+      this.following = true;
+      this.hand = null;
+    }
+  }
+
+  /** The reader turned the wheel or pressed a key that moves the view. */
+  reader(direction: Direction, now: number): void {
+    this.hand = direction;
+    this.handAt = now;
+    if (direction === 'up') {
+      this.following = false;
+    }
+  }
+
+  /** The reader pressed a pointer (on a scroll bar, perhaps: what scrolls next is a drag). */
+  pressed(now: number): void {
+    this.hand = 'drag';
+    this.handAt = now;
+  }
+
+  /** The view scrolled: ``moved`` pixels (negative: up), the live edge ``below`` pixels under the fold. */
+  scrolled(moved: number, below: number, now: number): void {
+    if (now - this.handAt > HAND_MS) {
+      return; // not the reader's: ours, the browser's, or the layout's
+    }
+    const goingDown = this.hand === 'down' || (this.hand === 'drag' && moved > 0);
+    if (goingDown && below <= NEAR) {
+      this.following = true;
+    } else if (this.hand === 'drag' && moved < 0) {
+      this.following = false;
+    }
+  }
+
+  /** Whether to bring the live edge, ``below`` pixels under the fold, into sight now. */
+  shouldScroll(below: number): boolean {
+    return this.following && below > IN_SIGHT;
+  }
+}
