@@ -64,10 +64,12 @@
     pre.appendChild(bar);
   };
   const lastLive = () => { const all = document.querySelectorAll(".grok-live"); return all[all.length - 1]; };
-  const atBottom = (el) => {
+  // the same rules as the page extension's followlogic.ts: following keeps the edge in sight (a pixel for
+  // rounding); only the reader's hand (a wheel, key or drag in the last second) stops or resumes it
+  const below = (el) => {
     const box = el.closest(".jp-WindowedPanel-outer, .jp-NotebookPanel, body") || document.body;
     const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
-    return el.getBoundingClientRect().bottom <= limit + 48;
+    return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
   };
   const scan = () => {
     for (const status of document.querySelectorAll(".grok-status")) {
@@ -78,16 +80,26 @@
     }
     const live = lastLive();
     const area = live && live.closest(".jp-OutputArea, .output");
-    if (area && area !== G.area) { G.area = area; G.following = true; }  // a new answer: follow it
-    if (live && G.following && !atBottom(live)) { G.autoAt = performance.now(); live.scrollIntoView({ block: "end" }); }
+    if (area && area !== G.area) { G.area = area; G.following = true; G.hand = null; }  // a new answer: follow it
+    if (live && G.following && below(live) > 1) live.scrollIntoView({ block: "end" });
   };
-  const stop = () => { G.following = false; };
-  addEventListener("wheel", (e) => { if (e.deltaY < 0) stop(); }, { passive: true, capture: true });
-  addEventListener("keydown", (e) => { if (["PageUp", "ArrowUp", "Home"].includes(e.key)) stop(); }, true);
-  addEventListener("scroll", () => {  // back at the bottom: follow again; dragged away (not by us): stop
+  const hand = (dir) => { G.hand = dir; G.handAt = performance.now(); if (dir === "up") G.following = false; };
+  addEventListener("wheel", (e) => { if (e.deltaY) hand(e.deltaY < 0 ? "up" : "down"); }, { passive: true, capture: true });
+  addEventListener("keydown", (e) => {
+    if (["PageUp", "ArrowUp", "Home"].includes(e.key)) hand("up");
+    else if (["PageDown", "ArrowDown", "End", " "].includes(e.key)) hand("down");
+  }, true);
+  addEventListener("pointerdown", () => hand("drag"), { passive: true, capture: true });
+  const tops = new WeakMap();
+  addEventListener("scroll", (e) => {  // the reader back down at the edge: follow again; dragged up: stop
+    const target = e.target instanceof Element ? e.target : document.scrollingElement;
+    if (!target) return;
+    const moved = target.scrollTop - (tops.has(target) ? tops.get(target) : target.scrollTop);
+    tops.set(target, target.scrollTop);
     const live = lastLive();
-    if (live && atBottom(live)) G.following = true;
-    else if (live && performance.now() - (G.autoAt || 0) > 200) stop();
+    if (!live || performance.now() - (G.handAt || -Infinity) > 1000) return;
+    if ((G.hand === "down" || (G.hand === "drag" && moved > 0)) && below(live) <= 48) G.following = true;
+    else if (G.hand === "drag" && moved < 0) G.following = false;
   }, { passive: true, capture: true });
   new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
   scan();

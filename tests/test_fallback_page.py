@@ -1,0 +1,88 @@
+"""The script shipped inside answers, where the page extension is absent (VS Code, exported HTML): in Chromium,
+on a page shaped like an output area, it follows a streaming answer while the reader stays at the bottom,
+leaves the reader where they scrolled, and follows again once they come back down.
+
+The page extension's own following is proved in JupyterLab and Notebook 7 (``test_browser``); its rules are
+unit-tested in ``src/__tests__/followlogic.test.ts``. This script keeps the same rules in plain JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from conftest import wait_until
+from test_browser import CHROMIUM, CHROMIUM_ARGS, check_browser
+
+from grok_magics.render.frontend import script
+
+PAGE = """<!doctype html><html><body style="margin:0;font:14px sans-serif">
+<div class="jp-OutputArea"><div class="grok-answer" id="answer"><p>Start of the answer.</p>
+<p class="grok-live" id="live">the unfinished sentence…</p></div>
+<div class="grok-status">streaming</div></div>
+<div class="jp-OutputArea"><div class="jp-OutputArea-child"><script>{script}</script></div></div>
+</body></html>"""
+
+GROW = """n => { const answer = document.getElementById('answer'), live = document.getElementById('live');
+  for (let i = 0; i < n; i++) { const p = document.createElement('p');
+    p.textContent = 'Another finished paragraph of the answer, long enough to take a line.';
+    answer.insertBefore(p, live); } }"""
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    check_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 800, "height": 600})
+            tab.set_content(PAGE.replace("{script}", script()))
+            yield tab
+        finally:
+            browser.close()
+
+
+def edge_in_sight(page: Any) -> bool:
+    bottom = page.evaluate("document.getElementById('live').getBoundingClientRect().bottom")
+    return 0 <= bottom <= page.viewport_size["height"] + 1
+
+
+def scroll_y(page: Any) -> float:
+    return page.evaluate("window.scrollY")
+
+
+def stream(page: Any, paragraphs: int) -> None:
+    """Paragraphs arrive one at a time, each a frame apart, as a streaming answer's blocks do."""
+    for _ in range(paragraphs):
+        page.evaluate(GROW, 1)
+        page.wait_for_timeout(16)
+
+
+def test_the_answers_script_follows_the_stream_until_the_reader_scrolls_up(page: Any) -> None:
+    assert page.locator(".jp-OutputArea-child").evaluate("e => e.style.display") == "none", "the carrier shows"
+    stream(page, 60)
+    wait_until(lambda: edge_in_sight(page), "the script to follow the live edge", 5)
+    assert scroll_y(page) > 0
+
+    # the reader scrolls up in small steps (a trackpad) while the answer keeps coming: the view stays where
+    # the reader puts it, though the edge is still near the fold after the first steps
+    page.mouse.move(400, 300)
+    for _ in range(8):
+        page.mouse.wheel(0, -20)
+        stream(page, 2)
+    wait_until(lambda: not edge_in_sight(page), "the reader to scroll up", 5)
+    page.wait_for_timeout(300)
+    at = scroll_y(page)
+    stream(page, 20)
+    page.wait_for_timeout(300)
+    assert scroll_y(page) == at, "the view dragged the reader back down"
+    assert not edge_in_sight(page)
+
+    # back down to the edge (End, once it has come to rest): following resumes as the answer keeps coming
+    page.keyboard.press("End")
+    wait_until(lambda: edge_in_sight(page), "the reader to reach the bottom", 5)
+    at = scroll_y(page)
+    stream(page, 30)
+    wait_until(lambda: edge_in_sight(page) and scroll_y(page) > at, "following to resume at the bottom", 5)
