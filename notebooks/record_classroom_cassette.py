@@ -13,20 +13,13 @@ It executes classroom-demo.ipynb in a real kernel with the cassette cell switche
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
-from fake_grok import FakeGrok, Reply  # noqa: E402
+from cassette_recorder import record as record_with
 
 HERE = Path(__file__).resolve().parent / "classroom"
 NOTEBOOK = HERE / "classroom-demo.ipynb"
 CASSETTE = HERE / "classroom-demo.cassette.jsonl"
-LABEL = "*[Fake reply, scripted for this demo — not Grok's words.]*\n\n"
 
 REPLIES = [
     # rung 1: the concept
@@ -48,21 +41,7 @@ REPLIES = [
 
 
 def record() -> None:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = [c for c in nb.cells if "cassette" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, "the notebook needs exactly one cell tagged 'cassette'"
-    cells[0].source = cells[0].source.replace("%grok replay", "%grok record", 1).split(" --")[0]
-    CASSETTE.unlink(missing_ok=True)
-    with FakeGrok("xai", key="fake-key-for-the-fake-server", pace=0.02) as fake:
-        fake.script(*(Reply(text=LABEL + text, chunk=6) for text in REPLIES))
-        os.environ.update(XAI_API_KEY="fake-key-for-the-fake-server", GROK_BASE_URL=fake.base_url)
-        for name in ("GROK_MAGICS_REPLAY", "GROK_MAGICS_RECORD", "GROK_PROVIDER", "GROK_MAGICS_POLICY"):
-            os.environ.pop(name, None)
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-        asked = len(fake.requests)
-    if asked != len(REPLIES):
-        sys.exit(f"expected {len(REPLIES)} asks, the notebook made {asked}: update REPLIES to match the notebook")
-    print(f"wrote {CASSETTE.relative_to(HERE.parent.parent)} ({asked} exchanges, from the fake server)")
+    record_with(NOTEBOOK, CASSETTE, REPLIES)
 
 
 if __name__ == "__main__":

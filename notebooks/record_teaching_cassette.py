@@ -15,21 +15,14 @@ README's "Teaching" section instead.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake server lives with the tests
-from fake_grok import FakeGrok, Reply  # noqa: E402
+from cassette_recorder import record as record_with
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "teaching-demo.ipynb"
 CASSETTE = HERE / "teaching-demo.cassette.jsonl"
 PLOT = HERE / "coin-tosses.png"
-LABEL = "*[Fake reply, scripted for this demo — not Grok's words.]*\n\n"
 
 REPLIES = [
     "A **p-value** answers one question: *if nothing special were going on* (the null hypothesis), how often "
@@ -45,7 +38,7 @@ REPLIES = [
     "biased at the usual 0.05 level.",
     "The cell divides by `len(score)`, but the dictionary is called `scores`, so Python raises "
     "`NameError: name 'score' is not defined`.\n\n"
-    "```python\nscores = {\"ana\": 71, \"ben\": 64, \"chen\": 88}\nmean = sum(scores.values()) / len(scores)\n```",
+    '```python\nscores = {"ana": 71, "ben": 64, "chen": 88}\nmean = sum(scores.values()) / len(scores)\n```',
     "The bars are the probabilities of each number of heads in 100 fair tosses: a symmetric hump centred on 50. "
     "The shaded bars at 58 and above hold the share of outcomes at least as extreme as ours, about **0.067**: "
     "that area *is* the one-sided p-value.",
@@ -65,8 +58,12 @@ def draw_plot() -> None:
     probability = [comb(100, k) / 2**100 for k in range(101)]
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(range(101), probability, color=["tab:red" if k >= 58 else "tab:gray" for k in range(101)])
-    ax.set(xlim=(25, 75), xlabel="heads in 100 tosses", ylabel="probability",
-           title="58 heads or more: the shaded area is the one-sided p-value")
+    ax.set(
+        xlim=(25, 75),
+        xlabel="heads in 100 tosses",
+        ylabel="probability",
+        title="58 heads or more: the shaded area is the one-sided p-value",
+    )
     fig.savefig(PLOT, dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
@@ -74,21 +71,7 @@ def draw_plot() -> None:
 def record() -> None:
     if not PLOT.exists():
         draw_plot()
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = [c for c in nb.cells if "cassette" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, "the notebook needs exactly one cell tagged 'cassette'"
-    cells[0].source = cells[0].source.replace("%grok replay", "%grok record", 1).split(" --")[0]
-    CASSETTE.unlink(missing_ok=True)
-    with FakeGrok("xai", key="fake-key-for-the-fake-server", pace=0.02) as fake:
-        fake.script(*(Reply(text=LABEL + text, chunk=6) for text in REPLIES))
-        os.environ.update(XAI_API_KEY="fake-key-for-the-fake-server", GROK_BASE_URL=fake.base_url)
-        for name in ("GROK_MAGICS_REPLAY", "GROK_MAGICS_RECORD", "GROK_PROVIDER"):
-            os.environ.pop(name, None)
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-        asked = len(fake.requests)
-    if asked != len(REPLIES):
-        sys.exit(f"expected {len(REPLIES)} asks, the notebook made {asked}: update REPLIES to match the notebook")
-    print(f"wrote {CASSETTE.relative_to(HERE.parent)} ({asked} exchanges, from the fake server)")
+    record_with(NOTEBOOK, CASSETTE, REPLIES)
 
 
 if __name__ == "__main__":
