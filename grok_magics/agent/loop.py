@@ -316,7 +316,7 @@ async def _run_calls(reply: Reply, request: Request, run: AgentRun, context: _Co
         for call in calls:
             if call.call_id not in answered:
                 reply.add(_unrun(call, "not run: the user interrupted the agent"))
-    return _round(reply, request, tuple(images))
+    return reply.tool_round(request, tuple(images))
 
 
 def _close_round(reply: Reply, request: Request, run: AgentRun, context: _Context, why: str) -> None:
@@ -324,20 +324,7 @@ def _close_round(reply: Reply, request: Request, run: AgentRun, context: _Contex
     for call in reply.tool_calls:
         run.steps.append(Step(len(run.steps) + 1, read(call).code, read(call).purpose, status=f"not run: {why}"))
         reply.add(_unrun(call, f"not run: {why}"))
-    reply.add(_round(reply, request, ()))
-
-
-def _round(reply: Reply, request: Request, images: tuple[ImagePart, ...]) -> Round:
-    provider = request.endpoint.provider
-    keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
-    return Round(
-        text=reply.text,
-        calls=tuple(reply.tool_calls),
-        results=tuple(reply.tool_results),
-        items=reply.items if keep else (),
-        items_provider=provider.name if keep else "",
-        parts=images,
-    )
+    reply.add(reply.tool_round(request))
 
 
 def _unrun(call: ToolCall, why: str) -> ToolResult:

@@ -667,15 +667,7 @@ def _run_tools(
         reply.add(bounds.refused(call, asked))
     for note in bounds.notes(asked):
         reply.add(Note(note, tool_limit=True))
-    provider = request.endpoint.provider
-    keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
-    return Round(
-        text=reply.text,
-        calls=tuple(reply.tool_calls),
-        results=tuple(reply.tool_results),
-        items=reply.items if keep else (),
-        items_provider=provider.name if keep else "",
-    )
+    return reply.tool_round(request)
 
 
 def run(

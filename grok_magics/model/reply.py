@@ -27,7 +27,8 @@ from grok_magics.model.events import (
     TurnEvent,
     Usage,
 )
-from grok_magics.model.request import Round
+from grok_magics.model.parts import Parts
+from grok_magics.model.request import Request, Round
 
 
 @dataclass
@@ -174,6 +175,20 @@ class Reply:
     @property
     def ttft(self) -> float | None:
         return None if self.first_token is None else self.first_token - self.started
+
+    def tool_round(self, request: Request, parts: Parts = ()) -> Round:
+        """This response's tool round as the next request replays it: the provider's reasoning items kept
+        only where that provider takes them back (encrypted, over the Responses API)."""
+        provider = request.endpoint.provider
+        keep = request.endpoint.api == "responses" and provider.encrypted_reasoning
+        return Round(
+            text=self.text,
+            calls=tuple(self.tool_calls),
+            results=tuple(self.tool_results),
+            items=self.items if keep else (),
+            items_provider=provider.name if keep else "",
+            parts=parts,
+        )
 
     def output_tokens(self) -> tuple[int, bool]:
         """Visible output tokens, and whether the number is the provider's (True) or our estimate."""
