@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
-
-from grok_magics.errors import GrokError, GrokInterrupted
+from grok_magics.errors import GrokInterrupted
+from grok_magics.magics.failures import one_line
 
 if TYPE_CHECKING:  # the parser is imported when an agent cell runs, not when the extension loads
     from grok_magics.model.options import Options
@@ -41,48 +40,23 @@ class _Handed:
     options: Options | None = None
     prompt: str = ""
     source: str = ""
-    internal_error: Callable[[BaseException, bool], Any] | None = None
 
 
-def agent_cell(
-    magics: Any, options: Options, prompt: str, source: str, internal_error: Callable[[BaseException, bool], Any]
-) -> None:
-    """``internal_error``: the magics' own one line for an unexpected failure (passed in: no import cycle)."""
+def agent_cell(magics: Any, options: Options, prompt: str, source: str) -> None:
     from grok_magics.agent.loop import run_agent
 
     handed = getattr(magics, "_agent_handed", None)
     if isinstance(handed, _Handed) and handed.options is None:  # awaited() runs it, with the page
         handed.options, handed.prompt, handed.source = options, prompt, source
-        handed.internal_error = internal_error
         return
     shell = magics.shell
     assert shell is not None, "GrokMagics needs a shell"
     defaults = magics.defaults()
     args = (magics.session, defaults, options, agent_settings(magics, defaults), prompt, shell.user_ns)
-    run = _ran(magics, internal_error, lambda: run_agent(*args, magics._cell_key(), shell, source))
+    run = one_line(lambda: run_agent(*args, magics._cell_key(), shell, source), magics.debug)
     if options.code and run.code():
         shell.set_next_input(run.code(), replace=False)  # the steps that ran, as one cell below; never run by us
     _raise_ending(run)
-
-
-def _ran(magics: Any, internal_error: Callable[[BaseException, bool], Any], go: Callable[[], Any]) -> Any:
-    from grok_magics.errors import ConfigError
-
-    failure: BaseException | None = None
-    run = None
-    try:
-        run = go()
-    except KeyboardInterrupt:
-        failure = GrokInterrupted()
-    except ConfigError as exc:
-        failure = GrokError(str(exc))
-    except (GrokError, UsageError) as exc:
-        failure = exc
-    except Exception as exc:
-        failure = internal_error(exc, magics.debug)
-    if failure is not None:
-        raise failure  # outside the except block: no chained context holding SDK frames (and keys)
-    return run
 
 
 def _raise_ending(run: Any) -> None:
@@ -161,13 +135,13 @@ async def awaited(name: str, line: str, cell: str) -> None:
         shell.run_cell_magic(name, line, cell)  # parses and checks the line; agent_cell hands the cell over
     finally:
         magics._agent_handed = None
-    options, internal_error = handed.options, handed.internal_error
-    if options is None or internal_error is None:
+    options = handed.options
+    if options is None:
         return
     if bridge is not None and cell_id and not bridge.comms:
         await _greeted(bridge)
     if bridge is None or not bridge.comms or not cell_id:  # no page (nbclient, papermill): the inline agent
-        agent_cell(magics, options, handed.prompt, handed.source, internal_error)
+        agent_cell(magics, options, handed.prompt, handed.source)
         return
     host = PageHost(bridge, cell_id)
     below = await host.steps_below(clear=options.rerun)
@@ -198,5 +172,5 @@ async def awaited(name: str, line: str, cell: str) -> None:
         def rethrow() -> Any:
             raise failed
 
-        run = _ran(magics, internal_error, rethrow)
+        run = one_line(rethrow, magics.debug)
     _raise_ending(run)

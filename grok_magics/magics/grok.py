@@ -335,29 +335,30 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
 
     def _ask(self, options: Options, prompt: str, source: str = "", preamble: str = "") -> None:
         from grok_magics.engine.ask import ask
-        from grok_magics.errors import ConfigError
 
         if options.agent:  # agent cells: grok_magics.agent, through magics/agent_cell.py
             from grok_magics.magics.agent_cell import agent_cell
 
-            agent_cell(self, options, prompt, source, _internal_error)
+            agent_cell(self, options, prompt, source)
             return
 
-        failure: BaseException | None = None
-        try:
-            shell = self.shell
-            assert shell is not None, "GrokMagics needs a shell"
-            options, notes = self._forked(options)
-            notes += self._auto_restore(options)
+        from grok_magics.magics.failures import one_line
+
+        shell = self.shell
+        assert shell is not None, "GrokMagics needs a shell"
+
+        def asked() -> Any:
+            forked, notes = self._forked(options)
+            notes += self._auto_restore(forked)
             page = self._page_context()  # --output's outputs; the tutor's exercise (classroom)
-            if options.output and page is None:
+            if forked.output and page is None:
                 from grok_magics.page import needs_page
 
                 raise needs_page('--output ("Ask about this")', "Attach a value with {name} or --image instead.")
-            reply = ask(
+            return ask(
                 self.session,
                 self.defaults(),
-                options,
+                forked,
                 prompt,
                 shell.user_ns,
                 self._cell_key(),
@@ -365,21 +366,15 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
                 source,
                 preamble,
                 page,
-                self._above(options),
+                self._above(forked),
                 notes,
-                self.session.forks.get(options.chat or "default"),
+                self.session.forks.get(forked.chat or "default"),
             )
-        except KeyboardInterrupt:
-            failure = GrokInterrupted()
-        except ConfigError as exc:
-            failure = GrokError(str(exc))
-        except (GrokError, UsageError) as exc:
-            failure = exc
-        except Exception as exc:
-            failure = _internal_error(exc, self.debug)
-        self._changed()
-        if failure is not None:
-            raise failure  # outside the except block: no chained context holding SDK frames (and keys)
+
+        try:
+            reply = one_line(asked, self.debug)
+        finally:
+            self._changed()
         if options.code and reply.text and reply.error is None:
             from grok_magics.render.blocks import code_blocks
 
@@ -407,20 +402,12 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         return len(words) > 1 and is_operand(namespace.get(words[1]))
 
     def _map(self, line: str, cell: str | None) -> Any:
+        from grok_magics.magics.failures import one_line
         from grok_magics.magics.operator_command import run_operator_magic
 
         shell = self.shell
         assert shell is not None, "GrokMagics needs a shell"
-        failure: BaseException | None = None
-        try:
-            return run_operator_magic(line.split(maxsplit=1)[0], line, cell, shell.user_ns)
-        except KeyboardInterrupt:
-            failure = GrokInterrupted()
-        except (GrokError, UsageError) as exc:
-            failure = exc
-        except Exception as exc:
-            failure = _internal_error(exc, self.debug)
-        raise failure  # outside the except block: no chained context holding SDK frames (and keys)
+        return one_line(lambda: run_operator_magic(line.split(maxsplit=1)[0], line, cell, shell.user_ns), self.debug)
 
     def _changed(self) -> None:
         """The page's chat panel refreshes when an answer ended or a chat changed."""
@@ -534,24 +521,6 @@ HANDLERS: dict[str, tuple[Callable[[GrokMagics, Options], str], bool]] = {
     "key": (GrokMagics._key, False),
     **{name: (_cassette(name), False) for name in ("record", "replay", "export")},
 }
-
-
-def _internal_error(exc: BaseException, debug: bool) -> GrokError:
-    """A bug of ours, as one line; in debug mode with the traceback, but never with frame locals.
-
-    The SDK's frames hold request headers (the key); ``%xmode Verbose`` would print them, so the
-    traceback is formatted here without locals, redacted, and the original frames are dropped.
-    """
-    summary = f"internal error ({type(exc).__name__}: {exc})"
-    if not debug:
-        return GrokError(f"{summary}; set %config GrokMagics.debug = True for the traceback, and please report it")
-    import traceback
-
-    from grok_magics.errors import GrokDebugError
-
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    exc.__traceback__ = None
-    return GrokDebugError(f"{summary}; please report it with the traceback above", text)
 
 
 def _merge(first: Options, second: Options) -> Options:
