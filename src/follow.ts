@@ -25,9 +25,8 @@ export function followStreams(): void {
     queued = false;
     const live = lastLive();
     const liveArea = live?.closest('.jp-OutputArea') ?? null;
-    if (liveArea && liveArea !== area) {
+    if (liveArea && follow.streaming(liveArea)) {
       area = liveArea;
-      follow.streaming(liveArea);
       resized.disconnect();
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
     }
@@ -70,7 +69,18 @@ export function followStreams(): void {
     follow.scrolled(moved, below(live), performance.now());
     schedule(); // the reader went back down: follow from here
   }, listen);
-  new MutationObserver(schedule).observe(document.body, { childList: true, subtree: true });
+  // an answer's final status line ends it (its live edge also goes away between two of its blocks)
+  const ends = new WeakSet<Element>();
+  const mutated = (): void => {
+    const all = area?.querySelectorAll('.grok-status:not(.grok-live)');
+    const last = all?.[all.length - 1];
+    if (last && !ends.has(last)) {
+      ends.add(last);
+      follow.ended();
+    }
+    schedule();
+  };
+  new MutationObserver(mutated).observe(document.body, { childList: true, subtree: true });
   // the layout also moves without new nodes (typeset math, an output area turning into a scroll box, a
   // class change): the live area's size is watched, and while an answer streams the view looks again a few
   // times a second for what moves around it

@@ -34,13 +34,22 @@ export class Follow {
   private hand: Direction | 'drag' | null = null;
   private handAt = -Infinity;
 
-  /** A live answer is on the page: a new one is followed from its start. */
-  streaming(answer: unknown): void {
-    if (answer !== this.answer) {
-      this.answer = answer;
-      this.following = true;
-      this.hand = null;
+  /** A live answer is on the page (``answer``: where it streams): a new one is followed from its start.
+   * Whether it is new. */
+  streaming(answer: unknown): boolean {
+    if (answer === this.answer) {
+      return false;
     }
+    this.answer = answer;
+    this.following = true;
+    this.hand = null;
+    return true;
+  }
+
+  /** The answer ended (its final status line is drawn): the next one is new even where this one was (a
+   * re-run cell streams into the same output area), and is followed whatever the reader did here. */
+  ended(): void {
+    this.answer = null;
   }
 
   /** The reader turned the wheel or pressed a key that moves the view. */

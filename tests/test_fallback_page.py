@@ -23,6 +23,12 @@ PAGE = """<!doctype html><html><body style="margin:0;font:14px sans-serif">
 <div class="jp-OutputArea"><div class="jp-OutputArea-child"><script>{script}</script></div></div>
 </body></html>"""
 
+# the answer ends (its final status line drawn), then the cell runs again: the same output area, cleared
+END = """() => { document.getElementById('live').remove();
+  document.querySelector('.grok-status').outerHTML = '<div class="grok-status">grok-4.3 · 1.2 s</div>'; }"""
+RERUN = """() => { const answer = document.getElementById('answer');
+  answer.innerHTML = '<p>Start of the next answer.</p><p class="grok-live" id="live">…</p>';
+  document.querySelector('.grok-status').outerHTML = '<div class="grok-status grok-live">streaming</div>'; }"""
 GROW = """n => { const answer = document.getElementById('answer'), live = document.getElementById('live');
   for (let i = 0; i < n; i++) { const p = document.createElement('p');
     p.textContent = 'Another finished paragraph of the answer, long enough to take a line.';
@@ -86,3 +92,13 @@ def test_the_answers_script_follows_the_stream_until_the_reader_scrolls_up(page:
     at = scroll_y(page)
     stream(page, 30)
     wait_until(lambda: edge_in_sight(page) and scroll_y(page) > at, "following to resume at the bottom", 5)
+    at = scroll_y(page)
+
+    # the answer ends with the reader up in it; the cell runs again into the same output area: the new
+    # answer is followed from its start
+    page.evaluate(END)
+    page.mouse.wheel(0, -400)
+    wait_until(lambda: scroll_y(page) < at, "the reader to scroll up", 5)
+    page.evaluate(RERUN)
+    stream(page, 60)
+    wait_until(lambda: edge_in_sight(page), "the re-run's answer to be followed", 5)

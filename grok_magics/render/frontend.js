@@ -101,6 +101,14 @@
     if ((G.hand === "down" || (G.hand === "drag" && moved > 0)) && below(live) <= 48) G.following = true;
     else if (G.hand === "drag" && moved < 0) G.following = false;
   }, { passive: true, capture: true });
-  new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
+  // an answer's final status line ends it: the next one is new even in the same output area (a re-run cell)
+  const ends = new WeakSet();
+  const mutated = () => {
+    const all = G.area ? G.area.querySelectorAll(".grok-status:not(.grok-live)") : [];
+    const last = all[all.length - 1];
+    if (last && !ends.has(last)) { ends.add(last); G.area = null; }
+    scan();
+  };
+  new MutationObserver(mutated).observe(document.body, { childList: true, subtree: true });
   scan();
 })();

@@ -63,9 +63,20 @@ test('the next answer is followed again, whatever the reader did in the last one
   const follow = new Follow();
   follow.streaming('a');
   follow.reader('up', 0);
-  follow.streaming('a');
+  assert.equal(follow.streaming('a'), false);
   assert.equal(follow.following, false, 'the same answer keeps the reader\'s choice');
-  follow.streaming('b');
+  assert.equal(follow.streaming('b'), true);
+  assert.equal(follow.following, true);
+});
+
+test('an answer that ended makes the next one new, even where it streamed (a re-run cell)', () => {
+  const follow = new Follow();
+  assert.equal(follow.streaming('area'), true);
+  follow.reader('up', 0);
+  assert.equal(follow.streaming('area'), false);
+  assert.equal(follow.following, false);
+  follow.ended();
+  assert.equal(follow.streaming('area'), true);
   assert.equal(follow.following, true);
 });
 
