@@ -30,7 +30,9 @@ export function followStreams(): void {
       resized.disconnect();
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
     }
-    if (live && follow.shouldScroll(below(live))) {
+    // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
+    const asks = document.querySelector('.grok-agent-bar') !== null;
+    if (live && follow.shouldScroll(below(live), asks)) {
       live.scrollIntoView({ block: 'end' });
     }
   };

@@ -80,8 +80,9 @@ export class Follow {
     }
   }
 
-  /** Whether to bring the live edge, ``below`` pixels under the fold, into sight now. */
-  shouldScroll(below: number): boolean {
-    return this.following && below > IN_SIGHT;
+  /** Whether to bring the live edge, ``below`` pixels under the fold, into sight now. Not while the page
+   * ``asks`` the reader something (an agent step's Run / Skip / Stop): the view is theirs until they answer. */
+  shouldScroll(below: number, asks = false): boolean {
+    return this.following && !asks && below > IN_SIGHT;
   }
 }

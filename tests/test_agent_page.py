@@ -17,7 +17,17 @@ import pytest
 import test_browser
 from conftest import assert_no_canary, wait_until
 from fake_grok import Reply
-from test_browser import ARTIFACTS, Lab, cell, make_notebook, open_notebook, run, source_of, wait_finished
+from test_browser import (
+    ARTIFACTS,
+    Lab,
+    cell,
+    make_notebook,
+    open_notebook,
+    run,
+    source_of,
+    wait_finished,
+    write_and_run,
+)
 
 lab, browser, page, fake = test_browser.lab, test_browser.browser, test_browser.page, test_browser.fake  # fixtures
 
@@ -174,3 +184,23 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     page.screenshot(path=str(ARTIFACTS / f"agent-steps-{kind}-interrupted.png"))
     run(page, 0)  # the kernel lived through it (an interrupt during an await must not reach the event loop)
     wait_finished(page, 0, 7)
+
+    # `risky` approval on the page: an unflagged step becomes its cell and runs with no buttons; a flagged one
+    # still waits for them
+    write_and_run(page, 2, "%config GrokMagics.agent_approval = 'risky'")
+    wait_finished(page, 2, 8)
+    fake.script(
+        Reply(text="", tool_calls=[step(TOTALS, "monthly totals", "r1")]),
+        Reply(text="", tool_calls=[step(RISKY, "tidy up", "r2")]),
+        Reply(text=FINAL),
+    )
+    run(page, 1)  # still --rerun: the earlier steps go, these come
+    step_outputs(page, 2).filter(has_text="months: 4").first.wait_for()
+    assert source_of(page, 2) == TOTALS
+    bar(page, 3).filter(has_text="tidy up").wait_for()
+    assert bar(page, 2).count() == 0, "an unflagged step asked under risky approval"
+    click(page, 3, "skip", "tidy up")
+    cell(page, 1).locator(".jp-OutputArea").filter(has_text="March is odd").wait_for()
+    agent_text = cell(page, 1).locator(".jp-OutputArea").inner_text()
+    assert "risky mode: nothing flagged" in agent_text and "Step 2: skipped (you, on the page)" in agent_text
+    assert RISKY not in page.locator(".jp-Notebook").inner_text()

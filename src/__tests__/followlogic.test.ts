@@ -69,6 +69,13 @@ test('the next answer is followed again, whatever the reader did in the last one
   assert.equal(follow.following, true);
 });
 
+test('while the page asks the reader (an agent step\'s buttons), the view is not moved', () => {
+  const follow = new Follow();
+  follow.streaming('agent');
+  assert.equal(follow.shouldScroll(300, true), false);
+  assert.equal(follow.shouldScroll(300, false), true);
+});
+
 test('an answer that ended makes the next one new, even where it streamed (a re-run cell)', () => {
   const follow = new Follow();
   assert.equal(follow.streaming('area'), true);
