@@ -31,7 +31,7 @@ export function followStreams(): void {
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
     }
     // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
-    const asks = document.querySelector('.grok-agent-bar') !== null;
+    const asks = (live?.closest('.jp-NotebookPanel') ?? document).querySelector('.grok-agent-bar') !== null;
     if (live && follow.shouldScroll(below(live), asks)) {
       live.scrollIntoView({ block: 'end' });
     }
