@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -95,12 +94,13 @@ WIDGET_TROUBLE = ("model not found", "Error displaying widget", "Loading widget"
 class Lab:
     """A running JupyterLab (``kind="lab"``) or Notebook 7 (``kind="notebook"``) server."""
 
-    url: str
     root: Path
     log: Path
     process: subprocess.Popen[bytes]
     fake: FakeGrok
     kind: str = "lab"
+    runtime: Path = Path()  # the server's runtime dir: it says there which port it took
+    url: str = ""  # known once the server is up (``wait_for_server``)
 
     def notebook_url(self, name: str, workspace: str = "") -> str:
         """The page that opens notebook ``name`` (in JupyterLab, optionally in a workspace of its own)."""
@@ -112,26 +112,26 @@ class Lab:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
 
 
 def wait_for_server(lab: Lab, timeout: float = 90.0) -> None:
+    """Wait for this server to be up, and learn its URL from the file it writes once it listens.
+
+    The server takes a port the system picks (``port=0``): a port chosen here and handed over could be taken
+    by another worker's server meanwhile, whose answers the test would then read as this one's."""
+    info = lab.runtime / f"jpserver-{lab.process.pid}.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if lab.process.poll() is not None:
             pytest.fail(f"JupyterLab exited with {lab.process.returncode}:\n{lab.log_tail()}")
         try:
+            lab.url = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
             get_json(lab.url + "/api/status")
             return
-        except OSError:
+        except (OSError, ValueError, KeyError):  # not written yet, written half, or not answering yet
             time.sleep(0.25)
     pytest.fail(f"JupyterLab did not answer /api/status within {timeout:.0f} s:\n{lab.log_tail()}")
 
@@ -215,7 +215,6 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     )
     # window.jupyterapp, so a test can run the page extension's commands as the command palette would
     lab_only.append(f"--{'LabApp' if kind == 'lab' else 'JupyterNotebookApp'}.expose_app_in_browser=True")
-    port = free_port()
     log = base / "jupyterlab.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -225,7 +224,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                 "jupyterlab" if kind == "lab" else "notebook",
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={port}",
+                "--ServerApp.port=0",  # the system picks a free one (see wait_for_server)
                 "--ServerApp.port_retries=0",
                 "--IdentityProvider.token=",
                 "--ServerApp.password=",
@@ -241,7 +240,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    server = Lab(f"http://127.0.0.1:{port}", root, log, process, fake, kind)
+    server = Lab(root, log, process, fake, kind, runtime)
     try:
         wait_for_server(server)
         yield server
