@@ -43,6 +43,8 @@ export function followStreams(): void {
     }
   };
   const listen = { passive: true, capture: true };
+  const typing = (target: EventTarget | null): boolean =>
+    target instanceof Element && target.closest('input, textarea, [contenteditable="true"], .cm-editor') !== null;
   addEventListener('wheel', e => {
     const direction = wheelDirection(e.deltaY);
     if (direction) {
@@ -50,7 +52,8 @@ export function followStreams(): void {
     }
   }, listen);
   addEventListener('keydown', e => {
-    const direction = keyDirection(e.key);
+    // keys typed into an editor move its cursor, not the page
+    const direction = typing(e.target) ? null : keyDirection(e.key);
     if (direction) {
       follow.reader(direction, performance.now());
     }

@@ -17,6 +17,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, check_browser
 from grok_magics.render.frontend import script
 
 PAGE = """<!doctype html><html><body style="margin:0;font:14px sans-serif">
+<textarea id="editor">a cell being edited</textarea>
 <div class="jp-OutputArea"><div class="grok-answer" id="answer"><p>Start of the answer.</p>
 <p class="grok-live" id="live">the unfinished sentence…</p></div>
 <div class="grok-status">streaming</div></div>
@@ -71,6 +72,14 @@ def test_the_answers_script_follows_the_stream_until_the_reader_scrolls_up(page:
     stream(page, 60)
     wait_until(lambda: edge_in_sight(page), "the script to follow the live edge", 5)
     assert scroll_y(page) > 0
+
+    # keys typed into an editor move its cursor, not the page: following goes on
+    page.evaluate("document.getElementById('editor').focus({preventScroll: true})")
+    for key in ("Home", "ArrowUp", "PageUp"):
+        page.keyboard.press(key)
+    stream(page, 10)
+    wait_until(lambda: edge_in_sight(page), "following to go on while the reader types", 5)
+    page.evaluate("document.activeElement.blur()")
 
     # the reader scrolls up in small steps (a trackpad) while the answer keeps coming: the view stays where
     # the reader puts it, though the edge is still near the fold after the first steps

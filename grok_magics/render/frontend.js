@@ -85,7 +85,8 @@
   };
   const hand = (dir) => { G.hand = dir; G.handAt = performance.now(); if (dir === "up") G.following = false; };
   addEventListener("wheel", (e) => { if (e.deltaY) hand(e.deltaY < 0 ? "up" : "down"); }, { passive: true, capture: true });
-  addEventListener("keydown", (e) => {
+  addEventListener("keydown", (e) => {  // keys typed into an editor move its cursor, not the page
+    if (e.target instanceof Element && e.target.closest("input, textarea, [contenteditable='true'], .cm-editor")) return;
     if (["PageUp", "ArrowUp", "Home"].includes(e.key)) hand("up");
     else if (["PageDown", "ArrowDown", "End", " "].includes(e.key)) hand("down");
   }, true);
