@@ -13,7 +13,7 @@ import subprocess
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from conftest import poll
@@ -46,11 +46,20 @@ def answers(url: str) -> bool:
         return False
 
 
+class NotStarted(Exception):
+    """The server exited, or did not answer, while starting; the message ends with its log."""
+
+
 @contextmanager
-def server_process(argv: list[str], folder: Path, ready: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run ``argv`` (after the venv's python) in ``folder`` until ``ready`` answers 200; stop it after."""
+def server_process(
+    argv: list[str], folder: Path, ready: str | Callable[[], str], env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run ``argv`` (after the venv's python) in ``folder`` until ``ready`` answers 200; stop it after.
+
+    ``ready`` may be known only once the server runs (a callable giving "" until then: a port it picked)."""
     offline = {k: NOWHERE for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
     local = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    where = ready if callable(ready) else lambda: ready
     log_path = folder / "server.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -62,11 +71,9 @@ def server_process(argv: list[str], folder: Path, ready: str, env: dict[str, str
         start_new_session=True,
     )
     try:
-        if (
-            not poll(lambda: proc.poll() is not None or answers(ready), timeout=150, every=0.25)
-            or proc.poll() is not None
-        ):
-            pytest.fail(f"{argv[:2]} did not start:\n" + log_path.read_text()[-3000:])
+        up = poll(lambda: proc.poll() is not None or (bool(where()) and answers(where())), timeout=150, every=0.25)
+        if not up or proc.poll() is not None:
+            raise NotStarted(f"{argv[:2]} did not start:\n" + log_path.read_text()[-3000:])
         yield
     finally:
         proc.terminate()
@@ -76,3 +83,15 @@ def server_process(argv: list[str], folder: Path, ready: str, env: dict[str, str
             proc.kill()
             proc.wait(timeout=5)
         log.close()
+
+
+def port_file(path: Path) -> Callable[[], str]:
+    """The base URL of a server that wrote the port it holds into ``path`` ("" until it has)."""
+
+    def url() -> str:
+        try:
+            return f"http://127.0.0.1:{int(path.read_text())}"
+        except (OSError, ValueError):
+            return ""
+
+    return url

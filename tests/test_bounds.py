@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import CANARY, Harness, assert_no_canary, user_texts
 from fake_grok import FakeGrok, Reply
-from servers import free_port, server_process
+from servers import port_file, server_process
 
 import grok_magics
 from grok_magics.errors import GrokError
@@ -230,22 +230,27 @@ def test_a_batch_status_it_cannot_read_is_one_line_naming_the_fields(
 # -- the same against llmock (an independent OpenAI-compatible mock from PyPI) ------------------------
 
 LLMOCK = """
+import socket
 import sys
+from pathlib import Path
+
 import llmock.routers.batch
 import uvicorn
 from llmock.main import app
 
 llmock.routers.batch._BATCH_DELAY = 0.2  # its batches finish in 0.2 s
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+listening = socket.create_server(("127.0.0.1", 0))  # a port the system picks, held from here on
+Path(sys.argv[1]).write_text(str(listening.getsockname()[1]))
+uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[listening])
 """
 
 
 @pytest.fixture
 def llmock_url(tmp_path: Path) -> Iterator[str]:
     """llmock's app under uvicorn, in the venv that holds the servers nobody here wrote."""
-    port = free_port()
-    with server_process(["-c", LLMOCK, str(port)], tmp_path, f"http://127.0.0.1:{port}/docs"):
-        yield f"http://127.0.0.1:{port}/xai/v1"
+    base = port_file(tmp_path / "port")
+    with server_process(["-c", LLMOCK, str(tmp_path / "port")], tmp_path, lambda: base() and base() + "/docs"):
+        yield base() + "/xai/v1"
 
 
 def test_map_batch_against_llmock_ends_with_one_line(

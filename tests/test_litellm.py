@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 from conftest import Harness, assert_no_canary
-from servers import free_port, server_process
+from servers import NotStarted, free_port, server_process
 
 from grok_magics.model.usage import money
 
@@ -45,12 +45,19 @@ def _proxy(folder: Path, files: dict[str, str]) -> Iterator[str]:
     """A LiteLLM proxy started in ``folder`` from ``files`` (config.yaml, and any module it names)."""
     for name, text in files.items():
         (folder / name).write_text(text)
-    url = f"http://127.0.0.1:{free_port()}"
-    argv = ["-m", "litellm.proxy.proxy_cli", "--config", str(folder / "config.yaml"), "--host", "127.0.0.1"]
-    argv += ["--port", url.rsplit(":", 1)[1]]
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
-    with server_process(argv, folder, url + "/health/liveliness", env):
-        yield url
+    for attempt in range(1, 4):  # the port picked here may be taken before the proxy binds it: try another
+        port = free_port()
+        argv = ["-m", "litellm.proxy.proxy_cli", "--config", str(folder / "config.yaml"), "--host", "127.0.0.1"]
+        try:
+            with server_process(
+                [*argv, "--port", str(port)], folder, f"http://127.0.0.1:{port}/health/liveliness", env
+            ):
+                yield f"http://127.0.0.1:{port}"
+            return
+        except NotStarted as exc:
+            if attempt == 3 or "already in use" not in str(exc).lower():
+                pytest.fail(str(exc))
 
 
 def test_two_asks_with_default_options_on_the_openai_row(shell: Harness, litellm_url: str, monkeypatch) -> None:
