@@ -204,3 +204,18 @@ def test_agent_steps_as_cells_approved_on_the_page(fake: Any, lab: Lab, page: An
     agent_text = cell(page, 1).locator(".jp-OutputArea").inner_text()
     assert "risky mode: nothing flagged" in agent_text and "Step 2: skipped (you, on the page)" in agent_text
     assert RISKY not in page.locator(".jp-Notebook").inner_text()
+
+    # `auto` approval on the page: every step becomes its cell and runs, no buttons; the answer says who approved
+    write_and_run(page, 4, "%config GrokMagics.agent_approval = 'auto'")
+    wait_finished(page, 4, 10)
+    fake.script(
+        Reply(text="", tool_calls=[step(TOTALS, "monthly totals", "a1")]),
+        Reply(text="", tool_calls=[step("print('peak:', by_month.idxmax())", "the peak", "a2")]),
+        Reply(text=FINAL),
+    )
+    run(page, 1)
+    step_outputs(page, 3).filter(has_text="peak: 2024-03").first.wait_for()
+    cell(page, 1).locator(".jp-OutputArea").filter(has_text="March is odd").wait_for()
+    assert page.locator(".grok-agent-bar").count() == 0, "a step asked under auto approval"
+    assert [source_of(page, 2), source_of(page, 3)] == [TOTALS, "print('peak:', by_month.idxmax())"]
+    assert cell(page, 1).locator(".jp-OutputArea").inner_text().count("approved (auto)") == 2
