@@ -20,7 +20,9 @@ export function followStreams(): void {
     return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
   };
   let queued = false;
-  const resized = new ResizeObserver(() => schedule());
+  // resize notes come after layout and before paint: following from there, the reader never sees a frame
+  // with the edge below the fold (a frame later, from requestAnimationFrame, they would)
+  const resized = new ResizeObserver(() => check());
   const check = (): void => {
     queued = false;
     const live = lastLive();
