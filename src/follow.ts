@@ -19,6 +19,23 @@ export function followStreams(): void {
     const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
     return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
   };
+  // Chromium's scroll anchoring holds in place what it picked, often the cell below a growing answer, and so
+  // slides a reader who scrolled up down with the answer. While the live edge is at or below the top of the
+  // view, growth can only push down what is below it: anchoring is off. A reader below the answer keeps it.
+  const unanchored = new Set<Element>();
+  const unanchor = (live: HTMLElement): void => {
+    const scroller = live.closest('.jp-WindowedPanel-outer') ?? document.documentElement;
+    const top = scroller === document.documentElement ? 0 : scroller.getBoundingClientRect().top;
+    const above = live.getBoundingClientRect().bottom <= top;
+    scroller.classList.toggle('grok-unanchored', !above);
+    unanchored.add(scroller);
+  };
+  const reanchor = (): void => {
+    for (const scroller of unanchored) {
+      scroller.classList.remove('grok-unanchored');
+    }
+    unanchored.clear();
+  };
   let queued = false;
   // resize notes come after layout and before paint: following from there, the reader never sees a frame
   // with the edge below the fold (a frame later, from requestAnimationFrame, they would)
@@ -31,6 +48,9 @@ export function followStreams(): void {
       area = liveArea;
       resized.disconnect();
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
+    }
+    if (live) {
+      unanchor(live);
     }
     // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
     const asks = (live?.closest('.jp-NotebookPanel') ?? document).querySelector('.grok-agent-bar') !== null;
@@ -79,6 +99,9 @@ export function followStreams(): void {
   // an answer's final status line ends it (its live edge also goes away between two of its blocks)
   const ends = new WeakSet<Element>();
   const mutated = (): void => {
+    if (unanchored.size && !document.querySelector('.grok-live')) {
+      reanchor(); // no answer streams: the page scrolls as JupyterLab made it
+    }
     const all = area?.querySelectorAll('.grok-status:not(.grok-live)');
     const last = all?.[all.length - 1];
     if (last && !ends.has(last)) {

@@ -70,6 +70,11 @@ export function outputActions(tracker: INotebookTracker): (panel: NotebookPanel,
       }
       const area = code.outputArea;
       const grokCell = asksGrok(code.model.sharedModel.getSource());
+      if (grokCell && area.maxNumberOutputs !== Infinity) {
+        // an answer streams as one output per finished block: the notebook's output limit (50) would hide
+        // a long answer's end, its live edge and its status line behind "Show more outputs"
+        area.maxNumberOutputs = Infinity;
+      }
       for (let i = 0; i < area.model.length && i < area.widgets.length; i++) {
         const child = area.widgets[i].node;
         const kind = kindOf(area.model.get(i).toJSON() as nbformat.IOutput);
