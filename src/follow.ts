@@ -6,7 +6,7 @@
  */
 import { Follow, keyDirection, wheelDirection } from './followlogic';
 
-export function followStreams(): void {
+export function followStreams(): (notebook: HTMLElement) => void {
   const follow = new Follow();
   let area: Element | null = null;
   const lastLive = (): HTMLElement | undefined => {
@@ -30,7 +30,9 @@ export function followStreams(): void {
     scroller.classList.toggle('grok-unanchored', !above);
     unanchored.add(scroller);
   };
+  let streamed = false; // an answer has streamed since anchoring went off
   const reanchor = (): void => {
+    streamed = false;
     for (const scroller of unanchored) {
       scroller.classList.remove('grok-unanchored');
     }
@@ -50,6 +52,7 @@ export function followStreams(): void {
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
     }
     if (live) {
+      streamed = true;
       unanchor(live);
     }
     // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
@@ -99,8 +102,8 @@ export function followStreams(): void {
   // an answer's final status line ends it (its live edge also goes away between two of its blocks)
   const ends = new WeakSet<Element>();
   const mutated = (): void => {
-    if (unanchored.size && !document.querySelector('.grok-live')) {
-      reanchor(); // no answer streams: the page scrolls as JupyterLab made it
+    if (streamed && !document.querySelector('.grok-live')) {
+      reanchor(); // no answer streams any more: the page scrolls as JupyterLab made it
     }
     const all = area?.querySelectorAll('.grok-status:not(.grok-live)');
     const last = all?.[all.length - 1];
@@ -115,4 +118,14 @@ export function followStreams(): void {
   // class change): the live area's size is watched, and while an answer streams the view looks again a few
   // times a second for what moves around it
   setInterval(schedule, 250);
+  // a Grok cell is about to run: anchoring goes off before its answer (and the moves of running a cell) start,
+  // as the browser keeps an anchor it already picked
+  return notebook => {
+    const outer = '.jp-WindowedPanel-outer';
+    const scroller = notebook.matches(outer) ? notebook : notebook.querySelector(outer);
+    if (scroller) {
+      scroller.classList.add('grok-unanchored');
+      unanchored.add(scroller);
+    }
+  };
 }
