@@ -6,7 +6,7 @@
  */
 import { Follow, keyDirection, wheelDirection } from './followlogic';
 
-export function followStreams(): (notebook: HTMLElement) => void {
+export function followStreams(): void {
   const follow = new Follow();
   let area: Element | null = null;
   const lastLive = (): HTMLElement | undefined => {
@@ -18,25 +18,6 @@ export function followStreams(): (notebook: HTMLElement) => void {
     const box = el.closest('.jp-WindowedPanel-outer, .jp-NotebookPanel, body') || document.body;
     const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
     return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
-  };
-  // Chromium's scroll anchoring holds in place what it picked, often the cell below a growing answer, and so
-  // slides a reader who scrolled up down with the answer. While the live edge is at or below the top of the
-  // view, growth can only push down what is below it: anchoring is off. A reader below the answer keeps it.
-  const unanchored = new Set<Element>();
-  const unanchor = (live: HTMLElement): void => {
-    const scroller = live.closest('.jp-WindowedPanel-outer') ?? document.documentElement;
-    const top = scroller === document.documentElement ? 0 : scroller.getBoundingClientRect().top;
-    const above = live.getBoundingClientRect().bottom <= top;
-    scroller.classList.toggle('grok-unanchored', !above);
-    unanchored.add(scroller);
-  };
-  let streamed = false; // an answer has streamed since anchoring went off
-  const reanchor = (): void => {
-    streamed = false;
-    for (const scroller of unanchored) {
-      scroller.classList.remove('grok-unanchored');
-    }
-    unanchored.clear();
   };
   let queued = false;
   // resize notes come after layout and before paint: following from there, the reader never sees a frame
@@ -50,10 +31,6 @@ export function followStreams(): (notebook: HTMLElement) => void {
       area = liveArea;
       resized.disconnect();
       resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
-    }
-    if (live) {
-      streamed = true;
-      unanchor(live);
     }
     // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
     const asks = (live?.closest('.jp-NotebookPanel') ?? document).querySelector('.grok-agent-bar') !== null;
@@ -102,9 +79,6 @@ export function followStreams(): (notebook: HTMLElement) => void {
   // an answer's final status line ends it (its live edge also goes away between two of its blocks)
   const ends = new WeakSet<Element>();
   const mutated = (): void => {
-    if (streamed && !document.querySelector('.grok-live')) {
-      reanchor(); // no answer streams any more: the page scrolls as JupyterLab made it
-    }
     const all = area?.querySelectorAll('.grok-status:not(.grok-live)');
     const last = all?.[all.length - 1];
     if (last && !ends.has(last)) {
@@ -118,14 +92,4 @@ export function followStreams(): (notebook: HTMLElement) => void {
   // class change): the live area's size is watched, and while an answer streams the view looks again a few
   // times a second for what moves around it
   setInterval(schedule, 250);
-  // a Grok cell is about to run: anchoring goes off before its answer (and the moves of running a cell) start,
-  // as the browser keeps an anchor it already picked
-  return notebook => {
-    const outer = '.jp-WindowedPanel-outer';
-    const scroller = notebook.matches(outer) ? notebook : notebook.querySelector(outer);
-    if (scroller) {
-      scroller.classList.add('grok-unanchored');
-      unanchored.add(scroller);
-    }
-  };
 }

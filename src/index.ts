@@ -54,12 +54,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.forEach(bridgeOf);
     tracker.widgetAdded.connect((_, panel) => void bridgeOf(panel));
 
-    const unanchor = followStreams();
     NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
       if (cell.model.type !== 'code' || !asksGrok(cell.model.sharedModel.getSource())) {
         return;
       }
-      unanchor(notebook.node);
       keepAnswer(cell); // agent cells: the saved answer comes back when the steps below are kept
       const panel = tracker.find(p => p.content === notebook);
       if (panel) {
@@ -73,6 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       prose(panel, cell);
       actions(panel, cell);
     });
+    followStreams();
 
     const chats = new ChatPanel(tracker, bridgeOf); // the kernel's chats, in the right sidebar (src/panel.ts)
     app.shell.add(chats, 'right', { rank: 900 });
