@@ -83,7 +83,9 @@ export function followStreams(): void {
     const last = all?.[all.length - 1];
     if (last && !ends.has(last)) {
       ends.add(last);
-      follow.ended();
+      if (follow.ended() && below(last as HTMLElement) > 0) {
+        (last as HTMLElement).scrollIntoView({ block: 'end' });
+      }
     }
     schedule();
   };

@@ -47,9 +47,11 @@ export class Follow {
   }
 
   /** The answer ended (its final status line is drawn): the next one is new even where this one was (a
-   * re-run cell streams into the same output area), and is followed whatever the reader did here. */
-  ended(): void {
+   * re-run cell streams into the same output area), and is followed whatever the reader did here. Whether to
+   * bring the end into sight. */
+  ended(): boolean {
     this.answer = null;
+    return this.following; // a reader who followed it sees how it ended (its status line: tokens, cost)
   }
 
   /** The reader turned the wheel or pressed a key that moves the view. */

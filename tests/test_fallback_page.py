@@ -26,7 +26,8 @@ PAGE = """<!doctype html><html><body style="margin:0;font:14px sans-serif">
 
 # the answer ends (its final status line drawn), then the cell runs again: the same output area, cleared
 END = """() => { document.getElementById('live').remove();
-  document.querySelector('.grok-status').outerHTML = '<div class="grok-status">grok-4.3 · 1.2 s</div>'; }"""
+  document.querySelector('.grok-status').outerHTML =
+    '<div class="grok-status" style="margin-top:200px">grok-4.3 · 1.2 s</div>'; }"""
 RERUN = """() => { const answer = document.getElementById('answer');
   answer.innerHTML = '<p>Start of the next answer.</p><p class="grok-live" id="live">…</p>';
   document.querySelector('.grok-status').outerHTML = '<div class="grok-status grok-live">streaming</div>'; }"""
@@ -54,6 +55,11 @@ def page() -> Iterator[Any]:
 def edge_in_sight(page: Any) -> bool:
     bottom = page.evaluate("document.getElementById('live').getBoundingClientRect().bottom")
     return 0 <= bottom <= page.viewport_size["height"] + 1
+
+
+def in_sight(page: Any, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    return box is not None and 0 <= box["y"] + box["height"] <= page.viewport_size["height"] + 1
 
 
 def scroll_y(page: Any) -> float:
@@ -105,7 +111,8 @@ def test_the_answers_script_follows_the_stream_until_the_reader_scrolls_up(page:
 
     # the answer ends with the reader up in it; the cell runs again into the same output area: the new
     # answer is followed from its start
-    page.evaluate(END)
+    page.evaluate(END)  # followed to its end: the reader sees how it ended
+    wait_until(lambda: in_sight(page, ".grok-status"), "the final status line to come into sight", 5)
     page.mouse.wheel(0, -400)
     wait_until(lambda: scroll_y(page) < at, "the reader to scroll up", 5)
     page.evaluate(RERUN)

@@ -107,7 +107,10 @@
   const mutated = () => {
     const all = G.area ? G.area.querySelectorAll(".grok-status:not(.grok-live)") : [];
     const last = all[all.length - 1];
-    if (last && !ends.has(last)) { ends.add(last); G.area = null; }
+    if (last && !ends.has(last)) {  // followed to its end: the reader sees how it ended (the status line)
+      ends.add(last); G.area = null;
+      if (G.following && below(last) > 0) last.scrollIntoView({ block: "end" });
+    }
     scan();
   };
   new MutationObserver(mutated).observe(document.body, { childList: true, subtree: true });

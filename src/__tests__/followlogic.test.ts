@@ -82,8 +82,9 @@ test('an answer that ended makes the next one new, even where it streamed (a re-
   follow.reader('up', 0);
   assert.equal(follow.streaming('area'), false);
   assert.equal(follow.following, false);
-  follow.ended();
+  assert.equal(follow.ended(), false, 'the reader was up in it: the end is not brought into sight');
   assert.equal(follow.streaming('area'), true);
+  assert.equal(follow.ended(), true, 'followed to its end: its status line is brought into sight');
   assert.equal(follow.following, true);
 });
 
