@@ -14,6 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from grok_magics.errors import GrokError, GrokInterrupted
+from grok_magics.magics.failures import one_line
 from grok_magics.magics.inputs import asks_grok, trim_blank_lines
 from grok_magics.magics.traits import source_of, traits_class
 from grok_magics.settings import BY_NAME, values_of
@@ -342,8 +343,6 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
             agent_cell(self, options, prompt, source)
             return
 
-        from grok_magics.magics.failures import one_line
-
         shell = self.shell
         assert shell is not None, "GrokMagics needs a shell"
 
@@ -402,7 +401,6 @@ class GrokMagics(Magics, traits_class()):  # type: ignore[misc]  # the settings 
         return len(words) > 1 and is_operand(namespace.get(words[1]))
 
     def _map(self, line: str, cell: str | None) -> Any:
-        from grok_magics.magics.failures import one_line
         from grok_magics.magics.operator_command import run_operator_magic
 
         shell = self.shell
