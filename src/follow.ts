@@ -1,10 +1,14 @@
 /**
  * While an answer streams, the view follows its growing edge as long as the reader stays at the bottom,
- * and stops once the reader scrolls up (as chat apps do). The script answers ship does this where the
- * extension is absent; here the extension does it, and that script stands down. What to do is decided in
- * ``followlogic.ts``; this file feeds it the page's events.
+ * and stops once the reader scrolls up (as chat apps do). What to do is decided in ``followlogic.ts``; this
+ * file feeds it the page's events. The script answers carry runs this same code where the extension is
+ * absent (compiled with ``jlpm build:fallback``, joined in by ``render/frontend.py``): keep it to plain
+ * modules, no template literals, imports only of each other.
  */
-import { Follow, keyDirection, wheelDirection } from './followlogic';
+import { Direction, Follow, keyDirection, wheelDirection } from './followlogic';
+
+/** The output areas answers stream into: JupyterLab's and Notebook 7's, and classic or exported pages'. */
+const AREA = '.jp-OutputArea, .output';
 
 export function followStreams(): void {
   const follow = new Follow();
@@ -26,7 +30,7 @@ export function followStreams(): void {
   const check = (): void => {
     queued = false;
     const live = lastLive();
-    const liveArea = live?.closest('.jp-OutputArea') ?? null;
+    const liveArea = live?.closest(AREA) ?? null;
     if (liveArea && follow.streaming(liveArea)) {
       area = liveArea;
       resized.disconnect();
@@ -47,19 +51,28 @@ export function followStreams(): void {
   const listen = { passive: true, capture: true };
   const typing = (target: EventTarget | null): boolean =>
     target instanceof Element && target.closest('input, textarea, [contenteditable="true"], .cm-editor') !== null;
-  addEventListener('wheel', e => {
-    const direction = wheelDirection(e.deltaY);
-    if (direction) {
-      follow.reader(direction, performance.now());
+  const scrolls = (el: Element): boolean =>
+    el === document.scrollingElement || /auto|scroll|overlay/.test(getComputedStyle(el).overflowY);
+  // how far a wheel or key on ``target`` can move the answer: the boxes it would scroll are its own and its
+  // ancestors, and of those only the ones holding the answer move it (a wheel over another panel moves nothing)
+  const room = (target: EventTarget | null, direction: Direction): number => {
+    const answer = lastLive() ?? area; // between two blocks the live edge is briefly gone; its area is not
+    let total = answer ? 0 : Infinity;
+    for (let el = target instanceof Element ? target : document.scrollingElement; answer && el; el = el.parentElement) {
+      if (el.contains(answer) && scrolls(el)) {
+        total += direction === 'up' ? el.scrollTop : el.scrollHeight - el.clientHeight - el.scrollTop;
+      }
     }
-  }, listen);
-  addEventListener('keydown', e => {
-    // keys typed into an editor move its cursor, not the page
-    const direction = typing(e.target) ? null : keyDirection(e.key);
+    return total;
+  };
+  const reader = (direction: Direction | null, target: EventTarget | null): void => {
     if (direction) {
-      follow.reader(direction, performance.now());
+      follow.reader(direction, performance.now(), room(target, direction));
     }
-  }, true);
+  };
+  addEventListener('wheel', e => reader(wheelDirection(e.deltaY), e.target), listen);
+  // keys typed into an editor move its cursor, not the page
+  addEventListener('keydown', e => reader(typing(e.target) ? null : keyDirection(e.key), e.target), true);
   addEventListener('pointerdown', () => follow.pressed(performance.now()), listen);
   const tops = new WeakMap<EventTarget, number>();
   addEventListener('scroll', e => {
@@ -70,8 +83,8 @@ export function followStreams(): void {
     const moved = target.scrollTop - (tops.get(target) ?? target.scrollTop);
     tops.set(target, target.scrollTop);
     const live = lastLive();
-    if (!live) {
-      return;
+    if (!live || !target.contains(live)) {
+      return; // another panel scrolled: the answer did not move
     }
     follow.scrolled(moved, below(live), performance.now());
     schedule(); // the reader went back down: follow from here

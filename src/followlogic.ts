@@ -54,8 +54,13 @@ export class Follow {
     return this.following; // a reader who followed it sees how it ended (its status line: tokens, cost)
   }
 
-  /** The reader turned the wheel or pressed a key that moves the view. */
-  reader(direction: Direction, now: number): void {
+  /** The reader turned the wheel or pressed a key that moves the view, which can still move ``room`` pixels
+   * that way (a wheel up where the view is already at its top, or over another panel, moves nothing: the
+   * reader has not left the edge, and a short answer that grows later is still followed). */
+  reader(direction: Direction, now: number, room = Infinity): void {
+    if (room <= 0) {
+      return;
+    }
     this.hand = direction;
     this.handAt = now;
     if (direction === 'up') {

@@ -662,6 +662,11 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         live = cell(page, last).locator(".grok-live")
         answer(page, last).filter(has_text="Paragraph 20:").first.wait_for()
         wait_until(lambda: in_view(page, live), "the live edge to be followed into view")
+        # a wheel over the top bar moves nothing that holds the answer: following goes on
+        page.mouse.move(640, 8)
+        page.mouse.wheel(0, -700)
+        answer(page, last).filter(has_text="Paragraph 32:").first.wait_for()
+        wait_until(lambda: in_view(page, live), "following to go on after a wheel over the top bar", FOLLOW_S)
         page.mouse.move(640, 450)
         page.mouse.wheel(0, -700)
         wait_until(lambda: not in_view(page, live), "the reader to scroll up")

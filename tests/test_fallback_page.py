@@ -3,7 +3,8 @@ on a page shaped like an output area, it follows a streaming answer while the re
 leaves the reader where they scrolled, and follows again once they come back down.
 
 The page extension's own following is proved in JupyterLab and Notebook 7 (``test_browser``); its rules are
-unit-tested in ``src/__tests__/followlogic.test.ts``. This script keeps the same rules in plain JavaScript.
+unit-tested in ``src/__tests__/followlogic.test.ts``. This script runs that same code, compiled into the package
+(``render/frontend.py`` joins it in).
 """
 
 from __future__ import annotations
@@ -118,3 +119,25 @@ def test_the_answers_script_follows_the_stream_until_the_reader_scrolls_up(page:
     page.evaluate(RERUN)
     stream(page, 60)
     wait_until(lambda: edge_in_sight(page), "the re-run's answer to be followed", 5)
+
+
+def test_a_wheel_that_moves_nothing_does_not_stop_following(page: Any) -> None:
+    """A short answer fits the window: the reader's idle wheel up moves nothing, so when the answer grows past
+    the fold it is still followed (once, any wheel up stopped following for good)."""
+    stream(page, 1)
+    page.wait_for_timeout(300)  # the script has seen the answer streaming
+    assert scroll_y(page) == 0 and edge_in_sight(page)
+    page.mouse.move(400, 300)
+    for _ in range(3):
+        page.mouse.wheel(0, -120)
+    page.wait_for_timeout(200)
+    stream(page, 40)
+    wait_until(lambda: edge_in_sight(page) and scroll_y(page) > 0, "the grown answer to be followed", 5)
+
+    # a wheel up that does move the view still stops following
+    page.mouse.wheel(0, -200)
+    wait_until(lambda: not edge_in_sight(page), "the reader to scroll up", 5)
+    at = scroll_y(page)
+    stream(page, 20)
+    page.wait_for_timeout(300)
+    assert scroll_y(page) == at, "the view dragged the reader back down"

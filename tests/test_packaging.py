@@ -47,12 +47,14 @@ def test_the_wheel_carries_the_prebuilt_page_extension(wheel: zipfile.ZipFile) -
     assert "grok_magics-0.1.0.data/data/etc/ipython/startup/50-grok_magics.py" in names
     bundle = sum(wheel.getinfo(n).file_size for n in names if n.startswith(LABEXT) and n.endswith(".js"))
     assert bundle < 150_000, f"the page extension's JavaScript grew to {bundle:,} bytes"
+    # the page's following logic, compiled for the script answers carry where the extension is absent
+    assert {"grok_magics/render/compiled/follow.js", "grok_magics/render/compiled/followlogic.js"} <= names
 
 
 def test_the_wheel_holds_no_sources_tests_or_build_leftovers(wheel: zipfile.ZipFile) -> None:
-    """The Python package is exactly the tracked files of grok_magics/; the fake Grok server and every other test
-    helper live in tests/ and stay out of the wheel, as do TypeScript, node_modules and a second copy of the built
-    extension inside the package."""
+    """The Python package is exactly the tracked files of grok_magics/ and the compiled following logic; the fake
+    Grok server and every other test helper live in tests/ and stay out of the wheel, as do TypeScript,
+    node_modules and a second copy of the built extension inside the package."""
     names = set(wheel.namelist())
     test_parts = [n for n in names if any(_test_part(part) for part in n.split("/"))]
     assert test_parts == [], f"test code in the wheel: {sorted(test_parts)}"
@@ -64,6 +66,7 @@ def test_the_wheel_holds_no_sources_tests_or_build_leftovers(wheel: zipfile.ZipF
     if tracked.returncode != 0:
         pytest.skip("not a git checkout: the tracked files cannot be compared")
     expected = {n for n in tracked.stdout.split() if not n.endswith(".pyc")}
+    expected |= {f"grok_magics/render/compiled/{name}.js" for name in ("follow", "followlogic")}
     shipped = {n for n in names if n.startswith("grok_magics/")}
     extra, missing = sorted(shipped - expected), sorted(expected - shipped)
     assert shipped == expected, f"only in the wheel: {extra}; missing: {missing}"

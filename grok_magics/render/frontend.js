@@ -1,5 +1,5 @@
 // grok-magics front end, shipped in the package (no CDN): Copy / Insert buttons on the code blocks of
-// answers, and following the stream while the reader is at the bottom. Runs once per page; answers are
+// answers, and following the stream while the reader is at the bottom (the page extension's own rules). Runs once per page; answers are
 // found by their status line (.grok-status), so it keeps working after a reload, without the kernel.
 // It is the fallback where the page extension is absent (VS Code, exported HTML, trusted notebooks only).
 (() => {
@@ -7,7 +7,7 @@
   if (me) me.style.display = "none";  // this output is only a carrier
   // the grok-magics page extension marks the page and draws these buttons itself: stand down (no doubles)
   if (window.__grokMagics || document.body.dataset.grokMagics) return;
-  const G = (window.__grokMagics = { following: true, area: null });
+  window.__grokMagics = true;
   const css = document.createElement("style");
   css.textContent = `
 .grok-live{color:var(--jp-ui-font-color2,#888);opacity:.85}
@@ -63,14 +63,8 @@
     }
     pre.appendChild(bar);
   };
-  const lastLive = () => { const all = document.querySelectorAll(".grok-live"); return all[all.length - 1]; };
-  // the same rules as the page extension's followlogic.ts: following keeps the edge in sight (a pixel for
-  // rounding); only the reader's hand (a wheel, key or drag in the last second) stops or resumes it
-  const below = (el) => {
-    const box = el.closest(".jp-WindowedPanel-outer, .jp-NotebookPanel, body") || document.body;
-    const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
-    return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
-  };
+  // following a streaming answer: the page extension's own code (src/follow.ts), joined in by frontend.py
+  const followStreams = /* FOLLOWING */;
   const scan = () => {
     for (const status of document.querySelectorAll(".grok-status")) {
       const area = status.closest(".jp-OutputArea, .output") || status.parentElement;
@@ -78,41 +72,8 @@
         if (!pre.closest(".jp-RenderedText") && pre.querySelector("code")) tools(pre);
       }
     }
-    const live = lastLive();
-    const area = live && live.closest(".jp-OutputArea, .output");
-    if (area && area !== G.area) { G.area = area; G.following = true; G.hand = null; }  // a new answer: follow it
-    if (live && G.following && below(live) > 1) live.scrollIntoView({ block: "end" });
   };
-  const hand = (dir) => { G.hand = dir; G.handAt = performance.now(); if (dir === "up") G.following = false; };
-  addEventListener("wheel", (e) => { if (e.deltaY) hand(e.deltaY < 0 ? "up" : "down"); }, { passive: true, capture: true });
-  addEventListener("keydown", (e) => {  // keys typed into an editor move its cursor, not the page
-    if (e.target instanceof Element && e.target.closest("input, textarea, [contenteditable='true'], .cm-editor")) return;
-    if (["PageUp", "ArrowUp", "Home"].includes(e.key)) hand("up");
-    else if (["PageDown", "ArrowDown", "End", " "].includes(e.key)) hand("down");
-  }, true);
-  addEventListener("pointerdown", () => hand("drag"), { passive: true, capture: true });
-  const tops = new WeakMap();
-  addEventListener("scroll", (e) => {  // the reader back down at the edge: follow again; dragged up: stop
-    const target = e.target instanceof Element ? e.target : document.scrollingElement;
-    if (!target) return;
-    const moved = target.scrollTop - (tops.has(target) ? tops.get(target) : target.scrollTop);
-    tops.set(target, target.scrollTop);
-    const live = lastLive();
-    if (!live || performance.now() - (G.handAt || -Infinity) > 1000) return;
-    if ((G.hand === "down" || (G.hand === "drag" && moved > 0)) && below(live) <= 48) G.following = true;
-    else if (G.hand === "drag" && moved < 0) G.following = false;
-  }, { passive: true, capture: true });
-  // an answer's final status line ends it: the next one is new even in the same output area (a re-run cell)
-  const ends = new WeakSet();
-  const mutated = () => {
-    const all = G.area ? G.area.querySelectorAll(".grok-status:not(.grok-live)") : [];
-    const last = all[all.length - 1];
-    if (last && !ends.has(last)) {  // followed to its end: the reader sees how it ended (the status line)
-      ends.add(last); G.area = null;
-      if (G.following && below(last) > 0) last.scrollIntoView({ block: "end" });
-    }
-    scan();
-  };
-  new MutationObserver(mutated).observe(document.body, { childList: true, subtree: true });
+  new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
   scan();
+  followStreams();
 })();

@@ -88,6 +88,17 @@ test('an answer that ended makes the next one new, even where it streamed (a re-
   assert.equal(follow.following, true);
 });
 
+test('a wheel or key up where the view cannot move (at its top, or over another panel) leaves following on', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.reader('up', 0, 0);
+  assert.equal(follow.following, true);
+  follow.scrolled(-20, 0, 10); // a scroll elsewhere (another panel) right after it: not the reader leaving
+  assert.equal(follow.following, true);
+  follow.reader('up', 20, 1);
+  assert.equal(follow.following, false, 'a pixel to go is a move away from the edge');
+});
+
 test('keys and wheels that move the view name their direction; others do not', () => {
   assert.equal(keyDirection('PageUp'), 'up');
   assert.equal(keyDirection('Home'), 'up');
