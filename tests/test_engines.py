@@ -250,6 +250,25 @@ def test_polars_lazyframe_is_read_in_slices_and_stays_lazy(grok: FakeGrok, monke
     assert r.text == "covers 30 rows"
 
 
+def test_a_template_name_no_column_holds_is_said_once_on_every_engine(
+    grok: FakeGrok, threads: None, capsys: Any
+) -> None:
+    """As for a pandas frame: the job says once that ``{revew}`` goes out as written, with the likely cause —
+    on a LazyFrame (whole or a calibrating sample) and on a Dask frame alike."""
+    dd = need("dask.dataframe")
+    said = "{revew} is sent as written: did you mean {review}?"
+    lf = pl.from_pandas(rows(6)).lazy()
+    for run in (
+        lambda: grok_magics.map(lf, "Tag {review} {revew}", progress=False),
+        lambda: grok_magics.map(lf, "Tag {review} {revew}", sample=3, progress=False),
+        lambda: grok_magics.map(dd.from_pandas(rows(6), npartitions=2), "Tag {review} {revew}", progress=False),
+    ):
+        run()
+        assert capsys.readouterr().out.count(said) == 1
+    grok_magics.map(lf, "Tag {review}", progress=False)
+    assert "sent as written" not in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- shared refusals
 
 

@@ -52,7 +52,7 @@ def map_lazy(
     from grok_magics.mapping.cost import assumption, confirm_spend, estimate
     from grok_magics.mapping.job import open_job
     from grok_magics.mapping.outcomes import Outcome, Progress
-    from grok_magics.mapping.plan import fill_from_cache, make_plan, validator
+    from grok_magics.mapping.plan import fill_from_cache, make_plan, say_unread, validator
     from grok_magics.mapping.progress import Bar
     from grok_magics.mapping.result_columns import summary, why_not_run
     from grok_magics.mapping.row_requests import MAP_SYSTEM
@@ -101,6 +101,7 @@ def map_lazy(
     job.refuse_keys_in(template)
     spec = job.keyed(template)
     head = make_plan(lf.head(5).collect(), template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
+    say_unread(verb, template, lf.collect_schema().names(), namespace or {})
     confirm_spend(
         verb,
         f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",

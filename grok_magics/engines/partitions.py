@@ -41,9 +41,6 @@ if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
     from grok_magics.model.overrides import Overrides
 
-_NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
-
-
 # --------------------------------------------------------------------------- the engines
 
 
@@ -285,7 +282,9 @@ def budget(adapter: Any, concurrency: int, rps: float | None) -> tuple[int, int,
 def _plain_values(template: str, columns: list[str], namespace: Any, verb: str) -> dict[str, str]:
     """The template's other ``{names}``: plain values from the notebook travel with the task, nothing else."""
     values: dict[str, str] = {}
-    for name in dict.fromkeys(_NAME.findall(template)):
+    from grok_magics.mapping.plan import template_names
+
+    for name in template_names(template):
         if name in columns or name not in (namespace or {}):
             continue
         value = namespace[name]
@@ -328,8 +327,8 @@ def map_partitioned(
     default_system: str | None = None,
 ) -> Any:
     """A map or filter over a Spark or Dask frame: the same kind of frame back, computed by that engine."""
-    from grok_magics.context.tables import column_matches
     from grok_magics.mapping.job import open_job
+    from grok_magics.mapping.plan import columns_read, say_unread
     from grok_magics.mapping.row_requests import MAP_SYSTEM
     from grok_magics.providers.table import api_key_for
 
@@ -352,16 +351,7 @@ def map_partitioned(
     refuse_under_caps(job, adapter)
     job.refuse_keys_in(template)
     available = adapter.columns()
-    named = [c for c in dict.fromkeys(_NAME.findall(template)) if c in available]
-    if not named:
-        raise GrokError(
-            f"the template names no column: write {{column}} for a row's value (columns: {', '.join(available[:12])})"
-        )
-    private = [c for c in named if column_matches(c, tuple(job.defaults.redact_columns))]
-    if private:
-        raise GrokError(
-            f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; nothing was sent"
-        )
+    named = columns_read(template, available, job.defaults.redact_columns)
     values = _plain_values(template, named, namespace, verb)
     total = adapter.count()
     if sample is not None:
@@ -392,6 +382,7 @@ def map_partitioned(
             allow_key=allow_key,
             **extra,
         )
+    say_unread(verb, template, available, namespace or {})
     parallel, per_task, per_rps = budget(adapter, concurrency, rps)
     spec = job.keyed(template)
     _estimate(job, spec, adapter, template, values, total, parallel, per_task, concurrency, rps, max_cost, confirm)

@@ -18,7 +18,7 @@ from grok_magics.mapping.batch_job import run_batch
 from grok_magics.mapping.cost import budget_allows, confirm_cost
 from grok_magics.mapping.job import Job, Kernel, open_job
 from grok_magics.mapping.outcomes import Outcome, Progress
-from grok_magics.mapping.plan import fill_from_cache, make_plan, unread_names, validator
+from grok_magics.mapping.plan import fill_from_cache, index_names, make_plan, say_unread, validator
 from grok_magics.mapping.progress import Bar
 from grok_magics.mapping.row_requests import MAP_SYSTEM
 from grok_magics.mapping.runner import RATE_LIMIT_RETRIES, Engine, run_in_thread
@@ -81,9 +81,7 @@ def run_map(
     defaults, spec, compiled = job.defaults, job.spec, job.spec.schema
     job.refuse_keys_in(template)  # the template and system prompt go with every row: refuse the job, not each row
     plan = make_plan(df, template, spec, namespace or {}, defaults.redact_columns, job.masker)
-    unread = unread_names(df, template, namespace or {})
-    if unread:
-        print(f"grok {verb}: {unread}.")
+    say_unread(verb, template, frames.columns_of(df), namespace or {}, index_names(df))
     if plan.masked:
         print(
             f"grok {verb}: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "

@@ -38,42 +38,22 @@ def compile_for_map(schema: Any) -> Any:
         raise GrokError(f"--schema: {exc}") from None
 
 
-def unread_names(df: Any, template: str, namespace: Mapping[str, Any]) -> str:
-    """A note on the template's ``{names}`` that are no column and no variable: they go out as written, which a
-    reader of the rows' answers should know (a typo, or the frame's index, which a template cannot read)."""
-    import difflib
-
-    from grok_magics.context.references import is_missing, resolve
-
-    available = frames.columns_of(df)
-    unknown = [
-        n for n in dict.fromkeys(_NAME.findall(template)) if n not in available and is_missing(resolve(n, namespace))
-    ]
-    if not unknown:
-        return ""
-    name = unknown[0]
-    index = [str(n) for n in getattr(getattr(df, "index", None), "names", None) or () if n is not None]
-    if name in index:
-        why = "it is the frame's index (reset_index() makes it a column)"
-    else:
-        close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
-        why = f"did you mean {{{close[0]}}}?" if close else "no column or variable has that name"
-    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-    return f"{{{name}}}{more} is sent as written: {why}"
+def template_names(template: str) -> list[str]:
+    """The template's ``{names}``, once each in order; doubled braces are literal text, not names."""
+    return list(dict.fromkeys(_NAME.findall(template)))
 
 
-def make_plan(
-    df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (), mask: Any = None
-) -> Plan:
-    """``redact`` (``redact_columns``): a template reading such a column is refused — masking it would send
-    one identical, useless prompt per row. ``mask`` (``keys.KeyMasker``) masks key-shaped cell values."""
-    from grok_magics.context.references import expand_text
+def spelled_out(template: str) -> str:
+    """The template with each ``{name}`` as the bare name (a reduce's instruction: ``{review}`` is a column)."""
+    return _NAME.sub(lambda m: m.group(1), template)
+
+
+def columns_read(template: str, available: Sequence[str], redact: Sequence[str]) -> list[str]:
+    """The columns the template reads. Refused when it reads none, or one ``redact_columns`` hides: masking it
+    would send one identical, useless prompt per row."""
     from grok_magics.context.tables import column_matches
-    from grok_magics.mapping.cache import row_key
 
-    available = frames.columns_of(df)
-    named = list(dict.fromkeys(_NAME.findall(template)))
-    columns = [c for c in named if c in available]
+    columns = [c for c in template_names(template) if c in available]
     if not columns:
         shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
         raise GrokError(f"the template names no column: write {{column}} for a row's value (columns: {shown})")
@@ -83,6 +63,54 @@ def make_plan(
             f"the template reads {{{private[0]}}}, a column %config GrokMagics.redact_columns hides; "
             "nothing was sent. Take it out of the template (or its pattern out of redact_columns)"
         )
+    return columns
+
+
+def say_unread(
+    verb: str, template: str, available: Sequence[str], namespace: Mapping[str, Any], index: Sequence[str] = ()
+) -> None:
+    """Tell the reader, once per job whatever runs it, of ``{names}`` that go out as written."""
+    note = unread_names(template, available, namespace, index)
+    if note:
+        print(f"grok {verb}: {note}.")
+
+
+def index_names(df: Any) -> list[str]:
+    """A pandas or polars frame's named index levels (polars has none): a template cannot read them."""
+    return [str(n) for n in getattr(getattr(df, "index", None), "names", None) or () if n is not None]
+
+
+def unread_names(
+    template: str, available: Sequence[str], namespace: Mapping[str, Any], index: Sequence[str] = ()
+) -> str:
+    """A note on the template's ``{names}`` that are no column and no variable: they go out as written, which a
+    reader of the rows' answers should know (a typo, or the frame's index, which a template cannot read)."""
+    import difflib
+
+    from grok_magics.context.references import is_missing, resolve
+
+    unknown = [n for n in template_names(template) if n not in available and is_missing(resolve(n, namespace))]
+    if not unknown:
+        return ""
+    name = unknown[0]
+    if name in index:
+        why = "it is the frame's index (reset_index() makes it a column)"
+    else:
+        close = difflib.get_close_matches(name, list(available), n=1, cutoff=0.75)
+        why = f"did you mean {{{close[0]}}}?" if close else "no column or variable has that name"
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    return f"{{{name}}}{more} is sent as written: {why}"
+
+
+def make_plan(
+    df: Any, template: str, spec: RowSpec, namespace: Mapping[str, Any], redact: Sequence[str] = (), mask: Any = None
+) -> Plan:
+    """``redact`` (``redact_columns``): a template reading such a column is refused (``columns_read``).
+    ``mask`` (``keys.KeyMasker``) masks key-shaped cell values."""
+    from grok_magics.context.references import expand_text
+    from grok_magics.mapping.cache import row_key
+
+    columns = columns_read(template, frames.columns_of(df), redact)
     params = _job_params(spec)
     prompts, keys = [], []
     before = mask.count if mask is not None else 0

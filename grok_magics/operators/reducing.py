@@ -4,12 +4,12 @@ answers (``Reducer``), and the trees a frame or each group becomes. ``operators.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from grok_magics.errors import GrokError
 from grok_magics.mapping import table_io as frames
+from grok_magics.mapping.plan import spelled_out, template_names
 from grok_magics.model.usage import money
 from grok_magics.operators.chunks import fit_item, pack
 
@@ -20,7 +20,6 @@ REDUCE_SYSTEM = (
 )
 DEFAULT_CHUNK_TOKENS = 32_000  # per request: well inside a 1M window, and answers stay attentive
 SUMMARY_GUESS = 500  # output tokens per partial answer assumed by the estimate (without --max-tokens)
-_NAME = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
 
 @dataclass
@@ -57,7 +56,7 @@ def read_columns(
     else the frame's only column."""
     from grok_magics.context.tables import column_matches
 
-    named = [c for c in dict.fromkeys(_NAME.findall(instruction)) if c in df_columns]
+    named = [c for c in template_names(instruction) if c in df_columns]
     chosen = list(columns or named or (df_columns if len(df_columns) == 1 else []))
     if not chosen:
         raise GrokError(
@@ -77,7 +76,7 @@ def read_columns(
 
 def task_text(instruction: str) -> str:
     """``{review}`` in the instruction reads as the column's name."""
-    return _NAME.sub(lambda m: m.group(1), instruction).strip()
+    return spelled_out(instruction).strip()
 
 
 def item_of(row: Mapping[str, Any], columns: list[str], mask: Any) -> str:
