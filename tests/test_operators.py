@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from typing import Any, Callable
 
 import pandas as pd
@@ -299,6 +300,35 @@ def test_topk_a_bad_ranking_loses_that_group_and_says_so(grok: FakeGrok, capsys:
     assert "1 failed (their 10 rows left the tournament)" in capsys.readouterr().out
     again = grok_magics.topk(scored(60), "highest score in {text}", k=2, group_size=10, concurrency=1, progress=False)
     assert again["score"].tolist() == [59, 58] and "failed" not in capsys.readouterr().out  # not cached: asked again
+
+
+def test_topk_stopped_by_its_cap_returns_the_rows_still_in_contention(grok: FakeGrok, capsys: Any) -> None:
+    """Run until the cap is spent, the tournament has no ranking yet: the rows the top k are among come back
+    unranked, and a second run with a higher cap pays only for the calls the first did not make."""
+
+    def judge(body: dict[str, Any]) -> Reply | None:
+        reply = operator_judge(body)  # $0.10 a call
+        return replace(reply, usage_extra={"cost_in_usd_ticks": 1_000_000_000}) if reply else None
+
+    grok.responder = judge
+    df = scored(200)  # groups of 10 keeping 2: 20 calls, then 4, then 1
+    first = grok_magics.topk(
+        df, "highest score in {text}", k=2, group_size=10, max_cost=2.25, concurrency=1, confirm=True, progress=False
+    )
+    said = capsys.readouterr().out
+    made = len(model_requests(grok))
+    assert 20 < made < 25 and "stopped: --max-cost $2.25 reached in round 2" in said
+    assert "the top 2 are among the" in said and "rows still in contention" in said
+    finished = made - 20  # round 2's groups that were asked, of 4
+    assert len(first) == 2 * finished + 10 * (4 - finished) and first["rank"].isna().all()
+    assert {199, 198} <= set(first["score"])  # the true top 2 were not eliminated
+    assert first.index.is_monotonic_increasing  # the frame's own order: no ranking is implied
+
+    again = grok_magics.topk(
+        df, "highest score in {text}", k=2, group_size=10, max_cost=5, concurrency=1, progress=False
+    )
+    assert again["score"].tolist() == [199, 198] and again["rank"].tolist() == [1, 2]
+    assert len(model_requests(grok)) == 25  # 25 calls in all: the first run's came from the cache
 
 
 def test_topk_refuses_groups_too_small_to_narrow(grok: FakeGrok) -> None:

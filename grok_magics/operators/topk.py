@@ -11,6 +11,11 @@ Cost. With N rows, groups of g and k kept per group, round r has about N·(k/g)^
 whole tournament is about N / (g − k) calls (for N = 100,000, g = 50, k = 10: about 2,500 calls in 6
 rounds, each call reading g rows) — linear in N, where sorting by pairwise comparisons would take
 N·log N calls. A group whose call failed loses its rows (the summary line counts them).
+
+Stopped early (``--max-cost`` reached, a classroom cap, Ctrl-C), there is no ranking yet, but the money
+spent narrowed the field: the rows still in contention (the winners of the groups that finished, and every
+row of a group not yet run) are returned with an empty ``rank``; the top k are among them. The finished
+calls are cached, so running again with a higher cap pays only for the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ TOPK_SYSTEM = (
     "criterion, best first, and answer with the JSON the schema asks for: the ids of the best items, in order."
 )
 DEFAULT_GROUP = 50
+NOT_RUN = "not run"  # a call a stop left unasked (not a failure: its rows are still in contention)
 DEFAULT_CHUNK_TOKENS = 32_000
 
 
@@ -191,13 +197,23 @@ def topk_frame(
 
 
 def ranked(df: Any, order: list[int], tournament: "Tournament") -> Any:
+    """The ranked rows; stopped before the last round, the rows still in contention with an empty ``rank``."""
     if frames._kind(df) == "pandas":
+        if not order and tournament.contenders:
+            import pandas as pd
+
+            out = df.iloc[tournament.contenders].copy()
+            out["rank"] = pd.array([None] * len(out), dtype="Int64")
+            out.attrs["grok_topk"] = tournament.calls
+            return out
         out = df.iloc[order].copy()
         out["rank"] = list(range(1, len(order) + 1))
         out.attrs["grok_topk"] = tournament.calls
         return out
     import polars as pl
 
+    if not order and tournament.contenders:
+        return df[tournament.contenders].with_columns(pl.lit(None, dtype=pl.Int64).alias("rank"))
     picked = df[order] if order else df.head(0)
     return picked.with_columns(pl.Series("rank", list(range(1, len(order) + 1)), dtype=pl.Int64))
 
@@ -226,6 +242,7 @@ class Tournament:
         self.tokens = 0
         self.lost = 0
         self.stopped = ""
+        self.contenders: list[int] = []  # stopped early: the rows the top k are among (frame order)
         self.rounds = 0
         import time
 
@@ -306,11 +323,16 @@ class Tournament:
             self.spent += progress.cost
             self.tokens += progress.tokens
             winners: list[int] = []
+            unrun: list[int] = []  # rows of groups a stop left unasked: still in contention
             for g, keep, outcome in zip(groups, keeps, outcomes):
                 call = Call(self.rounds, g)
                 self.calls.append(call)
-                if outcome is None or outcome.error is not None:
-                    call.error = outcome.error if outcome is not None else "not run"
+                if outcome is None:
+                    call.error = NOT_RUN
+                    unrun.extend(g)
+                    continue
+                if outcome.error is not None:
+                    call.error = outcome.error
                     self.lost += len(g)
                     continue
                 try:
@@ -327,7 +349,9 @@ class Tournament:
                     if progress.interrupted
                     else progress.stopped_by or f"--max-cost {money(self.max_cost)} reached in round {self.rounds}"
                 )
+                self.contenders = sorted(winners + unrun)
                 return []
+            self.lost += len(unrun)
             if final:
                 return winners
             if not winners:
@@ -358,13 +382,19 @@ class Tournament:
     def summary(self) -> str:
         import time
 
-        failed = sum(1 for c in self.calls if c.error)
-        parts = [
-            f"{len(self.texts):,} rows, {self.rounds} round{'s' if self.rounds != 1 else ''}, {len(self.calls):,} calls"
-        ]
+        failed = sum(1 for c in self.calls if c.error and c.error != NOT_RUN)
+        asked = sum(1 for c in self.calls if c.error != NOT_RUN)
+        parts = [f"{len(self.texts):,} rows, {self.rounds} round{'s' if self.rounds != 1 else ''}, {asked:,} calls"]
         if failed:
             parts.append(f"{failed:,} failed (their {self.lost:,} rows left the tournament)")
         if self.stopped:
             parts.append(f"stopped: {self.stopped}")
+            if self.contenders:
+                parts.append(
+                    f"the top {self.k}{' of the rows left' if self.lost else ''} are among the "
+                    f"{len(self.contenders):,} rows still in contention, returned "
+                    "with an empty rank; the finished calls are cached: run again with a higher --max-cost to pay "
+                    "only for the rest"
+                )
         seconds = time.monotonic() - self.started
         return "grok topk: " + "; ".join(parts) + f"; {self.tokens:,} tokens, {money(self.spent)}, {seconds:.1f} s"
