@@ -43,10 +43,12 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
     confirm=None, progress=True``. See the README, "%grok map".
     """
     from grok_magics.magics.kernel import current
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.operators.map import map_frame
     from grok_magics.settings import pop_overrides
 
-    return map_frame(df, template, pop_overrides(options), current(), **options)
+    overrides = pop_overrides(options)
+    return map_frame(df, template, overrides, current(), JobOptions.of("map", options))
 
 
 def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
@@ -56,10 +58,12 @@ def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the v
     with its verdict), ``sample=None`` (run N seeded rows first and print projections). See the README.
     """
     from grok_magics.magics.kernel import current
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.operators.filter import filter_frame
     from grok_magics.settings import pop_overrides
 
-    return filter_frame(df, question, pop_overrides(options), current(), **options)
+    overrides = pop_overrides(options)
+    return filter_frame(df, question, overrides, current(), JobOptions.of("filter", options))
 
 
 def reduce(df: Any, instruction: str, **options: Any) -> Any:

@@ -104,6 +104,8 @@ def test_filter_through_the_magic_and_batch(shell: Harness, grok: FakeGrok) -> N
 def test_filter_refuses_a_schema(grok: FakeGrok) -> None:
     with pytest.raises(GrokError, match="--schema is for map"):
         grok_magics.filter(reviews(2), "Defect? {review}", schema={"x": int})
+    with pytest.raises(GrokError, match="reason and keep_all are filter's options"):
+        grok_magics.map(reviews(2), "Tag {review}", reason=True)
     assert model_requests(grok) == []
 
 

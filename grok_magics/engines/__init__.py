@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 
@@ -27,15 +28,17 @@ def kind_of(value: Any) -> str | None:
     return None
 
 
-def map_distributed(df: Any, template: str, overrides: Overrides, kernel: Kernel, **options: Any) -> Any:
+def map_distributed(
+    df: Any, template: str, overrides: Overrides, kernel: Kernel, options: JobOptions, verb: str
+) -> Any:
     kind = kind_of(df) or ""
     if kind == "polars-lazy":
         from grok_magics.engines.lazy import map_lazy
 
-        return map_lazy(df, template, overrides, kernel, **options)
+        return map_lazy(df, template, overrides, kernel, options, verb)
     from grok_magics.engines.partitions import map_partitioned
 
-    return map_partitioned(df, kind, template, overrides, kernel, **options)
+    return map_partitioned(df, kind, template, overrides, kernel, options, verb)
 
 
 def reduce_distributed(

@@ -14,39 +14,13 @@ from grok_magics.errors import GrokError
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 SLICE = 10_000  # rows per slice: enough to keep the engine's window full, little memory
 
 
-def map_lazy(
-    lf: Any,
-    template: str,
-    overrides: Overrides,
-    kernel: Kernel,
-    *,
-    verb: str = "map",
-    out_col: str = "grok",
-    max_cost: float = 1.0,
-    sample: int | None = None,
-    seed: int = 0,
-    schema: Any = None,
-    keep_all: bool = False,
-    reason: bool = False,
-    concurrency: int = 8,
-    rps: float | None = None,
-    cache: bool = True,
-    batch: bool = False,
-    batch_id: str | None = None,
-    confirm: Any = None,
-    progress: bool = True,
-    namespace: Any = None,
-    retries: int = 8,
-    allow_key: bool = False,
-    poll_every: float = 10.0,
-    batch_deadline: float | None = None,
-    default_system: str | None = None,
-) -> Any:
+def map_lazy(lf: Any, template: str, overrides: Overrides, kernel: Kernel, options: JobOptions, verb: str) -> Any:
     import polars as pl
 
     from grok_magics.mapping.cost import assumption, confirm_spend, estimate
@@ -59,49 +33,22 @@ def map_lazy(
     from grok_magics.mapping.runner import Engine, run_in_thread
     from grok_magics.providers.table import ConfigError
 
-    if batch or batch_id:
+    if options.batch or options.batch_id:
         raise GrokError(f"{verb} --batch on a LazyFrame: collect it first (lf.collect()), or drop --batch")
     total = int(lf.select(pl.len()).collect().item())
-    if sample is not None:
+    if options.sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        extra = {"schema": schema} if verb == "map" else {}
-        part = lf.head(0).collect() if total == 0 else _sample(lf, sample, seed, total)
-        return calibrate_map(
-            part,
-            template,
-            sample,
-            seed,
-            overrides,
-            kernel,
-            verb=verb,
-            out_col=out_col,
-            max_cost=max_cost,
-            reason=reason,
-            keep_all=keep_all,
-            total=total,
-            concurrency=concurrency,
-            rps=rps,
-            cache=cache,
-            confirm=confirm,
-            progress=progress,
-            namespace=namespace,
-            retries=retries,
-            allow_key=allow_key,
-            **extra,
-        )
+        part = lf.head(0).collect() if total == 0 else _sample(lf, options.sample, options.seed, total)
+        return calibrate_map(part, template, overrides, kernel, options, verb, total)
+    namespace, max_cost, cache, out_col = options.namespace or {}, options.max_cost, options.cache, options.out_col
     job = open_job(
-        verb,
-        overrides,
-        kernel,
-        schema=schema,
-        allow_key=allow_key,
-        default_system=default_system or MAP_SYSTEM,
+        verb, overrides, kernel, schema=options.schema, allow_key=options.allow_key, default_system=MAP_SYSTEM
     )
     job.refuse_keys_in(template)
     spec = job.keyed(template)
-    head = make_plan(lf.head(5).collect(), template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
-    say_unread(verb, template, lf.collect_schema().names(), namespace or {})
+    head = make_plan(lf.head(5).collect(), template, spec, namespace, job.defaults.redact_columns, job.masker)
+    say_unread(verb, template, lf.collect_schema().names(), namespace)
     confirm_spend(
         verb,
         f"{total:,} rows to run, read {SLICE:,} at a time (cached rows are not counted here)",
@@ -109,7 +56,7 @@ def map_lazy(
         estimate(spec, head, range(total), job.defaults.prices),
         spec.endpoint.model,
         max_cost,
-        confirm,
+        options.confirm,
         job.defaults.prices,
         assumption(spec, head, range(total)),
     )
@@ -118,9 +65,9 @@ def map_lazy(
     results: list[Any] = []
     every: list[Outcome | None] = []
     try:
-        with Bar(progress_state, progress, desc=f"grok {verb}") as bar:
+        with Bar(progress_state, options.progress, desc=f"grok {verb}") as bar:
             for part in lf.collect_batches(chunk_size=SLICE):
-                plan = make_plan(part, template, spec, namespace or {}, job.defaults.redact_columns, job.masker)
+                plan = make_plan(part, template, spec, namespace, job.defaults.redact_columns, job.masker)
                 outcomes: list[Outcome | None] = [None] * len(plan.prompts)
                 fill_from_cache(plan, spec, outcomes, progress_state, cache)
                 todo = [i for i, o in enumerate(outcomes) if o is None]
@@ -131,21 +78,28 @@ def map_lazy(
                         plan.prompts,
                         plan.keys,
                         validate,
-                        concurrency,
-                        rps,
+                        options.concurrency,
+                        options.rps,
                         max_cost,
                         job.defaults.transport,
                         cache,
                         outcomes,
                         progress_state,
                         job.gate,
-                        retries,
+                        options.retries,
                         ledger_chat=f"%grok {verb}",
                     )
                     run_in_thread(engine, todo, bar.tick)
                 results.append(
                     _shaped(
-                        verb, part, outcomes, spec.schema, out_col, reason, keep_all, why_not_run(progress_state, "")
+                        verb,
+                        part,
+                        outcomes,
+                        spec.schema,
+                        out_col,
+                        options.reason,
+                        options.keep_all,
+                        why_not_run(progress_state, ""),
                     )
                 )
                 every.extend(outcomes)

@@ -39,6 +39,7 @@ from grok_magics.errors import GrokError
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 # --------------------------------------------------------------------------- the engines
@@ -298,33 +299,7 @@ def _plain_values(template: str, columns: list[str], namespace: Any, verb: str) 
 
 
 def map_partitioned(
-    df: Any,
-    kind: str,
-    template: str,
-    overrides: Overrides,
-    kernel: Kernel,
-    *,
-    verb: str = "map",
-    out_col: str = "grok",
-    max_cost: float = 1.0,
-    sample: int | None = None,
-    seed: int = 0,
-    schema: Any = None,
-    keep_all: bool = False,
-    reason: bool = False,
-    concurrency: int = 8,
-    rps: float | None = None,
-    cache: bool = True,
-    batch: bool = False,
-    batch_id: str | None = None,
-    confirm: Any = None,
-    progress: bool = True,
-    namespace: Any = None,
-    retries: int = 8,
-    allow_key: bool = False,
-    poll_every: float = 10.0,
-    batch_deadline: float | None = None,
-    default_system: str | None = None,
+    df: Any, kind: str, template: str, overrides: Overrides, kernel: Kernel, options: JobOptions, verb: str
 ) -> Any:
     """A map or filter over a Spark or Dask frame: the same kind of frame back, computed by that engine."""
     from grok_magics.mapping.job import open_job
@@ -333,20 +308,16 @@ def map_partitioned(
     from grok_magics.providers.table import api_key_for
 
     adapter = adapter_for(df, kind)
-    if batch or batch_id:
+    if options.batch or options.batch_id:
         raise GrokError(
             f"{verb} --batch runs from the kernel: collect the rows first ({adapter.collect}), or drop "
             "--batch to run on the engine"
         )
+    concurrency, rps, max_cost, namespace = options.concurrency, options.rps, options.max_cost, options.namespace
     if concurrency < 1:
         raise GrokError(f"{verb}: concurrency must be at least 1")
     job = open_job(
-        verb,
-        overrides,
-        kernel,
-        schema=schema,
-        allow_key=allow_key,
-        default_system=default_system or MAP_SYSTEM,
+        verb, overrides, kernel, schema=options.schema, allow_key=options.allow_key, default_system=MAP_SYSTEM
     )
     refuse_under_caps(job, adapter)
     job.refuse_keys_in(template)
@@ -354,52 +325,31 @@ def map_partitioned(
     named = columns_read(template, available, job.defaults.redact_columns)
     values = _plain_values(template, named, namespace, verb)
     total = adapter.count()
-    if sample is not None:
+    if options.sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        part = adapter.sample(sample, seed, total)
-        extra = {"schema": schema} if verb == "map" else {}
-        return calibrate_map(
-            part,
-            template,
-            sample,
-            seed,
-            overrides,
-            kernel,
-            verb=verb,
-            out_col=out_col,
-            max_cost=max_cost,
-            reason=reason,
-            keep_all=keep_all,
-            total=total,
-            concurrency=concurrency,
-            rps=rps,
-            cache=cache,
-            confirm=confirm,
-            progress=progress,
-            namespace=namespace,
-            retries=retries,
-            allow_key=allow_key,
-            **extra,
-        )
+        part = adapter.sample(options.sample, options.seed, total)
+        return calibrate_map(part, template, overrides, kernel, options, verb, total)
     say_unread(verb, template, available, namespace or {})
     parallel, per_task, per_rps = budget(adapter, concurrency, rps)
     spec = job.keyed(template)
-    _estimate(job, spec, adapter, template, values, total, parallel, per_task, concurrency, rps, max_cost, confirm)
+    _estimate(
+        job, spec, adapter, template, values, total, parallel, per_task, concurrency, rps, max_cost, options.confirm
+    )
     from grok_magics.mapping.cache import cache_dir
 
     terms = Terms(
         _without_schema(spec),
         per_task,
         per_rps,
-        retries,
+        options.retries,
         max_cost,
         total,
-        cache,
+        options.cache,
         str(cache_dir()),
         job.defaults.transport,
         job.defaults.prices,
-        allow_key,
+        options.allow_key,
     )
     task = RowTask(
         verb,
@@ -407,10 +357,10 @@ def map_partitioned(
         terms,
         spec.schema.json_schema if spec.schema else None,
         spec.schema.name if spec.schema else "result",
-        out_col,
+        options.out_col,
         values,
-        reason,
-        keep_all,
+        options.reason,
+        options.keep_all,
         text_json=kind == "spark",
     )
     key = adapter.ship_key(api_key_for(spec.endpoint.provider))

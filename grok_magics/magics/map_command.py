@@ -10,6 +10,7 @@ from grok_magics.errors import SchemaError
 from grok_magics.magics.command_line import parse_map
 from grok_magics.magics.inputs import trim_blank_lines as _trim
 from grok_magics.magics.kernel import current
+from grok_magics.mapping.job_options import JobOptions
 from grok_magics.settings import overrides_of
 from grok_magics.structured.schemas import schema_from
 
@@ -37,21 +38,23 @@ def run_map_magic(
         template,
         overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
         current(),  # the kernel's settings and books, looked up here and passed down
-        concurrency=opts.concurrency,
-        out_col=opts.out_col,
-        schema=schema,
-        max_cost=opts.max_cost,
-        rps=opts.rps,
-        cache=not opts.no_cache,
-        batch=opts.batch,
-        batch_id=opts.batch_id,
-        confirm=True if opts.yes else None,
-        namespace=namespace,
-        poll_every=opts.poll_every,
-        retries=opts.retries,
-        allow_key=opts.allow_key,
-        sample=opts.sample,
-        seed=opts.seed,
+        JobOptions(
+            concurrency=opts.concurrency,
+            out_col=opts.out_col,
+            schema=schema,
+            max_cost=opts.max_cost,
+            rps=opts.rps,
+            cache=not opts.no_cache,
+            batch=opts.batch,
+            batch_id=opts.batch_id,
+            confirm=True if opts.yes else None,
+            namespace=namespace,
+            poll_every=opts.poll_every,
+            retries=opts.retries,
+            allow_key=opts.allow_key,
+            sample=opts.sample,
+            seed=opts.seed,
+        ),
     )
     if opts.out:
         namespace[opts.out] = result

@@ -61,9 +61,10 @@ def _run(verb: str, frame: Any, text: str, opts: dict[str, Any], namespace: Any)
     overrides = pop_overrides(opts)  # the line's model, provider, api, effort, system, temperature, max_tokens
     kernel = current()  # the kernel's settings and books, looked up here and passed down
     if verb == "filter":
+        from grok_magics.mapping.job_options import JobOptions
         from grok_magics.operators.filter import filter_frame
 
-        return filter_frame(frame, text, overrides, kernel, namespace=namespace, **opts)
+        return filter_frame(frame, text, overrides, kernel, JobOptions.of("filter", {**opts, "namespace": namespace}))
     if verb == "reduce":
         from grok_magics.operators.reduce import reduce_frame
 

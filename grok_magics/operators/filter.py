@@ -15,64 +15,20 @@ from grok_magics.operators.filtering import _system, filter_schema, run_filter
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 
-def filter_frame(
-    df: Any,
-    question: str,
-    overrides: Overrides,
-    kernel: Kernel,
-    *,
-    reason: bool = False,
-    keep_all: bool = False,
-    out_col: str = "keep",
-    max_cost: float = 1.0,
-    sample: int | None = None,
-    seed: int = 0,
-    **options: Any,
-) -> Any:
+def filter_frame(df: Any, question: str, overrides: Overrides, kernel: Kernel, options: JobOptions) -> Any:
     """The rows of ``df`` for which ``question`` (with ``{column}`` names) holds; see the module docstring."""
     from grok_magics import engines
 
-    if options.get("schema") is not None:
-        from grok_magics.errors import GrokError
-
-        raise GrokError("filter: the answer is a yes/no verdict; --schema is for map")
-    overrides = replace(overrides, system=_system(overrides.system, reason))
+    overrides = replace(overrides, system=_system(overrides.system, options.reason))
     if engines.kind_of(df) is not None:
-        return engines.map_distributed(
-            df,
-            question,
-            overrides,
-            kernel,
-            out_col=out_col,
-            max_cost=max_cost,
-            sample=sample,
-            seed=seed,
-            verb="filter",
-            schema=filter_schema(reason),
-            keep_all=keep_all,
-            reason=reason,
-            **options,
-        )
-    if sample is not None:
+        verdict = replace(options, schema=filter_schema(options.reason))
+        return engines.map_distributed(df, question, overrides, kernel, verdict, "filter")
+    if options.sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        return calibrate_map(
-            df,
-            question,
-            sample,
-            seed,
-            overrides,
-            kernel,
-            out_col=out_col,
-            max_cost=max_cost,
-            verb="filter",
-            reason=reason,
-            keep_all=keep_all,
-            **options,
-        )
-    return run_filter(
-        df, question, overrides, kernel, reason=reason, keep_all=keep_all, out_col=out_col, max_cost=max_cost, **options
-    )[0]
+        return calibrate_map(df, question, overrides, kernel, options, "filter")
+    return run_filter(df, question, overrides, kernel, options)[0]

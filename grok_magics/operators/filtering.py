@@ -10,6 +10,7 @@ from grok_magics.mapping import table_io as frames
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 FILTER_SYSTEM = (
@@ -61,35 +62,15 @@ def _system(system: str | None, reason: bool) -> str:
     return system if system is not None else FILTER_SYSTEM + (REASON_NOTE if reason else "")
 
 
-def run_filter(
-    df: Any,
-    question: str,
-    overrides: Overrides,
-    kernel: Kernel,
-    *,
-    reason: bool,
-    keep_all: bool,
-    out_col: str,
-    max_cost: float,
-    **options: Any,
-) -> tuple[Any, Any]:
+def run_filter(df: Any, question: str, overrides: Overrides, kernel: Kernel, options: JobOptions) -> tuple[Any, Any]:
     """(result frame, the map run), printing the summary line."""
     from grok_magics.mapping import run_map
     from grok_magics.mapping.result_columns import summary, why_not_run
 
+    reason, keep_all, out_col, max_cost = options.reason, options.keep_all, options.out_col, options.max_cost
     if overrides.system is None:
         overrides = replace(overrides, system=_system(None, reason))
-    ran = run_map(
-        df,
-        question,
-        overrides,
-        kernel,
-        out_col=out_col,
-        max_cost=max_cost,
-        schema=filter_schema(reason),
-        verb="filter",
-        **options,
-    )
+    ran = run_map(df, question, overrides, kernel, replace(options, schema=filter_schema(reason)), "filter")
     cols = verdict_columns(ran.outcomes, out_col, reason, why_not_run(ran.progress, ran.note))
     marked = frames.with_columns(df, cols)
     judged = cols[out_col]

@@ -12,21 +12,11 @@ from grok_magics.mapping.result_columns import columns, summary, why_not_run
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 
-def map_frame(
-    df: Any,
-    template: str,
-    overrides: Overrides,
-    kernel: Kernel,
-    *,
-    out_col: str = "grok",
-    max_cost: float = 1.0,
-    sample: int | None = None,
-    seed: int = 0,
-    **options: Any,
-) -> Any:
+def map_frame(df: Any, template: str, overrides: Overrides, kernel: Kernel, options: JobOptions) -> Any:
     """Run ``template`` once per row of ``df`` (pandas or polars); return a new frame with the results.
 
     ``{column}`` in the template is that row's value (``namespace`` fills other names). Text goes to
@@ -41,27 +31,15 @@ def map_frame(
     from grok_magics import engines
 
     if engines.kind_of(df) is not None:
-        return engines.map_distributed(
-            df,
-            template,
-            overrides,
-            kernel,
-            out_col=out_col,
-            max_cost=max_cost,
-            sample=sample,
-            seed=seed,
-            verb="map",
-            **options,
-        )
-    if sample is not None:
+        return engines.map_distributed(df, template, overrides, kernel, options, "map")
+    if options.sample is not None:
         from grok_magics.operators.sample import calibrate_map
 
-        return calibrate_map(
-            df, template, sample, seed, overrides, kernel, out_col=out_col, max_cost=max_cost, **options
-        )
-    ran = run_map(df, template, overrides, kernel, out_col=out_col, max_cost=max_cost, **options)
+        return calibrate_map(df, template, overrides, kernel, options, "map")
+    ran = run_map(df, template, overrides, kernel, options)
+    out_col = options.out_col
     result = frames.with_columns(
         df, columns(df, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
     )
-    print(summary(ran.progress, ran.outcomes, out_col, max_cost, ran.note))
+    print(summary(ran.progress, ran.outcomes, out_col, options.max_cost, ran.note))
     return result

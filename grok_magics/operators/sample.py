@@ -17,6 +17,7 @@ from grok_magics.model.usage import money
 
 if TYPE_CHECKING:
     from grok_magics.mapping.job import Kernel
+    from grok_magics.mapping.job_options import JobOptions
     from grok_magics.model.overrides import Overrides
 
 
@@ -100,25 +101,22 @@ def projection(
 def calibrate_map(
     df: Any,
     template: str,
-    n: int,
-    seed: int,
     overrides: Overrides,
     kernel: Kernel,
-    *,
+    options: JobOptions,
     verb: str = "map",
-    out_col: str = "grok",
-    max_cost: float = 1.0,
-    reason: bool = False,
-    keep_all: bool = False,
     total: int | None = None,
-    **options: Any,
 ) -> Any:
-    """Map or filter on N seeded rows; the sample's result (filter: every sampled row with its verdict).
+    """Map or filter on ``options.sample`` seeded rows; the sample's result (filter: every sampled row with its
+    verdict).
 
     ``total``: the whole frame's rows when ``df`` is already the sample (drawn by Spark or Dask)."""
+    from dataclasses import replace
+
     from grok_magics.mapping import run_map
     from grok_magics.mapping.result_columns import columns, summary, why_not_run
 
+    n, seed = options.sample or 0, options.seed
     part = sample_of(df, n, seed) if total is None else df
     total = rows_in(df) if total is None else total
     print(f"grok {verb} --sample {n}: {rows_in(part):,} of {total:,} rows, seed {seed}")
@@ -126,29 +124,20 @@ def calibrate_map(
     if verb == "filter":
         from grok_magics.operators.filtering import run_filter, verdicts
 
-        result, ran = run_filter(
-            part,
-            template,
-            overrides,
-            kernel,
-            reason=reason,
-            keep_all=True,
-            out_col=out_col,
-            max_cost=max_cost,
-            **options,
-        )
+        result, ran = run_filter(part, template, overrides, kernel, replace(options, keep_all=True))
         judged = [v for v in verdicts(ran.outcomes) if v is not None]
         if judged:
             share = sum(judged) / len(judged)
             quality.append(f"{100 * share:.0f}% kept (~{share * total:,.0f} of {total:,} rows)")
     else:
-        ran = run_map(part, template, overrides, kernel, out_col=out_col, max_cost=max_cost, **options)
+        out_col = options.out_col
+        ran = run_map(part, template, overrides, kernel, options)
         result = frames.with_columns(
             part, columns(part, ran.outcomes, ran.schema, out_col, why_not_run(ran.progress, ran.note))
         )
-        print(summary(ran.progress, ran.outcomes, out_col, max_cost, ran.note))
+        print(summary(ran.progress, ran.outcomes, out_col, options.max_cost, ran.note))
         texts = [o.text for o in ran.outcomes if o is not None and o.error is None and o.text]
         if texts:
             quality.append(f"answers {min(map(len, texts)):,}–{max(map(len, texts)):,} characters")
-    print(projection(verb, ran.outcomes, ran.progress, total, quality, options.get("concurrency", 8)))
+    print(projection(verb, ran.outcomes, ran.progress, total, quality, options.concurrency))
     return result
