@@ -73,7 +73,12 @@ export function outputActions(tracker: INotebookTracker): (panel: NotebookPanel,
       if (grokCell && area.maxNumberOutputs !== Infinity) {
         // an answer streams as one output per finished block: the notebook's output limit (50) would hide
         // a long answer's end, its live edge and its status line behind "Show more outputs"
-        area.maxNumberOutputs = Infinity;
+        try {
+          area.maxNumberOutputs = Infinity;
+        } catch {
+          // JupyterLab's setter takes the limit, then disposes the "Show more outputs" line, which exists only
+          // when there are more outputs than the limit: with fewer it throws (and stopped this loop)
+        }
       }
       for (let i = 0; i < area.model.length && i < area.widgets.length; i++) {
         const child = area.widgets[i].node;
@@ -103,6 +108,8 @@ export function outputActions(tracker: INotebookTracker): (panel: NotebookPanel,
     const later = (): void => void window.setTimeout(decorate, 0); // after the output area made its widgets
     code.outputArea.model.changed.connect(later);
     code.model.contentChanged.connect(later);
+    // a notebook opened from disk may draw a cell's outputs after its model settled (no model change then)
+    new MutationObserver(later).observe(code.outputArea.node, { childList: true });
     later();
   };
 }

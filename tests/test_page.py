@@ -137,6 +137,9 @@ def test_the_kernel_greets_answers_takes_a_push_and_is_pulled_from_an_async_cell
     )
     msgs = page.idle_after(page.run("%%grok --output c1:0\nWhat is this number?", "ask"))
     assert not errors(msgs), errors(msgs)
+    # the page draws the answer's buttons and follows it: no fallback script is saved with the answer
+    shown = [m["content"]["data"] for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
+    assert shown and not [d for d in shown if "<script>" in d.get("text/html", "")]
     sent = user_texts(fake.requests[-1].body)[-1]
     assert "mean = 4.2" in sent and "an output of In [3]" in sent and sent.endswith("What is this number?")
     page.say({"v": 1, "type": "request", "id": "p3", "method": "chats"})
@@ -191,6 +194,9 @@ def test_without_a_page_every_magic_works_and_page_features_say_so(fake: Any, tm
     text = nb.cells[2].outputs[0].text
     assert text.startswith("False None\n") and "asking the page for cells_above needs the notebook page" in text
     assert "Hello there." in nb.cells[3].outputs[-1].data["text/markdown"]
+    # no page to draw them: the answer carries the script for its buttons and following (trusted notebooks run it)
+    scripts = [o for o in nb.cells[3].outputs if "<script>" in o.get("data", {}).get("text/html", "")]
+    assert len(scripts) == 1
     assert len(fake.requests) == 1 and user_texts(fake.requests[0].body) == ["Say hello."]
     assert_no_canary(nbformat.writes(nb))
 

@@ -544,7 +544,11 @@ def in_notebook(mode: str, shell: Any) -> bool:
 def make_view(mode: str, shell: Any, headings: int = 4) -> View:
     chosen = _auto_mode(shell) if mode == "auto" else mode
     if chosen in ("live", "widget"):
-        return LiveView(headings=headings)
+        from grok_magics.page import connected
+
+        # a page with the extension draws the answer's buttons and follows it itself: the script that does this
+        # elsewhere would only add ~9 KB to every answer saved in the notebook
+        return LiveView(headings=headings, tools=not connected())
     if chosen == "markdown":
         return MarkdownView(headings=headings)
     return TextView()
