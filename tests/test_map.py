@@ -181,6 +181,33 @@ def test_a_rerun_resumes_from_the_cache(fake: FakeGrok, cache_dir: Path) -> None
     assert CANARY.encode() not in stored and b"127.0.0.1" not in stored
 
 
+def test_a_changed_variable_in_the_template_is_asked_again_not_served_from_the_cache(
+    shell: Any, fake: FakeGrok, cache_dir: Path
+) -> None:
+    """The cache keys what goes out: a notebook variable the template reads changes the prompts, so the answers."""
+    shell.shell.user_ns["df"] = reviews(2)
+    shell.shell.user_ns["tone"] = "dry"
+    assert shell.run("%%grok map df\nIn a {tone} tone: {review}").success
+    shell.run("%%grok map df\nIn a {tone} tone: {review}")
+    assert len(fake.api_requests) == 2, "the same variable: from the cache"
+    shell.shell.user_ns["tone"] = "cheerful"
+    assert shell.run("%%grok map df\nIn a {tone} tone: {review}").success
+    assert sorted(prompts_sent(fake)[2:]) == [
+        "In a cheerful tone: review number 0",
+        "In a cheerful tone: review number 1",
+    ]
+
+
+def test_a_column_in_a_code_span_or_block_of_the_template_is_filled(fake: FakeGrok) -> None:
+    """A template about code reads the row's code where it is written as code; other braces there stay as written."""
+    df = pd.DataFrame({"code": ["x = 1", "y = {1: 2}"]})
+    grok_magics.map(df, "Explain `{code}`:\n```python\n{code}  # {other} {{code}}\n```", progress=False)
+    assert sorted(prompts_sent(fake)) == [
+        "Explain `x = 1`:\n```python\nx = 1  # {other} {{code}}\n```",
+        "Explain `y = {1: 2}`:\n```python\ny = {1: 2}  # {other} {{code}}\n```",
+    ]
+
+
 def test_interrupt_keeps_finished_rows_returned_and_cached(shell: Any, fake: FakeGrok) -> None:
     fake.script(Reply(text="one"), Reply(text="two"), Reply(text="three"), Reply(text="slow", first_delay=30))
     shell.shell.user_ns["df"] = reviews(6)

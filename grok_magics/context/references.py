@@ -4,7 +4,8 @@ Prompts are full of braces (JSON, dicts, f-strings, LaTeX), so only a reference 
 bound in the user's namespace counts: ``{name}``, ``{obj.attr}``, ``{d['k']}``, ``{xs[0]}``,
 ``{In[3]}``, ``{Out[3]}``. They are resolved by walking names, public attributes and *literal*
 keys — never by evaluating user text. ``{{...}}`` is the escape, and code spans and fenced code
-blocks are always literal. Nothing goes through ``str.format``.
+blocks are literal (only the names a caller says, such as a map template's columns, are filled there:
+``in_code``). Nothing goes through ``str.format``.
 
 Strings and numbers are inlined; tables and images become their own parts (see ``attach``); any
 other value leaves the reference as written.
@@ -105,6 +106,14 @@ def _substitute(segment: str, namespace: Mapping[str, Any], attachable: Classifi
     return _REFERENCE.sub(replace, segment)
 
 
+_PLAIN = re.compile(r"\{\{[A-Za-z_]\w*\}\}|\{(?P<name>[A-Za-z_]\w*)\}")
+
+
+def _fill_code(code: str, values: Mapping[str, str]) -> str:
+    """``{name}`` for the given names only; ``{{name}}`` and every other brace stay as written (it is code)."""
+    return _PLAIN.sub(lambda m: values.get(m.group("name"), m.group(0)) if m.group("name") else m.group(0), code)
+
+
 def _suggest(ref: str, namespace: Mapping[str, Any], attachable: Classifier, found: Found) -> None:
     root = _ROOT.match(ref)
     if root is None or root.group(0) in namespace:
@@ -125,9 +134,16 @@ def _safe(attachable: Classifier, value: Any) -> bool:
 
 
 def expand_text(
-    text: str, namespace: Mapping[str, Any], attachable: Classifier = lambda v: False, found: Found | None = None
+    text: str,
+    namespace: Mapping[str, Any],
+    attachable: Classifier = lambda v: False,
+    found: Found | None = None,
+    in_code: Mapping[str, str] | None = None,
 ) -> str:
-    """The prompt with inline references replaced; tables and images are collected into ``found``."""
+    """The prompt with inline references replaced; tables and images are collected into ``found``.
+
+    ``in_code``: plain ``{name}``s also filled inside code (a template about a row's code reads it there), in
+    one pass, so a value is never read again as references."""
     found = Found() if found is None else found
     if "{" not in text or _REFERENCE.search(text) is None:
         return text  # nothing to replace: skip finding code spans (most of the cost of a 10 MB paste)
@@ -135,7 +151,7 @@ def expand_text(
     cursor = 0
     for code in _CODE.finditer(text):
         out.append(_substitute(text[cursor : code.start()], namespace, attachable, found))
-        out.append(code.group(0))
+        out.append(_fill_code(code.group(0), in_code) if in_code else code.group(0))
         cursor = code.end()
     out.append(_substitute(text[cursor:], namespace, attachable, found))
     return "".join(out)

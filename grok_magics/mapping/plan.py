@@ -118,8 +118,10 @@ def make_plan(
         values = {c: frames.as_text(row.get(c)) for c in columns}
         if mask is not None:
             values = {c: mask(v) for c, v in values.items()}
-        prompts.append(expand_text(template, ChainMap(values, cast(MutableMapping[str, Any], namespace))))
-        keys.append(row_key(params, template, values))
+        # the row's columns are filled in code spans too (a template about a row's code reads it there)
+        prompt = expand_text(template, ChainMap(values, cast(MutableMapping[str, Any], namespace)), in_code=values)
+        prompts.append(prompt)
+        keys.append(row_key(params, template, {"prompt": prompt}))  # all that goes out: variables changed too
     return Plan(columns, prompts, keys, masked=(mask.count - before) if mask is not None else 0)
 
 
