@@ -321,16 +321,33 @@ def test_topk_stopped_by_its_cap_returns_the_rows_still_in_contention(grok: Fake
     made = len(model_requests(grok))
     assert 20 < made < 25 and "stopped: --max-cost $2.25 reached in round 2" in said
     assert "the top 2 are among the" in said and "rows still in contention" in said
+    assert "cached: run again with a higher --max-cost to pay only for the rest" in said
     finished = made - 20  # round 2's groups that were asked, of 4
     assert len(first) == 2 * finished + 10 * (4 - finished) and first["rank"].isna().all()
     assert {199, 198} <= set(first["score"])  # the true top 2 were not eliminated
     assert first.index.is_monotonic_increasing  # the frame's own order: no ranking is implied
 
+    # the rerun is priced for the calls the cache does not answer: at list prices the whole tournament is
+    # estimated above this cap, the rest well below it, so it runs without asking
+    grok.responder = operator_judge
     again = grok_magics.topk(
-        df, "highest score in {text}", k=2, group_size=10, max_cost=5, concurrency=1, progress=False
+        df, "highest score in {text}", k=2, group_size=10, max_cost=0.01, concurrency=1, progress=False
     )
+    assert f"~{25 - made} calls to keep the top 2 ({made} from cache)" in capsys.readouterr().out
     assert again["score"].tolist() == [199, 198] and again["rank"].tolist() == [1, 2]
     assert len(model_requests(grok)) == 25  # 25 calls in all: the first run's came from the cache
+
+
+def test_topk_stopped_with_the_cache_off_does_not_promise_a_cheap_rerun(grok: FakeGrok, capsys: Any) -> None:
+    def judge(body: dict[str, Any]) -> Reply | None:
+        reply = operator_judge(body)
+        return replace(reply, usage_extra={"cost_in_usd_ticks": 1_000_000_000}) if reply else None
+
+    grok.responder = judge
+    kwargs: dict[str, Any] = {"k": 2, "group_size": 10, "concurrency": 1, "confirm": True, "progress": False}
+    grok_magics.topk(scored(200), "highest score in {text}", max_cost=1.05, cache=False, **kwargs)
+    said = capsys.readouterr().out
+    assert "with the cache off a rerun pays for every call again" in said and "are cached" not in said
 
 
 def test_topk_refuses_groups_too_small_to_narrow(grok: FakeGrok) -> None:

@@ -96,6 +96,13 @@ def read_ranking(text: str, size: int, keep: int) -> list[int]:
     return seen[:keep]
 
 
+def _ranking_or_none(outcome: Any, size: int, keep: int) -> list[int] | None:
+    try:
+        return None if outcome is None else read_ranking(outcome.text or "", size, keep)
+    except ValueError:
+        return None
+
+
 def topk_frame(
     df: Any,
     criterion: str,
@@ -255,27 +262,65 @@ class Tournament:
         from grok_magics.model.usage import estimate_cost, price_of
 
         calls = plan_calls(len(self.texts), self.group, self.k)
+        cached, left = self._from_cache()
+        share = left / max(cached + left, 1)  # what the cache does not answer (a rerun after a stop pays the rest)
         per_row = sum(estimate_tokens(t) for t in self.texts[:200]) / min(len(self.texts), 200) + 3
         head = estimate_tokens(self.spec.system) + estimate_tokens(group_prompt(self.task, [], self.k))
-        tokens_in = int(sum(c * (head + min(self.group, len(self.texts)) * per_row) for c in calls))
+        tokens_in = int(share * sum(c * (head + min(self.group, len(self.texts)) * per_row) for c in calls))
         out = self.spec.max_tokens or 300
         prices = price_of(self.spec.endpoint.model, self.job.defaults.prices)
-        cost = None if prices is None else estimate_cost(Usage(input=tokens_in, output=out * sum(calls)), prices)
+        cost = None if prices is None else estimate_cost(Usage(input=tokens_in, output=out * left), prices)
         rounds = f"{len(calls)} round{'s' if len(calls) > 1 else ''}"
         what = (
             f"{len(self.texts):,} rows, groups of ≤{self.group}, {rounds}"
-            f", ~{sum(calls):,} calls to keep the top {self.k}"
+            f", ~{left:,} calls to keep the top {self.k}" + (f" ({cached:,} from cache)" if cached else "")
         )
         confirm_spend(
             "topk",
             what,
-            f"~{sum(calls):,} calls",
+            f"~{left:,} calls",
             cost,
             self.spec.endpoint.model,
             self.max_cost,
             confirm,
             self.job.defaults.prices,
         )
+
+    def _from_cache(self) -> tuple[int, int]:
+        """(calls the cache answers, calls left by the plan): the tournament replayed from the cache as far as it
+        goes — the same shuffles, groups and prompts as ``run`` — so a rerun after a stop is priced for the rest."""
+        from grok_magics.mapping.job import prompt_keys
+        from grok_magics.mapping.outcomes import Progress
+        from grok_magics.mapping.plan import Plan, fill_from_cache
+
+        rng = random.Random()
+        rng.setstate(self.rng.getstate())  # run's own shuffles are left as they were
+        candidates, cached = list(range(len(self.texts))), 0
+        while self.pace.cache:
+            rng.shuffle(candidates)
+            groups = self._groups(candidates)
+            keeps = [min(self.k, len(g)) for g in groups]
+            prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
+            found: list[Any] = [None] * len(prompts)
+            progress = Progress(total=len(prompts), model=self.spec.endpoint.model)
+            fill_from_cache(
+                Plan([], prompts, prompt_keys(self.spec, self.task, prompts)), self.spec, found, progress, True
+            )
+            winners: list[int] = []
+            asked = 0
+            for g, keep, outcome in zip(groups, keeps, found):
+                ids = _ranking_or_none(outcome, len(g), keep)
+                if ids is None:  # run asks this group: it stands for the keep rows its call will pick
+                    asked += 1
+                    winners.extend(g[:keep])
+                else:
+                    cached += 1
+                    winners.extend(g[i - 1] for i in ids)
+            if asked or len(groups) == 1:
+                later = 0 if len(groups) == 1 else sum(plan_calls(len(winners), self.group, self.k))
+                return cached, asked + later
+            candidates = winners
+        return 0, sum(plan_calls(len(self.texts), self.group, self.k))
 
     def _groups(self, candidates: list[int]) -> list[list[int]]:
         """Groups of at most ``group`` rows whose prompt fits the budget (by the estimate)."""
@@ -379,6 +424,22 @@ class Tournament:
 
         return validate
 
+    def _contenders_note(self) -> str:
+        """What the rows returned are, and what running again costs: it depends on why the tournament stopped."""
+        among = (
+            f"the top {self.k}{' of the rows left' if self.lost else ''} are among the {len(self.contenders):,} rows "
+            "still in contention, returned with an empty rank"
+        )
+        if not self.pace.cache:
+            return among + "; with the cache off a rerun pays for every call again"
+        if self.stopped.startswith("--max-cost"):
+            return (
+                among + "; the finished calls are cached: run again with a higher --max-cost to pay only for the rest"
+            )
+        if self.stopped == "interrupted":
+            return among + "; the finished calls are cached: run again to pay only for the rest"
+        return among + "; the finished calls are cached"
+
     def summary(self) -> str:
         import time
 
@@ -390,11 +451,6 @@ class Tournament:
         if self.stopped:
             parts.append(f"stopped: {self.stopped}")
             if self.contenders:
-                parts.append(
-                    f"the top {self.k}{' of the rows left' if self.lost else ''} are among the "
-                    f"{len(self.contenders):,} rows still in contention, returned "
-                    "with an empty rank; the finished calls are cached: run again with a higher --max-cost to pay "
-                    "only for the rest"
-                )
+                parts.append(self._contenders_note())
         seconds = time.monotonic() - self.started
         return "grok topk: " + "; ".join(parts) + f"; {self.tokens:,} tokens, {money(self.spent)}, {seconds:.1f} s"
