@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import sys
 from typing import Any, Callable, Iterator
 
@@ -276,4 +277,33 @@ def test_batch_on_an_engine_frame_is_refused_in_one_line(grok: FakeGrok) -> None
     lf = pl.from_pandas(rows(3)).lazy()
     with pytest.raises(GrokError, match="collect it first"):
         grok_magics.map(lf, "Tag {review}", batch=True)
+    assert grok.api_requests == []
+
+
+BAD_OPTIONS = [
+    ({"max_cost": "0.5"}, "max_cost must be a positive number of dollars, not '0.5'"),
+    ({"max_cost": float("nan")}, "max_cost must be a positive number of dollars"),
+    ({"concurrency": 0}, "concurrency must be a whole number of at least 1, not 0"),
+    ({"sample": 0}, "sample must be a whole number of at least 1, not 0"),
+    ({"rps": 0}, "rps must be a positive number of requests a second, not 0"),
+    ({"retries": -1}, "retries must be a whole number of at least 0, not -1"),
+    ({"batch_deadline": -5}, "batch_deadline must be a positive number of seconds, not -5"),
+    ({"cache": "no"}, "cache must be True or False, not 'no'"),
+    ({"namespace": ["tone"]}, "namespace must be a mapping of names to values (a dict), not a list"),
+]
+
+
+@pytest.mark.parametrize(
+    "given, said", BAD_OPTIONS, ids=[next(iter(g)) + "=" + repr(g[next(iter(g))]) for g, _ in BAD_OPTIONS]
+)
+def test_every_engine_refuses_the_same_bad_option_the_same_way(
+    grok: FakeGrok, threads: None, given: dict[str, Any], said: str
+) -> None:
+    """Options are checked once, where they are made: pandas, a LazyFrame and Dask refuse alike, before sending."""
+    dd = need("dask.dataframe")
+    frames = [rows(4), pl.from_pandas(rows(4)).lazy(), dd.from_pandas(rows(4), npartitions=2)]
+    for frame in frames:
+        for verb in ("map", "filter"):
+            with pytest.raises(GrokError, match=re.escape(f"{verb}: {said}")):
+                getattr(grok_magics, verb)(frame, "Tag {review}", progress=False, **given)
     assert grok.api_requests == []

@@ -314,8 +314,6 @@ def map_partitioned(
             "--batch to run on the engine"
         )
     concurrency, rps, max_cost, namespace = options.concurrency, options.rps, options.max_cost, options.namespace
-    if concurrency < 1:
-        raise GrokError(f"{verb}: concurrency must be at least 1")
     job = open_job(
         verb, overrides, kernel, schema=options.schema, allow_key=options.allow_key, default_system=MAP_SYSTEM
     )

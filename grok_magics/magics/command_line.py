@@ -10,6 +10,7 @@ import argparse
 import builtins
 import io
 import keyword
+import math
 import shlex
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -62,7 +63,7 @@ def _positive(convert: Callable[[str], Any], name: str, zero: bool = False) -> C
 
     def check(text: str) -> Any:
         value = convert(text)
-        if value < 0 or (value == 0 and not zero):
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
             raise ValueError(text)
         return value
 

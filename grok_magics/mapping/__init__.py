@@ -8,7 +8,6 @@ summary line (``results``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +45,7 @@ def run_map(
     """The map job itself (plan, cache, estimate, live or batch); ``map_frame`` and ``filter`` shape its result."""
     if not frames.is_frame(df):
         raise GrokError(f"{verb} needs a pandas or polars DataFrame, got {type(df).__name__}")
-    if options.concurrency < 1:
-        raise GrokError(f"{verb}: concurrency must be at least 1")
-    deadline = options.batch_deadline
-    if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
-        raise GrokError(f"{verb}: batch_deadline must be a positive number of seconds, not {deadline}")
+    deadline = options.batch_deadline  # options were checked where they were made (JobOptions.of)
     job = open_job(
         verb, overrides, kernel, schema=options.schema, allow_key=options.allow_key, default_system=MAP_SYSTEM
     )

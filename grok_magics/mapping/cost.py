@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 from grok_magics.errors import GrokError
@@ -143,7 +144,8 @@ def confirm_spend(
         )
         refused = (
             f"{verb}: estimated {money(guess)} is above --max-cost {money(max_cost)}; nothing was sent. "
-            f"Pass --max-cost {guess * 1.2:.2f} (or confirm) to run it"
+            f"Pass --max-cost {max(math.ceil(guess * 120) / 100, 0.01):.2f} (or --yes; confirm=True in Python) "
+            "to run it"
         )
     answer = _ask(question) if confirm is None else (confirm(question) if callable(confirm) else False)
     if not answer:

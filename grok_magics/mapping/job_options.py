@@ -7,6 +7,7 @@ same keywords are spelled once here rather than in each signature they pass thro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
@@ -36,6 +37,35 @@ class JobOptions:
     reason: bool = False  # filter: a <out_col>_reason column
     keep_all: bool = False  # filter: every row, with its verdict
 
+    def problem(self) -> str:
+        """What is wrong with these options, in words a caller can act on ("" when nothing is): checked once here,
+        so every engine refuses the same values the same way, before anything is sent."""
+        numbers: dict[str, Any] = {"max_cost": self.max_cost, "rps": self.rps, "poll_every": self.poll_every}
+        numbers["batch_deadline"] = self.batch_deadline
+        for name, value in numbers.items():
+            if value is None and name in ("rps", "batch_deadline"):
+                continue
+            if not _number(value) or not math.isfinite(value) or value <= 0:
+                unit = {"max_cost": " of dollars", "rps": " of requests a second"}.get(name, " of seconds")
+                return f"{name} must be a positive number{unit}, not {value!r}"
+        counts = {"concurrency": (self.concurrency, 1), "retries": (self.retries, 0), "seed": (self.seed, 0)}
+        if self.sample is not None:
+            counts["sample"] = (self.sample, 1)
+        for name, (value, least) in counts.items():
+            if not _whole(value) or value < least:
+                return f"{name} must be a whole number of at least {least}, not {value!r}"
+        flags = ("cache", "batch", "progress", "allow_key", "reason", "keep_all")
+        for name in flags:
+            if not isinstance(getattr(self, name), bool):
+                return f"{name} must be True or False, not {getattr(self, name)!r}"
+        if not isinstance(self.out_col, str) or not self.out_col:
+            return f"out_col must be a column name, not {self.out_col!r}"
+        if self.namespace is not None and not isinstance(self.namespace, Mapping):
+            return f"namespace must be a mapping of names to values (a dict), not a {type(self.namespace).__name__}"
+        if not (self.confirm is None or isinstance(self.confirm, bool) or callable(self.confirm)):
+            return f"confirm must be True, False, None or a function that answers the question, not {self.confirm!r}"
+        return ""
+
     @classmethod
     def of(cls, verb: str, given: Mapping[str, Any]) -> JobOptions:
         """From the keywords a caller passed; a misspelt one fails as for any Python function (as reduce's and
@@ -48,4 +78,16 @@ class JobOptions:
             raise GrokError(f"{verb}: reason and keep_all are filter's options")
         if verb == "filter" and given.get("schema") is not None:
             raise GrokError("filter: the answer is a yes/no verdict; --schema is for map")
-        return cls(**{**({"out_col": "keep"} if verb == "filter" else {}), **given})
+        options = cls(**{**({"out_col": "keep"} if verb == "filter" else {}), **given})
+        problem = options.problem()
+        if problem:
+            raise GrokError(f"{verb}: {problem}; nothing was sent")
+        return options
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
