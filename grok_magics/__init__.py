@@ -40,15 +40,17 @@ def map(df: Any, template: str, **options: Any) -> Any:  # noqa: A001 - the verb
 
     Options: ``concurrency=8, out_col="grok", schema=None, model, provider, api, effort, system,
     temperature, max_tokens, max_cost=1.0, rps=None, cache=True, batch=False, batch_id=None,
-    confirm=None, progress=True``. See the README, "%grok map".
+    confirm=None, progress=True, namespace=None`` (the ``{names}`` that are no column: by default the
+    notebook's variables, as in ``%grok map``). See the README, "%grok map".
     """
     from grok_magics.magics.kernel import current
     from grok_magics.mapping.job_options import JobOptions
     from grok_magics.operators.map import map_frame
     from grok_magics.settings import pop_overrides
 
-    overrides = pop_overrides(options)
-    return map_frame(df, template, overrides, current(), JobOptions.of("map", options))
+    overrides, kernel = pop_overrides(options), current()
+    options.setdefault("namespace", kernel.variables())
+    return map_frame(df, template, overrides, kernel, JobOptions.of("map", options))
 
 
 def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the verb users expect
@@ -62,8 +64,9 @@ def filter(df: Any, question: str, **options: Any) -> Any:  # noqa: A001 - the v
     from grok_magics.operators.filter import filter_frame
     from grok_magics.settings import pop_overrides
 
-    overrides = pop_overrides(options)
-    return filter_frame(df, question, overrides, current(), JobOptions.of("filter", options))
+    overrides, kernel = pop_overrides(options), current()
+    options.setdefault("namespace", kernel.variables())
+    return filter_frame(df, question, overrides, kernel, JobOptions.of("filter", options))
 
 
 def reduce(df: Any, instruction: str, **options: Any) -> Any:

@@ -198,6 +198,18 @@ def test_a_changed_variable_in_the_template_is_asked_again_not_served_from_the_c
     ]
 
 
+def test_the_python_api_fills_a_template_from_the_notebooks_variables_as_the_magic_does(
+    shell: Any, fake: FakeGrok, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.shell.user_ns.update(df=reviews(1), tone="dry")
+    ran = shell.run("import grok_magics\nout = grok_magics.filter(df, 'In a {tone} tone, {review}?', progress=False)")
+    assert ran.success, ran.error
+    assert prompts_sent(fake) == ["In a dry tone, review number 0?"]
+    grok_magics.map(reviews(1), "In a {tone} tone, {review}", namespace={"tone": "warm"}, progress=False)
+    assert prompts_sent(fake)[-1] == "In a warm tone, review number 0"
+    assert "sent as written" not in capsys.readouterr().out
+
+
 def test_a_column_in_a_code_span_or_block_of_the_template_is_filled(fake: FakeGrok) -> None:
     """A template about code reads the row's code where it is written as code; other braces there stay as written."""
     df = pd.DataFrame({"code": ["x = 1", "y = {1: 2}"]})

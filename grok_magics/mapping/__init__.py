@@ -86,6 +86,7 @@ def run_map(
                 options.out_col,
                 gate,
                 defaults.batch_deadline if deadline is None else deadline,
+                verb,
             )
         elif todo:
             from grok_magics.tokens import counter_for

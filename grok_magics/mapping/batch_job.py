@@ -58,6 +58,7 @@ def run_batch(
     out_col: str,
     gate: Any,
     deadline: float = 3600.0,
+    verb: str = "map",
 ) -> str:
     """The rows' outcomes are filled in place; the note says why rows were left unrun ("" for none)."""
     from grok_magics.mapping import batch as xai_batch
@@ -70,7 +71,7 @@ def run_batch(
         if batch_id is None:
             if not todo:
                 return ""
-            confirm_cost(spec, plan, todo, max_cost, confirm, gate.prices)
+            confirm_cost(spec, plan, todo, max_cost, confirm, gate.prices, verb=verb)
             todo = admit_rows(gate, spec, plan, todo, outcomes, progress)
             if not todo:
                 return ""
@@ -81,10 +82,10 @@ def run_batch(
                 plan.prompts,
                 plan.keys,
                 todo,
-                name=f"grok-magics map: {len(todo)} rows into {out_col}",
+                name=f"grok-magics {verb}: {len(todo)} rows into {out_col}",
             )
             print(
-                f"map: batch {batch_id} submitted ({len(todo):,} rows). If this kernel stops, collect it "
+                f"{verb}: batch {batch_id} submitted ({len(todo):,} rows). If this kernel stops, collect it "
                 f"from any kernel with --batch-id {batch_id} (or batch_id='{batch_id}')."
             )
         later = f"collect it later with --batch-id {batch_id}"

@@ -28,6 +28,10 @@ class Kernel:
     session: Any  # ask.Session: the kernel's books (classroom ledger, usage), or this process's outside IPython
     shell: Any = None  # the running IPython shell (how a streamed answer is shown: reduce's last call), or None
 
+    def variables(self) -> Any:
+        """The notebook's variables, which fill a template's ``{names}`` that are no column (as in the magics)."""
+        return getattr(self.shell, "user_ns", None)
+
 
 @dataclass
 class Job:

@@ -72,7 +72,7 @@ def say_unread(
     """Tell the reader, once per job whatever runs it, of ``{names}`` that go out as written."""
     note = unread_names(template, available, namespace, index)
     if note:
-        print(f"grok {verb}: {note}.")
+        print(f"grok {verb}: {note}" + ("" if note.endswith("?") else "."))
 
 
 def index_names(df: Any) -> list[str]:
