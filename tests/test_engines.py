@@ -307,3 +307,15 @@ def test_every_engine_refuses_the_same_bad_option_the_same_way(
             with pytest.raises(GrokError, match=re.escape(f"{verb}: {said}")):
                 getattr(grok_magics, verb)(frame, "Tag {review}", progress=False, **given)
     assert grok.api_requests == []
+
+
+def test_a_lazyframe_filter_says_what_it_kept_and_what_it_masked(grok: FakeGrok, capsys: Any) -> None:
+    """Its summary ends as a pandas filter's does, and it says that key-shaped values went out masked."""
+    df = rows(6)
+    df.loc[1, "review"] = "review 1: fine, my token xai-" + "Qw7" * 10
+    kept = grok_magics.filter(pl.from_pandas(df).lazy(), "Defect? {review}", progress=False)
+    said = capsys.readouterr().out
+    assert kept.collect()["n"].to_list() == [0, 3]
+    assert (
+        "; 2 kept, 4 dropped" in said and "grok filter: 1 key-shaped value in the rows masked before sending." in said
+    )

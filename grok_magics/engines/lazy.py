@@ -105,7 +105,13 @@ def map_lazy(lf: Any, template: str, overrides: Overrides, kernel: Kernel, optio
                 every.extend(outcomes)
     except ConfigError as exc:
         raise GrokError(str(exc)) from None
-    print(summary(progress_state, every, out_col, max_cost, "", verb=verb))
+    job.say_masked()
+    line = summary(progress_state, every, out_col, max_cost, "", verb=verb)
+    if verb == "filter":
+        from grok_magics.operators.filtering import tally
+
+        line += tally(every, out_col, options.keep_all)
+    print(line)
     if not results:
         return lf.head(0)
     return pl.concat(results, how="vertical_relaxed").lazy()

@@ -54,11 +54,7 @@ def run_map(
     job.refuse_keys_in(template)  # the template and system prompt go with every row: refuse the job, not each row
     plan = make_plan(df, template, spec, namespace, defaults.redact_columns, job.masker)
     say_unread(verb, template, frames.columns_of(df), namespace, index_names(df))
-    if plan.masked:
-        print(
-            f"grok {verb}: {plan.masked:,} key-shaped value{'s' if plan.masked > 1 else ''} in the rows masked "
-            "before sending."
-        )
+    job.say_masked()
     spec = job.keyed(template)
     outcomes: list[Outcome | None] = [None] * len(plan.prompts)
     progress_state = Progress(total=len(plan.prompts), model=spec.endpoint.model, prices=defaults.prices)

@@ -49,6 +49,12 @@ class Job:
     def endpoint(self) -> Any:
         return self.spec.endpoint
 
+    def say_masked(self) -> None:
+        """Tell the reader, once per job, that key-shaped values in the rows went out masked."""
+        note = self.masker.note("the rows")
+        if note:
+            print(f"grok {self.verb}: {note} before sending.")
+
     def refuse_keys_in(self, text: str, spec: RowSpec | None = None) -> None:
         """Text every request carries (a template, an instruction, the system prompt): a key refuses the job."""
         if self.allow_key:

@@ -74,16 +74,21 @@ def run_filter(df: Any, question: str, overrides: Overrides, kernel: Kernel, opt
     cols = verdict_columns(ran.outcomes, out_col, reason, why_not_run(ran.progress, ran.note))
     marked = frames.with_columns(df, cols)
     judged = cols[out_col]
-    kept = sum(1 for v in judged if v is True)
-    failed = sum(1 for o in ran.outcomes if o is not None and o.error is not None)
     if keep_all:
         result = marked
     else:
         with_reason = frames.with_columns(df, {f"{out_col}_reason": cols[f"{out_col}_reason"]}) if reason else df
         result = kept_rows(with_reason, [v is True for v in judged])
     line = summary(ran.progress, ran.outcomes, f"{out_col}", max_cost, ran.note, verb="filter")
-    line += f"; {kept:,} kept, {sum(1 for v in judged if v is False):,} dropped"
+    print(line + tally(ran.outcomes, out_col, keep_all))
+    return result, ran
+
+
+def tally(outcomes: list[Any], out_col: str, keep_all: bool) -> str:
+    """The end of a filter's summary line, whatever engine ran it: what was kept, dropped and left out."""
+    judged = verdicts(outcomes)
+    failed = sum(1 for o in outcomes if o is not None and o.error is not None)
+    line = f"; {judged.count(True):,} kept, {judged.count(False):,} dropped"
     if failed and not keep_all:
         line += f" ({failed:,} failed rows left out: keep_all=True shows them with {out_col}_error)"
-    print(line)
-    return result, ran
+    return line

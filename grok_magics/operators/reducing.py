@@ -193,11 +193,7 @@ def trees_of(
         tree.rows += 1
     if not order:
         raise GrokError("reduce: the frame has no rows")
-    if job.masker.count:
-        print(
-            f"grok reduce: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
-            "masked before sending."
-        )
+    job.say_masked()
     return list(order.values())
 
 

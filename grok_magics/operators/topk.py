@@ -164,11 +164,7 @@ def topk_frame(
     texts = [item_of(row, read, job.masker) for row in frames.rows_of(df, read)]
     if not texts:
         raise GrokError("topk: the frame has no rows")
-    if job.masker.count:
-        print(
-            f"grok topk: {job.masker.count:,} key-shaped value{'s' if job.masker.count > 1 else ''} in the rows "
-            "masked before sending."
-        )
+    job.say_masked()
     from grok_magics.operators.reducing import _budget
 
     tournament = Tournament(
