@@ -1,27 +1,66 @@
 /**
  * While an answer streams, the view follows its growing edge as long as the reader stays at the bottom,
  * and stops once the reader scrolls up (as chat apps do). What to do is decided in ``followlogic.ts``; this
- * file feeds it the page's events. The script answers carry runs this same code where the extension is
- * absent (compiled with ``jlpm build:fallback``, joined in by ``render/frontend.py``): keep it to plain
+ * file feeds it the page's events. Each notebook follows on its own (a split view streams two answers at
+ * once, each read by its own reader's hand). The script answers carry runs this same code where the extension
+ * is absent (compiled with ``jlpm build:fallback``, joined in by ``render/frontend.py``): keep it to plain
  * modules, no template literals, imports only of each other.
  */
 import { Direction, Follow, keyDirection, wheelDirection } from './followlogic';
 
 /** The output areas answers stream into: JupyterLab's and Notebook 7's, and classic or exported pages'. */
 const AREA = '.jp-OutputArea, .output';
+/** What a notebook is on the page; a page without one (an exported notebook) is one notebook. */
+const NOTEBOOK = '.jp-NotebookPanel';
+
+/** One notebook's latest answer: whether it is followed, and where it streams. */
+interface Stream {
+  follow: Follow;
+  area: Element | null;
+}
+
+/** Where an element is seen: pixels its bottom sits below the fold of the tightest box showing it, and above
+ * that box's top (every scrolling ancestor clips it: Notebook 7 turns a long output into a scroll box). */
+export interface Sight {
+  below: number;
+  above: number;
+}
+
+function scrolls(el: Element): boolean {
+  return el === document.scrollingElement || /auto|scroll|overlay/.test(getComputedStyle(el).overflowY);
+}
+
+export function sight(el: Element): Sight {
+  let top = 0;
+  let fold = window.innerHeight;
+  for (let box = el.parentElement; box; box = box.parentElement) {
+    // a box that scrolls or hides what overflows it shows only what is inside it
+    if (box !== document.scrollingElement && box !== document.body && getComputedStyle(box).overflowY !== 'visible') {
+      const rect = box.getBoundingClientRect();
+      top = Math.max(top, rect.top);
+      fold = Math.min(fold, rect.top + box.clientHeight);
+    }
+  }
+  const bottom = el.getBoundingClientRect().bottom;
+  return { below: bottom - fold, above: top - bottom };
+}
 
 export function followStreams(): void {
-  const follow = new Follow();
-  let area: Element | null = null;
-  const lastLive = (): HTMLElement | undefined => {
-    const all = document.querySelectorAll<HTMLElement>('.grok-live');
-    return all[all.length - 1];
+  const streams = new Map<Element, Stream>();
+  const notebookOf = (el: Element): Element => el.closest(NOTEBOOK) ?? document.body;
+  const streamOf = (notebook: Element): Stream => {
+    let stream = streams.get(notebook);
+    if (!stream) {
+      stream = { follow: new Follow(), area: null };
+      streams.set(notebook, stream);
+    }
+    return stream;
   };
-  // pixels the live edge sits below the fold of the box that scrolls it (or of the window)
-  const below = (el: HTMLElement): number => {
-    const box = el.closest('.jp-WindowedPanel-outer, .jp-NotebookPanel, body') || document.body;
-    const limit = box === document.body ? window.innerHeight : box.getBoundingClientRect().bottom;
-    return el.getBoundingClientRect().bottom - Math.min(limit, window.innerHeight);
+  // each notebook's live edge: the last one in it (an answer streams at its end)
+  const lives = (): Map<Element, HTMLElement> => {
+    const found = new Map<Element, HTMLElement>();
+    document.querySelectorAll<HTMLElement>('.grok-live').forEach(live => found.set(notebookOf(live), live));
+    return found;
   };
   let queued = false;
   // resize notes come after layout and before paint: following from there, the reader never sees a frame
@@ -29,17 +68,22 @@ export function followStreams(): void {
   const resized = new ResizeObserver(() => check());
   const check = (): void => {
     queued = false;
-    const live = lastLive();
-    const liveArea = live?.closest(AREA) ?? null;
-    if (liveArea && follow.streaming(liveArea)) {
-      area = liveArea;
-      resized.disconnect();
-      resized.observe(liveArea); // typeset math or a new row grows the area without new nodes
-    }
-    // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
-    const asks = (live?.closest('.jp-NotebookPanel') ?? document).querySelector('.grok-agent-bar') !== null;
-    if (live && follow.shouldScroll(below(live), asks)) {
-      live.scrollIntoView({ block: 'end' });
+    for (const [notebook, live] of lives()) {
+      const stream = streamOf(notebook);
+      const area = live.closest(AREA);
+      if (area && stream.follow.streaming(area)) {
+        if (stream.area) {
+          resized.unobserve(stream.area);
+        }
+        stream.area = area;
+        resized.observe(area); // typeset math or a new row grows the area without new nodes
+      }
+      // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
+      const asks = notebook.querySelector('.grok-agent-bar') !== null;
+      const seen = sight(live);
+      if (stream.follow.shouldScroll(seen.below, asks, seen.above)) {
+        live.scrollIntoView({ block: 'end' });
+      }
     }
   };
   const schedule = (): void => {
@@ -51,29 +95,59 @@ export function followStreams(): void {
   const listen = { passive: true, capture: true };
   const typing = (target: EventTarget | null): boolean =>
     target instanceof Element && target.closest('input, textarea, [contenteditable="true"], .cm-editor') !== null;
-  const scrolls = (el: Element): boolean =>
-    el === document.scrollingElement || /auto|scroll|overlay/.test(getComputedStyle(el).overflowY);
   // how far a wheel or key on ``target`` can move the answer: the boxes it would scroll are its own and its
-  // ancestors, and of those only the ones holding the answer move it (a wheel over another panel moves nothing)
-  const room = (target: EventTarget | null, direction: Direction): number => {
-    const answer = lastLive() ?? area; // between two blocks the live edge is briefly gone; its area is not
-    let total = answer ? 0 : Infinity;
-    for (let el = target instanceof Element ? target : document.scrollingElement; answer && el; el = el.parentElement) {
+  // ancestors, and of those only the ones holding the answer move it
+  const room = (target: Element, answer: Element, direction: Direction): number => {
+    let total = 0;
+    for (let el: Element | null = target; el; el = el.parentElement) {
       if (el.contains(answer) && scrolls(el)) {
         total += direction === 'up' ? el.scrollTop : el.scrollHeight - el.clientHeight - el.scrollTop;
       }
     }
     return total;
   };
-  const reader = (direction: Direction | null, target: EventTarget | null): void => {
-    if (direction) {
-      follow.reader(direction, performance.now(), room(target, direction));
+  // End below a notebook's last answer is a request for that answer's end; elsewhere it is a way down. The
+  // empty cell that run-and-advance adds below a run cell does not count.
+  const isLast = (answer: Element): boolean => {
+    for (let cell = answer.closest('.jp-Cell')?.nextElementSibling; cell; cell = cell.nextElementSibling) {
+      const empty = !cell.querySelector('.jp-OutputArea-child') && !cell.querySelector('.cm-content')?.textContent?.trim();
+      if (cell.classList.contains('jp-Cell') && !empty) {
+        return false;
+      }
     }
+    return true;
+  };
+  const reader = (direction: Direction | null, target: EventTarget | null): void => {
+    const at = target instanceof Element ? target : document.scrollingElement;
+    const stream = direction && at ? streams.get(notebookOf(at)) : undefined; // another panel: no notebook's
+    if (!direction || !at || !stream) {
+      return;
+    }
+    const answer = lives().get(notebookOf(at)) ?? stream.area; // between two blocks the live edge is gone
+    if (direction === 'end' && answer && !isLast(answer)) {
+      direction = 'down';
+    }
+    stream.follow.reader(direction, performance.now(), answer ? room(at, answer, direction) : Infinity);
   };
   addEventListener('wheel', e => reader(wheelDirection(e.deltaY), e.target), listen);
   // keys typed into an editor move its cursor, not the page
   addEventListener('keydown', e => reader(typing(e.target) ? null : keyDirection(e.key), e.target), true);
-  addEventListener('pointerdown', () => follow.pressed(performance.now()), listen);
+  // a press on a scroll bar: what scrolls next is the reader's drag (a click in a cell is no drag, though the
+  // page may scroll right after it: run-and-advance brings the next cell into view)
+  const onScrollBar = (e: PointerEvent): boolean => {
+    const el = e.target instanceof Element ? e.target : null;
+    if (!el) {
+      return false;
+    }
+    const box = el.getBoundingClientRect();
+    return e.clientX >= box.left + el.clientLeft + el.clientWidth || e.clientY >= box.top + el.clientTop + el.clientHeight;
+  };
+  addEventListener('pointerdown', e => {
+    const at = e.target instanceof Element ? e.target : null;
+    if (at && onScrollBar(e)) {
+      streams.get(notebookOf(at))?.follow.pressed(performance.now());
+    }
+  }, listen);
   const tops = new WeakMap<EventTarget, number>();
   addEventListener('scroll', e => {
     const target = e.target instanceof Element ? e.target : document.scrollingElement;
@@ -82,22 +156,29 @@ export function followStreams(): void {
     }
     const moved = target.scrollTop - (tops.get(target) ?? target.scrollTop);
     tops.set(target, target.scrollTop);
-    const live = lastLive();
+    const notebook = target === document.scrollingElement ? document.body : notebookOf(target);
+    const live = lives().get(notebook);
     if (!live || !target.contains(live)) {
       return; // another panel scrolled: the answer did not move
     }
-    follow.scrolled(moved, below(live), performance.now());
+    streams.get(notebook)?.follow.scrolled(moved, sight(live).below, performance.now());
     schedule(); // the reader went back down: follow from here
   }, listen);
   // an answer's final status line ends it (its live edge also goes away between two of its blocks)
   const ends = new WeakSet<Element>();
   const mutated = (): void => {
-    const all = area?.querySelectorAll('.grok-status:not(.grok-live)');
-    const last = all?.[all.length - 1];
-    if (last && !ends.has(last)) {
-      ends.add(last);
-      if (follow.ended() && below(last as HTMLElement) > 0) {
-        (last as HTMLElement).scrollIntoView({ block: 'end' });
+    for (const [notebook, stream] of streams) {
+      if (!notebook.isConnected) {
+        streams.delete(notebook); // a closed notebook
+        continue;
+      }
+      const all = stream.area?.querySelectorAll('.grok-status:not(.grok-live)');
+      const last = all?.[all.length - 1];
+      if (last && !ends.has(last)) {
+        ends.add(last);
+        if (stream.follow.ended() && sight(last).below > 0) {
+          last.scrollIntoView({ block: 'end' });
+        }
       }
     }
     schedule();

@@ -13,14 +13,15 @@ export const NEAR = 48;
 /** How long a press, wheel or key counts as the reader's hand behind the scroll events that follow it. */
 export const HAND_MS = 1000;
 
-export type Direction = 'up' | 'down';
+/** ``end``: the reader asked for the end (the End key below the last answer): follow it, wherever the view is. */
+export type Direction = 'up' | 'down' | 'end';
 
 const UP_KEYS = ['PageUp', 'ArrowUp', 'Home'];
-const DOWN_KEYS = ['PageDown', 'ArrowDown', 'End', ' '];
+const DOWN_KEYS = ['PageDown', 'ArrowDown', ' '];
 
 /** The direction a key moves the view, if it moves it. */
 export function keyDirection(key: string): Direction | null {
-  return UP_KEYS.includes(key) ? 'up' : DOWN_KEYS.includes(key) ? 'down' : null;
+  return UP_KEYS.includes(key) ? 'up' : DOWN_KEYS.includes(key) ? 'down' : key === 'End' ? 'end' : null;
 }
 
 /** The direction a wheel turn moves the view, if it moves it vertically. */
@@ -31,8 +32,9 @@ export function wheelDirection(deltaY: number): Direction | null {
 export class Follow {
   following = true;
   private answer: unknown = null;
-  private hand: Direction | 'drag' | null = null;
+  private hand: 'up' | 'down' | 'drag' | null = null;
   private handAt = -Infinity;
+  private toEnd = false; // the reader pressed End: the edge is brought back even from above the view
 
   /** A live answer is on the page (``answer``: where it streams): a new one is followed from its start.
    * Whether it is new. */
@@ -43,6 +45,7 @@ export class Follow {
     this.answer = answer;
     this.following = true;
     this.hand = null;
+    this.toEnd = false;
     return true;
   }
 
@@ -58,13 +61,14 @@ export class Follow {
    * that way (a wheel up where the view is already at its top, or over another panel, moves nothing: the
    * reader has not left the edge, and a short answer that grows later is still followed). */
   reader(direction: Direction, now: number, room = Infinity): void {
-    if (room <= 0) {
+    if (room <= 0 && direction !== 'end') {
       return;
     }
-    this.hand = direction;
+    this.hand = direction === 'end' ? 'down' : direction;
     this.handAt = now;
-    if (direction === 'up') {
-      this.following = false;
+    this.toEnd = direction === 'end';
+    if (direction !== 'down') {
+      this.following = direction === 'end';
     }
   }
 
@@ -72,6 +76,7 @@ export class Follow {
   pressed(now: number): void {
     this.hand = 'drag';
     this.handAt = now;
+    this.toEnd = false;
   }
 
   /** The view scrolled: ``moved`` pixels (negative: up), the live edge ``below`` pixels under the fold. */
@@ -87,9 +92,11 @@ export class Follow {
     }
   }
 
-  /** Whether to bring the live edge, ``below`` pixels under the fold, into sight now. Not while the page
-   * ``asks`` the reader something (an agent step's Run / Skip / Stop): the view is theirs until they answer. */
-  shouldScroll(below: number, asks = false): boolean {
-    return this.following && !asks && below > IN_SIGHT;
+  /** Whether to bring the live edge, ``below`` pixels under the fold (``above`` pixels over the top), into
+   * sight now. Above the view only after End (JupyterLab scrolls past the last cell, leaving the edge above):
+   * a reader who went down past the answer on purpose is not pulled back. Not while the page ``asks`` the
+   * reader something (an agent step's Run / Skip / Stop): the view is theirs until they answer. */
+  shouldScroll(below: number, asks = false, above = 0): boolean {
+    return this.following && !asks && (below > IN_SIGHT || (this.toEnd && above > IN_SIGHT));
   }
 }

@@ -696,13 +696,23 @@ FOLLOW_S = 3.0  # how soon the view must bring a moved live edge back in sight (
 SUBPIXEL = 1  # scroll positions are whole pixels and boxes are not: "in sight" allows this much past the window
 
 
+# inside the window and inside every box that clips it (a notebook's scroller; Notebook 7 turns a long output
+# into a scroll box of its own): judged by the window alone, an edge hidden in such a box looked in view
+IN_SIGHT = """(el, sub) => { const r = el.getBoundingClientRect(); let top = 0, bottom = innerHeight;
+  for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+    if (getComputedStyle(box).overflowY !== 'visible') {
+      const b = box.getBoundingClientRect();
+      top = Math.max(top, b.top);
+      bottom = Math.min(bottom, b.top + box.clientHeight);
+    } }
+  return r.height > 0 && r.top >= top - sub && r.bottom <= bottom + sub; }"""
+
+
 def in_view(page: Any, locator: Any) -> bool:
-    box = locator.bounding_box() if locator.count() else None
-    return (
-        box is not None
-        and -SUBPIXEL <= box["y"]
-        and box["y"] + box["height"] <= page.viewport_size["height"] + SUBPIXEL
-    )
+    try:
+        return locator.count() > 0 and bool(locator.last.evaluate(IN_SIGHT, SUBPIXEL, timeout=2000))
+    except Exception:  # gone between the count and the look (an answer's live edge ends)
+        return False
 
 
 def settled_scroll_top(page: Any, locator: Any) -> float:
@@ -1016,6 +1026,75 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     printed = cell(page, 11).locator(".jp-OutputArea-output").inner_text().strip()
     assert re.match(r"^11 '%%grok --output \S+:0\\nWhat does this output show\?'$", printed), printed
     assert_no_canary(page.locator("body").inner_text())
+
+
+def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: Any, lab: Lab, page: Any) -> None:
+    """A followed answer stays in sight inside every box that clips it (Notebook 7 makes a long output a scroll
+    box of its own) and its status line shows at the end; End while it streams brings its edge back (JupyterLab
+    scrolls past the last cell, above the edge); two notebooks side by side follow each its own answer."""
+    story = "".join(f"Paragraph {n}: " + "and then something else happened. " * 6 + "\n\n" for n in range(50))
+    fake.script(Reply(text=story, chunk=20, pace=0.006))
+    path = make_notebook(lab.root, "follow-a.ipynb", "%load_ext grok_magics", "%grok Tell me a long story")
+    open_notebook(page, lab, path.name)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+    run(page, 1)
+    live = cell(page, 1).locator(".grok-live")
+    answer(page, 1).filter(has_text="Paragraph 40:").first.wait_for()
+    wait_until(lambda: in_view(page, live), "the live edge to be in sight inside its boxes", FOLLOW_S)
+    wait_finished(page, 1, 2)
+    wait_until(lambda: in_view(page, status(page, 1)), "the status line to be in sight at the end", FOLLOW_S)
+    shot(page, f"follow-{lab.kind}-1-end.png")
+    if lab.kind != "lab":  # End past the last cell and the split view are JupyterLab's
+        return
+
+    # End while the answer streams, after the reader scrolled up: the edge comes back into sight
+    fake.script(Reply(text=story, chunk=20, pace=0.01))
+    write_and_run(page, 2, "%grok Tell me another")
+    live = cell(page, 2).locator(".grok-live")
+    answer(page, 2).filter(has_text="Paragraph 10:").first.wait_for()
+    page.mouse.move(640, 450)
+    page.mouse.wheel(0, -900)
+    wait_until(lambda: not in_view(page, live), "the reader to scroll up")
+    page.keyboard.press("Escape")  # command mode, as a person leaves the editor
+    page.keyboard.press("End")
+    wait_until(lambda: in_view(page, live), "End to bring the streaming answer's edge back", FOLLOW_S)
+    answer(page, 2).filter(has_text="Paragraph 30:").first.wait_for()
+    wait_until(lambda: in_view(page, live), "following to go on after End", FOLLOW_S)
+    wait_finished(page, 2, 3)
+
+    # two notebooks side by side, an answer streaming in each: each is followed in its own panel
+    other = make_notebook(lab.root, "follow-b.ipynb", "%load_ext grok_magics", "%grok Tell me a third")
+    page.evaluate(
+        f"async () => {{ await window.jupyterapp.commands.execute('docmanager:open', "
+        f"{{path: '{other.name}', options: {{mode: 'split-right'}}}}); }}"
+    )
+    panes = page.locator(".jp-NotebookPanel")
+    wait_until(lambda: panes.count() == 2, "the second notebook beside the first")
+    left, right = panes.nth(0), panes.nth(1)
+    wait_until(
+        lambda: sum(s["kernel"]["execution_state"] == "idle" for s in get_json(lab.url + "/api/sessions")) == 2,
+        "the second notebook's kernel",
+        WAIT_MS / 1000,
+    )
+
+    def run_in(pane: Any, index: int, source: str = "") -> None:
+        target = pane.locator(".jp-Cell").nth(index)
+        target.evaluate("e => e.scrollIntoView({block: 'center'})")  # a narrow pane: the cell may be out of view
+        target.locator(".jp-InputArea-editor").click()
+        page.keyboard.type(source)
+        page.keyboard.press("Shift+Enter")
+
+    run_in(right, 0)
+    wait_until(lambda: right.locator(".jp-InputPrompt").first.inner_text().strip() == "[1]:", "its %load_ext")
+    fake.script(Reply(text=story, chunk=20, pace=0.01), Reply(text=story, chunk=20, pace=0.01))
+    run_in(left, 3, "%grok And one more")
+    run_in(right, 1)
+    left.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
+    right.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
+    live_left, live_right = left.locator(".grok-live"), right.locator(".grok-live")
+    wait_until(lambda: in_view(page, live_left) and in_view(page, live_right), "both edges in sight", FOLLOW_S)
+    shot(page, "follow-lab-3-split.png")
 
 
 def test_a_long_answer_shows_to_its_end(fake: Any, lab: Lab, page: Any) -> None:

@@ -141,3 +141,21 @@ def test_a_wheel_that_moves_nothing_does_not_stop_following(page: Any) -> None:
     stream(page, 20)
     page.wait_for_timeout(300)
     assert scroll_y(page) == at, "the view dragged the reader back down"
+
+
+def test_the_script_shows_a_long_answer_whole_where_the_frontend_trims_outputs(page: Any) -> None:
+    """JupyterLab shows 50 outputs of a cell and puts "Show more outputs" after them; an answer streams one output
+    per block, so its end, live edge and status line would hide there. The page extension lifts the limit; where
+    it is absent the script presses that line for the answer's own output area, and no other."""
+    page.goto("about:blank")  # a page of its own: the script installs itself once per page
+    page.set_content(
+        PAGE.replace("{script}", "")
+        + """<div class="jp-OutputArea" id="answer-area"><div class="jp-OutputArea-child"><script>"""
+        + script()
+        + """</script></div><div class="jp-OutputArea-child"><div class="jp-TrimmedOutputs" id="mine"
+          onclick="this.dataset.pressed = 'yes'">Show more outputs</div></div></div>
+        <div class="jp-OutputArea"><div class="jp-TrimmedOutputs" id="other"
+          onclick="this.dataset.pressed = 'yes'">Show more outputs</div></div>"""
+    )
+    wait_until(lambda: page.evaluate("document.getElementById('mine').dataset.pressed") == "yes", "the press", 5)
+    assert page.evaluate("document.getElementById('other').dataset.pressed") is None, "another cell's was pressed"

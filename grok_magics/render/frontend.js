@@ -5,6 +5,8 @@
 (() => {
   const me = document.currentScript && document.currentScript.closest(".jp-OutputArea-child, .output_area");
   if (me) me.style.display = "none";  // this output is only a carrier
+  const mine = me && me.closest(".jp-OutputArea");
+  if (mine) mine.classList.add("grok-area");  // an answer streams here: it shows whole (see below)
   // the grok-magics page extension marks the page and draws these buttons itself: stand down (no doubles)
   if (window.__grokMagics || document.body.dataset.grokMagics) return;
   window.__grokMagics = true;
@@ -68,10 +70,14 @@
   const scan = () => {
     for (const status of document.querySelectorAll(".grok-status")) {
       const area = status.closest(".jp-OutputArea, .output") || status.parentElement;
-      for (const pre of area.querySelectorAll("pre:not(.grok-pre)")) {
-        if (!pre.closest(".jp-RenderedText") && pre.querySelector("code")) tools(pre);
+      for (const pre of area.querySelectorAll("pre:not(.grok-pre)")) {  // nbconvert's code: div.highlight > pre
+        const code = pre.querySelector("code") || pre.parentElement.classList.contains("highlight");
+        if (!pre.closest(".jp-RenderedText") && code) tools(pre);
       }
     }
+    // an answer streams one output per block: past JupyterLab's 50 outputs "Show more outputs" would hide its
+    // end, its live edge and its status line, so that line is pressed at once (as the page extension lifts it)
+    for (const more of document.querySelectorAll(".grok-area .jp-TrimmedOutputs")) more.click();
   };
   new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
   scan();

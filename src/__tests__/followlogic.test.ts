@@ -99,10 +99,29 @@ test('a wheel or key up where the view cannot move (at its top, or over another 
   assert.equal(follow.following, false, 'a pixel to go is a move away from the edge');
 });
 
+test('End follows the answer again, even when it took the view past the edge; going down by hand does not', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.reader('up', 0);
+  follow.reader('down', 5000);
+  follow.scrolled(900, -600, 5010); // wheeled down past the answer, to the cells below it
+  assert.equal(follow.following, true, 'the edge is near (above): following resumes');
+  assert.equal(follow.shouldScroll(-600, false, 300), false, 'but the reader is not pulled back up');
+  follow.reader('end', 9000, 0); // End at the bottom already: JupyterLab scrolled past the last cell
+  assert.equal(follow.following, true);
+  assert.equal(follow.shouldScroll(-600, false, 300), true, 'the edge is brought back from above the view');
+  assert.equal(follow.shouldScroll(-600, true, 300), false, 'not while the page asks the reader');
+  follow.reader('down', 9500);
+  assert.equal(follow.shouldScroll(-600, false, 300), false, 'a hand going down after End: theirs again');
+  follow.reader('end', 9600);
+  follow.reader('up', 9700);
+  assert.equal(follow.following, false);
+});
+
 test('keys and wheels that move the view name their direction; others do not', () => {
   assert.equal(keyDirection('PageUp'), 'up');
   assert.equal(keyDirection('Home'), 'up');
-  assert.equal(keyDirection('End'), 'down');
+  assert.equal(keyDirection('End'), 'end');
   assert.equal(keyDirection(' '), 'down');
   assert.equal(keyDirection('a'), null);
   assert.equal(wheelDirection(-3), 'up');
