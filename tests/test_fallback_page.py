@@ -159,3 +159,20 @@ def test_the_script_shows_a_long_answer_whole_where_the_frontend_trims_outputs(p
     )
     wait_until(lambda: page.evaluate("document.getElementById('mine').dataset.pressed") == "yes", "the press", 5)
     assert page.evaluate("document.getElementById('other').dataset.pressed") is None, "another cell's was pressed"
+
+
+def test_an_exported_answers_code_blocks_get_copy(page: Any) -> None:
+    """nbconvert's HTML writes code blocks as div.highlight > pre, with no <code>: they get Copy too (no Insert:
+    an export has no notebook to insert into)."""
+    page.goto("about:blank")
+    page.set_content(
+        """<div class="jp-OutputArea"><div class="jp-RenderedMarkdown"><p>Run this:</p>
+        <div class="highlight"><pre><span>print</span>(1)</pre></div>
+        <sub class="grok-status">grok-4.3 · xAI</sub></div>
+        <div class="jp-OutputArea-child"><script>"""
+        + script()
+        + "</script></div></div>"
+    )
+    tools = page.locator(".highlight .grok-tools button")
+    wait_until(lambda: tools.count() == 1, "Copy on the exported code block", 5)
+    assert tools.inner_text() == "Copy"
