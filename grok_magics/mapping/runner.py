@@ -120,14 +120,14 @@ class Engine:
                     return self._failure(exc)
                 wait = _retry_after(exc)
                 await throttle.release(limited=True, retry_after=wait)
-                self.progress.rate_limited += 1
                 limited += 1
                 if limited > self.retries:
                     return self._failure(
                         exc,
-                        f"rate limited {limited} times in a row; lower --concurrency or "
+                        f"rate limited {limited} time{'s' if limited > 1 else ''} in a row; lower --concurrency or "
                         f"--rps, or raise --retries (now {self.retries})",
                     )
+                self.progress.rate_limited += 1  # the summary counts the 429s that were retried
                 await asyncio.sleep(wait)
                 continue
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
