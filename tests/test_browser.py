@@ -1033,15 +1033,26 @@ def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: 
     box of its own) and its status line shows at the end; End while it streams brings its edge back (JupyterLab
     scrolls past the last cell, above the edge); two notebooks side by side follow each its own answer."""
     story = "".join(f"Paragraph {n}: " + "and then something else happened. " * 6 + "\n\n" for n in range(50))
-    fake.script(Reply(text=story, chunk=20, pace=0.006))
+    pieces = -(-len(story) // 20)
+
+    def held(gate: threading.Event) -> dict[str, Any]:
+        """The last paragraphs wait for ``gate``: the answer is still streaming when it is looked at, however busy
+        the machine."""
+        return {"gate_after": pieces * 5 // 6, "gate": gate, "gate_seconds": 240}
+
+    first = threading.Event()
+    fake.script(Reply(text=story, chunk=20, pace=0.006, **held(first)))
     path = make_notebook(lab.root, "follow-a.ipynb", "%load_ext grok_magics", "%grok Tell me a long story")
     open_notebook(page, lab, path.name)
     run(page, 0)
     wait_finished(page, 0, 1)
-    run(page, 1)
-    live = cell(page, 1).locator(".grok-live")
-    answer(page, 1).filter(has_text="Paragraph 40:").first.wait_for()
-    wait_until(lambda: in_view(page, live), "the live edge to be in sight inside its boxes", FOLLOW_S)
+    try:
+        run(page, 1)
+        live = cell(page, 1).locator(".grok-live")
+        answer(page, 1).filter(has_text="Paragraph 40:").first.wait_for()
+        wait_until(lambda: in_view(page, live), "the live edge to be in sight inside its boxes", FOLLOW_S)
+    finally:
+        first.set()
     wait_finished(page, 1, 2)
     wait_until(lambda: in_view(page, status(page, 1)), "the status line to be in sight at the end", FOLLOW_S)
     shot(page, f"follow-{lab.kind}-1-end.png")
@@ -1049,18 +1060,22 @@ def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: 
         return
 
     # End while the answer streams, after the reader scrolled up: the edge comes back into sight
-    fake.script(Reply(text=story, chunk=20, pace=0.01))
-    write_and_run(page, 2, "%grok Tell me another")
-    live = cell(page, 2).locator(".grok-live")
-    answer(page, 2).filter(has_text="Paragraph 10:").first.wait_for()
-    page.mouse.move(640, 450)
-    page.mouse.wheel(0, -900)
-    wait_until(lambda: not in_view(page, live), "the reader to scroll up")
-    page.keyboard.press("Escape")  # command mode, as a person leaves the editor
-    page.keyboard.press("End")
-    wait_until(lambda: in_view(page, live), "End to bring the streaming answer's edge back", FOLLOW_S)
-    answer(page, 2).filter(has_text="Paragraph 30:").first.wait_for()
-    wait_until(lambda: in_view(page, live), "following to go on after End", FOLLOW_S)
+    second = threading.Event()
+    fake.script(Reply(text=story, chunk=20, pace=0.01, **held(second)))
+    try:
+        write_and_run(page, 2, "%grok Tell me another")
+        live = cell(page, 2).locator(".grok-live")
+        answer(page, 2).filter(has_text="Paragraph 10:").first.wait_for()
+        page.mouse.move(640, 450)
+        page.mouse.wheel(0, -900)
+        wait_until(lambda: not in_view(page, live), "the reader to scroll up")
+        page.keyboard.press("Escape")  # command mode, as a person leaves the editor
+        page.keyboard.press("End")
+        wait_until(lambda: in_view(page, live), "End to bring the streaming answer's edge back", FOLLOW_S)
+        answer(page, 2).filter(has_text="Paragraph 30:").first.wait_for()
+        wait_until(lambda: in_view(page, live), "following to go on after End", FOLLOW_S)
+    finally:
+        second.set()
     wait_finished(page, 2, 3)
 
     # two notebooks side by side, an answer streaming in each: each is followed in its own panel
@@ -1087,14 +1102,22 @@ def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: 
 
     run_in(right, 0)
     wait_until(lambda: right.locator(".jp-InputPrompt").first.inner_text().strip() == "[1]:", "its %load_ext")
-    fake.script(Reply(text=story, chunk=20, pace=0.01), Reply(text=story, chunk=20, pace=0.01))
-    run_in(left, 3, "%grok And one more")
-    run_in(right, 1)
-    left.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
-    right.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
-    live_left, live_right = left.locator(".grok-live"), right.locator(".grok-live")
-    wait_until(lambda: in_view(page, live_left) and in_view(page, live_right), "both edges in sight", FOLLOW_S)
-    shot(page, "follow-lab-3-split.png")
+    # each holds its last paragraphs back until both were seen streaming (on a busy machine one could end first)
+    gate = threading.Event()
+    fake.script(
+        Reply(text=story, chunk=20, pace=0.005, **held(gate)), Reply(text=story, chunk=20, pace=0.005, **held(gate))
+    )
+    try:
+        run_in(left, 3, "%grok And one more")
+        run_in(right, 1)
+        left.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
+        right.locator(".jp-RenderedMarkdown", has_text="Paragraph 30:").first.wait_for()
+        live_left, live_right = left.locator(".grok-live"), right.locator(".grok-live")
+        wait_until(lambda: in_view(page, live_left) and in_view(page, live_right), "both edges in sight", FOLLOW_S)
+        assert live_left.count() == 1 and live_right.count() == 1, "an answer ended before both were seen"
+        shot(page, "follow-lab-3-split.png")
+    finally:
+        gate.set()
 
 
 def test_a_long_answer_shows_to_its_end(fake: Any, lab: Lab, page: Any) -> None:
