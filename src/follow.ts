@@ -19,30 +19,20 @@ interface Stream {
   area: Element | null;
 }
 
-/** Where an element is seen: pixels its bottom sits below the fold of the tightest box showing it, and above
- * that box's top (every scrolling ancestor clips it: Notebook 7 turns a long output into a scroll box). */
-export interface Sight {
-  below: number;
-  above: number;
-}
-
 function scrolls(el: Element): boolean {
   return el === document.scrollingElement || /auto|scroll|overlay/.test(getComputedStyle(el).overflowY);
 }
 
-export function sight(el: Element): Sight {
-  let top = 0;
+/** Pixels an element's bottom sits below the fold of the tightest box showing it: every box that scrolls or
+ * clips it (Notebook 7 turns a long output into a scroll box of its own), and the window. */
+export function belowFold(el: Element): number {
   let fold = window.innerHeight;
   for (let box = el.parentElement; box; box = box.parentElement) {
-    // a box that scrolls or hides what overflows it shows only what is inside it
     if (box !== document.scrollingElement && box !== document.body && getComputedStyle(box).overflowY !== 'visible') {
-      const rect = box.getBoundingClientRect();
-      top = Math.max(top, rect.top);
-      fold = Math.min(fold, rect.top + box.clientHeight);
+      fold = Math.min(fold, box.getBoundingClientRect().top + box.clientHeight);
     }
   }
-  const bottom = el.getBoundingClientRect().bottom;
-  return { below: bottom - fold, above: top - bottom };
+  return el.getBoundingClientRect().bottom - fold;
 }
 
 export function followStreams(): void {
@@ -80,8 +70,7 @@ export function followStreams(): void {
       }
       // an agent step waiting for its buttons was brought into sight by agent.ts: following would push it away
       const asks = notebook.querySelector('.grok-agent-bar') !== null;
-      const seen = sight(live);
-      if (stream.follow.shouldScroll(seen.below, asks, seen.above)) {
+      if (stream.follow.shouldScroll(belowFold(live), asks)) {
         live.scrollIntoView({ block: 'end' });
       }
     }
@@ -95,13 +84,17 @@ export function followStreams(): void {
   const listen = { passive: true, capture: true };
   const typing = (target: EventTarget | null): boolean =>
     target instanceof Element && target.closest('input, textarea, [contenteditable="true"], .cm-editor') !== null;
+  // where each box was before the reader's wheel: a passive wheel listener runs after the browser scrolled
+  // (a notch that reached the end would read as one that moved nothing), and its scroll event comes later
+  const tops = new WeakMap<EventTarget, number>();
   // how far a wheel or key on ``target`` can move the answer: the boxes it would scroll are its own and its
   // ancestors, and of those only the ones holding the answer move it
   const room = (target: Element, answer: Element, direction: Direction): number => {
     let total = 0;
     for (let el: Element | null = target; el; el = el.parentElement) {
       if (el.contains(answer) && scrolls(el)) {
-        total += direction === 'up' ? el.scrollTop : el.scrollHeight - el.clientHeight - el.scrollTop;
+        const top = tops.get(el) ?? el.scrollTop;
+        total += direction === 'up' ? top : el.scrollHeight - el.clientHeight - top;
       }
     }
     return total;
@@ -148,7 +141,6 @@ export function followStreams(): void {
       streams.get(notebookOf(at))?.follow.pressed(performance.now());
     }
   }, listen);
-  const tops = new WeakMap<EventTarget, number>();
   addEventListener('scroll', e => {
     const target = e.target instanceof Element ? e.target : document.scrollingElement;
     if (!target) {
@@ -161,7 +153,8 @@ export function followStreams(): void {
     if (!live || !target.contains(live)) {
       return; // another panel scrolled: the answer did not move
     }
-    streams.get(notebook)?.follow.scrolled(moved, sight(live).below, performance.now());
+    const atEnd = target.scrollHeight - target.clientHeight - target.scrollTop <= 1;
+    streams.get(notebook)?.follow.scrolled(moved, belowFold(live), performance.now(), atEnd);
     schedule(); // the reader went back down: follow from here
   }, listen);
   // an answer's final status line ends it (its live edge also goes away between two of its blocks)
@@ -176,7 +169,7 @@ export function followStreams(): void {
       const last = all?.[all.length - 1];
       if (last && !ends.has(last)) {
         ends.add(last);
-        if (stream.follow.ended() && sight(last).below > 0) {
+        if (stream.follow.ended() && belowFold(last) > 0) {
           last.scrollIntoView({ block: 'end' });
         }
       }

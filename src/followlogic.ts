@@ -34,7 +34,7 @@ export class Follow {
   private answer: unknown = null;
   private hand: 'up' | 'down' | 'drag' | null = null;
   private handAt = -Infinity;
-  private toEnd = false; // the reader pressed End: the edge is brought back even from above the view
+  private toEnd = false; // the reader pressed End: the edge is kept at the fold, brought down from above too
 
   /** A live answer is on the page (``answer``: where it streams): a new one is followed from its start.
    * Whether it is new. */
@@ -79,24 +79,26 @@ export class Follow {
     this.toEnd = false;
   }
 
-  /** The view scrolled: ``moved`` pixels (negative: up), the live edge ``below`` pixels under the fold. */
-  scrolled(moved: number, below: number, now: number): void {
+  /** The view scrolled: ``moved`` pixels (negative: up), the live edge ``below`` pixels under the fold;
+   * ``atEnd``: the box that scrolled reached its end (the reader came back down, though a box inside it, such
+   * as Notebook 7's scroll box for a long output, may still hold the edge out of sight). */
+  scrolled(moved: number, below: number, now: number, atEnd = false): void {
     if (now - this.handAt > HAND_MS) {
       return; // not the reader's: ours, the browser's, or the layout's
     }
     const goingDown = this.hand === 'down' || (this.hand === 'drag' && moved > 0);
-    if (goingDown && below <= NEAR) {
+    if (goingDown && (below <= NEAR || atEnd)) {
       this.following = true;
     } else if (this.hand === 'drag' && moved < 0) {
       this.following = false;
     }
   }
 
-  /** Whether to bring the live edge, ``below`` pixels under the fold (``above`` pixels over the top), into
-   * sight now. Above the view only after End (JupyterLab scrolls past the last cell, leaving the edge above):
-   * a reader who went down past the answer on purpose is not pulled back. Not while the page ``asks`` the
+  /** Whether to bring the live edge, ``below`` pixels under the fold, to the fold now. From above it only
+   * after End (JupyterLab scrolls past the last cell, leaving the edge high up or out of sight over an empty
+   * page): a reader who went down past the answer by hand is not pulled back. Not while the page ``asks`` the
    * reader something (an agent step's Run / Skip / Stop): the view is theirs until they answer. */
-  shouldScroll(below: number, asks = false, above = 0): boolean {
-    return this.following && !asks && (below > IN_SIGHT || (this.toEnd && above > IN_SIGHT));
+  shouldScroll(below: number, asks = false): boolean {
+    return this.following && !asks && (below > IN_SIGHT || (this.toEnd && below < -IN_SIGHT));
   }
 }

@@ -708,6 +708,21 @@ IN_SIGHT = """(el, sub) => { const r = el.getBoundingClientRect(); let top = 0, 
   return r.height > 0 && r.top >= top - sub && r.bottom <= bottom + sub; }"""
 
 
+def below_fold(page: Any, locator: Any) -> float:
+    """Pixels the element's bottom sits below the fold of the tightest box showing it (negative: above it)."""
+    return float(
+        locator.last.evaluate(
+            """el => { let fold = innerHeight;
+              for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+                if (getComputedStyle(box).overflowY !== 'visible')
+                  fold = Math.min(fold, box.getBoundingClientRect().top + box.clientHeight);
+              }
+              return el.getBoundingClientRect().bottom - fold; }""",
+            timeout=2000,
+        )
+    )
+
+
 def in_view(page: Any, locator: Any) -> bool:
     try:
         return locator.count() > 0 and bool(locator.last.evaluate(IN_SIGHT, SUBPIXEL, timeout=2000))
@@ -1072,6 +1087,8 @@ def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: 
         page.keyboard.press("Escape")  # command mode, as a person leaves the editor
         page.keyboard.press("End")
         wait_until(lambda: in_view(page, live), "End to bring the streaming answer's edge back", FOLLOW_S)
+        # at the bottom of the view, not high up over the empty space JupyterLab scrolls to past the last cell
+        wait_until(lambda: -80 <= below_fold(page, live) <= SUBPIXEL, "the edge at the fold after End", FOLLOW_S)
         answer(page, 2).filter(has_text="Paragraph 30:").first.wait_for()
         wait_until(lambda: in_view(page, live), "following to go on after End", FOLLOW_S)
     finally:

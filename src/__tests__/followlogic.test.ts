@@ -45,6 +45,19 @@ test('scroll events without the reader\'s hand change nothing (ours, the browser
   assert.equal(follow.following, false);
 });
 
+test('the reader back at the end of the box they scrolled resumes following, though a box inside hides the edge', () => {
+  const follow = new Follow();
+  follow.streaming('a');
+  follow.pressed(0);
+  follow.scrolled(-300, 900, 10);
+  assert.equal(follow.following, false);
+  follow.pressed(2000);
+  follow.scrolled(300, 2500, 2010); // the page is back at its bottom; the output's own scroll box is not
+  assert.equal(follow.following, false, 'not at the end yet');
+  follow.scrolled(40, 2500, 2020, true);
+  assert.equal(follow.following, true);
+});
+
 test('a scroll bar dragged up stops following, dragged back down to the edge resumes it', () => {
   const follow = new Follow();
   follow.streaming('a');
@@ -106,13 +119,14 @@ test('End follows the answer again, even when it took the view past the edge; go
   follow.reader('down', 5000);
   follow.scrolled(900, -600, 5010); // wheeled down past the answer, to the cells below it
   assert.equal(follow.following, true, 'the edge is near (above): following resumes');
-  assert.equal(follow.shouldScroll(-600, false, 300), false, 'but the reader is not pulled back up');
+  assert.equal(follow.shouldScroll(-600), false, 'but the reader is not pulled back up');
   follow.reader('end', 9000, 0); // End at the bottom already: JupyterLab scrolled past the last cell
   assert.equal(follow.following, true);
-  assert.equal(follow.shouldScroll(-600, false, 300), true, 'the edge is brought back from above the view');
-  assert.equal(follow.shouldScroll(-600, true, 300), false, 'not while the page asks the reader');
+  assert.equal(follow.shouldScroll(-600), true, 'the edge is brought down to the fold from high up');
+  assert.equal(follow.shouldScroll(-IN_SIGHT), false, 'at the fold: nothing to do');
+  assert.equal(follow.shouldScroll(-600, true), false, 'not while the page asks the reader');
   follow.reader('down', 9500);
-  assert.equal(follow.shouldScroll(-600, false, 300), false, 'a hand going down after End: theirs again');
+  assert.equal(follow.shouldScroll(-600), false, 'a hand going down after End: theirs again');
   follow.reader('end', 9600);
   follow.reader('up', 9700);
   assert.equal(follow.following, false);
