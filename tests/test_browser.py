@@ -339,6 +339,13 @@ def open_notebook(page: Any, lab: Lab, name: str) -> None:
         page.locator('.jp-SideBar.jp-mod-left [data-id="filebrowser"]').click()
 
 
+def open_and_load(page: Any, lab: Lab, path: Path) -> None:
+    """Open the notebook and run its first cell (``%load_ext grok_magics``), as each story begins."""
+    open_notebook(page, lab, path.name)
+    run(page, 0)
+    wait_finished(page, 0, 1)
+
+
 def wait_for_kernel(page: Any, lab: Lab) -> None:
     """The frontend names the kernel and says idle. (The execution indicator says "idle" before any
     kernel exists, and Shift+Enter at that moment is silently dropped.)"""
@@ -503,10 +510,7 @@ def test_a_person_streams_saves_reloads_copies_and_interrupts(fake: Any, lab: La
         f"%%grok\n{ASK_1}",
         f"%%grok --effort high\n{ASK_2}",
     )
-    open_notebook(page, lab, path.name)
-
-    run(page, 0)
-    wait_finished(page, 0, 1)
+    open_and_load(page, lab, path)
 
     # 1. streaming: finished blocks look final (heading below the notebook's sections, math typeset with
     #    its backslashes, code highlighted with Copy/Insert, a table), the unfinished tail is live below
@@ -1058,9 +1062,7 @@ def test_following_in_a_scroll_box_after_end_and_in_two_notebooks_at_once(fake: 
     first = threading.Event()
     fake.script(Reply(text=story, chunk=20, pace=0.006, **held(first)))
     path = make_notebook(lab.root, "follow-a.ipynb", "%load_ext grok_magics", "%grok Tell me a long story")
-    open_notebook(page, lab, path.name)
-    run(page, 0)
-    wait_finished(page, 0, 1)
+    open_and_load(page, lab, path)
     try:
         run(page, 1)
         live = cell(page, 1).locator(".grok-live")
@@ -1144,9 +1146,7 @@ def test_a_long_answer_shows_to_its_end(fake: Any, lab: Lab, page: Any) -> None:
     blocks = [f"Block {n:02d}: " + "one more finished paragraph of the answer. " * 2 + "\n\n" for n in range(64)]
     fake.script(Reply(text="".join(blocks), chunk=len(blocks[0]), pace=0.15))
     path = make_notebook(lab.root, "long-answer.ipynb", "%load_ext grok_magics", "%%grok\nlong")
-    open_notebook(page, lab, path.name)
-    run(page, 0)
-    wait_finished(page, 0, 1)
+    open_and_load(page, lab, path)
     run(page, 1)
     wait_finished(page, 1, 2)
     made = page.evaluate("window.jupyterapp.shell.currentWidget.content.widgets[1].model.outputs.length")
