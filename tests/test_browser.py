@@ -943,7 +943,7 @@ def test_the_page_extension_prose_cells_output_actions_and_the_channel(fake: Any
     assert_answer_buttons(page, 4)
     assert cell(page, 4).locator(".grok-output-actions").count() == 0, "answers get no Ask about this"
     assert cell(page, 4).locator(".grok-chat").count() == 0, "the default chat is not labelled"
-    # the page draws the buttons and follows: the kernel ships no script with the answer (~9 KB each, saved)
+    # the page draws the buttons and follows: the kernel ships no script with the answer (~12 KB each, saved)
     assert cell(page, 4).locator(".grok-carrier").count() == 0, "a script was shipped to a page that has the extension"
     assert outputs(page, 4).count() == answer(page, 4).count()
     assert page.evaluate("window.__grokMagics === undefined"), "a script shipped in an answer ran beside the extension"

@@ -547,7 +547,7 @@ def make_view(mode: str, shell: Any, headings: int = 4) -> View:
         from grok_magics.page import connected
 
         # a page with the extension draws the answer's buttons and follows it itself: the script that does this
-        # elsewhere would only add ~9 KB to every answer saved in the notebook
+        # elsewhere would only add ~12 KB to every answer saved in the notebook
         return LiveView(headings=headings, tools=not connected())
     if chosen == "markdown":
         return MarkdownView(headings=headings)
