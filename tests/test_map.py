@@ -287,7 +287,13 @@ def test_estimate_above_the_cap_needs_a_yes(shell: Any, fake: FakeGrok) -> None:
     ran = shell.run("%%grok map df --max-tokens 100000 --max-cost 0.5\n{review}")
     assert not ran.success and isinstance(ran.error, GrokError)
     assert "above --max-cost $0.50" in str(ran.error) and fake.api_requests == []
+    assert re.search(r"Pass --max-cost 15\.0\d \(or --yes; confirm=True in Python\) to run it", str(ran.error))
     assert "50 rows to run, about $12.50 at list prices (cap $0.50)" in ran.stdout
+    tiny = shell.run("%%grok map df --max-cost 0.000001\n{review}")  # a cap below a cent: a cap that can be typed
+    assert "Pass --max-cost 0.01 (or --yes" in str(tiny.error), tiny.error
+    for word in ("nan", "inf"):
+        refused = shell.run(f"%%grok map df --max-cost {word}\n{{review}}")
+        assert not refused.success and "--max-cost" in str(refused.error) and fake.api_requests == []
     asked: list[str] = []
     with pytest.raises(GrokError):
         grok_magics.map(
