@@ -23,7 +23,6 @@ class Plan:
     columns: list[str]
     prompts: list[str]
     keys: list[str]
-    masked: int = 0  # key-shaped values masked in the rows' data
 
 
 def compile_for_map(schema: Any) -> Any:
@@ -113,7 +112,6 @@ def make_plan(
     columns = columns_read(template, frames.columns_of(df), redact)
     params = _job_params(spec)
     prompts, keys = [], []
-    before = mask.count if mask is not None else 0
     for row in frames.rows_of(df, columns):
         values = {c: frames.as_text(row.get(c)) for c in columns}
         if mask is not None:
@@ -122,7 +120,7 @@ def make_plan(
         prompt = expand_text(template, ChainMap(values, cast(MutableMapping[str, Any], namespace)), in_code=values)
         prompts.append(prompt)
         keys.append(row_key(params, template, {"prompt": prompt}))  # all that goes out: variables changed too
-    return Plan(columns, prompts, keys, masked=(mask.count - before) if mask is not None else 0)
+    return Plan(columns, prompts, keys)
 
 
 def _job_params(spec: RowSpec) -> dict[str, Any]:
