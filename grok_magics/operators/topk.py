@@ -285,7 +285,6 @@ class Tournament:
     def _from_cache(self) -> tuple[int, int]:
         """(calls the cache answers, calls left by the plan): the tournament replayed from the cache as far as it
         goes — the same shuffles, groups and prompts as ``run`` — so a rerun after a stop is priced for the rest."""
-        from grok_magics.mapping.job import prompt_keys
         from grok_magics.mapping.outcomes import Progress
         from grok_magics.mapping.plan import Plan, fill_from_cache
 
@@ -293,15 +292,10 @@ class Tournament:
         rng.setstate(self.rng.getstate())  # run's own shuffles are left as they were
         candidates, cached = list(range(len(self.texts))), 0
         while self.pace.cache:
-            rng.shuffle(candidates)
-            groups = self._groups(candidates)
-            keeps = [min(self.k, len(g)) for g in groups]
-            prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
+            groups, keeps, prompts, keys = self._round(rng, candidates)
             found: list[Any] = [None] * len(prompts)
             progress = Progress(total=len(prompts), model=self.spec.endpoint.model)
-            fill_from_cache(
-                Plan([], prompts, prompt_keys(self.spec, self.task, prompts)), self.spec, found, progress, True
-            )
+            fill_from_cache(Plan([], prompts, keys), self.spec, found, progress, True)
             winners: list[int] = []
             asked = 0
             for g, keep, outcome in zip(groups, keeps, found):
@@ -317,6 +311,19 @@ class Tournament:
                 return cached, asked + later
             candidates = winners
         return 0, sum(plan_calls(len(self.texts), self.group, self.k))
+
+    def _round(
+        self, rng: random.Random, candidates: list[int]
+    ) -> tuple[list[list[int]], list[int], list[str], list[str]]:
+        """One round as ``run`` asks it and ``_from_cache`` replays it: candidates shuffled in place, then the
+        groups, how many each keeps, their prompts and cache keys."""
+        from grok_magics.mapping.job import prompt_keys
+
+        rng.shuffle(candidates)
+        groups = self._groups(candidates)
+        keeps = [min(self.k, len(g)) for g in groups]
+        prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
+        return groups, keeps, prompts, prompt_keys(self.spec, self.task, prompts)
 
     def _groups(self, candidates: list[int]) -> list[list[int]]:
         """Groups of at most ``group`` rows whose prompt fits the budget (by the estimate)."""
@@ -338,17 +345,13 @@ class Tournament:
         return groups
 
     def run(self) -> list[int]:
-        from grok_magics.mapping.job import prompt_keys, run_prompts
+        from grok_magics.mapping.job import run_prompts
 
         candidates = list(range(len(self.texts)))
         while True:
             self.rounds += 1
-            self.rng.shuffle(candidates)
-            groups = self._groups(candidates)
+            groups, keeps, prompts, keys = self._round(self.rng, candidates)
             final = len(groups) == 1
-            keeps = [min(self.k, len(g)) for g in groups]
-            prompts = [group_prompt(self.task, [self.texts[r] for r in g], keep) for g, keep in zip(groups, keeps)]
-            keys = prompt_keys(self.spec, self.task, prompts)
             outcomes, progress = run_prompts(
                 self.job,
                 self.spec,
