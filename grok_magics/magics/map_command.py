@@ -38,22 +38,25 @@ def run_map_magic(
         template,
         overrides_of(opts),  # model, provider, api, effort, system, temperature, max_tokens
         current(),  # the kernel's settings and books, looked up here and passed down
-        JobOptions(
-            concurrency=opts.concurrency,
-            out_col=opts.out_col,
-            schema=schema,
-            max_cost=opts.max_cost,
-            rps=opts.rps,
-            cache=not opts.no_cache,
-            batch=opts.batch,
-            batch_id=opts.batch_id,
-            confirm=True if opts.yes else None,
-            namespace=namespace,
-            poll_every=opts.poll_every,
-            retries=opts.retries,
-            allow_key=opts.allow_key,
-            sample=opts.sample,
-            seed=opts.seed,
+        JobOptions.of(  # checked as grok_magics.map checks them (the parser already refused most)
+            "map",
+            dict(
+                concurrency=opts.concurrency,
+                out_col=opts.out_col,
+                schema=schema,
+                max_cost=opts.max_cost,
+                rps=opts.rps,
+                cache=not opts.no_cache,
+                batch=opts.batch,
+                batch_id=opts.batch_id,
+                confirm=True if opts.yes else None,
+                namespace=namespace,
+                poll_every=opts.poll_every,
+                retries=opts.retries,
+                allow_key=opts.allow_key,
+                sample=opts.sample,
+                seed=opts.seed,
+            ),
         ),
     )
     if opts.out:
