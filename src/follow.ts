@@ -112,11 +112,12 @@ export function followStreams(): void {
   };
   const reader = (direction: Direction | null, target: EventTarget | null): void => {
     const at = target instanceof Element ? target : document.scrollingElement;
-    const stream = direction && at ? streams.get(notebookOf(at)) : undefined; // another panel: no notebook's
-    if (!direction || !at || !stream) {
+    const notebook = at ? notebookOf(at) : null;
+    const stream = direction && notebook ? streams.get(notebook) : undefined; // another panel: no notebook's
+    if (!direction || !at || !notebook || !stream) {
       return;
     }
-    const answer = lives().get(notebookOf(at)) ?? stream.area; // between two blocks the live edge is gone
+    const answer = lives().get(notebook) ?? stream.area; // between two blocks the live edge is gone
     if (direction === 'end' && answer && !isLast(answer)) {
       direction = 'down';
     }
@@ -148,7 +149,7 @@ export function followStreams(): void {
     }
     const moved = target.scrollTop - (tops.get(target) ?? target.scrollTop);
     tops.set(target, target.scrollTop);
-    const notebook = target === document.scrollingElement ? document.body : notebookOf(target);
+    const notebook = notebookOf(target); // the page's own scroller is the body's notebook
     const live = lives().get(notebook);
     if (!live || !target.contains(live)) {
       return; // another panel scrolled: the answer did not move

@@ -1,6 +1,7 @@
 // grok-magics front end, shipped in the package (no CDN): Copy / Insert buttons on the code blocks of
-// answers, and following the stream while the reader is at the bottom (the page extension's own rules). Runs once per page; answers are
-// found by their status line (.grok-status), so it keeps working after a reload, without the kernel.
+// answers, and following the stream while the reader is at the bottom (the page extension's own code).
+// Runs once per page; answers are found by their status line (.grok-status), so it keeps working after a
+// reload, without the kernel.
 // It is the fallback where the page extension is absent (VS Code, exported HTML, trusted notebooks only).
 (() => {
   const me = document.currentScript && document.currentScript.closest(".jp-OutputArea-child, .output_area");
